@@ -1,0 +1,38 @@
+# The two commands a new machine needs: `make run` (the whole product on 127.0.0.1) and
+# `make test` (the whole suite). Both create the virtual environment and install first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install run test unit bench lint openapi clean
+
+install: $(STAMP)
+
+$(STAMP): requirements-dev.txt layers/billbridge/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/python -m local.stack
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest tests/unit
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy layers/billbridge/billbridge
+
+openapi: $(STAMP)
+	$(BIN)/python -m local.openapi docs/openapi.json
+
+clean:
+	rm -rf $(VENV) .aws-sam .pytest_cache
