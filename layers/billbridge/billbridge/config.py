@@ -1,0 +1,48 @@
+"""Settings from environment variables, parsed once per handler into typed models.
+
+Services never read os.environ; handlers build these at import time and fail fast when one is
+missing. Secrets are not environment variables: only the ARN of the secret that holds them.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class CommonConfig(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    table_name: str = Field(alias="TABLE_NAME")
+    stage: str = Field(default="dev", alias="STAGE")
+
+
+class StoreConfig(CommonConfig):
+    # KMS key that encrypts Clio tokens and webhook secrets at rest.
+    token_key_id: str = Field(alias="TOKEN_KMS_KEY_ID")
+    # Local stack only: every region's Clio host replaced by the Clio sandbox.
+    clio_base_url: str | None = Field(default=None, alias="CLIO_BASE_URL")
+
+
+class ClioConfig(StoreConfig):
+    # Secrets Manager secret holding {"client_id", "client_secret", "state_signing_key"}.
+    clio_app_secret_arn: str = Field(alias="CLIO_APP_SECRET_ARN")
+    clio_redirect_uri: str = Field(alias="CLIO_REDIRECT_URI")
+    # Public base URL of this API (for Clio webhook subscriptions); none = no webhooks.
+    public_api_base_url: str | None = Field(default=None, alias="PUBLIC_API_BASE_URL")
+    # Where the OAuth callback sends the browser once connected (the web UI).
+    web_base_url: str = Field(default="/", alias="WEB_BASE_URL")
+
+
+class ApiConfig(ClioConfig):
+    sync_function_name: str = Field(alias="SYNC_FUNCTION_NAME")
+
+
+class SyncWorkerConfig(ClioConfig):
+    sync_function_name: str = Field(alias="SYNC_FUNCTION_NAME")
+    # Seconds of Lambda time kept in reserve: below it the run checkpoints and re-invokes itself.
+    time_reserve_seconds: float = Field(default=30.0, alias="SYNC_TIME_RESERVE_SECONDS")
+
+
+class ClioWebhookConfig(StoreConfig):
+    pass

@@ -1,0 +1,158 @@
+"""Bills as this product knows them: a Clio bill's fields in our words, and how a Clio record maps.
+
+Clio calls an operating invoice `revenue_kind` and a trust request `trust_kind`; every other
+`kind` Clio has (summary, aggregate_*) is billed like an invoice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from billbridge.domain.errors import InvalidInput
+from billbridge.domain.money import cents_from_major
+
+
+class BillState(StrEnum):
+    DRAFT = "draft"
+    AWAITING_APPROVAL = "awaiting_approval"
+    AWAITING_PAYMENT = "awaiting_payment"
+    PAID = "paid"
+    VOID = "void"
+    DELETED = "deleted"
+
+
+class BillKind(StrEnum):
+    INVOICE = "invoice"
+    TRUST_REQUEST = "trust_request"
+
+
+DEFAULT_STATES: tuple[BillState, ...] = (BillState.AWAITING_PAYMENT, BillState.PAID)
+
+
+def parse_states(raw: str | list[str] | tuple[str, ...]) -> tuple[BillState, ...]:
+    """A comma-separated list (or a list) of Clio bill states, deduplicated, in a stable order."""
+    items = raw.split(",") if isinstance(raw, str) else list(raw)
+    names = [s.strip() for s in items if s.strip()]
+    if not names:
+        raise InvalidInput("at least one bill state is needed", field="states")
+    states: list[BillState] = []
+    for name in names:
+        try:
+            state = BillState(name)
+        except ValueError:
+            allowed = ", ".join(s.value for s in BillState)
+            raise InvalidInput(
+                f"unknown bill state {name!r}; allowed: {allowed}", field="states"
+            ) from None
+        if state not in states:
+            states.append(state)
+    return tuple(sorted(states, key=list(BillState).index))
+
+
+@dataclass(frozen=True)
+class Client:
+    id: int
+    name: str
+    email: str | None
+
+
+@dataclass(frozen=True)
+class Matter:
+    id: int
+    display_number: str
+    description: str | None
+
+
+@dataclass(frozen=True)
+class Bill:
+    """The Clio-owned part of a bill, as synced. Our own fields (Paid (GL), payment link, last
+    sent) live beside it in the store and are never written by a sync."""
+
+    id: int
+    etag: str
+    number: str
+    state: BillState
+    kind: BillKind
+    client: Client
+    matter: Matter | None
+    total_cents: int
+    outstanding_clio_cents: int
+    currency: str
+    issued_at: date | None
+    due_at: date | None
+    clio_updated_at: datetime
+    clio_url: str
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+def kind_from_clio(clio_kind: str | None) -> BillKind:
+    return BillKind.TRUST_REQUEST if clio_kind == "trust_kind" else BillKind.INVOICE
+
+
+def _date(value: Any) -> date | None:
+    if not value:
+        return None
+    return date.fromisoformat(str(value)[:10])
+
+
+def _timestamp(value: Any) -> datetime:
+    text = str(value)
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    return datetime.fromisoformat(text)
+
+
+def bill_url(clio_web_host: str, bill_id: int) -> str:
+    """Clio's UI address of a bill (not documented by Clio; the pattern public integrations use)."""
+    return f"{clio_web_host.rstrip('/')}/nc/#/bills/{bill_id}"
+
+
+def bill_from_clio(record: dict[str, Any], clio_web_host: str) -> Bill:
+    """Map one Clio API v4 bill record (asked with the client's BILL_FIELDS) to a Bill."""
+    client = record.get("client") or {}
+    matters = record.get("matters") or []
+    matter = matters[0] if matters else None
+    currency = record.get("currency") or {}
+    bill_id = int(record["id"])
+    return Bill(
+        id=bill_id,
+        etag=str(record.get("etag") or ""),
+        number=str(record.get("number") or bill_id),
+        state=BillState(record["state"]),
+        kind=kind_from_clio(record.get("kind")),
+        client=Client(
+            id=int(client.get("id") or 0),
+            name=str(client.get("name") or ""),
+            email=client.get("primary_email_address") or None,
+        ),
+        matter=(
+            Matter(
+                id=int(matter["id"]),
+                display_number=str(matter.get("display_number") or ""),
+                description=matter.get("description"),
+            )
+            if matter
+            else None
+        ),
+        total_cents=cents_from_major(record.get("total")),
+        outstanding_clio_cents=cents_from_major(record.get("balance")),
+        currency=str(currency.get("code") or "USD"),
+        issued_at=_date(record.get("issued_at")),
+        due_at=_date(record.get("due_at")),
+        clio_updated_at=_timestamp(record["updated_at"]),
+        clio_url=bill_url(clio_web_host, bill_id),
+    )
+
+
+@dataclass(frozen=True)
+class StoredBill:
+    """A bill as the store holds it: Clio's part plus the fields this product owns."""
+
+    bill: Bill
+    paid_gl_cents: int = 0
+    payment_link_id: str | None = None
+    last_sent_at: datetime | None = None
+    synced_at: datetime | None = None

@@ -1,0 +1,70 @@
+"""Domain exceptions: the one vocabulary of failure that services raise and the API maps.
+
+Each carries a stable machine `code` and, where the caller's input is at fault, the `field`
+it names. The HTTP status is chosen by the exception-handler module from the class, never from
+message text.
+"""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base of every failure the API reports to a caller."""
+
+    code = "error"
+
+    def __init__(self, message: str, *, field: str | None = None, code: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        if code is not None:
+            self.code = code
+
+
+class NotFound(DomainError):
+    """The object does not exist, or is not the caller's (the two are indistinguishable)."""
+
+    code = "not_found"
+
+
+class InvalidInput(DomainError):
+    """Malformed input: wrong type, unparsable value, missing field (HTTP 400)."""
+
+    code = "invalid_input"
+
+
+class RuleViolation(DomainError):
+    """Well-formed input that breaks a business rule (HTTP 422)."""
+
+    code = "rule_violation"
+
+
+class Unauthenticated(DomainError):
+    """A caller that failed to prove who it is: a bad webhook signature (HTTP 401)."""
+
+    code = "unauthenticated"
+
+
+class Conflict(DomainError):
+    """The request conflicts with the object's current state (HTTP 409)."""
+
+    code = "conflict"
+
+
+class NotConnected(RuleViolation):
+    """The firm has no usable Clio connection; staff must connect (or reconnect) Clio."""
+
+    code = "clio_not_connected"
+
+
+class ClioUnreachable(DomainError):
+    """Clio did not answer usefully (rate limit outlasting our wait, 5xx, timeouts). The Clio
+    adapter's errors derive from this so services never import the adapter."""
+
+    code = "clio_unavailable"
+
+
+class ClioAuthorizationLost(ClioUnreachable):
+    """Clio refused our tokens even after a refresh: the firm must reconnect Clio."""
+
+    code = "clio_reconnect_needed"

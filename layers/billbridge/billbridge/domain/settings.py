@@ -1,0 +1,65 @@
+"""A firm's settings (T1): what the billing clerk chooses once and every send uses."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+
+from billbridge.domain.bills import DEFAULT_STATES, BillState
+
+
+class EmailTemplate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    subject: str = Field(min_length=1, max_length=300)
+    body: str = Field(min_length=1, max_length=20_000)
+
+
+class Templates(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    invoice: EmailTemplate = EmailTemplate(
+        subject="Invoice {{ bill_numbers }} from {{ firm_name }}",
+        body=(
+            "Dear {{ client_name }},\n\n"
+            "Please find attached invoice {{ bill_numbers }} for {{ amount_due }}, "
+            "due {{ due_dates }}.\n\nYou can pay online here: {{ pay_link }}\n\n"
+            "Thank you,\n{{ firm_name }}"
+        ),
+    )
+    trust_request: EmailTemplate = EmailTemplate(
+        subject="Trust request {{ bill_numbers }} from {{ firm_name }}",
+        body=(
+            "Dear {{ client_name }},\n\n"
+            "Please find attached trust request {{ bill_numbers }} for {{ amount_due }}, "
+            "due {{ due_dates }}. Funds are deposited into our trust account.\n\n"
+            "You can pay online here: {{ pay_link }}\n\nThank you,\n{{ firm_name }}"
+        ),
+    )
+
+
+class PayoutAccounts(BaseModel):
+    """Where money lands: kept apart so trust money never pays fees (P3)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    trust: str | None = Field(default=None, max_length=255)
+    operating: str | None = Field(default=None, max_length=255)
+
+
+class FirmSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    aggregate_payment_links: bool = False
+    templates: Templates = Templates()
+    default_states: list[BillState] = Field(default_factory=lambda: list(DEFAULT_STATES))
+    firm_name: str = Field(default="Your law firm", min_length=1, max_length=200)
+    sender_name: str | None = Field(default=None, max_length=200)
+    reply_to: EmailStr | None = None
+    payout_accounts: PayoutAccounts = PayoutAccounts()
+
+    @field_validator("default_states")
+    @classmethod
+    def _states_not_empty(cls, value: list[BillState]) -> list[BillState]:
+        if not value:
+            raise ValueError("at least one bill state is needed")
+        return list(dict.fromkeys(value))
