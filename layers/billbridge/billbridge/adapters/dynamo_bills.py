@@ -1,0 +1,322 @@
+"""The bill items of the app table (implements services.ports.BillRepository): it owns how a
+bill is stored, how syncs and webhooks write Clio's part of it without touching ours, and the
+state-filtered, id-ordered listing over gsi1. See docs/data-model.md, "Bill".
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection, Iterable, Sequence
+from datetime import date, datetime
+from functools import partial
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from billbridge.adapters.dynamo_common import (
+    BATCH_GET_LIMIT,
+    BATCH_WRITE_LIMIT,
+    DynamoRepository,
+    Item,
+    StoreUnavailable,
+    Update,
+    backoff_delay,
+    error_code,
+    firm_pk,
+    from_item,
+    iso_utc,
+    parse_iso,
+    require_iso,
+    to_item,
+)
+from billbridge.domain.bills import (
+    Bill,
+    BillKind,
+    BillState,
+    Client,
+    Matter,
+    StoredBill,
+)
+from billbridge.domain.errors import InvalidInput
+from billbridge.services.ports import BillsPage
+
+log = logging.getLogger(__name__)
+
+GSI = "gsi1"
+_DELETED = BillState.DELETED.value
+
+
+def bill_sk(bill_id: int) -> str:
+    # Zero-padded so that string order on the sort key is numeric order of Clio ids.
+    return f"BILL#{bill_id:020d}"
+
+
+def state_pk(firm_id: str, state: BillState | str) -> str:
+    return f"FIRM#{firm_id}#STATE#{BillState(state).value}"
+
+
+def _date_or_none(value: date | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def clio_attributes(firm_id: str, bill: Bill, synced_at: str) -> list[tuple[str, Any]]:
+    """The Clio-owned attributes of a bill item (None means absent). Product-owned attributes
+    (paid_gl_cents, payment_link_id, last_sent_at) are never among them."""
+    matter = bill.matter
+    return [
+        ("type", "bill"),
+        ("gsi1pk", state_pk(firm_id, bill.state)),
+        ("gsi1sk", bill_sk(bill.id)),
+        ("bill_id", bill.id),
+        ("etag", bill.etag),
+        ("number", bill.number),
+        ("state", bill.state.value),
+        ("kind", bill.kind.value),
+        ("client_id", bill.client.id),
+        ("client_name", bill.client.name),
+        ("client_email", bill.client.email),
+        ("matter_id", matter.id if matter else None),
+        ("matter_display_number", matter.display_number if matter else None),
+        ("matter_description", matter.description if matter else None),
+        ("total_cents", bill.total_cents),
+        ("outstanding_clio_cents", bill.outstanding_clio_cents),
+        ("currency", bill.currency),
+        ("issued_at", _date_or_none(bill.issued_at)),
+        ("due_at", _date_or_none(bill.due_at)),
+        ("clio_updated_at", iso_utc(bill.clio_updated_at)),
+        ("clio_url", bill.clio_url),
+        ("synced_at", synced_at),
+    ]
+
+
+def clio_item(firm_id: str, bill: Bill, synced_at: str) -> Item:
+    """A whole new bill item, for a bill the store does not hold yet."""
+    values = {"pk": firm_pk(firm_id), "sk": bill_sk(bill.id)}
+    values.update({k: v for k, v in clio_attributes(firm_id, bill, synced_at) if v is not None})
+    return to_item(values)
+
+
+def clio_update(table: str, firm_id: str, bill: Bill, synced_at: str) -> Update:
+    """The conditional Update that writes a bill's Clio-owned attributes, and only those.
+
+    Product-owned attributes are never named, so they survive. The condition keeps a newer
+    stored Clio version, and keeps a deleted bill deleted unless this write is itself the
+    deletion (a delete is final in Clio, so a write that still says "awaiting payment" is a
+    stale read that raced the delete)."""
+    update = Update(table, {"pk": {"S": firm_pk(firm_id)}, "sk": {"S": bill_sk(bill.id)}})
+    for attribute, value in clio_attributes(firm_id, bill, synced_at):
+        update.set(attribute, value)
+    clio_updated_at = iso_utc(bill.clio_updated_at)
+    stamp = update.name("clio_updated_at")
+    condition = f"(attribute_not_exists({stamp}) OR {stamp} <= {update.value(clio_updated_at)})"
+    if bill.state is not BillState.DELETED:
+        state = update.name("state")
+        condition += f" AND (attribute_not_exists({state}) OR {state} <> {update.value(_DELETED)})"
+    return update.when(condition)
+
+
+def stored_bill_from_item(item: Item) -> StoredBill:
+    data = from_item(item)
+    matter = None
+    if data.get("matter_id") is not None:
+        matter = Matter(
+            id=int(data["matter_id"]),
+            display_number=str(data.get("matter_display_number") or ""),
+            description=data.get("matter_description"),
+        )
+    issued_at, due_at = data.get("issued_at"), data.get("due_at")
+    bill = Bill(
+        id=int(data["bill_id"]),
+        etag=str(data.get("etag") or ""),
+        number=str(data.get("number") or ""),
+        state=BillState(data["state"]),
+        kind=BillKind(data.get("kind") or BillKind.INVOICE.value),
+        client=Client(
+            id=int(data.get("client_id") or 0),
+            name=str(data.get("client_name") or ""),
+            email=data.get("client_email"),
+        ),
+        matter=matter,
+        total_cents=int(data.get("total_cents") or 0),
+        outstanding_clio_cents=int(data.get("outstanding_clio_cents") or 0),
+        currency=str(data.get("currency") or "USD"),
+        issued_at=date.fromisoformat(issued_at) if issued_at else None,
+        due_at=date.fromisoformat(due_at) if due_at else None,
+        clio_updated_at=require_iso(data["clio_updated_at"]),
+        clio_url=str(data.get("clio_url") or ""),
+    )
+    return StoredBill(
+        bill=bill,
+        paid_gl_cents=int(data.get("paid_gl_cents") or 0),
+        payment_link_id=data.get("payment_link_id"),
+        last_sent_at=parse_iso(data.get("last_sent_at")),
+        synced_at=parse_iso(data.get("synced_at")),
+    )
+
+
+def _newest_per_id(bills: Iterable[Bill]) -> list[Bill]:
+    # One transaction may not touch an item twice; of duplicates only the newest can win anyway.
+    newest: dict[int, Bill] = {}
+    for bill in bills:
+        kept = newest.get(bill.id)
+        if kept is None or iso_utc(bill.clio_updated_at) >= iso_utc(kept.clio_updated_at):
+            newest[bill.id] = bill
+    return list(newest.values())
+
+
+class DynamoBillRepository(DynamoRepository):
+    """BillRepository over one DynamoDB table (see docs/data-model.md)."""
+
+    def get(self, firm_id: str, bill_id: int) -> StoredBill | None:
+        item = self._get_item(firm_pk(firm_id), bill_sk(bill_id))
+        return stored_bill_from_item(item) if item else None
+
+    def etags(self, firm_id: str, bill_ids: Sequence[int]) -> dict[int, str]:
+        unique = list(dict.fromkeys(int(i) for i in bill_ids))
+        found: dict[int, str] = {}
+        for start in range(0, len(unique), BATCH_GET_LIMIT):
+            keys = [
+                {"pk": {"S": firm_pk(firm_id)}, "sk": {"S": bill_sk(bill_id)}}
+                for bill_id in unique[start : start + BATCH_GET_LIMIT]
+            ]
+            for item in self._batch_get(keys, "#b, #e", {"#b": "bill_id", "#e": "etag"}):
+                data = from_item(item)
+                found[int(data["bill_id"])] = str(data.get("etag") or "")
+        return found
+
+    def _batch_get(self, keys: list[Item], projection: str, names: dict[str, str]) -> list[Item]:
+        items: list[Item] = []
+        request: dict[str, Any] = {
+            self._table: {
+                "Keys": keys,
+                "ProjectionExpression": projection,
+                "ExpressionAttributeNames": names,
+            }
+        }
+        for attempt in range(self._max_attempts * 2):
+            response = self._retrying(partial(self._read, "batch_get_item", RequestItems=request))
+            items.extend(response.get("Responses", {}).get(self._table, []))
+            request = response.get("UnprocessedKeys") or {}
+            if not request:
+                return items
+            self._sleep(backoff_delay(attempt))
+        raise StoreUnavailable("BatchGetItem left keys unprocessed after every retry")
+
+    def save_clio_bills(
+        self,
+        firm_id: str,
+        bills: Sequence[Bill],
+        synced_at: datetime,
+        existing_ids: Collection[int] | None = None,
+    ) -> int:
+        synced = iso_utc(synced_at)
+        newest = _newest_per_id(bills)
+        if existing_ids is None:
+            new: list[Bill] = []
+            known = newest
+        else:
+            new = [b for b in newest if b.id not in existing_ids]
+            known = [b for b in newest if b.id in existing_ids]
+        # A bill the store has never held has no product-owned attributes to keep, so whole
+        # items go in batches of 25; a bill it holds gets a conditional update of Clio's part.
+        self._put_new([clio_item(firm_id, b, synced) for b in new])
+        return len(new) + self._save_one_by_one(
+            [clio_update(self._table, firm_id, b, synced) for b in known]
+        )
+
+    def _put_new(self, items: list[Item]) -> None:
+        for start in range(0, len(items), BATCH_WRITE_LIMIT):
+            pending: dict[str, Any] = {
+                self._table: [{"PutRequest": {"Item": item}} for item in items[start : start + BATCH_WRITE_LIMIT]]
+            }
+            for attempt in range(self._max_attempts * 2):
+                response = self._retrying(
+                    partial(self._write, "batch_write_item", RequestItems=pending)
+                )
+                pending = response.get("UnprocessedItems") or {}
+                if not pending:
+                    break
+                self._sleep(backoff_delay(attempt))
+            else:
+                raise StoreUnavailable("BatchWriteItem left items unprocessed after every retry")
+
+    def _save_one_by_one(self, chunk: list[Update]) -> int:
+        written = 0
+        for update in chunk:
+            try:
+                self._update(update)
+            except ClientError as exc:
+                if error_code(exc) != "ConditionalCheckFailedException":
+                    raise
+                continue  # a newer version is stored: this one is stale
+            written += 1
+        return written
+
+    def mark_deleted(self, firm_id: str, bill_id: int, at: datetime) -> bool:
+        update = Update(self._table, {"pk": {"S": firm_pk(firm_id)}, "sk": {"S": bill_sk(bill_id)}})
+        update.set("state", _DELETED).set("gsi1pk", state_pk(firm_id, BillState.DELETED))
+        update.set("deleted_at", iso_utc(at))
+        # A delete is final in Clio, so it wins over any stored version; only a bill we have and
+        # have not already deleted changes.
+        exists, state = update.name("pk"), update.name("state")
+        update.when(f"attribute_exists({exists}) AND {state} <> {update.value(_DELETED)}")
+        try:
+            self._update(update)
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def page(
+        self,
+        firm_id: str,
+        states: Sequence[BillState],
+        page_size: int,
+        before_bill_id: int | None,
+    ) -> BillsPage:
+        if page_size < 1:
+            raise InvalidInput("page size must be at least 1", field="page_size")
+        wanted = page_size + 1  # one more than a page tells whether another page follows
+        newest: dict[int, StoredBill] = {}
+        for state in dict.fromkeys(BillState(s) for s in states):
+            for stored in self._state_slice(firm_id, state, wanted, before_bill_id):
+                # While gsi1 catches up with a state change a bill can show under two states.
+                kept = newest.get(stored.bill.id)
+                if kept is None or stored.bill.clio_updated_at > kept.bill.clio_updated_at:
+                    newest[stored.bill.id] = stored
+        ordered = sorted(newest.values(), key=lambda s: s.bill.id, reverse=True)
+        if len(ordered) > page_size:
+            kept_items = ordered[:page_size]
+            return BillsPage(items=kept_items, last_bill_id=kept_items[-1].bill.id)
+        return BillsPage(items=ordered, last_bill_id=None)
+
+    def _state_slice(
+        self, firm_id: str, state: BillState, wanted: int, before_bill_id: int | None
+    ) -> list[StoredBill]:
+        """Up to `wanted` bills of one state below the cursor, highest id first."""
+        condition = "gsi1pk = :p"
+        values: dict[str, Any] = {":p": {"S": state_pk(firm_id, state)}}
+        if before_bill_id is not None:
+            condition += " AND gsi1sk < :before"
+            values[":before"] = {"S": bill_sk(before_bill_id)}
+        found: list[StoredBill] = []
+        start: Item | None = None
+        # Limit is a ceiling, not a promise: a 1 MB response ends early, so keep going.
+        while len(found) < wanted:
+            args: dict[str, Any] = {
+                "TableName": self._table,
+                "IndexName": GSI,
+                "KeyConditionExpression": condition,
+                "ExpressionAttributeValues": values,
+                "ScanIndexForward": False,
+                "Limit": wanted - len(found),
+            }
+            if start:
+                args["ExclusiveStartKey"] = start
+            response = self._retrying(partial(self._read, "query", **args))
+            found.extend(stored_bill_from_item(i) for i in response.get("Items", []))
+            start = response.get("LastEvaluatedKey")
+            if not start:
+                break
+        return found

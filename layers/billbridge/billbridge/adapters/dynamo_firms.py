@@ -1,0 +1,154 @@
+"""Per-firm configuration items of the app table: it owns the firm's settings item
+(implements services.ports.SettingsRepository), its Clio connection item with the secrets
+encrypted under KMS, and the directory of connected firms (implements
+services.ports.ConnectionRepository). See docs/data-model.md, "Settings" and "Connection".
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from billbridge.adapters.dynamo_common import (
+    DynamoClient,
+    DynamoRepository,
+    firm_pk,
+    from_item,
+    iso_or_none,
+    iso_utc,
+    parse_iso,
+    plain_json,
+    require_iso,
+    to_attr,
+    to_item,
+)
+from billbridge.adapters.kms_cipher import KmsCipher
+from billbridge.domain.connection import ClioConnection, Region
+from billbridge.domain.settings import FirmSettings
+
+SETTINGS_SK = "SETTINGS"
+CONNECTION_SK = "CLIO#CONNECTION"
+CONNECTED_PK = "CLIO#CONNECTED"
+SECRETS_PURPOSE = "clio-connection"
+
+
+def secrets_context(firm_id: str) -> dict[str, str]:
+    """Binds a ciphertext to its firm: decrypting it under another firm's item fails."""
+    return {"firm_id": firm_id, "purpose": SECRETS_PURPOSE}
+
+
+class DynamoSettingsRepository(DynamoRepository):
+    """SettingsRepository: one item per firm holding the settings as a map."""
+
+    def get(self, firm_id: str) -> FirmSettings:
+        item = self._get_item(firm_pk(firm_id), SETTINGS_SK)
+        if not item or "settings" not in item:
+            return FirmSettings()
+        return FirmSettings.model_validate(plain_json(from_item(item)["settings"]))
+
+    def put(self, firm_id: str, settings: FirmSettings) -> None:
+        item = {
+            "pk": to_attr(firm_pk(firm_id)),
+            "sk": to_attr(SETTINGS_SK),
+            "type": to_attr("settings"),
+            "firm_id": to_attr(firm_id),
+            # to_attr, not to_item: None values inside the settings stay as explicit nulls.
+            "settings": to_attr(settings.model_dump(mode="json")),
+        }
+        self._retrying(partial(self._write, "put_item", TableName=self._table, Item=item))
+
+
+class DynamoConnectionRepository(DynamoRepository):
+    """ConnectionRepository: the connection item (secrets encrypted) plus a directory item
+    under one partition, so listing connected firms is a Query, never a Scan."""
+
+    def __init__(
+        self,
+        client: DynamoClient,
+        table_name: str,
+        cipher: KmsCipher,
+        *,
+        max_attempts: int = 5,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        super().__init__(client, table_name, max_attempts=max_attempts, sleep=sleep)
+        self._cipher = cipher
+
+    def get(self, firm_id: str) -> ClioConnection | None:
+        item = self._get_item(firm_pk(firm_id), CONNECTION_SK)
+        if not item:
+            return None
+        data = from_item(item)
+        ciphertext = bytes(data["secrets_ciphertext"])
+        secrets: dict[str, Any] = json.loads(
+            self._cipher.decrypt(ciphertext, secrets_context(firm_id))
+        )
+        user_id, webhook_id = data.get("clio_user_id"), data.get("webhook_id")
+        return ClioConnection(
+            firm_id=firm_id,
+            region=Region(data["region"]),
+            access_token=str(secrets["access_token"]),
+            refresh_token=str(secrets["refresh_token"]),
+            access_expires_at=require_iso(data["access_expires_at"]),
+            connected_at=require_iso(data["connected_at"]),
+            clio_user_id=None if user_id is None else int(user_id),
+            clio_user_name=data.get("clio_user_name"),
+            needs_reconnect=bool(data.get("needs_reconnect", False)),
+            webhook_id=None if webhook_id is None else int(webhook_id),
+            webhook_secret=secrets.get("webhook_secret"),
+            webhook_expires_at=parse_iso(data.get("webhook_expires_at")),
+        )
+
+    def save(self, connection: ClioConnection) -> None:
+        firm_id = connection.firm_id
+        secrets = json.dumps(
+            {
+                "access_token": connection.access_token,
+                "refresh_token": connection.refresh_token,
+                "webhook_secret": connection.webhook_secret,
+            }
+        ).encode()
+        ciphertext = self._cipher.encrypt(secrets, secrets_context(firm_id))
+        record = to_item(
+            {
+                "pk": firm_pk(firm_id),
+                "sk": CONNECTION_SK,
+                "type": "clio_connection",
+                "firm_id": firm_id,
+                "region": connection.region.value,
+                "connected_at": iso_utc(connection.connected_at),
+                "access_expires_at": iso_utc(connection.access_expires_at),
+                "clio_user_id": connection.clio_user_id,
+                "clio_user_name": connection.clio_user_name,
+                "needs_reconnect": connection.needs_reconnect,
+                "webhook_id": connection.webhook_id,
+                "webhook_expires_at": iso_or_none(connection.webhook_expires_at),
+                "secrets_ciphertext": ciphertext,
+            }
+        )
+        directory = to_item(
+            {
+                "pk": CONNECTED_PK,
+                "sk": firm_pk(firm_id),
+                "type": "connected_firm",
+                "firm_id": firm_id,
+                "connected_at": iso_utc(connection.connected_at),
+            }
+        )
+        self._transact(
+            [
+                {"Put": {"TableName": self._table, "Item": record}},
+                {"Put": {"TableName": self._table, "Item": directory}},
+            ]
+        )
+
+    def connected_firm_ids(self) -> list[str]:
+        items = self._query_all(
+            KeyConditionExpression="pk = :p",
+            ExpressionAttributeValues={":p": {"S": CONNECTED_PK}},
+            ProjectionExpression="firm_id",
+        )
+        return [str(from_item(i)["firm_id"]) for i in items]

@@ -1,0 +1,677 @@
+"""Integration tests of the DynamoDB store (billbridge.adapters.dynamo*) against moto, on the
+tables that template.yaml declares (created only through local.aws_template)."""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import random
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+from billbridge.adapters.dynamo import (
+    DynamoBillRepository,
+    DynamoConnectionRepository,
+    DynamoSettingsRepository,
+    DynamoSyncRepository,
+)
+from billbridge.adapters.kms_cipher import CipherError, KmsCipher
+from billbridge.domain.bills import Bill, BillKind, BillState, Client, Matter
+from billbridge.domain.connection import ClioConnection, Region
+from billbridge.domain.errors import Conflict
+from billbridge.domain.settings import FirmSettings
+from billbridge.domain.sync import (
+    LOCK_TTL,
+    SyncCheckpoint,
+    SyncMode,
+    SyncRun,
+    SyncStatus,
+    SyncTrigger,
+)
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+from local.aws_template import create_dynamodb_tables, load_template, load_template_text
+
+REGION = "us-east-1"
+T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+FIRM = "firm-a"
+
+
+@functools.cache
+def template() -> dict[str, Any]:
+    # Parsed once per session: PyYAML is slow on a large template and the file does not change.
+    return load_template()
+
+
+def no_sleep(_seconds: float) -> None:
+    return None
+
+
+@dataclass
+class Store:
+    client: Any
+    table: str
+
+    @functools.cached_property
+    def kms(self) -> Any:
+        # Made on first use: most tests never touch KMS and a key costs setup time.
+        return boto3.client("kms", region_name=REGION)
+
+    @functools.cached_property
+    def key_id(self) -> str:
+        key_id: str = self.kms.create_key(Description="clio tokens")["KeyMetadata"]["KeyId"]
+        return key_id
+
+    def bills(self, client: Any = None) -> DynamoBillRepository:
+        return DynamoBillRepository(client or self.client, self.table, sleep=no_sleep)
+
+    def sync(self) -> DynamoSyncRepository:
+        return DynamoSyncRepository(self.client, self.table, sleep=no_sleep)
+
+    def settings(self) -> DynamoSettingsRepository:
+        return DynamoSettingsRepository(self.client, self.table, sleep=no_sleep)
+
+    def connections(self) -> DynamoConnectionRepository:
+        cipher = KmsCipher(self.kms, self.key_id)
+        return DynamoConnectionRepository(self.client, self.table, cipher, sleep=no_sleep)
+
+    def raw(self, pk: str, sk: str) -> dict[str, Any]:
+        item: dict[str, Any] = self.client.get_item(
+            TableName=self.table, Key={"pk": {"S": pk}, "sk": {"S": sk}}
+        ).get("Item", {})
+        return item
+
+
+@pytest.fixture(scope="module")
+def aws() -> Iterator[Any]:
+    """One mocked AWS and one DynamoDB client for the module; each test gets its own table."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        for name, value in {
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SECURITY_TOKEN": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+        }.items():
+            monkeypatch.setenv(name, value)
+        for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB"):
+            monkeypatch.delenv(name, raising=False)
+        with mock_aws():
+            yield boto3.client("dynamodb", region_name=REGION)
+
+
+_TABLE_NUMBERS = itertools.count(1)
+
+
+@pytest.fixture
+def store(aws: Any) -> Iterator[Store]:
+    number = next(_TABLE_NUMBERS)
+    tables = create_dynamodb_tables(
+        aws, template(), name_for=lambda logical_id: f"test-{logical_id}-{number}"
+    )
+    yield Store(client=aws, table=tables["AppTable"])
+    for table in tables.values():
+        aws.delete_table(TableName=table)
+
+
+def make_bill(
+    bill_id: int,
+    *,
+    state: BillState = BillState.AWAITING_PAYMENT,
+    updated: datetime = T0,
+    total_cents: int = 10_000,
+    matter: bool = True,
+    client_name: str = "Acme Ltd",
+) -> Bill:
+    return Bill(
+        id=bill_id,
+        etag=f"etag-{bill_id}-{updated.timestamp():.0f}",
+        number=f"INV-{bill_id}",
+        state=state,
+        kind=BillKind.INVOICE,
+        client=Client(id=7, name=client_name, email="ap@acme.test"),
+        matter=Matter(id=70, display_number="00070-Acme", description=None) if matter else None,
+        total_cents=total_cents,
+        outstanding_clio_cents=total_cents,
+        currency="USD",
+        issued_at=date(2024, 4, 1),
+        due_at=date(2024, 5, 1),
+        clio_updated_at=updated,
+        clio_url=f"https://app.clio.com/nc/#/bills/{bill_id}",
+    )
+
+
+def set_product_fields(store: Store, firm_id: str, bill_id: int) -> None:
+    """What the payment and send features do: a direct UpdateItem of our own attributes."""
+    store.client.update_item(
+        TableName=store.table,
+        Key={"pk": {"S": f"FIRM#{firm_id}"}, "sk": {"S": f"BILL#{bill_id:020d}"}},
+        UpdateExpression="SET paid_gl_cents = :p, payment_link_id = :l, last_sent_at = :s",
+        ExpressionAttributeValues={
+            ":p": {"N": "2500"},
+            ":l": {"S": "plink_1"},
+            ":s": {"S": "2024-05-02T09:00:00.000000+00:00"},
+        },
+    )
+
+
+def seed_bills(store: Store, firm_id: str, by_state: dict[BillState, list[int]]) -> None:
+    """Many bills fast: one written by the repository, cloned under other ids and states.
+
+    moto spends tens of milliseconds on each conditional update; cloning a real item keeps
+    the stored shape the repository's own while the seeding stays quick."""
+    store.bills().save_clio_bills(firm_id, [make_bill(1)], T0)
+    written = store.raw(f"FIRM#{firm_id}", f"BILL#{1:020d}")
+    items = []
+    for state, ids in by_state.items():
+        for bill_id in ids:
+            item = dict(written)
+            item["sk"] = item["gsi1sk"] = {"S": f"BILL#{bill_id:020d}"}
+            item["gsi1pk"] = {"S": f"FIRM#{firm_id}#STATE#{state.value}"}
+            item["state"] = {"S": state.value}
+            item["bill_id"] = {"N": str(bill_id)}
+            items.append(item)
+    for start in range(0, len(items), 25):
+        batch = [{"PutRequest": {"Item": i}} for i in items[start : start + 25]]
+        assert not store.client.batch_write_item(RequestItems={store.table: batch}).get(
+            "UnprocessedItems"
+        )
+
+
+def all_pages(
+    repo: DynamoBillRepository, firm_id: str, states: Sequence[BillState], size: int
+) -> list[list[int]]:
+    pages: list[list[int]] = []
+    before: int | None = None
+    while True:
+        page = repo.page(firm_id, states, size, before)
+        pages.append([s.bill.id for s in page.items])
+        if page.last_bill_id is None:
+            return pages
+        assert page.last_bill_id == page.items[-1].bill.id
+        before = page.last_bill_id
+
+
+def new_run(run_id: str, started: datetime = T0, firm_id: str = FIRM) -> SyncRun:
+    return SyncRun(
+        firm_id=firm_id,
+        id=run_id,
+        status=SyncStatus.RUNNING,
+        mode=SyncMode.FULL,
+        trigger=SyncTrigger.MANUAL,
+        started_at=started,
+    )
+
+
+def make_connection(firm_id: str, token: str = "access-secret-123") -> ClioConnection:
+    return ClioConnection(
+        firm_id=firm_id,
+        region=Region.EU,
+        access_token=token,
+        refresh_token=f"refresh-{token}",
+        access_expires_at=T0 + timedelta(hours=1),
+        connected_at=T0,
+        clio_user_id=42,
+        clio_user_name="Pat Clerk",
+        webhook_id=9,
+        webhook_secret="whsec-456",
+        webhook_expires_at=T0 + timedelta(days=30),
+    )
+
+
+class FlakyWrites:
+    """A client whose next BatchWriteItem calls leave everything unprocessed, and whose next
+    UpdateItem calls fail with the given error codes."""
+
+    def __init__(self, client: Any, *, unprocessed: int = 0, update_errors: list[str] | None = None) -> None:
+        self._client = client
+        self._unprocessed = unprocessed
+        self._update_errors = update_errors or []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def batch_write_item(self, **kwargs: Any) -> Any:
+        if self._unprocessed:
+            self._unprocessed -= 1
+            return {"UnprocessedItems": kwargs["RequestItems"]}
+        return self._client.batch_write_item(**kwargs)
+
+    def update_item(self, **kwargs: Any) -> Any:
+        if self._update_errors:
+            code = self._update_errors.pop(0)
+            raise ClientError({"Error": {"Code": code, "Message": "flaky"}}, "UpdateItem")
+        return self._client.update_item(**kwargs)
+
+
+# -- tables from the template ------------------------------------------------------------------
+
+
+def test_given_the_template_when_tables_are_created_then_keys_index_and_ttl_match_it(
+    store: Store,
+) -> None:
+    table = store.client.describe_table(TableName=store.table)["Table"]
+    ttl = store.client.describe_time_to_live(TableName=store.table)["TimeToLiveDescription"]
+
+    assert {(k["AttributeName"], k["KeyType"]) for k in table["KeySchema"]} == {
+        ("pk", "HASH"),
+        ("sk", "RANGE"),
+    }
+    (gsi,) = table["GlobalSecondaryIndexes"]
+    assert gsi["IndexName"] == "gsi1"
+    assert gsi["Projection"]["ProjectionType"] == "ALL"
+    assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    assert ttl == {"AttributeName": "expires_at_epoch", "TimeToLiveStatus": "ENABLED"}
+
+
+def test_given_short_form_tags_when_loading_a_template_then_they_become_long_form_dicts() -> None:
+    loaded = load_template_text(
+        "A: !Ref Stage\nB: !GetAtt AppTable.Arn\nC: !Sub '${AWS::StackName}-x'\n"
+        "D: !If [IsProd, 1, 2]\nE: !Condition IsProd\n"
+    )
+
+    assert loaded == {
+        "A": {"Ref": "Stage"},
+        "B": {"Fn::GetAtt": ["AppTable", "Arn"]},
+        "C": {"Fn::Sub": "${AWS::StackName}-x"},
+        "D": {"Fn::If": ["IsProd", 1, 2]},
+        "E": {"Condition": "IsProd"},
+    }
+
+
+# -- bills ---------------------------------------------------------------------------------------
+
+
+def test_given_450_bills_in_3_states_when_paging_by_37_then_each_is_seen_once_newest_first(
+    store: Store,
+) -> None:
+    states = [BillState.AWAITING_PAYMENT, BillState.PAID, BillState.VOID]
+    rng = random.Random(450)
+    by_state: dict[BillState, list[int]] = {s: [] for s in states}
+    for bill_id in range(1, 451):
+        by_state[rng.choice(states)].append(bill_id)
+    seed_bills(store, FIRM, by_state)
+    repo = store.bills()
+
+    for wanted in (states, states[1:]):
+        expected = sorted((i for s in wanted for i in by_state[s]), reverse=True)
+        pages = all_pages(repo, FIRM, wanted, 37)
+        seen = [i for page in pages for i in page]
+
+        assert seen == expected
+        assert all(len(page) == 37 for page in pages[:-1])
+        assert 0 < len(pages[-1]) <= 37
+
+
+def test_given_product_fields_when_a_sync_writes_a_newer_version_then_they_survive(
+    store: Store,
+) -> None:
+    repo = store.bills()
+    repo.save_clio_bills(FIRM, [make_bill(1), make_bill(2)], T0)
+    set_product_fields(store, FIRM, 1)
+    set_product_fields(store, FIRM, 2)
+    later = T0 + timedelta(hours=1)
+
+    # Bill 1 beside a new bill in a sync page, bill 2 alone (a webhook): both spare our fields.
+    chunk = [make_bill(1, updated=later, total_cents=12_345, matter=False), make_bill(3)]
+    assert repo.save_clio_bills(FIRM, chunk, later, existing_ids={1}) == 2
+    assert repo.save_clio_bills(FIRM, [make_bill(2, updated=later, total_cents=999)], later) == 1
+
+    for bill_id, total in ((1, 12_345), (2, 999)):
+        stored = repo.get(FIRM, bill_id)
+        assert stored is not None
+        assert stored.bill.total_cents == total
+        assert stored.paid_gl_cents == 2500
+        assert stored.payment_link_id == "plink_1"
+        assert stored.last_sent_at == datetime(2024, 5, 2, 9, 0, tzinfo=UTC)
+        assert stored.synced_at == later
+    stored_1 = repo.get(FIRM, 1)
+    assert stored_1 is not None and stored_1.bill.matter is None
+    assert "matter_id" not in store.raw(f"FIRM#{FIRM}", f"BILL#{1:020d}")
+
+
+def test_given_a_newer_stored_version_when_an_older_one_arrives_in_a_page_then_it_is_skipped(
+    store: Store,
+) -> None:
+    repo = store.bills()
+    t1, t2, t3 = T0, T0 + timedelta(minutes=5), T0 + timedelta(minutes=10)
+    repo.save_clio_bills(FIRM, [make_bill(i, updated=t2, total_cents=200) for i in range(1, 6)], t2)
+    requests_before = repo.write_requests
+
+    chunk = [
+        make_bill(i, updated=t1 if i == 3 else t3, total_cents=100 if i == 3 else 300)
+        for i in range(1, 6)
+    ]
+    written = repo.save_clio_bills(FIRM, chunk, t3, existing_ids=set(range(1, 6)))
+
+    assert written == 4
+    # One conditional UpdateItem per bill the store holds.
+    assert repo.write_requests - requests_before == 5
+    totals = {i: repo.get(FIRM, i).bill.total_cents for i in range(1, 6)}  # type: ignore[union-attr]
+    assert totals == {1: 300, 2: 300, 3: 200, 4: 300, 5: 300}
+    assert repo.get(FIRM, 3).bill.clio_updated_at == t2  # type: ignore[union-attr]
+
+
+def test_given_a_newer_stored_version_when_an_older_one_arrives_alone_then_it_is_skipped(
+    store: Store,
+) -> None:
+    repo = store.bills()
+    newer = T0 + timedelta(minutes=5)
+    repo.save_clio_bills(FIRM, [make_bill(1, updated=newer, total_cents=200)], newer)
+
+    written = repo.save_clio_bills(FIRM, [make_bill(1, updated=T0, total_cents=100)], newer)
+
+    assert written == 0
+    stored = repo.get(FIRM, 1)
+    assert stored is not None and stored.bill.total_cents == 200
+
+
+def test_given_250_new_bills_when_saved_then_10_batch_writes_are_made(store: Store) -> None:
+    repo = store.bills()
+
+    written = repo.save_clio_bills(FIRM, [make_bill(i) for i in range(1, 251)], T0, existing_ids=set())
+
+    assert written == 250
+    assert repo.write_requests == 10
+    assert repo.get(FIRM, 250) is not None and repo.get(FIRM, 250).bill.total_cents == make_bill(250).total_cents  # type: ignore[union-attr]
+
+
+def test_given_stored_bills_when_the_same_versions_arrive_again_then_they_are_rewritten(
+    store: Store,
+) -> None:
+    repo = store.bills()
+    repo.save_clio_bills(FIRM, [make_bill(i) for i in range(1, 4)], T0)
+    later = T0 + timedelta(minutes=1)
+
+    # Equal clio_updated_at passes the condition: a replayed version is harmless.
+    assert repo.save_clio_bills(FIRM, [make_bill(i) for i in range(1, 4)], later) == 3
+    assert repo.write_requests == 6
+    assert repo.get(FIRM, 2).synced_at == later  # type: ignore[union-attr]
+
+
+def test_given_duplicate_ids_in_one_call_when_saved_then_the_newest_wins(store: Store) -> None:
+    repo = store.bills()
+    later = T0 + timedelta(minutes=1)
+
+    written = repo.save_clio_bills(
+        FIRM, [make_bill(1, updated=later, total_cents=2), make_bill(1, total_cents=1)], later
+    )
+
+    assert written == 1
+    assert repo.get(FIRM, 1).bill.total_cents == 2  # type: ignore[union-attr]
+
+
+def test_given_unprocessed_items_when_saving_new_bills_then_they_are_sent_again(store: Store) -> None:
+    repo = store.bills(FlakyWrites(store.client, unprocessed=1))
+
+    assert repo.save_clio_bills(FIRM, [make_bill(1), make_bill(2)], T0, existing_ids=()) == 2
+    assert repo.write_requests == 2
+    assert repo.get(FIRM, 1) is not None and repo.get(FIRM, 2) is not None
+
+
+def test_given_throttling_that_persists_when_saving_then_the_error_bubbles(store: Store) -> None:
+    repo = store.bills(FlakyWrites(store.client, update_errors=["ThrottlingException"] * 10))
+
+    with pytest.raises(ClientError):
+        repo.save_clio_bills(FIRM, [make_bill(1), make_bill(2)], T0)
+    assert repo.write_requests == 5
+
+
+def test_given_stored_bills_when_asking_etags_then_batches_of_100_return_those_that_exist(
+    store: Store,
+) -> None:
+    repo = store.bills()
+    stored_ids = [3, 7, 150, 201, 250]
+    repo.save_clio_bills(FIRM, [make_bill(i) for i in stored_ids], T0)
+
+    etags = repo.etags(FIRM, [*range(1, 251), 7])
+
+    assert set(etags) == set(stored_ids)
+    assert etags[201] == make_bill(201).etag
+    assert repo.read_requests == 3
+
+
+def test_given_two_firms_when_one_pages_then_it_never_sees_the_other_firms_bills(
+    store: Store,
+) -> None:
+    repo = store.bills()
+    repo.save_clio_bills("firm-a", [make_bill(i, client_name="A") for i in range(1, 11)], T0)
+    repo.save_clio_bills("firm-b", [make_bill(i, client_name="B") for i in range(5, 8)], T0)
+
+    page = repo.page("firm-b", [BillState.AWAITING_PAYMENT], 50, None)
+
+    assert [s.bill.id for s in page.items] == [7, 6, 5]
+    assert {s.bill.client.name for s in page.items} == {"B"}
+    assert repo.get("firm-b", 1) is None
+    assert set(repo.etags("firm-b", [1, 2, 5])) == {5}
+
+
+def test_given_a_bill_when_marked_deleted_then_it_moves_state_and_a_stale_sync_cannot_revive_it(
+    store: Store,
+) -> None:
+    repo = store.bills()
+    set_at = T0 + timedelta(minutes=1)
+    repo.save_clio_bills(FIRM, [make_bill(1), make_bill(2)], T0)
+
+    assert repo.mark_deleted(FIRM, 1, set_at) is True
+    assert repo.mark_deleted(FIRM, 1, set_at) is False
+    assert repo.mark_deleted(FIRM, 99, set_at) is False
+    assert repo.save_clio_bills(FIRM, [make_bill(1)], T0) == 0
+
+    awaiting = repo.page(FIRM, [BillState.AWAITING_PAYMENT], 10, None)
+    deleted = repo.page(FIRM, [BillState.DELETED], 10, None)
+    assert [s.bill.id for s in awaiting.items] == [2]
+    assert [s.bill.id for s in deleted.items] == [1]
+    assert repo.get(FIRM, 99) is None
+
+
+# -- sync lock, checkpoint and runs ------------------------------------------------------------
+
+
+def test_given_a_live_lock_when_another_run_starts_then_the_holder_is_returned(
+    store: Store,
+) -> None:
+    repo = store.sync()
+    first = new_run("sync_1")
+    assert repo.start_run(first, T0) == (first, True)
+
+    holder, started = repo.start_run(new_run("sync_2"), T0 + timedelta(minutes=1))
+
+    assert started is False
+    assert holder == first
+    assert repo.get_run(FIRM, "sync_2") is None
+    assert repo.checkpoint(FIRM).lock_run_id == "sync_1"
+
+
+def test_given_an_expired_lock_when_another_run_starts_then_it_takes_over(store: Store) -> None:
+    repo = store.sync()
+    repo.start_run(new_run("sync_1"), T0)
+    later = T0 + LOCK_TTL + timedelta(seconds=2)
+    second = new_run("sync_2", later)
+
+    assert repo.start_run(second, later) == (second, True)
+    checkpoint = repo.checkpoint(FIRM)
+    assert checkpoint.lock_run_id == "sync_2"
+    assert checkpoint.lock_expires_at == later + LOCK_TTL
+    assert repo.get_run(FIRM, "sync_2") == second
+
+
+def test_given_a_lock_whose_run_is_missing_when_a_run_starts_then_it_takes_over(
+    store: Store,
+) -> None:
+    repo = store.sync()
+    repo.start_run(new_run("sync_1"), T0)
+    store.client.delete_item(
+        TableName=store.table,
+        Key={"pk": {"S": f"FIRM#{FIRM}"}, "sk": {"S": "SYNC#RUN#sync_1"}},
+    )
+    second = new_run("sync_2")
+
+    assert repo.start_run(second, T0 + timedelta(minutes=1)) == (second, True)
+    assert repo.checkpoint(FIRM).lock_run_id == "sync_2"
+
+
+def test_given_the_lock_when_saving_progress_then_checkpoint_and_counts_are_stored_together(
+    store: Store,
+) -> None:
+    repo = store.sync()
+    run = new_run("sync_1")
+    repo.start_run(run, T0)
+    now = T0 + timedelta(minutes=5)
+    checkpoint = SyncCheckpoint(
+        firm_id=FIRM, next_page_url="https://app.clio.com/api/v4/bills?page_token=x", high_water=T0
+    )
+
+    repo.save_progress(checkpoint, replace(run, bills_seen=200, bills_changed=150), now)
+
+    stored = repo.checkpoint(FIRM)
+    assert stored.next_page_url == checkpoint.next_page_url
+    assert stored.high_water == T0
+    assert stored.lock_run_id == "sync_1"
+    assert stored.lock_expires_at == now + LOCK_TTL
+    assert repo.get_run(FIRM, "sync_1").bills_changed == 150  # type: ignore[union-attr]
+
+
+def test_given_a_lost_lock_when_saving_progress_then_conflict_and_nothing_is_overwritten(
+    store: Store,
+) -> None:
+    repo = store.sync()
+    first = new_run("sync_1")
+    repo.start_run(first, T0)
+    later = T0 + LOCK_TTL + timedelta(minutes=1)
+    repo.start_run(new_run("sync_2", later), later)
+
+    with pytest.raises(Conflict):
+        repo.save_progress(
+            SyncCheckpoint(firm_id=FIRM, next_page_url="stale"), replace(first, bills_seen=9), later
+        )
+
+    assert repo.checkpoint(FIRM).next_page_url is None
+    assert repo.checkpoint(FIRM).lock_run_id == "sync_2"
+    assert repo.get_run(FIRM, "sync_1").bills_seen == 0  # type: ignore[union-attr]
+
+
+def test_given_a_running_sync_when_finished_then_the_lock_is_released_and_the_run_recorded(
+    store: Store,
+) -> None:
+    repo = store.sync()
+    run = new_run("sync_1")
+    repo.start_run(run, T0)
+    done = T0 + timedelta(minutes=3)
+    final = SyncCheckpoint(
+        firm_id=FIRM, full_import_done=True, high_water=done, last_synced_at=done
+    )
+
+    repo.finish_run(final, replace(run, bills_seen=5).finished(SyncStatus.SUCCEEDED, done))
+
+    checkpoint = repo.checkpoint(FIRM)
+    assert checkpoint.full_import_done is True
+    assert checkpoint.lock_run_id is None and checkpoint.lock_expires_at is None
+    assert "lock_expires_epoch" not in store.raw(f"FIRM#{FIRM}", "SYNC#STATE")
+    assert store.raw(f"FIRM#{FIRM}", "SYNC#STATE")["last_run_id"] == {"S": "sync_1"}
+    stored_run = repo.get_run(FIRM, "sync_1")
+    assert stored_run is not None
+    assert (stored_run.status, stored_run.finished_at, stored_run.bills_seen) == (
+        SyncStatus.SUCCEEDED,
+        done,
+        5,
+    )
+    raw_run = store.raw(f"FIRM#{FIRM}", "SYNC#RUN#sync_1")
+    assert int(raw_run["expires_at_epoch"]["N"]) == int((T0 + timedelta(days=30)).timestamp())
+    assert repo.start_run(new_run("sync_2"), done)[1] is True
+
+
+def test_given_a_lost_lock_when_finishing_then_conflict_but_the_run_outcome_is_recorded(
+    store: Store,
+) -> None:
+    repo = store.sync()
+    first = new_run("sync_1")
+    repo.start_run(first, T0)
+    later = T0 + LOCK_TTL + timedelta(minutes=1)
+    repo.start_run(new_run("sync_2", later), later)
+
+    with pytest.raises(Conflict):
+        repo.finish_run(
+            SyncCheckpoint(firm_id=FIRM, full_import_done=True),
+            first.finished(SyncStatus.FAILED, later, error="timed out"),
+        )
+
+    assert repo.checkpoint(FIRM).lock_run_id == "sync_2"
+    assert repo.checkpoint(FIRM).full_import_done is False
+    assert repo.get_run(FIRM, "sync_1").status == SyncStatus.FAILED  # type: ignore[union-attr]
+
+
+def test_given_no_sync_yet_when_reading_the_checkpoint_then_defaults(store: Store) -> None:
+    assert store.sync().checkpoint(FIRM) == SyncCheckpoint(firm_id=FIRM)
+    assert store.sync().get_run(FIRM, "nope") is None
+
+
+# -- settings and connection -------------------------------------------------------------------
+
+
+def test_given_no_settings_when_read_then_defaults_and_a_put_round_trips(store: Store) -> None:
+    repo = store.settings()
+    assert repo.get(FIRM) == FirmSettings()
+    chosen = FirmSettings(
+        aggregate_payment_links=True,
+        firm_name="Smith & Jones LLP",
+        reply_to="billing@smith.example.com",
+        default_states=[BillState.PAID, BillState.AWAITING_PAYMENT],
+    )
+
+    repo.put(FIRM, chosen)
+
+    assert repo.get(FIRM) == chosen
+    assert repo.get("firm-b") == FirmSettings()
+
+
+def test_given_a_connection_when_saved_then_tokens_round_trip_but_are_not_stored_in_clear(
+    store: Store,
+) -> None:
+    repo = store.connections()
+    connection = make_connection(FIRM)
+
+    repo.save(connection)
+
+    assert repo.get(FIRM) == connection
+    raw = store.raw(f"FIRM#{FIRM}", "CLIO#CONNECTION")
+    dumped = repr(raw)
+    for secret in ("access-secret-123", "refresh-access-secret-123", "whsec-456"):
+        assert secret not in dumped
+        assert secret.encode() not in raw["secrets_ciphertext"]["B"]
+    assert repo.get("firm-b") is None
+
+
+def test_given_a_ciphertext_copied_to_another_firm_when_read_then_it_does_not_decrypt(
+    store: Store,
+) -> None:
+    repo = store.connections()
+    repo.save(make_connection("firm-a", "token-a"))
+    repo.save(make_connection("firm-b", "token-b"))
+    stolen = store.raw("FIRM#firm-a", "CLIO#CONNECTION")["secrets_ciphertext"]
+    store.client.update_item(
+        TableName=store.table,
+        Key={"pk": {"S": "FIRM#firm-b"}, "sk": {"S": "CLIO#CONNECTION"}},
+        UpdateExpression="SET secrets_ciphertext = :c",
+        ExpressionAttributeValues={":c": stolen},
+    )
+
+    with pytest.raises(CipherError):
+        repo.get("firm-b")
+    assert repo.get("firm-a").access_token == "token-a"  # type: ignore[union-attr]
+
+
+def test_given_connected_firms_when_listed_then_each_appears_once(store: Store) -> None:
+    repo = store.connections()
+    assert repo.connected_firm_ids() == []
+    for firm_id in ("firm-c", "firm-a", "firm-b"):
+        repo.save(make_connection(firm_id))
+    repo.save(replace(make_connection("firm-a"), needs_reconnect=True))
+
+    assert sorted(repo.connected_firm_ids()) == ["firm-a", "firm-b", "firm-c"]
+    assert repo.get("firm-a").needs_reconnect is True  # type: ignore[union-attr]
