@@ -1,0 +1,219 @@
+"""Infrastructure tests: template.yaml lints clean, builds, and keeps its security promises.
+
+`sam build` fetches the layer's requirements from PyPI, so that one test needs the network and
+takes tens of seconds; every other test only reads files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from local.aws_template import load_template
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE_PATH = ROOT / "template.yaml"
+EVENTS_DIR = ROOT / "events"
+
+API_ID = "FirmApi"
+AUTHORIZER = "CognitoAuthorizer"
+LAYER_ID = "BillbridgeLayer"
+FIRM_CLAIM = "custom:firm_id"
+
+# Public by design (api.md): the pay pages and webhooks, which prove themselves by token or
+# signature, plus the OAuth callback (the firm comes from the signed state) and the API's
+# own OpenAPI document.
+PUBLIC_PREFIXES = ("/pay", "/webhooks")
+PUBLIC_ROUTES = {("GET", "/clio/callback"), ("GET", "/openapi.json")}
+
+
+def _is_public(method: str, path: str) -> bool:
+    return (method, path) in PUBLIC_ROUTES or any(
+        path == prefix or path.startswith(prefix + "/") for prefix in PUBLIC_PREFIXES
+    )
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def _sam() -> str:
+    """The sam of the running interpreter's environment, so tests use the pinned version."""
+    beside = Path(sys.executable).parent / "sam"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("sam")
+    if found is None:
+        pytest.fail("sam not found: install requirements-dev.txt (aws-sam-cli)")
+    return found
+
+
+def _sam_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["SAM_CLI_TELEMETRY"] = "0"
+    # Lambda runs python3.13; on these machines pyenv provides it through this variable.
+    env.setdefault("PYENV_VERSION", "3.13.0")
+    env.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    return env
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return load_template(TEMPLATE_PATH)
+
+
+def _functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        logical_id: resource["Properties"]
+        for logical_id, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::Serverless::Function"
+    }
+
+
+def _function_dir(properties: dict[str, Any]) -> str:
+    return Path(properties["CodeUri"]).name
+
+
+def _api_routes(template: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    """(METHOD, path) -> the Api event's Properties, over every function."""
+    routes: dict[tuple[str, str], dict[str, Any]] = {}
+    for properties in _functions(template).values():
+        for event in (properties.get("Events") or {}).values():
+            if event["Type"] == "Api":
+                event_properties = event["Properties"]
+                key = (event_properties["Method"].upper(), event_properties["Path"])
+                assert key not in routes, f"route {key} declared twice"
+                routes[key] = event_properties
+    return routes
+
+
+# --- tests --------------------------------------------------------------------------------------
+
+
+def test_given_the_template_when_sam_validate_lints_it_then_it_passes_with_no_warning() -> None:
+    result = subprocess.run(
+        [_sam(), "validate", "--lint", "--template", str(TEMPLATE_PATH)],
+        cwd=ROOT,
+        env=_sam_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.timeout(900)
+def test_given_the_template_when_sam_builds_it_then_every_function_and_the_layer_are_built(
+    template: dict[str, Any], tmp_path: Path
+) -> None:
+    build_dir = tmp_path / "build"
+    # sam keeps cached dependencies under ./.aws-sam of its working directory: a scratch
+    # directory keeps the checkout clean and parallel runs apart.
+    workdir = tmp_path / "cwd"
+    workdir.mkdir()
+    result = subprocess.run(
+        [
+            _sam(),
+            "build",
+            "--template-file",
+            str(TEMPLATE_PATH),
+            "--build-dir",
+            str(build_dir),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+        ],
+        cwd=workdir,
+        env=_sam_env(),
+        capture_output=True,
+        text=True,
+        timeout=840,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (build_dir / "template.yaml").is_file()
+
+    for logical_id, properties in _functions(template).items():
+        module = properties["Handler"].rsplit(".", 1)[0].replace(".", "/")
+        assert (build_dir / logical_id / f"{module}.py").is_file(), logical_id
+
+    layer_python = build_dir / LAYER_ID / "python"
+    assert (layer_python / "billbridge" / "__init__.py").is_file()
+    assert (layer_python / "aws_lambda_powertools").is_dir()
+    # The functions run on arm64: compiled dependencies must be the aarch64 builds.
+    assert list((layer_python / "pydantic_core").glob("*aarch64*.so"))
+
+
+def test_given_the_template_when_listing_sample_events_then_every_function_has_one(
+    template: dict[str, Any],
+) -> None:
+    for logical_id, properties in _functions(template).items():
+        samples = sorted((EVENTS_DIR / _function_dir(properties)).glob("*.json"))
+        assert samples, f"{logical_id}: no sample event in events/{_function_dir(properties)}/"
+
+
+def test_given_the_sample_events_when_parsed_then_each_is_a_json_object() -> None:
+    files = sorted(path for path in EVENTS_DIR.rglob("*") if path.is_file())
+    assert files
+    for path in files:
+        assert path.suffix == ".json", path
+        assert isinstance(json.loads(path.read_text(encoding="utf-8")), dict), path
+
+
+def test_given_the_sample_api_events_when_matched_to_routes_then_claims_follow_the_auth(
+    template: dict[str, Any],
+) -> None:
+    routes = _api_routes(template)
+    for path in sorted(EVENTS_DIR.rglob("*.json")):
+        event = json.loads(path.read_text(encoding="utf-8"))
+        if "httpMethod" not in event:
+            continue
+        key = (event["httpMethod"], event["resource"])
+        assert key in routes, f"{path.name}: {key} is not a route of the template"
+        claims = ((event["requestContext"].get("authorizer") or {}).get("claims")) or {}
+        if _is_public(*key):
+            assert not claims, f"{path.name}: a public route gets no authorizer claims"
+        else:
+            assert claims.get(FIRM_CLAIM), f"{path.name}: needs the {FIRM_CLAIM} claim"
+
+
+def test_given_the_api_routes_when_checking_auth_then_only_public_routes_skip_cognito(
+    template: dict[str, Any],
+) -> None:
+    api = template["Resources"][API_ID]["Properties"]
+    assert api["Auth"]["DefaultAuthorizer"] == AUTHORIZER
+    assert api["Auth"]["Authorizers"][AUTHORIZER]["UserPoolArn"] == {
+        "Fn::GetAtt": ["UserPool", "Arn"]
+    }
+
+    routes = _api_routes(template)
+    assert {("POST", "/webhooks/clio"), ("GET", "/invoices"), ("GET", "/clio/callback")} <= set(
+        routes
+    )
+    for (method, path), event in routes.items():
+        # An Api event without RestApiId lands on SAM's implicit API, which has no authorizer.
+        assert event.get("RestApiId") == {"Ref": API_ID}, (method, path)
+        authorizer = (event.get("Auth") or {}).get("Authorizer", AUTHORIZER)
+        expected = "NONE" if _is_public(method, path) else AUTHORIZER
+        assert authorizer == expected, (method, path)
+
+
+def test_given_the_sync_worker_when_reading_its_events_then_it_is_scheduled_every_minute(
+    template: dict[str, Any],
+) -> None:
+    (worker,) = [
+        properties
+        for properties in _functions(template).values()
+        if _function_dir(properties) == "sync_worker"
+    ]
+    schedules = [
+        event["Properties"] for event in worker["Events"].values() if event["Type"] == "Schedule"
+    ]
+    assert [schedule["Schedule"] for schedule in schedules] == ["rate(1 minute)"]
+    assert all(schedule.get("Enabled", True) is True for schedule in schedules)
