@@ -1,0 +1,41 @@
+"""The firm API: one Powertools REST resolver, a router per resource (api.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from billbridge.api_errors import register_error_handlers
+from routes import clio, invoices, settings, sync
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+app = APIGatewayRestResolver(enable_validation=True)
+register_error_handlers(app)
+for module in (invoices, sync, settings, clio):
+    app.include_router(module.router)
+
+OPENAPI_TITLE = "BillBridge firm API"
+OPENAPI_VERSION = "1.0.0"
+
+
+def openapi_document() -> str:
+    return app.get_openapi_json_schema(title=OPENAPI_TITLE, version=OPENAPI_VERSION)
+
+
+@app.get("/openapi.json", include_in_schema=False)
+def openapi() -> Response[str]:
+    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=openapi_document())
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,1 @@
+"""Routers of the firm API, one per resource."""

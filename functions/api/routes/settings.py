@@ -1,0 +1,25 @@
+"""GET and PUT /settings: the firm's settings (T1)."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Body
+from typing import Annotated
+
+from billbridge.bootstrap import api_services
+from billbridge.domain.settings import FirmSettings
+from routes.context import firm_id_of
+
+router = Router()
+
+
+@router.get("/settings", summary="The firm's settings", tags=["settings"])
+def get_settings() -> FirmSettings:
+    return api_services().settings.get(firm_id_of(router))
+
+
+@router.put("/settings", summary="Replace the firm's settings", tags=["settings"])
+def put_settings(settings: Annotated[FirmSettings, Body()]) -> FirmSettings:
+    firm_id = firm_id_of(router)
+    api_services().settings.put(firm_id, settings)
+    return api_services().settings.get(firm_id)

@@ -1,0 +1,126 @@
+"""The API's response shapes (api.md), as pydantic models so the OpenAPI document comes from code."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel
+
+from billbridge.domain.bills import BillKind, BillState, StoredBill
+from billbridge.domain.sync import SyncRun
+
+
+class ClientOut(BaseModel):
+    id: str
+    name: str
+    email: str | None
+
+
+class MatterOut(BaseModel):
+    id: str
+    display_number: str
+    description: str | None
+
+
+class Invoice(BaseModel):
+    id: str
+    number: str
+    state: BillState
+    kind: BillKind
+    client: ClientOut
+    matter: MatterOut | None
+    total_cents: int
+    outstanding_clio_cents: int
+    paid_gl_cents: int
+    currency: str
+    issued_at: date | None
+    due_at: date | None
+    clio_url: str
+    payment_link_id: str | None
+    last_sent_at: datetime | None
+
+    @classmethod
+    def of(cls, stored: StoredBill) -> Invoice:
+        bill = stored.bill
+        return cls(
+            id=str(bill.id),
+            number=bill.number,
+            state=bill.state,
+            kind=bill.kind,
+            client=ClientOut(id=str(bill.client.id), name=bill.client.name, email=bill.client.email),
+            matter=(
+                MatterOut(
+                    id=str(bill.matter.id),
+                    display_number=bill.matter.display_number,
+                    description=bill.matter.description,
+                )
+                if bill.matter
+                else None
+            ),
+            total_cents=bill.total_cents,
+            outstanding_clio_cents=bill.outstanding_clio_cents,
+            paid_gl_cents=stored.paid_gl_cents,
+            currency=bill.currency,
+            issued_at=bill.issued_at,
+            due_at=bill.due_at,
+            clio_url=bill.clio_url,
+            payment_link_id=stored.payment_link_id,
+            last_sent_at=stored.last_sent_at,
+        )
+
+
+class SyncRef(BaseModel):
+    id: str
+    status: Literal["running", "succeeded", "failed"]
+
+
+class InvoicesPageOut(BaseModel):
+    items: list[Invoice]
+    next_cursor: str | None
+    synced_at: datetime | None
+    sync: SyncRef | None
+    states: list[BillState]
+
+
+class SyncOut(BaseModel):
+    id: str
+    status: Literal["running", "succeeded", "failed"]
+    mode: Literal["full", "incremental"]
+    trigger: str
+    bills_seen: int
+    bills_changed: int
+    started_at: datetime
+    finished_at: datetime | None
+    error: str | None
+
+    @classmethod
+    def of(cls, run: SyncRun) -> SyncOut:
+        return cls(
+            id=run.id,
+            status=run.status.value,
+            mode=run.mode.value,
+            trigger=run.trigger.value,
+            bills_seen=run.bills_seen,
+            bills_changed=run.bills_changed,
+            started_at=run.started_at,
+            finished_at=run.finished_at,
+            error=run.error,
+        )
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    field: str | None
+
+
+class ErrorOut(BaseModel):
+    error: ErrorBody
+
+
+class ConnectedOut(BaseModel):
+    connected: bool
+    firm_id: str
+    region: str
+    clio_user_name: str | None

@@ -1,0 +1,27 @@
+"""The Clio developer app's credentials, read from Secrets Manager and cached per container."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from aws_lambda_powertools.utilities import parameters
+
+CACHE_SECONDS = 300
+
+
+@dataclass(frozen=True)
+class ClioAppSecrets:
+    client_id: str
+    client_secret: str = field(repr=False)
+    state_signing_key: bytes = field(repr=False)
+
+
+def load_clio_app_secrets(secret_arn: str) -> ClioAppSecrets:
+    value = parameters.get_secret(secret_arn, transform="json", max_age=CACHE_SECONDS)
+    if not isinstance(value, dict):
+        raise RuntimeError("the Clio app secret must be a JSON object")
+    return ClioAppSecrets(
+        client_id=str(value["client_id"]),
+        client_secret=str(value["client_secret"]),
+        state_signing_key=str(value["state_signing_key"]).encode(),
+    )

@@ -1,0 +1,186 @@
+"""Composition root: builds each function's services from its config, once per container.
+
+The only module that knows which adapter implements which port. Handlers call the getters;
+tests reset them with `reset()` after changing the environment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+
+import boto3
+
+from billbridge.adapters.app_secrets import load_clio_app_secrets
+from billbridge.adapters.clio import REGION_HOSTS, ClioClient, ClioTokens, verify_webhook_signature
+from billbridge.adapters.dynamo import (
+    DynamoBillRepository,
+    DynamoConnectionRepository,
+    DynamoSettingsRepository,
+    DynamoSyncRepository,
+)
+from billbridge.adapters.kms_cipher import KmsCipher
+from billbridge.adapters.lambda_launcher import LambdaSyncLauncher
+from billbridge.config import ApiConfig, ClioConfig, ClioWebhookConfig, StoreConfig, SyncWorkerConfig
+from billbridge.domain.connection import ClioConnection, Region
+from billbridge.services.clio_webhooks import ClioWebhookService
+from billbridge.services.connect import ConnectService, WebhookSubscriptions
+from billbridge.services.invoices import InvoicesService
+from billbridge.services.settings import SettingsService
+from billbridge.services.sync import SyncService
+
+
+@dataclass(frozen=True)
+class Repositories:
+    bills: DynamoBillRepository
+    syncs: DynamoSyncRepository
+    settings: DynamoSettingsRepository
+    connections: DynamoConnectionRepository
+
+
+def _repositories(config: StoreConfig) -> Repositories:
+    dynamodb = boto3.client("dynamodb")
+    cipher = KmsCipher(boto3.client("kms"), config.token_key_id)
+    return Repositories(
+        bills=DynamoBillRepository(dynamodb, config.table_name),
+        syncs=DynamoSyncRepository(dynamodb, config.table_name),
+        settings=DynamoSettingsRepository(dynamodb, config.table_name),
+        connections=DynamoConnectionRepository(dynamodb, config.table_name, cipher),
+    )
+
+
+class ClioClients:
+    """Makes Clio clients for a region or for a firm's connection, persisting refreshed tokens."""
+
+    def __init__(self, config: StoreConfig, connections: DynamoConnectionRepository) -> None:
+        self._config = config
+        self._connections = connections
+
+    def host(self, region: Region) -> str:
+        return self._config.clio_base_url or REGION_HOSTS[region.value]
+
+    def web_host(self, connection: ClioConnection) -> str:
+        return self.host(connection.region)
+
+    def for_region(self, region: Region, on_tokens: Callable[[ClioTokens], None] | None = None,
+                   tokens: ClioTokens | None = None) -> ClioClient:
+        assert isinstance(self._config, ClioConfig), "this function has no Clio app credentials"
+        app = load_clio_app_secrets(self._config.clio_app_secret_arn)
+        return ClioClient(
+            self.host(region),
+            app.client_id,
+            app.client_secret,
+            self._config.clio_redirect_uri,
+            tokens=tokens,
+            on_tokens=on_tokens,
+        )
+
+    def for_connection(self, connection: ClioConnection) -> ClioClient:
+        def persist(tokens: ClioTokens) -> None:
+            current = self._connections.get(connection.firm_id) or connection
+            self._connections.save(
+                current.with_tokens(tokens.access_token, tokens.refresh_token, tokens.expires_at)
+            )
+
+        tokens = ClioTokens(
+            access_token=connection.access_token,
+            refresh_token=connection.refresh_token,
+            expires_at=connection.access_expires_at,
+        )
+        return self.for_region(connection.region, on_tokens=persist, tokens=tokens)
+
+
+@dataclass(frozen=True)
+class ApiServices:
+    invoices: InvoicesService
+    sync: SyncService
+    sync_runs: DynamoSyncRepository
+    settings: SettingsService
+    connect: ConnectService
+    web_base_url: str
+
+
+def _webhooks(config: ClioConfig, repos: Repositories) -> WebhookSubscriptions:
+    return WebhookSubscriptions(
+        connections=repos.connections, public_api_base_url=config.public_api_base_url
+    )
+
+
+def _sync_service(config: ClioConfig, repos: Repositories, clio: ClioClients,
+                  function_name: str) -> SyncService:
+    return SyncService(
+        bills=repos.bills,
+        syncs=repos.syncs,
+        connections=repos.connections,
+        clio_for=clio.for_connection,
+        clio_web_host_for=clio.web_host,
+        launcher=LambdaSyncLauncher(boto3.client("lambda"), function_name),
+        webhooks=_webhooks(config, repos).keep,
+    )
+
+
+def _connect_service(config: ClioConfig, repos: Repositories, clio: ClioClients,
+                     sync: SyncService) -> ConnectService:
+    return ConnectService(
+        connections=repos.connections,
+        state_key=load_clio_app_secrets(config.clio_app_secret_arn).state_signing_key,
+        oauth_client_for=clio.for_region,
+        request_sync=sync.request_sync,
+        webhooks=_webhooks(config, repos),
+    )
+
+
+@cache
+def api_services() -> ApiServices:
+    config = ApiConfig()  # type: ignore[call-arg]
+    repos = _repositories(config)
+    clio = ClioClients(config, repos.connections)
+    sync = _sync_service(config, repos, clio, config.sync_function_name)
+    return ApiServices(
+        invoices=InvoicesService(
+            bills=repos.bills, syncs=repos.syncs, settings=repos.settings,
+            request_sync=sync.request_sync,
+        ),
+        sync=sync,
+        sync_runs=repos.syncs,
+        settings=SettingsService(repos.settings),
+        connect=_connect_service(config, repos, clio, sync),
+        web_base_url=config.web_base_url,
+    )
+
+
+@dataclass(frozen=True)
+class SyncWorkerServices:
+    sync: SyncService
+    connections: DynamoConnectionRepository
+    time_reserve_seconds: float
+
+
+@cache
+def sync_worker_services() -> SyncWorkerServices:
+    config = SyncWorkerConfig()  # type: ignore[call-arg]
+    repos = _repositories(config)
+    clio = ClioClients(config, repos.connections)
+    sync = _sync_service(config, repos, clio, config.sync_function_name)
+    return SyncWorkerServices(sync=sync, connections=repos.connections,
+                              time_reserve_seconds=config.time_reserve_seconds)
+
+
+@cache
+def clio_webhook_service() -> ClioWebhookService:
+    config = ClioWebhookConfig()  # type: ignore[call-arg]
+    repos = _repositories(config)
+    clio = ClioClients(config, repos.connections)
+    return ClioWebhookService(
+        bills=repos.bills,
+        connections=repos.connections,
+        verify=verify_webhook_signature,
+        clio_web_host_for=clio.web_host,
+    )
+
+
+def reset() -> None:
+    api_services.cache_clear()
+    sync_worker_services.cache_clear()
+    clio_webhook_service.cache_clear()

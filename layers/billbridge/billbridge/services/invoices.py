@@ -1,0 +1,87 @@
+"""The invoices list (C2, L1-L3): one page of a firm's bills, answered at once from the store,
+with a sync started in the background when none is running (sync on view)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from billbridge.domain.bills import BillState, StoredBill, parse_states
+from billbridge.domain.errors import InvalidInput, NotConnected
+from billbridge.domain.sync import SyncRun, SyncTrigger
+from billbridge.services.ports import BillRepository, SettingsRepository, SyncRepository
+
+MAX_PAGE_SIZE = 200
+
+
+@dataclass(frozen=True)
+class InvoicesPage:
+    items: list[StoredBill]
+    next_cursor: str | None
+    synced_at: datetime | None
+    sync: SyncRun | None
+    states: tuple[BillState, ...]
+
+
+def encode_cursor(before_bill_id: int, states: Sequence[BillState]) -> str:
+    raw = json.dumps({"b": before_bill_id, "s": [s.value for s in states]}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).rstrip(b"=").decode("ascii")
+
+
+def decode_cursor(cursor: str, states: Sequence[BillState]) -> int:
+    """The bill id a page continues below. A cursor only continues the listing it came from."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        payload = json.loads(raw)
+        before = int(payload["b"])
+        cursor_states = tuple(payload["s"])
+    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError):
+        raise InvalidInput("the cursor is not one this API gave out", field="cursor") from None
+    if cursor_states != tuple(s.value for s in states):
+        raise InvalidInput("the cursor belongs to a listing with other states", field="cursor")
+    return before
+
+
+class InvoicesService:
+    def __init__(
+        self,
+        *,
+        bills: BillRepository,
+        syncs: SyncRepository,
+        settings: SettingsRepository,
+        request_sync: Callable[[str, SyncTrigger], SyncRun],
+    ) -> None:
+        self._bills = bills
+        self._syncs = syncs
+        self._settings = settings
+        self._request_sync = request_sync
+
+    def list(
+        self, firm_id: str, *, states: str | None, page_size: int, cursor: str | None
+    ) -> InvoicesPage:
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise InvalidInput(f"page_size must be between 1 and {MAX_PAGE_SIZE}", field="page_size")
+        chosen = (
+            parse_states(states)
+            if states is not None
+            else tuple(self._settings.get(firm_id).default_states)
+        )
+        before = decode_cursor(cursor, chosen) if cursor else None
+        sync: SyncRun | None
+        try:
+            sync = self._request_sync(firm_id, SyncTrigger.VIEW)
+        except NotConnected:
+            sync = None  # the list still answers: what is stored, and no sync to report
+        page = self._bills.page(firm_id, chosen, page_size, before)
+        checkpoint = self._syncs.checkpoint(firm_id)
+        return InvoicesPage(
+            items=page.items,
+            next_cursor=encode_cursor(page.last_bill_id, chosen) if page.last_bill_id else None,
+            synced_at=checkpoint.last_synced_at,
+            sync=sync,
+            states=chosen,
+        )

@@ -1,0 +1,128 @@
+"""Ports: what the services need from the outside world. Adapters implement them; unit tests
+use the in-memory fakes in tests/fakes.py."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from billbridge.domain.bills import Bill, BillState, StoredBill
+from billbridge.domain.connection import ClioConnection
+from billbridge.domain.settings import FirmSettings
+from billbridge.domain.sync import SyncCheckpoint, SyncRun
+
+
+@dataclass(frozen=True)
+class BillsPage:
+    items: list[StoredBill]
+    # The last bill id of this page when more bills follow, else None.
+    last_bill_id: int | None
+
+
+class BillRepository(Protocol):
+    def get(self, firm_id: str, bill_id: int) -> StoredBill | None: ...
+
+    def etags(self, firm_id: str, bill_ids: Sequence[int]) -> dict[int, str]:
+        """Stored etags of those bills that exist (batched reads)."""
+        ...
+
+    def save_clio_bills(
+        self,
+        firm_id: str,
+        bills: Sequence[Bill],
+        synced_at: datetime,
+        existing_ids: Collection[int] | None = None,
+    ) -> int:
+        """Write the Clio-owned attributes of these bills, never touching the fields this
+        product owns, and never replacing a bill with an older Clio version (by
+        `clio_updated_at`). Bills not in `existing_ids` (when given) are new to the store and
+        go in batches. Returns how many were written."""
+        ...
+
+    def mark_deleted(self, firm_id: str, bill_id: int, at: datetime) -> bool: ...
+
+    def page(
+        self,
+        firm_id: str,
+        states: Sequence[BillState],
+        page_size: int,
+        before_bill_id: int | None,
+    ) -> BillsPage:
+        """Bills in any of `states`, newest Clio id first, strictly below `before_bill_id`."""
+        ...
+
+
+class SyncRepository(Protocol):
+    def checkpoint(self, firm_id: str) -> SyncCheckpoint: ...
+
+    def start_run(self, run: SyncRun, now: datetime) -> tuple[SyncRun, bool]:
+        """Take the firm's sync lock and record `run`, atomically. When another live run holds
+        the lock, nothing is written and that run is returned with False."""
+        ...
+
+    def save_progress(self, checkpoint: SyncCheckpoint, run: SyncRun, now: datetime) -> None:
+        """Store the checkpoint and the run's counts together, extending the lock; only while
+        `run` still holds the lock."""
+        ...
+
+    def finish_run(self, checkpoint: SyncCheckpoint, run: SyncRun) -> None:
+        """Store the final checkpoint and run, and release the lock."""
+        ...
+
+    def get_run(self, firm_id: str, run_id: str) -> SyncRun | None: ...
+
+
+class ConnectionRepository(Protocol):
+    def get(self, firm_id: str) -> ClioConnection | None: ...
+
+    def save(self, connection: ClioConnection) -> None: ...
+
+    def connected_firm_ids(self) -> list[str]: ...
+
+
+class SettingsRepository(Protocol):
+    def get(self, firm_id: str) -> FirmSettings: ...
+
+    def put(self, firm_id: str, settings: FirmSettings) -> None: ...
+
+
+class SyncLauncher(Protocol):
+    def launch(self, firm_id: str, run_id: str) -> None:
+        """Hand the run to the sync worker, asynchronously."""
+        ...
+
+
+class ClioGateway(Protocol):
+    """The slice of adapters.clio.ClioClient the services use."""
+
+    requests_made: int
+
+    def authorize_url(self, state: str) -> str: ...
+
+    def exchange_code(self, code: str) -> Any:
+        """Tokens with `access_token`, `refresh_token` and `expires_at`."""
+        ...
+
+    def ensure_fresh(self, min_valid_seconds: float = ...) -> None: ...
+
+    def who_am_i(self) -> dict[str, Any]: ...
+
+    def iter_bill_pages(
+        self,
+        *,
+        updated_since: datetime | None = None,
+        state: str | None = None,
+        start_url: str | None = None,
+    ) -> Iterator[Any]: ...
+
+    def get_bill(self, bill_id: int) -> dict[str, Any] | None: ...
+
+    def create_bill_webhook(
+        self, url: str, *, events: Sequence[str] = ..., expires_at: datetime
+    ) -> dict[str, Any]: ...
+
+    def activate_webhook(self, webhook_id: int, shared_secret: str) -> None: ...
+
+    def renew_webhook(self, webhook_id: int, expires_at: datetime) -> dict[str, Any]: ...

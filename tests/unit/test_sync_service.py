@@ -1,0 +1,199 @@
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+
+from billbridge.domain.bills import BillState
+from billbridge.domain.errors import ClioAuthorizationLost, ClioUnreachable, NotConnected
+from billbridge.domain.sync import SyncMode, SyncStatus, SyncTrigger
+from billbridge.services.sync import SyncService
+from tests.fakes import (
+    T0,
+    FakeBills,
+    FakeClio,
+    FakeConnections,
+    FakeLauncher,
+    FakeSyncs,
+    clio_bill,
+    connection,
+)
+
+FIRM = "firm-a"
+
+
+class World:
+    def __init__(self, count: int = 0) -> None:
+        self.bills = FakeBills()
+        self.syncs = FakeSyncs()
+        self.connections = FakeConnections()
+        self.connections.save(connection(FIRM))
+        self.launcher = FakeLauncher()
+        self.clio = FakeClio(records={i: clio_bill(i) for i in range(1, count + 1)})
+        self.now = T0 + timedelta(days=1)
+        self.service = SyncService(
+            bills=self.bills, syncs=self.syncs, connections=self.connections,
+            clio_for=lambda conn: self.clio, clio_web_host_for=lambda conn: "https://app.clio.com",
+            launcher=self.launcher, clock=lambda: self.now,
+        )
+
+    def sync(self, trigger: SyncTrigger = SyncTrigger.MANUAL, budget: int = 10_000):
+        run = self.service.request_sync(FIRM, trigger)
+        calls = iter(range(budget, -10_000_000, -1))
+        outcome = None
+        while self.launcher.launched:
+            firm_id, run_id = self.launcher.launched.pop(0)
+            outcome = self.service.run(firm_id, run_id, lambda: next(calls))
+        return run, outcome
+
+    def stored_states(self):
+        return {bill_id: s.bill.state for (_, bill_id), s in self.bills.items.items()}
+
+
+def test_given_a_new_firm_when_synced_then_every_bill_is_imported_in_a_full_run():
+    world = World(count=450)
+    run, outcome = world.sync()
+    assert run.mode is SyncMode.FULL
+    assert outcome.run.status is SyncStatus.SUCCEEDED
+    assert outcome.run.bills_seen == 450 and outcome.run.bills_changed == 450
+    assert len(world.bills.items) == 450
+    assert world.syncs.checkpoint(FIRM).full_import_done
+    assert world.syncs.checkpoint(FIRM).last_synced_at == world.now
+
+
+def test_given_a_run_cut_off_by_the_clock_when_continued_then_it_resumes_from_the_checkpoint():
+    world = World(count=1000)
+    world.clio.page_size = 100
+    # Each page check consumes one unit of the budget: the run hands over after 3 pages.
+    run, outcome = world.sync(budget=3)
+    assert outcome.run.status is SyncStatus.SUCCEEDED
+    assert len(world.bills.items) == 1000
+    resumed = [c for c in world.clio.calls if c["start_url"]]
+    assert resumed, "a continuation must resume from the stored next-page URL"
+    # Nothing was fetched twice: 10 pages + 1 deleted pass page.
+    assert world.clio.requests_made == 11
+
+
+def test_given_nothing_changed_when_resynced_then_nothing_is_written():
+    world = World(count=300)
+    world.sync()
+    writes = world.bills.write_calls
+    _, outcome = world.sync()
+    assert outcome.run.mode is SyncMode.INCREMENTAL
+    assert outcome.run.bills_changed == 0
+    assert world.bills.write_calls == writes
+
+
+def test_given_an_incremental_run_then_it_asks_only_for_bills_updated_since_the_high_water():
+    world = World(count=50)
+    world.sync()
+    world.clio.calls.clear()
+    world.clio.records[7] = clio_bill(7, state="paid", balance="0", updated=T0 + timedelta(hours=5))
+    _, outcome = world.sync()
+    since = world.clio.calls[0]["updated_since"]
+    assert since is not None and since < T0 + timedelta(hours=5)
+    assert outcome.run.bills_changed == 1
+    assert world.bills.get(FIRM, 7).bill.state is BillState.PAID
+    assert world.bills.get(FIRM, 7).bill.outstanding_clio_cents == 0
+
+
+def test_given_bills_voided_and_deleted_in_clio_when_synced_then_their_state_changes():
+    world = World(count=10)
+    world.sync()
+    later = T0 + timedelta(hours=3)
+    world.clio.records[3] = clio_bill(3, state="void", updated=later)
+    world.clio.records[4] = clio_bill(4, state="deleted", updated=later)
+    world.sync()
+    states = world.stored_states()
+    assert states[3] is BillState.VOID
+    assert states[4] is BillState.DELETED, "a deleted bill must not stay unpaid here"
+    assert any(c["state"] == "deleted" for c in world.clio.calls)
+
+
+def test_given_a_sync_running_when_another_is_requested_then_the_running_one_is_answered():
+    world = World(count=5)
+    first = world.service.request_sync(FIRM, SyncTrigger.VIEW)
+    second = world.service.request_sync(FIRM, SyncTrigger.MANUAL)
+    assert second.id == first.id
+    assert len(world.launcher.launched) == 1
+
+
+def test_given_a_stale_lock_when_a_sync_is_requested_then_a_new_run_starts():
+    world = World(count=5)
+    first = world.service.request_sync(FIRM, SyncTrigger.VIEW)
+    world.now += timedelta(hours=1)
+    second = world.service.request_sync(FIRM, SyncTrigger.VIEW)
+    assert second.id != first.id
+
+
+def test_given_clio_unavailable_mid_import_then_the_run_fails_and_the_next_resumes():
+    world = World(count=600)
+    world.clio.fail_after_pages = 2
+    world.clio.fail_with = ClioUnreachable("Clio answered 503 five times")
+    _, outcome = world.sync()
+    assert outcome.run.status is SyncStatus.FAILED
+    assert "503" in outcome.run.error
+    assert world.syncs.checkpoint(FIRM).next_page_url is not None
+    assert world.syncs.checkpoint(FIRM).lock_run_id is None
+    world.clio.fail_after_pages = None
+    world.clio.calls.clear()
+    _, outcome = world.sync()
+    assert outcome.run.status is SyncStatus.SUCCEEDED
+    assert world.clio.calls[0]["start_url"] is not None
+    assert len(world.bills.items) == 600
+
+
+def test_given_clio_refuses_the_tokens_then_the_firm_is_marked_to_reconnect():
+    world = World(count=5)
+    world.clio.fail_after_pages = 0
+    world.clio.fail_with = ClioAuthorizationLost("refresh token revoked")
+    _, outcome = world.sync()
+    assert outcome.run.status is SyncStatus.FAILED
+    assert world.connections.get(FIRM).needs_reconnect
+    with pytest.raises(NotConnected):
+        world.service.request_sync(FIRM, SyncTrigger.VIEW)
+
+
+def test_given_a_duplicate_invocation_of_a_finished_run_then_nothing_happens():
+    world = World(count=5)
+    run, _ = world.sync()
+    assert world.service.run(FIRM, run.id, lambda: 100) is None
+
+
+def test_given_a_view_just_after_a_sync_then_no_new_sync_starts_but_the_button_does():
+    world = World(count=5)
+    first, _ = world.sync(SyncTrigger.MANUAL)
+    world.now += timedelta(seconds=10)
+    viewed = world.service.request_sync(FIRM, SyncTrigger.VIEW)
+    assert viewed.id == first.id and not world.launcher.launched
+    pressed = world.service.request_sync(FIRM, SyncTrigger.MANUAL)
+    assert pressed.id != first.id and world.launcher.launched
+    firm_id, run_id = world.launcher.launched.pop()
+    world.service.run(firm_id, run_id, lambda: 100)
+    world.now += timedelta(minutes=5)
+    assert world.service.request_sync(FIRM, SyncTrigger.VIEW).id != pressed.id
+
+
+def test_given_no_connection_when_a_sync_is_requested_then_not_connected():
+    world = World()
+    with pytest.raises(NotConnected):
+        world.service.request_sync("firm-without-clio", SyncTrigger.VIEW)
+
+
+def test_given_a_webhook_keeper_when_a_run_succeeds_then_it_is_asked_to_keep_the_subscription():
+    world = World(count=3)
+    kept = []
+    world.service._webhooks = lambda conn, clio: kept.append(conn.firm_id) or conn
+    world.sync()
+    assert kept == [FIRM]
+
+
+def test_given_a_product_owned_field_when_a_bill_resyncs_then_it_survives():
+    world = World(count=3)
+    world.sync()
+    stored = world.bills.items[(FIRM, 2)]
+    world.bills.items[(FIRM, 2)] = replace(stored, paid_gl_cents=2500, payment_link_id="pl_1")
+    world.clio.records[2] = clio_bill(2, balance="50.00", updated=T0 + timedelta(hours=9))
+    world.sync()
+    again = world.bills.items[(FIRM, 2)]
+    assert again.paid_gl_cents == 2500 and again.payment_link_id == "pl_1"
+    assert again.bill.outstanding_clio_cents == 5000
