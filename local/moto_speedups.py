@@ -1,0 +1,52 @@
+"""A speed fix for the emulator, not for our code: moto 5's DynamoDB `transact_write_items`
+deep-copies the whole table once per action (for rollback), so a two-action transaction on a
+table of 20,000 bills costs seconds. Here the copy is made once per table per call, which is
+all the rollback needs. Semantics are unchanged."""
+
+from __future__ import annotations
+
+import copy
+import threading
+from typing import Any
+
+import moto.dynamodb.models as dynamodb_models
+
+_memo = threading.local()
+
+
+class _CopyOncePerCall:
+    """Stands in for the `copy` module inside moto's DynamoDB models."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(copy, name)
+
+    def deepcopy(self, value: Any, memo: Any = None) -> Any:
+        cache: dict[int, Any] | None = getattr(_memo, "cache", None)
+        if cache is None or memo is not None:
+            return copy.deepcopy(value, memo)
+        key = id(value)
+        if key not in cache:
+            cache[key] = copy.deepcopy(value)
+        return cache[key]
+
+
+_installed = False
+
+
+def install() -> None:
+    global _installed
+    if _installed:
+        return
+    backend = dynamodb_models.DynamoDBBackend
+    original = backend.transact_write_items
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        _memo.cache = {}
+        try:
+            return original(self, transact_items)
+        finally:
+            _memo.cache = None
+
+    dynamodb_models.copy = _CopyOncePerCall()  # type: ignore[assignment]
+    backend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+    _installed = True

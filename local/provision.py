@@ -1,0 +1,98 @@
+"""Creating, in moto (in-process or server), the AWS resources template.yaml declares, and the
+environment the handlers read in AWS. Shared by the tests and the local stack."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+
+from local.aws_template import create_dynamodb_tables
+from local import moto_speedups
+from local.lambdas import LocalLambdas
+
+REGION = "us-east-1"
+STACK_NAME = "billbridge-local"
+SANDBOX_CLIENT_ID = "sandbox-client-id"
+SANDBOX_CLIENT_SECRET = "sandbox-client-secret"
+
+FAKE_AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+}
+
+POWERTOOLS_ENV = {
+    "POWERTOOLS_SERVICE_NAME": "billbridge",
+    "POWERTOOLS_METRICS_NAMESPACE": "BillBridge",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_DEV": "false",
+    "LOG_LEVEL": "WARNING",
+}
+
+
+@dataclass(frozen=True)
+class Provisioned:
+    env: dict[str, str]
+    table_name: str
+    lambdas: LocalLambdas
+
+
+def provision(
+    *,
+    api_base_url: str,
+    clio_base_url: str,
+    web_base_url: str | None = None,
+    clio_webhooks: bool = True,
+    lambda_mode: str = "thread",
+    endpoint_url: str | None = None,
+) -> Provisioned:
+    """Create the resources and return the handlers' environment variables.
+
+    Call inside `mock_aws()` (tests) or with `endpoint_url` of a moto server (local stack)."""
+    moto_speedups.install()
+    kwargs: dict[str, Any] = {"region_name": REGION}
+    if endpoint_url:
+        kwargs["endpoint_url"] = endpoint_url
+    tables = create_dynamodb_tables(
+        boto3.client("dynamodb", **kwargs), name_for=lambda logical: f"{STACK_NAME}-{logical}"
+    )
+    key_id = boto3.client("kms", **kwargs).create_key(Description="Clio tokens (local)")[
+        "KeyMetadata"
+    ]["KeyId"]
+    secret_arn = boto3.client("secretsmanager", **kwargs).create_secret(
+        Name=f"{STACK_NAME}/clio-app",
+        SecretString=json.dumps(
+            {
+                "client_id": SANDBOX_CLIENT_ID,
+                "client_secret": SANDBOX_CLIENT_SECRET,
+                "state_signing_key": secrets.token_hex(32),
+            }
+        ),
+    )["ARN"]
+    lambdas = LocalLambdas(stack_name=STACK_NAME, mode=lambda_mode)
+    lambdas.register(boto3.client("lambda", **kwargs), boto3.client("iam", **kwargs))
+    lambdas.install()
+    env = {
+        **FAKE_AWS_ENV,
+        **POWERTOOLS_ENV,
+        "STAGE": "local",
+        "TABLE_NAME": tables["AppTable"],
+        "TOKEN_KMS_KEY_ID": key_id,
+        "CLIO_APP_SECRET_ARN": secret_arn,
+        "CLIO_REDIRECT_URI": f"{api_base_url}/clio/callback",
+        "CLIO_BASE_URL": clio_base_url,
+        "WEB_BASE_URL": web_base_url or f"{api_base_url}/",
+        "SYNC_FUNCTION_NAME": lambdas.name_of("SyncWorkerFunction"),
+        "SYNC_TIME_RESERVE_SECONDS": "5",
+    }
+    if clio_webhooks:
+        env["PUBLIC_API_BASE_URL"] = api_base_url
+    if endpoint_url:
+        env["AWS_ENDPOINT_URL"] = endpoint_url
+    return Provisioned(env=env, table_name=tables["AppTable"], lambdas=lambdas)

@@ -1,0 +1,184 @@
+"""The whole product on one laptop: `python -m local.stack` (what `make run` starts).
+
+On 127.0.0.1 it starts the AWS emulator (a moto server holding the resources template.yaml
+declares), the Clio sandbox with a `demo` account of varied bills, and the API with the web UI
+behind a local API Gateway; connects firm `demo` to Clio through the real OAuth redirects; and
+ticks the scheduled sync every minute, as EventBridge would. Ctrl-C stops everything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+import boto3
+import requests
+from moto.server import ThreadedMotoServer
+
+from local.apigw import LocalApiGateway
+from local.clio_sandbox import ClioSandbox
+from local.clio_sandbox.seed import seed_demo
+from local.provision import FAKE_AWS_ENV, REGION, provision
+
+HOST = "127.0.0.1"
+
+
+@dataclass
+class Ports:
+    api: int
+    clio: int
+    stripe: int
+    aws: int
+
+    @classmethod
+    def from_env(cls) -> Ports:
+        return cls(
+            api=int(os.environ.get("API_PORT", "3000")),
+            clio=int(os.environ.get("CLIO_SANDBOX_PORT", "3001")),
+            stripe=int(os.environ.get("STRIPE_SANDBOX_PORT", "3002")),
+            aws=int(os.environ.get("AWS_EMULATOR_PORT", "5000")),
+        )
+
+
+def scheduled_event(now: datetime) -> dict[str, Any]:
+    """The event EventBridge hands a `rate(1 minute)` schedule target (moto's never fires)."""
+    return {
+        "version": "0",
+        "id": f"local-{int(now.timestamp())}",
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "123456789012",
+        "time": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": REGION,
+        "resources": ["arn:aws:events:us-east-1:123456789012:rule/billbridge-local-sync-schedule"],
+        "detail": {},
+    }
+
+
+def connect_firm(api_url: str, firm_id: str, clio_account: str) -> None:
+    """Walk the OAuth redirects as a browser would: our connect, Clio's authorize, our callback."""
+    headers = {"Authorization": f"Bearer dev-{firm_id}"}
+    start = requests.get(f"{api_url}/clio/connect", headers=headers, allow_redirects=False, timeout=10)
+    start.raise_for_status()
+    authorize = start.headers["Location"] + "&" + urlencode({"sandbox_account": clio_account})
+    approved = requests.get(authorize, allow_redirects=False, timeout=10)
+    callback = requests.get(approved.headers["Location"], allow_redirects=False, timeout=30)
+    if callback.status_code != 302:
+        raise RuntimeError(f"connecting {firm_id} failed: {callback.status_code} {callback.text}")
+
+
+class Stack:
+    def __init__(self, ports: Ports, *, seed: bool = True, clio_rate_limit: int = 50) -> None:
+        self.ports = ports
+        self.seed = seed
+        self.clio_rate_limit = clio_rate_limit
+        self._stop = threading.Event()
+        self.moto: ThreadedMotoServer | None = None
+        self.clio: ClioSandbox | None = None
+        self.api: LocalApiGateway | None = None
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{HOST}:{self.ports.api}"
+
+    def start(self) -> None:
+        self.moto = ThreadedMotoServer(ip_address=HOST, port=self.ports.aws, verbose=False)
+        self.moto.start()
+        aws_url = f"http://{HOST}:{self.ports.aws}"
+        os.environ["MOTO_PORT"] = str(self.ports.aws)
+        os.environ.update(FAKE_AWS_ENV)
+        self.clio = ClioSandbox(host=HOST, port=self.ports.clio, rate_limit=self.clio_rate_limit)
+        self.clio.start()
+        if self.seed:
+            seed_demo(self.clio.state, "demo")
+        provisioned = provision(
+            api_base_url=self.api_url,
+            clio_base_url=self.clio.url,
+            endpoint_url=aws_url,
+        )
+        os.environ.update(provisioned.env)
+        self.lambdas = provisioned.lambdas
+        self.api = LocalApiGateway(
+            provisioned.lambdas, host=HOST, port=self.ports.api,
+            extra_routes={"/_local/": self._local_route},
+        )
+        self.api.start()
+        if self.seed:
+            connect_firm(self.api_url, "demo", "demo")
+        threading.Thread(target=self._tick, daemon=True, name="schedule").start()
+
+    def _local_route(self, method: str, path: str, headers: dict[str, str], body: bytes
+                     ) -> tuple[int, dict[str, str], bytes]:
+        if path == "/_local/health":
+            return 200, {"Content-Type": "application/json"}, b'{"ok": true}'
+        if path == "/_local/tick" and method == "POST":
+            self.tick()
+            return 202, {"Content-Type": "application/json"}, b'{"ticked": true}'
+        return 404, {"Content-Type": "application/json"}, json.dumps({"error": {
+            "code": "not_found", "message": f"no local route {path}", "field": None}}).encode()
+
+    def tick(self) -> None:
+        boto3.client("lambda", region_name=REGION).invoke(
+            FunctionName=os.environ["SYNC_FUNCTION_NAME"],
+            InvocationType="Event",
+            Payload=json.dumps(scheduled_event(datetime.now(UTC))).encode(),
+        )
+
+    def _tick(self) -> None:
+        while not self._stop.wait(60):
+            try:
+                self.tick()
+            except Exception as exc:  # noqa: BLE001 - the ticker must outlive one bad minute
+                print(f"scheduled sync tick failed: {exc}", file=sys.stderr)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for part in (self.api, self.clio):
+            if part is not None:
+                part.stop()
+        if self.moto is not None:
+            self.moto.stop()
+
+    def banner(self) -> str:
+        return "\n".join([
+            "BillBridge local stack is up:",
+            f"  web UI and API  {self.api_url}/   (logged in as firm 'demo')",
+            f"  Clio sandbox    http://{HOST}:{self.ports.clio}",
+            f"  AWS emulator    http://{HOST}:{self.ports.aws}",
+            "Try:",
+            f"  curl -s -H 'Authorization: Bearer dev-demo' '{self.api_url}/invoices?page_size=5'",
+            "Ctrl-C stops everything.",
+        ])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--no-seed", action="store_true", help="no demo firm, no demo bills")
+    parser.add_argument("--clio-rate-limit", type=int, default=50)
+    args = parser.parse_args(argv)
+    stack = Stack(Ports.from_env(), seed=not args.no_seed, clio_rate_limit=args.clio_rate_limit)
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    try:
+        stack.start()
+        print(stack.banner(), flush=True)
+        while not done.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stack.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,187 @@
+"""End-to-end fixtures: the local stack (`python -m local.stack`, what `make run` starts) in a
+subprocess on free ports, and small HTTP helpers that act as the web UI and as Clio staff."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class LocalStack:
+    api_url: str
+    clio_url: str
+    aws_url: str
+    process: subprocess.Popen[bytes]
+
+
+@pytest.fixture(scope="session")
+def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    ports = {name: free_port() for name in ("API_PORT", "CLIO_SANDBOX_PORT", "STRIPE_SANDBOX_PORT", "AWS_EMULATOR_PORT")}
+    log = tmp_path_factory.mktemp("stack") / "stack.log"
+    env = {**os.environ, **{k: str(v) for k, v in ports.items()}, "PYTHONUNBUFFERED": "1"}
+    with log.open("wb") as out:
+        process = subprocess.Popen([sys.executable, "-m", "local.stack"], cwd=ROOT, env=env,
+                                   stdout=out, stderr=subprocess.STDOUT)
+    stack = LocalStack(
+        api_url=f"http://127.0.0.1:{ports['API_PORT']}",
+        clio_url=f"http://127.0.0.1:{ports['CLIO_SANDBOX_PORT']}",
+        aws_url=f"http://127.0.0.1:{ports['AWS_EMULATOR_PORT']}",
+        process=process,
+    )
+    deadline = time.monotonic() + 90
+    while True:
+        if process.poll() is not None:
+            pytest.fail(f"the local stack exited:\n{log.read_text()[-4000:]}")
+        if "local stack is up" in log.read_text():
+            break
+        if time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"the local stack did not start:\n{log.read_text()[-4000:]}")
+        time.sleep(0.2)
+    yield stack
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+class Firm:
+    """A firm's staff using the API, as the web UI does."""
+
+    def __init__(self, stack: LocalStack, firm_id: str) -> None:
+        self.stack = stack
+        self.firm_id = firm_id
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"Bearer dev-{firm_id}"
+
+    def get(self, path: str, **params: Any) -> requests.Response:
+        return self.session.get(f"{self.stack.api_url}{path}", params=params or None, timeout=60)
+
+    def post(self, path: str, json: Any = None) -> requests.Response:
+        return self.session.post(f"{self.stack.api_url}{path}", json=json, timeout=60)
+
+    def put(self, path: str, json: Any = None) -> requests.Response:
+        return self.session.put(f"{self.stack.api_url}{path}", json=json, timeout=60)
+
+    def connect_clio(self, clio_account: str) -> requests.Response:
+        """The OAuth dance through the real redirects; returns our callback's answer."""
+        start = self.session.get(f"{self.stack.api_url}/clio/connect", allow_redirects=False, timeout=30)
+        assert start.status_code == 302, start.text
+        authorize = start.headers["Location"]
+        assert authorize.startswith(f"{self.stack.clio_url}/oauth/authorize?")
+        approved = requests.get(f"{authorize}&{urlencode({'sandbox_account': clio_account})}",
+                                allow_redirects=False, timeout=30)
+        assert approved.status_code == 302, approved.text
+        # The callback carries no Authorization header: the signed state names the firm.
+        return requests.get(approved.headers["Location"], allow_redirects=False, timeout=60)
+
+    def wait_sync(self, run_id: str, timeout: float = 60) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            run = self.get(f"/sync/{run_id}").json()
+            if run["status"] != "running":
+                return run
+            if time.monotonic() > deadline:
+                raise AssertionError(f"sync {run_id} still running: {run}")
+            time.sleep(0.2)
+
+    def sync_now(self) -> dict[str, Any]:
+        """Press Sync and wait for it. A press while a run is live answers that run, which may
+        have started before the caller's change: then wait for it and press again."""
+        for _ in range(3):
+            pressed_at = datetime.now(UTC)
+            started = self.post("/sync")
+            assert started.status_code == 202, started.text
+            run = started.json()
+            finished = self.wait_sync(run["id"])
+            if datetime.fromisoformat(run["started_at"]) >= pressed_at - timedelta(seconds=1):
+                return finished
+        raise AssertionError("Sync never started a run of its own")
+
+    def all_invoices(self, states: str, page_size: int) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        cursor = None
+        while True:
+            params: dict[str, Any] = {"states": states, "page_size": page_size}
+            if cursor:
+                params["cursor"] = cursor
+            page = self.get("/invoices", **params)
+            assert page.status_code == 200, page.text
+            body = page.json()
+            assert len(body["items"]) <= page_size
+            items += body["items"]
+            cursor = body["next_cursor"]
+            if not cursor:
+                return items
+
+
+class ClioStaff:
+    """Someone changing bills in Clio: the sandbox's control endpoints."""
+
+    def __init__(self, stack: LocalStack, account: str) -> None:
+        self.url = stack.clio_url
+        self.account = account
+
+    def create_bill(self, **fields: Any) -> dict[str, Any]:
+        body = {"account": self.account, "kind": "invoice", "total_cents": 10_000,
+                "state": "awaiting_payment",
+                "client": {"name": "Acme Ltd", "email": "billing@acme.example"},
+                "matter": {"display_number": "00001-Acme", "description": "General"}}
+        body.update(fields)
+        answer = requests.post(f"{self.url}/_sandbox/bills", json=body, timeout=30)
+        assert answer.status_code == 201, answer.text
+        return answer.json()
+
+    def change_bill(self, bill_id: int, **fields: Any) -> None:
+        answer = requests.patch(f"{self.url}/_sandbox/bills/{bill_id}", json=fields, timeout=30)
+        assert answer.status_code == 200, answer.text
+
+    def seed(self, count: int) -> None:
+        answer = requests.post(f"{self.url}/_sandbox/seed", json={"account": self.account, "count": count}, timeout=60)
+        assert answer.status_code in (200, 201), answer.text
+
+    def control(self, path: str, body: dict[str, Any]) -> None:
+        answer = requests.post(f"{self.url}/_sandbox/{path}", json={"account": self.account, **body}, timeout=30)
+        assert answer.status_code in (200, 201, 204), answer.text
+
+    def stats(self) -> dict[str, Any]:
+        return requests.get(f"{self.url}/_sandbox/stats", params={"account": self.account}, timeout=30).json()
+
+
+@pytest.fixture
+def new_firm(local_stack: LocalStack):
+    """A firm of its own, connected to a Clio account of its own (tests never share data)."""
+
+    def make(bills: int = 0) -> tuple[Firm, ClioStaff]:
+        name = f"e2e-{uuid.uuid4().hex[:10]}"
+        firm, clio = Firm(local_stack, name), ClioStaff(local_stack, name)
+        if bills:
+            clio.seed(bills)
+        answer = firm.connect_clio(name)
+        assert answer.status_code == 302, answer.text
+        return firm, clio
+
+    return make

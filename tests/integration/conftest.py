@@ -1,0 +1,78 @@
+"""Integration fixtures: the handlers in-process on moto (`mock_aws`), with the Clio sandbox
+over HTTP and the local API Gateway in front, asynchronous Lambda invocations run inline."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import requests
+from moto import mock_aws
+
+from billbridge import bootstrap
+from local.apigw import LocalApiGateway
+from local.clio_sandbox import ClioSandbox
+from local.lambdas import LocalLambdas
+from local.provision import FAKE_AWS_ENV, provision
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class InProcessStack:
+    api: LocalApiGateway
+    clio: ClioSandbox
+    lambdas: LocalLambdas
+    env: dict[str, str]
+
+    def firm(self, firm_id: str) -> requests.Session:
+        session = requests.Session()
+        session.headers["Authorization"] = f"Bearer dev-{firm_id}"
+        return session
+
+    def connect(self, firm_id: str, clio_account: str) -> requests.Response:
+        start = self.firm(firm_id).get(f"{self.api.url}/clio/connect", allow_redirects=False, timeout=30)
+        approved = requests.get(f"{start.headers['Location']}&sandbox_account={clio_account}",
+                                allow_redirects=False, timeout=30)
+        return requests.get(approved.headers["Location"], allow_redirects=False, timeout=60)
+
+    def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
+        import boto3
+        import json
+
+        answer = boto3.client("lambda").invoke(
+            FunctionName=self.lambdas.name_of(logical_id), Payload=json.dumps(event).encode()
+        )
+        return json.loads(answer["Payload"].read())
+
+
+@pytest.fixture
+def inproc(monkeypatch: pytest.MonkeyPatch) -> Iterator[InProcessStack]:
+    for key, value in FAKE_AWS_ENV.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    clio = ClioSandbox(host="127.0.0.1", port=0, webhook_delay_seconds=0.01)
+    clio.start()
+    port = _free_port()
+    api_url = f"http://127.0.0.1:{port}"
+    with mock_aws():
+        provisioned = provision(api_base_url=api_url, clio_base_url=clio.url, lambda_mode="inline")
+        for key, value in provisioned.env.items():
+            monkeypatch.setenv(key, value)
+        bootstrap.reset()
+        api = LocalApiGateway(provisioned.lambdas, port=port)
+        api.start()
+        try:
+            yield InProcessStack(api=api, clio=clio, lambdas=provisioned.lambdas, env=provisioned.env)
+        finally:
+            api.stop()
+            provisioned.lambdas.shutdown()
+            bootstrap.reset()
+    clio.stop()
