@@ -8,6 +8,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from billbridge.api_errors import register_error_handlers
@@ -28,10 +29,13 @@ def clio_webhook(firm_id: Annotated[str | None, Query()] = None) -> Response[Any
     if hook_secret:
         # Activation handshake: echoing the secret back is what Clio asks; it reveals nothing
         # the caller did not send. The secret we verify with comes from the subscription.
+        metrics.add_metric(name="ClioWebhookHandshake", unit=MetricUnit.Count, value=1)
         return Response(status_code=200, headers={"X-Hook-Secret": hook_secret}, body="")
     signature = event.headers.get("X-Hook-Signature") or event.headers.get("x-hook-signature")
     raw = (event.decoded_body or "").encode("utf-8")
     result = clio_webhook_service().deliver(firm_id, raw, signature)
+    metrics.add_metric(name="ClioWebhookApplied" if result.applied else "ClioWebhookStale",
+                       unit=MetricUnit.Count, value=1)
     return Response(
         status_code=200,
         content_type=content_types.APPLICATION_JSON,

@@ -10,7 +10,7 @@ from billbridge.domain.errors import InvalidInput, NotFound, Unauthenticated
 from billbridge.domain.settings import FirmSettings
 from billbridge.services.clio_webhooks import ClioWebhookService
 from billbridge.services.invoices import InvoicesService, encode_cursor
-from tests.fakes import T0, FakeBills, FakeConnections, FakeSettings, FakeSyncs, clio_bill, connection
+from tests.fakes import T0, FakeBills, FakeConnections, FakeSettings, clio_bill, connection
 from billbridge.domain.bills import bill_from_clio
 
 FIRM = "firm-a"
@@ -24,13 +24,11 @@ def _seed(bills: FakeBills, firm: str, states: dict[int, str]) -> None:
 def _service(bills, settings=None, sync_calls=None):
     sync_calls = sync_calls if sync_calls is not None else []
 
-    def request_sync(firm_id, trigger):
-        sync_calls.append((firm_id, trigger))
-        from billbridge.domain.errors import NotConnected
-        raise NotConnected("no Clio")
+    def sync_on_view(firm_id):
+        sync_calls.append(firm_id)
+        return None, None  # as for a firm without Clio: the list still answers
 
-    return InvoicesService(bills=bills, syncs=FakeSyncs(), settings=settings or FakeSettings(),
-                           request_sync=request_sync)
+    return InvoicesService(bills=bills, settings=settings or FakeSettings(), sync_on_view=sync_on_view)
 
 
 def test_given_no_states_then_the_firms_default_filter_applies():
@@ -58,7 +56,7 @@ def test_given_pages_when_followed_then_each_bill_once_and_the_list_reports_no_s
         if cursor is None:
             break
     assert seen == list(range(100, 0, -1))
-    assert calls and all(c[0] == FIRM for c in calls)
+    assert calls and all(c == FIRM for c in calls)
 
 
 @pytest.mark.parametrize("page_size", [0, 201, -3])

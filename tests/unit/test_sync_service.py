@@ -176,7 +176,19 @@ def test_given_a_view_just_after_a_sync_then_no_new_sync_starts_but_the_button_d
 def test_given_no_connection_when_a_sync_is_requested_then_not_connected():
     world = World()
     with pytest.raises(NotConnected):
-        world.service.request_sync("firm-without-clio", SyncTrigger.VIEW)
+        world.service.request_sync("firm-without-clio", SyncTrigger.MANUAL)
+
+
+def test_given_no_connection_when_the_list_is_viewed_then_no_run_and_no_error():
+    world = World()
+    assert world.service.sync_on_view("firm-without-clio") == (None, None)
+
+
+def test_given_a_view_then_it_reports_the_run_and_when_the_firm_last_synced():
+    world = World(count=3)
+    first, _ = world.sync()
+    run, synced_at = world.service.sync_on_view(FIRM)
+    assert run.id == first.id and synced_at == world.now
 
 
 def test_given_a_webhook_keeper_when_a_run_succeeds_then_it_is_asked_to_keep_the_subscription():

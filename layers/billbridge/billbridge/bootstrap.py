@@ -139,8 +139,7 @@ def api_services() -> ApiServices:
     sync = _sync_service(config, repos, clio, config.sync_function_name)
     return ApiServices(
         invoices=InvoicesService(
-            bills=repos.bills, syncs=repos.syncs, settings=repos.settings,
-            request_sync=sync.request_sync,
+            bills=repos.bills, settings=repos.settings, sync_on_view=sync.sync_on_view
         ),
         sync=sync,
         sync_runs=repos.syncs,

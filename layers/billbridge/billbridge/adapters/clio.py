@@ -38,7 +38,6 @@ from urllib.parse import urlencode, urlsplit
 import requests
 from aws_lambda_powertools import Logger
 
-from billbridge.adapters.pdf import html_to_pdf
 from billbridge.domain.errors import ClioAuthorizationLost, ClioUnreachable
 
 logger = Logger(child=True)
@@ -357,6 +356,9 @@ class ClioClient:
 
     def bill_pdf(self, bill_id: int) -> bytes:
         """The bill as a PDF, rendered from Clio's preview HTML (v4 has no PDF endpoint)."""
+        # Imported here: the renderer is heavy and only sending needs it, not every cold start.
+        from billbridge.adapters.pdf import html_to_pdf
+
         return html_to_pdf(self.bill_preview_html(bill_id), title=f"Clio bill {int(bill_id)}")
 
     def create_bill_webhook(

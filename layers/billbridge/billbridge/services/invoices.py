@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from billbridge.domain.bills import BillState, StoredBill, parse_states
-from billbridge.domain.errors import InvalidInput, NotConnected
-from billbridge.domain.sync import SyncRun, SyncTrigger
-from billbridge.services.ports import BillRepository, SettingsRepository, SyncRepository
+from billbridge.domain.errors import InvalidInput
+from billbridge.domain.sync import SyncRun
+from billbridge.services.ports import BillRepository, SettingsRepository
 
 MAX_PAGE_SIZE = 200
 
@@ -51,14 +51,12 @@ class InvoicesService:
         self,
         *,
         bills: BillRepository,
-        syncs: SyncRepository,
         settings: SettingsRepository,
-        request_sync: Callable[[str, SyncTrigger], SyncRun],
+        sync_on_view: Callable[[str], tuple[SyncRun | None, datetime | None]],
     ) -> None:
         self._bills = bills
-        self._syncs = syncs
         self._settings = settings
-        self._request_sync = request_sync
+        self._sync_on_view = sync_on_view
 
     def list(
         self, firm_id: str, *, states: str | None, page_size: int, cursor: str | None
@@ -71,17 +69,12 @@ class InvoicesService:
             else tuple(self._settings.get(firm_id).default_states)
         )
         before = decode_cursor(cursor, chosen) if cursor else None
-        sync: SyncRun | None
-        try:
-            sync = self._request_sync(firm_id, SyncTrigger.VIEW)
-        except NotConnected:
-            sync = None  # the list still answers: what is stored, and no sync to report
+        sync, synced_at = self._sync_on_view(firm_id)
         page = self._bills.page(firm_id, chosen, page_size, before)
-        checkpoint = self._syncs.checkpoint(firm_id)
         return InvoicesPage(
             items=page.items,
             next_cursor=encode_cursor(page.last_bill_id, chosen) if page.last_bill_id else None,
-            synced_at=checkpoint.last_synced_at,
+            synced_at=synced_at,
             sync=sync,
             states=chosen,
         )

@@ -74,22 +74,35 @@ class SyncService:
 
     def request_sync(self, firm_id: str, trigger: SyncTrigger) -> SyncRun:
         """Start a run unless one is live for the firm; either way answer the live run."""
-        connection = self._connections.get(firm_id)
-        if connection is None:
-            raise NotConnected("connect Clio first: this firm has no Clio connection")
-        if connection.needs_reconnect:
-            raise NotConnected("Clio refused this firm's authorization: reconnect Clio")
+        run, _ = self._request(firm_id, trigger)
+        return run
+
+    def sync_on_view(self, firm_id: str) -> tuple[SyncRun | None, datetime | None]:
+        """C2: the run a list view reports (started if due) and when the firm last synced.
+        A firm without a usable Clio connection still gets its list, with no run."""
+        try:
+            run, checkpoint = self._request(firm_id, SyncTrigger.VIEW)
+        except NotConnected:
+            return None, self._syncs.checkpoint(firm_id).last_synced_at
+        return run, checkpoint.last_synced_at
+
+    def _request(self, firm_id: str, trigger: SyncTrigger) -> tuple[SyncRun, SyncCheckpoint]:
         now = self._clock()
         checkpoint = self._syncs.checkpoint(firm_id)
-        # Answer a live or (for a view) fresh run from one read: the lock's conditional write
-        # is only for when a run may really start.
+        # Answer a live or (for a view) fresh run from one read: the connection check and the
+        # lock's conditional write are only for when a run may really start.
         existing = checkpoint.live_lock(now)
         if existing is None and trigger is SyncTrigger.VIEW and checkpoint.fresh_for_view(now):
             existing = checkpoint.last_run_id
         if existing is not None:
             current = self._syncs.get_run(firm_id, existing)
             if current is not None:
-                return current
+                return current, checkpoint
+        connection = self._connections.get(firm_id)
+        if connection is None:
+            raise NotConnected("connect Clio first: this firm has no Clio connection")
+        if connection.needs_reconnect:
+            raise NotConnected("Clio refused this firm's authorization: reconnect Clio")
         mode = SyncMode.INCREMENTAL if checkpoint.full_import_done else SyncMode.FULL
         run = SyncRun(
             firm_id=firm_id,
@@ -103,7 +116,7 @@ class SyncService:
         if started:
             logger.info("sync started", extra={"firm_id": firm_id, "run_id": run.id})
             self._launcher.launch(firm_id, run.id)
-        return run
+        return run, checkpoint
 
     # -- running ----------------------------------------------------------------------------
 
