@@ -46,7 +46,10 @@ class DynamoCounter:
         name = model.name
         self.calls[name] += 1
         if name in WRITE_OPS:
-            if "BILL#" in json.dumps(params, default=str)[:4000] and "SYNC#" not in json.dumps(params, default=str)[:4000]:
+            if (
+                "BILL#" in json.dumps(params, default=str)[:4000]
+                and "SYNC#" not in json.dumps(params, default=str)[:4000]
+            ):
                 self.bill_writes += 1
             else:
                 self.other_writes += 1
@@ -60,8 +63,14 @@ def import_time(statement: str, env: dict[str, str], repeat: int = 5) -> float:
     code = f"import time; t = time.perf_counter(); {statement}; print(time.perf_counter() - t)"
     best = math.inf
     for _ in range(repeat):
-        out = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True,
-                             text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", code],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         best = min(best, float(out.stdout.strip().splitlines()[-1]))
     return best
 
@@ -74,6 +83,7 @@ def main() -> int:
     os.environ.pop("AWS_ENDPOINT_URL", None)
     counter = DynamoCounter()
     from billbridge import bootstrap
+
     from local.apigw import LocalApiGateway, proxy_event
     from local.clio_sandbox import ClioSandbox
     from local.clio_sandbox.seed import seed_many
@@ -83,16 +93,24 @@ def main() -> int:
     # Bills are seeded "an hour ago", so an incremental sync's overlap window does not reach
     # them; the changes below happen "now".
     offset = {"seconds": 0.0}
-    clio = ClioSandbox(host="127.0.0.1", port=0, rate_limit=10_000_000,
-                       clock=lambda: time.time() + offset["seconds"])
+    clio = ClioSandbox(
+        host="127.0.0.1",
+        port=0,
+        rate_limit=10_000_000,
+        clock=lambda: time.time() + offset["seconds"],
+    )
     clio.start()
     port = _free_port()
     with mock_aws():
         # mock_aws replaces boto3's default session: count on the one the handlers will use.
         boto3.setup_default_session()
         boto3.DEFAULT_SESSION.events.register("before-call.dynamodb", counter)  # type: ignore[union-attr]
-        provisioned = provision(api_base_url=f"http://127.0.0.1:{port}", clio_base_url=clio.url,
-                                lambda_mode="queue", clio_webhooks=False)
+        provisioned = provision(
+            api_base_url=f"http://127.0.0.1:{port}",
+            clio_base_url=clio.url,
+            lambda_mode="queue",
+            clio_webhooks=False,
+        )
         os.environ.update(provisioned.env)
         bootstrap.reset()
         api = LocalApiGateway(provisioned.lambdas, port=port)
@@ -108,7 +126,9 @@ def main() -> int:
         session = requests.Session()
         session.headers["Authorization"] = "Bearer dev-bench"
         start = session.get(f"{api.url}/clio/connect", allow_redirects=False)
-        approved = requests.get(start.headers["Location"] + "&sandbox_account=bench", allow_redirects=False)
+        approved = requests.get(
+            start.headers["Location"] + "&sandbox_account=bench", allow_redirects=False
+        )
         requests.get(approved.headers["Location"], allow_redirects=False)
 
         def stats() -> int:
@@ -123,26 +143,55 @@ def main() -> int:
 
         requests_made, wall = synced("full")
         least = math.ceil(n / 200)
-        rows.append((f"Full sync of {n} bills: Clio requests", f"{requests_made}",
-                     f"minimum {least} (+1 for the explicit state=deleted pass)"))
-        rows.append(("Full sync: DynamoDB bill write requests", f"{counter.bill_writes}",
-                     f"minimum {math.ceil(n / 25)} (BatchWriteItem of 25)"))
-        rows.append(("Full sync: bookkeeping writes (checkpoint, run)", f"{counter.other_writes}", "one checkpoint per page"))
+        rows.append(
+            (
+                f"Full sync of {n} bills: Clio requests",
+                f"{requests_made}",
+                f"minimum {least} (+1 for the explicit state=deleted pass)",
+            )
+        )
+        rows.append(
+            (
+                "Full sync: DynamoDB bill write requests",
+                f"{counter.bill_writes}",
+                f"minimum {math.ceil(n / 25)} (BatchWriteItem of 25)",
+            )
+        )
+        rows.append(
+            (
+                "Full sync: bookkeeping writes (checkpoint, run)",
+                f"{counter.other_writes}",
+                "one checkpoint per page",
+            )
+        )
         rows.append(("Full sync: wall time", f"{wall:.1f} s", f"{n / wall:.0f} bills/s"))
 
         session.post(f"{api.url}/sync")
         requests_made, wall = synced("again")
         rows.append(("Re-sync, nothing changed: bill writes", f"{counter.bill_writes}", "target 0"))
-        rows.append(("Re-sync, nothing changed: Clio requests", f"{requests_made}", f"wall {wall:.2f} s"))
+        rows.append(
+            ("Re-sync, nothing changed: Clio requests", f"{requests_made}", f"wall {wall:.2f} s")
+        )
 
         offset["seconds"] = 0.0
         for bill_id in ids[:: max(1, len(ids) // 100)][:100]:
             clio.state.update_bill(bill_id, balance_cents=1, notify=False)
         session.post(f"{api.url}/sync")
         requests_made, wall = synced("incremental")
-        rows.append(("Incremental after 100 changes: Clio requests", f"{requests_made}", "minimum 1 (+1 deleted pass)"))
-        rows.append(("Incremental after 100 changes: bill writes", f"{counter.bill_writes}",
-                     "one conditional UpdateItem per changed bill"))
+        rows.append(
+            (
+                "Incremental after 100 changes: Clio requests",
+                f"{requests_made}",
+                "minimum 1 (+1 deleted pass)",
+            )
+        )
+        rows.append(
+            (
+                "Incremental after 100 changes: bill writes",
+                f"{counter.bill_writes}",
+                "one conditional UpdateItem per changed bill",
+            )
+        )
 
         api_spec = provisioned.lambdas.specs["ApiFunction"]
         handler = load_handler(api_spec)
@@ -150,8 +199,16 @@ def main() -> int:
         ddb = boto3.client("dynamodb")
 
         def handler_call(query: str) -> float:
-            event = proxy_event(route, "GET", "/invoices", query, {"Authorization": "Bearer dev-bench"},
-                                b"", {}, {"custom:firm_id": "bench"})
+            event = proxy_event(
+                route,
+                "GET",
+                "/invoices",
+                query,
+                {"Authorization": "Bearer dev-bench"},
+                b"",
+                {},
+                {"custom:firm_id": "bench"},
+            )
             began = time.perf_counter()
             answer = handler(event, FakeContext(api_spec, "us-east-1", "123456789012"))
             spent = time.perf_counter() - began
@@ -161,10 +218,14 @@ def main() -> int:
 
         def raw_query() -> float:
             began = time.perf_counter()
-            ddb.query(TableName=provisioned.table_name, IndexName="gsi1",
-                      KeyConditionExpression="gsi1pk = :p",
-                      ExpressionAttributeValues={":p": {"S": "FIRM#bench#STATE#awaiting_payment"}},
-                      ScanIndexForward=False, Limit=50)
+            ddb.query(
+                TableName=provisioned.table_name,
+                IndexName="gsi1",
+                KeyConditionExpression="gsi1pk = :p",
+                ExpressionAttributeValues={":p": {"S": "FIRM#bench#STATE#awaiting_payment"}},
+                ScanIndexForward=False,
+                Limit=50,
+            )
             return time.perf_counter() - began
 
         for _ in range(3):
@@ -175,25 +236,42 @@ def main() -> int:
             import pstats
 
             profile = cProfile.Profile()
-            profile.runcall(lambda: [handler_call("states=awaiting_payment&page_size=50") for _ in range(5)])
+            profile.runcall(
+                lambda: [handler_call("states=awaiting_payment&page_size=50") for _ in range(5)]
+            )
             pstats.Stats(profile).sort_stats("cumulative").print_stats(25)
         repeats = 25
         raw = statistics.median(raw_query() for _ in range(repeats))
-        one_state = statistics.median(handler_call("states=awaiting_payment&page_size=50") for _ in range(repeats))
+        one_state = statistics.median(
+            handler_call("states=awaiting_payment&page_size=50") for _ in range(repeats)
+        )
         counter.reset()
         default = statistics.median(handler_call("page_size=50") for _ in range(repeats))
         per_call = {op: c / repeats for op, c in counter.calls.items()}
-        rows.append(("GET /invoices, 50 of one state: handler vs raw Query", f"{one_state * 1000:.1f} ms vs {raw * 1000:.1f} ms",
-                     f"{one_state / raw:.2f}x (target <= 1.5x)"))
-        rows.append(("GET /invoices, default (2 states): handler", f"{default * 1000:.1f} ms",
-                     f"{default / raw:.2f}x; DynamoDB calls per request: "
-                     + ", ".join(f"{op} {c:g}" for op, c in sorted(per_call.items()))))
+        rows.append(
+            (
+                "GET /invoices, 50 of one state: handler vs raw Query",
+                f"{one_state * 1000:.1f} ms vs {raw * 1000:.1f} ms",
+                f"{one_state / raw:.2f}x (target <= 1.5x)",
+            )
+        )
+        rows.append(
+            (
+                "GET /invoices, default (2 states): handler",
+                f"{default * 1000:.1f} ms",
+                f"{default / raw:.2f}x; DynamoDB calls per request: "
+                + ", ".join(f"{op} {c:g}" for op, c in sorted(per_call.items())),
+            )
+        )
         api.stop()
         provisioned.lambdas.shutdown()
     clio.stop()
 
-    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'layers' / 'billbridge'}:{ROOT}",
-           "POWERTOOLS_TRACE_DISABLED": "false"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{ROOT / 'layers' / 'billbridge'}:{ROOT}",
+        "POWERTOOLS_TRACE_DISABLED": "false",
+    }
     # "boto3 plus Powertools" as a handler of ours uses them: the utilities instantiated, a
     # validating resolver with its parameter types. What remains above it is our own code.
     baseline = import_time(
@@ -204,12 +282,21 @@ def main() -> int:
         "APIGatewayRestResolver(enable_validation=True)",
         env,
     )
-    for name, code_dir in (("api", "functions/api"), ("sync_worker", "functions/sync_worker"),
-                           ("clio_webhook", "functions/clio_webhook")):
+    for name, code_dir in (
+        ("api", "functions/api"),
+        ("sync_worker", "functions/sync_worker"),
+        ("clio_webhook", "functions/clio_webhook"),
+    ):
         module_env = {**env, "PYTHONPATH": f"{ROOT / code_dir}:{env['PYTHONPATH']}"}
         spent = import_time("import app", module_env)
-        rows.append((f"Cold import of functions/{name}", f"{spent * 1000:.0f} ms",
-                     f"{spent / baseline:.2f}x boto3+Powertools ({baseline * 1000:.0f} ms; target <= 1.5x)"))
+        rows.append(
+            (
+                f"Cold import of functions/{name}",
+                f"{spent * 1000:.0f} ms",
+                f"{spent / baseline:.2f}x boto3+Powertools "
+                f"({baseline * 1000:.0f} ms; target <= 1.5x)",
+            )
+        )
 
     table = ["| measure | result | against |", "| --- | --- | --- |"]
     table += [f"| {a} | {b} | {c} |" for a, b, c in rows]

@@ -78,8 +78,14 @@ def routes_from_template(lambdas: LocalLambdas) -> list[Route]:
 
 
 def proxy_event(
-    route: Route, method: str, path: str, query: str, headers: dict[str, str], body: bytes,
-    params: dict[str, str], claims: dict[str, str] | None,
+    route: Route,
+    method: str,
+    path: str,
+    query: str,
+    headers: dict[str, str],
+    body: bytes,
+    params: dict[str, str],
+    claims: dict[str, str] | None,
 ) -> dict[str, Any]:
     multi_query = {k: v for k, v in parse_qs(query, keep_blank_values=True).items()}
     text_body: str | None = None
@@ -141,7 +147,7 @@ class LocalApiGateway:
             disable_nagle_algorithm = True
             wbufsize = 64 * 1024
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 return  # quiet; the handlers log for themselves
 
             def _serve(self) -> None:
@@ -176,8 +182,9 @@ class LocalApiGateway:
         self.server.shutdown()
         self.server.server_close()
 
-    def handle(self, method: str, raw_path: str, headers: dict[str, str], body: bytes
-               ) -> tuple[int, dict[str, str], bytes]:
+    def handle(
+        self, method: str, raw_path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
         parts = urlsplit(raw_path)
         path = unquote(parts.path)
         for prefix, local_route in self.extra_routes.items():
@@ -186,15 +193,28 @@ class LocalApiGateway:
         for route in self.routes:
             match = route.pattern.match(path)
             if match and route.method == method:
-                return self._invoke(route, method, path, parts.query, headers, body, match.groupdict())
+                return self._invoke(
+                    route, method, path, parts.query, headers, body, match.groupdict()
+                )
         if any(r.pattern.match(path) for r in self.routes):
             return _json(405, {"message": f"{method} is not allowed on {path}"})
         if method in ("GET", "HEAD"):
             return self._static(path)
-        return _json(404, {"error": {"code": "not_found", "message": f"no route {method} {path}", "field": None}})
+        return _json(
+            404,
+            {"error": {"code": "not_found", "message": f"no route {method} {path}", "field": None}},
+        )
 
-    def _invoke(self, route: Route, method: str, path: str, query: str, headers: dict[str, str],
-                body: bytes, params: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+    def _invoke(
+        self,
+        route: Route,
+        method: str,
+        path: str,
+        query: str,
+        headers: dict[str, str],
+        body: bytes,
+        params: dict[str, str],
+    ) -> tuple[int, dict[str, str], bytes]:
         claims = None
         if route.authorized:
             token = next((v for k, v in headers.items() if k.lower() == "authorization"), "")

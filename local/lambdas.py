@@ -97,7 +97,9 @@ def load_handler(spec: FunctionSpec) -> Callable[[Any, Any], Any]:
         code_dir = str(spec.code_dir)
         if code_dir not in sys.path:
             sys.path.insert(0, code_dir)
-        file_spec = importlib.util.spec_from_file_location(unique, spec.code_dir / f"{module_name}.py")
+        file_spec = importlib.util.spec_from_file_location(
+            unique, spec.code_dir / f"{module_name}.py"
+        )
         assert file_spec and file_spec.loader
         module = importlib.util.module_from_spec(file_spec)
         sys.modules[unique] = module
@@ -109,7 +111,9 @@ def load_handler(spec: FunctionSpec) -> Callable[[Any, Any], Any]:
 class LocalLambdas:
     """Registers the template's functions in moto and runs their invocations in-process."""
 
-    def __init__(self, stack_name: str = "billbridge", mode: str = "thread", workers: int = 4) -> None:
+    def __init__(
+        self, stack_name: str = "billbridge", mode: str = "thread", workers: int = 4
+    ) -> None:
         self.specs = function_specs(stack_name)
         self.by_name = {spec.name: spec for spec in self.specs.values()}
         self.mode = mode
@@ -161,7 +165,9 @@ class LocalLambdas:
         self._original = LambdaFunction.invoke
         local = self
 
-        def invoke(fn: LambdaFunction, body: str, request_headers: Any, response_headers: Any) -> bytes:
+        def invoke(
+            fn: LambdaFunction, body: str, request_headers: Any, response_headers: Any
+        ) -> bytes:
             return local._invoke(fn, body, request_headers, response_headers)
 
         LambdaFunction.invoke = invoke  # type: ignore[method-assign]
@@ -173,7 +179,9 @@ class LocalLambdas:
 
     # -- running ------------------------------------------------------------------------------
 
-    def _invoke(self, fn: LambdaFunction, body: str, request_headers: Any, response_headers: Any) -> bytes:
+    def _invoke(
+        self, fn: LambdaFunction, body: str, request_headers: Any, response_headers: Any
+    ) -> bytes:
         spec = self.by_name[fn.function_name]
         event = json.loads(body) if body else {}
         headers = {str(k).lower(): v for k, v in dict(request_headers or {}).items()}
@@ -204,7 +212,7 @@ class LocalLambdas:
         try:
             result = load_handler(spec)(event, context)
             return json.dumps(result, default=str), False
-        except Exception as exc:  # noqa: BLE001 - reported the way Lambda reports it
+        except Exception as exc:
             trace = traceback.format_exc()
             with self._lock:
                 self.errors.append(f"{spec.name}: {trace}")

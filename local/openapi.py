@@ -12,9 +12,13 @@ from pathlib import Path
 from local.lambdas import function_specs, load_handler
 
 PLACEHOLDER_ENV = {
-    "TABLE_NAME": "unused", "TOKEN_KMS_KEY_ID": "unused", "CLIO_APP_SECRET_ARN": "unused",
-    "CLIO_REDIRECT_URI": "https://example.invalid/clio/callback", "SYNC_FUNCTION_NAME": "unused",
-    "AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_TRACE_DISABLED": "true",
+    "TABLE_NAME": "unused",
+    "TOKEN_KMS_KEY_ID": "unused",
+    "CLIO_APP_SECRET_ARN": "unused",
+    "CLIO_REDIRECT_URI": "https://example.invalid/clio/callback",
+    "SYNC_FUNCTION_NAME": "unused",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "POWERTOOLS_TRACE_DISABLED": "true",
 }
 
 

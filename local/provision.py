@@ -10,8 +10,8 @@ from typing import Any
 
 import boto3
 
-from local.aws_template import create_dynamodb_tables
 from local import moto_speedups
+from local.aws_template import create_dynamodb_tables
 from local.lambdas import LocalLambdas
 
 REGION = "us-east-1"

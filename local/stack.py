@@ -14,7 +14,6 @@ import os
 import signal
 import sys
 import threading
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -67,7 +66,9 @@ def scheduled_event(now: datetime) -> dict[str, Any]:
 def connect_firm(api_url: str, firm_id: str, clio_account: str) -> None:
     """Walk the OAuth redirects as a browser would: our connect, Clio's authorize, our callback."""
     headers = {"Authorization": f"Bearer dev-{firm_id}"}
-    start = requests.get(f"{api_url}/clio/connect", headers=headers, allow_redirects=False, timeout=10)
+    start = requests.get(
+        f"{api_url}/clio/connect", headers=headers, allow_redirects=False, timeout=10
+    )
     start.raise_for_status()
     authorize = start.headers["Location"] + "&" + urlencode({"sandbox_account": clio_account})
     approved = requests.get(authorize, allow_redirects=False, timeout=10)
@@ -108,7 +109,9 @@ class Stack:
         os.environ.update(provisioned.env)
         self.lambdas = provisioned.lambdas
         self.api = LocalApiGateway(
-            provisioned.lambdas, host=HOST, port=self.ports.api,
+            provisioned.lambdas,
+            host=HOST,
+            port=self.ports.api,
             extra_routes={"/_local/": self._local_route},
         )
         self.api.start()
@@ -116,15 +119,21 @@ class Stack:
             connect_firm(self.api_url, "demo", "demo")
         threading.Thread(target=self._tick, daemon=True, name="schedule").start()
 
-    def _local_route(self, method: str, path: str, headers: dict[str, str], body: bytes
-                     ) -> tuple[int, dict[str, str], bytes]:
+    def _local_route(
+        self, method: str, path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
         if path == "/_local/health":
             return 200, {"Content-Type": "application/json"}, b'{"ok": true}'
         if path == "/_local/tick" and method == "POST":
             self.tick()
             return 202, {"Content-Type": "application/json"}, b'{"ticked": true}'
-        return 404, {"Content-Type": "application/json"}, json.dumps({"error": {
-            "code": "not_found", "message": f"no local route {path}", "field": None}}).encode()
+        return (
+            404,
+            {"Content-Type": "application/json"},
+            json.dumps(
+                {"error": {"code": "not_found", "message": f"no local route {path}", "field": None}}
+            ).encode(),
+        )
 
     def tick(self) -> None:
         boto3.client("lambda", region_name=REGION).invoke(
@@ -137,7 +146,7 @@ class Stack:
         while not self._stop.wait(60):
             try:
                 self.tick()
-            except Exception as exc:  # noqa: BLE001 - the ticker must outlive one bad minute
+            except Exception as exc:
                 print(f"scheduled sync tick failed: {exc}", file=sys.stderr)
 
     def stop(self) -> None:
@@ -149,15 +158,18 @@ class Stack:
             self.moto.stop()
 
     def banner(self) -> str:
-        return "\n".join([
-            "BillBridge local stack is up:",
-            f"  web UI and API  {self.api_url}/   (logged in as firm 'demo')",
-            f"  Clio sandbox    http://{HOST}:{self.ports.clio}",
-            f"  AWS emulator    http://{HOST}:{self.ports.aws}",
-            "Try:",
-            f"  curl -s -H 'Authorization: Bearer dev-demo' '{self.api_url}/invoices?page_size=5'",
-            "Ctrl-C stops everything.",
-        ])
+        return "\n".join(
+            [
+                "BillBridge local stack is up:",
+                f"  web UI and API  {self.api_url}/   (logged in as firm 'demo')",
+                f"  Clio sandbox    http://{HOST}:{self.ports.clio}",
+                f"  AWS emulator    http://{HOST}:{self.ports.aws}",
+                "Try:",
+                "  curl -s -H 'Authorization: Bearer dev-demo' "
+                f"'{self.api_url}/invoices?page_size=5'",
+                "Ctrl-C stops everything.",
+            ]
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,10 +24,13 @@ class FakeBills:
         return self.items.get((firm_id, bill_id))
 
     def etags(self, firm_id: str, bill_ids: Sequence[int]) -> dict[int, str]:
-        return {i: self.items[(firm_id, i)].bill.etag for i in bill_ids if (firm_id, i) in self.items}
+        return {
+            i: self.items[(firm_id, i)].bill.etag for i in bill_ids if (firm_id, i) in self.items
+        }
 
-    def save_clio_bills(self, firm_id: str, bills: Sequence[Bill], synced_at: datetime,
-                        existing_ids: Any = None) -> int:
+    def save_clio_bills(
+        self, firm_id: str, bills: Sequence[Bill], synced_at: datetime, existing_ids: Any = None
+    ) -> int:
         self.write_calls += 1
         written = 0
         for bill in bills:
@@ -48,16 +51,23 @@ class FakeBills:
         )
         return True
 
-    def page(self, firm_id: str, states: Sequence[BillState], page_size: int,
-             before_bill_id: int | None) -> BillsPage:
+    def page(
+        self, firm_id: str, states: Sequence[BillState], page_size: int, before_bill_id: int | None
+    ) -> BillsPage:
         rows = sorted(
-            (s for (f, _), s in self.items.items()
-             if f == firm_id and s.bill.state in states
-             and (before_bill_id is None or s.bill.id < before_bill_id)),
+            (
+                s
+                for (f, _), s in self.items.items()
+                if f == firm_id
+                and s.bill.state in states
+                and (before_bill_id is None or s.bill.id < before_bill_id)
+            ),
             key=lambda s: -s.bill.id,
         )
         page = rows[:page_size]
-        return BillsPage(items=page, last_bill_id=page[-1].bill.id if len(rows) > page_size else None)
+        return BillsPage(
+            items=page, last_bill_id=page[-1].bill.id if len(rows) > page_size else None
+        )
 
 
 class FakeSyncs:
@@ -72,7 +82,9 @@ class FakeSyncs:
         cp = self.checkpoint(run.firm_id)
         if cp.lock_run_id and cp.lock_expires_at and cp.lock_expires_at > now:
             return self.runs[(run.firm_id, cp.lock_run_id)], False
-        self.checkpoints[run.firm_id] = replace(cp, lock_run_id=run.id, lock_expires_at=now + LOCK_TTL)
+        self.checkpoints[run.firm_id] = replace(
+            cp, lock_run_id=run.id, lock_expires_at=now + LOCK_TTL
+        )
         self.runs[(run.firm_id, run.id)] = run
         return run, True
 
@@ -138,9 +150,17 @@ class Page:
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
 
-def clio_bill(bill_id: int, *, state: str = "awaiting_payment", kind: str = "revenue_kind",
-              total: str = "100.00", balance: str | None = None, updated: datetime | None = None,
-              etag: str | None = None, client_email: str | None = "client@example.com") -> dict[str, Any]:
+def clio_bill(
+    bill_id: int,
+    *,
+    state: str = "awaiting_payment",
+    kind: str = "revenue_kind",
+    total: str = "100.00",
+    balance: str | None = None,
+    updated: datetime | None = None,
+    etag: str | None = None,
+    client_email: str | None = "client@example.com",
+) -> dict[str, Any]:
     """A Clio API v4 bill record as asked with BILL_FIELDS (money as Decimal, as parsed)."""
     from decimal import Decimal
 
@@ -186,8 +206,13 @@ class FakeClio:
     def exchange_code(self, code: str) -> Any:
         raise NotImplementedError
 
-    def iter_bill_pages(self, *, updated_since: datetime | None = None, state: str | None = None,
-                        start_url: str | None = None) -> Iterator[Page]:
+    def iter_bill_pages(
+        self,
+        *,
+        updated_since: datetime | None = None,
+        state: str | None = None,
+        start_url: str | None = None,
+    ) -> Iterator[Page]:
         self.calls.append({"updated_since": updated_since, "state": state, "start_url": start_url})
         rows = sorted(self.records.values(), key=lambda r: r["id"])
         if state is not None:
@@ -195,27 +220,43 @@ class FakeClio:
         elif not self.list_includes_deleted:
             rows = [r for r in rows if r["state"] != "deleted"]
         if updated_since is not None:
-            rows = [r for r in rows
-                    if datetime.fromisoformat(r["updated_at"].replace("Z", "+00:00")) > updated_since]
+            rows = [
+                r
+                for r in rows
+                if datetime.fromisoformat(r["updated_at"].replace("Z", "+00:00")) > updated_since
+            ]
         offset = int(start_url.rsplit("=", 1)[1]) if start_url else 0
         pages = 0
         while True:
-            if self.fail_after_pages is not None and pages >= self.fail_after_pages and self.fail_with:
+            if (
+                self.fail_after_pages is not None
+                and pages >= self.fail_after_pages
+                and self.fail_with
+            ):
                 raise self.fail_with
-            chunk = rows[offset:offset + self.page_size]
+            chunk = rows[offset : offset + self.page_size]
             offset += self.page_size
             self.requests_made += 1
             pages += 1
             more = offset < len(rows)
-            yield Page(bills=chunk, next_url=f"https://clio.test/bills?offset={offset}" if more else None)
+            yield Page(
+                bills=chunk, next_url=f"https://clio.test/bills?offset={offset}" if more else None
+            )
             if not more:
                 return
 
     def get_bill(self, bill_id: int) -> dict[str, Any] | None:
         return self.records.get(bill_id)
 
-    def create_bill_webhook(self, url: str, *, events: Sequence[str] = (), expires_at: datetime) -> dict[str, Any]:
-        return {"id": 42, "shared_secret": "s3cret", "status": "pending", "expires_at": expires_at.isoformat()}
+    def create_bill_webhook(
+        self, url: str, *, events: Sequence[str] = (), expires_at: datetime
+    ) -> dict[str, Any]:
+        return {
+            "id": 42,
+            "shared_secret": "s3cret",
+            "status": "pending",
+            "expires_at": expires_at.isoformat(),
+        }
 
     def activate_webhook(self, webhook_id: int, shared_secret: str) -> None:
         return None
@@ -226,8 +267,12 @@ class FakeClio:
 
 def connection(firm_id: str = "firm-a", **overrides: Any) -> ClioConnection:
     values: dict[str, Any] = dict(
-        firm_id=firm_id, region=Region.US, access_token="at", refresh_token="rt",
-        access_expires_at=T0 + timedelta(days=30), connected_at=T0,
+        firm_id=firm_id,
+        region=Region.US,
+        access_token="at",
+        refresh_token="rt",
+        access_expires_at=T0 + timedelta(days=30),
+        connected_at=T0,
     )
     values.update(overrides)
     return ClioConnection(**values)

@@ -8,7 +8,6 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from billbridge.api_errors import register_error_handlers
 from routes import clio, invoices, settings, sync
 
@@ -31,7 +30,9 @@ def openapi_document() -> str:
 
 @app.get("/openapi.json", include_in_schema=False)
 def openapi() -> Response[str]:
-    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=openapi_document())
+    return Response(
+        status_code=200, content_type=content_types.APPLICATION_JSON, body=openapi_document()
+    )
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -1,14 +1,13 @@
-"""The API's response shapes (api.md), as pydantic models so the OpenAPI document comes from code."""
+"""The API's response shapes (api.md), as pydantic models: the OpenAPI document comes from code."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Literal
 
-from pydantic import BaseModel
-
 from billbridge.domain.bills import BillKind, BillState, StoredBill
 from billbridge.domain.sync import SyncRun
+from pydantic import BaseModel
 
 
 class ClientOut(BaseModel):
@@ -48,7 +47,9 @@ class Invoice(BaseModel):
             number=bill.number,
             state=bill.state,
             kind=bill.kind,
-            client=ClientOut(id=str(bill.client.id), name=bill.client.name, email=bill.client.email),
+            client=ClientOut(
+                id=str(bill.client.id), name=bill.client.name, email=bill.client.email
+            ),
             matter=(
                 MatterOut(
                     id=str(bill.matter.id),

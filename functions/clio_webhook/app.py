@@ -10,7 +10,6 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from billbridge.api_errors import register_error_handlers
 from billbridge.bootstrap import clio_webhook_service
 
@@ -34,8 +33,11 @@ def clio_webhook(firm_id: Annotated[str | None, Query()] = None) -> Response[Any
     signature = event.headers.get("X-Hook-Signature") or event.headers.get("x-hook-signature")
     raw = (event.decoded_body or "").encode("utf-8")
     result = clio_webhook_service().deliver(firm_id, raw, signature)
-    metrics.add_metric(name="ClioWebhookApplied" if result.applied else "ClioWebhookStale",
-                       unit=MetricUnit.Count, value=1)
+    metrics.add_metric(
+        name="ClioWebhookApplied" if result.applied else "ClioWebhookStale",
+        unit=MetricUnit.Count,
+        value=1,
+    )
     return Response(
         status_code=200,
         content_type=content_types.APPLICATION_JSON,

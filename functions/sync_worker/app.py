@@ -10,11 +10,10 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, ConfigDict, Field
-
 from billbridge.bootstrap import sync_worker_services
 from billbridge.domain.errors import NotConnected
 from billbridge.domain.sync import SyncTrigger
+from pydantic import BaseModel, ConfigDict, Field
 
 logger = Logger()
 tracer = Tracer()
@@ -52,7 +51,11 @@ def run_one(request: RunRequest, context: LambdaContext) -> dict[str, Any]:
     if outcome is None:
         return {"run_id": request.run_id, "status": "skipped"}
     metrics.add_metric(name="BillsChanged", unit=MetricUnit.Count, value=outcome.run.bills_changed)
-    return {"run_id": outcome.run.id, "status": outcome.run.status.value, "continued": outcome.continued}
+    return {
+        "run_id": outcome.run.id,
+        "status": outcome.run.status.value,
+        "continued": outcome.continued,
+    }
 
 
 @logger.inject_lambda_context

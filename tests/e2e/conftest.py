@@ -38,12 +38,20 @@ class LocalStack:
 
 @pytest.fixture(scope="session")
 def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    ports = {name: free_port() for name in ("API_PORT", "CLIO_SANDBOX_PORT", "STRIPE_SANDBOX_PORT", "AWS_EMULATOR_PORT")}
+    ports = {
+        name: free_port()
+        for name in ("API_PORT", "CLIO_SANDBOX_PORT", "STRIPE_SANDBOX_PORT", "AWS_EMULATOR_PORT")
+    }
     log = tmp_path_factory.mktemp("stack") / "stack.log"
     env = {**os.environ, **{k: str(v) for k, v in ports.items()}, "PYTHONUNBUFFERED": "1"}
     with log.open("wb") as out:
-        process = subprocess.Popen([sys.executable, "-m", "local.stack"], cwd=ROOT, env=env,
-                                   stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "local.stack"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     stack = LocalStack(
         api_url=f"http://127.0.0.1:{ports['API_PORT']}",
         clio_url=f"http://127.0.0.1:{ports['CLIO_SANDBOX_PORT']}",
@@ -88,12 +96,17 @@ class Firm:
 
     def connect_clio(self, clio_account: str) -> requests.Response:
         """The OAuth dance through the real redirects; returns our callback's answer."""
-        start = self.session.get(f"{self.stack.api_url}/clio/connect", allow_redirects=False, timeout=30)
+        start = self.session.get(
+            f"{self.stack.api_url}/clio/connect", allow_redirects=False, timeout=30
+        )
         assert start.status_code == 302, start.text
         authorize = start.headers["Location"]
         assert authorize.startswith(f"{self.stack.clio_url}/oauth/authorize?")
-        approved = requests.get(f"{authorize}&{urlencode({'sandbox_account': clio_account})}",
-                                allow_redirects=False, timeout=30)
+        approved = requests.get(
+            f"{authorize}&{urlencode({'sandbox_account': clio_account})}",
+            allow_redirects=False,
+            timeout=30,
+        )
         assert approved.status_code == 302, approved.text
         # The callback carries no Authorization header: the signed state names the firm.
         return requests.get(approved.headers["Location"], allow_redirects=False, timeout=60)
@@ -146,10 +159,14 @@ class ClioStaff:
         self.account = account
 
     def create_bill(self, **fields: Any) -> dict[str, Any]:
-        body = {"account": self.account, "kind": "invoice", "total_cents": 10_000,
-                "state": "awaiting_payment",
-                "client": {"name": "Acme Ltd", "email": "billing@acme.example"},
-                "matter": {"display_number": "00001-Acme", "description": "General"}}
+        body = {
+            "account": self.account,
+            "kind": "invoice",
+            "total_cents": 10_000,
+            "state": "awaiting_payment",
+            "client": {"name": "Acme Ltd", "email": "billing@acme.example"},
+            "matter": {"display_number": "00001-Acme", "description": "General"},
+        }
         body.update(fields)
         answer = requests.post(f"{self.url}/_sandbox/bills", json=body, timeout=30)
         assert answer.status_code == 201, answer.text
@@ -160,15 +177,21 @@ class ClioStaff:
         assert answer.status_code == 200, answer.text
 
     def seed(self, count: int) -> None:
-        answer = requests.post(f"{self.url}/_sandbox/seed", json={"account": self.account, "count": count}, timeout=60)
+        answer = requests.post(
+            f"{self.url}/_sandbox/seed", json={"account": self.account, "count": count}, timeout=60
+        )
         assert answer.status_code in (200, 201), answer.text
 
     def control(self, path: str, body: dict[str, Any]) -> None:
-        answer = requests.post(f"{self.url}/_sandbox/{path}", json={"account": self.account, **body}, timeout=30)
+        answer = requests.post(
+            f"{self.url}/_sandbox/{path}", json={"account": self.account, **body}, timeout=30
+        )
         assert answer.status_code in (200, 201, 204), answer.text
 
     def stats(self) -> dict[str, Any]:
-        return requests.get(f"{self.url}/_sandbox/stats", params={"account": self.account}, timeout=30).json()
+        return requests.get(
+            f"{self.url}/_sandbox/stats", params={"account": self.account}, timeout=30
+        ).json()
 
 
 @pytest.fixture

@@ -38,7 +38,9 @@ def test_given_the_demo_firm_when_the_stack_starts_then_its_clio_bills_are_liste
     assert kinds == {"invoice", "trust_request"}
 
 
-def test_given_a_firm_when_it_connects_through_oauth_then_the_callback_redirects_to_the_ui(new_firm, local_stack):
+def test_given_a_firm_when_it_connects_through_oauth_then_the_callback_redirects_to_the_ui(
+    new_firm, local_stack
+):
     firm, clio = new_firm()
     clio.create_bill(total_cents=12_345, state="awaiting_payment")
     # connect_clio inside new_firm already walked the redirects; do it again to see the answer.
@@ -51,9 +53,13 @@ def test_given_a_firm_when_it_connects_through_oauth_then_the_callback_redirects
     assert [i["total_cents"] for i in items] == [12_345]
 
 
-def test_given_a_forged_or_missing_state_when_the_callback_is_called_then_400_and_nothing_connects(local_stack):
+def test_given_a_forged_or_missing_state_when_the_callback_is_called_then_400_and_nothing_connects(
+    local_stack,
+):
     for query in ("code=abc", "code=abc&state=eyJmIjoiZXZpbCJ9.bad", "state=x"):
-        answer = requests.get(f"{local_stack.api_url}/clio/callback?{query}", allow_redirects=False, timeout=30)
+        answer = requests.get(
+            f"{local_stack.api_url}/clio/callback?{query}", allow_redirects=False, timeout=30
+        )
         assert answer.status_code == 400, answer.text
         assert answer.json()["error"]["field"] == "state"
 
@@ -62,7 +68,9 @@ def test_given_bills_in_every_state_when_listed_then_each_filter_shows_exactly_i
     firm, clio = new_firm()
     made = {}
     for state in ("draft", "awaiting_approval", "awaiting_payment", "paid", "void", "deleted"):
-        made[state] = clio.create_bill(state=state, kind="trust_request" if state == "paid" else "invoice")["id"]
+        made[state] = clio.create_bill(
+            state=state, kind="trust_request" if state == "paid" else "invoice"
+        )["id"]
     firm.sync_now()
     default = firm.get("/invoices").json()
     assert {i["state"] for i in default["items"]} == {"awaiting_payment", "paid"}
@@ -74,9 +82,23 @@ def test_given_bills_in_every_state_when_listed_then_each_filter_shows_exactly_i
         assert {i["id"] for i in items} == {str(made[s]) for s in wanted}
     paid = firm.get("/invoices", states="paid").json()["items"][0]
     assert paid["kind"] == "trust_request"
-    for field in ("id", "number", "state", "kind", "client", "matter", "total_cents",
-                  "outstanding_clio_cents", "paid_gl_cents", "currency", "issued_at", "due_at",
-                  "clio_url", "payment_link_id", "last_sent_at"):
+    for field in (
+        "id",
+        "number",
+        "state",
+        "kind",
+        "client",
+        "matter",
+        "total_cents",
+        "outstanding_clio_cents",
+        "paid_gl_cents",
+        "currency",
+        "issued_at",
+        "due_at",
+        "clio_url",
+        "payment_link_id",
+        "last_sent_at",
+    ):
         assert field in paid
     assert paid["client"]["email"] == "billing@acme.example"
     assert paid["clio_url"].endswith(f"/nc/#/bills/{made['paid']}")
@@ -84,7 +106,7 @@ def test_given_bills_in_every_state_when_listed_then_each_filter_shows_exactly_i
 
 
 def test_given_460_bills_when_paged_by_37_then_each_is_seen_exactly_once(new_firm):
-    firm, clio = new_firm(bills=460)
+    firm, _ = new_firm(bills=460)
     run = firm.sync_now()
     assert run["status"] == "succeeded"
     items = firm.all_invoices(ALL_STATES, 37)
@@ -99,7 +121,10 @@ def test_given_a_bill_changed_in_clio_when_synced_then_the_change_shows(new_firm
     firm.sync_now()
 
     def shown(states):
-        return [(i["id"], i["outstanding_clio_cents"]) for i in firm.get("/invoices", states=states).json()["items"]]
+        return [
+            (i["id"], i["outstanding_clio_cents"])
+            for i in firm.get("/invoices", states=states).json()["items"]
+        ]
 
     # Changes no webhook reports (a lapsed subscription): only the sync can bring them.
     clio.change_bill(bill["id"], balance_cents=20_000, webhooks=False)
@@ -113,16 +138,20 @@ def test_given_a_bill_changed_in_clio_when_synced_then_the_change_shows(new_firm
     assert [i for i, _ in shown("paid")] == [str(bill["id"])]
 
 
-def test_given_a_bill_changed_in_clio_when_its_webhook_arrives_then_it_shows_within_seconds(new_firm):
+def test_given_a_bill_changed_in_clio_when_its_webhook_arrives_then_it_shows_within_seconds(
+    new_firm,
+):
     firm, clio = new_firm()
     bill = clio.create_bill(total_cents=70_000)
     firm.sync_now()
     clio.change_bill(bill["id"], balance_cents=1_000)
 
     def seen():
-        items = firm.session.get(f"{firm.stack.api_url}/invoices", params={"states": "awaiting_payment"},
-                                 timeout=30).json()["items"]
+        items = firm.session.get(
+            f"{firm.stack.api_url}/invoices", params={"states": "awaiting_payment"}, timeout=30
+        ).json()["items"]
         return items and items[0]["outstanding_clio_cents"] == 1_000
+
     # No sync pressed: only Clio's webhook can bring the change (the schedule ticks each minute).
     wait_for(seen, timeout=10)
 
@@ -180,7 +209,9 @@ def test_given_two_firms_then_neither_sees_the_others_bills_or_syncs(new_firm):
         ({"cursor": "not-a-cursor"}, 400, "cursor"),
     ],
 )
-def test_given_bad_list_parameters_then_a_4xx_names_the_parameter(local_stack, params, status, field):
+def test_given_bad_list_parameters_then_a_4xx_names_the_parameter(
+    local_stack, params, status, field
+):
     from tests.e2e.conftest import Firm
 
     answer = Firm(local_stack, "demo").get("/invoices", **params)
@@ -190,7 +221,9 @@ def test_given_bad_list_parameters_then_a_4xx_names_the_parameter(local_stack, p
 
 def test_given_no_token_then_the_firm_api_refuses(local_stack):
     assert requests.get(f"{local_stack.api_url}/invoices", timeout=30).status_code == 401
-    bad = requests.get(f"{local_stack.api_url}/invoices", headers={"Authorization": "Bearer real-jwt"}, timeout=30)
+    bad = requests.get(
+        f"{local_stack.api_url}/invoices", headers={"Authorization": "Bearer real-jwt"}, timeout=30
+    )
     assert bad.status_code == 401
 
 
@@ -218,7 +251,9 @@ def test_given_settings_when_replaced_then_they_apply_to_the_list(new_firm):
         ({"surprise": 1}, 400, "surprise"),
     ],
 )
-def test_given_bad_settings_then_a_4xx_names_the_field_and_nothing_changes(new_firm, change, status, field):
+def test_given_bad_settings_then_a_4xx_names_the_field_and_nothing_changes(
+    new_firm, change, status, field
+):
     firm, _ = new_firm()
     before = firm.get("/settings").json()
     answer = firm.put("/settings", {**before, **change})

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 import requests
+from billbridge import bootstrap
 from moto import mock_aws
 
-from billbridge import bootstrap
 from local.apigw import LocalApiGateway
 from local.clio_sandbox import ClioSandbox
 from local.lambdas import LocalLambdas
@@ -38,14 +38,20 @@ class InProcessStack:
         return session
 
     def connect(self, firm_id: str, clio_account: str) -> requests.Response:
-        start = self.firm(firm_id).get(f"{self.api.url}/clio/connect", allow_redirects=False, timeout=30)
-        approved = requests.get(f"{start.headers['Location']}&sandbox_account={clio_account}",
-                                allow_redirects=False, timeout=30)
+        start = self.firm(firm_id).get(
+            f"{self.api.url}/clio/connect", allow_redirects=False, timeout=30
+        )
+        approved = requests.get(
+            f"{start.headers['Location']}&sandbox_account={clio_account}",
+            allow_redirects=False,
+            timeout=30,
+        )
         return requests.get(approved.headers["Location"], allow_redirects=False, timeout=60)
 
     def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
-        import boto3
         import json
+
+        import boto3
 
         answer = boto3.client("lambda").invoke(
             FunctionName=self.lambdas.name_of(logical_id), Payload=json.dumps(event).encode()
@@ -70,7 +76,9 @@ def inproc(monkeypatch: pytest.MonkeyPatch) -> Iterator[InProcessStack]:
         api = LocalApiGateway(provisioned.lambdas, port=port)
         api.start()
         try:
-            yield InProcessStack(api=api, clio=clio, lambdas=provisioned.lambdas, env=provisioned.env)
+            yield InProcessStack(
+                api=api, clio=clio, lambdas=provisioned.lambdas, env=provisioned.env
+            )
         finally:
             api.stop()
             provisioned.lambdas.shutdown()

@@ -34,7 +34,9 @@ def test_given_a_connected_firm_when_connected_then_the_first_sync_imports_every
     assert len(_all_ids(inproc, "firm-acme")) == 250
 
 
-def test_given_the_lambda_clock_running_out_when_syncing_then_the_run_continues_in_a_new_invocation(inproc, monkeypatch):
+def test_given_the_lambda_clock_running_out_when_syncing_then_the_run_continues_in_a_new_invocation(
+    inproc, monkeypatch
+):
     seed_many(inproc.clio.state, "big", 1000, 3)
     # Keep everything but a sliver of the 900 s: each page leaves the run with no time to spare.
     monkeypatch.setenv("SYNC_TIME_RESERVE_SECONDS", "899.99")
@@ -57,21 +59,33 @@ def test_given_the_schedule_when_it_fires_then_every_connected_firm_syncs(inproc
     inproc.clio.state.update_bill(ids["two"][0], state="void", notify=False)
     result = inproc.invoke("SyncWorkerFunction", scheduled_event(datetime.now(UTC)))
     assert result == {"firms": 2, "requested": 2}
-    voided = inproc.firm("firm-two").get(
-        f"{inproc.api.url}/invoices", params={"states": "void"}, timeout=30).json()["items"]
+    voided = (
+        inproc.firm("firm-two")
+        .get(f"{inproc.api.url}/invoices", params={"states": "void"}, timeout=30)
+        .json()["items"]
+    )
     assert [i["id"] for i in voided] == [str(ids["two"][0])]
 
 
 def test_given_clio_webhooks_when_a_bill_changes_then_the_signed_delivery_is_applied(inproc):
     seed_many(inproc.clio.state, "hooked", 2, 1)
     inproc.connect("firm-hooked", "hooked")
-    made = __import__("requests").post(
-        f"{inproc.clio.url}/_sandbox/bills",
-        json={"account": "hooked", "kind": "trust_request", "total_cents": 4321, "state": "awaiting_payment",
-              "client": {"name": "Hook Co", "email": "hook@example.com"},
-              "matter": {"display_number": "9-Hook", "description": "Hooks"}},
-        timeout=30,
-    ).json()
+    made = (
+        __import__("requests")
+        .post(
+            f"{inproc.clio.url}/_sandbox/bills",
+            json={
+                "account": "hooked",
+                "kind": "trust_request",
+                "total_cents": 4321,
+                "state": "awaiting_payment",
+                "client": {"name": "Hook Co", "email": "hook@example.com"},
+                "matter": {"display_number": "9-Hook", "description": "Hooks"},
+            },
+            timeout=30,
+        )
+        .json()
+    )
     import time
 
     deadline = time.monotonic() + 10
@@ -89,8 +103,10 @@ def test_given_a_forged_webhook_when_posted_then_401_and_nothing_changes(inproc)
     before = _all_ids(inproc, "firm-forge")
     body = json.dumps({"data": {"id": 999999, "state": "paid"}, "meta": {"event": "updated"}})
     answer = __import__("requests").post(
-        f"{inproc.api.url}/webhooks/clio?firm_id=firm-forge", data=body,
-        headers={"X-Hook-Signature": "0" * 64, "Content-Type": "application/json"}, timeout=30,
+        f"{inproc.api.url}/webhooks/clio?firm_id=firm-forge",
+        data=body,
+        headers={"X-Hook-Signature": "0" * 64, "Content-Type": "application/json"},
+        timeout=30,
     )
     assert answer.status_code == 401
     assert _all_ids(inproc, "firm-forge") == before
@@ -98,8 +114,10 @@ def test_given_a_forged_webhook_when_posted_then_401_and_nothing_changes(inproc)
 
 def test_given_a_handshake_then_the_secret_is_echoed(inproc):
     answer = __import__("requests").post(
-        f"{inproc.api.url}/webhooks/clio?firm_id=anyone", data="{}",
-        headers={"X-Hook-Secret": "abc123"}, timeout=30,
+        f"{inproc.api.url}/webhooks/clio?firm_id=anyone",
+        data="{}",
+        headers={"X-Hook-Secret": "abc123"},
+        timeout=30,
     )
     assert answer.status_code == 200
     assert answer.headers["X-Hook-Secret"] == "abc123"

@@ -228,7 +228,9 @@ class FlakyWrites:
     """A client whose next BatchWriteItem calls leave everything unprocessed, and whose next
     UpdateItem calls fail with the given error codes."""
 
-    def __init__(self, client: Any, *, unprocessed: int = 0, update_errors: list[str] | None = None) -> None:
+    def __init__(
+        self, client: Any, *, unprocessed: int = 0, update_errors: list[str] | None = None
+    ) -> None:
         self._client = client
         self._unprocessed = unprocessed
         self._update_errors = update_errors or []
@@ -374,11 +376,16 @@ def test_given_a_newer_stored_version_when_an_older_one_arrives_alone_then_it_is
 def test_given_250_new_bills_when_saved_then_10_batch_writes_are_made(store: Store) -> None:
     repo = store.bills()
 
-    written = repo.save_clio_bills(FIRM, [make_bill(i) for i in range(1, 251)], T0, existing_ids=set())
+    written = repo.save_clio_bills(
+        FIRM, [make_bill(i) for i in range(1, 251)], T0, existing_ids=set()
+    )
 
     assert written == 250
     assert repo.write_requests == 10
-    assert repo.get(FIRM, 250) is not None and repo.get(FIRM, 250).bill.total_cents == make_bill(250).total_cents  # type: ignore[union-attr]
+    assert (
+        repo.get(FIRM, 250) is not None
+        and repo.get(FIRM, 250).bill.total_cents == make_bill(250).total_cents
+    )  # type: ignore[union-attr]
 
 
 def test_given_stored_bills_when_the_same_versions_arrive_again_then_they_are_rewritten(
@@ -406,7 +413,9 @@ def test_given_duplicate_ids_in_one_call_when_saved_then_the_newest_wins(store: 
     assert repo.get(FIRM, 1).bill.total_cents == 2  # type: ignore[union-attr]
 
 
-def test_given_unprocessed_items_when_saving_new_bills_then_they_are_sent_again(store: Store) -> None:
+def test_given_unprocessed_items_when_saving_new_bills_then_they_are_sent_again(
+    store: Store,
+) -> None:
     repo = store.bills(FlakyWrites(store.client, unprocessed=1))
 
     assert repo.save_clio_bills(FIRM, [make_bill(1), make_bill(2)], T0, existing_ids=()) == 2

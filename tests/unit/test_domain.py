@@ -2,13 +2,13 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-
 from billbridge.domain.bills import BillKind, BillState, bill_from_clio, parse_states
 from billbridge.domain.connection import ClioConnection, Region, parse_region
 from billbridge.domain.errors import InvalidInput
 from billbridge.domain.money import cents_from_major
 from billbridge.domain.oauth_state import ConnectIntent, sign_state, verify_state
 from billbridge.domain.settings import FirmSettings
+
 from tests.fakes import T0, clio_bill
 
 KEY = b"k" * 32
@@ -16,8 +16,15 @@ KEY = b"k" * 32
 
 @pytest.mark.parametrize(
     ("given", "cents"),
-    [(Decimal("1500.0"), 150000), (Decimal("0.1"), 10), (Decimal("1234.565"), 123457),
-     ("19.99", 1999), (None, 0), (0.29, 29), (Decimal("-5.5"), -550)],
+    [
+        (Decimal("1500.0"), 150000),
+        (Decimal("0.1"), 10),
+        (Decimal("1234.565"), 123457),
+        ("19.99", 1999),
+        (None, 0),
+        (0.29, 29),
+        (Decimal("-5.5"), -550),
+    ],
 )
 def test_given_clio_major_units_when_converted_then_exact_integer_cents(given, cents):
     assert cents_from_major(given) == cents
@@ -53,7 +60,10 @@ def test_given_a_bill_without_matter_or_email_when_mapped_then_those_are_empty()
 
 
 def test_given_states_text_when_parsed_then_deduplicated_in_clio_order():
-    assert parse_states("paid, awaiting_payment,paid") == (BillState.AWAITING_PAYMENT, BillState.PAID)
+    assert parse_states("paid, awaiting_payment,paid") == (
+        BillState.AWAITING_PAYMENT,
+        BillState.PAID,
+    )
 
 
 @pytest.mark.parametrize("raw", ["", "paid,unpaid", " , "])
@@ -84,9 +94,15 @@ def test_given_a_tampered_or_expired_or_foreign_state_when_verified_then_refused
 
 
 def test_given_a_connection_when_printed_then_no_secret_shows():
-    conn = ClioConnection(firm_id="f", region=Region.US, access_token="ACCESS-XYZ",
-                          refresh_token="REFRESH-XYZ", access_expires_at=T0, connected_at=T0,
-                          webhook_secret="HOOK-XYZ")
+    conn = ClioConnection(
+        firm_id="f",
+        region=Region.US,
+        access_token="ACCESS-XYZ",
+        refresh_token="REFRESH-XYZ",
+        access_expires_at=T0,
+        connected_at=T0,
+        webhook_secret="HOOK-XYZ",
+    )
     text = repr(conn) + str(conn)
     assert "ACCESS-XYZ" not in text and "REFRESH-XYZ" not in text and "HOOK-XYZ" not in text
 
@@ -105,4 +121,3 @@ def test_given_default_settings_then_unpaid_and_paid_are_the_default_filter():
 def test_given_settings_with_no_default_states_then_refused():
     with pytest.raises(ValueError):
         FirmSettings(default_states=[])
-

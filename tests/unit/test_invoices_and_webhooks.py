@@ -4,20 +4,21 @@ import json
 from datetime import timedelta
 
 import pytest
-
-from billbridge.domain.bills import BillState
+from billbridge.domain.bills import BillState, bill_from_clio
 from billbridge.domain.errors import InvalidInput, NotFound, Unauthenticated
 from billbridge.domain.settings import FirmSettings
 from billbridge.services.clio_webhooks import ClioWebhookService
 from billbridge.services.invoices import InvoicesService, encode_cursor
+
 from tests.fakes import T0, FakeBills, FakeConnections, FakeSettings, clio_bill, connection
-from billbridge.domain.bills import bill_from_clio
 
 FIRM = "firm-a"
 
 
 def _seed(bills: FakeBills, firm: str, states: dict[int, str]) -> None:
-    records = [bill_from_clio(clio_bill(i, state=s), "https://app.clio.com") for i, s in states.items()]
+    records = [
+        bill_from_clio(clio_bill(i, state=s), "https://app.clio.com") for i, s in states.items()
+    ]
     bills.save_clio_bills(firm, records, T0)
 
 
@@ -28,7 +29,9 @@ def _service(bills, settings=None, sync_calls=None):
         sync_calls.append(firm_id)
         return None, None  # as for a firm without Clio: the list still answers
 
-    return InvoicesService(bills=bills, settings=settings or FakeSettings(), sync_on_view=sync_on_view)
+    return InvoicesService(
+        bills=bills, settings=settings or FakeSettings(), sync_on_view=sync_on_view
+    )
 
 
 def test_given_no_states_then_the_firms_default_filter_applies():
@@ -86,9 +89,13 @@ def _verify(secret: str, body: bytes, signature: str | None) -> bool:
 def _webhooks():
     bills, conns = FakeBills(), FakeConnections()
     conns.save(connection(FIRM, webhook_id=42, webhook_secret="hook-secret"))
-    service = ClioWebhookService(bills=bills, connections=conns, verify=_verify,
-                                 clio_web_host_for=lambda c: "https://app.clio.com",
-                                 clock=lambda: T0)
+    service = ClioWebhookService(
+        bills=bills,
+        connections=conns,
+        verify=_verify,
+        clio_web_host_for=lambda c: "https://app.clio.com",
+        clock=lambda: T0,
+    )
     return service, bills
 
 
@@ -139,4 +146,3 @@ def test_given_a_signed_body_that_is_not_a_delivery_then_invalid_input():
     body = b'{"nothing": 1}'
     with pytest.raises(InvalidInput):
         service.deliver(FIRM, body, _sign("hook-secret", body))
-

@@ -2,11 +2,11 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
-
 from billbridge.domain.bills import BillState
 from billbridge.domain.errors import ClioAuthorizationLost, ClioUnreachable, NotConnected
 from billbridge.domain.sync import SyncMode, SyncStatus, SyncTrigger
 from billbridge.services.sync import SyncService
+
 from tests.fakes import (
     T0,
     FakeBills,
@@ -31,9 +31,13 @@ class World:
         self.clio = FakeClio(records={i: clio_bill(i) for i in range(1, count + 1)})
         self.now = T0 + timedelta(days=1)
         self.service = SyncService(
-            bills=self.bills, syncs=self.syncs, connections=self.connections,
-            clio_for=lambda conn: self.clio, clio_web_host_for=lambda conn: "https://app.clio.com",
-            launcher=self.launcher, clock=lambda: self.now,
+            bills=self.bills,
+            syncs=self.syncs,
+            connections=self.connections,
+            clio_for=lambda conn: self.clio,
+            clio_web_host_for=lambda conn: "https://app.clio.com",
+            launcher=self.launcher,
+            clock=lambda: self.now,
         )
 
     def sync(self, trigger: SyncTrigger = SyncTrigger.MANUAL, budget: int = 10_000):
@@ -64,7 +68,7 @@ def test_given_a_run_cut_off_by_the_clock_when_continued_then_it_resumes_from_th
     world = World(count=1000)
     world.clio.page_size = 100
     # Each page check consumes one unit of the budget: the run hands over after 3 pages.
-    run, outcome = world.sync(budget=3)
+    _, outcome = world.sync(budget=3)
     assert outcome.run.status is SyncStatus.SUCCEEDED
     assert len(world.bills.items) == 1000
     resumed = [c for c in world.clio.calls if c["start_url"]]

@@ -8,16 +8,20 @@ from urllib.parse import urlencode
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
-
 from billbridge.bootstrap import api_services
 from billbridge.domain.connection import parse_region
+
 from routes.context import firm_id_of
 
 router = Router()
 
 
-@router.get("/clio/connect", summary="Redirect to Clio to authorize this firm", tags=["clio"],
-            responses={302: {"description": "Redirect to Clio's authorize page"}})
+@router.get(
+    "/clio/connect",
+    summary="Redirect to Clio to authorize this firm",
+    tags=["clio"],
+    responses={302: {"description": "Redirect to Clio's authorize page"}},
+)
 def connect(
     region: Annotated[str | None, Query(description="Clio data region: us, ca, eu or au")] = None,
 ) -> Response[None]:
@@ -26,8 +30,12 @@ def connect(
     return Response(status_code=302, headers={"Location": url, "Cache-Control": "no-store"})
 
 
-@router.get("/clio/callback", summary="Clio's OAuth redirect back to us", tags=["clio"],
-            responses={302: {"description": "Redirect to the web UI, connected"}})
+@router.get(
+    "/clio/callback",
+    summary="Clio's OAuth redirect back to us",
+    tags=["clio"],
+    responses={302: {"description": "Redirect to the web UI, connected"}},
+)
 def callback(
     code: Annotated[str | None, Query()] = None,
     state: Annotated[str | None, Query()] = None,

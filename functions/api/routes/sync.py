@@ -4,21 +4,27 @@ from __future__ import annotations
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
-
 from billbridge.bootstrap import api_services
 from billbridge.domain.errors import NotFound
 from billbridge.domain.sync import SyncTrigger
-from routes.context import firm_id_of
 from schemas import SyncOut
+
+from routes.context import firm_id_of
 
 router = Router()
 
 
-@router.post("/sync", summary="Start a sync (or answer the one running)", tags=["sync"],
-             responses={202: {"description": "The sync run"}})
+@router.post(
+    "/sync",
+    summary="Start a sync (or answer the one running)",
+    tags=["sync"],
+    responses={202: {"description": "The sync run"}},
+)
 def start_sync() -> Response[SyncOut]:
     run = api_services().sync.request_sync(firm_id_of(router), SyncTrigger.MANUAL)
-    return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=SyncOut.of(run))
+    return Response(
+        status_code=202, content_type=content_types.APPLICATION_JSON, body=SyncOut.of(run)
+    )
 
 
 @router.get("/sync/<sync_id>", summary="A sync run's progress", tags=["sync"])

@@ -44,7 +44,13 @@ STATUS_BY_ERROR: tuple[tuple[type[DomainError], HTTPStatus], ...] = (
 
 # pydantic error types that mean "this is not even the right shape" (400); the rest are
 # values of the right shape that break a rule (422).
-MALFORMED_TYPES = ("missing", "json_invalid", "extra_forbidden", "model_type", "model_attributes_type")
+MALFORMED_TYPES = (
+    "missing",
+    "json_invalid",
+    "extra_forbidden",
+    "model_type",
+    "model_attributes_type",
+)
 
 
 def error_response(status: HTTPStatus, code: str, message: str, field: str | None) -> Response[Any]:
@@ -89,7 +95,9 @@ def register_error_handlers(app: ApiGatewayResolver) -> None:
         if field:
             message = f"{field}: {message}"
         status = HTTPStatus.BAD_REQUEST if malformed else HTTPStatus.UNPROCESSABLE_ENTITY
-        return error_response(status, "invalid_input" if malformed else "invalid_value", message, field)
+        return error_response(
+            status, "invalid_input" if malformed else "invalid_value", message, field
+        )
 
     @app.not_found
     def _not_found(exc: NotFoundError) -> Response[Any]:

@@ -22,7 +22,13 @@ from billbridge.adapters.dynamo import (
 )
 from billbridge.adapters.kms_cipher import KmsCipher
 from billbridge.adapters.lambda_launcher import LambdaSyncLauncher
-from billbridge.config import ApiConfig, ClioConfig, ClioWebhookConfig, StoreConfig, SyncWorkerConfig
+from billbridge.config import (
+    ApiConfig,
+    ClioConfig,
+    ClioWebhookConfig,
+    StoreConfig,
+    SyncWorkerConfig,
+)
 from billbridge.domain.connection import ClioConnection, Region
 from billbridge.services.clio_webhooks import ClioWebhookService
 from billbridge.services.connect import ConnectService, WebhookSubscriptions
@@ -63,8 +69,12 @@ class ClioClients:
     def web_host(self, connection: ClioConnection) -> str:
         return self.host(connection.region)
 
-    def for_region(self, region: Region, on_tokens: Callable[[ClioTokens], None] | None = None,
-                   tokens: ClioTokens | None = None) -> ClioClient:
+    def for_region(
+        self,
+        region: Region,
+        on_tokens: Callable[[ClioTokens], None] | None = None,
+        tokens: ClioTokens | None = None,
+    ) -> ClioClient:
         assert isinstance(self._config, ClioConfig), "this function has no Clio app credentials"
         app = load_clio_app_secrets(self._config.clio_app_secret_arn)
         return ClioClient(
@@ -107,8 +117,9 @@ def _webhooks(config: ClioConfig, repos: Repositories) -> WebhookSubscriptions:
     )
 
 
-def _sync_service(config: ClioConfig, repos: Repositories, clio: ClioClients,
-                  function_name: str) -> SyncService:
+def _sync_service(
+    config: ClioConfig, repos: Repositories, clio: ClioClients, function_name: str
+) -> SyncService:
     return SyncService(
         bills=repos.bills,
         syncs=repos.syncs,
@@ -120,8 +131,9 @@ def _sync_service(config: ClioConfig, repos: Repositories, clio: ClioClients,
     )
 
 
-def _connect_service(config: ClioConfig, repos: Repositories, clio: ClioClients,
-                     sync: SyncService) -> ConnectService:
+def _connect_service(
+    config: ClioConfig, repos: Repositories, clio: ClioClients, sync: SyncService
+) -> ConnectService:
     return ConnectService(
         connections=repos.connections,
         state_key=load_clio_app_secrets(config.clio_app_secret_arn).state_signing_key,
@@ -162,8 +174,9 @@ def sync_worker_services() -> SyncWorkerServices:
     repos = _repositories(config)
     clio = ClioClients(config, repos.connections)
     sync = _sync_service(config, repos, clio, config.sync_function_name)
-    return SyncWorkerServices(sync=sync, connections=repos.connections,
-                              time_reserve_seconds=config.time_reserve_seconds)
+    return SyncWorkerServices(
+        sync=sync, connections=repos.connections, time_reserve_seconds=config.time_reserve_seconds
+    )
 
 
 @cache

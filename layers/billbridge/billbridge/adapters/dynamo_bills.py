@@ -227,7 +227,10 @@ class DynamoBillRepository(DynamoRepository):
     def _put_new(self, items: list[Item]) -> None:
         for start in range(0, len(items), BATCH_WRITE_LIMIT):
             pending: dict[str, Any] = {
-                self._table: [{"PutRequest": {"Item": item}} for item in items[start : start + BATCH_WRITE_LIMIT]]
+                self._table: [
+                    {"PutRequest": {"Item": item}}
+                    for item in items[start : start + BATCH_WRITE_LIMIT]
+                ]
             }
             for attempt in range(self._max_attempts * 2):
                 response = self._retrying(

@@ -217,7 +217,9 @@ class DynamoSyncRepository(DynamoRepository):
             self._update(progress)
         except ClientError as exc:
             if error_code(exc) == "ConditionalCheckFailedException":
-                raise Conflict(f"sync run {run.id} is not recorded", code="sync_run_missing") from None
+                raise Conflict(
+                    f"sync run {run.id} is not recorded", code="sync_run_missing"
+                ) from None
             raise
 
     def finish_run(self, checkpoint: SyncCheckpoint, run: SyncRun) -> None:

@@ -27,7 +27,9 @@ def parse_region(raw: str | None) -> Region:
         return Region(raw.lower())
     except ValueError:
         allowed = ", ".join(r.value for r in Region)
-        raise InvalidInput(f"unknown Clio region {raw!r}; allowed: {allowed}", field="region") from None
+        raise InvalidInput(
+            f"unknown Clio region {raw!r}; allowed: {allowed}", field="region"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,9 @@ class ClioConnection:
     webhook_secret: str | None = field(default=None, repr=False)
     webhook_expires_at: datetime | None = None
 
-    def with_tokens(self, access_token: str, refresh_token: str, expires_at: datetime) -> ClioConnection:
+    def with_tokens(
+        self, access_token: str, refresh_token: str, expires_at: datetime
+    ) -> ClioConnection:
         return replace(
             self,
             access_token=access_token,

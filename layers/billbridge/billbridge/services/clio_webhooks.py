@@ -69,7 +69,9 @@ class ClioWebhookService:
             try:
                 bill = bill_from_clio(data, self._web_host_for(connection))
             except (KeyError, ValueError, TypeError) as exc:
-                raise InvalidInput(f"the bill in the delivery is incomplete: {exc}", field="data") from None
+                raise InvalidInput(
+                    f"the bill in the delivery is incomplete: {exc}", field="data"
+                ) from None
             applied = self._bills.save_clio_bills(firm_id, [bill], now) == 1
         logger.info(
             "Clio webhook applied",

@@ -71,12 +71,20 @@ class ConnectService:
             connected_at=now,
             clio_user_id=int(who["id"]) if who.get("id") is not None else None,
             clio_user_name=who.get("name"),
-            webhook_id=previous.webhook_id if previous and previous.region == intent.region else None,
-            webhook_secret=previous.webhook_secret if previous and previous.region == intent.region else None,
-            webhook_expires_at=previous.webhook_expires_at if previous and previous.region == intent.region else None,
+            webhook_id=previous.webhook_id
+            if previous and previous.region == intent.region
+            else None,
+            webhook_secret=previous.webhook_secret
+            if previous and previous.region == intent.region
+            else None,
+            webhook_expires_at=previous.webhook_expires_at
+            if previous and previous.region == intent.region
+            else None,
         )
         self._connections.save(connection)
-        logger.info("Clio connected", extra={"firm_id": intent.firm_id, "region": intent.region.value})
+        logger.info(
+            "Clio connected", extra={"firm_id": intent.firm_id, "region": intent.region.value}
+        )
         try:
             connection = self._webhooks.keep(connection, client)
         except ClioUnreachable:

@@ -62,7 +62,9 @@ class InvoicesService:
         self, firm_id: str, *, states: str | None, page_size: int, cursor: str | None
     ) -> InvoicesPage:
         if not 1 <= page_size <= MAX_PAGE_SIZE:
-            raise InvalidInput(f"page_size must be between 1 and {MAX_PAGE_SIZE}", field="page_size")
+            raise InvalidInput(
+                f"page_size must be between 1 and {MAX_PAGE_SIZE}", field="page_size"
+            )
         chosen = (
             parse_states(states)
             if states is not None

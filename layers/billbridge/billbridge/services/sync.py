@@ -120,7 +120,9 @@ class SyncService:
 
     # -- running ----------------------------------------------------------------------------
 
-    def run(self, firm_id: str, run_id: str, seconds_left: Callable[[], float]) -> RunOutcome | None:
+    def run(
+        self, firm_id: str, run_id: str, seconds_left: Callable[[], float]
+    ) -> RunOutcome | None:
         """Carry run `run_id` forward until done or until `seconds_left()` says stop."""
         run = self._syncs.get_run(firm_id, run_id)
         checkpoint = self._syncs.checkpoint(firm_id)
@@ -129,19 +131,39 @@ class SyncService:
             return None
         connection = self._connections.get(firm_id)
         if connection is None:
-            return RunOutcome(self._finish(checkpoint, run, SyncStatus.FAILED, "no Clio connection"), False)
+            return RunOutcome(
+                self._finish(checkpoint, run, SyncStatus.FAILED, "no Clio connection"), False
+            )
         clio = self._clio_for(connection)
         try:
             clio.ensure_fresh()
             return self._walk(clio, connection, checkpoint, run, seconds_left)
         except ClioAuthorizationLost as exc:
-            self._connections.save(replace(self._connections.get(firm_id) or connection, needs_reconnect=True))
+            self._connections.save(
+                replace(self._connections.get(firm_id) or connection, needs_reconnect=True)
+            )
             logger.warning("Clio authorization lost", extra={"firm_id": firm_id})
-            return RunOutcome(self._finish(self._syncs.checkpoint(firm_id), self._latest(run), SyncStatus.FAILED, exc.message), False)
+            return RunOutcome(
+                self._finish(
+                    self._syncs.checkpoint(firm_id),
+                    self._latest(run),
+                    SyncStatus.FAILED,
+                    exc.message,
+                ),
+                False,
+            )
         except ClioUnreachable as exc:
             # The checkpoint keeps the next page's URL: the next run resumes from it.
             logger.warning("Clio unavailable", extra={"firm_id": firm_id, "reason": exc.message})
-            return RunOutcome(self._finish(self._syncs.checkpoint(firm_id), self._latest(run), SyncStatus.FAILED, exc.message), False)
+            return RunOutcome(
+                self._finish(
+                    self._syncs.checkpoint(firm_id),
+                    self._latest(run),
+                    SyncStatus.FAILED,
+                    exc.message,
+                ),
+                False,
+            )
 
     def _latest(self, run: SyncRun) -> SyncRun:
         return self._syncs.get_run(run.firm_id, run.id) or run
@@ -157,11 +179,17 @@ class SyncService:
         web_host = self._web_host_for(connection)
         updated_since = None if run.mode == SyncMode.FULL else checkpoint.next_updated_since()
         pass_names = [name for name, _ in PASSES]
-        first_pass = pass_names.index(checkpoint.pass_name) if checkpoint.pass_name in pass_names else 0
+        first_pass = (
+            pass_names.index(checkpoint.pass_name) if checkpoint.pass_name in pass_names else 0
+        )
         for pass_name, state in PASSES[first_pass:]:
             start_url = checkpoint.next_page_url if checkpoint.pass_name == pass_name else None
-            for page in clio.iter_bill_pages(updated_since=updated_since, state=state, start_url=start_url):
-                run, checkpoint = self._store_page(page.bills, page.next_url, web_host, run, checkpoint, pass_name)
+            for page in clio.iter_bill_pages(
+                updated_since=updated_since, state=state, start_url=start_url
+            ):
+                run, checkpoint = self._store_page(
+                    page.bills, page.next_url, web_host, run, checkpoint, pass_name
+                )
                 if page.next_url and seconds_left() <= 0:
                     self._launcher.launch(run.firm_id, run.id)
                     logger.info("sync continues in a new invocation", extra={"run_id": run.id})
@@ -203,7 +231,9 @@ class SyncService:
         extra = dict(checkpoint.extra)
         if high is not None:
             extra[RUN_HIGH_WATER] = high
-        run = replace(run, bills_seen=run.bills_seen + len(records), bills_changed=run.bills_changed + written)
+        run = replace(
+            run, bills_seen=run.bills_seen + len(records), bills_changed=run.bills_changed + written
+        )
         checkpoint = replace(checkpoint, next_page_url=next_url, pass_name=pass_name, extra=extra)
         self._syncs.save_progress(checkpoint, run, now)
         return run, checkpoint
@@ -232,8 +262,13 @@ class SyncService:
         self._syncs.finish_run(checkpoint, final)
         logger.info(
             "sync finished",
-            extra={"firm_id": run.firm_id, "run_id": run.id, "status": status.value,
-                   "bills_seen": final.bills_seen, "bills_changed": final.bills_changed},
+            extra={
+                "firm_id": run.firm_id,
+                "run_id": run.id,
+                "status": status.value,
+                "bills_seen": final.bills_seen,
+                "bills_changed": final.bills_changed,
+            },
         )
         return final
 
@@ -244,4 +279,3 @@ class SyncService:
         except ClioUnreachable:
             # The one-minute schedule still keeps data fresh; the next run tries again.
             logger.warning("Clio webhook upkeep failed", extra={"firm_id": connection.firm_id})
-
