@@ -31,6 +31,8 @@ POWERTOOLS_ENV = {
     "POWERTOOLS_SERVICE_NAME": "billbridge",
     "POWERTOOLS_METRICS_NAMESPACE": "BillBridge",
     "POWERTOOLS_TRACE_DISABLED": "true",
+    # Lambda turns the metrics' EMF lines into CloudWatch metrics; locally they are only noise.
+    "POWERTOOLS_METRICS_DISABLED": "true",
     "POWERTOOLS_DEV": "false",
     "LOG_LEVEL": "WARNING",
 }

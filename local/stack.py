@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import signal
 import sys
@@ -92,6 +93,8 @@ class Stack:
         return f"http://{HOST}:{self.ports.api}"
 
     def start(self) -> None:
+        # The emulator's per-request access log would drown the banner.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self.moto = ThreadedMotoServer(ip_address=HOST, port=self.ports.aws, verbose=False)
         self.moto.start()
         aws_url = f"http://{HOST}:{self.ports.aws}"
