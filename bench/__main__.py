@@ -100,7 +100,6 @@ def main() -> int:
     os.environ.pop("AWS_ENDPOINT_URL", None)
     counter = DynamoCounter()
     from billbridge import bootstrap
-
     from local.apigw import LocalApiGateway, proxy_event
     from local.clio_sandbox import ClioSandbox
     from local.clio_sandbox.seed import seed_many

@@ -15,6 +15,7 @@ import mimetypes
 import re
 import threading
 import time
+import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -224,7 +225,11 @@ class LocalApiGateway:
             claims = {"custom:firm_id": found.group(1), "sub": f"dev-user-{found.group(1)}"}
         event = proxy_event(route, method, path, query, headers, body, params, claims)
         context = FakeContext(route.function, self.region, "123456789012")
-        result = load_handler(route.function)(event, context)
+        try:
+            result = load_handler(route.function)(event, context)
+        except Exception:  # a crashed function is API Gateway's 502, not a hang-up
+            traceback.print_exc()
+            return _json(502, {"message": "Internal server error"})
         status = int(result.get("statusCode", 200))
         out_headers = {k: str(v) for k, v in (result.get("headers") or {}).items()}
         for name, values in (result.get("multiValueHeaders") or {}).items():

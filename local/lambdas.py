@@ -212,7 +212,7 @@ class LocalLambdas:
         try:
             result = load_handler(spec)(event, context)
             return json.dumps(result, default=str), False
-        except Exception as exc:
+        except Exception as exc:  # reported the way Lambda reports a function's error
             trace = traceback.format_exc()
             with self._lock:
                 self.errors.append(f"{spec.name}: {trace}")

@@ -149,7 +149,7 @@ class Stack:
         while not self._stop.wait(60):
             try:
                 self.tick()
-            except Exception as exc:
+            except Exception as exc:  # the ticker must outlive one bad minute
                 print(f"scheduled sync tick failed: {exc}", file=sys.stderr)
 
     def stop(self) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 from billbridge.domain.bills import Bill, BillState, StoredBill
 from billbridge.domain.connection import ClioConnection, Region
+from billbridge.domain.envelopes import Batch, Envelope, check_editable
 from billbridge.domain.errors import Conflict
 from billbridge.domain.settings import FirmSettings
 from billbridge.domain.sync import LOCK_TTL, SyncCheckpoint, SyncRun, SyncStatus
@@ -22,6 +23,9 @@ class FakeBills:
 
     def get(self, firm_id: str, bill_id: int) -> StoredBill | None:
         return self.items.get((firm_id, bill_id))
+
+    def get_many(self, firm_id: str, bill_ids: Sequence[int]) -> dict[int, StoredBill]:
+        return {i: self.items[(firm_id, i)] for i in bill_ids if (firm_id, i) in self.items}
 
     def etags(self, firm_id: str, bill_ids: Sequence[int]) -> dict[int, str]:
         return {
@@ -68,6 +72,33 @@ class FakeBills:
         return BillsPage(
             items=page, last_bill_id=page[-1].bill.id if len(rows) > page_size else None
         )
+
+
+class FakeEnvelopes:
+    def __init__(self) -> None:
+        self.envelopes: dict[tuple[str, str], Envelope] = {}
+        self.batches: dict[tuple[str, str], Batch] = {}
+
+    def create_batch(self, batch: Batch, envelopes: Sequence[Envelope]) -> None:
+        self.batches[(batch.firm_id, batch.id)] = batch
+        for envelope in envelopes:
+            self.envelopes[(envelope.firm_id, envelope.id)] = envelope
+
+    def get(self, firm_id: str, envelope_id: str) -> Envelope | None:
+        return self.envelopes.get((firm_id, envelope_id))
+
+    def get_batch(self, firm_id: str, batch_id: str) -> tuple[Batch, list[Envelope]] | None:
+        batch = self.batches.get((firm_id, batch_id))
+        if batch is None:
+            return None
+        return batch, [self.envelopes[(firm_id, i)] for i in batch.envelope_ids]
+
+    def edit_draft(self, firm_id: str, envelope_id: str, subject: str, body: str) -> Envelope:
+        current = self.envelopes[(firm_id, envelope_id)]
+        check_editable(current)
+        edited = replace(current, subject=subject, body=body)
+        self.envelopes[(firm_id, envelope_id)] = edited
+        return edited
 
 
 class FakeSyncs:

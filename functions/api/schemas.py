@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from billbridge.domain.bills import BillKind, BillState, StoredBill
+from billbridge.domain.envelopes import Envelope
 from billbridge.domain.sync import SyncRun
-from pydantic import BaseModel
 
 
 class ClientOut(BaseModel):
@@ -125,3 +127,57 @@ class ConnectedOut(BaseModel):
     firm_id: str
     region: str
     clio_user_name: str | None
+
+
+class EnvelopeOut(BaseModel):
+    id: str
+    batch_id: str
+    client: ClientOut
+    bill_ids: list[str]
+    to: str
+    subject: str
+    body: str
+    status: Literal["draft", "sending", "sent", "failed", "delivered", "bounced", "complained"]
+    payment_link_id: str | None
+    payment_url: str | None
+    sent_at: datetime | None
+    error: str | None
+
+    @classmethod
+    def of(cls, envelope: Envelope) -> EnvelopeOut:
+        return cls(
+            id=envelope.id,
+            batch_id=envelope.batch_id,
+            client=ClientOut(
+                id=str(envelope.client.id), name=envelope.client.name, email=envelope.client.email
+            ),
+            bill_ids=[str(i) for i in envelope.bill_ids],
+            to=envelope.to,
+            subject=envelope.subject,
+            body=envelope.body,
+            status=envelope.status.value,
+            payment_link_id=envelope.payment_link_id,
+            payment_url=envelope.payment_url,
+            sent_at=envelope.sent_at,
+            error=envelope.error,
+        )
+
+
+class DraftRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    bill_ids: list[Annotated[str, StringConstraints(pattern=r"^[0-9]{1,18}$")]] = Field(
+        min_length=1, max_length=500, description="Clio bill ids, as the invoices list gives them"
+    )
+
+
+class EditRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    subject: str | None = Field(default=None, min_length=1, max_length=300)
+    body: str | None = Field(default=None, min_length=1, max_length=20_000)
+
+
+class BatchOut(BaseModel):
+    batch_id: str
+    envelopes: list[EnvelopeOut]

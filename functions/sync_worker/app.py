@@ -10,10 +10,11 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, ConfigDict, Field
+
 from billbridge.bootstrap import sync_worker_services
 from billbridge.domain.errors import NotConnected
 from billbridge.domain.sync import SyncTrigger
-from pydantic import BaseModel, ConfigDict, Field
 
 logger = Logger()
 tracer = Tracer()

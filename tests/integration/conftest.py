@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 import requests
-from billbridge import bootstrap
 from moto import mock_aws
 
+from billbridge import bootstrap
 from local.apigw import LocalApiGateway
 from local.clio_sandbox import ClioSandbox
 from local.lambdas import LocalLambdas

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import requests
+
 from billbridge.adapters.clio import (
     API_VERSION,
     BILL_FIELDS,
@@ -29,7 +30,6 @@ from billbridge.adapters.clio import (
 )
 from billbridge.adapters.pdf import html_to_pdf
 from billbridge.domain.errors import ClioAuthorizationLost, ClioUnreachable
-
 from local.clio_sandbox import ClioSandbox
 from tests.integration.conftest_clio import (
     CLIENT_ID,

@@ -13,6 +13,9 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
 from billbridge.adapters.dynamo import (
     DynamoBillRepository,
     DynamoConnectionRepository,
@@ -32,9 +35,6 @@ from billbridge.domain.sync import (
     SyncStatus,
     SyncTrigger,
 )
-from botocore.exceptions import ClientError
-from moto import mock_aws
-
 from local.aws_template import create_dynamodb_tables, load_template, load_template_text
 
 REGION = "us-east-1"

@@ -2,13 +2,13 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+
 from billbridge.domain.bills import BillKind, BillState, bill_from_clio, parse_states
 from billbridge.domain.connection import ClioConnection, Region, parse_region
 from billbridge.domain.errors import InvalidInput
 from billbridge.domain.money import cents_from_major
 from billbridge.domain.oauth_state import ConnectIntent, sign_state, verify_state
 from billbridge.domain.settings import FirmSettings
-
 from tests.fakes import T0, clio_bill
 
 KEY = b"k" * 32

@@ -4,12 +4,12 @@ import json
 from datetime import timedelta
 
 import pytest
+
 from billbridge.domain.bills import BillState, bill_from_clio
 from billbridge.domain.errors import InvalidInput, NotFound, Unauthenticated
 from billbridge.domain.settings import FirmSettings
 from billbridge.services.clio_webhooks import ClioWebhookService
 from billbridge.services.invoices import InvoicesService, encode_cursor
-
 from tests.fakes import T0, FakeBills, FakeConnections, FakeSettings, clio_bill, connection
 
 FIRM = "firm-a"

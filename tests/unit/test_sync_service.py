@@ -2,11 +2,11 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
+
 from billbridge.domain.bills import BillState
 from billbridge.domain.errors import ClioAuthorizationLost, ClioUnreachable, NotConnected
 from billbridge.domain.sync import SyncMode, SyncStatus, SyncTrigger
 from billbridge.services.sync import SyncService
-
 from tests.fakes import (
     T0,
     FakeBills,

@@ -2,7 +2,6 @@ from datetime import timedelta
 
 from billbridge.domain.errors import ClioUnreachable
 from billbridge.services.connect import WEBHOOK_LIFETIME, WebhookSubscriptions
-
 from tests.fakes import T0, FakeClio, FakeConnections, connection
 
 FIRM = "firm-a"

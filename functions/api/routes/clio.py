@@ -8,9 +8,9 @@ from urllib.parse import urlencode
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
+
 from billbridge.bootstrap import api_services
 from billbridge.domain.connection import parse_region
-
 from routes.context import firm_id_of
 
 router = Router()

@@ -6,10 +6,10 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from billbridge.bootstrap import api_services
-from schemas import Invoice, InvoicesPageOut, SyncRef
 
+from billbridge.bootstrap import api_services
 from routes.context import firm_id_of
+from schemas import Invoice, InvoicesPageOut, SyncRef
 
 router = Router()
 

@@ -6,9 +6,9 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body
+
 from billbridge.bootstrap import api_services
 from billbridge.domain.settings import FirmSettings
-
 from routes.context import firm_id_of
 
 router = Router()

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
+
 from billbridge.bootstrap import api_services
 from billbridge.domain.errors import NotFound
 from billbridge.domain.sync import SyncTrigger
-from schemas import SyncOut
-
 from routes.context import firm_id_of
+from schemas import SyncOut
 
 router = Router()
 

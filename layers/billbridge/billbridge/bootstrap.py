@@ -17,6 +17,7 @@ from billbridge.adapters.clio import REGION_HOSTS, ClioClient, ClioTokens, verif
 from billbridge.adapters.dynamo import (
     DynamoBillRepository,
     DynamoConnectionRepository,
+    DynamoEnvelopeRepository,
     DynamoSettingsRepository,
     DynamoSyncRepository,
 )
@@ -32,6 +33,7 @@ from billbridge.config import (
 from billbridge.domain.connection import ClioConnection, Region
 from billbridge.services.clio_webhooks import ClioWebhookService
 from billbridge.services.connect import ConnectService, WebhookSubscriptions
+from billbridge.services.envelopes import EnvelopeService
 from billbridge.services.invoices import InvoicesService
 from billbridge.services.settings import SettingsService
 from billbridge.services.sync import SyncService
@@ -43,6 +45,7 @@ class Repositories:
     syncs: DynamoSyncRepository
     settings: DynamoSettingsRepository
     connections: DynamoConnectionRepository
+    envelopes: DynamoEnvelopeRepository
 
 
 def _repositories(config: StoreConfig) -> Repositories:
@@ -53,6 +56,7 @@ def _repositories(config: StoreConfig) -> Repositories:
         syncs=DynamoSyncRepository(dynamodb, config.table_name),
         settings=DynamoSettingsRepository(dynamodb, config.table_name),
         connections=DynamoConnectionRepository(dynamodb, config.table_name, cipher),
+        envelopes=DynamoEnvelopeRepository(dynamodb, config.table_name),
     )
 
 
@@ -108,6 +112,7 @@ class ApiServices:
     sync_runs: DynamoSyncRepository
     settings: SettingsService
     connect: ConnectService
+    envelopes: EnvelopeService
     web_base_url: str
 
 
@@ -157,6 +162,13 @@ def api_services() -> ApiServices:
         sync_runs=repos.syncs,
         settings=SettingsService(repos.settings),
         connect=_connect_service(config, repos, clio, sync),
+        envelopes=EnvelopeService(
+            bills=repos.bills,
+            envelopes=repos.envelopes,
+            settings=repos.settings,
+            connections=repos.connections,
+            clio_for=clio.for_connection,
+        ),
         web_base_url=config.web_base_url,
     )
 

@@ -171,6 +171,19 @@ class DynamoBillRepository(DynamoRepository):
         item = self._get_item(firm_pk(firm_id), bill_sk(bill_id))
         return stored_bill_from_item(item) if item else None
 
+    def get_many(self, firm_id: str, bill_ids: Sequence[int]) -> dict[int, StoredBill]:
+        unique = list(dict.fromkeys(int(i) for i in bill_ids))
+        found: dict[int, StoredBill] = {}
+        for start in range(0, len(unique), BATCH_GET_LIMIT):
+            keys = [
+                {"pk": {"S": firm_pk(firm_id)}, "sk": {"S": bill_sk(bill_id)}}
+                for bill_id in unique[start : start + BATCH_GET_LIMIT]
+            ]
+            for item in self._batch_get(keys):
+                stored = stored_bill_from_item(item)
+                found[stored.bill.id] = stored
+        return found
+
     def etags(self, firm_id: str, bill_ids: Sequence[int]) -> dict[int, str]:
         unique = list(dict.fromkeys(int(i) for i in bill_ids))
         found: dict[int, str] = {}
@@ -183,24 +196,6 @@ class DynamoBillRepository(DynamoRepository):
                 data = from_item(item)
                 found[int(data["bill_id"])] = str(data.get("etag") or "")
         return found
-
-    def _batch_get(self, keys: list[Item], projection: str, names: dict[str, str]) -> list[Item]:
-        items: list[Item] = []
-        request: dict[str, Any] = {
-            self._table: {
-                "Keys": keys,
-                "ProjectionExpression": projection,
-                "ExpressionAttributeNames": names,
-            }
-        }
-        for attempt in range(self._max_attempts * 2):
-            response = self._retrying(partial(self._read, "batch_get_item", RequestItems=request))
-            items.extend(response.get("Responses", {}).get(self._table, []))
-            request = response.get("UnprocessedKeys") or {}
-            if not request:
-                return items
-            self._sleep(backoff_delay(attempt))
-        raise StoreUnavailable("BatchGetItem left keys unprocessed after every retry")
 
     def save_clio_bills(
         self,

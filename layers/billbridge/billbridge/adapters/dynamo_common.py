@@ -250,6 +250,25 @@ class DynamoRepository:
         item: Item | None = response.get("Item")
         return item
 
+    def _batch_get(
+        self, keys: list[Item], projection: str | None = None, names: dict[str, str] | None = None
+    ) -> list[Item]:
+        """BatchGetItem of up to 100 keys, retrying UnprocessedKeys."""
+        items: list[Item] = []
+        spec: dict[str, Any] = {"Keys": keys}
+        if projection:
+            spec["ProjectionExpression"] = projection
+            spec["ExpressionAttributeNames"] = names or {}
+        request: dict[str, Any] = {self._table: spec}
+        for attempt in range(self._max_attempts * 2):
+            response = self._retrying(partial(self._read, "batch_get_item", RequestItems=request))
+            items.extend(response.get("Responses", {}).get(self._table, []))
+            request = response.get("UnprocessedKeys") or {}
+            if not request:
+                return items
+            self._sleep(backoff_delay(attempt))
+        raise StoreUnavailable("BatchGetItem left keys unprocessed after every retry")
+
     def _query_all(self, **kwargs: Any) -> list[Item]:
         """Every item of a Query, following LastEvaluatedKey."""
         items: list[Item] = []

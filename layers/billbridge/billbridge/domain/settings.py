@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
 from billbridge.domain.bills import DEFAULT_STATES, BillState
+from billbridge.domain.templates import check_template
 
 
 class EmailTemplate(BaseModel):
@@ -12,6 +13,12 @@ class EmailTemplate(BaseModel):
 
     subject: str = Field(min_length=1, max_length=300)
     body: str = Field(min_length=1, max_length=20_000)
+
+    @field_validator("subject", "body")
+    @classmethod
+    def _renders(cls, value: str) -> str:
+        check_template(value)
+        return value
 
 
 class Templates(BaseModel):

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from billbridge.domain.bills import Bill, BillState, StoredBill
 from billbridge.domain.connection import ClioConnection
+from billbridge.domain.envelopes import Batch, Envelope
 from billbridge.domain.settings import FirmSettings
 from billbridge.domain.sync import SyncCheckpoint, SyncRun
 
@@ -23,6 +24,10 @@ class BillsPage:
 
 class BillRepository(Protocol):
     def get(self, firm_id: str, bill_id: int) -> StoredBill | None: ...
+
+    def get_many(self, firm_id: str, bill_ids: Sequence[int]) -> dict[int, StoredBill]:
+        """Those of the bills that exist, by id (batched reads)."""
+        ...
 
     def etags(self, firm_id: str, bill_ids: Sequence[int]) -> dict[int, str]:
         """Stored etags of those bills that exist (batched reads)."""
@@ -51,6 +56,20 @@ class BillRepository(Protocol):
         before_bill_id: int | None,
     ) -> BillsPage:
         """Bills in any of `states`, newest Clio id first, strictly below `before_bill_id`."""
+        ...
+
+
+class EnvelopeRepository(Protocol):
+    def create_batch(self, batch: Batch, envelopes: Sequence[Envelope]) -> None:
+        """The batch and its envelopes, all or nothing."""
+        ...
+
+    def get(self, firm_id: str, envelope_id: str) -> Envelope | None: ...
+
+    def get_batch(self, firm_id: str, batch_id: str) -> tuple[Batch, list[Envelope]] | None: ...
+
+    def edit_draft(self, firm_id: str, envelope_id: str, subject: str, body: str) -> Envelope:
+        """Change a draft's text; NotFound or RuleViolation when it is not a draft of the firm."""
         ...
 
 
@@ -118,6 +137,8 @@ class ClioGateway(Protocol):
     ) -> Iterator[Any]: ...
 
     def get_bill(self, bill_id: int) -> dict[str, Any] | None: ...
+
+    def bill_pdf(self, bill_id: int) -> bytes: ...
 
     def create_bill_webhook(
         self, url: str, *, events: Sequence[str] = ..., expires_at: datetime

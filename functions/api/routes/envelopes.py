@@ -1,0 +1,76 @@
+"""Review and send (S1, S2): draft envelopes, edit them, view their bills; batches."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Body
+
+from billbridge.bootstrap import api_services
+from billbridge.domain.errors import InvalidInput, NotFound
+from routes.context import firm_id_of
+from schemas import BatchOut, DraftRequest, EditRequest, EnvelopeOut
+
+router = Router()
+
+
+@router.post(
+    "/envelopes",
+    summary="Draft envelopes for the selected bills",
+    tags=["envelopes"],
+    responses={201: {"description": "The batch of drafts"}},
+)
+def draft_envelopes(request: Annotated[DraftRequest, Body()]) -> Response[BatchOut]:
+    batch, envelopes = api_services().envelopes.draft(
+        firm_id_of(router), [int(i) for i in request.bill_ids]
+    )
+    body = BatchOut(batch_id=batch.id, envelopes=[EnvelopeOut.of(e) for e in envelopes])
+    return Response(status_code=201, content_type=content_types.APPLICATION_JSON, body=body)
+
+
+@router.get("/envelopes/<envelope_id>", summary="One envelope", tags=["envelopes"])
+def get_envelope(envelope_id: str) -> EnvelopeOut:
+    return EnvelopeOut.of(api_services().envelopes.get(firm_id_of(router), envelope_id))
+
+
+@router.patch(
+    "/envelopes/<envelope_id>", summary="Edit a draft's subject or message", tags=["envelopes"]
+)
+def edit_envelope(envelope_id: str, request: Annotated[EditRequest, Body()]) -> EnvelopeOut:
+    if request.subject is None and request.body is None:
+        raise InvalidInput("give subject and/or body", field="subject")
+    edited = api_services().envelopes.edit(
+        firm_id_of(router), envelope_id, request.subject, request.body
+    )
+    return EnvelopeOut.of(edited)
+
+
+@router.get(
+    "/envelopes/<envelope_id>/bills/<bill_file>",
+    summary="The PDF of a bill attached to the envelope ({bill_id}.pdf)",
+    tags=["envelopes"],
+    responses={200: {"description": "application/pdf", "content": {"application/pdf": {}}}},
+)
+def bill_pdf(envelope_id: str, bill_file: str):  # type: ignore[no-untyped-def]
+    # No return annotation on purpose: Powertools would validate the body against it and try
+    # to read the PDF's bytes as UTF-8. Unannotated, a non-JSON response passes through.
+    stem, dot, extension = bill_file.rpartition(".")
+    if not dot or extension != "pdf" or not stem.isdigit():
+        raise NotFound("bill files are named <bill_id>.pdf", field="bill_id")
+    pdf = api_services().envelopes.bill_pdf(firm_id_of(router), envelope_id, int(stem))
+    return Response(
+        status_code=200,
+        content_type="application/pdf",
+        body=pdf,
+        headers={"Content-Disposition": f'inline; filename="{stem}.pdf"'},
+    )
+
+
+@router.get(
+    "/batches/<batch_id>", summary="A batch of envelopes and their progress", tags=["envelopes"]
+)
+def get_batch(batch_id: str) -> BatchOut:
+    batch, envelopes = api_services().envelopes.get_batch(firm_id_of(router), batch_id)
+    return BatchOut(batch_id=batch.id, envelopes=[EnvelopeOut.of(e) for e in envelopes])

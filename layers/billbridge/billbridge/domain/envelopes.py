@@ -1,0 +1,156 @@
+"""Envelopes (S1, S2): the emails that carry bills to a client, and how bills become envelopes.
+
+One envelope per bill; or, with Aggregate Payment Links on, one per client holding at most ten
+bills (an eleventh starts another envelope for that client). Operating invoices and trust
+requests may share an envelope: the payment is split by account later (P3).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import StrEnum
+
+from billbridge.domain.bills import BillKind, BillState, Client, StoredBill
+from billbridge.domain.errors import RuleViolation
+from billbridge.domain.settings import FirmSettings
+from billbridge.domain.templates import render
+
+MAX_BILLS_PER_ENVELOPE = 10
+# One batch is written in one DynamoDB transaction (100 items): the batch and its envelopes.
+MAX_ENVELOPES_PER_BATCH = 99
+
+CURRENCY_SIGNS = {"USD": "$", "CAD": "$", "AUD": "$", "GBP": "£", "EUR": "€"}
+
+
+class EnvelopeStatus(StrEnum):
+    DRAFT = "draft"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    DELIVERED = "delivered"
+    BOUNCED = "bounced"
+    COMPLAINED = "complained"
+
+
+@dataclass(frozen=True)
+class Envelope:
+    id: str
+    firm_id: str
+    batch_id: str
+    client: Client
+    bill_ids: tuple[int, ...]
+    to: str
+    subject: str
+    body: str
+    status: EnvelopeStatus
+    created_at: datetime
+    payment_link_id: str | None = None
+    payment_url: str | None = None
+    sent_at: datetime | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Batch:
+    id: str
+    firm_id: str
+    envelope_ids: tuple[str, ...]
+    created_at: datetime
+
+
+def new_batch_id() -> str:
+    return f"bat_{secrets.token_urlsafe(12)}"
+
+
+def new_envelope_id() -> str:
+    return f"env_{secrets.token_urlsafe(12)}"
+
+
+def check_sendable(stored: StoredBill) -> None:
+    """A bill goes in an envelope only when a client could pay it and has an address."""
+    bill = stored.bill
+    if bill.state is not BillState.AWAITING_PAYMENT or bill.outstanding_clio_cents <= 0:
+        raise RuleViolation(
+            f"bill {bill.id} ({bill.number}) has no outstanding balance to send",
+            field="bill_ids",
+            code="bill_not_outstanding",
+        )
+    if not bill.client.email:
+        raise RuleViolation(
+            f"bill {bill.id} ({bill.number}): client {bill.client.name!r} "
+            "has no email address in Clio",
+            field="bill_ids",
+            code="client_without_email",
+        )
+
+
+def _due_key(stored: StoredBill) -> tuple[date, int]:
+    return (stored.bill.due_at or date.max, stored.bill.id)
+
+
+def group_bills(bills: Sequence[StoredBill], aggregate: bool) -> list[list[StoredBill]]:
+    """Envelopes' bills, in a stable order: clients as first selected, bills by due date."""
+    if not aggregate:
+        return [[b] for b in bills]
+    by_client: dict[int, list[StoredBill]] = {}
+    for stored in bills:
+        by_client.setdefault(stored.bill.client.id, []).append(stored)
+    groups: list[list[StoredBill]] = []
+    for client_bills in by_client.values():
+        ordered = sorted(client_bills, key=_due_key)
+        for start in range(0, len(ordered), MAX_BILLS_PER_ENVELOPE):
+            groups.append(ordered[start : start + MAX_BILLS_PER_ENVELOPE])
+    return groups
+
+
+def money(cents: int, currency: str) -> str:
+    sign = CURRENCY_SIGNS.get(currency)
+    amount = f"{abs(cents) // 100:,}.{abs(cents) % 100:02d}"
+    text = f"{sign}{amount}" if sign else f"{amount} {currency}"
+    return f"-{text}" if cents < 0 else text
+
+
+def merge_fields(bills: Sequence[StoredBill], settings: FirmSettings) -> dict[str, str]:
+    currency = bills[0].bill.currency
+    due_dates = sorted({b.bill.due_at for b in bills if b.bill.due_at})
+    return {
+        "client_name": bills[0].bill.client.name,
+        "bill_numbers": ", ".join(b.bill.number for b in bills),
+        "amount_due": money(sum(b.bill.outstanding_clio_cents for b in bills), currency),
+        "amounts_due": "\n".join(
+            f"{b.bill.number}: {money(b.bill.outstanding_clio_cents, currency)}" for b in bills
+        ),
+        "due_dates": ", ".join(d.strftime("%b %d, %Y").replace(" 0", " ") for d in due_dates),
+        "firm_name": settings.firm_name,
+    }
+
+
+def draft_text(bills: Sequence[StoredBill], settings: FirmSettings) -> tuple[str, str]:
+    """Subject and body from the firm's templates: trust requests use the trust template; an
+    envelope with any operating invoice uses the invoice template (it also covers the mix)."""
+    trust_only = all(b.bill.kind is BillKind.TRUST_REQUEST for b in bills)
+    template = settings.templates.trust_request if trust_only else settings.templates.invoice
+    fields = merge_fields(bills, settings)
+    return render(template.subject, fields).strip(), render(template.body, fields)
+
+
+def check_batch_size(envelope_count: int) -> None:
+    if envelope_count > MAX_ENVELOPES_PER_BATCH:
+        raise RuleViolation(
+            f"these bills make {envelope_count} envelopes; at most {MAX_ENVELOPES_PER_BATCH} "
+            "can be reviewed at once: select fewer bills",
+            field="bill_ids",
+            code="too_many_envelopes",
+        )
+
+
+def check_editable(envelope: Envelope) -> None:
+    if envelope.status is not EnvelopeStatus.DRAFT:
+        raise RuleViolation(
+            f"envelope {envelope.id} is {envelope.status.value}; only drafts can be edited",
+            field="id",
+            code="envelope_not_draft",
+        )
