@@ -92,6 +92,82 @@ def import_time(statement: str, env: dict[str, str], repeat: int = 5) -> float:
     return best
 
 
+def bench_sending(rows: list[tuple[str, str, str]], count: int) -> None:
+    """Send `count` envelopes (one bill each) through the shipped workflow on moto."""
+    from billbridge import bootstrap
+    from local.apigw import LocalApiGateway
+    from local.clio_sandbox import ClioSandbox
+    from local.clio_sandbox.seed import seed_many
+    from local.outbox import read_outbox_in_process
+    from local.provision import provision
+
+    clio = ClioSandbox(host="127.0.0.1", port=0, rate_limit=10_000_000)
+    clio.start()
+    port = _free_port()
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        provisioned = provision(
+            api_base_url=f"http://127.0.0.1:{port}",
+            clio_base_url=clio.url,
+            lambda_mode="inline",
+            clio_webhooks=False,
+        )
+        os.environ.update(provisioned.env)
+        bootstrap.reset()
+        api = LocalApiGateway(provisioned.lambdas, port=port)
+        api.start()
+        ids = seed_many(clio.state, "sender", count, 3)
+        for bill_id in ids:
+            clio.state.update_bill(
+                bill_id, state="awaiting_payment", balance_cents=5_000, notify=False
+            )
+        session = requests.Session()
+        session.headers["Authorization"] = "Bearer dev-sender"
+        start = session.get(f"{api.url}/clio/connect", allow_redirects=False)
+        approved = requests.get(
+            start.headers["Location"] + "&sandbox_account=sender", allow_redirects=False
+        )
+        requests.get(approved.headers["Location"], allow_redirects=False)
+        bills: list[str] = []
+        cursor = None
+        while True:
+            params: dict[str, Any] = {"states": "awaiting_payment", "page_size": 200}
+            if cursor:
+                params["cursor"] = cursor
+            page = session.get(f"{api.url}/invoices", params=params).json()
+            bills += [i["id"] for i in page["items"] if i["client"]["email"]]
+            cursor = page["next_cursor"]
+            if not cursor:
+                break
+        batches = [
+            session.post(f"{api.url}/envelopes", json={"bill_ids": bills[i : i + 99]}).json()
+            for i in range(0, len(bills), 99)
+        ]
+        clio.state.reset_stats()
+        sfn = boto3.client("stepfunctions")
+        began = time.perf_counter()
+        runs = [
+            session.post(f"{api.url}/batches/{b['batch_id']}/send").json()["execution_id"]
+            for b in batches
+        ]
+        for run in runs:
+            while sfn.describe_execution(executionArn=run)["status"] == "RUNNING":
+                time.sleep(0.2)
+        wall = time.perf_counter() - began
+        sent = len(read_outbox_in_process())
+        previews = sum(
+            n for path, n in clio.state.stats("sender")["by_path"].items() if "preview" in path
+        )
+        envelopes = sum(len(b["envelopes"]) for b in batches)
+        rows.append(
+            (f"Send {envelopes} envelopes: SES sends", f"{sent}", f"must equal {envelopes}")
+        )
+        rows.append(("Send: Clio bill PDF fetches", f"{previews}", f"distinct bills {len(bills)}"))
+        rows.append(("Send: wall time", f"{wall:.1f} s", f"{envelopes / wall:.1f} envelopes/s"))
+        api.stop()
+        provisioned.lambdas.shutdown()
+    clio.stop()
+
+
 def main() -> int:
     n = int(os.environ.get("BENCH_BILLS", "20000"))
     from local.provision import FAKE_AWS_ENV, provision

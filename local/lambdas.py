@@ -88,22 +88,28 @@ def function_specs(stack_name: str = "billbridge") -> dict[str, FunctionSpec]:
     return specs
 
 
+_load_lock = threading.Lock()
+
+
 def load_handler(spec: FunctionSpec) -> Callable[[Any, Any], Any]:
-    """Import the function's module from its CodeUri, as Lambda would (code dir on sys.path)."""
+    """Import the function's module from its CodeUri, as Lambda would (code dir on sys.path).
+    Under a lock: the Map state runs tasks on several threads, and none may see a module
+    half-imported."""
     module_name, _, attr = spec.handler.rpartition(".")
     unique = f"lambda_{spec.logical_id}_{module_name}"
-    module = sys.modules.get(unique)
-    if module is None:
-        code_dir = str(spec.code_dir)
-        if code_dir not in sys.path:
-            sys.path.insert(0, code_dir)
-        file_spec = importlib.util.spec_from_file_location(
-            unique, spec.code_dir / f"{module_name}.py"
-        )
-        assert file_spec and file_spec.loader
-        module = importlib.util.module_from_spec(file_spec)
-        sys.modules[unique] = module
-        file_spec.loader.exec_module(module)
+    with _load_lock:
+        module = sys.modules.get(unique)
+        if module is None:
+            code_dir = str(spec.code_dir)
+            if code_dir not in sys.path:
+                sys.path.insert(0, code_dir)
+            file_spec = importlib.util.spec_from_file_location(
+                unique, spec.code_dir / f"{module_name}.py"
+            )
+            assert file_spec and file_spec.loader
+            module = importlib.util.module_from_spec(file_spec)
+            file_spec.loader.exec_module(module)
+            sys.modules[unique] = module
     handler: Callable[[Any, Any], Any] = getattr(module, attr)
     return handler
 
@@ -112,9 +118,14 @@ class LocalLambdas:
     """Registers the template's functions in moto and runs their invocations in-process."""
 
     def __init__(
-        self, stack_name: str = "billbridge", mode: str = "thread", workers: int = 4
+        self,
+        stack_name: str = "billbridge",
+        mode: str = "thread",
+        workers: int = 8,
+        extra_specs: dict[str, FunctionSpec] | None = None,
     ) -> None:
-        self.specs = function_specs(stack_name)
+        # extra_specs: functions outside template.yaml (tests' own handlers), keyed by logical id.
+        self.specs = {**function_specs(stack_name), **(extra_specs or {})}
         self.by_name = {spec.name: spec for spec in self.specs.values()}
         self.mode = mode
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lambda")

@@ -1,7 +1,11 @@
-"""A speed fix for the emulator, not for our code: moto 5's DynamoDB `transact_write_items`
-deep-copies the whole table once per action (for rollback), so a two-action transaction on a
-table of 20,000 bills costs seconds. Here the copy is made once per table per call, which is
-all the rollback needs. Semantics are unchanged."""
+"""Fixes to the emulator, not to our code, for moto 5's DynamoDB:
+- `transact_write_items` deep-copies the whole table once per action (for rollback), so a
+  two-action transaction on a table of 20,000 bills costs seconds. Here the copy is made once
+  per table per call, which is all the rollback needs.
+- that copy iterates the table while other threads write to it (the send workflow's Map runs
+  tasks in parallel), which breaks with "dictionary changed size during iteration". Writes are
+  serialised here, as DynamoDB itself makes them atomic per item.
+Semantics are unchanged."""
 
 from __future__ import annotations
 
@@ -49,4 +53,35 @@ def install() -> None:
 
     dynamodb_models.copy = _CopyOncePerCall()  # type: ignore[assignment]
     backend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+    for name in (
+        "put_item",
+        "update_item",
+        "delete_item",
+        "batch_write_item",
+        "transact_write_items",
+    ):
+        setattr(backend, name, _serialised(getattr(backend, name)))
     _installed = True
+
+
+# Reads too: a Query walks the table's items while a write may be adding one.
+SERIALISED = (
+    "put_item",
+    "update_item",
+    "delete_item",
+    "batch_write_item",
+    "transact_write_items",
+    "get_item",
+    "batch_get_item",
+    "query",
+    "scan",
+)
+_write_lock = threading.RLock()
+
+
+def _serialised(method: Any) -> Any:
+    def locked(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with _write_lock:
+            return method(self, *args, **kwargs)
+
+    return locked

@@ -12,12 +12,15 @@ import boto3
 
 from local import moto_speedups
 from local.aws_template import create_dynamodb_tables
-from local.lambdas import LocalLambdas
+from local.lambdas import ROLE_NAME, LocalLambdas
+from local.outbox import verify_sender
+from local.stepfunctions import create_state_machines
 
 REGION = "us-east-1"
 STACK_NAME = "billbridge-local"
 SANDBOX_CLIENT_ID = "sandbox-client-id"
 SANDBOX_CLIENT_SECRET = "sandbox-client-secret"
+SENDER_ADDRESS = "billing@billbridge.local"
 
 FAKE_AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -77,9 +80,22 @@ def provision(
             }
         ),
     )["ARN"]
+    pay_link_secret_arn = boto3.client("secretsmanager", **kwargs).create_secret(
+        Name=f"{STACK_NAME}/pay-link",
+        SecretString=json.dumps({"signing_key": secrets.token_hex(32)}),
+    )["ARN"]
+    # moto's SES refuses mail from an identity that is not verified, as SES does.
+    verify_sender(boto3.client("ses", **kwargs), SENDER_ADDRESS)
     lambdas = LocalLambdas(stack_name=STACK_NAME, mode=lambda_mode)
-    lambdas.register(boto3.client("lambda", **kwargs), boto3.client("iam", **kwargs))
+    iam = boto3.client("iam", **kwargs)
+    lambdas.register(boto3.client("lambda", **kwargs), iam)
     lambdas.install()
+    machines = create_state_machines(
+        boto3.client("stepfunctions", **kwargs),
+        lambdas,
+        role_arn=iam.get_role(RoleName=ROLE_NAME)["Role"]["Arn"],
+        stack_name=STACK_NAME,
+    )
     env = {
         **FAKE_AWS_ENV,
         **POWERTOOLS_ENV,
@@ -92,6 +108,10 @@ def provision(
         "WEB_BASE_URL": web_base_url or f"{api_base_url}/",
         "SYNC_FUNCTION_NAME": lambdas.name_of("SyncWorkerFunction"),
         "SYNC_TIME_RESERVE_SECONDS": "5",
+        "SEND_STATE_MACHINE_ARN": machines["SendEnvelopesStateMachine"],
+        "SENDER_ADDRESS": SENDER_ADDRESS,
+        "PAY_LINK_SECRET_ARN": pay_link_secret_arn,
+        "PUBLIC_PAY_BASE_URL": api_base_url,
     }
     if clio_webhooks:
         env["PUBLIC_API_BASE_URL"] = api_base_url

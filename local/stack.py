@@ -27,7 +27,9 @@ from moto.server import ThreadedMotoServer
 from local.apigw import LocalApiGateway
 from local.clio_sandbox import ClioSandbox
 from local.clio_sandbox.seed import seed_demo
+from local.outbox import read_outbox_in_process
 from local.provision import FAKE_AWS_ENV, REGION, provision
+from local.stepfunctions import enable_execution_in_server
 
 HOST = "127.0.0.1"
 
@@ -100,6 +102,7 @@ class Stack:
         aws_url = f"http://{HOST}:{self.ports.aws}"
         os.environ["MOTO_PORT"] = str(self.ports.aws)
         os.environ.update(FAKE_AWS_ENV)
+        enable_execution_in_server(aws_url)
         self.clio = ClioSandbox(host=HOST, port=self.ports.clio, rate_limit=self.clio_rate_limit)
         self.clio.start()
         if self.seed:
@@ -127,6 +130,12 @@ class Stack:
     ) -> tuple[int, dict[str, str], bytes]:
         if path == "/_local/health":
             return 200, {"Content-Type": "application/json"}, b'{"ok": true}'
+        if path == "/_local/outbox" and method == "GET":
+            return (
+                200,
+                {"Content-Type": "application/json"},
+                json.dumps(read_outbox_in_process()).encode(),
+            )
         if path == "/_local/tick" and method == "POST":
             self.tick()
             return 202, {"Content-Type": "application/json"}, b'{"ticked": true}'

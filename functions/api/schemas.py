@@ -181,3 +181,12 @@ class EditRequest(BaseModel):
 class BatchOut(BaseModel):
     batch_id: str
     envelopes: list[EnvelopeOut]
+
+
+class SendStarted(BaseModel):
+    execution_id: str
+    envelope: EnvelopeOut
+
+
+class BatchSendStarted(BaseModel):
+    execution_id: str

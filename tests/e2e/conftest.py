@@ -34,6 +34,10 @@ class LocalStack:
     clio_url: str
     aws_url: str
     process: subprocess.Popen[bytes]
+    log: Path
+
+    def log_tail(self, lines: int = 60) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
 
 @pytest.fixture(scope="session")
@@ -57,6 +61,7 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
         clio_url=f"http://127.0.0.1:{ports['CLIO_SANDBOX_PORT']}",
         aws_url=f"http://127.0.0.1:{ports['AWS_EMULATOR_PORT']}",
         process=process,
+        log=log,
     )
     deadline = time.monotonic() + 90
     while True:
@@ -111,14 +116,15 @@ class Firm:
         # The callback carries no Authorization header: the signed state names the firm.
         return requests.get(approved.headers["Location"], allow_redirects=False, timeout=60)
 
-    def wait_sync(self, run_id: str, timeout: float = 60) -> dict[str, Any]:
+    def wait_sync(self, run_id: str, timeout: float = 120) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while True:
             run = self.get(f"/sync/{run_id}").json()
             if run["status"] != "running":
                 return run
             if time.monotonic() > deadline:
-                raise AssertionError(f"sync {run_id} still running: {run}")
+                tail = self.stack.log_tail()
+                raise AssertionError(f"sync {run_id} still running: {run}\n--- stack log:\n{tail}")
             time.sleep(0.2)
 
     def sync_now(self) -> dict[str, Any]:

@@ -48,6 +48,26 @@ class InProcessStack:
         )
         return requests.get(approved.headers["Location"], allow_redirects=False, timeout=60)
 
+    def outbox(self) -> list[dict[str, Any]]:
+        from local.outbox import read_outbox_in_process
+
+        return read_outbox_in_process()
+
+    def wait_execution(self, execution_arn: str, timeout: float = 60) -> dict[str, Any]:
+        import time
+
+        import boto3
+
+        sfn = boto3.client("stepfunctions")
+        deadline = time.monotonic() + timeout
+        while True:
+            described = sfn.describe_execution(executionArn=execution_arn)
+            if described["status"] != "RUNNING":
+                return dict(described)
+            if time.monotonic() > deadline:
+                raise AssertionError(f"execution still running: {execution_arn}")
+            time.sleep(0.1)
+
     def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
         import json
 
@@ -68,7 +88,7 @@ def inproc(monkeypatch: pytest.MonkeyPatch) -> Iterator[InProcessStack]:
     clio.start()
     port = _free_port()
     api_url = f"http://127.0.0.1:{port}"
-    with mock_aws():
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         provisioned = provision(api_base_url=api_url, clio_base_url=clio.url, lambda_mode="inline")
         for key, value in provisioned.env.items():
             monkeypatch.setenv(key, value)

@@ -11,7 +11,14 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from billbridge.bootstrap import api_services
 from billbridge.domain.errors import InvalidInput, NotFound
 from routes.context import firm_id_of
-from schemas import BatchOut, DraftRequest, EditRequest, EnvelopeOut
+from schemas import (
+    BatchOut,
+    BatchSendStarted,
+    DraftRequest,
+    EditRequest,
+    EnvelopeOut,
+    SendStarted,
+)
 
 router = Router()
 
@@ -74,3 +81,27 @@ def bill_pdf(envelope_id: str, bill_file: str):  # type: ignore[no-untyped-def]
 def get_batch(batch_id: str) -> BatchOut:
     batch, envelopes = api_services().envelopes.get_batch(firm_id_of(router), batch_id)
     return BatchOut(batch_id=batch.id, envelopes=[EnvelopeOut.of(e) for e in envelopes])
+
+
+@router.post(
+    "/envelopes/<envelope_id>/send",
+    summary="Send one envelope (S3)",
+    tags=["envelopes"],
+    responses={202: {"description": "Sending started"}},
+)
+def send_envelope(envelope_id: str) -> Response[SendStarted]:
+    envelope, execution = api_services().sending.send_envelope(firm_id_of(router), envelope_id)
+    body = SendStarted(execution_id=execution, envelope=EnvelopeOut.of(envelope))
+    return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=body)
+
+
+@router.post(
+    "/batches/<batch_id>/send",
+    summary="Send every draft of the batch (S4)",
+    tags=["envelopes"],
+    responses={202: {"description": "Sending started"}},
+)
+def send_batch(batch_id: str) -> Response[BatchSendStarted]:
+    execution = api_services().sending.send_batch(firm_id_of(router), batch_id)
+    body = BatchSendStarted(execution_id=execution)
+    return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=body)

@@ -12,21 +12,27 @@ from functools import cache
 
 import boto3
 
-from billbridge.adapters.app_secrets import load_clio_app_secrets
+from billbridge.adapters.app_secrets import load_clio_app_secrets, load_pay_link_key
 from billbridge.adapters.clio import REGION_HOSTS, ClioClient, ClioTokens, verify_webhook_signature
 from billbridge.adapters.dynamo import (
     DynamoBillRepository,
     DynamoConnectionRepository,
     DynamoEnvelopeRepository,
+    DynamoPaymentLinkRepository,
+    DynamoSendingRepository,
     DynamoSettingsRepository,
     DynamoSyncRepository,
 )
 from billbridge.adapters.kms_cipher import KmsCipher
 from billbridge.adapters.lambda_launcher import LambdaSyncLauncher
+from billbridge.adapters.ses_mailer import SesMailer
+from billbridge.adapters.sfn_starter import StepFunctionsSendStarter
 from billbridge.config import (
     ApiConfig,
     ClioConfig,
     ClioWebhookConfig,
+    SendConfig,
+    SesEventsConfig,
     StoreConfig,
     SyncWorkerConfig,
 )
@@ -35,6 +41,7 @@ from billbridge.services.clio_webhooks import ClioWebhookService
 from billbridge.services.connect import ConnectService, WebhookSubscriptions
 from billbridge.services.envelopes import EnvelopeService
 from billbridge.services.invoices import InvoicesService
+from billbridge.services.sending import DeliveryEvents, SendRequests, SendSteps
 from billbridge.services.settings import SettingsService
 from billbridge.services.sync import SyncService
 
@@ -113,6 +120,7 @@ class ApiServices:
     settings: SettingsService
     connect: ConnectService
     envelopes: EnvelopeService
+    sending: SendRequests
     web_base_url: str
 
 
@@ -169,6 +177,12 @@ def api_services() -> ApiServices:
             connections=repos.connections,
             clio_for=clio.for_connection,
         ),
+        sending=SendRequests(
+            envelopes=repos.envelopes,
+            starter=lambda: StepFunctionsSendStarter(
+                boto3.client("stepfunctions"), config.send_state_machine_arn
+            ),
+        ),
         web_base_url=config.web_base_url,
     )
 
@@ -204,7 +218,42 @@ def clio_webhook_service() -> ClioWebhookService:
     )
 
 
+@cache
+def send_steps() -> SendSteps:
+    config = SendConfig()  # type: ignore[call-arg]
+    repos = _repositories(config)
+    clio = ClioClients(config, repos.connections)
+    dynamodb = boto3.client("dynamodb")
+
+    def mailer() -> SesMailer:
+        return SesMailer(
+            boto3.client("sesv2"),
+            from_address=config.sender_address,
+            configuration_set=config.ses_configuration_set,
+        )
+
+    return SendSteps(
+        envelopes=DynamoSendingRepository(dynamodb, config.table_name),
+        bills=repos.bills,
+        links=DynamoPaymentLinkRepository(dynamodb, config.table_name),
+        settings=repos.settings,
+        connections=repos.connections,
+        clio_for=clio.for_connection,
+        mailer=mailer,
+        pay_link_key=lambda: load_pay_link_key(config.pay_link_secret_arn),
+        pay_base_url=config.public_pay_base_url,
+    )
+
+
+@cache
+def delivery_events() -> DeliveryEvents:
+    config = SesEventsConfig()  # type: ignore[call-arg]
+    return DeliveryEvents(DynamoSendingRepository(boto3.client("dynamodb"), config.table_name))
+
+
 def reset() -> None:
     api_services.cache_clear()
     sync_worker_services.cache_clear()
     clio_webhook_service.cache_clear()
+    send_steps.cache_clear()
+    delivery_events.cache_clear()

@@ -34,8 +34,29 @@ class ClioConfig(StoreConfig):
     web_base_url: str = Field(default="/", alias="WEB_BASE_URL")
 
 
+class PayLinkConfig(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    # Secrets Manager secret holding {"signing_key"}: payment link tokens derive from it.
+    pay_link_secret_arn: str = Field(alias="PAY_LINK_SECRET_ARN")
+    # Where clients open their pay page: {PUBLIC_PAY_BASE_URL}/pay/{token}.
+    public_pay_base_url: str = Field(alias="PUBLIC_PAY_BASE_URL")
+
+
 class ApiConfig(ClioConfig):
     sync_function_name: str = Field(alias="SYNC_FUNCTION_NAME")
+    send_state_machine_arn: str = Field(alias="SEND_STATE_MACHINE_ARN")
+
+
+class SendConfig(ClioConfig, PayLinkConfig):
+    # The verified SES identity envelopes are sent from.
+    sender_address: str = Field(alias="SENDER_ADDRESS")
+    # SES configuration set whose event destination reports delivery, bounce, complaint.
+    ses_configuration_set: str | None = Field(default=None, alias="SES_CONFIGURATION_SET")
+
+
+class SesEventsConfig(CommonConfig):
+    pass
 
 
 class SyncWorkerConfig(ClioConfig):

@@ -25,3 +25,10 @@ def load_clio_app_secrets(secret_arn: str) -> ClioAppSecrets:
         client_secret=str(value["client_secret"]),
         state_signing_key=str(value["state_signing_key"]).encode(),
     )
+
+
+def load_pay_link_key(secret_arn: str) -> bytes:
+    value = parameters.get_secret(secret_arn, transform="json", max_age=CACHE_SECONDS)
+    if not isinstance(value, dict) or not value.get("signing_key"):
+        raise RuntimeError("the payment link secret must be a JSON object with signing_key")
+    return str(value["signing_key"]).encode()

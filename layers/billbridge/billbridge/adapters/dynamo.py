@@ -8,15 +8,18 @@ from __future__ import annotations
 
 from billbridge.adapters.dynamo_bills import DynamoBillRepository
 from billbridge.adapters.dynamo_common import DynamoRepository, StoreUnavailable
-from billbridge.adapters.dynamo_envelopes import DynamoEnvelopeRepository
+from billbridge.adapters.dynamo_envelopes import DynamoEnvelopeRepository, DynamoSendingRepository
 from billbridge.adapters.dynamo_firms import DynamoConnectionRepository, DynamoSettingsRepository
+from billbridge.adapters.dynamo_links import DynamoPaymentLinkRepository
 from billbridge.adapters.dynamo_sync import DynamoSyncRepository
 
 __all__ = [
     "DynamoBillRepository",
     "DynamoConnectionRepository",
     "DynamoEnvelopeRepository",
+    "DynamoPaymentLinkRepository",
     "DynamoRepository",
+    "DynamoSendingRepository",
     "DynamoSettingsRepository",
     "DynamoSyncRepository",
     "StoreUnavailable",

@@ -4,6 +4,7 @@ See docs/data-model.md, "Envelope" and "Batch"."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -171,3 +172,148 @@ class DynamoEnvelopeRepository(DynamoRepository):
         edited = self.get(firm_id, envelope_id)
         assert edited is not None
         return edited
+
+
+def _ses_pk(message_id: str) -> str:
+    return f"SESMSG#{message_id}"
+
+
+class DynamoSendingRepository(DynamoEnvelopeRepository):
+    """The send step's writes on an envelope (see docs/sending.md for why each is conditional)."""
+
+    def _key(self, firm_id: str, envelope_id: str) -> Item:
+        return {"pk": {"S": firm_pk(firm_id)}, "sk": {"S": envelope_sk(envelope_id)}}
+
+    def _conditional(self, update: Update) -> bool:
+        try:
+            self._update(update)
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def claim(self, firm_id: str, envelope_id: str, claim_token: str, now: datetime) -> bool:
+        """draft or failed -> sending, for this send; a retry of the same send may re-claim."""
+        update = Update(self._table, self._key(firm_id, envelope_id))
+        status, token = update.name("status"), update.name("claim_token")
+        update.set("status", EnvelopeStatus.SENDING.value).set("claim_token", claim_token)
+        update.set("claimed_at", iso_utc(now)).remove("error")
+        draft, failed = (
+            update.value(EnvelopeStatus.DRAFT.value),
+            update.value(EnvelopeStatus.FAILED.value),
+        )
+        sending, mine = update.value(EnvelopeStatus.SENDING.value), update.value(claim_token)
+        update.when(
+            f"attribute_exists({update.name('pk')}) AND ({status} IN ({draft}, {failed})"
+            f" OR ({status} = {sending} AND {token} = {mine}))"
+        )
+        return self._conditional(update)
+
+    def start_ses_call(
+        self, firm_id: str, envelope_id: str, claim_token: str, now: datetime
+    ) -> bool:
+        """Record, before asking SES, that this send is about to. Only the first caller wins:
+        a second attempt after a crash finds the mark and does not send again."""
+        update = Update(self._table, self._key(firm_id, envelope_id))
+        update.set("ses_started_at", iso_utc(now))
+        update.when(
+            f"{update.name('claim_token')} = {update.value(claim_token)} AND "
+            f"attribute_not_exists({update.name('ses_started_at')})"
+        )
+        return self._conditional(update)
+
+    def undo_ses_call(self, firm_id: str, envelope_id: str, claim_token: str) -> None:
+        """SES said for certain it sent nothing (throttled): a retry may call it again."""
+        update = Update(self._table, self._key(firm_id, envelope_id))
+        update.remove("ses_started_at")
+        update.when(f"{update.name('claim_token')} = {update.value(claim_token)}")
+        self._conditional(update)
+
+    def mark_sent(
+        self,
+        envelope: Envelope,
+        *,
+        claim_token: str,
+        message_id: str,
+        link_id: str,
+        url: str,
+        now: datetime,
+    ) -> None:
+        """The envelope sent, its bills' payment link and last-sent time, and the SES message's
+        way back to the envelope, in one transaction."""
+        env = Update(self._table, self._key(envelope.firm_id, envelope.id))
+        status = env.name("status")
+        env.set("status", EnvelopeStatus.SENT.value).set("ses_message_id", message_id)
+        env.set("payment_link_id", link_id).set("payment_url", url).set("sent_at", iso_utc(now))
+        env.when(
+            f"{env.name('claim_token')} = {env.value(claim_token)} AND {status} = "
+            f"{env.value(EnvelopeStatus.SENDING.value)}"
+        )
+        actions: list[dict[str, Any]] = [{"Update": env.request()}]
+        for bill_id in envelope.bill_ids:
+            bill = Update(
+                self._table,
+                {"pk": {"S": firm_pk(envelope.firm_id)}, "sk": {"S": f"BILL#{bill_id:020d}"}},
+            )
+            bill.set("payment_link_id", link_id).set("last_sent_at", iso_utc(now))
+            bill.when(f"attribute_exists({bill.name('pk')})")
+            actions.append({"Update": bill.request()})
+        actions.append(
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": to_item(
+                        {
+                            "pk": _ses_pk(message_id),
+                            "sk": "SESMSG",
+                            "type": "ses_message",
+                            "firm_id": envelope.firm_id,
+                            "envelope_id": envelope.id,
+                        }
+                    ),
+                }
+            }
+        )
+        self._transact(actions)
+
+    def mark_failed(self, firm_id: str, envelope_id: str, error: str) -> bool:
+        """sending -> failed, unless SES may already have the email: then only the error is
+        noted and the SES event settles the status (failing it would invite a second send)."""
+        update = Update(self._table, self._key(firm_id, envelope_id))
+        status = update.name("status")
+        update.set("status", EnvelopeStatus.FAILED.value).set("error", error[:500])
+        update.when(
+            f"{status} IN ({update.value(EnvelopeStatus.SENDING.value)}, "
+            f"{update.value(EnvelopeStatus.DRAFT.value)}) AND "
+            f"attribute_not_exists({update.name('ses_started_at')})"
+        )
+        if self._conditional(update):
+            return True
+        note = Update(self._table, self._key(firm_id, envelope_id))
+        note.set("error", f"delivery unconfirmed: {error}"[:500])
+        note.when(f"{note.name('status')} = {note.value(EnvelopeStatus.SENDING.value)}")
+        self._conditional(note)
+        return False
+
+    def envelope_of_message(self, message_id: str) -> tuple[str, str] | None:
+        item = self._get_item(_ses_pk(message_id), "SESMSG")
+        if item is None:
+            return None
+        data = from_item(item)
+        return str(data["firm_id"]), str(data["envelope_id"])
+
+    def record_delivery_event(
+        self,
+        firm_id: str,
+        envelope_id: str,
+        status: EnvelopeStatus,
+        allowed_from: tuple[EnvelopeStatus, ...],
+    ) -> bool:
+        """Move the status forward only (an event that is late or repeated changes nothing)."""
+        update = Update(self._table, self._key(firm_id, envelope_id))
+        current = update.name("status")
+        update.set("status", status.value).remove("error")
+        allowed = ", ".join(update.value(s.value) for s in allowed_from)
+        update.when(f"{current} IN ({allowed})")
+        return self._conditional(update)

@@ -68,3 +68,16 @@ class ClioAuthorizationLost(ClioUnreachable):
     """Clio refused our tokens even after a refresh: the firm must reconnect Clio."""
 
     code = "clio_reconnect_needed"
+
+
+class SesThrottled(DomainError):
+    """SES refused the email for now (sending rate); it sent nothing. The workflow retries.
+    The class name is the error name the state machine's Retry matches."""
+
+    code = "ses_throttled"
+
+
+class TransientSendError(DomainError):
+    """A send step failed in a way worth retrying (Clio or SES briefly unavailable)."""
+
+    code = "transient_send_error"

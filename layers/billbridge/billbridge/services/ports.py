@@ -10,7 +10,8 @@ from typing import Any, Protocol
 
 from billbridge.domain.bills import Bill, BillState, StoredBill
 from billbridge.domain.connection import ClioConnection
-from billbridge.domain.envelopes import Batch, Envelope
+from billbridge.domain.envelopes import Batch, Envelope, EnvelopeStatus
+from billbridge.domain.payment_links import PaymentLink
 from billbridge.domain.settings import FirmSettings
 from billbridge.domain.sync import SyncCheckpoint, SyncRun
 
@@ -70,6 +71,70 @@ class EnvelopeRepository(Protocol):
 
     def edit_draft(self, firm_id: str, envelope_id: str, subject: str, body: str) -> Envelope:
         """Change a draft's text; NotFound or RuleViolation when it is not a draft of the firm."""
+        ...
+
+
+class SendingRepository(EnvelopeRepository, Protocol):
+    def claim(self, firm_id: str, envelope_id: str, claim_token: str, now: datetime) -> bool: ...
+
+    def start_ses_call(
+        self, firm_id: str, envelope_id: str, claim_token: str, now: datetime
+    ) -> bool: ...
+
+    def undo_ses_call(self, firm_id: str, envelope_id: str, claim_token: str) -> None: ...
+
+    def mark_sent(
+        self,
+        envelope: Envelope,
+        *,
+        claim_token: str,
+        message_id: str,
+        link_id: str,
+        url: str,
+        now: datetime,
+    ) -> None: ...
+
+    def mark_failed(self, firm_id: str, envelope_id: str, error: str) -> bool: ...
+
+    def envelope_of_message(self, message_id: str) -> tuple[str, str] | None: ...
+
+    def record_delivery_event(
+        self,
+        firm_id: str,
+        envelope_id: str,
+        status: EnvelopeStatus,
+        allowed_from: tuple[EnvelopeStatus, ...],
+    ) -> bool: ...
+
+
+class PaymentLinkRepository(Protocol):
+    def get(self, firm_id: str, link_id: str) -> PaymentLink | None: ...
+
+    def for_bills(self, firm_id: str, bill_ids: tuple[int, ...]) -> PaymentLink | None: ...
+
+    def create(self, link: PaymentLink, token_hash: str) -> PaymentLink: ...
+
+
+class Mailer(Protocol):
+    def send(
+        self,
+        *,
+        to: list[str],
+        subject: str,
+        text: str,
+        html: str,
+        reply_to: str | None,
+        sender_name: str | None,
+        attachments: list[tuple[str, bytes]],
+        tags: dict[str, str],
+    ) -> str:
+        """Send one email; answer SES's message id. Raises SesThrottled / TransientSendError."""
+        ...
+
+
+class SendStarter(Protocol):
+    def start(self, firm_id: str, batch_id: str, envelope_ids: Sequence[str]) -> str:
+        """Start the send workflow for these envelopes; answer the execution's id."""
         ...
 
 

@@ -1,0 +1,250 @@
+"""Review and send, the sending half (S3-S5, P1): starting the workflow, each envelope's send
+step, and SES's delivery events.
+
+No envelope is emailed twice (docs/sending.md): a send claims the envelope (draft or failed ->
+sending, under a claim token of its workflow run); before calling SES it marks the call
+started, and only the first mark wins, so neither a Step Functions retry, a repeated send
+call, nor a crash between SES's answer and the status write can send it again. The uncertain
+case (the mark is there, the outcome is not) is settled by SES's own events.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from billbridge.domain.connection import ClioConnection
+from billbridge.domain.envelopes import Envelope, EnvelopeStatus
+from billbridge.domain.errors import (
+    ClioUnreachable,
+    NotConnected,
+    NotFound,
+    RuleViolation,
+    SesThrottled,
+    TransientSendError,
+)
+from billbridge.domain.payment_links import (
+    PaymentLink,
+    link_token,
+    link_url,
+    new_link_id,
+    token_hash,
+)
+from billbridge.domain.sync import utcnow
+from billbridge.domain.templates import fill_pay_link
+from billbridge.services.ports import (
+    BillRepository,
+    ClioGateway,
+    ConnectionRepository,
+    EnvelopeRepository,
+    Mailer,
+    PaymentLinkRepository,
+    SendingRepository,
+    SendStarter,
+    SettingsRepository,
+)
+
+logger = Logger(child=True)
+
+SENDABLE = (EnvelopeStatus.DRAFT, EnvelopeStatus.FAILED)
+# SES event type -> the status it means, and the statuses it may move forward from.
+SES_EVENTS: dict[str, tuple[EnvelopeStatus, tuple[EnvelopeStatus, ...]]] = {
+    "Send": (EnvelopeStatus.SENT, (EnvelopeStatus.SENDING,)),
+    "Delivery": (EnvelopeStatus.DELIVERED, (EnvelopeStatus.SENDING, EnvelopeStatus.SENT)),
+    "Bounce": (
+        EnvelopeStatus.BOUNCED,
+        (EnvelopeStatus.SENDING, EnvelopeStatus.SENT, EnvelopeStatus.DELIVERED),
+    ),
+    "Complaint": (
+        EnvelopeStatus.COMPLAINED,
+        (EnvelopeStatus.SENDING, EnvelopeStatus.SENT, EnvelopeStatus.DELIVERED),
+    ),
+}
+_URL = re.compile(r"https?://[^\s<>\"]+")
+
+
+def html_body(text: str) -> str:
+    """The message as simple HTML: escaped, paragraphs kept, links clickable."""
+    escaped = html.escape(text)
+    linked = _URL.sub(lambda m: f'<a href="{m.group(0)}">{m.group(0)}</a>', escaped)
+    paragraphs = "".join(
+        f"<p>{p.replace(chr(10), '<br>')}</p>" for p in linked.split("\n\n") if p.strip()
+    )
+    return f'<!doctype html><html><body style="font-family:sans-serif">{paragraphs}</body></html>'
+
+
+class SendRequests:
+    """The API's half: staff ask for envelopes to be sent; the workflow does the sending."""
+
+    def __init__(
+        self, *, envelopes: EnvelopeRepository, starter: Callable[[], SendStarter]
+    ) -> None:
+        self._envelopes = envelopes
+        self._starter = starter
+
+    def send_envelope(self, firm_id: str, envelope_id: str) -> tuple[Envelope, str]:
+        """S3: start sending one envelope; answer it and the workflow run's id."""
+        envelope = self._envelopes.get(firm_id, envelope_id)
+        if envelope is None:
+            raise NotFound("no such envelope", field="id")
+        if envelope.status not in SENDABLE:
+            raise RuleViolation(
+                f"envelope {envelope_id} is {envelope.status.value}; it is not sent again",
+                field="id",
+                code="envelope_already_sent",
+            )
+        execution = self._starter().start(firm_id, envelope.batch_id, [envelope_id])
+        return envelope, execution
+
+    def send_batch(self, firm_id: str, batch_id: str) -> str:
+        """S4: start sending every draft (or failed) envelope of the batch."""
+        found = self._envelopes.get_batch(firm_id, batch_id)
+        if found is None:
+            raise NotFound("no such batch", field="batch_id")
+        _, envelopes = found
+        pending = [e.id for e in envelopes if e.status in SENDABLE]
+        if not pending:
+            raise RuleViolation(
+                f"batch {batch_id} has no envelope left to send",
+                field="batch_id",
+                code="nothing_to_send",
+            )
+        return self._starter().start(firm_id, batch_id, pending)
+
+
+class SendSteps:
+    """The workflow's half: each envelope's send step, its failure step, and SES's events."""
+
+    def __init__(
+        self,
+        *,
+        envelopes: SendingRepository,
+        bills: BillRepository,
+        links: PaymentLinkRepository,
+        settings: SettingsRepository,
+        connections: ConnectionRepository,
+        clio_for: Callable[[ClioConnection], ClioGateway],
+        mailer: Callable[[], Mailer],
+        pay_link_key: Callable[[], bytes],
+        pay_base_url: str,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._envelopes = envelopes
+        self._bills = bills
+        self._links = links
+        self._settings = settings
+        self._connections = connections
+        self._clio_for = clio_for
+        self._mailer = mailer
+        self._pay_link_key = pay_link_key
+        self._pay_base_url = pay_base_url
+        self._clock = clock
+
+    # -- the workflow's steps ------------------------------------------------------------------
+
+    def send_step(self, firm_id: str, envelope_id: str, claim_token: str) -> dict[str, Any]:
+        """One envelope: claim, fetch the PDFs, make or reuse the link, send, mark sent."""
+        now = self._clock()
+        envelope = self._envelopes.get(firm_id, envelope_id)
+        if envelope is None:
+            raise NotFound(f"envelope {envelope_id} does not exist")
+        if not self._envelopes.claim(firm_id, envelope_id, claim_token, now):
+            # Sent, or being sent by another run: a repeated send never emails twice.
+            return {"envelope_id": envelope_id, "outcome": "skipped", "status": envelope.status}
+        connection = self._connections.get(firm_id)
+        if connection is None or connection.needs_reconnect:
+            raise NotConnected("Clio is not connected: the bill PDFs cannot be fetched")
+        clio = self._clio_for(connection)
+        try:
+            attachments = [
+                (f"{self._bill_number(firm_id, b)}.pdf", clio.bill_pdf(b))
+                for b in envelope.bill_ids
+            ]
+        except ClioUnreachable as exc:
+            if type(exc).__name__ in ("ClioRateLimited", "ClioUnavailable"):
+                raise TransientSendError(f"Clio unavailable: {exc.message}") from None
+            raise
+        link = self._link_for(firm_id, envelope.bill_ids, now)
+        url = link_url(self._pay_base_url, link_token(self._pay_link_key(), firm_id, link.id))
+        settings = self._settings.get(firm_id)
+        text = fill_pay_link(envelope.body, url)
+        subject = envelope.subject.replace("{{ pay_link }}", url)
+        if not self._envelopes.start_ses_call(firm_id, envelope_id, claim_token, now):
+            # An earlier attempt of this send reached SES and then stopped: do not send again.
+            return {"envelope_id": envelope_id, "outcome": "unconfirmed"}
+        try:
+            message_id = self._mailer().send(
+                to=[envelope.to],
+                subject=subject,
+                text=text,
+                html=html_body(text),
+                reply_to=str(settings.reply_to) if settings.reply_to else None,
+                sender_name=settings.sender_name or settings.firm_name,
+                attachments=attachments,
+                tags={"firm_id": firm_id, "envelope_id": envelope_id},
+            )
+        except SesThrottled:
+            # SES sent nothing: the retry may call it again.
+            self._envelopes.undo_ses_call(firm_id, envelope_id, claim_token)
+            raise
+        self._envelopes.mark_sent(
+            envelope,
+            claim_token=claim_token,
+            message_id=message_id,
+            link_id=link.id,
+            url=url,
+            now=self._clock(),
+        )
+        logger.info("envelope sent", extra={"firm_id": firm_id, "envelope_id": envelope_id})
+        return {"envelope_id": envelope_id, "outcome": "sent", "message_id": message_id}
+
+    def fail_step(self, firm_id: str, envelope_id: str, error: str) -> dict[str, Any]:
+        failed = self._envelopes.mark_failed(firm_id, envelope_id, error)
+        return {"envelope_id": envelope_id, "outcome": "failed" if failed else "unconfirmed"}
+
+    def _bill_number(self, firm_id: str, bill_id: int) -> str:
+        stored = self._bills.get(firm_id, bill_id)
+        number = stored.bill.number if stored else str(bill_id)
+        return re.sub(r"[^A-Za-z0-9._-]+", "-", number) or str(bill_id)
+
+    def _link_for(self, firm_id: str, bill_ids: tuple[int, ...], now: datetime) -> PaymentLink:
+        """P1: the link of this set of bills, made the first time the set is sent."""
+        existing = self._links.for_bills(firm_id, bill_ids)
+        if existing is not None:
+            return existing
+        link = PaymentLink(id=new_link_id(), firm_id=firm_id, bill_ids=bill_ids, created_at=now)
+        token = link_token(self._pay_link_key(), firm_id, link.id)
+        return self._links.create(link, token_hash(token))
+
+
+class DeliveryEvents:
+    """S5: SES's send, delivery, bounce and complaint events, recorded on the envelope."""
+
+    def __init__(self, envelopes: SendingRepository) -> None:
+        self._envelopes = envelopes
+
+    def ses_event(
+        self, event_type: str, message_id: str, tags: dict[str, str] | None = None
+    ) -> bool:
+        """Record a send, delivery, bounce or complaint on its envelope; repeats and late
+        arrivals change nothing. The envelope comes from the message's own tags (set when it
+        was sent, so even a send whose status write was lost is found), else from the id."""
+        meaning = SES_EVENTS.get(event_type)
+        if meaning is None:
+            return False
+        tags = tags or {}
+        owner: tuple[str, str] | None = None
+        if tags.get("firm_id") and tags.get("envelope_id"):
+            owner = (tags["firm_id"], tags["envelope_id"])
+        else:
+            owner = self._envelopes.envelope_of_message(message_id)
+        if owner is None:
+            return False
+        status, allowed_from = meaning
+        firm_id, envelope_id = owner
+        return self._envelopes.record_delivery_event(firm_id, envelope_id, status, allowed_from)

@@ -1,0 +1,101 @@
+"""Review and send, the sending half (S3-S5, P1), over HTTP against the local stack: the
+workflow on the AWS emulator's Step Functions, the emails read back from its SES outbox."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import requests
+
+pytestmark = pytest.mark.e2e
+
+
+def outbox(stack) -> list[dict]:
+    answer = requests.get(f"{stack.api_url}/_local/outbox", timeout=30)
+    assert answer.status_code == 200
+    return answer.json()
+
+
+def mails_to(stack, address: str) -> list[dict]:
+    return [m for m in outbox(stack) if m["to"] == [address]]
+
+
+def wait_envelopes(firm, batch_id, done=("sent", "failed"), timeout=60):
+    deadline = time.monotonic() + timeout
+    while True:
+        envelopes = firm.get(f"/batches/{batch_id}").json()["envelopes"]
+        if all(e["status"] in done for e in envelopes):
+            return envelopes
+        if time.monotonic() > deadline:
+            raise AssertionError([e["status"] for e in envelopes])
+        time.sleep(0.2)
+
+
+def _drafts(firm, clio, specs):
+    made = [clio.create_bill(**spec) for spec in specs]
+    firm.sync_now()
+    answer = firm.post("/envelopes", {"bill_ids": [str(m["id"]) for m in made]})
+    assert answer.status_code == 201, answer.text
+    return answer.json()
+
+
+def test_given_a_draft_when_sent_then_the_client_gets_one_email_with_the_pdf_and_a_pay_link(
+    new_firm, local_stack
+):
+    firm, clio = new_firm()
+    address = f"{clio.account}@client.example"
+    batch = _drafts(
+        firm, clio, [{"total_cents": 42_000, "client": {"name": "Dana Client", "email": address}}]
+    )
+    envelope = batch["envelopes"][0]
+    firm.session.patch(
+        f"{local_stack.api_url}/envelopes/{envelope['id']}",
+        json={"subject": "Your invoice from us"},
+        timeout=30,
+    )
+    answer = firm.post(f"/envelopes/{envelope['id']}/send")
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["execution_id"]
+    (sent,) = wait_envelopes(firm, batch["batch_id"])
+    assert sent["status"] == "sent" and sent["payment_url"].startswith(
+        f"{local_stack.api_url}/pay/"
+    )
+    (mail,) = mails_to(local_stack, address)
+    assert mail["subject"] == "Your invoice from us"
+    assert sent["payment_url"] in mail["body"] and sent["payment_url"] in mail["html"]
+    assert "$420.00" in mail["body"]
+    assert len(mail["attachments"]) == 1 and mail["attachments"][0].endswith(".pdf")
+    invoice = next(
+        i for i in firm.get("/invoices").json()["items"] if i["id"] == envelope["bill_ids"][0]
+    )
+    assert invoice["payment_link_id"] == sent["payment_link_id"] and invoice["last_sent_at"]
+
+
+def test_given_a_batch_when_all_are_sent_then_each_client_gets_exactly_one_email(
+    new_firm, local_stack
+):
+    firm, clio = new_firm()
+    addresses = [f"{clio.account}-{n}@client.example" for n in range(3)]
+    batch = _drafts(
+        firm,
+        clio,
+        [
+            {"total_cents": 1_000 * (n + 1), "client": {"name": f"Client {n}", "email": a}}
+            for n, a in enumerate(addresses)
+        ],
+    )
+    answer = firm.post(f"/batches/{batch['batch_id']}/send")
+    assert answer.status_code == 202, answer.text
+    envelopes = wait_envelopes(firm, batch["batch_id"])
+    assert {e["status"] for e in envelopes} == {"sent"}
+    for address in addresses:
+        assert len(mails_to(local_stack, address)) == 1
+    # Pressing "Send all" again sends nothing more.
+    again = firm.post(f"/batches/{batch['batch_id']}/send")
+    assert again.status_code == 422 and again.json()["error"]["code"] == "nothing_to_send"
+    resend = firm.post(f"/envelopes/{envelopes[0]['id']}/send")
+    assert resend.status_code == 422
+    time.sleep(1)
+    for address in addresses:
+        assert len(mails_to(local_stack, address)) == 1

@@ -1,0 +1,249 @@
+"""The send workflow on moto: the shipped ASL run by moto's interpreter, its tasks our real
+handlers, SES read back. Sends exactly once through retries, repeats and crashes."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from local.clio_sandbox.seed import seed_many
+
+
+def _firm_with_drafts(stack, firm: str, count: int, aggregate: bool = False):
+    ids = seed_many(stack.clio.state, firm, count, 5)
+    for bill_id in ids:
+        stack.clio.state.update_bill(
+            bill_id, state="awaiting_payment", balance_cents=10_000, notify=False
+        )
+    assert stack.connect(firm, firm).status_code == 302
+    session = stack.firm(firm)
+    if aggregate:
+        settings = session.get(f"{stack.api.url}/settings").json()
+        settings["aggregate_payment_links"] = True
+        session.put(f"{stack.api.url}/settings", json=settings)
+    bills = [
+        i
+        for i in session.get(
+            f"{stack.api.url}/invoices", params={"states": "awaiting_payment", "page_size": 200}
+        ).json()["items"]
+        if i["client"]["email"]
+    ]
+    answer = session.post(f"{stack.api.url}/envelopes", json={"bill_ids": [b["id"] for b in bills]})
+    assert answer.status_code == 201, answer.text
+    return session, answer.json()
+
+
+def _wait_statuses(stack, session, batch_id, done=("sent", "failed"), timeout=60):
+    deadline = time.monotonic() + timeout
+    while True:
+        envelopes = session.get(f"{stack.api.url}/batches/{batch_id}").json()["envelopes"]
+        if all(e["status"] in done for e in envelopes):
+            return envelopes
+        if time.monotonic() > deadline:
+            raise AssertionError([e["status"] for e in envelopes])
+        time.sleep(0.2)
+
+
+def test_given_a_batch_when_sent_then_each_envelope_is_emailed_once_with_its_pdfs_and_link(inproc):
+    session, batch = _firm_with_drafts(inproc, "send-all", 4)
+    answer = session.post(f"{inproc.api.url}/batches/{batch['batch_id']}/send")
+    assert answer.status_code == 202, answer.text
+    inproc.wait_execution(answer.json()["execution_id"])
+    envelopes = _wait_statuses(inproc, session, batch["batch_id"])
+    assert {e["status"] for e in envelopes} == {"sent"}
+    outbox = inproc.outbox()
+    assert sorted(m["to"][0] for m in outbox) == sorted(e["to"] for e in envelopes)
+    for envelope in envelopes:
+        (mail,) = [
+            m for m in outbox if m["subject"] == envelope["subject"] and m["to"] == [envelope["to"]]
+        ]
+        assert envelope["payment_url"] in mail["body"] and "{{ pay_link }}" not in mail["body"]
+        assert len(mail["attachments"]) == len(envelope["bill_ids"])
+        assert all(name.endswith(".pdf") for name in mail["attachments"])
+    invoices = session.get(
+        f"{inproc.api.url}/invoices", params={"states": "awaiting_payment"}
+    ).json()["items"]
+    sent_ids = {b for e in envelopes for b in e["bill_ids"]}
+    for invoice in invoices:
+        if invoice["id"] in sent_ids:
+            assert invoice["payment_link_id"] and invoice["last_sent_at"]
+
+
+def test_given_a_sent_envelope_when_sent_again_then_refused_and_no_second_email(inproc):
+    session, batch = _firm_with_drafts(inproc, "twice", 1)
+    envelope = batch["envelopes"][0]
+    first = session.post(f"{inproc.api.url}/envelopes/{envelope['id']}/send")
+    assert first.status_code == 202, first.text
+    inproc.wait_execution(first.json()["execution_id"])
+    again = session.post(f"{inproc.api.url}/envelopes/{envelope['id']}/send")
+    assert again.status_code == 422 and again.json()["error"]["code"] == "envelope_already_sent"
+    batch_again = session.post(f"{inproc.api.url}/batches/{batch['batch_id']}/send")
+    assert batch_again.status_code == 422
+    assert len([m for m in inproc.outbox() if m["to"] == [envelope["to"]]]) == 1
+
+
+def test_given_two_runs_racing_for_one_envelope_then_it_is_emailed_once(inproc):
+    import boto3
+
+    from billbridge.adapters.sfn_starter import StepFunctionsSendStarter
+
+    session, batch = _firm_with_drafts(inproc, "race", 1)
+    envelope = batch["envelopes"][0]
+    starter = StepFunctionsSendStarter(
+        boto3.client("stepfunctions"), inproc.env["SEND_STATE_MACHINE_ARN"]
+    )
+    runs = [starter.start("race", batch["batch_id"], [envelope["id"]]) for _ in range(2)]
+    for run in runs:
+        inproc.wait_execution(run)
+    assert len([m for m in inproc.outbox() if m["to"] == [envelope["to"]]]) == 1
+    assert session.get(f"{inproc.api.url}/envelopes/{envelope['id']}").json()["status"] == "sent"
+
+
+def test_given_the_same_bills_sent_again_then_the_payment_link_is_reused(inproc):
+    session, batch = _firm_with_drafts(inproc, "reuse", 1)
+    envelope = batch["envelopes"][0]
+    first = session.post(f"{inproc.api.url}/envelopes/{envelope['id']}/send").json()
+    inproc.wait_execution(first["execution_id"])
+    sent = session.get(f"{inproc.api.url}/envelopes/{envelope['id']}").json()
+    second_batch = session.post(
+        f"{inproc.api.url}/envelopes", json={"bill_ids": envelope["bill_ids"]}
+    ).json()
+    run = session.post(f"{inproc.api.url}/batches/{second_batch['batch_id']}/send").json()
+    inproc.wait_execution(run["execution_id"])
+    resent = session.get(f"{inproc.api.url}/batches/{second_batch['batch_id']}").json()[
+        "envelopes"
+    ][0]
+    assert resent["status"] == "sent"
+    assert resent["payment_link_id"] == sent["payment_link_id"]
+    assert resent["payment_url"] == sent["payment_url"]
+    token = sent["payment_url"].rsplit("/", 1)[1]
+    assert len(token) >= 43  # 256 bits, base64url
+
+
+def test_given_ses_throttling_then_the_workflow_retries_and_each_is_sent_once(inproc, monkeypatch):
+    from billbridge.adapters import ses_mailer
+    from billbridge.domain.errors import SesThrottled
+
+    session, batch = _firm_with_drafts(inproc, "throttle", 3)
+    real_send = ses_mailer.SesMailer.send
+    refusals = {"left": 2}
+
+    def throttled(self, **kwargs):
+        if refusals["left"]:
+            refusals["left"] -= 1
+            raise SesThrottled("Maximum sending rate exceeded")
+        return real_send(self, **kwargs)
+
+    monkeypatch.setattr(ses_mailer.SesMailer, "send", throttled)
+    run = session.post(f"{inproc.api.url}/batches/{batch['batch_id']}/send").json()
+    inproc.wait_execution(run["execution_id"], timeout=120)
+    envelopes = _wait_statuses(inproc, session, batch["batch_id"])
+    assert {e["status"] for e in envelopes} == {"sent"}
+    assert refusals["left"] == 0
+    assert sorted(m["to"][0] for m in inproc.outbox()) == sorted(e["to"] for e in envelopes)
+
+
+def test_given_a_crash_after_the_ses_call_then_the_envelope_is_not_emailed_again(
+    inproc, monkeypatch
+):
+    from billbridge.adapters import dynamo_envelopes
+
+    session, batch = _firm_with_drafts(inproc, "crash", 2)
+    victim = batch["envelopes"][0]["id"]
+    real_mark = dynamo_envelopes.DynamoSendingRepository.mark_sent
+
+    def crash_once(self, envelope, **kwargs):
+        if envelope.id == victim and not getattr(crash_once, "done", False):
+            crash_once.done = True
+            raise RuntimeError("the function died after SES took the email")
+        return real_mark(self, envelope, **kwargs)
+
+    monkeypatch.setattr(dynamo_envelopes.DynamoSendingRepository, "mark_sent", crash_once)
+    run = session.post(f"{inproc.api.url}/batches/{batch['batch_id']}/send").json()
+    inproc.wait_execution(run["execution_id"])
+    envelopes = {
+        e["id"]: e
+        for e in session.get(f"{inproc.api.url}/batches/{batch['batch_id']}").json()["envelopes"]
+    }
+    to_of = {e["id"]: e["to"] for e in envelopes.values()}
+    outbox = inproc.outbox()
+    for envelope_id, to in to_of.items():
+        assert len([m for m in outbox if m["to"] == [to]]) == 1, envelope_id
+    assert envelopes[victim]["status"] == "sending"
+    assert "unconfirmed" in (envelopes[victim]["error"] or "")
+    # SES's Send event, found by the message's tags, settles it.
+    from datetime import UTC, datetime
+
+    event = {
+        "version": "0",
+        "id": "ev-1",
+        "detail-type": "Email Sent",
+        "source": "aws.ses",
+        "account": "123456789012",
+        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": "us-east-1",
+        "resources": [],
+        "detail": {
+            "eventType": "Send",
+            "mail": {
+                "messageId": "ses-msg-1",
+                "tags": {"firm_id": ["crash"], "envelope_id": [victim]},
+            },
+        },
+    }
+    assert inproc.invoke("SesEventsFunction", event)["changed"] is True
+    assert inproc.invoke("SesEventsFunction", event)["changed"] is False
+    assert session.get(f"{inproc.api.url}/envelopes/{victim}").json()["status"] == "sent"
+
+
+def test_given_a_bill_clio_no_longer_has_then_that_envelope_fails_and_the_others_are_sent(inproc):
+    session, batch = _firm_with_drafts(inproc, "partial", 3)
+    broken = batch["envelopes"][1]
+    (bill_id,) = broken["bill_ids"]
+    # Gone from Clio altogether: its preview (and so its PDF) answers 404.
+    inproc.clio.state.bills.pop(int(bill_id))
+    run = session.post(f"{inproc.api.url}/batches/{batch['batch_id']}/send").json()
+    inproc.wait_execution(run["execution_id"])
+    envelopes = {e["id"]: e for e in _wait_statuses(inproc, session, batch["batch_id"])}
+    assert envelopes[broken["id"]]["status"] == "failed" and envelopes[broken["id"]]["error"]
+    assert [e["status"] for i, e in envelopes.items() if i != broken["id"]] == ["sent", "sent"]
+    assert len(inproc.outbox()) == 2
+
+
+@pytest.mark.parametrize(
+    "event_type,status",
+    [("Delivery", "delivered"), ("Bounce", "bounced"), ("Complaint", "complained")],
+)
+def test_given_ses_events_then_the_envelope_status_moves_forward_only(inproc, event_type, status):
+    session, batch = _firm_with_drafts(inproc, f"ev-{event_type.lower()}", 1)
+    envelope = batch["envelopes"][0]
+    run = session.post(f"{inproc.api.url}/envelopes/{envelope['id']}/send").json()
+    inproc.wait_execution(run["execution_id"])
+
+    def event(kind):
+        return {
+            "version": "0",
+            "id": f"ev-{kind}",
+            "detail-type": "SES",
+            "source": "aws.ses",
+            "account": "123456789012",
+            "time": "2026-11-24T12:00:00Z",
+            "region": "us-east-1",
+            "resources": [],
+            "detail": {
+                "eventType": kind,
+                "mail": {
+                    "messageId": "m",
+                    "tags": {
+                        "firm_id": [f"ev-{event_type.lower()}"],
+                        "envelope_id": [envelope["id"]],
+                    },
+                },
+            },
+        }
+
+    assert inproc.invoke("SesEventsFunction", event(event_type))["changed"] is True
+    # A late Send event does not move it back.
+    assert inproc.invoke("SesEventsFunction", event("Send"))["changed"] is False
+    assert session.get(f"{inproc.api.url}/envelopes/{envelope['id']}").json()["status"] == status
