@@ -100,6 +100,7 @@ def bench_sending(rows: list[tuple[str, str, str]], count: int) -> None:
     from local.clio_sandbox.seed import seed_many
     from local.outbox import read_outbox_in_process
     from local.provision import provision
+    from local.stack import connect_firm
 
     clio = ClioSandbox(host="127.0.0.1", port=0, rate_limit=10_000_000)
     clio.start()
@@ -122,11 +123,7 @@ def bench_sending(rows: list[tuple[str, str, str]], count: int) -> None:
             )
         session = requests.Session()
         session.headers["Authorization"] = "Bearer dev-sender"
-        start = session.get(f"{api.url}/clio/connect", allow_redirects=False)
-        approved = requests.get(
-            start.headers["Location"] + "&sandbox_account=sender", allow_redirects=False
-        )
-        requests.get(approved.headers["Location"], allow_redirects=False)
+        connect_firm(api.url, "sender", "sender")
         bills: list[str] = []
         cursor = None
         while True:
@@ -180,6 +177,7 @@ def main() -> int:
     from local.clio_sandbox import ClioSandbox
     from local.clio_sandbox.seed import seed_many
     from local.lambdas import FakeContext, load_handler
+    from local.stack import connect_firm
 
     rows: list[tuple[str, str, str]] = []
     # Bills are seeded "an hour ago", so an incremental sync's overlap window does not reach
@@ -217,11 +215,7 @@ def main() -> int:
             ids += seed_many(clio.state, "bench", size, 11 + chunk)
         session = requests.Session()
         session.headers["Authorization"] = "Bearer dev-bench"
-        start = session.get(f"{api.url}/clio/connect", allow_redirects=False)
-        approved = requests.get(
-            start.headers["Location"] + "&sandbox_account=bench", allow_redirects=False
-        )
-        requests.get(approved.headers["Location"], allow_redirects=False)
+        connect_firm(api.url, "bench", "bench")
 
         def stats() -> int:
             return int(clio.state.stats("bench")["api_requests"])

@@ -35,7 +35,7 @@ FULL_BILL_SPEC = parse_fields(
     + ",currency{id,code,sign}",
     BILL,
 )
-FAULT_STATUSES = (429, 500, 502, 503, 504)
+FAULT_STATUSES = (403, 404, 429, 500, 502, 503, 504)
 MAX_SEED = 200_000
 
 
@@ -217,9 +217,17 @@ def add_fault(sb: ClioSandbox, req: Request, _: re.Match[str]) -> Response:
         raise _bad(f"status must be one of {FAULT_STATUSES}", "status")
     count = _int(body, "count", required=False, low=1) or 1
     retry_after = _int(body, "retry_after", required=False, low=0)
-    sb.state.add_fault(account, status, count, 1 if retry_after is None else retry_after)
+    path = _str(body, "path", required=False)
+    sb.state.add_fault(account, status, count, 1 if retry_after is None else retry_after, path)
     return json_response(
-        201, {"account": account, "status": status, "count": count, "retry_after": retry_after}
+        201,
+        {
+            "account": account,
+            "status": status,
+            "count": count,
+            "retry_after": retry_after,
+            "path": path,
+        },
     )
 
 

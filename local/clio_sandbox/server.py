@@ -410,7 +410,7 @@ def handle_api(sb: ClioSandbox, req: Request) -> Response:
     except OAuthError as exc:
         headers = {**base, "WWW-Authenticate": f'Bearer error="{exc.error}"'}
         return json_response(exc.status, exc.body(), headers)
-    fault = sb.state.take_fault(token.account)
+    fault = sb.state.take_fault(token.account, req.path)
     if fault is not None:
         peek = sb.state.peek_rate(token.access_token)
         headers = {**base, **_rate_headers(peek.limit, peek.remaining, peek.reset)}

@@ -222,6 +222,8 @@ class Fault:
     status: int
     remaining: int
     retry_after: int
+    # Only requests whose path contains this (e.g. "preview"); None: any API request.
+    path: str | None = None
 
 
 @dataclass
@@ -541,17 +543,26 @@ class SandboxState:
             remaining = max(0, self.rate_limit - window.count)
             return RateDecision(remaining > 0, self.rate_limit, remaining, int(-(-end // 1)), 0)
 
-    def add_fault(self, account: str | None, status: int, count: int, retry_after: int) -> None:
+    def add_fault(
+        self,
+        account: str | None,
+        status: int,
+        count: int,
+        retry_after: int,
+        path: str | None = None,
+    ) -> None:
         with self.lock:
-            self.faults.append(Fault(account, status, count, retry_after))
+            self.faults.append(Fault(account, status, count, retry_after, path))
 
     def clear_faults(self) -> None:
         with self.lock:
             self.faults.clear()
 
-    def take_fault(self, account: str) -> Fault | None:
+    def take_fault(self, account: str, path: str = "") -> Fault | None:
         with self.lock:
             for fault in self.faults:
+                if fault.path is not None and fault.path not in path:
+                    continue
                 if fault.remaining > 0 and fault.account in (None, account):
                     fault.remaining -= 1
                     if fault.remaining == 0:

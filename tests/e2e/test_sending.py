@@ -99,3 +99,27 @@ def test_given_a_batch_when_all_are_sent_then_each_client_gets_exactly_one_email
     time.sleep(1)
     for address in addresses:
         assert len(mails_to(local_stack, address)) == 1
+
+
+def test_given_one_envelope_failing_then_the_others_are_still_sent(new_firm, local_stack):
+    firm, clio = new_firm()
+    addresses = [f"{clio.account}-f{n}@client.example" for n in range(3)]
+    batch = _drafts(
+        firm,
+        clio,
+        [
+            {"total_cents": 2_000, "client": {"name": f"Client {n}", "email": a}}
+            for n, a in enumerate(addresses)
+        ],
+    )
+    # Clio refuses one bill's preview (as for a bill the user may no longer see): that
+    # envelope cannot carry its PDF and fails; the workflow goes on with the others.
+    clio.control("faults", {"status": 404, "count": 1, "path": "preview"})
+    assert firm.post(f"/batches/{batch['batch_id']}/send").status_code == 202
+    envelopes = wait_envelopes(firm, batch["batch_id"])
+    statuses = sorted(e["status"] for e in envelopes)
+    assert statuses == ["failed", "sent", "sent"]
+    failed = next(e for e in envelopes if e["status"] == "failed")
+    assert "404" in failed["error"] or "Not Found" in failed["error"]
+    assert sum(len(mails_to(local_stack, a)) for a in addresses) == 2
+    assert mails_to(local_stack, failed["to"]) == []
