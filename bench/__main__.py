@@ -353,6 +353,8 @@ def main() -> int:
         provisioned.lambdas.shutdown()
     clio.stop()
 
+    bench_sending(rows, int(os.environ.get("BENCH_ENVELOPES", "500")))
+
     env = {
         **os.environ,
         "PYTHONPATH": f"{ROOT / 'layers' / 'billbridge'}:{ROOT}",

@@ -155,7 +155,10 @@ class Stack:
         )
 
     def _tick(self) -> None:
-        while not self._stop.wait(60):
+        # EventBridge's rate(1 minute); the end-to-end tests tick by hand (POST /_local/tick)
+        # and set LOCAL_SYNC_TICK_SECONDS high, so no sync lands between a test's steps.
+        interval = float(os.environ.get("LOCAL_SYNC_TICK_SECONDS", "60"))
+        while not self._stop.wait(interval):
             try:
                 self.tick()
             except Exception as exc:  # the ticker must outlive one bad minute

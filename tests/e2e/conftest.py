@@ -47,7 +47,13 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
         for name in ("API_PORT", "CLIO_SANDBOX_PORT", "STRIPE_SANDBOX_PORT", "AWS_EMULATOR_PORT")
     }
     log = tmp_path_factory.mktemp("stack") / "stack.log"
-    env = {**os.environ, **{k: str(v) for k, v in ports.items()}, "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        **{k: str(v) for k, v in ports.items()},
+        "PYTHONUNBUFFERED": "1",
+        # Tests tick the schedule themselves (POST /_local/tick) when they mean to.
+        "LOCAL_SYNC_TICK_SECONDS": "3600",
+    }
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "local.stack"],

@@ -24,23 +24,28 @@ class EmailTemplate(BaseModel):
 class Templates(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    invoice: EmailTemplate = EmailTemplate(
-        subject="Invoice {{ bill_numbers }} from {{ firm_name }}",
-        body=(
-            "Dear {{ client_name }},\n\n"
-            "Please find attached invoice {{ bill_numbers }} for {{ amount_due }}, "
-            "due {{ due_dates }}.\n\nYou can pay online here: {{ pay_link }}\n\n"
-            "Thank you,\n{{ firm_name }}"
-        ),
+    # Factories, not instances: building one validates it, which loads Jinja2 at import time.
+    invoice: EmailTemplate = Field(
+        default_factory=lambda: EmailTemplate(
+            subject="Invoice {{ bill_numbers }} from {{ firm_name }}",
+            body=(
+                "Dear {{ client_name }},\n\n"
+                "Please find attached invoice {{ bill_numbers }} for {{ amount_due }}, "
+                "due {{ due_dates }}.\n\nYou can pay online here: {{ pay_link }}\n\n"
+                "Thank you,\n{{ firm_name }}"
+            ),
+        )
     )
-    trust_request: EmailTemplate = EmailTemplate(
-        subject="Trust request {{ bill_numbers }} from {{ firm_name }}",
-        body=(
-            "Dear {{ client_name }},\n\n"
-            "Please find attached trust request {{ bill_numbers }} for {{ amount_due }}, "
-            "due {{ due_dates }}. Funds are deposited into our trust account.\n\n"
-            "You can pay online here: {{ pay_link }}\n\nThank you,\n{{ firm_name }}"
-        ),
+    trust_request: EmailTemplate = Field(
+        default_factory=lambda: EmailTemplate(
+            subject="Trust request {{ bill_numbers }} from {{ firm_name }}",
+            body=(
+                "Dear {{ client_name }},\n\n"
+                "Please find attached trust request {{ bill_numbers }} for {{ amount_due }}, "
+                "due {{ due_dates }}. Funds are deposited into our trust account.\n\n"
+                "You can pay online here: {{ pay_link }}\n\nThank you,\n{{ firm_name }}"
+            ),
+        )
     )
 
 
@@ -57,12 +62,12 @@ class FirmSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     aggregate_payment_links: bool = False
-    templates: Templates = Templates()
+    templates: Templates = Field(default_factory=Templates)
     default_states: list[BillState] = Field(default_factory=lambda: list(DEFAULT_STATES))
     firm_name: str = Field(default="Your law firm", min_length=1, max_length=200)
     sender_name: str | None = Field(default=None, max_length=200)
     reply_to: EmailStr | None = None
-    payout_accounts: PayoutAccounts = PayoutAccounts()
+    payout_accounts: PayoutAccounts = Field(default_factory=PayoutAccounts)
 
     @field_validator("default_states")
     @classmethod

@@ -9,10 +9,11 @@ puts the link in.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
-from jinja2 import StrictUndefined, TemplateError, meta
-from jinja2.sandbox import SandboxedEnvironment
+if TYPE_CHECKING:
+    from jinja2.sandbox import SandboxedEnvironment
 
 MERGE_FIELDS: dict[str, str] = {
     "client_name": "the client's name as in Clio",
@@ -25,9 +26,18 @@ MERGE_FIELDS: dict[str, str] = {
 }
 PAY_LINK_MARKER = "{{ pay_link }}"
 
-_environment = SandboxedEnvironment(
-    undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True
-)
+
+@cache
+def _environment() -> SandboxedEnvironment:
+    # Built on first use: Jinja2 is a noticeable part of a cold start, and only settings
+    # writes and drafting need it.
+    from jinja2 import StrictUndefined
+    from jinja2.sandbox import SandboxedEnvironment
+
+    return SandboxedEnvironment(
+        undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True
+    )
+
 
 SAMPLE: dict[str, str] = {
     "client_name": "Acme Ltd",
@@ -46,8 +56,10 @@ class TemplateProblem(ValueError):
 
 def check_template(text: str) -> None:
     """Raise TemplateProblem naming the problem when `text` is not a usable template."""
+    from jinja2 import TemplateError, meta
+
     try:
-        parsed = _environment.parse(text)
+        parsed = _environment().parse(text)
     except TemplateError as exc:
         raise TemplateProblem(f"template syntax error: {exc.message}") from None
     unknown = sorted(meta.find_undeclared_variables(parsed) - MERGE_FIELDS.keys())
@@ -55,7 +67,7 @@ def check_template(text: str) -> None:
         allowed = ", ".join(sorted(MERGE_FIELDS))
         raise TemplateProblem(f"unknown merge field {unknown[0]!r}; allowed: {allowed}")
     try:
-        _environment.from_string(text).render(SAMPLE)
+        _environment().from_string(text).render(SAMPLE)
     except TemplateError as exc:
         raise TemplateProblem(f"template cannot be rendered: {exc.message}") from None
     except (ArithmeticError, TypeError, ValueError, LookupError) as exc:
@@ -67,7 +79,7 @@ def render(text: str, fields: Mapping[str, Any]) -> str:
     """Render with the given merge fields; `pay_link` stays as its marker unless given."""
     values = dict(fields)
     values.setdefault("pay_link", PAY_LINK_MARKER)
-    return _environment.from_string(text).render(values)
+    return _environment().from_string(text).render(values)
 
 
 def fill_pay_link(text: str, url: str) -> str:
