@@ -4,9 +4,11 @@ checkpointed continuation and schedule fan-out, and the Clio webhook handshake a
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 
 import boto3
+import requests
 
 from local.clio_sandbox.seed import seed_many
 from local.stack import scheduled_event
@@ -70,24 +72,18 @@ def test_given_the_schedule_when_it_fires_then_every_connected_firm_syncs(inproc
 def test_given_clio_webhooks_when_a_bill_changes_then_the_signed_delivery_is_applied(inproc):
     seed_many(inproc.clio.state, "hooked", 2, 1)
     inproc.connect("firm-hooked", "hooked")
-    made = (
-        __import__("requests")
-        .post(
-            f"{inproc.clio.url}/_sandbox/bills",
-            json={
-                "account": "hooked",
-                "kind": "trust_request",
-                "total_cents": 4321,
-                "state": "awaiting_payment",
-                "client": {"name": "Hook Co", "email": "hook@example.com"},
-                "matter": {"display_number": "9-Hook", "description": "Hooks"},
-            },
-            timeout=30,
-        )
-        .json()
-    )
-    import time
-
+    made = requests.post(
+        f"{inproc.clio.url}/_sandbox/bills",
+        json={
+            "account": "hooked",
+            "kind": "trust_request",
+            "total_cents": 4321,
+            "state": "awaiting_payment",
+            "client": {"name": "Hook Co", "email": "hook@example.com"},
+            "matter": {"display_number": "9-Hook", "description": "Hooks"},
+        },
+        timeout=30,
+    ).json()
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         if str(made["id"]) in _all_ids(inproc, "firm-hooked"):
@@ -102,7 +98,7 @@ def test_given_a_forged_webhook_when_posted_then_401_and_nothing_changes(inproc)
     inproc.connect("firm-forge", "forge")
     before = _all_ids(inproc, "firm-forge")
     body = json.dumps({"data": {"id": 999999, "state": "paid"}, "meta": {"event": "updated"}})
-    answer = __import__("requests").post(
+    answer = requests.post(
         f"{inproc.api.url}/webhooks/clio?firm_id=firm-forge",
         data=body,
         headers={"X-Hook-Signature": "0" * 64, "Content-Type": "application/json"},
@@ -113,7 +109,7 @@ def test_given_a_forged_webhook_when_posted_then_401_and_nothing_changes(inproc)
 
 
 def test_given_a_handshake_then_the_secret_is_echoed(inproc):
-    answer = __import__("requests").post(
+    answer = requests.post(
         f"{inproc.api.url}/webhooks/clio?firm_id=anyone",
         data="{}",
         headers={"X-Hook-Secret": "abc123"},
