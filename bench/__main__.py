@@ -96,30 +96,38 @@ def import_time(statement: str, env: dict[str, str], repeat: int = 5) -> float:
     return best
 
 
-def bench_sending(rows: list[tuple[str, str, str]], count: int) -> None:
-    """Send `count` envelopes (one bill each) through the shipped workflow on moto."""
+def _start_api(clio_url: str, port: int, lambda_mode: str) -> tuple[Any, Any]:
+    """Inside mock_aws: the template's resources, the handlers' environment, and the local
+    API Gateway on `port` (Clio webhooks off: the benchmarks sync on purpose)."""
     from billbridge import bootstrap
     from local.apigw import LocalApiGateway
+    from local.provision import provision
+
+    provisioned = provision(
+        api_base_url=f"http://127.0.0.1:{port}",
+        clio_base_url=clio_url,
+        lambda_mode=lambda_mode,
+        clio_webhooks=False,
+    )
+    os.environ.update(provisioned.env)
+    bootstrap.reset()
+    api = LocalApiGateway(provisioned.lambdas, port=port)
+    api.start()
+    return provisioned, api
+
+
+def bench_sending(rows: list[tuple[str, str, str]], count: int) -> None:
+    """Send `count` envelopes (one bill each) through the shipped workflow on moto."""
     from local.clio_sandbox import ClioSandbox
     from local.clio_sandbox.seed import seed_many
     from local.outbox import read_outbox_in_process
-    from local.provision import provision
     from local.stack import connect_firm
 
     clio = ClioSandbox(host="127.0.0.1", port=0, rate_limit=10_000_000)
     clio.start()
     port = _free_port()
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
-        provisioned = provision(
-            api_base_url=f"http://127.0.0.1:{port}",
-            clio_base_url=clio.url,
-            lambda_mode="inline",
-            clio_webhooks=False,
-        )
-        os.environ.update(provisioned.env)
-        bootstrap.reset()
-        api = LocalApiGateway(provisioned.lambdas, port=port)
-        api.start()
+        provisioned, api = _start_api(clio.url, port, "inline")
         # Seeded clients without an email address cannot be sent to: seed enough to have
         # `count` sendable bills, and draft exactly `count`.
         ids = seed_many(clio.state, "sender", count + count // 5, 3)
@@ -174,13 +182,12 @@ def bench_sending(rows: list[tuple[str, str, str]], count: int) -> None:
 
 def main() -> int:
     n = int(os.environ.get("BENCH_BILLS", "20000"))
-    from local.provision import FAKE_AWS_ENV, provision
+    from local.provision import FAKE_AWS_ENV
 
     os.environ.update(FAKE_AWS_ENV)
     os.environ.pop("AWS_ENDPOINT_URL", None)
     counter = DynamoCounter()
-    from billbridge import bootstrap
-    from local.apigw import LocalApiGateway, proxy_event
+    from local.apigw import proxy_event
     from local.clio_sandbox import ClioSandbox
     from local.clio_sandbox.seed import seed_many
     from local.lambdas import FakeContext, load_handler
@@ -202,16 +209,7 @@ def main() -> int:
         # mock_aws replaces boto3's default session: count on the one the handlers will use.
         boto3.setup_default_session()
         boto3.DEFAULT_SESSION.events.register("before-call.dynamodb", counter)  # type: ignore[union-attr]
-        provisioned = provision(
-            api_base_url=f"http://127.0.0.1:{port}",
-            clio_base_url=clio.url,
-            lambda_mode="queue",
-            clio_webhooks=False,
-        )
-        os.environ.update(provisioned.env)
-        bootstrap.reset()
-        api = LocalApiGateway(provisioned.lambdas, port=port)
-        api.start()
+        provisioned, api = _start_api(clio.url, port, "queue")
         # Spread over the last 30 days, as a firm's bills are: increments then read only what
         # changed lately, not the whole seed.
         ids: list[int] = []
