@@ -26,8 +26,7 @@ def document() -> str:
     for key, value in PLACEHOLDER_ENV.items():
         os.environ.setdefault(key, value)
     spec = function_specs()["ApiFunction"]
-    load_handler(spec)
-    module = sys.modules[f"lambda_{spec.logical_id}_app"]
+    module = sys.modules[load_handler(spec).__module__]
     return json.dumps(json.loads(module.openapi_document()), indent=2, sort_keys=True) + "\n"
 
 

@@ -12,7 +12,7 @@ from billbridge.domain.connection import ClioConnection, Region
 from billbridge.domain.envelopes import Batch, Envelope, check_editable
 from billbridge.domain.errors import Conflict
 from billbridge.domain.settings import FirmSettings
-from billbridge.domain.sync import LOCK_TTL, SyncCheckpoint, SyncRun, SyncStatus
+from billbridge.domain.sync import LOCK_TTL, SyncCheckpoint, SyncRun
 from billbridge.services.ports import BillsPage
 
 
@@ -307,6 +307,3 @@ def connection(firm_id: str = "firm-a", **overrides: Any) -> ClioConnection:
     )
     values.update(overrides)
     return ClioConnection(**values)
-
-
-__all__ = ["SyncStatus"]

@@ -88,6 +88,8 @@ class ClioAuthError(ClioError, ClioAuthorizationLost):
 class ClioRateLimited(ClioError):
     """Clio's rate limit outlasted what we may wait (or our retries); try after `retry_after`."""
 
+    transient = True
+
     def __init__(self, message: str, *, retry_after: float, status: int | None = 429) -> None:
         super().__init__(message, status=status)
         self.retry_after = retry_after
@@ -95,6 +97,8 @@ class ClioRateLimited(ClioError):
 
 class ClioUnavailable(ClioError):
     """Clio kept failing (5xx, timeouts, connection errors) through every retry."""
+
+    transient = True
 
 
 class ClioBadRequest(ClioError):

@@ -24,8 +24,8 @@ from billbridge.adapters.dynamo_common import (
     to_item,
 )
 from billbridge.domain.bills import Client
-from billbridge.domain.envelopes import Batch, Envelope, EnvelopeStatus
-from billbridge.domain.errors import NotFound, RuleViolation
+from billbridge.domain.envelopes import Batch, Envelope, EnvelopeStatus, check_editable
+from billbridge.domain.errors import NotFound
 
 
 def envelope_sk(envelope_id: str) -> str:
@@ -164,11 +164,8 @@ class DynamoEnvelopeRepository(DynamoRepository):
             current = self.get(firm_id, envelope_id)
             if current is None:
                 raise NotFound("no such envelope", field="id") from None
-            raise RuleViolation(
-                f"envelope {envelope_id} is {current.status.value}; only drafts can be edited",
-                field="id",
-                code="envelope_not_draft",
-            ) from None
+            check_editable(current)
+            raise
         edited = self.get(firm_id, envelope_id)
         assert edited is not None
         return edited

@@ -62,6 +62,9 @@ class ClioUnreachable(DomainError):
     adapter's errors derive from this so services never import the adapter."""
 
     code = "clio_unavailable"
+    # Whether trying again later may succeed (rate limit, Clio down), as opposed to a request
+    # Clio refuses as such (a bill it no longer has). The adapter's classes say which.
+    transient = False
 
 
 class ClioAuthorizationLost(ClioUnreachable):

@@ -36,7 +36,7 @@ from billbridge.domain.payment_links import (
     token_hash,
 )
 from billbridge.domain.sync import utcnow
-from billbridge.domain.templates import fill_pay_link
+from billbridge.domain.templates import PAY_LINK_MARKER, fill_pay_link
 from billbridge.services.ports import (
     BillRepository,
     ClioGateway,
@@ -166,14 +166,14 @@ class SendSteps:
                 for b in envelope.bill_ids
             ]
         except ClioUnreachable as exc:
-            if type(exc).__name__ in ("ClioRateLimited", "ClioUnavailable"):
+            if exc.transient:
                 raise TransientSendError(f"Clio unavailable: {exc.message}") from None
             raise
         link = self._link_for(firm_id, envelope.bill_ids, now)
         url = link_url(self._pay_base_url, link_token(self._pay_link_key(), firm_id, link.id))
         settings = self._settings.get(firm_id)
         text = fill_pay_link(envelope.body, url)
-        subject = envelope.subject.replace("{{ pay_link }}", url)
+        subject = envelope.subject.replace(PAY_LINK_MARKER, url)
         if not self._envelopes.start_ses_call(firm_id, envelope_id, claim_token, now):
             # An earlier attempt of this send reached SES and then stopped: do not send again.
             return {"envelope_id": envelope_id, "outcome": "unconfirmed"}
