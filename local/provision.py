@@ -10,6 +10,7 @@ from typing import Any
 
 import boto3
 
+from billbridge.services.ports import PaymentAccounts
 from local import moto_speedups
 from local.aws_template import create_dynamodb_tables
 from local.lambdas import ROLE_NAME, LocalLambdas
@@ -21,6 +22,8 @@ STACK_NAME = "billbridge-local"
 SANDBOX_CLIENT_ID = "sandbox-client-id"
 SANDBOX_CLIENT_SECRET = "sandbox-client-secret"
 SENDER_ADDRESS = "billing@billbridge.local"
+# The Stripe sandbox's platform key (the sandbox accepts only this one).
+STRIPE_API_KEY = "sk_test_sandbox"
 
 FAKE_AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -56,6 +59,8 @@ def provision(
     clio_webhooks: bool = True,
     lambda_mode: str = "thread",
     endpoint_url: str | None = None,
+    stripe_api_base: str | None = None,
+    stripe_webhook_secret: str = "whsec_local",
 ) -> Provisioned:
     """Create the resources and return the handlers' environment variables.
 
@@ -83,6 +88,12 @@ def provision(
     pay_link_secret_arn = boto3.client("secretsmanager", **kwargs).create_secret(
         Name=f"{STACK_NAME}/pay-link",
         SecretString=json.dumps({"signing_key": secrets.token_hex(32)}),
+    )["ARN"]
+    stripe_secret_arn = boto3.client("secretsmanager", **kwargs).create_secret(
+        Name=f"{STACK_NAME}/stripe",
+        SecretString=json.dumps(
+            {"api_key": STRIPE_API_KEY, "webhook_secret": stripe_webhook_secret}
+        ),
     )["ARN"]
     # moto's SES refuses mail from an identity that is not verified, as SES does.
     verify_sender(boto3.client("ses", **kwargs), SENDER_ADDRESS)
@@ -112,9 +123,43 @@ def provision(
         "SENDER_ADDRESS": SENDER_ADDRESS,
         "PAY_LINK_SECRET_ARN": pay_link_secret_arn,
         "PUBLIC_PAY_BASE_URL": api_base_url,
+        "STRIPE_SECRET_ARN": stripe_secret_arn,
     }
+    if stripe_api_base:
+        env["STRIPE_API_BASE"] = stripe_api_base
     if clio_webhooks:
         env["PUBLIC_API_BASE_URL"] = api_base_url
     if endpoint_url:
         env["AWS_ENDPOINT_URL"] = endpoint_url
     return Provisioned(env=env, table_name=tables["AppTable"], lambdas=lambdas)
+
+
+def create_payment_accounts(
+    stripe_api_base: str, table_name: str, firm_id: str, display_name: str | None = None
+) -> PaymentAccounts:
+    """What onboarding does for a firm: a Stripe connected account per bank account (trust and
+    operating), recorded for the firm. Locally the accounts live in the Stripe sandbox."""
+    import stripe
+
+    from billbridge.adapters.dynamo_payments import DynamoPaymentStore
+
+    client = stripe.StripeClient(STRIPE_API_KEY, base_addresses={"api": stripe_api_base})
+    name = display_name or f"{firm_id.replace('-', ' ').title()} LLP"
+    made = {}
+    for account in ("trust", "operating"):
+        made[account] = client.v1.accounts.create(
+            params={
+                "type": "custom",
+                "country": "US",
+                "business_profile": {"name": f"{name} ({account})"},
+                "metadata": {"firm_id": firm_id, "account": account},
+            }
+        ).id
+    accounts = PaymentAccounts(
+        firm_id=firm_id,
+        trust_account_id=str(made["trust"]),
+        operating_account_id=str(made["operating"]),
+        display_name=name,
+    )
+    DynamoPaymentStore(boto3.client("dynamodb"), table_name).save_payment_accounts(accounts)
+    return accounts

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from billbridge.domain.bills import BillKind, BillState, StoredBill
 from billbridge.domain.envelopes import Envelope
+from billbridge.domain.payments import Transaction
 from billbridge.domain.sync import SyncRun
 
 
@@ -40,6 +41,14 @@ class Invoice(BaseModel):
     clio_url: str
     payment_link_id: str | None
     last_sent_at: datetime | None
+    payable_cents: int = Field(
+        description="What the client may pay now: Outstanding (Clio) minus our payments that "
+        "Clio does not show yet"
+    )
+    flags: list[str] = Field(
+        description="disputed, payment_not_in_clio, refund_not_in_clio: things staff should "
+        "look at (X2)"
+    )
 
     @classmethod
     def of(cls, stored: StoredBill) -> Invoice:
@@ -70,6 +79,8 @@ class Invoice(BaseModel):
             clio_url=bill.clio_url,
             payment_link_id=stored.payment_link_id,
             last_sent_at=stored.last_sent_at,
+            payable_cents=stored.payable_cents,
+            flags=list(stored.all_flags()),
         )
 
 
@@ -190,3 +201,89 @@ class SendStarted(BaseModel):
 
 class BatchSendStarted(BaseModel):
     execution_id: str
+
+
+class AllocationOut(BaseModel):
+    bill_id: str
+    account: Literal["trust", "operating"]
+    amount_cents: int
+
+
+class TransactionOut(BaseModel):
+    id: str
+    kind: Literal["payment", "refund"]
+    amount_cents: int
+    currency: str
+    method: Literal["card", "ach"]
+    status: Literal["pending", "succeeded", "failed"]
+    account: Literal["trust", "operating"]
+    created_at: datetime
+    updated_at: datetime
+    allocations: list[AllocationOut]
+    refundable_cents: int
+    refunded_cents: int
+    payment_id: str | None = Field(description="Refunds: the payment refunded")
+    disputed: bool
+    failure_reason: str | None
+
+    @classmethod
+    def of(cls, txn: Transaction) -> TransactionOut:
+        return cls(
+            id=txn.id,
+            kind=txn.kind.value,
+            amount_cents=txn.amount_cents,
+            currency=txn.currency,
+            method=txn.method.value,
+            status=txn.status.value,
+            account=txn.account.value,
+            created_at=txn.created_at,
+            updated_at=txn.updated_at,
+            allocations=[
+                AllocationOut(
+                    bill_id=str(a.bill_id), account=a.account.value, amount_cents=a.amount_cents
+                )
+                for a in txn.allocations
+            ],
+            refundable_cents=txn.refundable_cents,
+            refunded_cents=txn.refunded_cents,
+            payment_id=txn.payment_id,
+            disputed=txn.disputed,
+            failure_reason=txn.failure_reason,
+        )
+
+
+class PaymentLinkOut(BaseModel):
+    id: str
+    url: str
+    bill_ids: list[str]
+    currency: str
+    bills: list[Invoice]
+    transactions: list[TransactionOut]
+
+
+class RefundRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    amount_cents: int | None = Field(
+        default=None, description="Leave out to refund all that is left on the payment"
+    )
+
+
+class ReconciliationItem(BaseModel):
+    bill_id: str
+    number: str
+    client_name: str
+    clio_url: str
+    currency: str
+    paid_gl_cents: int
+    refunded_cents: int
+    clio_reflected_cents: int = Field(
+        description="How far Clio's outstanding has fallen since our first payment on the bill"
+    )
+    to_record_cents: int = Field(description="The amount staff should record in Clio")
+    action: Literal["record_payment", "record_refund"]
+
+
+class ReconciliationOut(BaseModel):
+    items: list[ReconciliationItem]
+    generated_at: datetime

@@ -24,6 +24,7 @@ from billbridge.domain.errors import (
     InvalidInput,
     NotConnected,
     NotFound,
+    PaymentProviderError,
     RuleViolation,
     Unauthenticated,
 )
@@ -39,6 +40,7 @@ STATUS_BY_ERROR: tuple[tuple[type[DomainError], HTTPStatus], ...] = (
     (RuleViolation, HTTPStatus.UNPROCESSABLE_ENTITY),
     (Conflict, HTTPStatus.CONFLICT),
     (ClioAuthorizationLost, HTTPStatus.BAD_GATEWAY),
+    (PaymentProviderError, HTTPStatus.BAD_GATEWAY),
     (ClioUnreachable, HTTPStatus.SERVICE_UNAVAILABLE),
 )
 

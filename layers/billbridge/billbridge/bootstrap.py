@@ -12,7 +12,11 @@ from functools import cache
 
 import boto3
 
-from billbridge.adapters.app_secrets import load_clio_app_secrets, load_pay_link_key
+from billbridge.adapters.app_secrets import (
+    load_clio_app_secrets,
+    load_pay_link_key,
+    load_stripe_secrets,
+)
 from billbridge.adapters.clio import REGION_HOSTS, ClioClient, ClioTokens, verify_webhook_signature
 from billbridge.adapters.dynamo import (
     DynamoBillRepository,
@@ -23,24 +27,31 @@ from billbridge.adapters.dynamo import (
     DynamoSettingsRepository,
     DynamoSyncRepository,
 )
+from billbridge.adapters.dynamo_payments import DynamoPaymentStore
 from billbridge.adapters.kms_cipher import KmsCipher
 from billbridge.adapters.lambda_launcher import LambdaSyncLauncher
 from billbridge.adapters.ses_mailer import SesMailer
 from billbridge.adapters.sfn_starter import StepFunctionsSendStarter
+from billbridge.adapters.stripe_gateway import StripeGateway, verify_event
 from billbridge.config import (
-    ApiConfig,
     ClioConfig,
     ClioWebhookConfig,
+    PayConfig,
+    PaymentsApiConfig,
     SendConfig,
     SesEventsConfig,
     StoreConfig,
+    StripeConfig,
+    StripeWebhookConfig,
     SyncWorkerConfig,
 )
 from billbridge.domain.connection import ClioConnection, Region
+from billbridge.domain.payment_links import PaymentLink, link_token, link_url
 from billbridge.services.clio_webhooks import ClioWebhookService
 from billbridge.services.connect import ConnectService, WebhookSubscriptions
 from billbridge.services.envelopes import EnvelopeService
 from billbridge.services.invoices import InvoicesService
+from billbridge.services.payments import PaymentLinks, PayPage, Reconciliation, StripeEvents
 from billbridge.services.sending import DeliveryEvents, SendRequests, SendSteps
 from billbridge.services.settings import SettingsService
 from billbridge.services.sync import SyncService
@@ -121,6 +132,8 @@ class ApiServices:
     connect: ConnectService
     envelopes: EnvelopeService
     sending: SendRequests
+    payment_links: PaymentLinks
+    reconciliation: Reconciliation
     web_base_url: str
 
 
@@ -158,10 +171,17 @@ def _connect_service(
 
 @cache
 def api_services() -> ApiServices:
-    config = ApiConfig()  # type: ignore[call-arg]
+    config = PaymentsApiConfig()  # type: ignore[call-arg]
     repos = _repositories(config)
     clio = ClioClients(config, repos.connections)
     sync = _sync_service(config, repos, clio, config.sync_function_name)
+    dynamodb = boto3.client("dynamodb")
+    store = DynamoPaymentStore(dynamodb, config.table_name)
+
+    def url_of(link: PaymentLink) -> str:
+        key = load_pay_link_key(config.pay_link_secret_arn)
+        return link_url(config.public_pay_base_url, link_token(key, link.firm_id, link.id))
+
     return ApiServices(
         invoices=InvoicesService(
             bills=repos.bills, settings=repos.settings, sync_on_view=sync.sync_on_view
@@ -183,8 +203,58 @@ def api_services() -> ApiServices:
                 boto3.client("stepfunctions"), config.send_state_machine_arn
             ),
         ),
+        payment_links=PaymentLinks(
+            links=DynamoPaymentLinkRepository(dynamodb, config.table_name),
+            bills=repos.bills,
+            store=store,
+            gateway=_stripe_gateway(config),
+            link_url=url_of,
+        ),
+        reconciliation=Reconciliation(store=store, bills=repos.bills),
         web_base_url=config.web_base_url,
     )
+
+
+def _stripe_gateway(config: StripeConfig) -> Callable[[], StripeGateway]:
+    """The gateway, made on first use (the secret is read then, and cached)."""
+
+    @cache
+    def make() -> StripeGateway:
+        secrets = load_stripe_secrets(config.stripe_secret_arn)
+        return StripeGateway(secrets.api_key, api_base=config.stripe_api_base)
+
+    return make
+
+
+@cache
+def pay_page() -> PayPage:
+    config = PayConfig()  # type: ignore[call-arg]
+    dynamodb = boto3.client("dynamodb")
+    return PayPage(
+        links=DynamoPaymentLinkRepository(dynamodb, config.table_name),
+        bills=DynamoBillRepository(dynamodb, config.table_name),
+        store=DynamoPaymentStore(dynamodb, config.table_name),
+        gateway=_stripe_gateway(config),
+        pay_base_url=config.public_pay_base_url,
+    )
+
+
+@dataclass(frozen=True)
+class StripeWebhook:
+    events: StripeEvents
+    verify: Callable[[bytes, str | None], dict[str, object]]
+
+
+@cache
+def stripe_webhook() -> StripeWebhook:
+    config = StripeWebhookConfig()  # type: ignore[call-arg]
+    store = DynamoPaymentStore(boto3.client("dynamodb"), config.table_name)
+
+    def verify(payload: bytes, signature: str | None) -> dict[str, object]:
+        secret = load_stripe_secrets(config.stripe_secret_arn).webhook_secret
+        return verify_event(payload, signature, secret)
+
+    return StripeWebhook(events=StripeEvents(store), verify=verify)
 
 
 @dataclass(frozen=True)
@@ -257,3 +327,5 @@ def reset() -> None:
     clio_webhook_service.cache_clear()
     send_steps.cache_clear()
     delivery_events.cache_clear()
+    pay_page.cache_clear()
+    stripe_webhook.cache_clear()

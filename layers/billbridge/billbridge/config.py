@@ -67,3 +67,24 @@ class SyncWorkerConfig(ClioConfig):
 
 class ClioWebhookConfig(StoreConfig):
     pass
+
+
+class StripeConfig(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    # Secrets Manager secret holding {"api_key", "webhook_secret"} of the Stripe platform.
+    stripe_secret_arn: str = Field(alias="STRIPE_SECRET_ARN")
+    # Local stack only: the Stripe sandbox's address instead of api.stripe.com.
+    stripe_api_base: str | None = Field(default=None, alias="STRIPE_API_BASE")
+
+
+class PayConfig(CommonConfig, PayLinkConfig, StripeConfig):
+    pass
+
+
+class StripeWebhookConfig(CommonConfig, StripeConfig):
+    pass
+
+
+class PaymentsApiConfig(ApiConfig, PayLinkConfig, StripeConfig):
+    pass

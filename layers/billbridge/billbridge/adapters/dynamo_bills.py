@@ -151,6 +151,14 @@ def stored_bill_from_item(item: Item) -> StoredBill:
         payment_link_id=data.get("payment_link_id"),
         last_sent_at=parse_iso(data.get("last_sent_at")),
         synced_at=parse_iso(data.get("synced_at")),
+        pending_cents=int(data.get("pending_cents") or 0),
+        refunded_cents=int(data.get("refunded_cents") or 0),
+        baseline_outstanding_cents=(
+            None
+            if data.get("baseline_outstanding_cents") is None
+            else int(data["baseline_outstanding_cents"])
+        ),
+        flags=tuple(sorted(data.get("flags") or ())),
     )
 
 

@@ -9,10 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from billbridge.domain.errors import InvalidInput
 from billbridge.domain.money import cents_from_major
+
+if TYPE_CHECKING:
+    from billbridge.domain.payments import BillMoney
 
 
 class BillState(StrEnum):
@@ -156,3 +159,28 @@ class StoredBill:
     payment_link_id: str | None = None
     last_sent_at: datetime | None = None
     synced_at: datetime | None = None
+    # The rest of the money this product keeps per bill (see domain/payments.py).
+    pending_cents: int = 0
+    refunded_cents: int = 0
+    baseline_outstanding_cents: int | None = None
+    flags: tuple[str, ...] = ()
+
+    @property
+    def money(self) -> BillMoney:
+        from billbridge.domain.payments import BillMoney
+
+        return BillMoney(
+            outstanding_clio_cents=self.bill.outstanding_clio_cents,
+            paid_gl_cents=self.paid_gl_cents,
+            pending_cents=self.pending_cents,
+            refunded_cents=self.refunded_cents,
+            baseline_outstanding_cents=self.baseline_outstanding_cents,
+        )
+
+    @property
+    def payable_cents(self) -> int:
+        return self.money.payable_cents
+
+    def all_flags(self) -> tuple[str, ...]:
+        """Stored flags (a dispute) and those the money implies (Clio not yet told)."""
+        return tuple(sorted(set(self.flags) | set(self.money.flags())))

@@ -84,3 +84,15 @@ class TransientSendError(DomainError):
     """A send step failed in a way worth retrying (Clio or SES briefly unavailable)."""
 
     code = "transient_send_error"
+
+
+class PaymentProviderError(DomainError):
+    """Stripe refused or failed a request we made (not the caller's input): HTTP 502."""
+
+    code = "payment_provider_error"
+
+    def __init__(self, message: str, *, definitive: bool = True) -> None:
+        super().__init__(message)
+        # True when Stripe answered "no" (nothing happened); False when it did not answer and
+        # the request may have taken effect.
+        self.definitive = definitive

@@ -11,7 +11,9 @@ from typing import Any, Protocol
 from billbridge.domain.bills import Bill, BillState, StoredBill
 from billbridge.domain.connection import ClioConnection
 from billbridge.domain.envelopes import Batch, Envelope, EnvelopeStatus
+from billbridge.domain.ledger import PaymentChange
 from billbridge.domain.payment_links import PaymentLink
+from billbridge.domain.payments import Account, Allocation, Method, Transaction
 from billbridge.domain.settings import FirmSettings
 from billbridge.domain.sync import SyncCheckpoint, SyncRun
 
@@ -114,6 +116,10 @@ class PaymentLinkRepository(Protocol):
 
     def create(self, link: PaymentLink, token_hash: str) -> PaymentLink: ...
 
+    def by_token_hash(self, token_hash: str) -> tuple[str, str] | None:
+        """(firm_id, link_id) of the link whose token hashes to this."""
+        ...
+
 
 class Mailer(Protocol):
     def send(
@@ -212,3 +218,86 @@ class ClioGateway(Protocol):
     def activate_webhook(self, webhook_id: int, shared_secret: str) -> None: ...
 
     def renew_webhook(self, webhook_id: int, expires_at: datetime) -> dict[str, Any]: ...
+
+
+# --- payments ----------------------------------------------------------------------------------
+
+
+class DuplicateEvent(Exception):
+    """The Stripe event was applied before: nothing was written the second time."""
+
+
+class StaleTransaction(Exception):
+    """A transaction changed between our read and our write; read again and re-plan."""
+
+
+@dataclass(frozen=True)
+class PaymentAccounts:
+    """A firm's two Stripe connected accounts, one per bank account (docs/payments.md)."""
+
+    firm_id: str
+    trust_account_id: str
+    operating_account_id: str
+    display_name: str
+
+    def for_account(self, account: Account) -> str:
+        return self.trust_account_id if account is Account.TRUST else self.operating_account_id
+
+
+class PaymentStore(Protocol):
+    def get_transaction(self, firm_id: str, link_id: str, txn_id: str) -> Transaction | None: ...
+
+    def transactions_for_link(self, firm_id: str, link_id: str) -> list[Transaction]: ...
+
+    def payment_for_intent(self, payment_intent_id: str) -> tuple[str, str, str] | None: ...
+
+    def reconciliation_bill_ids(self, firm_id: str) -> list[int]: ...
+
+    def payment_accounts(self, firm_id: str) -> PaymentAccounts | None: ...
+
+    def record_event(self, firm_id: str | None, event_id: str, now: datetime) -> bool: ...
+
+    def apply(self, change: PaymentChange, now: datetime | None = None) -> None:
+        """All of the change or none of it; DuplicateEvent / StaleTransaction as above."""
+        ...
+
+
+@dataclass(frozen=True)
+class CheckoutRequest:
+    firm_id: str
+    link_id: str
+    account: Account
+    destination_account_id: str
+    method: Method
+    currency: str
+    allocations: tuple[Allocation, ...]
+    line_items: tuple[tuple[str, int], ...]  # (name, cents) per bill
+    success_url: str
+    cancel_url: str
+    customer_email: str | None
+    idempotency_key: str
+
+
+@dataclass(frozen=True)
+class CheckoutSession:
+    id: str
+    url: str
+    amount_cents: int
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    stripe_refund_id: str
+    status: str  # Stripe's: pending, succeeded, failed, canceled, requires_action
+
+
+class PaymentGateway(Protocol):
+    def create_checkout_session(self, request: CheckoutRequest) -> CheckoutSession: ...
+
+    def create_refund(
+        self,
+        payment_intent_id: str,
+        amount_cents: int,
+        metadata: dict[str, str],
+        idempotency_key: str,
+    ) -> RefundResult: ...

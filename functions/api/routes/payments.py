@@ -1,0 +1,131 @@
+"""Payment links, their transactions and refunds (P6, P7), and reconciliation (X2)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
+
+from billbridge.bootstrap import api_services
+from routes.context import firm_id_of
+from schemas import (
+    Invoice,
+    PaymentLinkOut,
+    ReconciliationItem,
+    ReconciliationOut,
+    RefundRequest,
+    TransactionOut,
+)
+
+router = Router()
+
+
+@router.get(
+    "/payment-links/<link_id>", summary="A payment link and its transactions", tags=["payments"]
+)
+def get_payment_link(link_id: str) -> PaymentLinkOut:
+    links = api_services().payment_links
+    found = links.get(firm_id_of(router), link_id)
+    return PaymentLinkOut(
+        id=found.link.id,
+        url=links.link_url(found.link),
+        bill_ids=[str(i) for i in found.link.bill_ids],
+        currency=found.bills[0].bill.currency if found.bills else "USD",
+        bills=[Invoice.of(b) for b in found.bills],
+        transactions=[TransactionOut.of(t) for t in found.transactions],
+    )
+
+
+@router.post(
+    "/payment-links/<link_id>/transactions/<txn_id>/refunds",
+    summary="Refund all or part of a payment",
+    tags=["payments"],
+    responses={201: {"description": "The refund, pending or succeeded"}},
+)
+def refund(
+    link_id: str, txn_id: str, request: Annotated[RefundRequest, Body()]
+) -> Response[TransactionOut]:
+    made = api_services().payment_links.refund(
+        firm_id_of(router), link_id, txn_id, request.amount_cents
+    )
+    return Response(
+        status_code=201, content_type=content_types.APPLICATION_JSON, body=TransactionOut.of(made)
+    )
+
+
+CSV_COLUMNS = [
+    "bill_id",
+    "number",
+    "client_name",
+    "action",
+    "to_record",
+    "currency",
+    "paid_gl",
+    "refunded",
+    "clio_reflected",
+    "clio_url",
+]
+
+
+def _dollars(cents: int) -> str:
+    sign = "-" if cents < 0 else ""
+    cents = abs(cents)
+    return f"{sign}{cents // 100}.{cents % 100:02d}"
+
+
+@router.get(
+    "/reconciliation",
+    summary="Bills whose Paid (GL) or refunds Clio does not show yet",
+    tags=["payments"],
+)
+def reconciliation(
+    format: Annotated[Literal["json", "csv"], Query()] = "json",
+) -> Response[ReconciliationOut]:
+    lines = api_services().reconciliation.report(firm_id_of(router))
+    items = [
+        ReconciliationItem(
+            bill_id=str(line.bill.bill.id),
+            number=line.bill.bill.number,
+            client_name=line.bill.bill.client.name,
+            clio_url=line.bill.bill.clio_url,
+            currency=line.bill.bill.currency,
+            paid_gl_cents=line.bill.paid_gl_cents,
+            refunded_cents=line.bill.refunded_cents,
+            clio_reflected_cents=line.bill.money.clio_reflected_cents,
+            to_record_cents=abs(line.to_record_cents),
+            action="record_payment" if line.to_record_cents > 0 else "record_refund",
+        )
+        for line in lines
+    ]
+    if format == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\r\n")
+        writer.writerow(CSV_COLUMNS)
+        for item in items:
+            writer.writerow(
+                [
+                    item.bill_id,
+                    item.number,
+                    item.client_name,
+                    item.action,
+                    _dollars(item.to_record_cents),
+                    item.currency,
+                    _dollars(item.paid_gl_cents),
+                    _dollars(item.refunded_cents),
+                    _dollars(item.clio_reflected_cents),
+                    item.clio_url,
+                ]
+            )
+        return Response(
+            status_code=200,
+            content_type="text/csv; charset=utf-8",
+            body=out.getvalue(),
+            headers={"Content-Disposition": 'attachment; filename="reconciliation.csv"'},
+        )
+    body = ReconciliationOut(items=items, generated_at=datetime.now(UTC))
+    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=body)

@@ -1,0 +1,147 @@
+"""The client's pay page (P2, P3): public, found by the unguessable token in the emailed link.
+
+`GET /pay/{token}` is HTML (JSON with `Accept: application/json`); `POST /pay/{token}/checkout`
+starts Stripe Checkout, one session per account when trust and operating bills are paid
+together. The token is the only credential: pages are never cached and never leak it in a
+Referer header.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from page import not_found_page, pay_page_html
+from pydantic import BaseModel, ConfigDict, Field
+
+from billbridge.api_errors import register_error_handlers
+from billbridge.bootstrap import pay_page
+from billbridge.domain.errors import InvalidInput, NotFound
+from billbridge.domain.payments import Method
+
+logger = Logger()
+tracer = Tracer()
+
+app = APIGatewayRestResolver(enable_validation=True)
+register_error_handlers(app)
+
+PRIVATE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Robots-Tag": "noindex",
+    "X-Content-Type-Options": "nosniff",
+}
+HTML_HEADERS = {
+    **PRIVATE_HEADERS,
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
+        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+}
+
+
+class PayBill(BaseModel):
+    id: str
+    number: str
+    kind: Literal["invoice", "trust_request"]
+    total_cents: int
+    outstanding_cents: int = Field(
+        description="What may be paid now (Outstanding (Clio) minus "
+        "our payments Clio does not show yet)"
+    )
+    due_at: str | None
+
+
+class PayLinkOut(BaseModel):
+    firm: str
+    bills: list[PayBill]
+    total_cents: int
+    currency: str
+
+
+class CheckoutIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    bill_ids: list[str] = Field(min_length=1, max_length=10)
+    amount_cents: int | None = Field(default=None, gt=0)
+    method: Literal["card", "ach"] = "card"
+
+
+class CheckoutSessionOut(BaseModel):
+    id: str
+    url: str
+    account: Literal["trust", "operating"]
+    amount_cents: int
+
+
+class CheckoutOut(BaseModel):
+    checkout_sessions: list[CheckoutSessionOut]
+
+
+def wants_json() -> bool:
+    accept = app.current_event.headers.get("Accept") or app.current_event.headers.get("accept")
+    return "application/json" in (accept or "")
+
+
+@app.get("/pay/<token>")
+def show(token: str) -> Response[Any]:
+    try:
+        view = pay_page().view(token)
+    except NotFound:
+        if wants_json():
+            raise
+        return Response(404, content_types.TEXT_HTML, not_found_page(), HTML_HEADERS)
+    if wants_json():
+        body = PayLinkOut(
+            firm=view.firm_name,
+            bills=[
+                PayBill(
+                    id=str(b.bill.id),
+                    number=b.bill.number,
+                    kind=b.bill.kind.value,
+                    total_cents=b.bill.total_cents,
+                    outstanding_cents=b.payable_cents,
+                    due_at=b.bill.due_at.isoformat() if b.bill.due_at else None,
+                )
+                for b in view.bills
+            ],
+            total_cents=view.total_payable_cents,
+            currency=view.currency,
+        )
+        return Response(200, content_types.APPLICATION_JSON, body.model_dump(), PRIVATE_HEADERS)
+    paid = app.current_event.get_query_string_value("paid")
+    return Response(200, content_types.TEXT_HTML, pay_page_html(view, token, paid), HTML_HEADERS)
+
+
+@app.post("/pay/<token>/checkout")
+def checkout(
+    token: str,
+    request: Annotated[CheckoutIn, Body()],
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=100)] = None,
+) -> Response[CheckoutOut]:
+    try:
+        bill_ids = [int(i) for i in request.bill_ids]
+    except ValueError:
+        raise InvalidInput("bill ids are numbers", field="bill_ids") from None
+    sessions = pay_page().checkout(
+        token, bill_ids, request.amount_cents, Method(request.method), idempotency_key
+    )
+    body = CheckoutOut(
+        checkout_sessions=[
+            CheckoutSessionOut(
+                id=s.id, url=s.url, account=account.value, amount_cents=s.amount_cents
+            )
+            for account, s in sessions
+        ]
+    )
+    return Response(201, content_types.APPLICATION_JSON, body, PRIVATE_HEADERS)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,382 @@
+"""Payment items of the app table (implements services.ports.PaymentStore): transactions, the
+append-only ledger, Stripe event dedupe records, the PaymentIntent directory, reconciliation
+markers and a firm's Stripe accounts. See docs/data-model.md, "Payments".
+
+A `PaymentChange` is written as ONE TransactWriteItems: the event's dedupe record, each
+transaction (conditional on the version that was read), the ledger entry (conditional on not
+existing: append-only), and each bill's money (ADD, so concurrent payments on one bill add up).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from billbridge.adapters.dynamo_bills import bill_sk
+from billbridge.adapters.dynamo_common import (
+    CONDITION_FAILED,
+    DynamoRepository,
+    Item,
+    cancellation_codes,
+    epoch_seconds,
+    error_code,
+    firm_pk,
+    from_item,
+    iso_utc,
+    require_iso,
+    to_attr,
+    to_item,
+)
+from billbridge.domain.ledger import BillDelta, LedgerEntry, PaymentChange, TxnWrite
+from billbridge.domain.payments import (
+    Account,
+    Allocation,
+    Method,
+    Transaction,
+    TxnKind,
+    TxnStatus,
+)
+from billbridge.services.ports import DuplicateEvent, PaymentAccounts, StaleTransaction
+
+# Stripe retries a webhook for up to three days and lists events for thirty: keep a little more.
+EVENT_DEDUPE_TTL = timedelta(days=35)
+
+
+def txn_sk(link_id: str, txn_id: str) -> str:
+    return f"TXN#{link_id}#{txn_id}"
+
+
+def event_pk(event_id: str) -> str:
+    return f"STRIPEEVENT#{event_id}"
+
+
+def payment_intent_pk(payment_intent_id: str) -> str:
+    return f"STRIPEPI#{payment_intent_id}"
+
+
+def _allocations_attr(allocations: tuple[Allocation, ...]) -> list[dict[str, Any]]:
+    return [
+        {"bill_id": a.bill_id, "account": a.account.value, "amount_cents": a.amount_cents}
+        for a in allocations
+    ]
+
+
+def _allocations(raw: Any) -> tuple[Allocation, ...]:
+    return tuple(
+        Allocation(int(a["bill_id"]), Account(a["account"]), int(a["amount_cents"]))
+        for a in raw or []
+    )
+
+
+def txn_item(txn: Transaction) -> Item:
+    return to_item(
+        {
+            "pk": firm_pk(txn.firm_id),
+            "sk": txn_sk(txn.link_id, txn.id),
+            "type": "transaction",
+            "txn_id": txn.id,
+            "link_id": txn.link_id,
+            "kind": txn.kind.value,
+            "method": txn.method.value,
+            "account": txn.account.value,
+            "status": txn.status.value,
+            "amount_cents": txn.amount_cents,
+            "currency": txn.currency,
+            "allocations": _allocations_attr(txn.allocations),
+            "created_at": iso_utc(txn.created_at),
+            "updated_at": iso_utc(txn.updated_at),
+            "version": txn.version,
+            "checkout_session_id": txn.checkout_session_id,
+            "payment_intent_id": txn.payment_intent_id,
+            "stripe_refund_id": txn.stripe_refund_id,
+            "payment_id": txn.payment_id,
+            "refund_claims": {str(k): v for k, v in txn.refund_claims.items()},
+            "refunded_cents": txn.refunded_cents,
+            "disputed": txn.disputed,
+            "failure_reason": txn.failure_reason,
+        }
+    )
+
+
+def txn_from_item(firm_id: str, item: Item) -> Transaction:
+    data = from_item(item)
+    return Transaction(
+        id=str(data["txn_id"]),
+        firm_id=firm_id,
+        link_id=str(data["link_id"]),
+        kind=TxnKind(data["kind"]),
+        method=Method(data["method"]),
+        account=Account(data["account"]),
+        status=TxnStatus(data["status"]),
+        amount_cents=int(data["amount_cents"]),
+        currency=str(data["currency"]),
+        allocations=_allocations(data.get("allocations")),
+        created_at=require_iso(data["created_at"]),
+        updated_at=require_iso(data["updated_at"]),
+        version=int(data.get("version") or 0),
+        checkout_session_id=data.get("checkout_session_id"),
+        payment_intent_id=data.get("payment_intent_id"),
+        stripe_refund_id=data.get("stripe_refund_id"),
+        payment_id=data.get("payment_id"),
+        refund_claims={int(k): int(v) for k, v in (data.get("refund_claims") or {}).items()},
+        refunded_cents=int(data.get("refunded_cents") or 0),
+        disputed=bool(data.get("disputed")),
+        failure_reason=data.get("failure_reason"),
+    )
+
+
+def ledger_item(entry: LedgerEntry) -> Item:
+    return to_item(
+        {
+            "pk": firm_pk(entry.firm_id),
+            "sk": f"LEDGER#{entry.id}",
+            "type": "ledger_entry",
+            "entry_id": entry.id,
+            "link_id": entry.link_id,
+            "txn_id": entry.txn_id,
+            "kind": entry.kind.value,
+            "method": entry.method.value,
+            "account": entry.account.value,
+            "amount_cents": entry.amount_cents,
+            "currency": entry.currency,
+            "allocations": _allocations_attr(entry.allocations),
+            "created_at": iso_utc(entry.created_at),
+            "stripe_event_id": entry.stripe_event_id,
+        }
+    )
+
+
+class DynamoPaymentStore(DynamoRepository):
+    # -- reads ------------------------------------------------------------------------------
+
+    def get_transaction(self, firm_id: str, link_id: str, txn_id: str) -> Transaction | None:
+        item = self._get_item(firm_pk(firm_id), txn_sk(link_id, txn_id))
+        return txn_from_item(firm_id, item) if item else None
+
+    def transactions_for_link(self, firm_id: str, link_id: str) -> list[Transaction]:
+        items = self._query_all(
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues={
+                ":pk": to_attr(firm_pk(firm_id)),
+                ":prefix": to_attr(f"TXN#{link_id}#"),
+            },
+            ConsistentRead=True,
+        )
+        found = [txn_from_item(firm_id, item) for item in items]
+        return sorted(found, key=lambda t: (t.created_at, t.id))
+
+    def ledger(self, firm_id: str) -> list[dict[str, Any]]:
+        items = self._query_all(
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues={
+                ":pk": to_attr(firm_pk(firm_id)),
+                ":prefix": to_attr("LEDGER#"),
+            },
+            ConsistentRead=True,
+        )
+        return sorted((from_item(i) for i in items), key=lambda e: str(e["created_at"]))
+
+    def payment_for_intent(self, payment_intent_id: str) -> tuple[str, str, str] | None:
+        """(firm_id, link_id, txn_id) of the payment made by this PaymentIntent."""
+        item = self._get_item(payment_intent_pk(payment_intent_id), "STRIPEPI")
+        if item is None:
+            return None
+        data = from_item(item)
+        return str(data["firm_id"]), str(data["link_id"]), str(data["txn_id"])
+
+    def reconciliation_bill_ids(self, firm_id: str) -> list[int]:
+        """Every bill that money of ours ever touched."""
+        items = self._query_all(
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues={
+                ":pk": to_attr(firm_pk(firm_id)),
+                ":prefix": to_attr("RECON#"),
+            },
+            ProjectionExpression="bill_id",
+            ConsistentRead=True,
+        )
+        return [int(from_item(i)["bill_id"]) for i in items]
+
+    def payment_accounts(self, firm_id: str) -> PaymentAccounts | None:
+        item = self._get_item(firm_pk(firm_id), "PAYACCOUNTS")
+        if item is None:
+            return None
+        data = from_item(item)
+        return PaymentAccounts(
+            firm_id=firm_id,
+            trust_account_id=str(data["trust_account_id"]),
+            operating_account_id=str(data["operating_account_id"]),
+            display_name=str(data.get("display_name") or firm_id),
+        )
+
+    def save_payment_accounts(self, accounts: PaymentAccounts) -> None:
+        self._retrying(
+            lambda: self._write(
+                "put_item",
+                TableName=self._table,
+                Item=to_item(
+                    {
+                        "pk": firm_pk(accounts.firm_id),
+                        "sk": "PAYACCOUNTS",
+                        "type": "payment_accounts",
+                        "trust_account_id": accounts.trust_account_id,
+                        "operating_account_id": accounts.operating_account_id,
+                        "display_name": accounts.display_name,
+                    }
+                ),
+            )
+        )
+
+    # -- writes -----------------------------------------------------------------------------
+
+    def record_event(self, firm_id: str | None, event_id: str, now: datetime) -> bool:
+        """Remember an event that changed nothing; False when it was already remembered."""
+        try:
+            self._retrying(
+                lambda: self._write(
+                    "put_item",
+                    TableName=self._table,
+                    Item=self._event_item(firm_id, event_id, now),
+                    ConditionExpression="attribute_not_exists(pk)",
+                )
+            )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def apply(self, change: PaymentChange, now: datetime | None = None) -> None:
+        """Write the change in one transaction. Raises DuplicateEvent when the event was already
+        applied, StaleTransaction when a transaction changed since it was read."""
+        now = now or datetime.now(UTC)
+        actions: list[dict[str, Any]] = []
+        if change.event_id:
+            actions.append(
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": self._event_item(change.firm_id, change.event_id, now),
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                }
+            )
+        dedupe_actions = len(actions)
+        for write in change.txns:
+            actions.append({"Put": self._txn_put(write)})
+        txn_actions = range(dedupe_actions, len(actions))
+        for entry in change.ledger:
+            actions.append(
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": ledger_item(entry),
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                }
+            )
+        for delta in change.bills:
+            actions.append({"Update": self._bill_update(change.firm_id, delta)})
+            if delta.set_baseline:
+                actions.append({"Put": self._recon_marker(change.firm_id, delta.bill_id)})
+        if change.payment_intent_id and change.txns:
+            txn = change.txns[0].txn
+            actions.append(
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": to_item(
+                            {
+                                "pk": payment_intent_pk(change.payment_intent_id),
+                                "sk": "STRIPEPI",
+                                "type": "payment_intent",
+                                "firm_id": change.firm_id,
+                                "link_id": txn.link_id,
+                                "txn_id": txn.id,
+                            }
+                        ),
+                    }
+                }
+            )
+        try:
+            self._transact(actions)
+        except ClientError as exc:
+            codes = cancellation_codes(exc)
+            if not codes:
+                raise
+            if dedupe_actions and codes[0] == CONDITION_FAILED:
+                raise DuplicateEvent(change.event_id or "") from None
+            if any(codes[i] == CONDITION_FAILED for i in txn_actions if i < len(codes)):
+                raise StaleTransaction("a transaction changed since it was read") from None
+            raise
+
+    def _event_item(self, firm_id: str | None, event_id: str, now: datetime) -> Item:
+        return to_item(
+            {
+                "pk": event_pk(event_id),
+                "sk": "STRIPEEVENT",
+                "type": "stripe_event",
+                "firm_id": firm_id,
+                "received_at": iso_utc(now),
+                "expires_at_epoch": epoch_seconds(now + EVENT_DEDUPE_TTL),
+            }
+        )
+
+    def _txn_put(self, write: TxnWrite) -> dict[str, Any]:
+        put: dict[str, Any] = {"TableName": self._table, "Item": txn_item(write.txn)}
+        if write.expected_version is None:
+            put["ConditionExpression"] = "attribute_not_exists(pk)"
+        else:
+            put["ConditionExpression"] = "#version = :version"
+            put["ExpressionAttributeNames"] = {"#version": "version"}
+            put["ExpressionAttributeValues"] = {":version": to_attr(write.expected_version)}
+        return put
+
+    def _bill_update(self, firm_id: str, delta: BillDelta) -> dict[str, Any]:
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {}
+        adds = []
+        for attribute in ("paid_gl_cents", "pending_cents", "refunded_cents"):
+            amount = getattr(delta, attribute)
+            if amount:
+                names[f"#{attribute}"] = attribute
+                values[f":{attribute}"] = to_attr(amount)
+                adds.append(f"#{attribute} :{attribute}")
+        if delta.flags:
+            names["#flags"] = "flags"
+            values[":flags"] = {"SS": sorted(delta.flags)}
+            adds.append("#flags :flags")
+        clauses = []
+        if delta.set_baseline:
+            names["#baseline"] = "baseline_outstanding_cents"
+            names["#outstanding"] = "outstanding_clio_cents"
+            clauses.append("SET #baseline = if_not_exists(#baseline, #outstanding)")
+        if adds:
+            clauses.append("ADD " + ", ".join(adds))
+        if not clauses:  # nothing to change: a harmless no-op keeps the action list simple
+            names["#bill_id"] = "bill_id"
+            clauses.append("SET #bill_id = #bill_id")
+        update: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": {"pk": {"S": firm_pk(firm_id)}, "sk": {"S": bill_sk(delta.bill_id)}},
+            "UpdateExpression": " ".join(clauses),
+            "ExpressionAttributeNames": names,
+        }
+        if values:
+            update["ExpressionAttributeValues"] = values
+        return update
+
+    def _recon_marker(self, firm_id: str, bill_id: int) -> dict[str, Any]:
+        return {
+            "TableName": self._table,
+            "Item": to_item(
+                {
+                    "pk": firm_pk(firm_id),
+                    "sk": f"RECON#{bill_sk(bill_id)}",
+                    "type": "reconciliation_marker",
+                    "bill_id": bill_id,
+                }
+            ),
+        }

@@ -1,0 +1,134 @@
+"""Stripe behind the PaymentGateway port, through the official `stripe` library.
+
+Every POST carries an idempotency key derived from our own ids (the library's random key
+would not survive a Lambda retry). Locally `api_base` points at the Stripe sandbox.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import stripe
+
+from billbridge.domain.errors import PaymentProviderError, Unauthenticated
+from billbridge.domain.payments import Method, encode_allocations
+from billbridge.services.ports import CheckoutRequest, CheckoutSession, RefundResult
+
+PAYMENT_METHOD_TYPES = {Method.CARD: "card", Method.ACH: "us_bank_account"}
+# Signatures older than this are refused (stripe-python's default tolerance).
+SIGNATURE_TOLERANCE_SECONDS = 300
+
+
+def checkout_metadata(request: CheckoutRequest) -> dict[str, str]:
+    """What every event about the session needs to record it, without a lookup."""
+    return {
+        "firm_id": request.firm_id,
+        "link_id": request.link_id,
+        "account": request.account.value,
+        "method": request.method.value,
+        "allocations": encode_allocations(request.allocations),
+    }
+
+
+class StripeGateway:
+    def __init__(self, api_key: str, api_base: str | None = None, timeout: float = 20.0) -> None:
+        options: dict[str, Any] = {"max_network_retries": 2}
+        if api_base:
+            options["base_addresses"] = {"api": api_base}
+        self._client = stripe.StripeClient(
+            api_key, http_client=stripe.RequestsClient(timeout=timeout), **options
+        )
+
+    def create_checkout_session(self, request: CheckoutRequest) -> CheckoutSession:
+        metadata = checkout_metadata(request)
+        params: dict[str, Any] = {
+            "mode": "payment",
+            "payment_method_types": [PAYMENT_METHOD_TYPES[request.method]],
+            "line_items": [
+                {
+                    "quantity": 1,
+                    "price_data": {
+                        "currency": request.currency.lower(),
+                        "unit_amount": cents,
+                        "product_data": {"name": name},
+                    },
+                }
+                for name, cents in request.line_items
+            ],
+            "success_url": request.success_url,
+            "cancel_url": request.cancel_url,
+            "client_reference_id": request.link_id,
+            "metadata": metadata,
+            # A destination charge: the platform's balance, never the trust account's, pays
+            # the fees, refunds and chargebacks (docs/payments.md).
+            "payment_intent_data": {
+                "metadata": metadata,
+                "transfer_data": {"destination": request.destination_account_id},
+            },
+        }
+        if request.customer_email:
+            params["customer_email"] = request.customer_email
+        try:
+            session = self._client.v1.checkout.sessions.create(
+                params=params,  # type: ignore[arg-type]
+                options={"idempotency_key": request.idempotency_key},
+            )
+        except stripe.StripeError as exc:
+            raise _provider_error("the checkout", exc) from exc
+        return CheckoutSession(
+            id=str(session.id), url=str(session.url), amount_cents=int(session.amount_total or 0)
+        )
+
+    def create_refund(
+        self,
+        payment_intent_id: str,
+        amount_cents: int,
+        metadata: dict[str, str],
+        idempotency_key: str,
+    ) -> RefundResult:
+        try:
+            refund = self._client.v1.refunds.create(
+                params={
+                    "payment_intent": payment_intent_id,
+                    "amount": amount_cents,
+                    # Take the money back from the connected account it was paid into.
+                    "reverse_transfer": True,
+                    "metadata": metadata,
+                },
+                options={"idempotency_key": idempotency_key},
+            )
+        except stripe.StripeError as exc:
+            raise _provider_error("the refund", exc) from exc
+        return RefundResult(stripe_refund_id=str(refund.id), status=str(refund.status))
+
+
+def _provider_error(what: str, exc: stripe.StripeError) -> PaymentProviderError:
+    message = str(getattr(exc, "user_message", None) or exc)
+    if isinstance(exc, stripe.APIConnectionError) or (exc.http_status or 500) >= 500:
+        return PaymentProviderError(
+            f"Stripe did not answer about {what}: {message}", definitive=False
+        )
+    return PaymentProviderError(f"Stripe refused {what}: {message}")
+
+
+def verify_event(payload: bytes, signature_header: str | None, secret: str) -> dict[str, Any]:
+    """The event, once its Stripe-Signature is verified over the raw body (Unauthenticated
+    otherwise). Parsed as plain JSON: the services read Stripe's wire shape."""
+    if not signature_header:
+        raise Unauthenticated("missing Stripe-Signature header", code="invalid_signature")
+    try:
+        stripe.WebhookSignature.verify_header(
+            payload.decode("utf-8"), signature_header, secret, SIGNATURE_TOLERANCE_SECONDS
+        )
+    except (stripe.SignatureVerificationError, UnicodeDecodeError):
+        raise Unauthenticated(
+            "the Stripe-Signature does not match this body", code="invalid_signature"
+        ) from None
+    try:
+        event = json.loads(payload)
+    except ValueError:
+        raise Unauthenticated("the event is not JSON", code="invalid_event") from None
+    if not isinstance(event, dict) or "id" not in event or "type" not in event:
+        raise Unauthenticated("not a Stripe event", code="invalid_event")
+    return event

@@ -1,0 +1,325 @@
+"""Payments and refunds as this product knows them (P2-P7, X2, X4): what a client may pay, how
+a payment is allocated across bills and split between trust and operating money, how a
+transaction's status may move, and the refund rules. Pure rules, no I/O.
+
+Money held per bill, beside Clio's own Outstanding (Clio):
+- `paid_gl_cents`: settled payments minus succeeded refunds (Paid (GL)).
+- `pending_cents`: ACH payments begun but not settled; they are not Paid (GL), yet they are
+  not payable again either.
+- `refunded_cents`: succeeded refunds (Clio is never told of them: staff record them there).
+- `baseline_outstanding_cents`: Clio's outstanding when our first payment on the bill was
+  recorded. How far Clio's balance has fallen since then is how much of our money Clio shows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from enum import StrEnum
+
+from billbridge.domain.bills import BillKind
+from billbridge.domain.errors import InvalidInput, RuleViolation
+
+# Stripe refuses charges below 50 cents (USD); a session of less cannot be paid.
+MINIMUM_CHARGE_CENTS = 50
+
+
+class Account(StrEnum):
+    TRUST = "trust"
+    OPERATING = "operating"
+
+
+class Method(StrEnum):
+    CARD = "card"
+    ACH = "ach"
+
+
+class TxnKind(StrEnum):
+    PAYMENT = "payment"
+    REFUND = "refund"
+
+
+class TxnStatus(StrEnum):
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+def account_for(kind: BillKind) -> Account:
+    """Trust requests are paid into trust; every other bill into operating."""
+    return Account.TRUST if kind is BillKind.TRUST_REQUEST else Account.OPERATING
+
+
+@dataclass(frozen=True)
+class Allocation:
+    bill_id: int
+    account: Account
+    amount_cents: int
+
+
+def encode_allocations(allocations: Iterable[Allocation]) -> str:
+    """Compact enough for a Stripe metadata value (500 characters): ten bills fit easily."""
+    return ";".join(f"{a.bill_id}:{a.account.value}:{a.amount_cents}" for a in allocations)
+
+
+def decode_allocations(text: str) -> tuple[Allocation, ...]:
+    allocations = []
+    for part in filter(None, (text or "").split(";")):
+        bill_id, account, amount = part.split(":")
+        allocations.append(Allocation(int(bill_id), Account(account), int(amount)))
+    return tuple(allocations)
+
+
+# --- what a client may pay -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BillMoney:
+    """A bill's money as the store holds it (see the module docstring)."""
+
+    outstanding_clio_cents: int
+    paid_gl_cents: int = 0
+    pending_cents: int = 0
+    refunded_cents: int = 0
+    baseline_outstanding_cents: int | None = None
+
+    @property
+    def recorded_cents(self) -> int:
+        """Money we hold or expect for the bill: settled (net of refunds) plus pending."""
+        return self.paid_gl_cents + self.pending_cents
+
+    @property
+    def clio_reflected_cents(self) -> int:
+        """How far Clio's outstanding has fallen since our first payment (may be negative when
+        it rose, e.g. after staff recorded one of our refunds in Clio)."""
+        if self.baseline_outstanding_cents is None:
+            return 0
+        return self.baseline_outstanding_cents - self.outstanding_clio_cents
+
+    @property
+    def payable_cents(self) -> int:
+        """Outstanding (Clio) minus the payments we recorded that Clio does not yet show."""
+        reflected = min(max(self.clio_reflected_cents, 0), self.recorded_cents)
+        unreflected = self.recorded_cents - reflected
+        return max(0, self.outstanding_clio_cents - unreflected)
+
+    @property
+    def to_record_in_clio_cents(self) -> int:
+        """Positive: a payment staff should record in Clio; negative: a refund. Only money we
+        moved counts: Clio's balance falling because of a cheque is not ours to report."""
+        if self.baseline_outstanding_cents is None:
+            return 0
+        difference = self.paid_gl_cents - self.clio_reflected_cents
+        if difference > 0:
+            return difference
+        return -min(-difference, self.refunded_cents)
+
+    def flags(self) -> tuple[str, ...]:
+        owed = self.to_record_in_clio_cents
+        if owed > 0:
+            return ("payment_not_in_clio",)
+        if owed < 0:
+            return ("refund_not_in_clio",)
+        return ()
+
+
+@dataclass(frozen=True)
+class PayableBill:
+    bill_id: int
+    number: str
+    kind: BillKind
+    due_at: date | None
+    issued_at: date | None
+    payable_cents: int
+    currency: str
+
+    @property
+    def account(self) -> Account:
+        return account_for(self.kind)
+
+
+def _oldest_due_first(bill: PayableBill) -> tuple[date, date, int]:
+    # Bills with no due date come last; then the earliest issued, then Clio's id.
+    return (bill.due_at or date.max, bill.issued_at or date.max, bill.bill_id)
+
+
+def allocate(bills: Sequence[PayableBill], amount_cents: int | None) -> tuple[Allocation, ...]:
+    """Allocate a payment over the chosen bills: each in full when no amount is given, else the
+    amount oldest due date first. Nothing is ever allocated beyond a bill's payable amount."""
+    if not bills:
+        raise InvalidInput("choose at least one bill to pay", field="bill_ids")
+    currencies = {b.currency for b in bills}
+    if len(currencies) > 1:
+        raise RuleViolation(
+            "bills in different currencies must be paid separately",
+            field="bill_ids",
+            code="mixed_currencies",
+        )
+    total = sum(b.payable_cents for b in bills)
+    if total <= 0:
+        raise RuleViolation(
+            "nothing is left to pay on the chosen bills", field="bill_ids", code="nothing_payable"
+        )
+    if amount_cents is None:
+        remaining = total
+    else:
+        if amount_cents <= 0:
+            raise InvalidInput(
+                "the amount must be a positive number of cents", field="amount_cents"
+            )
+        if amount_cents > total:
+            raise RuleViolation(
+                f"the amount ({amount_cents} cents) is more than is payable on the chosen bills "
+                f"({total} cents)",
+                field="amount_cents",
+                code="amount_exceeds_payable",
+            )
+        remaining = amount_cents
+    allocations = []
+    for bill in sorted(bills, key=_oldest_due_first):
+        share = min(bill.payable_cents, remaining)
+        if share > 0:
+            allocations.append(Allocation(bill.bill_id, bill.account, share))
+            remaining -= share
+    return tuple(allocations)
+
+
+def split_by_account(allocations: Sequence[Allocation]) -> dict[Account, tuple[Allocation, ...]]:
+    """One payment per account (P3): trust money and operating money never share a charge.
+    Each part must be chargeable on its own."""
+    parts: dict[Account, tuple[Allocation, ...]] = {}
+    for account in (Account.TRUST, Account.OPERATING):
+        mine = tuple(a for a in allocations if a.account is account)
+        if not mine:
+            continue
+        amount = sum(a.amount_cents for a in mine)
+        if amount < MINIMUM_CHARGE_CENTS:
+            raise RuleViolation(
+                f"the {account.value} part of this payment ({amount} cents) is below the "
+                f"minimum card or bank payment of {MINIMUM_CHARGE_CENTS} cents",
+                field="amount_cents",
+                code="amount_below_minimum",
+            )
+        parts[account] = mine
+    return parts
+
+
+# --- transactions ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Transaction:
+    """A payment (one Stripe Checkout Session, into one account) or a refund of one.
+
+    Status only moves forward: a payment pending -> succeeded or failed; a refund pending ->
+    succeeded -> failed (a bank can return an ACH refund after it succeeded)."""
+
+    id: str
+    firm_id: str
+    link_id: str
+    kind: TxnKind
+    method: Method
+    account: Account
+    status: TxnStatus
+    amount_cents: int
+    currency: str
+    allocations: tuple[Allocation, ...]
+    created_at: datetime
+    updated_at: datetime
+    version: int = 0
+    checkout_session_id: str | None = None
+    payment_intent_id: str | None = None
+    stripe_refund_id: str | None = None
+    payment_id: str | None = None  # refunds: the payment refunded
+    # Payments: refunds claimed per bill (pending and succeeded), so that concurrent refunds
+    # can never together exceed what was paid.
+    refund_claims: Mapping[int, int] = field(default_factory=dict)
+    refunded_cents: int = 0  # payments: succeeded refunds
+    disputed: bool = False
+    failure_reason: str | None = None
+
+    @property
+    def claimed_cents(self) -> int:
+        return sum(self.refund_claims.values())
+
+    @property
+    def refundable_cents(self) -> int:
+        if self.kind is not TxnKind.PAYMENT or self.status is not TxnStatus.SUCCEEDED:
+            return 0
+        return max(0, self.amount_cents - self.claimed_cents)
+
+
+def payment_id_for_session(session_id: str) -> str:
+    """A payment's id derives from its Checkout Session, so every event about the session
+    names the same transaction without a lookup."""
+    return f"pay_{session_id}"
+
+
+def can_move(kind: TxnKind, current: TxnStatus, new: TxnStatus) -> bool:
+    if current is new:
+        return False
+    if current is TxnStatus.PENDING:
+        return True
+    return kind is TxnKind.REFUND and current is TxnStatus.SUCCEEDED and new is TxnStatus.FAILED
+
+
+# --- refunds -----------------------------------------------------------------------------------
+
+
+def plan_refund(payment: Transaction, amount_cents: int | None) -> tuple[Allocation, ...]:
+    """Check a refund request against the rules (P7) and allocate it over the payment's bills,
+    latest-due bill first (the reverse of how the payment was allocated)."""
+    if payment.status is TxnStatus.PENDING:
+        raise RuleViolation(
+            "this payment has not settled yet; it can be refunded once it has",
+            code="payment_not_settled",
+        )
+    if payment.status is TxnStatus.FAILED:
+        raise RuleViolation(
+            "this payment failed: there is nothing to refund", code="payment_failed"
+        )
+    left = payment.refundable_cents
+    if amount_cents is not None and amount_cents <= 0:
+        raise InvalidInput("the refund must be a positive number of cents", field="amount_cents")
+    if payment.method is Method.ACH:
+        # A product rule (Stripe itself allows partial ACH refunds): a bank payment is refunded
+        # whole, and only once; that covers a payment of several bills as one.
+        if payment.claimed_cents > 0:
+            raise RuleViolation(
+                "this bank (ACH) payment has already been refunded",
+                field="amount_cents",
+                code="refund_exceeds_paid",
+            )
+        if amount_cents is not None and amount_cents != payment.amount_cents:
+            raise RuleViolation(
+                "bank (ACH) payments can only be refunded in full "
+                f"({payment.amount_cents} cents), not in part",
+                field="amount_cents",
+                code="ach_partial_refund",
+            )
+    amount = left if amount_cents is None else amount_cents
+    if amount <= 0 or amount > left:
+        raise RuleViolation(
+            f"the refund ({amount} cents) is more than is left to refund on this payment "
+            f"({left} cents)",
+            field="amount_cents",
+            code="refund_exceeds_paid",
+        )
+    allocations = []
+    for allocation in reversed(payment.allocations):
+        room = allocation.amount_cents - payment.refund_claims.get(allocation.bill_id, 0)
+        share = min(room, amount)
+        if share > 0:
+            allocations.append(Allocation(allocation.bill_id, allocation.account, share))
+            amount -= share
+    return tuple(allocations)
+
+
+def with_claims(payment: Transaction, allocations: Iterable[Allocation], sign: int) -> Transaction:
+    claims = dict(payment.refund_claims)
+    for allocation in allocations:
+        claims[allocation.bill_id] = (
+            claims.get(allocation.bill_id, 0) + sign * allocation.amount_cents
+        )
+    return replace(payment, refund_claims={k: v for k, v in claims.items() if v})

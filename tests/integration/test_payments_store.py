@@ -1,0 +1,304 @@
+"""The ledger on DynamoDB (moto): Stripe events recorded once, in any order, in one transaction
+each; concurrent deliveries and payments; refunds and reconciliation through the services."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from billbridge.adapters.dynamo import DynamoBillRepository, DynamoPaymentLinkRepository
+from billbridge.adapters.dynamo_payments import DynamoPaymentStore
+from billbridge.domain.bills import BillKind
+from billbridge.domain.errors import PaymentProviderError, RuleViolation
+from billbridge.domain.payment_links import PaymentLink
+from billbridge.domain.payments import Account, Allocation, Method, TxnStatus, encode_allocations
+from billbridge.services.payments import PaymentLinks, Reconciliation, StripeEvents
+from billbridge.services.ports import RefundResult
+from local import moto_speedups
+from local.aws_template import create_dynamodb_tables
+from tests.integration.test_store import REGION, make_bill, no_sleep, template
+
+FIRM = "firm-pay"
+LINK = "pl_test"
+NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
+_numbers = itertools.count(1)
+
+
+@pytest.fixture(scope="module")
+def aws() -> Iterator[Any]:
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        for name, value in {
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+        }.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+        with mock_aws():
+            # Serialised DynamoDB operations: moto's transactions are not thread-safe alone.
+            moto_speedups.install()
+            yield boto3.client("dynamodb", region_name=REGION)
+
+
+@dataclass
+class Ledger:
+    client: Any
+    table: str
+    store: DynamoPaymentStore
+    bills: DynamoBillRepository
+
+    def paid(self, bill_id: int) -> int:
+        stored = self.bills.get(FIRM, bill_id)
+        assert stored is not None
+        return stored.paid_gl_cents
+
+    def money(self, bill_id: int) -> Any:
+        stored = self.bills.get(FIRM, bill_id)
+        assert stored is not None
+        return stored
+
+    def entries(self) -> list[dict[str, Any]]:
+        return self.store.ledger(FIRM)
+
+
+@pytest.fixture
+def ledger(aws: Any) -> Iterator[Ledger]:
+    number = next(_numbers)
+    tables = create_dynamodb_tables(aws, template(), name_for=lambda t: f"pay-{t}-{number}")
+    table = tables["AppTable"]
+    bills = DynamoBillRepository(aws, table, sleep=no_sleep)
+    bills.save_clio_bills(
+        FIRM,
+        [
+            make_bill(1, total_cents=10_000),
+            replace(make_bill(2, total_cents=4_000), kind=BillKind.TRUST_REQUEST),
+        ],
+        NOW,
+    )
+    DynamoPaymentLinkRepository(aws, table).create(
+        PaymentLink(id=LINK, firm_id=FIRM, bill_ids=(1, 2), created_at=NOW), "hash-of-token"
+    )
+    yield Ledger(aws, table, DynamoPaymentStore(aws, table, sleep=no_sleep), bills)
+    aws.delete_table(TableName=table)
+
+
+def session_event(
+    event_type: str,
+    session_id: str,
+    allocations: tuple[Allocation, ...],
+    *,
+    paid: bool,
+    method: Method = Method.CARD,
+    event_id: str | None = None,
+) -> dict[str, Any]:
+    metadata = {
+        "firm_id": FIRM,
+        "link_id": LINK,
+        "account": allocations[0].account.value,
+        "method": method.value,
+        "allocations": encode_allocations(allocations),
+    }
+    return {
+        "id": event_id or f"evt_{event_type}_{session_id}",
+        "object": "event",
+        "type": event_type,
+        "data": {
+            "object": {
+                "id": session_id,
+                "object": "checkout.session",
+                "amount_total": sum(a.amount_cents for a in allocations),
+                "currency": "usd",
+                "metadata": metadata,
+                "payment_intent": f"pi_{session_id}",
+                "payment_status": "paid" if paid else "unpaid",
+                "status": "complete",
+            }
+        },
+    }
+
+
+OPERATING_3000 = (Allocation(1, Account.OPERATING, 3_000),)
+
+
+def test_a_card_payment_is_recorded_once_in_one_transaction(ledger: Ledger) -> None:
+    events = StripeEvents(ledger.store)
+    event = session_event("checkout.session.completed", "cs_1", OPERATING_3000, paid=True)
+    writes, reads = ledger.store.write_requests, ledger.store.read_requests
+
+    assert events.handle(event).outcome == "applied"
+    # One TransactWriteItems (ledger entry, transaction, bill, dedupe together) and one read.
+    assert (ledger.store.write_requests - writes, ledger.store.read_requests - reads) == (1, 1)
+    assert events.handle(event).outcome == "duplicate"
+
+    assert ledger.paid(1) == 3_000
+    bill = ledger.money(1)
+    assert bill.baseline_outstanding_cents == 10_000
+    assert bill.payable_cents == 7_000
+    assert [(e["kind"], e["amount_cents"]) for e in ledger.entries()] == [("payment", 3_000)]
+
+
+def test_ach_events_out_of_order_count_the_money_once(ledger: Ledger) -> None:
+    events = StripeEvents(ledger.store)
+    completed = session_event(
+        "checkout.session.completed", "cs_2", OPERATING_3000, paid=False, method=Method.ACH
+    )
+    settled = session_event(
+        "checkout.session.async_payment_succeeded",
+        "cs_2",
+        OPERATING_3000,
+        paid=True,
+        method=Method.ACH,
+    )
+    assert events.handle(settled).outcome == "applied"
+    assert events.handle(completed).outcome == "stale"
+    assert events.handle(completed).outcome == "duplicate"
+    assert ledger.paid(1) == 3_000
+    assert ledger.money(1).pending_cents == 0
+
+
+def test_a_pending_ach_payment_is_not_paid_and_a_failure_frees_the_balance(ledger: Ledger) -> None:
+    events = StripeEvents(ledger.store)
+    events.handle(
+        session_event(
+            "checkout.session.completed", "cs_3", OPERATING_3000, paid=False, method=Method.ACH
+        )
+    )
+    assert (ledger.paid(1), ledger.money(1).pending_cents, ledger.money(1).payable_cents) == (
+        0,
+        3_000,
+        7_000,
+    )
+    events.handle(
+        session_event(
+            "checkout.session.async_payment_failed",
+            "cs_3",
+            OPERATING_3000,
+            paid=False,
+            method=Method.ACH,
+        )
+    )
+    assert (ledger.paid(1), ledger.money(1).pending_cents, ledger.money(1).payable_cents) == (
+        0,
+        0,
+        10_000,
+    )
+    txns = ledger.store.transactions_for_link(FIRM, LINK)
+    assert [t.status for t in txns] == [TxnStatus.FAILED]
+    assert ledger.entries() == []
+
+
+def test_fifty_parallel_deliveries_of_one_event_record_it_once(ledger: Ledger) -> None:
+    events = StripeEvents(ledger.store)
+    event = session_event("checkout.session.completed", "cs_4", OPERATING_3000, paid=True)
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        outcomes = list(pool.map(lambda _: events.handle(event).outcome, range(50)))
+    assert outcomes.count("applied") == 1
+    assert ledger.paid(1) == 3_000
+    assert len(ledger.entries()) == 1
+
+
+def test_parallel_payments_on_one_bill_all_add_up(ledger: Ledger) -> None:
+    events = StripeEvents(ledger.store)
+    payments = [
+        session_event(
+            "checkout.session.completed",
+            f"cs_p{i}",
+            (Allocation(1, Account.OPERATING, 100 + i),),
+            paid=True,
+        )
+        for i in range(20)
+    ]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        outcomes = list(pool.map(lambda e: events.handle(e).outcome, payments))
+    assert outcomes == ["applied"] * 20
+    assert ledger.paid(1) == sum(100 + i for i in range(20))
+
+
+class FakeStripe:
+    def __init__(self, status: str = "succeeded", error: Exception | None = None) -> None:
+        self.status = status
+        self.error = error
+        self.calls: list[tuple[str, int, str]] = []
+
+    def create_checkout_session(self, request: Any) -> Any:
+        raise AssertionError("not used")
+
+    def create_refund(
+        self,
+        payment_intent_id: str,
+        amount_cents: int,
+        metadata: dict[str, str],
+        idempotency_key: str,
+    ) -> RefundResult:
+        self.calls.append((payment_intent_id, amount_cents, idempotency_key))
+        if self.error:
+            raise self.error
+        return RefundResult(stripe_refund_id=f"re_{len(self.calls)}", status=self.status)
+
+
+def links(ledger: Ledger, stripe: FakeStripe) -> PaymentLinks:
+    return PaymentLinks(
+        links=DynamoPaymentLinkRepository(ledger.client, ledger.table),
+        bills=ledger.bills,
+        store=ledger.store,
+        gateway=lambda: stripe,
+        link_url=lambda link: f"https://pay.test/{link.id}",
+    )
+
+
+def paid_by_card(ledger: Ledger, session: str = "cs_r") -> str:
+    StripeEvents(ledger.store).handle(
+        session_event("checkout.session.completed", session, OPERATING_3000, paid=True)
+    )
+    return f"pay_{session}"
+
+
+def test_a_partial_card_refund_lowers_paid_gl_and_is_reported_for_clio(ledger: Ledger) -> None:
+    txn_id = paid_by_card(ledger)
+    stripe = FakeStripe()
+    refund = links(ledger, stripe).refund(FIRM, LINK, txn_id, 1_000)
+    assert refund.status is TxnStatus.SUCCEEDED
+    assert stripe.calls == [("pi_cs_r", 1_000, refund.id)]
+    assert ledger.paid(1) == 2_000
+    payment = ledger.store.get_transaction(FIRM, LINK, txn_id)
+    assert payment is not None and payment.refundable_cents == 2_000
+    lines = Reconciliation(ledger.store, ledger.bills).report(FIRM)
+    # Clio was never told of the payment: staff record 20.00 net (the refund included).
+    assert [(line.bill.bill.id, line.to_record_cents) for line in lines] == [(1, 2_000)]
+    assert [e["kind"] for e in ledger.entries()] == ["payment", "refund"]
+
+
+def test_a_refund_stripe_refuses_leaves_the_money_refundable(ledger: Ledger) -> None:
+    txn_id = paid_by_card(ledger)
+    stripe = FakeStripe(error=PaymentProviderError("no"))
+    with pytest.raises(PaymentProviderError):
+        links(ledger, stripe).refund(FIRM, LINK, txn_id, 1_000)
+    payment = ledger.store.get_transaction(FIRM, LINK, txn_id)
+    assert payment is not None and payment.refundable_cents == 3_000
+    assert ledger.paid(1) == 3_000
+
+
+def test_concurrent_refunds_never_exceed_the_payment(ledger: Ledger) -> None:
+    txn_id = paid_by_card(ledger)
+    service = links(ledger, FakeStripe())
+
+    def attempt(_: int) -> str:
+        try:
+            service.refund(FIRM, LINK, txn_id, 1_000)
+            return "refunded"
+        except RuleViolation as exc:
+            return exc.code
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        outcomes = list(pool.map(attempt, range(6)))
+    assert outcomes.count("refunded") == 3
+    assert ledger.paid(1) == 0
