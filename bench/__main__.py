@@ -180,6 +180,123 @@ def bench_sending(rows: list[tuple[str, str, str]], count: int) -> None:
     clio.stop()
 
 
+def bench_webhooks(rows: list[tuple[str, str, str]], count: int) -> None:
+    """Signed Stripe events (card checkouts, each on its own session) through the webhook
+    handler on moto: events per second, and DynamoDB requests per event."""
+    from datetime import UTC, date, datetime
+
+    import stripe
+
+    from billbridge import bootstrap
+    from billbridge.adapters.dynamo import DynamoBillRepository
+    from billbridge.domain.bills import Bill, BillKind, BillState, Client
+    from local.lambdas import FakeContext, function_specs, load_handler
+    from local.provision import REGION, provision
+
+    secret = "whsec_bench"
+    with mock_aws():
+        provisioned = provision(
+            api_base_url="http://127.0.0.1:9",
+            clio_base_url="http://127.0.0.1:9",
+            clio_webhooks=False,
+            stripe_webhook_secret=secret,
+        )
+        os.environ.update(provisioned.env)
+        bootstrap.reset()
+        now = datetime.now(UTC)
+        bills = [
+            Bill(
+                id=9_000 + i,
+                etag="e",
+                number=f"B{i}",
+                state=BillState.AWAITING_PAYMENT,
+                kind=BillKind.INVOICE,
+                client=Client(id=1, name="Bench", email=None),
+                matter=None,
+                total_cents=1_000_000,
+                outstanding_clio_cents=1_000_000,
+                currency="USD",
+                issued_at=date(2026, 1, 1),
+                due_at=None,
+                clio_updated_at=now,
+                clio_url="",
+            )
+            for i in range(10)
+        ]
+        DynamoBillRepository(boto3.client("dynamodb"), provisioned.table_name).save_clio_bills(
+            "bench", bills, now
+        )
+        spec = function_specs()["StripeWebhookFunction"]
+        handler = load_handler(spec)
+        context = FakeContext(spec, REGION, "123456789012")
+        events = []
+        for i in range(count):
+            body = json.dumps(
+                {
+                    "id": f"evt_bench_{i}",
+                    "object": "event",
+                    "type": "checkout.session.completed",
+                    "data": {
+                        "object": {
+                            "id": f"cs_bench_{i}",
+                            "object": "checkout.session",
+                            "currency": "usd",
+                            "payment_intent": f"pi_bench_{i}",
+                            "payment_status": "paid",
+                            "metadata": {
+                                "firm_id": "bench",
+                                "link_id": "pl_bench",
+                                "account": "operating",
+                                "method": "card",
+                                "allocations": f"{9_000 + i % 10}:operating:100",
+                            },
+                        }
+                    },
+                }
+            )
+            header = stripe.WebhookSignature._compute_signature(  # the library's own signer
+                f"{int(time.time())}.{body}", secret
+            )
+            events.append(
+                {
+                    "resource": "/webhooks/stripe",
+                    "path": "/webhooks/stripe",
+                    "httpMethod": "POST",
+                    "headers": {"Stripe-Signature": f"t={int(time.time())},v1={header}"},
+                    "requestContext": {"resourcePath": "/webhooks/stripe", "httpMethod": "POST"},
+                    "body": body,
+                    "isBase64Encoded": False,
+                }
+            )
+        handler(events[0], context)  # warm: secrets read, clients made
+        store = bootstrap.stripe_webhook().events._store  # counts every request it makes
+        writes, reads = store.write_requests, store.read_requests  # type: ignore[attr-defined]
+        began = time.perf_counter()
+        for event in events[1:]:
+            answer = handler(event, context)
+            assert answer["statusCode"] == 200, answer
+        wall = time.perf_counter() - began
+        handled = len(events) - 1
+        writes = store.write_requests - writes  # type: ignore[attr-defined]
+        reads = store.read_requests - reads  # type: ignore[attr-defined]
+        rows.append(
+            (
+                f"Stripe webhook: {handled} events through the handler",
+                f"{handled / wall:.0f} events/s",
+                f"{wall / handled * 1000:.1f} ms each on moto",
+            )
+        )
+        rows.append(
+            (
+                "Stripe webhook: DynamoDB requests per event",
+                f"{writes / handled:g} TransactWriteItems + {reads / handled:g} GetItem",
+                "target: one TransactWriteItems (plus one read)",
+            )
+        )
+        provisioned.lambdas.shutdown()
+        bootstrap.reset()
+
+
 def main() -> int:
     n = int(os.environ.get("BENCH_BILLS", "20000"))
     from local.provision import FAKE_AWS_ENV
@@ -359,6 +476,7 @@ def main() -> int:
     clio.stop()
 
     bench_sending(rows, int(os.environ.get("BENCH_ENVELOPES", "500")))
+    bench_webhooks(rows, int(os.environ.get("BENCH_EVENTS", "1000")))
 
     env = {
         **os.environ,
@@ -379,6 +497,8 @@ def main() -> int:
         ("api", "functions/api"),
         ("sync_worker", "functions/sync_worker"),
         ("clio_webhook", "functions/clio_webhook"),
+        ("pay", "functions/pay"),
+        ("stripe_webhook", "functions/stripe_webhook"),
     ):
         module_env = {**env, "PYTHONPATH": f"{ROOT / code_dir}:{env['PYTHONPATH']}"}
         spent = import_time("import app", module_env)
