@@ -33,6 +33,7 @@ lint: $(STAMP)
 
 openapi: $(STAMP)
 	$(BIN)/python -m local.openapi docs/openapi.json
+	$(BIN)/python -m local.openapi --public docs/openapi-public.json
 
 clean:
 	rm -rf $(VENV) .aws-sam .pytest_cache

@@ -140,6 +140,11 @@ class LocalApiGateway:
         self.routes = routes_from_template(lambdas)
         self.extra_routes = extra_routes or {}
         self.region = region
+        # One request at a time per function, as one Lambda container serves them: the
+        # handlers' module state (Powertools' resolver holds the current event) is not shared
+        # between concurrent requests in AWS, so it must not be here either.
+        self._function_locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
         gateway = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -225,8 +230,11 @@ class LocalApiGateway:
             claims = {"custom:firm_id": found.group(1), "sub": f"dev-user-{found.group(1)}"}
         event = proxy_event(route, method, path, query, headers, body, params, claims)
         context = FakeContext(route.function, self.region, "123456789012")
+        with self._locks_guard:
+            lock = self._function_locks.setdefault(route.function.name, threading.Lock())
         try:
-            result = load_handler(route.function)(event, context)
+            with lock:
+                result = load_handler(route.function)(event, context)
         except Exception:  # a crashed function is API Gateway's 502, not a hang-up
             traceback.print_exc()
             return _json(502, {"message": "Internal server error"})

@@ -1,8 +1,9 @@
 """The whole product on one laptop: `python -m local.stack` (what `make run` starts).
 
 On 127.0.0.1 it starts the AWS emulator (a moto server holding the resources template.yaml
-declares), the Clio sandbox with a `demo` account of varied bills, and the API with the web UI
-behind a local API Gateway; connects firm `demo` to Clio through the real OAuth redirects; and
+declares), the Clio sandbox with a `demo` account of varied bills, the Stripe sandbox (its
+webhooks signed and sent to the API), and the API with the web UI behind a local API Gateway;
+connects firm `demo` to Clio through the real OAuth redirects and gives it Stripe accounts; and
 ticks the scheduled sync every minute, as EventBridge would. Ctrl-C stops everything.
 """
 
@@ -12,6 +13,8 @@ import argparse
 import json
 import logging
 import os
+import re
+import secrets
 import signal
 import sys
 import threading
@@ -28,8 +31,15 @@ from local.apigw import LocalApiGateway
 from local.clio_sandbox import ClioSandbox
 from local.clio_sandbox.seed import seed_demo
 from local.outbox import read_outbox_in_process
-from local.provision import FAKE_AWS_ENV, REGION, provision
+from local.provision import (
+    FAKE_AWS_ENV,
+    REGION,
+    STRIPE_API_KEY,
+    create_payment_accounts,
+    provision,
+)
 from local.stepfunctions import enable_execution_in_server
+from local.stripe_sandbox import StripeSandbox
 
 HOST = "127.0.0.1"
 
@@ -80,6 +90,16 @@ def connect_firm(api_url: str, firm_id: str, clio_account: str) -> None:
         raise RuntimeError(f"connecting {firm_id} failed: {callback.status_code} {callback.text}")
 
 
+def name_firm(api_url: str, firm_id: str, name: str) -> None:
+    """The firm's name in its settings: emails and the pay page show it."""
+    headers = {"Authorization": f"Bearer dev-{firm_id}"}
+    settings = requests.get(f"{api_url}/settings", headers=headers, timeout=10).json()
+    settings["firm_name"] = name
+    requests.put(
+        f"{api_url}/settings", json=settings, headers=headers, timeout=10
+    ).raise_for_status()
+
+
 class Stack:
     def __init__(self, ports: Ports, *, seed: bool = True, clio_rate_limit: int = 50) -> None:
         self.ports = ports
@@ -88,6 +108,7 @@ class Stack:
         self._stop = threading.Event()
         self.moto: ThreadedMotoServer | None = None
         self.clio: ClioSandbox | None = None
+        self.stripe: StripeSandbox | None = None
         self.api: LocalApiGateway | None = None
 
     @property
@@ -107,11 +128,23 @@ class Stack:
         self.clio.start()
         if self.seed:
             seed_demo(self.clio.state, "demo")
+        webhook_secret = f"whsec_{secrets.token_hex(16)}"
+        self.stripe = StripeSandbox(
+            host=HOST,
+            port=self.ports.stripe,
+            api_key=STRIPE_API_KEY,
+            webhook_url=f"{self.api_url}/webhooks/stripe",
+            webhook_secret=webhook_secret,
+        )
+        self.stripe.start()
         provisioned = provision(
             api_base_url=self.api_url,
             clio_base_url=self.clio.url,
             endpoint_url=aws_url,
+            stripe_api_base=self.stripe.url,
+            stripe_webhook_secret=webhook_secret,
         )
+        self.table_name = provisioned.table_name
         os.environ.update(provisioned.env)
         self.lambdas = provisioned.lambdas
         self.api = LocalApiGateway(
@@ -123,6 +156,8 @@ class Stack:
         self.api.start()
         if self.seed:
             connect_firm(self.api_url, "demo", "demo")
+            self.payment_accounts("demo", "Demo Law LLP")
+            name_firm(self.api_url, "demo", "Demo Law LLP")
         threading.Thread(target=self._tick, daemon=True, name="schedule").start()
 
     def _local_route(
@@ -136,6 +171,14 @@ class Stack:
                 {"Content-Type": "application/json"},
                 json.dumps(read_outbox_in_process()).encode(),
             )
+        found = re.fullmatch(r"/_local/firms/([A-Za-z0-9_.-]{1,64})/payment-accounts", path)
+        if found and method == "POST":
+            made = self.payment_accounts(found.group(1))
+            answer = {
+                "trust_account_id": made.trust_account_id,
+                "operating_account_id": made.operating_account_id,
+            }
+            return 201, {"Content-Type": "application/json"}, json.dumps(answer).encode()
         if path == "/_local/tick" and method == "POST":
             self.tick()
             return 202, {"Content-Type": "application/json"}, b'{"ticked": true}'
@@ -146,6 +189,11 @@ class Stack:
                 {"error": {"code": "not_found", "message": f"no local route {path}", "field": None}}
             ).encode(),
         )
+
+    def payment_accounts(self, firm_id: str, name: str | None = None) -> Any:
+        """Onboard a firm to payments (trust and operating Stripe accounts in the sandbox)."""
+        assert self.stripe is not None
+        return create_payment_accounts(self.stripe.url, self.table_name, firm_id, name)
 
     def tick(self) -> None:
         boto3.client("lambda", region_name=REGION).invoke(
@@ -166,7 +214,7 @@ class Stack:
 
     def stop(self) -> None:
         self._stop.set()
-        for part in (self.api, self.clio):
+        for part in (self.api, self.clio, self.stripe):
             if part is not None:
                 part.stop()
         if self.moto is not None:
@@ -178,6 +226,8 @@ class Stack:
                 "BillBridge local stack is up:",
                 f"  web UI and API  {self.api_url}/   (logged in as firm 'demo')",
                 f"  Clio sandbox    http://{HOST}:{self.ports.clio}",
+                f"  Stripe sandbox  http://{HOST}:{self.ports.stripe}   (checkout pages, "
+                "/_sandbox/events)",
                 f"  AWS emulator    http://{HOST}:{self.ports.aws}",
                 "Try:",
                 "  curl -s -H 'Authorization: Bearer dev-demo' "

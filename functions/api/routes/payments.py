@@ -82,10 +82,19 @@ def _dollars(cents: int) -> str:
     "/reconciliation",
     summary="Bills whose Paid (GL) or refunds Clio does not show yet",
     tags=["payments"],
+    responses={
+        200: {
+            "description": "The report; `format=csv` gives it as a CSV download",
+            "content": {
+                "application/json": {"model": ReconciliationOut},
+                "text/csv": {"schema": {"type": "string"}},
+            },
+        }
+    },
 )
-def reconciliation(
+def reconciliation(  # type: ignore[no-untyped-def]  # JSON or CSV: no one response model
     format: Annotated[Literal["json", "csv"], Query()] = "json",
-) -> Response[ReconciliationOut]:
+):
     lines = api_services().reconciliation.report(firm_id_of(router))
     items = [
         ReconciliationItem(
@@ -128,4 +137,8 @@ def reconciliation(
             headers={"Content-Disposition": 'attachment; filename="reconciliation.csv"'},
         )
     body = ReconciliationOut(items=items, generated_at=datetime.now(UTC))
-    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=body)
+    return Response(
+        status_code=200,
+        content_type=content_types.APPLICATION_JSON,
+        body=body.model_dump(mode="json"),
+    )

@@ -236,6 +236,7 @@ def pay_page() -> PayPage:
         store=DynamoPaymentStore(dynamodb, config.table_name),
         gateway=_stripe_gateway(config),
         pay_base_url=config.public_pay_base_url,
+        settings=DynamoSettingsRepository(dynamodb, config.table_name),
     )
 
 

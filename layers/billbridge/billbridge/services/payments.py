@@ -42,6 +42,7 @@ from billbridge.services.ports import (
     PaymentGateway,
     PaymentLinkRepository,
     PaymentStore,
+    SettingsRepository,
     StaleTransaction,
 )
 
@@ -79,10 +80,12 @@ class PayPage:
         store: PaymentStore,
         gateway: Callable[[], PaymentGateway],
         pay_base_url: str,
+        settings: SettingsRepository,
     ) -> None:
         self._links = links
         self._bills = bills
         self._store = store
+        self._settings = settings
         self._gateway = gateway
         self._pay_base_url = pay_base_url.rstrip("/")
 
@@ -96,11 +99,10 @@ class PayPage:
             raise NotFound("this payment link does not exist or has expired")
         stored = self._bills.get_many(firm_id, link.bill_ids)
         bills = [stored[i] for i in link.bill_ids if i in stored]
-        accounts = self._store.payment_accounts(firm_id)
         currency = bills[0].bill.currency if bills else "USD"
         return LinkView(
             link=link,
-            firm_name=accounts.display_name if accounts else firm_id,
+            firm_name=self._settings.get(firm_id).firm_name,
             bills=bills,
             currency=currency,
         )

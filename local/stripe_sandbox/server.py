@@ -1,0 +1,188 @@
+"""The Stripe sandbox's HTTP face: a stdlib threading server routing `/v1` to the API, `/c/pay`
+to the checkout page and `/_sandbox` to the test controls, and `StripeSandbox`, which owns the
+server thread, the state and the webhook deliverer.
+"""
+
+from __future__ import annotations
+
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from local.stripe_sandbox import controls
+from local.stripe_sandbox.api import handle_api
+from local.stripe_sandbox.params import ControlError
+from local.stripe_sandbox.state import SandboxState
+from local.stripe_sandbox.webhooks import Deliverer
+from local.stripe_sandbox.wire import Request, Response, json_response
+
+MAX_BODY_BYTES = 1_000_000
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    wbufsize = 64 * 1024
+    disable_nagle_algorithm = True
+    server_version = "StripeSandbox/1.0"
+    sandbox: StripeSandbox  # set on the subclass made per sandbox
+
+    def log_message(self, format: str, *args: Any) -> None:
+        if self.sandbox.verbose:
+            super().log_message(format, *args)
+
+    def _dispatch(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY_BYTES:
+            self.close_connection = True  # the unread body would be taken for the next request
+            self._send(json_response(413, {"error": "body too large"}))
+            return
+        body = self.rfile.read(length) if length else b""
+        req = Request(self.command, self.path, self.headers, body)
+        try:
+            response = self.sandbox.handle(req)
+        except ControlError as exc:
+            response = json_response(exc.status, {"error": str(exc)})
+        except Exception as exc:  # a sandbox bug must answer, not hang the client
+            error = {"type": "api_error", "message": f"sandbox bug: {exc!r}"}
+            response = json_response(500, {"error": error})
+        if not response.deliver_after:
+            self._send(response)
+            return
+        # Counted as pending before the answer leaves, so a caller's wait_idle() right after
+        # the answer cannot see "idle" before these events are queued.
+        self.sandbox.deliverer.expect()
+        try:
+            self._send(response)
+        finally:
+            self.sandbox.deliverer.deliver_later(response.deliver_after)
+
+    def _send(self, response: Response) -> None:
+        self.send_response(response.status)
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        if response.content_type and response.body:
+            self.send_header("Content-Type", response.content_type)
+        self.send_header("Content-Length", str(len(response.body)))
+        self.end_headers()
+        if response.body:
+            self.wfile.write(response.body)
+        self.wfile.flush()
+
+    do_GET = do_POST = do_DELETE = _dispatch
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+
+
+class StripeSandbox:
+    """A stand-in for the few Stripe API endpoints the project calls, on a real socket."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        api_key: str = "sk_test_sandbox",
+        webhook_url: str | None = None,
+        webhook_secret: str = "whsec_sandbox",
+        *,
+        public_url: str | None = None,
+        verbose: bool = False,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.api_key = api_key
+        self.verbose = verbose
+        self._public_url = public_url.rstrip("/") if public_url else None
+        self.state = SandboxState()
+        self.state.webhook_url = webhook_url
+        self.state.webhook_secret = webhook_secret
+        self.deliverer = Deliverer(self.state)
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        """The API base for stripe-python (`base_addresses={"api": url}`)."""
+        if self._server is None:
+            raise RuntimeError("the Stripe sandbox is not started")
+        return f"http://{self.host}:{self._server.server_address[1]}"
+
+    @property
+    def webhook_url(self) -> str | None:
+        return self.state.webhook_url
+
+    @webhook_url.setter
+    def webhook_url(self, value: str | None) -> None:
+        self.state.webhook_url = value
+
+    @property
+    def webhook_secret(self) -> str:
+        return self.state.webhook_secret
+
+    @webhook_secret.setter
+    def webhook_secret(self, value: str) -> None:
+        self.state.webhook_secret = value
+
+    def handle(self, req: Request) -> Response:
+        if req.path.startswith("/v1/") or req.path == "/v1":
+            return handle_api(self, req)
+        known = False
+        for method, pattern, route in controls.ROUTES:
+            match = pattern.fullmatch(req.path)
+            if match is None:
+                continue
+            known = True
+            if method == req.method:
+                return route(self, req, match)
+        if known:
+            return json_response(405, {"error": f"{req.method} not allowed on {req.path}"})
+        return json_response(404, {"error": f"no route {req.path}"})
+
+    def wait_idle(self, timeout: float = 15.0) -> bool:
+        """Wait until webhooks caused by API calls so far have been delivered (controls and the
+        checkout page deliver before they answer; API calls deliver just after)."""
+        return self.deliverer.wait_idle(timeout)
+
+    def _bind(self) -> _Server:
+        handler = type("Handler", (_Handler,), {"sandbox": self})
+        server = _Server((self.host, self.port), handler)
+        self._server = server
+        self.state.base_url = self._public_url or self.url
+        return server
+
+    def start(self) -> None:
+        server = self._bind()
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.02},
+            name="stripe-sandbox",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def serve_forever(self) -> None:
+        """Serve in the calling thread until interrupted (the `python -m` entry point)."""
+        server = self._bind()
+        try:
+            server.serve_forever(poll_interval=0.5)
+        finally:
+            server.server_close()
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server = None
+        self._thread = None
+
+    def __enter__(self) -> StripeSandbox:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
