@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test unit bench lint openapi clean
+.PHONY: install run test unit bench lint openapi clean chromium browser
 
 install: $(STAMP)
 
@@ -18,8 +18,15 @@ $(STAMP): requirements-dev.txt layers/billbridge/requirements.txt
 run: $(STAMP)
 	$(BIN)/python -m local.stack
 
-test: $(STAMP)
+# The browser tests drive Debian's Chromium (apt); Playwright's own browser download is never used.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update && apt-get install -y chromium; }
+
+test: $(STAMP) chromium
 	$(BIN)/python -m pytest
+
+browser: $(STAMP) chromium
+	$(BIN)/python -m pytest tests/e2e/browser
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit
