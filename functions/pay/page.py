@@ -1,5 +1,6 @@
 """The pay page's HTML: one small, accessible, phone-friendly page with its style and script
-inline (the page is served by the API, apart from the firm's web UI, and shares its look)."""
+inline (the page is served by the API, apart from the firm's web UI, and shares its look: the
+colour tokens are those of web/styles.css)."""
 
 from __future__ import annotations
 
@@ -11,14 +12,14 @@ from billbridge.services.payments import LinkView
 SYMBOLS = {"USD": "$", "CAD": "CA$", "AUD": "A$", "EUR": "€", "GBP": "£"}
 
 STYLE = """
-:root { --ink:#1d2733; --muted:#5b6b7c; --line:#dde3ea; --brand:#1f5fbf; --bg:#f6f8fa; }
+:root { --ink:#1d2733; --muted:#5b6b7c; --line:#dde3ea; --brand:#1f4e8c; --bg:#f5f7fa; }
 * { box-sizing: border-box; }
 body { margin:0; font:16px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; color:var(--ink);
   background:var(--bg); }
 main { max-width:40rem; margin:0 auto; padding:1.5rem 1rem 3rem; }
 h1 { font-size:1.4rem; margin:.2rem 0 1rem; }
 .muted { color:var(--muted); }
-.card { background:#fff; border:1px solid var(--line); border-radius:.6rem; padding:1rem;
+.card { background:#fff; border:1px solid var(--line); border-radius:8px; padding:1rem;
   margin:0 0 1rem; }
 .bill { display:grid; grid-template-columns:1fr auto; gap:.5rem 1rem; align-items:end; }
 .bill h2 { font-size:1.05rem; margin:0; }
@@ -28,11 +29,11 @@ input[type=text] { font:inherit; width:9rem; padding:.45rem .5rem; border:1px so
   border-radius:.4rem; }
 button { font:inherit; padding:.55rem 1rem; border:0; border-radius:.4rem; background:var(--brand);
   color:#fff; cursor:pointer; }
-button:focus-visible, input:focus-visible, a:focus-visible { outline:3px solid #f0b400;
+button:focus-visible, input:focus-visible, a:focus-visible { outline:3px solid #f0b429;
   outline-offset:2px; }
 fieldset { border:1px solid var(--line); border-radius:.6rem; background:#fff; margin:0 0 1rem; }
-.error { color:#a11; font-weight:600; }
-.notice { background:#e8f3ea; border-color:#9cc9a5; }
+.error { color:#a3261b; font-weight:600; }
+.notice { background:#e3f4e8; border-color:#9cc9a5; }
 @media (max-width:30rem) { .bill { grid-template-columns:1fr; } input[type=text] { width:100%; } }
 """
 

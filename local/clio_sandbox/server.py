@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -22,6 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
+from local.background_server import BackgroundServer
 from local.clio_sandbox import controls
 from local.clio_sandbox.fields import BILL, WEBHOOK, FieldsError, parse_fields
 from local.clio_sandbox.preview import NC_PAGE, bill_preview_html
@@ -514,8 +514,10 @@ class _Server(ThreadingHTTPServer):
     block_on_close = False
 
 
-class ClioSandbox:
+class ClioSandbox(BackgroundServer):
     """A Clio Manage API v4 stand-in on a real socket, serving from a background thread."""
+
+    thread_name = "clio-sandbox"
 
     def __init__(
         self,
@@ -535,8 +537,7 @@ class ClioSandbox:
         clock: Callable[[], float] = time.time,
         verbose: bool = False,
     ) -> None:
-        self.host = host
-        self.port = port
+        super().__init__(host, port)
         self.verbose = verbose
         self._public_url = public_url.rstrip("/") if public_url else None
         self.state = SandboxState(
@@ -555,14 +556,6 @@ class ClioSandbox:
             backoff_seconds=webhook_backoff_seconds,
         )
         self.state.emit = self.dispatcher
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the sandbox is not started")
-        return f"http://{self.host}:{self._server.server_address[1]}"
 
     def public_origin(self, req: Request) -> str:
         return self._public_url or req.origin
@@ -590,36 +583,8 @@ class ClioSandbox:
         return server
 
     def start(self) -> ClioSandbox:
-        server = self._bind()
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.02},
-            name="clio-sandbox",
-            daemon=True,
-        )
-        self._thread.start()
+        self._serve_in_background()
         return self
-
-    def serve_forever(self) -> None:
-        """Serve in the calling thread until interrupted (the `python -m` entry point)."""
-        server = self._bind()
-        try:
-            server.serve_forever(poll_interval=0.5)
-        finally:
-            server.server_close()
-
-    def stop(self) -> None:
-        if self._server is None:
-            return
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = None
-        self._thread = None
 
     def __enter__(self) -> ClioSandbox:
         return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

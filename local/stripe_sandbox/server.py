@@ -5,10 +5,10 @@ server thread, the state and the webhook deliverer.
 
 from __future__ import annotations
 
-import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from local.background_server import BackgroundServer
 from local.stripe_sandbox import controls
 from local.stripe_sandbox.api import handle_api
 from local.stripe_sandbox.params import ControlError
@@ -76,8 +76,10 @@ class _Server(ThreadingHTTPServer):
     block_on_close = False
 
 
-class StripeSandbox:
+class StripeSandbox(BackgroundServer):
     """A stand-in for the few Stripe API endpoints the project calls, on a real socket."""
+
+    thread_name = "stripe-sandbox"
 
     def __init__(
         self,
@@ -90,8 +92,7 @@ class StripeSandbox:
         public_url: str | None = None,
         verbose: bool = False,
     ) -> None:
-        self.host = host
-        self.port = port
+        super().__init__(host, port)
         self.api_key = api_key
         self.verbose = verbose
         self._public_url = public_url.rstrip("/") if public_url else None
@@ -99,15 +100,6 @@ class StripeSandbox:
         self.state.webhook_url = webhook_url
         self.state.webhook_secret = webhook_secret
         self.deliverer = Deliverer(self.state)
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        """The API base for stripe-python (`base_addresses={"api": url}`)."""
-        if self._server is None:
-            raise RuntimeError("the Stripe sandbox is not started")
-        return f"http://{self.host}:{self._server.server_address[1]}"
 
     @property
     def webhook_url(self) -> str | None:
@@ -153,36 +145,9 @@ class StripeSandbox:
         return server
 
     def start(self) -> None:
-        server = self._bind()
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.02},
-            name="stripe-sandbox",
-            daemon=True,
-        )
-        self._thread.start()
-
-    def serve_forever(self) -> None:
-        """Serve in the calling thread until interrupted (the `python -m` entry point)."""
-        server = self._bind()
-        try:
-            server.serve_forever(poll_interval=0.5)
-        finally:
-            server.server_close()
-
-    def stop(self) -> None:
-        if self._server is None:
-            return
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = None
-        self._thread = None
+        """Serve in a background thread; `url` is the API base for stripe-python."""
+        self._serve_in_background()
 
     def __enter__(self) -> StripeSandbox:
         self.start()
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

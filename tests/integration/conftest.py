@@ -8,11 +8,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import boto3
 import pytest
 import requests
 from moto import mock_aws
 
 from billbridge import bootstrap
+from local import moto_speedups
 from local.apigw import LocalApiGateway
 from local.clio_sandbox import ClioSandbox
 from local.lambdas import LocalLambdas
@@ -104,3 +106,23 @@ def inproc(monkeypatch: pytest.MonkeyPatch) -> Iterator[InProcessStack]:
             provisioned.lambdas.shutdown()
             bootstrap.reset()
     clio.stop()
+
+
+@pytest.fixture(scope="module")
+def aws() -> Iterator[Any]:
+    """One mocked AWS and one DynamoDB client for a module of store tests (each test makes its
+    own table), with the local stack's moto patches (transactions safe under threads)."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        for name, value in {
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SECURITY_TOKEN": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+        }.items():
+            monkeypatch.setenv(name, value)
+        for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB"):
+            monkeypatch.delenv(name, raising=False)
+        with mock_aws():
+            moto_speedups.install()
+            yield boto3.client("dynamodb", region_name="us-east-1")

@@ -10,9 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from billbridge.adapters.dynamo import DynamoBillRepository, DynamoPaymentLinkRepository
 from billbridge.adapters.dynamo_payments import DynamoPaymentStore
@@ -22,31 +20,13 @@ from billbridge.domain.payment_links import PaymentLink
 from billbridge.domain.payments import Account, Allocation, Method, TxnStatus, encode_allocations
 from billbridge.services.payments import PaymentLinks, Reconciliation, StripeEvents
 from billbridge.services.ports import RefundResult
-from local import moto_speedups
 from local.aws_template import create_dynamodb_tables
-from tests.integration.test_store import REGION, make_bill, no_sleep, template
+from tests.integration.test_store import make_bill, no_sleep, template
 
 FIRM = "firm-pay"
 LINK = "pl_test"
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
 _numbers = itertools.count(1)
-
-
-@pytest.fixture(scope="module")
-def aws() -> Iterator[Any]:
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        for name, value in {
-            "AWS_DEFAULT_REGION": REGION,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_SESSION_TOKEN": "testing",
-        }.items():
-            monkeypatch.setenv(name, value)
-        monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-        with mock_aws():
-            # Serialised DynamoDB operations: moto's transactions are not thread-safe alone.
-            moto_speedups.install()
-            yield boto3.client("dynamodb", region_name=REGION)
 
 
 @dataclass

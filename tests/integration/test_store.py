@@ -14,7 +14,6 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from moto import mock_aws
 
 from billbridge.adapters.dynamo import (
     DynamoBillRepository,
@@ -85,24 +84,6 @@ class Store:
             TableName=self.table, Key={"pk": {"S": pk}, "sk": {"S": sk}}
         ).get("Item", {})
         return item
-
-
-@pytest.fixture(scope="module")
-def aws() -> Iterator[Any]:
-    """One mocked AWS and one DynamoDB client for the module; each test gets its own table."""
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        for name, value in {
-            "AWS_DEFAULT_REGION": REGION,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_SECURITY_TOKEN": "testing",
-            "AWS_SESSION_TOKEN": "testing",
-        }.items():
-            monkeypatch.setenv(name, value)
-        for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB"):
-            monkeypatch.delenv(name, raising=False)
-        with mock_aws():
-            yield boto3.client("dynamodb", region_name=REGION)
 
 
 _TABLE_NUMBERS = itertools.count(1)
