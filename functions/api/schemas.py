@@ -133,6 +133,17 @@ class ErrorOut(BaseModel):
     error: ErrorBody
 
 
+class ClioStatusOut(BaseModel):
+    status: Literal["connected", "reconnect_needed", "not_connected"]
+    region: str | None
+    clio_user_name: str | None
+    connected_at: datetime | None
+
+
+class AuthorizeUrlOut(BaseModel):
+    authorize_url: str
+
+
 class ConnectedOut(BaseModel):
     connected: bool
     firm_id: str

@@ -151,7 +151,11 @@ def pay_page_html(view: LinkView, token: str, paid_session: str | None) -> str:
     for stored in view.bills:
         bill = stored.bill
         kind = "Trust request" if bill.kind.value == "trust_request" else "Invoice"
-        due = f"Due {bill.due_at.isoformat()}" if bill.due_at else "No due date"
+        due = (
+            f"Due {bill.due_at:%b} {bill.due_at.day}, {bill.due_at.year}"
+            if bill.due_at
+            else "No due date"
+        )
         field = f"amount-{bill.id}"
         header = (
             f"<div><h2>{kind} {escape(bill.number)}</h2>"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -268,3 +269,23 @@ def test_given_the_api_then_it_publishes_the_committed_openapi_document(local_st
     committed = json.loads((ROOT / "docs" / "openapi.json").read_text())
     assert served.json() == committed
     assert "/invoices" in committed["paths"] and "/sync/{sync_id}" in committed["paths"]
+
+
+def test_given_a_new_firm_then_clio_status_says_not_connected_until_it_connects(local_stack):
+    from tests.e2e.conftest import Firm
+
+    firm = Firm(local_stack, f"e2e-{uuid.uuid4().hex[:10]}")
+    assert firm.get("/clio/status").json()["status"] == "not_connected"
+
+    answer = firm.session.get(
+        f"{local_stack.api_url}/clio/connect",
+        headers={"Accept": "application/json"},
+        allow_redirects=False,
+        timeout=30,
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["authorize_url"].startswith(f"{local_stack.clio_url}/oauth/authorize?")
+
+    assert firm.connect_clio(firm.firm_id).status_code == 302
+    status = firm.get("/clio/status").json()
+    assert (status["status"], status["region"]) == ("connected", "us")

@@ -1,5 +1,7 @@
-// The web UI's entry point: screens by hash route, the header, and the post-connect banner.
+// The web UI's entry point: screens by hash route, the header, and the Clio banners (just
+// connected; not connected or must reconnect, with the button that connects).
 
+import { describe, getJson } from "./api.js";
 import { AuthNotConfigured, authorization, whoAmI } from "./auth.js";
 import { h, replace } from "./dom.js";
 import { route, start } from "./router.js";
@@ -11,10 +13,45 @@ route(/^\/payment-links\/(?<linkId>[^/]+)$/, "invoices", () => import("./views/p
 route(/^\/reconciliation$/, "reconciliation", () => import("./views/reconciliation.js"));
 route(/^\/settings$/, "settings", () => import("./views/settings.js"));
 
+async function connectClio(button, message) {
+  // GET /clio/connect answers a redirect that needs our Authorization header, which a link
+  // cannot send: ask for the address as JSON, then go there.
+  button.disabled = true;
+  try {
+    const { authorize_url: url } = await getJson("/clio/connect");
+    location.assign(url);
+  } catch (err) {
+    message.textContent = describe(err);
+    button.disabled = false;
+  }
+}
+
+async function clioStatusBanner() {
+  let status;
+  try {
+    status = (await getJson("/clio/status")).status;
+  } catch {
+    return; // the screens report an unreachable API themselves
+  }
+  if (status === "connected") return;
+  const slot = document.getElementById("banner");
+  const message = h("p", { class: "banner-error", role: "alert" });
+  const button = h("button", { type: "button", class: "primary", onclick: () => connectClio(button, message) },
+    status === "reconnect_needed" ? "Reconnect Clio" : "Connect Clio");
+  replace(slot, h("div", { class: "banner banner-warn", role: "region", "aria-label": "Clio connection" },
+    h("p", {}, status === "reconnect_needed"
+      ? "Clio stopped accepting BillBridge's access. Reconnect to keep your bills up to date."
+      : "Connect your Clio account to import your bills."),
+    button, message));
+}
+
 function banner() {
   // The Clio OAuth callback lands here with ?clio=connected (WebBaseUrl in template.yaml).
   const params = new URLSearchParams(location.search);
-  if (params.get("clio") !== "connected") return;
+  if (params.get("clio") !== "connected") {
+    clioStatusBanner();
+    return;
+  }
   const slot = document.getElementById("banner");
   const close = h("button", { type: "button", class: "link-button", onclick: () => slot.replaceChildren() }, "Dismiss");
   replace(slot, h("div", { class: "banner", role: "status" },

@@ -44,6 +44,13 @@ class ConnectService:
         self._webhooks = webhooks
         self._clock = clock
 
+    def status(self, firm_id: str) -> tuple[str, ClioConnection | None]:
+        """connected, reconnect_needed (Clio refused our tokens) or not_connected."""
+        connection = self._connections.get(firm_id)
+        if connection is None:
+            return "not_connected", None
+        return ("reconnect_needed" if connection.needs_reconnect else "connected"), connection
+
     def authorize_url(self, firm_id: str, region: Region) -> str:
         state = sign_state(ConnectIntent(firm_id, region), self._state_key, self._clock())
         client = self._client_for(region)
