@@ -74,6 +74,10 @@ NOTES = """Reading the table:
   wall time is moto's (DynamoDB calls serialised, a table copy per transaction, each bill's
   preview rendered to PDF), not Lambda's. The counts are the point: one SES send per envelope,
   one Clio preview fetch per bill.
+- Stripe webhook events are signed checkout completions, each on its own session, through the
+  webhook handler (signature check included) on moto: one consistent read of the transaction
+  and one TransactWriteItems holding the dedupe record, the transaction, the ledger entry and
+  the bill's Paid (GL). The events-per-second figure is moto's speed, not DynamoDB's.
 - Cold import is measured in fresh interpreters (best of 5) against a baseline that imports
   boto3 and instantiates the Powertools pieces every handler uses (Logger, Metrics, Tracer, a
   validating resolver).
@@ -475,8 +479,8 @@ def main() -> int:
         provisioned.lambdas.shutdown()
     clio.stop()
 
-    bench_sending(rows, int(os.environ.get("BENCH_ENVELOPES", "500")))
     bench_webhooks(rows, int(os.environ.get("BENCH_EVENTS", "1000")))
+    bench_sending(rows, int(os.environ.get("BENCH_ENVELOPES", "500")))
 
     env = {
         **os.environ,

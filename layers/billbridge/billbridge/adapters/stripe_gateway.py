@@ -2,18 +2,22 @@
 
 Every POST carries an idempotency key derived from our own ids (the library's random key
 would not survive a Lambda retry). Locally `api_base` points at the Stripe sandbox.
+
+The stripe library is imported on first use: it is large, and the firm API's cold start should
+not pay for it on requests that never reach Stripe.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
-
-import stripe
+from typing import TYPE_CHECKING, Any
 
 from billbridge.domain.errors import PaymentProviderError, Unauthenticated
 from billbridge.domain.payments import Method, encode_allocations
 from billbridge.services.ports import CheckoutRequest, CheckoutSession, RefundResult
+
+if TYPE_CHECKING:
+    import stripe
 
 PAYMENT_METHOD_TYPES = {Method.CARD: "card", Method.ACH: "us_bank_account"}
 # Signatures older than this are refused (stripe-python's default tolerance).
@@ -33,6 +37,8 @@ def checkout_metadata(request: CheckoutRequest) -> dict[str, str]:
 
 class StripeGateway:
     def __init__(self, api_key: str, api_base: str | None = None, timeout: float = 20.0) -> None:
+        import stripe
+
         options: dict[str, Any] = {"max_network_retries": 2}
         if api_base:
             options["base_addresses"] = {"api": api_base}
@@ -69,6 +75,8 @@ class StripeGateway:
         }
         if request.customer_email:
             params["customer_email"] = request.customer_email
+        import stripe
+
         try:
             session = self._client.v1.checkout.sessions.create(
                 params=params,  # type: ignore[arg-type]
@@ -87,6 +95,8 @@ class StripeGateway:
         metadata: dict[str, str],
         idempotency_key: str,
     ) -> RefundResult:
+        import stripe
+
         try:
             refund = self._client.v1.refunds.create(
                 params={
@@ -104,6 +114,8 @@ class StripeGateway:
 
 
 def _provider_error(what: str, exc: stripe.StripeError) -> PaymentProviderError:
+    import stripe
+
     message = str(getattr(exc, "user_message", None) or exc)
     if isinstance(exc, stripe.APIConnectionError) or (exc.http_status or 500) >= 500:
         return PaymentProviderError(
@@ -117,6 +129,8 @@ def verify_event(payload: bytes, signature_header: str | None, secret: str) -> d
     otherwise). Parsed as plain JSON: the services read Stripe's wire shape."""
     if not signature_header:
         raise Unauthenticated("missing Stripe-Signature header", code="invalid_signature")
+    import stripe
+
     try:
         stripe.WebhookSignature.verify_header(
             payload.decode("utf-8"), signature_header, secret, SIGNATURE_TOLERANCE_SECONDS
