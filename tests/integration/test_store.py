@@ -620,6 +620,26 @@ def test_given_no_settings_when_read_then_defaults_and_a_put_round_trips(store: 
     assert repo.get("firm-b") == FirmSettings()
 
 
+def test_given_settings_stored_with_a_field_no_longer_known_when_read_then_the_rest_is_kept(
+    store: Store,
+) -> None:
+    store.client.put_item(
+        TableName=store.table,
+        Item={
+            "pk": {"S": f"FIRM#{FIRM}"},
+            "sk": {"S": "SETTINGS"},
+            "type": {"S": "settings"},
+            "settings": {
+                "M": {
+                    "firm_name": {"S": "Smith & Jones LLP"},
+                    "payout_accounts": {"M": {"trust": {"NULL": True}}},
+                }
+            },
+        },
+    )
+    assert store.settings().get(FIRM).firm_name == "Smith & Jones LLP"
+
+
 def test_given_a_connection_when_saved_then_tokens_round_trip_but_are_not_stored_in_clear(
     store: Store,
 ) -> None:

@@ -36,9 +36,6 @@ export async function render({ main, signal }) {
   const firmName = textField({ label: "Firm name", name: "firm_name", value: settings.firm_name, hint: "Used as {{ firm_name }} in emails." });
   const senderName = textField({ label: "Sender name", name: "sender_name", value: settings.sender_name, hint: "Shown as who the email is from; empty uses the firm name." });
   const replyTo = textField({ label: "Reply-to address", name: "reply_to", value: settings.reply_to, attrs: { type: "email", autocomplete: "email" }, hint: "Where clients' replies go." });
-  const payout = settings.payout_accounts || {};
-  const trustAccount = textField({ label: "Trust payout account", name: "payout_accounts.trust", value: payout.trust, hint: "Trust requests are paid into this account; fees never come out of it." });
-  const operatingAccount = textField({ label: "Operating payout account", name: "payout_accounts.operating", value: payout.operating });
   const editors = TEMPLATE_KINDS.map(([kind, title]) => templateEditor(kind, title, settings.templates[kind], () => firmName.control.value));
   firmName.control.addEventListener("input", () => editors.forEach((e) => e.refresh()));
 
@@ -57,7 +54,11 @@ export async function render({ main, signal }) {
       h("details", { class: "merge-fields" }, h("summary", {}, "Merge fields you can use"),
         h("dl", {}, Object.entries(MERGE_FIELDS).map(([name, [meaning]]) => [h("dt", {}, h("code", {}, `{{ ${name} }}`)), h("dd", {}, meaning)]))),
       editors.map((e) => e.element)),
-    h("section", { class: "card" }, h("h2", {}, "Payout accounts"), trustAccount.field, operatingAccount.field),
+    h("section", { class: "card" }, h("h2", {}, "Online payments"),
+      h("p", { class: "hint" },
+        "Card and bank payments go to the trust and operating accounts set up for your firm when it joined BillBridge: ",
+        "trust requests into trust, in full (processing fees never come out of trust money), invoices into operating. ",
+        "To change an account, contact BillBridge support.")),
     general,
     h("div", { class: "actions end" }, saved, save));
   replace(content, form);
@@ -77,7 +78,6 @@ export async function render({ main, signal }) {
       firm_name: firmName.control.value.trim(),
       sender_name: senderName.control.value.trim() || null,
       reply_to: replyTo.control.value.trim() || null,
-      payout_accounts: { trust: trustAccount.control.value.trim() || null, operating: operatingAccount.control.value.trim() || null },
       templates: Object.fromEntries(editors.map((e) => [e.kind, e.value()])),
     };
     save.disabled = true;

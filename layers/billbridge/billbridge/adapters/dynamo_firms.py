@@ -47,7 +47,11 @@ class DynamoSettingsRepository(DynamoRepository):
         item = self._get_item(firm_pk(firm_id), SETTINGS_SK)
         if not item or "settings" not in item:
             return FirmSettings()
-        return FirmSettings.model_validate(plain_json(from_item(item)["settings"]))
+        stored = plain_json(from_item(item)["settings"])
+        # Settings a newer or older version stored but this one does not know are left out,
+        # not a reason to refuse the firm its settings.
+        known = {k: v for k, v in stored.items() if k in FirmSettings.model_fields}
+        return FirmSettings.model_validate(known)
 
     def put(self, firm_id: str, settings: FirmSettings) -> None:
         item = {

@@ -49,15 +49,6 @@ class Templates(BaseModel):
     )
 
 
-class PayoutAccounts(BaseModel):
-    """Where money lands: kept apart so trust money never pays fees (P3)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    trust: str | None = Field(default=None, max_length=255)
-    operating: str | None = Field(default=None, max_length=255)
-
-
 class FirmSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -67,7 +58,6 @@ class FirmSettings(BaseModel):
     firm_name: str = Field(default="Your law firm", min_length=1, max_length=200)
     sender_name: str | None = Field(default=None, max_length=200)
     reply_to: EmailStr | None = None
-    payout_accounts: PayoutAccounts = Field(default_factory=PayoutAccounts)
 
     @field_validator("default_states")
     @classmethod
