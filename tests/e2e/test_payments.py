@@ -347,13 +347,11 @@ def test_given_every_event_twice_and_out_of_order_then_the_ledger_is_the_same(
 ):
     firm, clio = new_firm()
     client, ids, link_id = send_bills(firm, clio, [{"total_cents": 4_000}, {"total_cents": 6_000}])
-    card_session, ach_session = (
-        client.sessions([ids[0]])[0],
-        client.sessions([ids[1]], method="ach")[0],
-    )
     stripe_sandbox.control("delivery", {"paused": True})
     try:
+        card_session = client.sessions([ids[0]])[0]
         stripe_sandbox.pay(card_session["id"])
+        ach_session = client.sessions([ids[1]], method="ach")[0]
         paid = stripe_sandbox.pay(ach_session["id"], "ach")
         stripe_sandbox.control(f"payment_intents/{paid['payment_intent']['id']}/settle")
     finally:
@@ -432,3 +430,23 @@ def test_given_a_dispute_then_the_payment_and_its_bill_are_flagged(new_firm, str
     assert payment["disputed"] is True
     assert "disputed" in invoices(firm)[bill]["flags"]
     assert paid_gl(firm)[bill] == 6_500  # nothing moves until the dispute is decided
+
+
+def test_given_a_second_checkout_then_the_first_session_can_no_longer_be_paid(
+    new_firm, stripe_sandbox
+):
+    """A client with two tabs open cannot pay the same bill twice: starting a checkout closes
+    the link's sessions still open."""
+    firm, clio = new_firm()
+    client, (bill,), link_id = send_bills(firm, clio, [{"total_cents": 7_500}])
+    (first,) = client.sessions([bill])
+    (second,) = client.sessions([bill])
+    refused = requests.post(
+        f"{stripe_sandbox.url}/_sandbox/checkout_sessions/{first['id']}/pay",
+        json={"method": "card", "outcome": "succeeded"},
+        timeout=30,
+    )
+    assert refused.status_code == 409, refused.text
+    stripe_sandbox.pay(second["id"])
+    assert paid_gl(firm)[bill] == 7_500
+    assert [t["amount_cents"] for t in transactions(firm, link_id)] == [7_500]

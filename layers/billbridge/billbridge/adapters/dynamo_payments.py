@@ -42,10 +42,16 @@ from billbridge.services.ports import DuplicateEvent, PaymentAccounts, StaleTran
 
 # Stripe retries a webhook for up to three days and lists events for thirty: keep a little more.
 EVENT_DEDUPE_TTL = timedelta(days=35)
+# A Checkout Session expires 24 hours after it is created (payments-facts.md, section 6).
+CHECKOUT_LIFETIME = timedelta(hours=24)
 
 
 def txn_sk(link_id: str, txn_id: str) -> str:
     return f"TXN#{link_id}#{txn_id}"
+
+
+def checkout_sk(link_id: str, session_id: str) -> str:
+    return f"CHECKOUT#{link_id}#{session_id}"
 
 
 def event_pk(event_id: str) -> str:
@@ -229,7 +235,45 @@ class DynamoPaymentStore(DynamoRepository):
             )
         )
 
+    def open_checkouts(self, firm_id: str, link_id: str, now: datetime) -> list[str]:
+        items = self._query_all(
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues={
+                ":pk": to_attr(firm_pk(firm_id)),
+                ":prefix": to_attr(f"CHECKOUT#{link_id}#"),
+            },
+            ConsistentRead=True,
+        )
+        alive = []
+        for item in items:
+            data = from_item(item)
+            # TTL deletes lag by up to days: the stored expiry is what counts.
+            if int(data.get("expires_at_epoch") or 0) > epoch_seconds(now):
+                alive.append(str(data["session_id"]))
+        return alive
+
     # -- writes -----------------------------------------------------------------------------
+
+    def replace_open_checkouts(
+        self, firm_id: str, link_id: str, closed: list[str], opened: list[str], now: datetime
+    ) -> None:
+        """Forget the sessions just expired and remember the ones just opened."""
+        actions: list[dict[str, Any]] = []
+        for session_id in closed:
+            key = {"pk": to_attr(firm_pk(firm_id)), "sk": to_attr(checkout_sk(link_id, session_id))}
+            actions.append({"Delete": {"TableName": self._table, "Key": key}})
+        for session_id in opened:
+            item = {
+                "pk": firm_pk(firm_id),
+                "sk": checkout_sk(link_id, session_id),
+                "type": "open_checkout",
+                "session_id": session_id,
+                "created_at": iso_utc(now),
+                "expires_at_epoch": epoch_seconds(now + CHECKOUT_LIFETIME),
+            }
+            actions.append({"Put": {"TableName": self._table, "Item": to_item(item)}})
+        for start in range(0, len(actions), 100):
+            self._transact(actions[start : start + 100])
 
     def record_event(self, firm_id: str | None, event_id: str, now: datetime) -> bool:
         """Remember an event that changed nothing; False when it was already remembered."""

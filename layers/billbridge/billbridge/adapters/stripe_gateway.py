@@ -88,6 +88,17 @@ class StripeGateway:
             id=str(session.id), url=str(session.url), amount_cents=int(session.amount_total or 0)
         )
 
+    def expire_checkout_session(self, session_id: str) -> bool:
+        import stripe
+
+        try:
+            self._client.v1.checkout.sessions.expire(session_id)
+        except stripe.InvalidRequestError:
+            return False  # complete or already expired: nothing is left open
+        except stripe.StripeError as exc:
+            raise _provider_error("closing an older checkout", exc) from exc
+        return True
+
     def create_refund(
         self,
         payment_intent_id: str,

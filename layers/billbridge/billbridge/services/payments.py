@@ -81,7 +81,9 @@ class PayPage:
         gateway: Callable[[], PaymentGateway],
         pay_base_url: str,
         settings: SettingsRepository,
+        clock: Clock = _utcnow,
     ) -> None:
+        self._clock = clock
         self._links = links
         self._bills = bills
         self._store = store
@@ -148,6 +150,12 @@ class PayPage:
             )
         attempt = attempt or secrets.token_urlsafe(12)
         gateway = self._gateway()
+        # One checkout at a time per link: sessions left open by an earlier try (another tab,
+        # the back button) are closed first, so the same bills cannot be paid twice over.
+        now = self._clock()
+        earlier = self._store.open_checkouts(link.firm_id, link.id, now)
+        for session_id in earlier:
+            gateway.expire_checkout_session(session_id)
         sessions = []
         for account, allocations in parts.items():
             numbers = {b.bill.id: b.bill.number for b in chosen}
@@ -169,6 +177,10 @@ class PayPage:
                 idempotency_key=_checkout_key(link, account, allocations, method, attempt),
             )
             sessions.append((account, gateway.create_checkout_session(request)))
+        opened = [s.id for _, s in sessions]
+        self._store.replace_open_checkouts(
+            link.firm_id, link.id, [i for i in earlier if i not in opened], opened, now
+        )
         return sessions
 
 

@@ -257,6 +257,14 @@ class PaymentStore(Protocol):
 
     def record_event(self, firm_id: str | None, event_id: str, now: datetime) -> bool: ...
 
+    def open_checkouts(self, firm_id: str, link_id: str, now: datetime) -> list[str]:
+        """Checkout Sessions started on the link that may still be open (younger than 24 h)."""
+        ...
+
+    def replace_open_checkouts(
+        self, firm_id: str, link_id: str, closed: list[str], opened: list[str], now: datetime
+    ) -> None: ...
+
     def apply(self, change: PaymentChange, now: datetime | None = None) -> None:
         """All of the change or none of it; DuplicateEvent / StaleTransaction as above."""
         ...
@@ -293,6 +301,10 @@ class RefundResult:
 
 class PaymentGateway(Protocol):
     def create_checkout_session(self, request: CheckoutRequest) -> CheckoutSession: ...
+
+    def expire_checkout_session(self, session_id: str) -> bool:
+        """Close a session still open (True); False when it was already complete or expired."""
+        ...
 
     def create_refund(
         self,
