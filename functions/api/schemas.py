@@ -235,6 +235,9 @@ class TransactionOut(BaseModel):
     refunded_cents: int
     payment_id: str | None = Field(description="Refunds: the payment refunded")
     disputed: bool
+    dispute_status: Literal["won", "lost"] | None = Field(
+        description="Once the bank has decided a dispute; lost money leaves Paid (GL)"
+    )
     failure_reason: str | None
 
     @classmethod
@@ -259,6 +262,7 @@ class TransactionOut(BaseModel):
             refunded_cents=txn.refunded_cents,
             payment_id=txn.payment_id,
             disputed=txn.disputed,
+            dispute_status=txn.dispute_status,  # type: ignore[arg-type]
             failure_reason=txn.failure_reason,
         )
 

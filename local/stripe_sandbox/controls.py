@@ -57,6 +57,11 @@ def dispute(sb: StripeSandbox, req: Request, m: re.Match[str]) -> Response:
     return _changing(sb, lambda: sb.state.dispute(m[1], amount))
 
 
+def dispute_close(sb: StripeSandbox, req: Request, m: re.Match[str]) -> Response:
+    status = req.json().get("status")
+    return _changing(sb, lambda: sb.state.close_dispute(m[1], status))
+
+
 def refund_succeed(sb: StripeSandbox, req: Request, m: re.Match[str]) -> Response:
     return _changing(sb, lambda: sb.state.finish_refund(m[1], succeeded=True))
 
@@ -179,6 +184,7 @@ ROUTES: list[tuple[str, re.Pattern[str], Route]] = [
         ("POST", rf"/_sandbox/payment_intents/{_ID}/settle", settle),
         ("POST", rf"/_sandbox/payment_intents/{_ID}/fail", fail),
         ("POST", rf"/_sandbox/payment_intents/{_ID}/dispute", dispute),
+        ("POST", rf"/_sandbox/disputes/{_ID}/close", dispute_close),
         ("POST", rf"/_sandbox/refunds/{_ID}/succeed", refund_succeed),
         ("POST", rf"/_sandbox/refunds/{_ID}/fail", refund_fail),
     ]

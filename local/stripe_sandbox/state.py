@@ -489,6 +489,18 @@ class SandboxState:
         self._emit("charge.dispute.created", dispute)
         return self._answer(first, dispute=dispute)
 
+    def close_dispute(self, dispute_id: str, status: Any) -> Obj:
+        """The bank decides: `won` (the money stays) or `lost` (it goes back to the client)."""
+        dispute = self._control_get("dispute", dispute_id)
+        if status not in ("won", "lost"):
+            raise ControlError(422, "status must be won or lost")
+        if dispute["status"] in ("won", "lost"):
+            raise ControlError(409, f"dispute {dispute_id} is already {dispute['status']}")
+        first = len(self.events)
+        dispute["status"] = status
+        self._emit("charge.dispute.closed", dispute)
+        return self._answer(first, dispute=dispute)
+
     # -- refunds ------------------------------------------------------------------------------
 
     def create_refund(self, p: Obj) -> Obj:

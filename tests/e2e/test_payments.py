@@ -429,7 +429,26 @@ def test_given_a_dispute_then_the_payment_and_its_bill_are_flagged(new_firm, str
     (payment,) = transactions(firm, link_id)
     assert payment["disputed"] is True
     assert "disputed" in invoices(firm)[bill]["flags"]
-    assert paid_gl(firm)[bill] == 6_500  # nothing moves until the dispute is decided
+    assert paid_gl(firm)[bill] == 6_500  # nothing moves until the bank decides
+
+
+@pytest.mark.parametrize(
+    ("outcome", "paid_after", "flagged"), [("lost", 0, True), ("won", 6_500, False)]
+)
+def test_given_a_dispute_when_the_bank_decides_then_paid_gl_follows_the_money(
+    new_firm, stripe_sandbox, outcome, paid_after, flagged
+):
+    firm, clio = new_firm()
+    client, (bill,), link_id = send_bills(firm, clio, [{"total_cents": 6_500}])
+    (session,) = client.sessions([bill])
+    paid = stripe_sandbox.pay(session["id"])
+    opened = stripe_sandbox.control(f"payment_intents/{paid['payment_intent']['id']}/dispute")
+    stripe_sandbox.control(f"disputes/{opened['dispute']['id']}/close", {"status": outcome})
+
+    assert paid_gl(firm)[bill] == paid_after
+    assert ("disputed" in invoices(firm)[bill]["flags"]) is flagged
+    (payment,) = transactions(firm, link_id)
+    assert payment["dispute_status"] == outcome
 
 
 def test_given_a_second_checkout_then_the_first_session_can_no_longer_be_paid(

@@ -486,6 +486,20 @@ def test_given_a_paid_intent_when_disputed_then_dispute_created_event(
     assert dispute["payment_intent"] == intent_id and dispute["id"].startswith("dp_")
 
 
+def test_given_a_dispute_when_closed_then_dispute_closed_event_once(
+    client: stripe.StripeClient, sandbox: StripeSandbox, receiver: Receiver
+) -> None:
+    intent_id = paid_card_intent(client, sandbox)
+    opened = control(sandbox, f"payment_intents/{intent_id}/dispute").json()["dispute"]
+
+    closed = control(sandbox, f"disputes/{opened['id']}/close", {"status": "lost"})
+    again = control(sandbox, f"disputes/{opened['id']}/close", {"status": "won"})
+
+    assert closed.status_code == 200 and again.status_code == 409
+    assert receiver.types()[-1] == "charge.dispute.closed"
+    assert receiver.objects()[-1]["status"] == "lost"
+
+
 # -- refunds -------------------------------------------------------------------------------------
 
 

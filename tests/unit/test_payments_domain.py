@@ -12,6 +12,7 @@ from billbridge.domain.errors import InvalidInput, RuleViolation
 from billbridge.domain.ledger import (
     EntryKind,
     dispute_change,
+    dispute_closed_change,
     payment_change,
     refund_change,
     refund_request_change,
@@ -284,3 +285,20 @@ class TestLedgerPlanning:
         assert disputed is not None
         assert {d.flags for d in disputed.bills} == {("disputed",)}
         assert dispute_change(disputed.txns[0].txn, NOW, "evt_d2") is None
+
+
+class TestDisputeOutcome:
+    def test_a_lost_dispute_takes_the_money_out_of_paid_gl_once(self) -> None:
+        lost = dispute_closed_change(payment(), "lost", 4_000, NOW, "evt_c")
+        assert lost is not None
+        assert [(d.bill_id, d.paid_gl_cents) for d in lost.bills] == [(2, -2_500), (1, -1_500)]
+        assert lost.ledger[0].kind is EntryKind.CHARGEBACK and lost.ledger[0].amount_cents == -4_000
+        closed = lost.txns[0].txn
+        assert (closed.dispute_status, closed.refundable_cents) == ("lost", 6_000)
+        assert dispute_closed_change(closed, "lost", 4_000, NOW, "evt_c2") is None
+
+    def test_a_won_dispute_moves_no_money_and_clears_the_flag(self) -> None:
+        won = dispute_closed_change(payment(disputed=True), "won", 10_000, NOW, "evt_w")
+        assert won is not None and not won.ledger
+        assert {d.clear_flags for d in won.bills} == {("disputed",)}
+        assert all(d.paid_gl_cents == 0 for d in won.bills)

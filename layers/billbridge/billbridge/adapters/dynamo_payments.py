@@ -101,6 +101,7 @@ def txn_item(txn: Transaction) -> Item:
             "refund_claims": {str(k): v for k, v in txn.refund_claims.items()},
             "refunded_cents": txn.refunded_cents,
             "disputed": txn.disputed,
+            "dispute_status": txn.dispute_status,
             "failure_reason": txn.failure_reason,
         }
     )
@@ -129,6 +130,7 @@ def txn_from_item(firm_id: str, item: Item) -> Transaction:
         refund_claims={int(k): int(v) for k, v in (data.get("refund_claims") or {}).items()},
         refunded_cents=int(data.get("refunded_cents") or 0),
         disputed=bool(data.get("disputed")),
+        dispute_status=data.get("dispute_status"),
         failure_reason=data.get("failure_reason"),
     )
 
@@ -393,6 +395,10 @@ class DynamoPaymentStore(DynamoRepository):
             values[":flags"] = {"SS": sorted(delta.flags)}
             adds.append("#flags :flags")
         clauses = []
+        if delta.clear_flags:
+            names["#flags"] = "flags"
+            values[":clear"] = {"SS": sorted(delta.clear_flags)}
+            clauses.append("DELETE #flags :clear")
         if delta.set_baseline:
             names["#baseline"] = "baseline_outstanding_cents"
             names["#outstanding"] = "outstanding_clio_cents"

@@ -21,6 +21,7 @@ from billbridge.domain.payments import (
     TxnKind,
     TxnStatus,
     can_move,
+    take_back,
     with_claims,
 )
 
@@ -29,6 +30,7 @@ class EntryKind(StrEnum):
     PAYMENT = "payment"  # money in: a payment settled
     REFUND = "refund"  # money out: a refund succeeded
     REVERSAL = "reversal"  # a refund that succeeded came back (the bank returned it)
+    CHARGEBACK = "chargeback"  # money out: a dispute the firm lost
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,7 @@ class BillDelta:
     # Remember Clio's outstanding now, unless already remembered (first payment on the bill).
     set_baseline: bool = False
     flags: tuple[str, ...] = ()
+    clear_flags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -228,4 +231,62 @@ def dispute_change(
         event_id=event_id,
         txns=(TxnWrite(_bump(payment, now, disputed=True), payment.version),),
         bills=tuple(BillDelta(a.bill_id, flags=("disputed",)) for a in payment.allocations),
+    )
+
+
+def dispute_closed_change(
+    payment: Transaction, status: str, amount_cents: int, now: datetime, event_id: str | None
+) -> PaymentChange | None:
+    """The bank decided a dispute. Won: the money stays and the bills' flag is cleared. Lost:
+    the disputed amount went back to the client, so Paid (GL) falls (a chargeback entry, counted
+    with refunds for reconciliation) and the flag stays for staff."""
+    if payment.dispute_status in ("won", "lost") or status not in ("won", "lost"):
+        return None
+    if status == "won":
+        closed = _bump(payment, now, disputed=True, dispute_status="won")
+        return PaymentChange(
+            firm_id=payment.firm_id,
+            event_id=event_id,
+            txns=(TxnWrite(closed, payment.version),),
+            bills=tuple(
+                BillDelta(a.bill_id, clear_flags=("disputed",)) for a in payment.allocations
+            ),
+        )
+    allocations = take_back(payment, amount_cents)
+    taken = sum(a.amount_cents for a in allocations)
+    closed = _bump(
+        with_claims(payment, allocations, +1),
+        now,
+        disputed=True,
+        dispute_status="lost",
+        refunded_cents=payment.refunded_cents + taken,
+    )
+    entry = LedgerEntry(
+        id=f"{payment.id}:{EntryKind.CHARGEBACK.value}",
+        firm_id=payment.firm_id,
+        link_id=payment.link_id,
+        txn_id=payment.id,
+        kind=EntryKind.CHARGEBACK,
+        method=payment.method,
+        account=payment.account,
+        amount_cents=-taken,
+        currency=payment.currency,
+        allocations=tuple(Allocation(a.bill_id, a.account, -a.amount_cents) for a in allocations),
+        created_at=now,
+        stripe_event_id=event_id,
+    )
+    return PaymentChange(
+        firm_id=payment.firm_id,
+        event_id=event_id,
+        txns=(TxnWrite(closed, payment.version),),
+        ledger=(entry,),
+        bills=tuple(
+            BillDelta(
+                a.bill_id,
+                paid_gl_cents=-a.amount_cents,
+                refunded_cents=a.amount_cents,
+                flags=("disputed",),
+            )
+            for a in allocations
+        ),
     )

@@ -237,6 +237,7 @@ class Transaction:
     refund_claims: Mapping[int, int] = field(default_factory=dict)
     refunded_cents: int = 0  # payments: succeeded refunds
     disputed: bool = False
+    dispute_status: str | None = None  # won / lost once the bank has decided
     failure_reason: str | None = None
 
     @property
@@ -306,13 +307,19 @@ def plan_refund(payment: Transaction, amount_cents: int | None) -> tuple[Allocat
             field="amount_cents",
             code="refund_exceeds_paid",
         )
+    return take_back(payment, amount)
+
+
+def take_back(payment: Transaction, amount_cents: int) -> tuple[Allocation, ...]:
+    """Up to `amount_cents` of the payment's money not yet claimed by refunds, latest-due bill
+    first (how refunds and lost disputes are allocated)."""
     allocations = []
     for allocation in reversed(payment.allocations):
         room = allocation.amount_cents - payment.refund_claims.get(allocation.bill_id, 0)
-        share = min(room, amount)
+        share = min(room, amount_cents)
         if share > 0:
             allocations.append(Allocation(allocation.bill_id, allocation.account, share))
-            amount -= share
+            amount_cents -= share
     return tuple(allocations)
 
 

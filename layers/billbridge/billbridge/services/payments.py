@@ -16,6 +16,7 @@ from billbridge.domain.errors import NotFound, PaymentProviderError, RuleViolati
 from billbridge.domain.ledger import (
     PaymentChange,
     dispute_change,
+    dispute_closed_change,
     payment_change,
     refund_change,
     refund_request_change,
@@ -231,8 +232,8 @@ class StripeEvents:
             plan = self._session_plan(obj, kind, event_id)
         elif kind in ("refund.created", "refund.updated", "refund.failed"):
             plan = self._refund_plan(obj, event_id)
-        elif kind == "charge.dispute.created":
-            plan = self._dispute_plan(obj, event_id)
+        elif kind in ("charge.dispute.created", "charge.dispute.closed"):
+            plan = self._dispute_plan(obj, event_id, closed=kind == "charge.dispute.closed")
         else:
             return EventOutcome(event_id, kind, "ignored")
         if plan is None:
@@ -332,7 +333,7 @@ class StripeEvents:
         return plan
 
     def _dispute_plan(
-        self, dispute: dict[str, Any], event_id: str
+        self, dispute: dict[str, Any], event_id: str, closed: bool = False
     ) -> Callable[[], tuple[str, PaymentChange | None]] | None:
         payment_intent = dispute.get("payment_intent")
         found = self._store.payment_for_intent(str(payment_intent)) if payment_intent else None
@@ -345,6 +346,11 @@ class StripeEvents:
             payment = self._store.get_transaction(firm_id, link_id, txn_id)
             if payment is None:
                 return firm_id, None
+            if closed:
+                status, amount = str(dispute.get("status")), int(dispute.get("amount") or 0)
+                return firm_id, dispute_closed_change(
+                    payment, status, amount, self._clock(), event_id
+                )
             return firm_id, dispute_change(payment, self._clock(), event_id)
 
         return plan
