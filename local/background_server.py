@@ -3,6 +3,7 @@ background thread (tests, the local stack) or in the calling thread (`python -m`
 
 from __future__ import annotations
 
+import sys
 import threading
 from http.server import ThreadingHTTPServer
 
@@ -44,6 +45,15 @@ class BackgroundServer:
             server.serve_forever(poll_interval=0.5)
         finally:
             server.server_close()
+
+    def run_until_interrupted(self, name: str) -> int:
+        """The `python -m` entry point: say where, serve until Ctrl-C."""
+        print(f"{name} on http://{self.host}:{self.port}", file=sys.stderr, flush=True)
+        try:
+            self.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        return 0
 
     def stop(self) -> None:
         if self._server is None:

@@ -44,12 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.seed_demo:
         seeded = seed_demo(sandbox.state, "demo")
         print(f"seeded account 'demo' with {len(seeded)} bills", file=sys.stderr)
-    print(f"Clio sandbox on http://{args.host}:{args.port}", file=sys.stderr, flush=True)
-    try:
-        sandbox.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    return 0
+    return sandbox.run_until_interrupted("Clio sandbox")
 
 
 if __name__ == "__main__":

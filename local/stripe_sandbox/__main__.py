@@ -31,12 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         public_url=args.public_url,
         verbose=args.verbose,
     )
-    print(f"Stripe sandbox on http://{args.host}:{args.port}", file=sys.stderr, flush=True)
-    try:
-        sandbox.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    return 0
+    return sandbox.run_until_interrupted("Stripe sandbox")
 
 
 if __name__ == "__main__":
