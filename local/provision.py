@@ -159,7 +159,6 @@ def create_payment_accounts(
         firm_id=firm_id,
         trust_account_id=str(made["trust"]),
         operating_account_id=str(made["operating"]),
-        display_name=name,
     )
     DynamoPaymentStore(boto3.client("dynamodb"), table_name).save_payment_accounts(accounts)
     return accounts

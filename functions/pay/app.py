@@ -83,7 +83,7 @@ class CheckoutOut(BaseModel):
 
 
 def wants_json() -> bool:
-    accept = app.current_event.headers.get("Accept") or app.current_event.headers.get("accept")
+    accept = app.current_event.headers.get("Accept")  # Powertools' headers ignore case
     return "application/json" in (accept or "")
 
 

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from html import escape
 
+from billbridge.domain.envelopes import money  # the same format as the client's email
 from billbridge.domain.payments import MINIMUM_CHARGE_CENTS
 from billbridge.services.payments import LinkView
-
-SYMBOLS = {"USD": "$", "CAD": "CA$", "AUD": "A$", "EUR": "€", "GBP": "£"}
 
 STYLE = """
 :root { --ink:#1d2733; --muted:#5b6b7c; --line:#dde3ea; --brand:#1f4e8c; --bg:#f5f7fa; }
@@ -101,12 +100,6 @@ if (new URLSearchParams(location.search).get('paid') && next.length) {
 """
 
 
-def money(cents: int, currency: str) -> str:
-    symbol = SYMBOLS.get(currency.upper())
-    text = f"{cents // 100:,}.{cents % 100:02d}"
-    return f"{symbol}{text}" if symbol else f"{text} {currency.upper()}"
-
-
 def plain(cents: int) -> str:
     return f"{cents // 100}.{cents % 100:02d}"
 
@@ -150,7 +143,7 @@ def pay_page_html(view: LinkView, token: str, paid_session: str | None) -> str:
     )
     for stored in view.bills:
         bill = stored.bill
-        kind = "Trust request" if bill.kind.value == "trust_request" else "Invoice"
+        kind = bill.kind.label
         due = (
             f"Due {bill.due_at:%b} {bill.due_at.day}, {bill.due_at.year}"
             if bill.due_at

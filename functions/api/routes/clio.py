@@ -46,10 +46,7 @@ def connect(  # type: ignore[no-untyped-def]  # a redirect, or JSON for the web 
 ):
     services = api_services()
     url = services.connect.authorize_url(firm_id_of(router), parse_region(region))
-    accept = router.current_event.headers.get("Accept") or router.current_event.headers.get(
-        "accept"
-    )
-    if "application/json" in (accept or ""):
+    if "application/json" in (router.current_event.headers.get("Accept") or ""):
         return Response(
             status_code=200,
             content_type=content_types.APPLICATION_JSON,

@@ -12,6 +12,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 
 from billbridge.bootstrap import api_services
+from billbridge.services.payments import currency_of
 from routes.context import firm_id_of
 from schemas import (
     Invoice,
@@ -35,7 +36,7 @@ def get_payment_link(link_id: str) -> PaymentLinkOut:
         id=found.link.id,
         url=links.link_url(found.link),
         bill_ids=[str(i) for i in found.link.bill_ids],
-        currency=found.bills[0].bill.currency if found.bills else "USD",
+        currency=currency_of(found.bills),
         bills=[Invoice.of(b) for b in found.bills],
         transactions=[TransactionOut.of(t) for t in found.transactions],
     )

@@ -269,6 +269,15 @@ class DynamoRepository:
             self._sleep(backoff_delay(attempt))
         raise StoreUnavailable("BatchGetItem left keys unprocessed after every retry")
 
+    def _query_prefix(self, pk: str, sk_prefix: str, **kwargs: Any) -> list[Item]:
+        """Every item of one partition whose sort key starts with `sk_prefix`, read consistently."""
+        return self._query_all(
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues={":pk": to_attr(pk), ":prefix": to_attr(sk_prefix)},
+            ConsistentRead=True,
+            **kwargs,
+        )
+
     def _query_all(self, **kwargs: Any) -> list[Item]:
         """Every item of a Query, following LastEvaluatedKey."""
         items: list[Item] = []

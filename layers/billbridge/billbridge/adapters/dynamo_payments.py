@@ -164,26 +164,12 @@ class DynamoPaymentStore(DynamoRepository):
         return txn_from_item(firm_id, item) if item else None
 
     def transactions_for_link(self, firm_id: str, link_id: str) -> list[Transaction]:
-        items = self._query_all(
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
-            ExpressionAttributeValues={
-                ":pk": to_attr(firm_pk(firm_id)),
-                ":prefix": to_attr(f"TXN#{link_id}#"),
-            },
-            ConsistentRead=True,
-        )
+        items = self._query_prefix(firm_pk(firm_id), f"TXN#{link_id}#")
         found = [txn_from_item(firm_id, item) for item in items]
         return sorted(found, key=lambda t: (t.created_at, t.id))
 
     def ledger(self, firm_id: str) -> list[dict[str, Any]]:
-        items = self._query_all(
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
-            ExpressionAttributeValues={
-                ":pk": to_attr(firm_pk(firm_id)),
-                ":prefix": to_attr("LEDGER#"),
-            },
-            ConsistentRead=True,
-        )
+        items = self._query_prefix(firm_pk(firm_id), "LEDGER#")
         return sorted((from_item(i) for i in items), key=lambda e: str(e["created_at"]))
 
     def payment_for_intent(self, payment_intent_id: str) -> tuple[str, str, str] | None:
@@ -196,15 +182,7 @@ class DynamoPaymentStore(DynamoRepository):
 
     def reconciliation_bill_ids(self, firm_id: str) -> list[int]:
         """Every bill that money of ours ever touched."""
-        items = self._query_all(
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
-            ExpressionAttributeValues={
-                ":pk": to_attr(firm_pk(firm_id)),
-                ":prefix": to_attr("RECON#"),
-            },
-            ProjectionExpression="bill_id",
-            ConsistentRead=True,
-        )
+        items = self._query_prefix(firm_pk(firm_id), "RECON#", ProjectionExpression="bill_id")
         return [int(from_item(i)["bill_id"]) for i in items]
 
     def payment_accounts(self, firm_id: str) -> PaymentAccounts | None:
@@ -216,7 +194,6 @@ class DynamoPaymentStore(DynamoRepository):
             firm_id=firm_id,
             trust_account_id=str(data["trust_account_id"]),
             operating_account_id=str(data["operating_account_id"]),
-            display_name=str(data.get("display_name") or firm_id),
         )
 
     def save_payment_accounts(self, accounts: PaymentAccounts) -> None:
@@ -231,21 +208,13 @@ class DynamoPaymentStore(DynamoRepository):
                         "type": "payment_accounts",
                         "trust_account_id": accounts.trust_account_id,
                         "operating_account_id": accounts.operating_account_id,
-                        "display_name": accounts.display_name,
                     }
                 ),
             )
         )
 
     def open_checkouts(self, firm_id: str, link_id: str, now: datetime) -> list[str]:
-        items = self._query_all(
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
-            ExpressionAttributeValues={
-                ":pk": to_attr(firm_pk(firm_id)),
-                ":prefix": to_attr(f"CHECKOUT#{link_id}#"),
-            },
-            ConsistentRead=True,
-        )
+        items = self._query_prefix(firm_pk(firm_id), f"CHECKOUT#{link_id}#")
         alive = []
         for item in items:
             data = from_item(item)

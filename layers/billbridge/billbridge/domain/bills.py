@@ -31,6 +31,11 @@ class BillKind(StrEnum):
     INVOICE = "invoice"
     TRUST_REQUEST = "trust_request"
 
+    @property
+    def label(self) -> str:
+        """The kind in the words a client reads (pay page, checkout line items)."""
+        return "Trust request" if self is BillKind.TRUST_REQUEST else "Invoice"
+
 
 DEFAULT_STATES: tuple[BillState, ...] = (BillState.AWAITING_PAYMENT, BillState.PAID)
 

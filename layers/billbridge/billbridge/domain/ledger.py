@@ -85,8 +85,15 @@ def _bump(txn: Transaction, now: datetime, **changes: object) -> Transaction:
 
 
 def _entry(
-    txn: Transaction, kind: EntryKind, sign: int, now: datetime, event_id: str | None
+    txn: Transaction,
+    kind: EntryKind,
+    sign: int,
+    now: datetime,
+    event_id: str | None,
+    allocations: tuple[Allocation, ...] | None = None,
 ) -> LedgerEntry:
+    """The entry for a movement of the transaction's money: all of it, or `allocations`."""
+    moved = txn.allocations if allocations is None else allocations
     return LedgerEntry(
         id=f"{txn.id}:{kind.value}",
         firm_id=txn.firm_id,
@@ -95,11 +102,9 @@ def _entry(
         kind=kind,
         method=txn.method,
         account=txn.account,
-        amount_cents=sign * txn.amount_cents,
+        amount_cents=sign * sum(a.amount_cents for a in moved),
         currency=txn.currency,
-        allocations=tuple(
-            Allocation(a.bill_id, a.account, sign * a.amount_cents) for a in txn.allocations
-        ),
+        allocations=tuple(Allocation(a.bill_id, a.account, sign * a.amount_cents) for a in moved),
         created_at=now,
         stripe_event_id=event_id,
     )
@@ -261,20 +266,7 @@ def dispute_closed_change(
         dispute_status="lost",
         refunded_cents=payment.refunded_cents + taken,
     )
-    entry = LedgerEntry(
-        id=f"{payment.id}:{EntryKind.CHARGEBACK.value}",
-        firm_id=payment.firm_id,
-        link_id=payment.link_id,
-        txn_id=payment.id,
-        kind=EntryKind.CHARGEBACK,
-        method=payment.method,
-        account=payment.account,
-        amount_cents=-taken,
-        currency=payment.currency,
-        allocations=tuple(Allocation(a.bill_id, a.account, -a.amount_cents) for a in allocations),
-        created_at=now,
-        stripe_event_id=event_id,
-    )
+    entry = _entry(payment, EntryKind.CHARGEBACK, -1, now, event_id, allocations)
     return PaymentChange(
         firm_id=payment.firm_id,
         event_id=event_id,

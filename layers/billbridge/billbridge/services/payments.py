@@ -100,14 +100,12 @@ class PayPage:
         link = self._links.get(firm_id, link_id)
         if link is None:
             raise NotFound("this payment link does not exist or has expired")
-        stored = self._bills.get_many(firm_id, link.bill_ids)
-        bills = [stored[i] for i in link.bill_ids if i in stored]
-        currency = bills[0].bill.currency if bills else "USD"
+        bills = link_bills(self._bills, link)
         return LinkView(
             link=link,
             firm_name=self._settings.get(firm_id).firm_name,
             bills=bills,
-            currency=currency,
+            currency=currency_of(bills),
         )
 
     def checkout(
@@ -159,7 +157,6 @@ class PayPage:
             gateway.expire_checkout_session(session_id)
         sessions = []
         for account, allocations in parts.items():
-            numbers = {b.bill.id: b.bill.number for b in chosen}
             request = CheckoutRequest(
                 firm_id=link.firm_id,
                 link_id=link.id,
@@ -169,7 +166,10 @@ class PayPage:
                 currency=view.currency,
                 allocations=allocations,
                 line_items=tuple(
-                    (f"{_label(by_id[a.bill_id])} {numbers[a.bill_id]}", a.amount_cents)
+                    (
+                        f"{by_id[a.bill_id].bill.kind.label} {by_id[a.bill_id].bill.number}",
+                        a.amount_cents,
+                    )
                     for a in allocations
                 ),
                 success_url=f"{self._pay_base_url}/pay/{token}?paid={{CHECKOUT_SESSION_ID}}",
@@ -185,8 +185,15 @@ class PayPage:
         return sessions
 
 
-def _label(bill: StoredBill) -> str:
-    return "Trust request" if bill.bill.kind.value == "trust_request" else "Invoice"
+def link_bills(bills: BillRepository, link: PaymentLink) -> list[StoredBill]:
+    """The link's bills the store holds, in the link's order."""
+    stored = bills.get_many(link.firm_id, link.bill_ids)
+    return [stored[i] for i in link.bill_ids if i in stored]
+
+
+def currency_of(bills: list[StoredBill]) -> str:
+    """A link's currency (its bills share one: checkout refuses to mix them)."""
+    return bills[0].bill.currency if bills else "USD"
 
 
 def _checkout_key(
@@ -387,10 +394,9 @@ class PaymentLinks:
         link = self._links.get(firm_id, link_id)
         if link is None:
             raise NotFound(f"payment link {link_id} not found", field="link_id")
-        stored = self._bills.get_many(firm_id, link.bill_ids)
         return LinkTransactions(
             link=link,
-            bills=[stored[i] for i in link.bill_ids if i in stored],
+            bills=link_bills(self._bills, link),
             transactions=self._store.transactions_for_link(firm_id, link_id),
         )
 

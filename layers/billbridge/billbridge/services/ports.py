@@ -238,7 +238,6 @@ class PaymentAccounts:
     firm_id: str
     trust_account_id: str
     operating_account_id: str
-    display_name: str
 
     def for_account(self, account: Account) -> str:
         return self.trust_account_id if account is Account.TRUST else self.operating_account_id
