@@ -1,19 +1,38 @@
-"""In-memory fakes of the service ports, for fast unit tests with the network blocked."""
+"""In-memory fakes of every service port, for fast unit tests with the network blocked.
+
+Each fake keeps state and applies the same rules as its adapter (conditions, idempotency,
+what is written together), so tests check outcomes, not calls. `FakeWorld` holds one of each,
+sharing state as the real store does, and builds the app on them through the composition
+root (`billbridge.bootstrap`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import copy
+import itertools
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from billbridge.adapters.stripe_gateway import checkout_metadata
 from billbridge.domain.bills import Bill, BillState, StoredBill
 from billbridge.domain.connection import ClioConnection, Region
-from billbridge.domain.envelopes import Batch, Envelope, check_editable
+from billbridge.domain.envelopes import Batch, Envelope, EnvelopeStatus, check_editable
 from billbridge.domain.errors import Conflict
+from billbridge.domain.ledger import BillDelta, LedgerEntry, PaymentChange
+from billbridge.domain.payment_links import PaymentLink
+from billbridge.domain.payments import Transaction
 from billbridge.domain.settings import FirmSettings
 from billbridge.domain.sync import LOCK_TTL, SyncCheckpoint, SyncRun
-from billbridge.services.ports import BillsPage
+from billbridge.services.ports import (
+    BillsPage,
+    CheckoutRequest,
+    CheckoutSession,
+    DuplicateEvent,
+    PaymentAccounts,
+    RefundResult,
+    StaleTransaction,
+)
 
 
 class FakeBills:
@@ -279,6 +298,10 @@ class FakeClio:
     def get_bill(self, bill_id: int) -> dict[str, Any] | None:
         return self.records.get(bill_id)
 
+    def bill_pdf(self, bill_id: int) -> bytes:
+        self.requests_made += 1
+        return f"%PDF-1.4 bill {bill_id}".encode()
+
     def create_bill_webhook(
         self, url: str, *, events: Sequence[str] = (), expires_at: datetime
     ) -> dict[str, Any]:
@@ -307,3 +330,622 @@ def connection(firm_id: str = "firm-a", **overrides: Any) -> ClioConnection:
     )
     values.update(overrides)
     return ClioConnection(**values)
+
+
+# --- sending ---------------------------------------------------------------------------------
+
+
+class FakeSending(FakeEnvelopes):
+    """The send step's conditional writes (SendingRepository), with DynamoSendingRepository's
+    conditions: a claim per send, one SES call per claim, status only forward."""
+
+    def __init__(self, bills: FakeBills | None = None) -> None:
+        super().__init__()
+        self.bills = bills
+        self.claims: dict[tuple[str, str], str] = {}
+        self.ses_started: set[tuple[str, str]] = set()
+        self.messages: dict[str, tuple[str, str]] = {}
+
+    def claim(self, firm_id: str, envelope_id: str, claim_token: str, now: datetime) -> bool:
+        key = (firm_id, envelope_id)
+        current = self.envelopes.get(key)
+        if current is None:
+            return False
+        mine = current.status is EnvelopeStatus.SENDING and self.claims.get(key) == claim_token
+        if current.status not in (EnvelopeStatus.DRAFT, EnvelopeStatus.FAILED) and not mine:
+            return False
+        self.envelopes[key] = replace(current, status=EnvelopeStatus.SENDING, error=None)
+        self.claims[key] = claim_token
+        return True
+
+    def start_ses_call(
+        self, firm_id: str, envelope_id: str, claim_token: str, now: datetime
+    ) -> bool:
+        key = (firm_id, envelope_id)
+        if self.claims.get(key) != claim_token or key in self.ses_started:
+            return False
+        self.ses_started.add(key)
+        return True
+
+    def undo_ses_call(self, firm_id: str, envelope_id: str, claim_token: str) -> None:
+        key = (firm_id, envelope_id)
+        if self.claims.get(key) == claim_token:
+            self.ses_started.discard(key)
+
+    def mark_sent(
+        self,
+        envelope: Envelope,
+        *,
+        claim_token: str,
+        message_id: str,
+        link_id: str,
+        url: str,
+        now: datetime,
+    ) -> None:
+        key = (envelope.firm_id, envelope.id)
+        current = self.envelopes[key]
+        if self.claims.get(key) != claim_token or current.status is not EnvelopeStatus.SENDING:
+            raise Conflict("the envelope is no longer this send's")
+        self.envelopes[key] = replace(
+            current,
+            status=EnvelopeStatus.SENT,
+            payment_link_id=link_id,
+            payment_url=url,
+            sent_at=now,
+        )
+        if self.bills is not None:
+            for bill_id in envelope.bill_ids:
+                stored = self.bills.items[(envelope.firm_id, bill_id)]
+                self.bills.items[(envelope.firm_id, bill_id)] = replace(
+                    stored, payment_link_id=link_id, last_sent_at=now
+                )
+        self.messages[message_id] = key
+
+    def mark_failed(self, firm_id: str, envelope_id: str, error: str) -> bool:
+        key = (firm_id, envelope_id)
+        current = self.envelopes[key]
+        if (
+            current.status in (EnvelopeStatus.SENDING, EnvelopeStatus.DRAFT)
+            and key not in self.ses_started
+        ):
+            self.envelopes[key] = replace(current, status=EnvelopeStatus.FAILED, error=error[:500])
+            return True
+        if current.status is EnvelopeStatus.SENDING:
+            self.envelopes[key] = replace(current, error=f"delivery unconfirmed: {error}"[:500])
+        return False
+
+    def envelope_of_message(self, message_id: str) -> tuple[str, str] | None:
+        return self.messages.get(message_id)
+
+    def record_delivery_event(
+        self,
+        firm_id: str,
+        envelope_id: str,
+        status: EnvelopeStatus,
+        allowed_from: tuple[EnvelopeStatus, ...],
+    ) -> bool:
+        key = (firm_id, envelope_id)
+        current = self.envelopes.get(key)
+        if current is None or current.status not in allowed_from:
+            return False
+        self.envelopes[key] = replace(current, status=status, error=None)
+        return True
+
+
+@dataclass
+class SentEmail:
+    to: list[str]
+    subject: str
+    text: str
+    html: str
+    reply_to: str | None
+    sender_name: str | None
+    attachments: list[tuple[str, bytes]]
+    tags: dict[str, str]
+    message_id: str
+
+
+class FakeMailer:
+    """Keeps what it sent (`sent`); `fail_with` makes the next sends raise."""
+
+    def __init__(self) -> None:
+        self.sent: list[SentEmail] = []
+        self.fail_with: Exception | None = None
+
+    def send(
+        self,
+        *,
+        to: list[str],
+        subject: str,
+        text: str,
+        html: str,
+        reply_to: str | None,
+        sender_name: str | None,
+        attachments: list[tuple[str, bytes]],
+        tags: dict[str, str],
+    ) -> str:
+        if self.fail_with is not None:
+            raise self.fail_with
+        message_id = f"msg-{len(self.sent) + 1}"
+        self.sent.append(
+            SentEmail(to, subject, text, html, reply_to, sender_name, attachments, tags, message_id)
+        )
+        return message_id
+
+
+class FakeSendStarter:
+    def __init__(self) -> None:
+        self.started: list[tuple[str, str, tuple[str, ...]]] = []
+
+    def start(self, firm_id: str, batch_id: str, envelope_ids: Sequence[str]) -> str:
+        self.started.append((firm_id, batch_id, tuple(envelope_ids)))
+        return f"exec-{len(self.started)}"
+
+
+class FakeClioFactory:
+    """ClioClientFactory over FakeClio accounts: one FakeClio per firm (`clients[firm_id]`),
+    and `oauth` for the connect flow."""
+
+    def __init__(self) -> None:
+        self.clients: dict[str, FakeClio] = {}
+        self.oauth = FakeClio()
+
+    def for_region(self, region: Region) -> FakeClio:
+        return self.oauth
+
+    def for_connection(self, connection: ClioConnection) -> FakeClio:
+        return self.clients.setdefault(connection.firm_id, FakeClio())
+
+    def web_host(self, connection: ClioConnection) -> str:
+        return "https://app.clio.test"
+
+
+@dataclass
+class FakeSecrets:
+    state_key: bytes = b"clio-state-key"
+    link_key: bytes = b"pay-link-key"
+    webhook_secret: str = "whsec_fake"
+
+    def clio_state_key(self) -> bytes:
+        return self.state_key
+
+    def pay_link_key(self) -> bytes:
+        return self.link_key
+
+    def stripe_webhook_secret(self) -> str:
+        return self.webhook_secret
+
+
+class FakeClock:
+    """A clock tests move by hand."""
+
+    def __init__(self, now: datetime = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+
+# --- payments --------------------------------------------------------------------------------
+
+
+class FakeLinks:
+    def __init__(self) -> None:
+        self.items: dict[tuple[str, str], PaymentLink] = {}
+        self.sets: dict[tuple[str, tuple[int, ...]], str] = {}
+        self.tokens: dict[str, tuple[str, str]] = {}
+
+    def get(self, firm_id: str, link_id: str) -> PaymentLink | None:
+        return self.items.get((firm_id, link_id))
+
+    def for_bills(self, firm_id: str, bill_ids: tuple[int, ...]) -> PaymentLink | None:
+        link_id = self.sets.get((firm_id, tuple(sorted(bill_ids))))
+        return self.items.get((firm_id, link_id)) if link_id else None
+
+    def create(self, link: PaymentLink, token_hash: str) -> PaymentLink:
+        existing = self.for_bills(link.firm_id, link.bill_ids)
+        if existing is not None:
+            return existing
+        self.items[(link.firm_id, link.id)] = link
+        self.sets[(link.firm_id, tuple(sorted(link.bill_ids)))] = link.id
+        self.tokens[token_hash] = (link.firm_id, link.id)
+        return link
+
+    def by_token_hash(self, token_hash: str) -> tuple[str, str] | None:
+        return self.tokens.get(token_hash)
+
+
+class LedgerEntryExists(Exception):
+    """The append-only ledger refused a second entry with the same id (a failed condition)."""
+
+
+class FakePaymentStore:
+    """PaymentStore in memory, with DynamoPaymentStore's rules: every change all or nothing;
+    the event's dedupe record first (DuplicateEvent), each transaction conditional on the
+    version read (StaleTransaction), ledger entries append-only, bill money ADDed on the bills
+    of `bills`. `before_apply` (when set) runs at the start of every apply, so a test can
+    force an interleaving: another writer going first, between a read and a write."""
+
+    def __init__(self, bills: FakeBills) -> None:
+        self.bills = bills
+        self.transactions: dict[tuple[str, str, str], Transaction] = {}
+        self.ledger: list[LedgerEntry] = []
+        self.events: dict[str, str | None] = {}
+        self.intents: dict[str, tuple[str, str, str]] = {}
+        self.recon: set[tuple[str, int]] = set()
+        self.accounts: dict[str, PaymentAccounts] = {}
+        self.checkouts: dict[tuple[str, str], dict[str, datetime]] = {}
+        self.before_apply: Callable[[PaymentChange], None] | None = None
+        self.applied: list[PaymentChange] = []
+
+    # -- reads --
+    def get_transaction(self, firm_id: str, link_id: str, txn_id: str) -> Transaction | None:
+        return self.transactions.get((firm_id, link_id, txn_id))
+
+    def transactions_for_link(self, firm_id: str, link_id: str) -> list[Transaction]:
+        found = [t for (f, k, _), t in self.transactions.items() if (f, k) == (firm_id, link_id)]
+        return sorted(found, key=lambda t: (t.created_at, t.id))
+
+    def payment_for_intent(self, payment_intent_id: str) -> tuple[str, str, str] | None:
+        return self.intents.get(payment_intent_id)
+
+    def reconciliation_bill_ids(self, firm_id: str) -> list[int]:
+        return sorted(b for f, b in self.recon if f == firm_id)
+
+    def payment_accounts(self, firm_id: str) -> PaymentAccounts | None:
+        return self.accounts.get(firm_id)
+
+    def open_checkouts(self, firm_id: str, link_id: str, now: datetime) -> list[str]:
+        return [s for s, exp in self.checkouts.get((firm_id, link_id), {}).items() if exp > now]
+
+    # -- writes --
+    def save_payment_accounts(self, accounts: PaymentAccounts) -> None:
+        self.accounts[accounts.firm_id] = accounts
+
+    def replace_open_checkouts(
+        self, firm_id: str, link_id: str, closed: list[str], opened: list[str], now: datetime
+    ) -> None:
+        mine = self.checkouts.setdefault((firm_id, link_id), {})
+        for session_id in closed:
+            mine.pop(session_id, None)
+        for session_id in opened:
+            mine[session_id] = now + timedelta(hours=24)
+
+    def record_event(self, firm_id: str | None, event_id: str, now: datetime) -> bool:
+        if event_id in self.events:
+            return False
+        self.events[event_id] = firm_id
+        return True
+
+    def apply(self, change: PaymentChange, now: datetime | None = None) -> None:
+        if self.before_apply is not None:
+            hook, self.before_apply = self.before_apply, None  # once: the hook may apply too
+            hook(change)
+        if change.event_id and change.event_id in self.events:
+            raise DuplicateEvent(change.event_id)
+        for write in change.txns:
+            current = self.transactions.get(_txn_key(write.txn))
+            expected = None if current is None else current.version
+            if expected != write.expected_version:
+                raise StaleTransaction("a transaction changed since it was read")
+        ids = {e.id for e in self.ledger}
+        if any(entry.id in ids for entry in change.ledger):
+            raise LedgerEntryExists(next(e.id for e in change.ledger if e.id in ids))
+        # Every condition held: write it all.
+        if change.event_id:
+            self.events[change.event_id] = change.firm_id
+        for write in change.txns:
+            self.transactions[_txn_key(write.txn)] = write.txn
+        self.ledger.extend(change.ledger)
+        for delta in change.bills:
+            self._apply_bill(change.firm_id, delta)
+        if change.payment_intent_id and change.txns:
+            txn = change.txns[0].txn
+            self.intents[change.payment_intent_id] = (change.firm_id, txn.link_id, txn.id)
+        self.applied.append(change)
+
+    def _apply_bill(self, firm_id: str, delta: BillDelta) -> None:
+        key = (firm_id, delta.bill_id)
+        stored = self.bills.items[key]
+        flags = (set(stored.flags) | set(delta.flags)) - set(delta.clear_flags)
+        baseline = stored.baseline_outstanding_cents
+        if delta.set_baseline:
+            self.recon.add(key)
+            if baseline is None:
+                baseline = stored.bill.outstanding_clio_cents
+        self.bills.items[key] = replace(
+            stored,
+            paid_gl_cents=stored.paid_gl_cents + delta.paid_gl_cents,
+            pending_cents=stored.pending_cents + delta.pending_cents,
+            refunded_cents=stored.refunded_cents + delta.refunded_cents,
+            baseline_outstanding_cents=baseline,
+            flags=tuple(sorted(flags)),
+        )
+
+
+def _txn_key(txn: Transaction) -> tuple[str, str, str]:
+    return (txn.firm_id, txn.link_id, txn.id)
+
+
+class FakeStripe:
+    """The PaymentGateway with Stripe's behaviour the services rely on: Checkout Sessions
+    (idempotency keys, expiring, paying), refunds (idempotency keys, a chosen status or error),
+    and the webhook events each of those sends, in Stripe's shapes. Events are returned, not
+    delivered: a test hands them to StripeEvents in the order it wants."""
+
+    def __init__(self, clock: Callable[[], datetime] | None = None) -> None:
+        self.clock = clock or (lambda: T0)
+        self.sessions: dict[str, dict[str, Any]] = {}
+        self.refunds: dict[str, dict[str, Any]] = {}
+        self.keys: dict[str, str] = {}
+        self.refund_status = "succeeded"
+        self.refund_error: Exception | None = None
+        self.expired: list[str] = []
+        self.before_create_session: Callable[[CheckoutRequest], None] | None = None
+        self._ids = itertools.count(1)
+
+    def _id(self, prefix: str) -> str:
+        return f"{prefix}{next(self._ids)}"
+
+    def _event(self, type_: str, obj: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "id": self._id("evt_"),
+            "object": "event",
+            "type": type_,
+            "data": {"object": copy.deepcopy(obj)},
+        }
+
+    # -- the port --
+    def create_checkout_session(self, request: CheckoutRequest) -> CheckoutSession:
+        if self.before_create_session is not None:
+            self.before_create_session(request)
+        if request.idempotency_key in self.keys:
+            session = self.sessions[self.keys[request.idempotency_key]]
+        else:
+            session = {
+                "id": self._id("cs_test_"),
+                "object": "checkout.session",
+                "amount_total": sum(cents for _, cents in request.line_items),
+                "currency": request.currency.lower(),
+                "metadata": checkout_metadata(request),
+                "payment_intent": None,
+                "payment_status": "unpaid",
+                "status": "open",
+                "url": None,
+                "method": request.method.value,
+                "destination": request.destination_account_id,
+            }
+            session["url"] = f"https://checkout.stripe.test/{session['id']}"
+            self.sessions[session["id"]] = session
+            self.keys[request.idempotency_key] = session["id"]
+        return CheckoutSession(session["id"], session["url"], session["amount_total"])
+
+    def expire_checkout_session(self, session_id: str) -> bool:
+        session = self.sessions[session_id]
+        if session["status"] != "open":
+            return False
+        session.update(status="expired", url=None)
+        self.expired.append(session_id)
+        return True
+
+    def create_refund(
+        self,
+        payment_intent_id: str,
+        amount_cents: int,
+        metadata: dict[str, str],
+        idempotency_key: str,
+    ) -> RefundResult:
+        if self.refund_error is not None:
+            raise self.refund_error
+        if idempotency_key in self.keys:
+            refund = self.refunds[self.keys[idempotency_key]]
+        else:
+            refund = {
+                "id": self._id("re_"),
+                "object": "refund",
+                "amount": amount_cents,
+                "metadata": dict(metadata),
+                "payment_intent": payment_intent_id,
+                "status": self.refund_status,
+                "failure_reason": None,
+            }
+            self.refunds[refund["id"]] = refund
+            self.keys[idempotency_key] = refund["id"]
+        return RefundResult(stripe_refund_id=refund["id"], status=refund["status"])
+
+    # -- what a client or a bank does, and the events Stripe sends for it --
+    def pay(self, session_id: str) -> list[dict[str, Any]]:
+        """The client pays the session: card paid at once, ACH pending."""
+        session = self.sessions[session_id]
+        assert session["status"] == "open", f"session {session_id} is {session['status']}"
+        session["payment_intent"] = f"pi_{session_id}"
+        session["status"] = "complete"
+        if session["method"] == "card":
+            session["payment_status"] = "paid"
+        return [self._event("checkout.session.completed", session)]
+
+    def settle(self, session_id: str) -> list[dict[str, Any]]:
+        session = self.sessions[session_id]
+        session["payment_status"] = "paid"
+        return [self._event("checkout.session.async_payment_succeeded", session)]
+
+    def fail(self, session_id: str) -> list[dict[str, Any]]:
+        return [self._event("checkout.session.async_payment_failed", self.sessions[session_id])]
+
+    def expire_event(self, session_id: str) -> list[dict[str, Any]]:
+        return [self._event("checkout.session.expired", self.sessions[session_id])]
+
+    def refund_event(self, refund_id: str, type_: str, status: str) -> dict[str, Any]:
+        refund = self.refunds[refund_id]
+        refund["status"] = status
+        if status == "failed":
+            refund["failure_reason"] = "unknown"
+        return self._event(type_, refund)
+
+    def dispute_event(
+        self,
+        payment_intent_id: str,
+        type_: str,
+        status: str,
+        amount_cents: int,
+        balance: tuple[int, ...] = (),
+    ) -> dict[str, Any]:
+        """A `charge.dispute.*` event; `balance` holds the amounts of the dispute's balance
+        transactions (negative: funds withdrawn, positive: reinstated)."""
+        dispute = {
+            "id": f"dp_{payment_intent_id}",
+            "object": "dispute",
+            "amount": amount_cents,
+            "currency": "usd",
+            "payment_intent": payment_intent_id,
+            "status": status,
+            "balance_transactions": [
+                {"id": f"txn_{i}", "object": "balance_transaction", "amount": a}
+                for i, a in enumerate(balance)
+            ],
+        }
+        return self._event(type_, dispute)
+
+
+FAKE_CONFIG = {
+    "TABLE_NAME": "fake-table",
+    "TOKEN_KMS_KEY_ID": "fake-key",
+    "CLIO_APP_SECRET_ARN": "arn:fake:clio",
+    "CLIO_REDIRECT_URI": "https://api.test/clio/callback",
+    "PUBLIC_API_BASE_URL": "https://api.test",
+    "WEB_BASE_URL": "https://app.test/",
+    "SYNC_FUNCTION_NAME": "sync-worker",
+    "SEND_STATE_MACHINE_ARN": "arn:fake:sfn",
+    "PAY_LINK_SECRET_ARN": "arn:fake:pay",
+    "PUBLIC_PAY_BASE_URL": "https://pay.test",
+    "STRIPE_SECRET_ARN": "arn:fake:stripe",
+    "SENDER_ADDRESS": "billing@firm.test",
+}
+
+
+class FakeWorld:
+    """Every port's fake, sharing state as the real store does (the payment store and the
+    sending repository write on the same bills), and the whole app built on them through the
+    composition root: `world.api()`, `world.pay_page()`, `world.stripe_webhook()`, ..."""
+
+    def __init__(self, clock: FakeClock | None = None) -> None:
+        self.clock = clock or FakeClock()
+        self.bills = FakeBills()
+        self.syncs = FakeSyncs()
+        self.settings = FakeSettings()
+        self.connections = FakeConnections()
+        self.envelopes = FakeSending(self.bills)
+        self.links = FakeLinks()
+        self.payments = FakePaymentStore(self.bills)
+        self.stripe = FakeStripe(self.clock)
+        self.mailer = FakeMailer()
+        self.send_starter = FakeSendStarter()
+        self.launcher = FakeLauncher()
+        self.clio = FakeClioFactory()
+        self.secrets = FakeSecrets()
+
+    def adapters(self) -> Any:
+        from billbridge.bootstrap import Adapters
+
+        return Adapters(
+            bills=self.bills,
+            syncs=self.syncs,
+            settings=self.settings,
+            connections=self.connections,
+            envelopes=self.envelopes,
+            links=self.links,
+            payments=self.payments,
+            stripe=self.stripe,
+            mailer=self.mailer,
+            send_starter=self.send_starter,
+            sync_launcher=self.launcher,
+            clio=self.clio,
+            secrets=self.secrets,
+            clock=self.clock,
+        )
+
+    def api(self) -> Any:
+        from billbridge import bootstrap
+        from billbridge.config import PaymentsApiConfig
+
+        return bootstrap.build_api(PaymentsApiConfig(**FAKE_CONFIG), self.adapters())
+
+    def pay_page(self) -> Any:
+        from billbridge import bootstrap
+        from billbridge.config import PayConfig
+
+        return bootstrap.build_pay_page(PayConfig(**FAKE_CONFIG), self.adapters())
+
+    def stripe_webhook(self) -> Any:
+        from billbridge import bootstrap
+        from billbridge.config import StripeWebhookConfig
+
+        return bootstrap.build_stripe_webhook(StripeWebhookConfig(**FAKE_CONFIG), self.adapters())
+
+    def send_steps(self) -> Any:
+        from billbridge import bootstrap
+        from billbridge.config import SendConfig
+
+        return bootstrap.build_send_steps(SendConfig(**FAKE_CONFIG), self.adapters())
+
+    def delivery_events(self) -> Any:
+        from billbridge import bootstrap
+        from billbridge.config import SesEventsConfig
+
+        return bootstrap.build_delivery_events(SesEventsConfig(**FAKE_CONFIG), self.adapters())
+
+    def sync_worker(self) -> Any:
+        from billbridge import bootstrap
+        from billbridge.config import SyncWorkerConfig
+
+        return bootstrap.build_sync_worker(SyncWorkerConfig(**FAKE_CONFIG), self.adapters())
+
+    def clio_webhook(self) -> Any:
+        from billbridge import bootstrap
+        from billbridge.config import ClioWebhookConfig
+
+        return bootstrap.build_clio_webhook(ClioWebhookConfig(**FAKE_CONFIG), self.adapters())
+
+
+def stored_bill(
+    bill_id: int,
+    *,
+    total: int = 10_000,
+    outstanding: int | None = None,
+    kind: str = "invoice",
+    state: str = "awaiting_payment",
+    due: str | None = None,
+    client_id: int = 7,
+    email: str | None = "client@example.com",
+    currency: str = "USD",
+) -> StoredBill:
+    """A synced bill as the store holds it, before any money of ours touched it."""
+    from datetime import date
+
+    from billbridge.domain.bills import BillKind, Client
+
+    bill = Bill(
+        id=bill_id,
+        etag=f'"{bill_id}"',
+        number=f"INV-{bill_id:05d}",
+        state=BillState(state),
+        kind=BillKind(kind),
+        client=Client(id=client_id, name="Acme Ltd", email=email),
+        matter=None,
+        total_cents=total,
+        outstanding_clio_cents=total if outstanding is None else outstanding,
+        currency=currency,
+        issued_at=date(2026, 10, 1),
+        due_at=date.fromisoformat(due) if due else date(2026, 10, 1) + timedelta(days=bill_id % 28),
+        clio_updated_at=T0,
+        clio_url=f"https://app.clio.test/nc/#/bills/{bill_id}",
+    )
+    return StoredBill(bill=bill, synced_at=T0)
+
+
+# The trust and operating connected accounts a fake firm's payments go to.
+FIRM_ACCOUNTS = ("acct_trust", "acct_operating")

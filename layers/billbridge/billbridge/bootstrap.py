@@ -1,102 +1,129 @@
-"""Composition root: builds each function's services from its config, once per container.
+"""Composition root: which adapter serves which port, and each function's services built from
+its config and those adapters.
 
-The only module that knows which adapter implements which port. Handlers call the getters;
-tests reset them with `reset()` after changing the environment.
+As in Cosmic Python's `bootstrap.py`, the builders (`build_api`, `build_pay_page`, ...) take
+their adapters as parameters with production defaults: a port left out of `Adapters` gets
+its production adapter (DynamoDB, KMS, Secrets Manager, Stripe, SES, Step Functions, Lambda,
+Clio), made from the config on first use. Tests pass fakes for every port
+(`tests/fakes.py`, `FakeWorld.adapters()`) and build the whole app without AWS.
+
+Handlers call the cached getters (`api_services()`, `pay_page()`, ...), built once per
+container; tests reset them with `reset()` after changing the environment.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
+from datetime import datetime
+from functools import cache, cached_property
+from typing import Any
 
-import boto3
-
-from billbridge.adapters.app_secrets import (
-    load_clio_app_secrets,
-    load_pay_link_key,
-    load_stripe_secrets,
-)
-from billbridge.adapters.clio import REGION_HOSTS, ClioClient, ClioTokens, verify_webhook_signature
-from billbridge.adapters.dynamo import (
-    DynamoBillRepository,
-    DynamoConnectionRepository,
-    DynamoEnvelopeRepository,
-    DynamoPaymentLinkRepository,
-    DynamoSendingRepository,
-    DynamoSettingsRepository,
-    DynamoSyncRepository,
-)
-from billbridge.adapters.dynamo_payments import DynamoPaymentStore
-from billbridge.adapters.kms_cipher import KmsCipher
-from billbridge.adapters.lambda_launcher import LambdaSyncLauncher
-from billbridge.adapters.ses_mailer import SesMailer
-from billbridge.adapters.sfn_starter import StepFunctionsSendStarter
-from billbridge.adapters.stripe_gateway import StripeGateway, verify_event
 from billbridge.config import (
     ClioConfig,
     ClioWebhookConfig,
+    CommonConfig,
     PayConfig,
     PaymentsApiConfig,
     SendConfig,
     SesEventsConfig,
     StoreConfig,
     StripeConfig,
-    StripeWebhookConfig,
     SyncWorkerConfig,
 )
 from billbridge.domain.connection import ClioConnection, Region
 from billbridge.domain.payment_links import PaymentLink, link_token, link_url
+from billbridge.domain.sync import utcnow
 from billbridge.services.clio_webhooks import ClioWebhookService
 from billbridge.services.connect import ConnectService, WebhookSubscriptions
 from billbridge.services.envelopes import EnvelopeService
 from billbridge.services.invoices import InvoicesService
 from billbridge.services.payments import PaymentLinks, PayPage, Reconciliation, StripeEvents
+from billbridge.services.ports import (
+    AppSecrets,
+    BillRepository,
+    ClioClientFactory,
+    ClioGateway,
+    ConnectionRepository,
+    Mailer,
+    PaymentGateway,
+    PaymentLinkRepository,
+    PaymentStore,
+    SendingRepository,
+    SendStarter,
+    SettingsRepository,
+    SyncLauncher,
+    SyncRepository,
+)
 from billbridge.services.sending import DeliveryEvents, SendRequests, SendSteps
 from billbridge.services.settings import SettingsService
 from billbridge.services.sync import SyncService
 
+Clock = Callable[[], datetime]
+
 
 @dataclass(frozen=True)
-class Repositories:
-    bills: DynamoBillRepository
-    syncs: DynamoSyncRepository
-    settings: DynamoSettingsRepository
-    connections: DynamoConnectionRepository
-    envelopes: DynamoEnvelopeRepository
+class Adapters:
+    """The adapter behind each port; None means "the production adapter"."""
+
+    bills: BillRepository | None = None
+    syncs: SyncRepository | None = None
+    settings: SettingsRepository | None = None
+    connections: ConnectionRepository | None = None
+    envelopes: SendingRepository | None = None
+    links: PaymentLinkRepository | None = None
+    payments: PaymentStore | None = None
+    stripe: PaymentGateway | None = None
+    mailer: Mailer | None = None
+    send_starter: SendStarter | None = None
+    sync_launcher: SyncLauncher | None = None
+    clio: ClioClientFactory | None = None
+    secrets: AppSecrets | None = None
+    clock: Clock | None = None
 
 
-def _repositories(config: StoreConfig) -> Repositories:
-    dynamodb = boto3.client("dynamodb")
-    cipher = KmsCipher(boto3.client("kms"), config.token_key_id)
-    return Repositories(
-        bills=DynamoBillRepository(dynamodb, config.table_name),
-        syncs=DynamoSyncRepository(dynamodb, config.table_name),
-        settings=DynamoSettingsRepository(dynamodb, config.table_name),
-        connections=DynamoConnectionRepository(dynamodb, config.table_name, cipher),
-        envelopes=DynamoEnvelopeRepository(dynamodb, config.table_name),
-    )
+class SecretsManagerSecrets:
+    """AppSecrets from Secrets Manager (cached by Powertools), by the ARNs the config names."""
+
+    def __init__(self, config: Any) -> None:
+        self._config = config
+
+    def clio_state_key(self) -> bytes:
+        from billbridge.adapters.app_secrets import load_clio_app_secrets
+
+        return load_clio_app_secrets(self._config.clio_app_secret_arn).state_signing_key
+
+    def pay_link_key(self) -> bytes:
+        from billbridge.adapters.app_secrets import load_pay_link_key
+
+        return load_pay_link_key(self._config.pay_link_secret_arn)
+
+    def stripe_webhook_secret(self) -> str:
+        from billbridge.adapters.app_secrets import load_stripe_secrets
+
+        return load_stripe_secrets(self._config.stripe_secret_arn).webhook_secret
 
 
 class ClioClients:
-    """Makes Clio clients for a region or for a firm's connection, persisting refreshed tokens."""
+    """ClioClientFactory over the real Clio API: the app's credentials from Secrets Manager,
+    refreshed tokens persisted on the firm's connection."""
 
-    def __init__(self, config: StoreConfig, connections: DynamoConnectionRepository) -> None:
+    def __init__(self, config: StoreConfig, connections: ConnectionRepository) -> None:
         self._config = config
         self._connections = connections
 
     def host(self, region: Region) -> str:
+        from billbridge.adapters.clio import REGION_HOSTS
+
         return self._config.clio_base_url or REGION_HOSTS[region.value]
 
     def web_host(self, connection: ClioConnection) -> str:
         return self.host(connection.region)
 
-    def for_region(
-        self,
-        region: Region,
-        on_tokens: Callable[[ClioTokens], None] | None = None,
-        tokens: ClioTokens | None = None,
-    ) -> ClioClient:
+    def for_region(self, region: Region, on_tokens: Any = None, tokens: Any = None) -> Any:
+        from billbridge.adapters.app_secrets import load_clio_app_secrets
+        from billbridge.adapters.clio import ClioClient
+
         assert isinstance(self._config, ClioConfig), "this function has no Clio app credentials"
         app = load_clio_app_secrets(self._config.clio_app_secret_arn)
         return ClioClient(
@@ -108,7 +135,9 @@ class ClioClients:
             on_tokens=on_tokens,
         )
 
-    def for_connection(self, connection: ClioConnection) -> ClioClient:
+    def for_connection(self, connection: ClioConnection) -> Any:
+        from billbridge.adapters.clio import ClioTokens
+
         def persist(tokens: ClioTokens) -> None:
             current = self._connections.get(connection.firm_id) or connection
             self._connections.save(
@@ -123,11 +152,162 @@ class ClioClients:
         return self.for_region(connection.region, on_tokens=persist, tokens=tokens)
 
 
+class _Wiring:
+    """The given adapters, and production ones made from the config for the ports left out
+    (each on first use, so a function never builds clients it does not need)."""
+
+    def __init__(self, config: CommonConfig, given: Adapters) -> None:
+        self.config = config
+        self.given = given
+
+    @cached_property
+    def dynamodb(self) -> Any:
+        import boto3
+
+        return boto3.client("dynamodb")
+
+    @property
+    def _table(self) -> str:
+        return self.config.table_name
+
+    @property
+    def clock(self) -> Clock:
+        return self.given.clock or utcnow
+
+    @cached_property
+    def bills(self) -> BillRepository:
+        from billbridge.adapters.dynamo import DynamoBillRepository
+
+        return self.given.bills or DynamoBillRepository(self.dynamodb, self._table)
+
+    @cached_property
+    def syncs(self) -> SyncRepository:
+        from billbridge.adapters.dynamo import DynamoSyncRepository
+
+        return self.given.syncs or DynamoSyncRepository(self.dynamodb, self._table)
+
+    @cached_property
+    def settings(self) -> SettingsRepository:
+        from billbridge.adapters.dynamo import DynamoSettingsRepository
+
+        return self.given.settings or DynamoSettingsRepository(self.dynamodb, self._table)
+
+    @cached_property
+    def connections(self) -> ConnectionRepository:
+        if self.given.connections is not None:
+            return self.given.connections
+        import boto3
+
+        from billbridge.adapters.dynamo import DynamoConnectionRepository
+        from billbridge.adapters.kms_cipher import KmsCipher
+
+        assert isinstance(self.config, StoreConfig), "this function has no token key"
+        cipher = KmsCipher(boto3.client("kms"), self.config.token_key_id)
+        return DynamoConnectionRepository(self.dynamodb, self._table, cipher)
+
+    @cached_property
+    def envelopes(self) -> SendingRepository:
+        from billbridge.adapters.dynamo import DynamoSendingRepository
+
+        return self.given.envelopes or DynamoSendingRepository(self.dynamodb, self._table)
+
+    @cached_property
+    def links(self) -> PaymentLinkRepository:
+        from billbridge.adapters.dynamo import DynamoPaymentLinkRepository
+
+        return self.given.links or DynamoPaymentLinkRepository(self.dynamodb, self._table)
+
+    @cached_property
+    def payments(self) -> PaymentStore:
+        from billbridge.adapters.dynamo_payments import DynamoPaymentStore
+
+        return self.given.payments or DynamoPaymentStore(self.dynamodb, self._table)
+
+    @cached_property
+    def secrets(self) -> AppSecrets:
+        return self.given.secrets or SecretsManagerSecrets(self.config)
+
+    @cached_property
+    def clio(self) -> ClioClientFactory:
+        if self.given.clio is not None:
+            return self.given.clio
+        assert isinstance(self.config, StoreConfig)
+        return ClioClients(self.config, self.connections)
+
+    def stripe(self) -> Callable[[], PaymentGateway]:
+        """The gateway, made on first use (the Stripe secret is read then, and cached)."""
+        given = self.given.stripe
+        if given is not None:
+            return lambda: given
+        config = self.config
+        assert isinstance(config, StripeConfig), "this function has no Stripe config"
+
+        @cache
+        def make() -> PaymentGateway:
+            from billbridge.adapters.app_secrets import load_stripe_secrets
+            from billbridge.adapters.stripe_gateway import StripeGateway
+
+            secrets = load_stripe_secrets(config.stripe_secret_arn)
+            return StripeGateway(secrets.api_key, api_base=config.stripe_api_base)
+
+        return make
+
+    def mailer(self) -> Callable[[], Mailer]:
+        given = self.given.mailer
+        if given is not None:
+            return lambda: given
+        config = self.config
+        assert isinstance(config, SendConfig)
+
+        def make() -> Mailer:
+            import boto3
+
+            from billbridge.adapters.ses_mailer import SesMailer
+
+            return SesMailer(
+                boto3.client("sesv2"),
+                from_address=config.sender_address,
+                configuration_set=config.ses_configuration_set,
+            )
+
+        return make
+
+    def send_starter(self) -> Callable[[], SendStarter]:
+        given = self.given.send_starter
+        if given is not None:
+            return lambda: given
+        config = self.config
+        assert isinstance(config, PaymentsApiConfig)
+
+        def make() -> SendStarter:
+            import boto3
+
+            from billbridge.adapters.sfn_starter import StepFunctionsSendStarter
+
+            return StepFunctionsSendStarter(
+                boto3.client("stepfunctions"), config.send_state_machine_arn
+            )
+
+        return make
+
+    def sync_launcher(self, function_name: str) -> SyncLauncher:
+        if self.given.sync_launcher is not None:
+            return self.given.sync_launcher
+        import boto3
+
+        from billbridge.adapters.lambda_launcher import LambdaSyncLauncher
+
+        return LambdaSyncLauncher(boto3.client("lambda"), function_name)
+
+
+# --- building each function's services --------------------------------------------------------
+
+
 @dataclass(frozen=True)
 class ApiServices:
     invoices: InvoicesService
     sync: SyncService
-    sync_runs: DynamoSyncRepository
+    sync_runs: SyncRepository
     settings: SettingsService
     connect: ConnectService
     envelopes: EnvelopeService
@@ -137,106 +317,84 @@ class ApiServices:
     web_base_url: str
 
 
-def _webhooks(config: ClioConfig, repos: Repositories) -> WebhookSubscriptions:
+def _webhooks(config: ClioConfig, w: _Wiring) -> WebhookSubscriptions:
     return WebhookSubscriptions(
-        connections=repos.connections, public_api_base_url=config.public_api_base_url
+        connections=w.connections, public_api_base_url=config.public_api_base_url, clock=w.clock
     )
 
 
-def _sync_service(
-    config: ClioConfig, repos: Repositories, clio: ClioClients, function_name: str
-) -> SyncService:
+def _sync_service(config: ClioConfig, w: _Wiring, function_name: str) -> SyncService:
     return SyncService(
-        bills=repos.bills,
-        syncs=repos.syncs,
-        connections=repos.connections,
-        clio_for=clio.for_connection,
-        clio_web_host_for=clio.web_host,
-        launcher=LambdaSyncLauncher(boto3.client("lambda"), function_name),
-        webhooks=_webhooks(config, repos).keep,
+        bills=w.bills,
+        syncs=w.syncs,
+        connections=w.connections,
+        clio_for=w.clio.for_connection,
+        clio_web_host_for=w.clio.web_host,
+        launcher=w.sync_launcher(function_name),
+        webhooks=_webhooks(config, w).keep,
+        clock=w.clock,
     )
 
 
-def _connect_service(
-    config: ClioConfig, repos: Repositories, clio: ClioClients, sync: SyncService
-) -> ConnectService:
-    return ConnectService(
-        connections=repos.connections,
-        state_key=load_clio_app_secrets(config.clio_app_secret_arn).state_signing_key,
-        oauth_client_for=clio.for_region,
-        request_sync=sync.request_sync,
-        webhooks=_webhooks(config, repos),
-    )
+def _oauth_client_for(w: _Wiring) -> Callable[[Region], ClioGateway]:
+    return lambda region: w.clio.for_region(region)
 
 
-@cache
-def api_services() -> ApiServices:
-    config = PaymentsApiConfig()  # type: ignore[call-arg]
-    repos = _repositories(config)
-    clio = ClioClients(config, repos.connections)
-    sync = _sync_service(config, repos, clio, config.sync_function_name)
-    dynamodb = boto3.client("dynamodb")
-    store = DynamoPaymentStore(dynamodb, config.table_name)
+def build_api(config: PaymentsApiConfig, adapters: Adapters = Adapters()) -> ApiServices:
+    w = _Wiring(config, adapters)
+    sync = _sync_service(config, w, config.sync_function_name)
 
     def url_of(link: PaymentLink) -> str:
-        key = load_pay_link_key(config.pay_link_secret_arn)
+        key = w.secrets.pay_link_key()
         return link_url(config.public_pay_base_url, link_token(key, link.firm_id, link.id))
 
     return ApiServices(
         invoices=InvoicesService(
-            bills=repos.bills, settings=repos.settings, sync_on_view=sync.sync_on_view
+            bills=w.bills, settings=w.settings, sync_on_view=sync.sync_on_view
         ),
         sync=sync,
-        sync_runs=repos.syncs,
-        settings=SettingsService(repos.settings),
-        connect=_connect_service(config, repos, clio, sync),
+        sync_runs=w.syncs,
+        settings=SettingsService(w.settings),
+        connect=ConnectService(
+            connections=w.connections,
+            state_key=w.secrets.clio_state_key(),
+            oauth_client_for=_oauth_client_for(w),
+            request_sync=sync.request_sync,
+            webhooks=_webhooks(config, w),
+            clock=w.clock,
+        ),
         envelopes=EnvelopeService(
-            bills=repos.bills,
-            envelopes=repos.envelopes,
-            settings=repos.settings,
-            connections=repos.connections,
-            clio_for=clio.for_connection,
+            bills=w.bills,
+            envelopes=w.envelopes,
+            settings=w.settings,
+            connections=w.connections,
+            clio_for=w.clio.for_connection,
+            clock=w.clock,
         ),
-        sending=SendRequests(
-            envelopes=repos.envelopes,
-            starter=lambda: StepFunctionsSendStarter(
-                boto3.client("stepfunctions"), config.send_state_machine_arn
-            ),
-        ),
+        sending=SendRequests(envelopes=w.envelopes, starter=w.send_starter()),
         payment_links=PaymentLinks(
-            links=DynamoPaymentLinkRepository(dynamodb, config.table_name),
-            bills=repos.bills,
-            store=store,
-            gateway=_stripe_gateway(config),
+            links=w.links,
+            bills=w.bills,
+            store=w.payments,
+            gateway=w.stripe(),
             link_url=url_of,
+            clock=w.clock,
         ),
-        reconciliation=Reconciliation(store=store, bills=repos.bills),
+        reconciliation=Reconciliation(store=w.payments, bills=w.bills),
         web_base_url=config.web_base_url,
     )
 
 
-def _stripe_gateway(config: StripeConfig) -> Callable[[], StripeGateway]:
-    """The gateway, made on first use (the secret is read then, and cached)."""
-
-    @cache
-    def make() -> StripeGateway:
-        secrets = load_stripe_secrets(config.stripe_secret_arn)
-        return StripeGateway(secrets.api_key, api_base=config.stripe_api_base)
-
-    return make
-
-
-@cache
-def pay_page() -> PayPage:
-    config = PayConfig()  # type: ignore[call-arg]
-    dynamodb = boto3.client("dynamodb")
+def build_pay_page(config: PayConfig, adapters: Adapters = Adapters()) -> PayPage:
+    w = _Wiring(config, adapters)
     return PayPage(
-        links=DynamoPaymentLinkRepository(dynamodb, config.table_name),
-        bills=DynamoBillRepository(dynamodb, config.table_name),
-        store=DynamoPaymentStore(dynamodb, config.table_name),
-        gateway=_stripe_gateway(config),
+        links=w.links,
+        bills=w.bills,
+        store=w.payments,
+        gateway=w.stripe(),
         pay_base_url=config.public_pay_base_url,
-        settings=DynamoSettingsRepository(dynamodb, config.table_name),
+        settings=w.settings,
+        clock=w.clock,
     )
 
 
@@ -246,80 +404,108 @@ class StripeWebhook:
     verify: Callable[[bytes, str | None], dict[str, object]]
 
 
-@cache
-def stripe_webhook() -> StripeWebhook:
-    config = StripeWebhookConfig()  # type: ignore[call-arg]
-    store = DynamoPaymentStore(boto3.client("dynamodb"), config.table_name)
+def build_stripe_webhook(config: CommonConfig, adapters: Adapters = Adapters()) -> StripeWebhook:
+    w = _Wiring(config, adapters)
 
     def verify(payload: bytes, signature: str | None) -> dict[str, object]:
-        secret = load_stripe_secrets(config.stripe_secret_arn).webhook_secret
-        return verify_event(payload, signature, secret)
+        from billbridge.adapters.stripe_gateway import verify_event
 
-    return StripeWebhook(events=StripeEvents(store), verify=verify)
+        return verify_event(payload, signature, w.secrets.stripe_webhook_secret())
+
+    return StripeWebhook(events=StripeEvents(w.payments, clock=w.clock), verify=verify)
 
 
 @dataclass(frozen=True)
 class SyncWorkerServices:
     sync: SyncService
-    connections: DynamoConnectionRepository
+    connections: ConnectionRepository
     time_reserve_seconds: float
+
+
+def build_sync_worker(
+    config: SyncWorkerConfig, adapters: Adapters = Adapters()
+) -> SyncWorkerServices:
+    w = _Wiring(config, adapters)
+    return SyncWorkerServices(
+        sync=_sync_service(config, w, config.sync_function_name),
+        connections=w.connections,
+        time_reserve_seconds=config.time_reserve_seconds,
+    )
+
+
+def build_clio_webhook(
+    config: ClioWebhookConfig, adapters: Adapters = Adapters()
+) -> ClioWebhookService:
+    from billbridge.adapters.clio import verify_webhook_signature
+
+    w = _Wiring(config, adapters)
+    return ClioWebhookService(
+        bills=w.bills,
+        connections=w.connections,
+        verify=verify_webhook_signature,
+        clio_web_host_for=w.clio.web_host,
+        clock=w.clock,
+    )
+
+
+def build_send_steps(config: SendConfig, adapters: Adapters = Adapters()) -> SendSteps:
+    w = _Wiring(config, adapters)
+    return SendSteps(
+        envelopes=w.envelopes,
+        bills=w.bills,
+        links=w.links,
+        settings=w.settings,
+        connections=w.connections,
+        clio_for=w.clio.for_connection,
+        mailer=w.mailer(),
+        pay_link_key=w.secrets.pay_link_key,
+        pay_base_url=config.public_pay_base_url,
+        clock=w.clock,
+    )
+
+
+def build_delivery_events(config: CommonConfig, adapters: Adapters = Adapters()) -> DeliveryEvents:
+    return DeliveryEvents(_Wiring(config, adapters).envelopes)
+
+
+# --- the handlers' getters: production adapters, built once per container ----------------------
+
+
+@cache
+def api_services() -> ApiServices:
+    return build_api(PaymentsApiConfig())  # type: ignore[call-arg]
+
+
+@cache
+def pay_page() -> PayPage:
+    return build_pay_page(PayConfig())  # type: ignore[call-arg]
+
+
+@cache
+def stripe_webhook() -> StripeWebhook:
+    from billbridge.config import StripeWebhookConfig
+
+    return build_stripe_webhook(StripeWebhookConfig())  # type: ignore[call-arg]
 
 
 @cache
 def sync_worker_services() -> SyncWorkerServices:
-    config = SyncWorkerConfig()  # type: ignore[call-arg]
-    repos = _repositories(config)
-    clio = ClioClients(config, repos.connections)
-    sync = _sync_service(config, repos, clio, config.sync_function_name)
-    return SyncWorkerServices(
-        sync=sync, connections=repos.connections, time_reserve_seconds=config.time_reserve_seconds
-    )
+    return build_sync_worker(SyncWorkerConfig())  # type: ignore[call-arg]
 
 
 @cache
 def clio_webhook_service() -> ClioWebhookService:
-    config = ClioWebhookConfig()  # type: ignore[call-arg]
-    repos = _repositories(config)
-    clio = ClioClients(config, repos.connections)
-    return ClioWebhookService(
-        bills=repos.bills,
-        connections=repos.connections,
-        verify=verify_webhook_signature,
-        clio_web_host_for=clio.web_host,
-    )
+    return build_clio_webhook(ClioWebhookConfig())  # type: ignore[call-arg]
 
 
 @cache
 def send_steps() -> SendSteps:
-    config = SendConfig()  # type: ignore[call-arg]
-    repos = _repositories(config)
-    clio = ClioClients(config, repos.connections)
-    dynamodb = boto3.client("dynamodb")
-
-    def mailer() -> SesMailer:
-        return SesMailer(
-            boto3.client("sesv2"),
-            from_address=config.sender_address,
-            configuration_set=config.ses_configuration_set,
-        )
-
-    return SendSteps(
-        envelopes=DynamoSendingRepository(dynamodb, config.table_name),
-        bills=repos.bills,
-        links=DynamoPaymentLinkRepository(dynamodb, config.table_name),
-        settings=repos.settings,
-        connections=repos.connections,
-        clio_for=clio.for_connection,
-        mailer=mailer,
-        pay_link_key=lambda: load_pay_link_key(config.pay_link_secret_arn),
-        pay_base_url=config.public_pay_base_url,
-    )
+    return build_send_steps(SendConfig())  # type: ignore[call-arg]
 
 
 @cache
 def delivery_events() -> DeliveryEvents:
-    config = SesEventsConfig()  # type: ignore[call-arg]
-    return DeliveryEvents(DynamoSendingRepository(boto3.client("dynamodb"), config.table_name))
+    return build_delivery_events(SesEventsConfig())  # type: ignore[call-arg]
 
 
 def reset() -> None:

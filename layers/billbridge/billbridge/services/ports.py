@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from billbridge.domain.bills import Bill, BillState, StoredBill
-from billbridge.domain.connection import ClioConnection
+from billbridge.domain.connection import ClioConnection, Region
 from billbridge.domain.envelopes import Batch, Envelope, EnvelopeStatus
 from billbridge.domain.ledger import PaymentChange
 from billbridge.domain.payment_links import PaymentLink
@@ -218,6 +218,29 @@ class ClioGateway(Protocol):
     def activate_webhook(self, webhook_id: int, shared_secret: str) -> None: ...
 
     def renew_webhook(self, webhook_id: int, expires_at: datetime) -> dict[str, Any]: ...
+
+
+class ClioClientFactory(Protocol):
+    """Makes Clio clients: for a region (OAuth, before a firm is connected) or for a firm's
+    connection (refreshed tokens are saved back)."""
+
+    def for_region(self, region: Region) -> ClioGateway: ...
+
+    def for_connection(self, connection: ClioConnection) -> ClioGateway: ...
+
+    def web_host(self, connection: ClioConnection) -> str:
+        """Clio's web address for the connection's region (bill links in the UI)."""
+        ...
+
+
+class AppSecrets(Protocol):
+    """The secrets the services need (Secrets Manager in production), read on first use."""
+
+    def clio_state_key(self) -> bytes: ...
+
+    def pay_link_key(self) -> bytes: ...
+
+    def stripe_webhook_secret(self) -> str: ...
 
 
 # --- payments ----------------------------------------------------------------------------------
