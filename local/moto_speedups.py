@@ -3,8 +3,9 @@
   two-action transaction on a table of 20,000 bills costs seconds. Here the copy is made once
   per table per call, which is all the rollback needs.
 - that copy iterates the table while other threads write to it (the send workflow's Map runs
-  tasks in parallel), which breaks with "dictionary changed size during iteration". Writes are
-  serialised here, as DynamoDB itself makes them atomic per item.
+  tasks in parallel), which breaks with "dictionary changed size during iteration". Writes and
+  reads are serialised here: DynamoDB makes writes atomic per item and transactions atomic,
+  and a read never sees a transaction's writes before it succeeded.
 Semantics are unchanged."""
 
 from __future__ import annotations
@@ -53,18 +54,15 @@ def install() -> None:
 
     dynamodb_models.copy = _CopyOncePerCall()  # type: ignore[assignment]
     backend.transact_write_items = transact_write_items  # type: ignore[method-assign]
-    for name in (
-        "put_item",
-        "update_item",
-        "delete_item",
-        "batch_write_item",
-        "transact_write_items",
-    ):
+    for name in SERIALISED:
         setattr(backend, name, _serialised(getattr(backend, name)))
     _installed = True
 
 
-# Reads too: a Query walks the table's items while a write may be adding one.
+# Reads too: a Query walks the table's items while a write may be adding one, and moto applies
+# a transaction's actions one by one and rolls back at the end, so an unserialised read could
+# see writes of a transaction that then fails (issue 9, finding 10: Paid (GL) read as 2,000
+# while a stale refund transaction was being rolled back). DynamoDB's reads are read-committed.
 SERIALISED = (
     "put_item",
     "update_item",

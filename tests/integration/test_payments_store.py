@@ -4,22 +4,26 @@ each; concurrent deliveries and payments; refunds and reconciliation through the
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+import moto.dynamodb.models
 import pytest
 
 from billbridge.adapters.dynamo import DynamoBillRepository, DynamoPaymentLinkRepository
 from billbridge.adapters.dynamo_payments import DynamoPaymentStore
 from billbridge.domain.bills import BillKind
 from billbridge.domain.errors import PaymentProviderError, RuleViolation
+from billbridge.domain.ledger import refund_change
 from billbridge.domain.payment_links import PaymentLink
 from billbridge.domain.payments import Account, Allocation, Method, TxnStatus, encode_allocations
 from billbridge.services.payments import PaymentLinks, Reconciliation, StripeEvents
-from billbridge.services.ports import RefundResult
+from billbridge.services.ports import RefundResult, StaleTransaction
+from local import moto_speedups
 from local.aws_template import create_dynamodb_tables
 from tests.integration.test_store import make_bill, no_sleep, template
 
@@ -282,3 +286,74 @@ def test_concurrent_refunds_never_exceed_the_payment(ledger: Ledger) -> None:
         outcomes = list(pool.map(attempt, range(6)))
     assert outcomes.count("refunded") == 3
     assert ledger.paid(1) == 0
+
+
+class WatchedLock:
+    """The emulator's store lock, telling when a thread had to wait for it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self.waited = threading.Event()
+
+    def __enter__(self) -> WatchedLock:
+        if not self._lock.acquire(blocking=False):
+            self.waited.set()
+            self._lock.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
+
+
+def test_given_a_stale_refund_write_in_flight_then_a_read_never_sees_its_money(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 9 finding 10 (Paid (GL) 2,000 after refunding 3,000 of 8,000), forced: the refund
+    webhook plans from the refund still pending, the API records the refund first, and the
+    webhook's transaction then fails its version conditions. The emulator (moto) applies a
+    transaction's actions one by one and rolls back at the end, so the bill's -3,000 is in the
+    table for a moment; a read in that moment (the e2e test's GET /invoices) saw 2,000. Reads
+    must wait for writes, as DynamoDB's read-committed isolation guarantees."""
+    events = StripeEvents(ledger.store)
+    eight = (Allocation(1, Account.OPERATING, 8_000),)
+    events.handle(session_event("checkout.session.completed", "cs_10", eight, paid=True))
+    stripe = FakeStripe()
+    stale: list[Any] = []
+
+    def webhook_plans_meanwhile(*args: Any, **kwargs: Any) -> RefundResult:
+        # refund.created is planned now, from our refund still pending...
+        answer = FakeStripe.create_refund(stripe, *args, **kwargs)
+        (refund,) = [t for t in ledger.store.transactions_for_link(FIRM, LINK) if t.payment_id]
+        payment = ledger.store.get_transaction(FIRM, LINK, "pay_cs_10")
+        assert payment is not None
+        stale.append(refund_change(refund, payment, TxnStatus.SUCCEEDED, NOW, "evt_created"))
+        return answer
+
+    stripe.create_refund = webhook_plans_meanwhile  # type: ignore[method-assign]
+    links(ledger, stripe).refund(FIRM, LINK, "pay_cs_10", 3_000)  # ...the API's answer wins
+    assert ledger.paid(1) == 5_000
+
+    lock = WatchedLock()
+    monkeypatch.setattr(moto_speedups, "_write_lock", lock)
+    seen: list[int] = []
+    backend = moto.dynamodb.models.DynamoDBBackend
+    update_item = backend.update_item
+
+    def pause_after_the_bill_update(self: Any, table_name: str, key: Any, **kw: Any) -> Any:
+        result = update_item(self, table_name, key, **kw)
+        if key["sk"]["S"].startswith("BILL#") and not seen:
+            reader = threading.Thread(target=lambda: seen.append(ledger.paid(1)))
+            reader.start()
+            while not (lock.waited.is_set() or not reader.is_alive()):
+                reader.join(0.01)
+            threads.append(reader)
+        return result
+
+    threads: list[threading.Thread] = []
+    monkeypatch.setattr(backend, "update_item", pause_after_the_bill_update)
+    with pytest.raises(StaleTransaction):
+        ledger.store.apply(stale[0], NOW)
+    for reader in threads:
+        reader.join()
+    assert seen == [5_000]
+    assert ledger.paid(1) == 5_000
