@@ -19,9 +19,15 @@ from billbridge.domain.bills import Bill, BillState, StoredBill
 from billbridge.domain.connection import ClioConnection, Region
 from billbridge.domain.envelopes import Batch, Envelope, EnvelopeStatus, check_editable
 from billbridge.domain.errors import Conflict
-from billbridge.domain.ledger import BillDelta, LedgerEntry, PaymentChange
+from billbridge.domain.ledger import (
+    BILL_MONEY,
+    BillDelta,
+    CheckoutHolds,
+    LedgerEntry,
+    PaymentChange,
+)
 from billbridge.domain.payment_links import PaymentLink
-from billbridge.domain.payments import Transaction
+from billbridge.domain.payments import Hold, Transaction
 from billbridge.domain.settings import FirmSettings
 from billbridge.domain.sync import LOCK_TTL, SyncCheckpoint, SyncRun
 from billbridge.services.ports import (
@@ -567,8 +573,10 @@ class FakePaymentStore:
     """PaymentStore in memory, with DynamoPaymentStore's rules: every change all or nothing;
     the event's dedupe record first (DuplicateEvent), each transaction conditional on the
     version read (StaleTransaction), ledger entries append-only, bill money ADDed on the bills
-    of `bills`. `before_apply` (when set) runs at the start of every apply, so a test can
-    force an interleaving: another writer going first, between a read and a write."""
+    of `bills` (and their `money_version`), the session's checkout holds removed; a checkout's
+    holds written only if its guards still match the bills (StaleTransaction). `before_apply`
+    and `before_hold` (when set) run once at the start of the next write, so a test can force
+    an interleaving: another writer going first, between a read and a write."""
 
     def __init__(self, bills: FakeBills) -> None:
         self.bills = bills
@@ -578,8 +586,9 @@ class FakePaymentStore:
         self.intents: dict[str, tuple[str, str, str]] = {}
         self.recon: set[tuple[str, int]] = set()
         self.accounts: dict[str, PaymentAccounts] = {}
-        self.checkouts: dict[tuple[str, str], dict[str, datetime]] = {}
+        self.hold_items: dict[tuple[str, int, str], Hold] = {}
         self.before_apply: Callable[[PaymentChange], None] | None = None
+        self.before_hold: Callable[[CheckoutHolds], None] | None = None
         self.applied: list[PaymentChange] = []
 
     # -- reads --
@@ -599,21 +608,38 @@ class FakePaymentStore:
     def payment_accounts(self, firm_id: str) -> PaymentAccounts | None:
         return self.accounts.get(firm_id)
 
-    def open_checkouts(self, firm_id: str, link_id: str, now: datetime) -> list[str]:
-        return [s for s, exp in self.checkouts.get((firm_id, link_id), {}).items() if exp > now]
+    def holds(self, firm_id: str, bill_ids: list[int], now: datetime) -> list[Hold]:
+        wanted = set(bill_ids)
+        return [
+            h
+            for (f, b, _), h in sorted(self.hold_items.items())
+            if f == firm_id and b in wanted and h.expires_at > now
+        ]
 
     # -- writes --
     def save_payment_accounts(self, accounts: PaymentAccounts) -> None:
         self.accounts[accounts.firm_id] = accounts
 
-    def replace_open_checkouts(
-        self, firm_id: str, link_id: str, closed: list[str], opened: list[str], now: datetime
-    ) -> None:
-        mine = self.checkouts.setdefault((firm_id, link_id), {})
-        for session_id in closed:
-            mine.pop(session_id, None)
-        for session_id in opened:
-            mine[session_id] = now + timedelta(hours=24)
+    def hold_checkout(self, change: CheckoutHolds, now: datetime) -> None:
+        if self.before_hold is not None:
+            hook, self.before_hold = self.before_hold, None
+            hook(change)
+        for guard in change.guards:
+            stored = self.bills.items.get((change.firm_id, guard.bill_id))
+            if stored is None or (
+                stored.money_version,
+                stored.bill.state,
+                stored.bill.outstanding_clio_cents,
+            ) != (guard.money_version, guard.state, guard.outstanding_clio_cents):
+                raise StaleTransaction("a bill changed since the checkout read it")
+        for guard in change.guards:
+            key = (change.firm_id, guard.bill_id)
+            stored = self.bills.items[key]
+            self.bills.items[key] = replace(stored, money_version=stored.money_version + 1)
+        for hold in change.released:
+            self.hold_items.pop((change.firm_id, hold.bill_id, hold.session_id), None)
+        for hold in change.holds:
+            self.hold_items[(change.firm_id, hold.bill_id, hold.session_id)] = hold
 
     def record_event(self, firm_id: str | None, event_id: str, now: datetime) -> bool:
         if event_id in self.events:
@@ -643,6 +669,8 @@ class FakePaymentStore:
         self.ledger.extend(change.ledger)
         for delta in change.bills:
             self._apply_bill(change.firm_id, delta)
+        for bill_id, session_id in change.released_holds:
+            self.hold_items.pop((change.firm_id, bill_id, session_id), None)
         if change.payment_intent_id and change.txns:
             txn = change.txns[0].txn
             self.intents[change.payment_intent_id] = (change.firm_id, txn.link_id, txn.id)
@@ -651,19 +679,17 @@ class FakePaymentStore:
     def _apply_bill(self, firm_id: str, delta: BillDelta) -> None:
         key = (firm_id, delta.bill_id)
         stored = self.bills.items[key]
-        flags = (set(stored.flags) | set(delta.flags)) - set(delta.clear_flags)
         baseline = stored.baseline_outstanding_cents
         if delta.set_baseline:
             self.recon.add(key)
             if baseline is None:
                 baseline = stored.bill.outstanding_clio_cents
+        added = {name: getattr(stored, name) + getattr(delta, name) for name in BILL_MONEY}
         self.bills.items[key] = replace(
             stored,
-            paid_gl_cents=stored.paid_gl_cents + delta.paid_gl_cents,
-            pending_cents=stored.pending_cents + delta.pending_cents,
-            refunded_cents=stored.refunded_cents + delta.refunded_cents,
             baseline_outstanding_cents=baseline,
-            flags=tuple(sorted(flags)),
+            money_version=stored.money_version + 1,
+            **added,
         )
 
 
@@ -718,6 +744,7 @@ class FakeStripe:
                 "url": None,
                 "method": request.method.value,
                 "destination": request.destination_account_id,
+                "expires_at": int(request.expires_at.timestamp()),
             }
             session["url"] = f"https://checkout.stripe.test/{session['id']}"
             self.sessions[session["id"]] = session
@@ -726,10 +753,11 @@ class FakeStripe:
 
     def expire_checkout_session(self, session_id: str) -> bool:
         session = self.sessions[session_id]
-        if session["status"] != "open":
+        if session["status"] == "complete":
             return False
-        session.update(status="expired", url=None)
-        self.expired.append(session_id)
+        if session["status"] == "open":
+            session.update(status="expired", url=None)
+            self.expired.append(session_id)
         return True
 
     def create_refund(

@@ -46,8 +46,10 @@ class Invoice(BaseModel):
         "Clio does not show yet"
     )
     flags: list[str] = Field(
-        description="disputed, payment_not_in_clio, refund_not_in_clio: things staff should "
-        "look at (X2)"
+        description="Things staff should look at (X2): payment_not_in_clio, refund_not_in_clio, "
+        "overpaid (collected beyond what the bill owes across its links), paid_but_unpayable "
+        "(money on a void or deleted bill), inquiry, disputed (an open chargeback), "
+        "chargeback_lost"
     )
 
     @classmethod
@@ -235,8 +237,22 @@ class TransactionOut(BaseModel):
     refunded_cents: int
     payment_id: str | None = Field(description="Refunds: the payment refunded")
     disputed: bool
-    dispute_status: Literal["won", "lost"] | None = Field(
-        description="Once the bank has decided a dispute; lost money leaves Paid (GL)"
+    dispute_status: (
+        Literal[
+            "warning_needs_response",
+            "warning_under_review",
+            "warning_closed",
+            "needs_response",
+            "under_review",
+            "won",
+            "lost",
+            "prevented",
+        ]
+        | None
+    ) = Field(
+        description="Stripe's latest dispute status: warning_* for an inquiry (no money moves), "
+        "needs_response/under_review for an open chargeback (its amount is out of Paid (GL) "
+        "until won), then won, lost, warning_closed or prevented"
     )
     failure_reason: str | None
 
@@ -290,13 +306,27 @@ class ReconciliationItem(BaseModel):
     client_name: str
     clio_url: str
     currency: str
+    bill_state: BillState = Field(description="The bill's state in Clio")
     paid_gl_cents: int
     refunded_cents: int
+    pending_cents: int = Field(description="Bank (ACH) payments not settled yet")
     clio_reflected_cents: int = Field(
         description="How far Clio's outstanding has fallen since our first payment on the bill"
     )
-    to_record_cents: int = Field(description="The amount staff should record in Clio")
-    action: Literal["record_payment", "record_refund"]
+    overpaid_cents: int = Field(
+        description="Collected beyond what Clio says the bill owes, across all its payment "
+        "links (pending money included)"
+    )
+    unpayable_cents: int = Field(
+        description="Settled money of ours on a bill Clio no longer takes payments on (void, "
+        "deleted)"
+    )
+    action: Literal["record_payment", "record_refund", "refund_overpayment", "refund_or_apply"]
+    amount_cents: int = Field(description="The amount of this action")
+    to_record_cents: int = Field(
+        description="The amount staff should record in Clio (record_* actions; else 0)"
+    )
+    note: str = Field(description="What staff should do, in a sentence")
 
 
 class ReconciliationOut(BaseModel):

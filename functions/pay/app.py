@@ -50,10 +50,13 @@ class PayBill(BaseModel):
     kind: Literal["invoice", "trust_request"]
     total_cents: int
     outstanding_cents: int = Field(
-        description="What may be paid now (Outstanding (Clio) minus "
-        "our payments Clio does not show yet)"
+        description="What may be paid now: Outstanding (Clio) minus our payments Clio does not "
+        "show yet and what other checkouts hold; 0 when the bill is not awaiting payment"
     )
     due_at: str | None
+    note: str | None = Field(
+        default=None, description="Why nothing can be paid now, in a sentence (else null)"
+    )
 
 
 class PayLinkOut(BaseModel):
@@ -106,6 +109,7 @@ def show(token: str) -> Response[Any]:
                     total_cents=b.bill.total_cents,
                     outstanding_cents=b.payable_cents,
                     due_at=b.bill.due_at.isoformat() if b.bill.due_at else None,
+                    note=b.note,
                 )
                 for b in view.bills
             ],

@@ -158,7 +158,8 @@ def pay_page_html(view: LinkView, token: str, paid_session: str | None) -> str:
             "</div>"
         )
         if stored.payable_cents <= 0:
-            parts.append(f'<section class="card bill">{header}<p>Paid</p></section>')
+            note = escape(stored.note or "Nothing is left to pay on this bill.")
+            parts.append(f'<section class="card bill">{header}<p>{note}</p></section>')
             continue
         parts.append(
             f'<section class="card"><form class="bill" data-bills="{bill.id}" '

@@ -1,5 +1,6 @@
-"""What no real Stripe endpoint does: the `/_sandbox` test controls (pay, settle, fail, dispute,
-finish refunds, list and resend events, pause delivery, reset) and the hosted checkout page.
+"""What no real Stripe endpoint does: the `/_sandbox` test controls (pay, settle, fail; open,
+move and close disputes: inquiries and chargebacks, every Stripe status; finish refunds, list
+and resend events, pause delivery, reset) and the hosted checkout page.
 
 Controls and page POSTs deliver the events they cause before answering, so a test that drives
 the sandbox sees every webhook already received when the call returns. Control errors are
@@ -53,8 +54,14 @@ def fail(sb: StripeSandbox, req: Request, m: re.Match[str]) -> Response:
 
 
 def dispute(sb: StripeSandbox, req: Request, m: re.Match[str]) -> Response:
-    amount = _amount(req.json())
-    return _changing(sb, lambda: sb.state.dispute(m[1], amount))
+    body = req.json()
+    amount, inquiry = _amount(body), body.get("inquiry", False)
+    return _changing(sb, lambda: sb.state.dispute(m[1], amount, inquiry))
+
+
+def dispute_update(sb: StripeSandbox, req: Request, m: re.Match[str]) -> Response:
+    status = req.json().get("status")
+    return _changing(sb, lambda: sb.state.update_dispute(m[1], status))
 
 
 def dispute_close(sb: StripeSandbox, req: Request, m: re.Match[str]) -> Response:
@@ -184,6 +191,7 @@ ROUTES: list[tuple[str, re.Pattern[str], Route]] = [
         ("POST", rf"/_sandbox/payment_intents/{_ID}/settle", settle),
         ("POST", rf"/_sandbox/payment_intents/{_ID}/fail", fail),
         ("POST", rf"/_sandbox/payment_intents/{_ID}/dispute", dispute),
+        ("POST", rf"/_sandbox/disputes/{_ID}/update", dispute_update),
         ("POST", rf"/_sandbox/disputes/{_ID}/close", dispute_close),
         ("POST", rf"/_sandbox/refunds/{_ID}/succeed", refund_succeed),
         ("POST", rf"/_sandbox/refunds/{_ID}/fail", refund_fail),

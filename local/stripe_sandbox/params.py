@@ -14,7 +14,8 @@ from local.stripe_sandbox.forms import FormError, Schema, check_known
 Obj = dict[str, Any]
 
 API_VERSION = "2024-10-28.acacia"
-SESSION_TTL_SECONDS = 24 * 3600
+SESSION_TTL_SECONDS = 24 * 3600  # the default; `expires_at` may ask 30 minutes to 24 hours
+SESSION_MIN_TTL_SECONDS = 30 * 60
 MINIMUM_CHARGE = {"usd": 50}
 METHODS = {"card": "card", "ach": "us_bank_account"}
 REFUND_REASONS = ("duplicate", "fraudulent", "requested_by_customer")
@@ -26,7 +27,7 @@ _ALNUM = string.ascii_letters + string.digits
 
 SESSION_PARAMS: Schema = {
     **dict.fromkeys("mode payment_method_types success_url cancel_url customer_email".split()),
-    **dict.fromkeys(("client_reference_id", "metadata", "expand")),
+    **dict.fromkeys(("client_reference_id", "metadata", "expand", "expires_at")),
     "line_items": {
         "quantity": None,
         "price_data": {

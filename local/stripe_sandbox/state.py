@@ -25,6 +25,7 @@ from local.stripe_sandbox.params import (
     REFUND_FAILURE_REASONS,
     REFUND_PARAMS,
     REFUND_REASONS,
+    SESSION_MIN_TTL_SECONDS,
     SESSION_PARAMS,
     SESSION_TTL_SECONDS,
     ControlError,
@@ -235,6 +236,19 @@ class SandboxState:
         if email is not None and "@" not in email:
             raise StripeApiError(400, f"Invalid email address: {email}", param="customer_email")
         metadata = as_metadata(p.get("metadata"), "metadata")
+        expires_at = self.now() + SESSION_TTL_SECONDS
+        if p.get("expires_at") is not None:
+            expires_at = as_int(p["expires_at"], "expires_at", 0)
+            earliest, latest = (
+                self.now() + SESSION_MIN_TTL_SECONDS,
+                self.now() + SESSION_TTL_SECONDS,
+            )
+            if not earliest <= expires_at <= latest:
+                message = (
+                    "The `expires_at` timestamp must be at least 30 minutes and at most 24 hours "
+                    "from Checkout Session creation."
+                )
+                raise StripeApiError(400, message, param="expires_at")
         intent = p.get("payment_intent_data") or {}
         intent_metadata = as_metadata(intent.get("metadata"), "payment_intent_data[metadata]")
         transfer = intent.get("transfer_data")
@@ -255,7 +269,7 @@ class SandboxState:
             client_reference_id=p.get("client_reference_id") or None,
             currency=currency,
             customer_email=email,
-            expires_at=self.now() + SESSION_TTL_SECONDS,
+            expires_at=expires_at,
             metadata=metadata,
             mode="payment",
             payment_method_types=types,
@@ -461,10 +475,20 @@ class SandboxState:
         self._emit("checkout.session.async_payment_failed", session)
         return self._answer(first, checkout_session=session, payment_intent=intent)
 
-    def dispute(self, intent_id: str, amount_cents: Any = None) -> Obj:
+    # Stripe's dispute statuses (docs.stripe.com/api/disputes/object): an inquiry moves no
+    # money; a chargeback withdraws the disputed amount at once and reinstates it if won.
+    INQUIRY = ("warning_needs_response", "warning_under_review")
+    CHARGEBACK = ("needs_response", "under_review")
+    DISPUTE_FEE = 1500
+
+    def dispute(self, intent_id: str, amount_cents: Any = None, inquiry: Any = False) -> Obj:
+        """The cardholder's bank opens an inquiry (`inquiry`: no money moves) or a chargeback
+        (the amount is withdrawn: `charge.dispute.funds_withdrawn` follows the creation)."""
         intent = self._control_get("payment_intent", intent_id)
         if intent["status"] != "succeeded":
             raise ControlError(409, f"payment intent {intent_id} is {intent['status']}")
+        if not isinstance(inquiry, bool):
+            raise ControlError(422, "inquiry must be true or false")
         charge = self.objects[intent["latest_charge"]]
         if charge["disputed"]:
             raise ControlError(409, f"charge {charge['id']} is already disputed")
@@ -477,28 +501,89 @@ class SandboxState:
             "dispute",
             "",
             amount=amount,
+            balance_transactions=[],
             charge=charge["id"],
             currency=charge["currency"],
-            is_charge_refundable=False,
+            is_charge_refundable=inquiry,
             metadata={},
             payment_intent=intent_id,
             reason="fraudulent",
-            status="needs_response",
+            status="warning_needs_response" if inquiry else "needs_response",
         )
         charge.update(dispute=dispute["id"], disputed=True)
         self._emit("charge.dispute.created", dispute)
+        if not inquiry:
+            self._withdraw(dispute)
+        return self._answer(first, dispute=dispute)
+
+    def _withdraw(self, dispute: Obj) -> None:
+        amount = dispute["amount"]
+        dispute["balance_transactions"].append(
+            self._balance_transaction(dispute, -amount, self.DISPUTE_FEE, "Chargeback withdrawal")
+        )
+        dispute["is_charge_refundable"] = False
+        self._emit("charge.dispute.funds_withdrawn", dispute)
+
+    def _balance_transaction(self, dispute: Obj, amount: int, fee: int, what: str) -> Obj:
+        return {
+            "id": new_id("txn_"),
+            "object": "balance_transaction",
+            "amount": amount,
+            "created": self.now(),
+            "currency": dispute["currency"],
+            "description": f"{what} for {dispute['charge']}",
+            "fee": fee,
+            "net": amount - fee,
+            "reporting_category": "dispute" if amount < 0 else "dispute_reversal",
+            "type": "adjustment",
+        }
+
+    def update_dispute(self, dispute_id: str, status: Any) -> Obj:
+        """The dispute moves on: an inquiry or a chargeback under review, or an inquiry that
+        becomes a chargeback (`needs_response`: the money is withdrawn then)."""
+        dispute = self._control_get("dispute", dispute_id)
+        allowed = {
+            "warning_under_review": ("warning_needs_response",),
+            "needs_response": self.INQUIRY,
+            "under_review": ("needs_response",),
+        }
+        if status not in allowed:
+            raise ControlError(422, f"status must be one of {sorted(allowed)}")
+        if dispute["status"] not in allowed[status]:
+            raise ControlError(409, f"dispute {dispute_id} is {dispute['status']}")
+        first = len(self.events)
+        dispute["status"] = status
+        self._emit("charge.dispute.updated", dispute)
+        if status == "needs_response":
+            self._withdraw(dispute)
         return self._answer(first, dispute=dispute)
 
     def close_dispute(self, dispute_id: str, status: Any) -> Obj:
-        """The bank decides: `won` (the money stays) or `lost` (it goes back to the client)."""
+        """The dispute ends: a chargeback `won` (the money is reinstated) or `lost`; an inquiry
+        `warning_closed` (no chargeback followed) or `prevented` (dispute prevention resolved
+        it before a chargeback)."""
         dispute = self._control_get("dispute", dispute_id)
-        if status not in ("won", "lost"):
-            raise ControlError(422, "status must be won or lost")
-        if dispute["status"] in ("won", "lost"):
-            raise ControlError(409, f"dispute {dispute_id} is already {dispute['status']}")
+        allowed = {
+            "won": self.CHARGEBACK,
+            "lost": self.CHARGEBACK,
+            "warning_closed": self.INQUIRY,
+            "prevented": self.INQUIRY,
+        }
+        if status not in allowed:
+            raise ControlError(422, f"status must be one of {sorted(allowed)}")
+        if dispute["status"] not in allowed[status]:
+            raise ControlError(409, f"dispute {dispute_id} is {dispute['status']}")
         first = len(self.events)
         dispute["status"] = status
+        if status in ("warning_closed", "prevented"):
+            charge = self.objects[dispute["charge"]]
+            charge["disputed"] = False
         self._emit("charge.dispute.closed", dispute)
+        if status == "won":
+            dispute["balance_transactions"].append(
+                self._balance_transaction(dispute, dispute["amount"], 0, "Chargeback reversal")
+            )
+            self._emit("charge.dispute.funds_reinstated", dispute)
         return self._answer(first, dispute=dispute)
 
     # -- refunds ------------------------------------------------------------------------------
@@ -526,7 +611,8 @@ class SandboxState:
         if charge is None or charge["status"] != "succeeded":
             message = "This PaymentIntent does not have a successful charge to refund."
             raise StripeApiError(400, message, code="charge_not_refundable")
-        if charge["disputed"]:
+        dispute = self.find("dispute", charge["dispute"] or "")
+        if dispute is not None and not dispute["is_charge_refundable"]:
             message = f"Charge {charge['id']} has been charged back; cannot issue a refund."
             raise StripeApiError(400, message, code="charge_disputed")
         unrefunded = charge["amount"] - charge["amount_refunded"]

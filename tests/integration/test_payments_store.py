@@ -257,7 +257,9 @@ def test_a_partial_card_refund_lowers_paid_gl_and_is_reported_for_clio(ledger: L
     assert payment is not None and payment.refundable_cents == 2_000
     lines = Reconciliation(ledger.store, ledger.bills).report(FIRM)
     # Clio was never told of the payment: staff record 20.00 net (the refund included).
-    assert [(line.bill.bill.id, line.to_record_cents) for line in lines] == [(1, 2_000)]
+    assert [(line.bill.bill.id, line.action.value, line.amount_cents) for line in lines] == [
+        (1, "record_payment", 2_000)
+    ]
     assert [e["kind"] for e in ledger.entries()] == ["payment", "refund"]
 
 

@@ -475,15 +475,18 @@ def test_given_a_paid_intent_when_disputed_then_dispute_created_event(
     answer = control(sandbox, f"payment_intents/{intent_id}/dispute", {"amount_cents": 1000})
 
     assert answer.status_code == 200
-    assert receiver.types()[-1] == "charge.dispute.created"
-    dispute = receiver.objects()[-1]
-    assert (dispute["object"], dispute["amount"], dispute["reason"], dispute["status"]) == (
+    assert receiver.types()[-2:] == ["charge.dispute.created", "charge.dispute.funds_withdrawn"]
+    created, withdrawn = receiver.objects()[-2:]
+    assert (created["object"], created["amount"], created["reason"], created["status"]) == (
         "dispute",
         1000,
         "fraudulent",
         "needs_response",
     )
-    assert dispute["payment_intent"] == intent_id and dispute["id"].startswith("dp_")
+    assert created["payment_intent"] == intent_id and created["id"].startswith("dp_")
+    assert created["balance_transactions"] == []
+    (withdrawal,) = withdrawn["balance_transactions"]
+    assert (withdrawal["amount"], withdrawal["fee"], withdrawal["net"]) == (-1000, 1500, -2500)
 
 
 def test_given_a_dispute_when_closed_then_dispute_closed_event_once(
@@ -498,6 +501,76 @@ def test_given_a_dispute_when_closed_then_dispute_closed_event_once(
     assert closed.status_code == 200 and again.status_code == 409
     assert receiver.types()[-1] == "charge.dispute.closed"
     assert receiver.objects()[-1]["status"] == "lost"
+
+
+def test_given_a_chargeback_when_won_then_closed_and_funds_reinstated(
+    client: stripe.StripeClient, sandbox: StripeSandbox, receiver: Receiver
+) -> None:
+    intent_id = paid_card_intent(client, sandbox)
+    opened = control(sandbox, f"payment_intents/{intent_id}/dispute").json()["dispute"]
+    assert control(sandbox, f"disputes/{opened['id']}/update", {"status": "under_review"}).ok
+
+    assert control(sandbox, f"disputes/{opened['id']}/close", {"status": "won"}).ok
+
+    assert receiver.types()[-3:] == [
+        "charge.dispute.updated",
+        "charge.dispute.closed",
+        "charge.dispute.funds_reinstated",
+    ]
+    reinstated = receiver.objects()[-1]
+    assert reinstated["status"] == "won"
+    amount = opened["amount"]
+    assert [t["amount"] for t in reinstated["balance_transactions"]] == [-amount, amount]
+
+
+def test_given_an_inquiry_then_no_money_moves_it_can_be_refunded_and_it_closes(
+    client: stripe.StripeClient, sandbox: StripeSandbox, receiver: Receiver
+) -> None:
+    intent_id = paid_card_intent(client, sandbox)
+    opened = control(sandbox, f"payment_intents/{intent_id}/dispute", {"inquiry": True})
+    dispute = opened.json()["dispute"]
+    assert (dispute["status"], dispute["is_charge_refundable"]) == ("warning_needs_response", True)
+    assert receiver.types()[-1] == "charge.dispute.created"
+    assert control(
+        sandbox, f"disputes/{dispute['id']}/update", {"status": "warning_under_review"}
+    ).ok
+    refund = client.v1.refunds.create(params={"payment_intent": intent_id, "amount": 500})
+    assert refund.status == "succeeded"
+    assert sandbox.wait_idle()  # the refund's own events are out
+
+    for status in ("won", "lost"):  # an inquiry is not a chargeback: it cannot be won or lost
+        assert (
+            control(sandbox, f"disputes/{dispute['id']}/close", {"status": status}).status_code
+            == 409
+        )
+    assert control(sandbox, f"disputes/{dispute['id']}/close", {"status": "warning_closed"}).ok
+    assert receiver.objects()[-1]["status"] == "warning_closed"
+    assert "charge.dispute.funds_withdrawn" not in receiver.types()
+
+
+@pytest.mark.parametrize("ending", ["prevented", "needs_response"])
+def test_given_an_inquiry_when_prevented_or_escalated_then_each_has_its_events(
+    client: stripe.StripeClient, sandbox: StripeSandbox, receiver: Receiver, ending: str
+) -> None:
+    intent_id = paid_card_intent(client, sandbox)
+    dispute = control(sandbox, f"payment_intents/{intent_id}/dispute", {"inquiry": True}).json()[
+        "dispute"
+    ]
+
+    if ending == "prevented":
+        assert control(sandbox, f"disputes/{dispute['id']}/close", {"status": ending}).ok
+        assert receiver.types()[-1] == "charge.dispute.closed"
+        assert receiver.objects()[-1]["status"] == "prevented"
+    else:
+        assert control(sandbox, f"disputes/{dispute['id']}/update", {"status": ending}).ok
+        assert receiver.types()[-2:] == ["charge.dispute.updated", "charge.dispute.funds_withdrawn"]
+        refused = requests.post(
+            f"{sandbox.url}/v1/refunds",
+            data={"payment_intent": intent_id},
+            headers={"Authorization": f"Bearer {sandbox.api_key}"},
+            timeout=30,
+        )
+        assert refused.status_code == 400 and refused.json()["error"]["code"] == "charge_disputed"
 
 
 # -- refunds -------------------------------------------------------------------------------------

@@ -46,4 +46,4 @@ def test_given_the_app_on_fakes_when_a_bill_is_sent_and_paid_then_staff_see_it_t
 
     assert world.bills.items[(FIRM, 1)].paid_gl_cents == 5_000
     (line,) = api.reconciliation.report(FIRM)
-    assert (line.bill.bill.id, line.to_record_cents) == (1, 5_000)
+    assert (line.bill.bill.id, line.action.value, line.amount_cents) == (1, "record_payment", 5_000)

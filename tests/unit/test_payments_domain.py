@@ -7,12 +7,14 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from billbridge.domain.bills import BillKind
+from billbridge.domain import disputes
+from billbridge.domain.bills import BillKind, BillState
 from billbridge.domain.errors import InvalidInput, RuleViolation
 from billbridge.domain.ledger import (
+    BillDelta,
+    DisputeReport,
     EntryKind,
     dispute_change,
-    dispute_closed_change,
     payment_change,
     refund_change,
     refund_request_change,
@@ -280,25 +282,109 @@ class TestLedgerPlanning:
             is None
         )
 
-    def test_a_dispute_flags_the_bills_once(self) -> None:
-        disputed = dispute_change(payment(), NOW, "evt_d")
-        assert disputed is not None
-        assert {d.flags for d in disputed.bills} == {("disputed",)}
-        assert dispute_change(disputed.txns[0].txn, NOW, "evt_d2") is None
+
+def report(status: str, amount: int = 4_000, event: str = "") -> DisputeReport:
+    return DisputeReport(status, amount, disputes.funds_reported(event, status, ()))
 
 
-class TestDisputeOutcome:
-    def test_a_lost_dispute_takes_the_money_out_of_paid_gl_once(self) -> None:
-        lost = dispute_closed_change(payment(), "lost", 4_000, NOW, "evt_c")
+class TestDisputes:
+    """Finding 9: every Stripe dispute status, inquiries apart from chargebacks."""
+
+    def test_an_inquiry_flags_the_bills_and_moves_no_money(self) -> None:
+        asked = dispute_change(payment(), report("warning_needs_response"), NOW, "evt_1")
+        assert asked is not None and not asked.ledger
+        assert {(d.inquiries_open, d.chargebacks_open, d.paid_gl_cents) for d in asked.bills} == {
+            (1, 0, 0)
+        }
+        assert asked.txns[0].txn.refundable_cents == 10_000  # an inquiry can still be refunded
+
+    def test_an_inquiry_closed_as_warning_closed_clears_its_flag(self) -> None:
+        asked = dispute_change(payment(), report("warning_needs_response"), NOW, "evt_1")
+        assert asked is not None
+        closed = dispute_change(asked.txns[0].txn, report("warning_closed"), NOW, "evt_2")
+        assert closed is not None and not closed.ledger
+        assert {d.inquiries_open for d in closed.bills} == {-1}
+        assert all(d.paid_gl_cents == 0 for d in closed.bills)
+
+    def test_a_chargeback_takes_the_money_out_of_paid_gl_latest_bill_first(self) -> None:
+        opened = dispute_change(payment(), report("needs_response"), NOW, "evt_1")
+        assert opened is not None
+        assert opened.ledger[0].kind is EntryKind.CHARGEBACK
+        assert opened.ledger[0].amount_cents == -4_000
+        assert [(d.bill_id, d.paid_gl_cents, d.disputed_cents) for d in opened.bills] == [
+            (1, -1_500, 1_500),
+            (2, -2_500, 2_500),
+        ]
+        assert opened.txns[0].txn.refundable_cents == 6_000
+
+    def test_a_won_chargeback_puts_the_money_back_and_clears_the_flag(self) -> None:
+        opened = dispute_change(payment(), report("needs_response"), NOW, "evt_1")
+        assert opened is not None
+        won = dispute_change(opened.txns[0].txn, report("won"), NOW, "evt_2")
+        assert won is not None
+        assert won.ledger[0].kind is EntryKind.CHARGEBACK_REVERSAL
+        assert sum(d.paid_gl_cents for d in won.bills) == 4_000
+        assert {d.chargebacks_open for d in won.bills} == {-1}
+        assert won.txns[0].txn.refundable_cents == 10_000
+
+    def test_a_lost_chargeback_keeps_the_money_out_and_counts_it_as_refunded(self) -> None:
+        opened = dispute_change(payment(), report("needs_response"), NOW, "evt_1")
+        assert opened is not None
+        lost = dispute_change(opened.txns[0].txn, report("lost"), NOW, "evt_2")
+        assert lost is not None and not lost.ledger  # the money moved at the withdrawal
+        assert sum(d.paid_gl_cents for d in lost.bills) == 0
+        assert sum(d.refunded_cents for d in lost.bills) == 4_000
+        assert sum(d.disputed_cents for d in lost.bills) == -4_000
+        assert {(d.chargebacks_open, d.chargebacks_lost) for d in lost.bills} == {(-1, 1)}
+
+    def test_a_closed_dispute_never_reopens_and_a_repeat_changes_nothing(self) -> None:
+        lost = dispute_change(payment(), report("lost"), NOW, "evt_1")
         assert lost is not None
-        assert [(d.bill_id, d.paid_gl_cents) for d in lost.bills] == [(2, -2_500), (1, -1_500)]
-        assert lost.ledger[0].kind is EntryKind.CHARGEBACK and lost.ledger[0].amount_cents == -4_000
-        closed = lost.txns[0].txn
-        assert (closed.dispute_status, closed.refundable_cents) == ("lost", 6_000)
-        assert dispute_closed_change(closed, "lost", 4_000, NOW, "evt_c2") is None
+        done = lost.txns[0].txn
+        for later in ("needs_response", "under_review", "lost", "won", "warning_closed"):
+            assert dispute_change(done, report(later), NOW, "evt_x") is None
 
-    def test_a_won_dispute_moves_no_money_and_clears_the_flag(self) -> None:
-        won = dispute_closed_change(payment(disputed=True), "won", 10_000, NOW, "evt_w")
-        assert won is not None and not won.ledger
-        assert {d.clear_flags for d in won.bills} == {("disputed",)}
-        assert all(d.paid_gl_cents == 0 for d in won.bills)
+    def test_prevented_moves_no_money(self) -> None:
+        prevented = dispute_change(payment(), report("prevented"), NOW, "evt_1")
+        assert prevented is not None and not prevented.ledger
+        assert all(d == BillDelta(d.bill_id) for d in prevented.bills) or not prevented.bills
+
+
+class TestPayableState:
+    """Finding 1: only a bill awaiting payment is payable, whatever its balance."""
+
+    @pytest.mark.parametrize(
+        "state", [BillState.VOID, BillState.DELETED, BillState.DRAFT, BillState.PAID]
+    )
+    def test_given_a_bill_not_awaiting_payment_then_nothing_is_payable(
+        self, state: BillState
+    ) -> None:
+        money = BillMoney(outstanding_clio_cents=10_000, state=state)
+        assert money.payable_cents == 0
+
+    def test_given_money_on_a_void_bill_then_it_is_to_refund_or_apply(self) -> None:
+        money = BillMoney(
+            outstanding_clio_cents=10_000,
+            paid_gl_cents=10_000,
+            baseline_outstanding_cents=10_000,
+            state=BillState.VOID,
+        )
+        assert money.to_record_in_clio_cents == 0
+        assert money.unpayable_cents == 10_000
+        assert "paid_but_unpayable" in money.flags()
+
+
+class TestOverpayment:
+    """Finding 2: money beyond what the bill owes is flagged and to refund."""
+
+    def test_given_a_bill_paid_twice_then_one_payment_is_to_record_and_one_to_refund(
+        self,
+    ) -> None:
+        money = BillMoney(
+            outstanding_clio_cents=20_000,
+            paid_gl_cents=40_000,
+            baseline_outstanding_cents=20_000,
+        )
+        assert money.to_record_in_clio_cents == 20_000
+        assert money.overpaid_settled_cents == 20_000
+        assert set(money.flags()) == {"payment_not_in_clio", "overpaid"}

@@ -12,6 +12,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 
 from billbridge.bootstrap import api_services
+from billbridge.domain.payments import ReconciliationAction
 from billbridge.services.payments import currency_of
 from routes.context import firm_id_of
 from schemas import (
@@ -70,6 +71,11 @@ CSV_COLUMNS = [
     "refunded",
     "clio_reflected",
     "clio_url",
+    "bill_state",
+    "amount",
+    "overpaid",
+    "unpayable",
+    "note",
 ]
 
 
@@ -81,7 +87,7 @@ def _dollars(cents: int) -> str:
 
 @router.get(
     "/reconciliation",
-    summary="Bills whose Paid (GL) or refunds Clio does not show yet",
+    summary="What staff should do about our money Clio does not show: record, refund, apply",
     tags=["payments"],
     responses={
         200: {
@@ -97,21 +103,33 @@ def reconciliation(  # type: ignore[no-untyped-def]  # JSON or CSV: no one respo
     format: Annotated[Literal["json", "csv"], Query()] = "json",
 ):
     lines = api_services().reconciliation.report(firm_id_of(router))
-    items = [
-        ReconciliationItem(
-            bill_id=str(line.bill.bill.id),
-            number=line.bill.bill.number,
-            client_name=line.bill.bill.client.name,
-            clio_url=line.bill.bill.clio_url,
-            currency=line.bill.bill.currency,
-            paid_gl_cents=line.bill.paid_gl_cents,
-            refunded_cents=line.bill.refunded_cents,
-            clio_reflected_cents=line.bill.money.clio_reflected_cents,
-            to_record_cents=abs(line.to_record_cents),
-            action="record_payment" if line.to_record_cents > 0 else "record_refund",
+    items = []
+    for line in lines:
+        bill, money = line.bill.bill, line.bill.money
+        recorded = line.action in (
+            ReconciliationAction.RECORD_PAYMENT,
+            ReconciliationAction.RECORD_REFUND,
         )
-        for line in lines
-    ]
+        items.append(
+            ReconciliationItem(
+                bill_id=str(bill.id),
+                number=bill.number,
+                client_name=bill.client.name,
+                clio_url=bill.clio_url,
+                currency=bill.currency,
+                bill_state=bill.state,
+                paid_gl_cents=line.bill.paid_gl_cents,
+                refunded_cents=line.bill.refunded_cents,
+                pending_cents=line.bill.pending_cents,
+                clio_reflected_cents=money.clio_reflected_cents,
+                overpaid_cents=money.overpaid_cents,
+                unpayable_cents=money.unpayable_cents,
+                action=line.action.value,
+                amount_cents=line.amount_cents,
+                to_record_cents=line.amount_cents if recorded else 0,
+                note=line.note,
+            )
+        )
     if format == "csv":
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\r\n")
@@ -129,6 +147,11 @@ def reconciliation(  # type: ignore[no-untyped-def]  # JSON or CSV: no one respo
                     _dollars(item.refunded_cents),
                     _dollars(item.clio_reflected_cents),
                     item.clio_url,
+                    item.bill_state.value,
+                    _dollars(item.amount_cents),
+                    _dollars(item.overpaid_cents),
+                    _dollars(item.unpayable_cents),
+                    item.note,
                 ]
             )
         return Response(

@@ -30,6 +30,7 @@ from billbridge.adapters.dynamo_common import (
     to_item,
 )
 from billbridge.domain.bills import (
+    MONEY_COUNTERS,
     Bill,
     BillKind,
     BillState,
@@ -159,6 +160,7 @@ def stored_bill_from_item(item: Item) -> StoredBill:
             else int(data["baseline_outstanding_cents"])
         ),
         flags=tuple(sorted(data.get("flags") or ())),
+        **{name: int(data.get(name) or 0) for name in MONEY_COUNTERS},
     )
 
 

@@ -4,7 +4,12 @@ markers and a firm's Stripe accounts. See docs/data-model.md, "Payments".
 
 A `PaymentChange` is written as ONE TransactWriteItems: the event's dedupe record, each
 transaction (conditional on the version that was read), the ledger entry (conditional on not
-existing: append-only), and each bill's money (ADD, so concurrent payments on one bill add up).
+existing: append-only), each bill's money (ADD, so concurrent payments on one bill add up, and
+the bill's `money_version` with it) and the removal of the session's checkout holds.
+
+A checkout's holds (`hold_checkout`) are ONE TransactWriteItems too: each chosen bill's
+`money_version`, state and Clio balance as read (a condition), the new holds, and the holds of
+the sessions it closed; two checkouts that read the same bill cannot both be written.
 """
 
 from __future__ import annotations
@@ -29,10 +34,19 @@ from billbridge.adapters.dynamo_common import (
     to_attr,
     to_item,
 )
-from billbridge.domain.ledger import BillDelta, LedgerEntry, PaymentChange, TxnWrite
+from billbridge.domain.ledger import (
+    BILL_MONEY,
+    BillDelta,
+    BillGuard,
+    CheckoutHolds,
+    LedgerEntry,
+    PaymentChange,
+    TxnWrite,
+)
 from billbridge.domain.payments import (
     Account,
     Allocation,
+    Hold,
     Method,
     Transaction,
     TxnKind,
@@ -42,16 +56,14 @@ from billbridge.services.ports import DuplicateEvent, PaymentAccounts, StaleTran
 
 # Stripe retries a webhook for up to three days and lists events for thirty: keep a little more.
 EVENT_DEDUPE_TTL = timedelta(days=35)
-# A Checkout Session expires 24 hours after it is created (payments-facts.md, section 6).
-CHECKOUT_LIFETIME = timedelta(hours=24)
 
 
 def txn_sk(link_id: str, txn_id: str) -> str:
     return f"TXN#{link_id}#{txn_id}"
 
 
-def checkout_sk(link_id: str, session_id: str) -> str:
-    return f"CHECKOUT#{link_id}#{session_id}"
+def hold_sk(bill_id: int, session_id: str) -> str:
+    return f"HOLD#{bill_sk(bill_id)}#{session_id}"
 
 
 def event_pk(event_id: str) -> str:
@@ -102,6 +114,8 @@ def txn_item(txn: Transaction) -> Item:
             "refunded_cents": txn.refunded_cents,
             "disputed": txn.disputed,
             "dispute_status": txn.dispute_status,
+            "dispute_funds": txn.dispute_funds or None,
+            "chargeback_allocations": _allocations_attr(txn.chargeback_allocations) or None,
             "failure_reason": txn.failure_reason,
         }
     )
@@ -131,6 +145,8 @@ def txn_from_item(firm_id: str, item: Item) -> Transaction:
         refunded_cents=int(data.get("refunded_cents") or 0),
         disputed=bool(data.get("disputed")),
         dispute_status=data.get("dispute_status"),
+        dispute_funds=int(data.get("dispute_funds") or 0),
+        chargeback_allocations=_allocations(data.get("chargeback_allocations")),
         failure_reason=data.get("failure_reason"),
     )
 
@@ -213,38 +229,85 @@ class DynamoPaymentStore(DynamoRepository):
             )
         )
 
-    def open_checkouts(self, firm_id: str, link_id: str, now: datetime) -> list[str]:
-        items = self._query_prefix(firm_pk(firm_id), f"CHECKOUT#{link_id}#")
-        alive = []
-        for item in items:
-            data = from_item(item)
-            # TTL deletes lag by up to days: the stored expiry is what counts.
-            if int(data.get("expires_at_epoch") or 0) > epoch_seconds(now):
-                alive.append(str(data["session_id"]))
-        return alive
+    def holds(self, firm_id: str, bill_ids: list[int], now: datetime) -> list[Hold]:
+        """The checkout holds still alive on these bills (one Query per bill)."""
+        found = []
+        for bill_id in dict.fromkeys(bill_ids):
+            for item in self._query_prefix(firm_pk(firm_id), f"HOLD#{bill_sk(bill_id)}#"):
+                data = from_item(item)
+                # TTL deletes lag by up to days: the stored expiry is what counts.
+                if int(data.get("expires_at_epoch") or 0) > epoch_seconds(now):
+                    found.append(
+                        Hold(
+                            bill_id=int(data["bill_id"]),
+                            link_id=str(data["link_id"]),
+                            session_id=str(data["session_id"]),
+                            amount_cents=int(data["amount_cents"]),
+                            expires_at=require_iso(data["expires_at"]),
+                        )
+                    )
+        return found
 
     # -- writes -----------------------------------------------------------------------------
 
-    def replace_open_checkouts(
-        self, firm_id: str, link_id: str, closed: list[str], opened: list[str], now: datetime
-    ) -> None:
-        """Forget the sessions just expired and remember the ones just opened."""
-        actions: list[dict[str, Any]] = []
-        for session_id in closed:
-            key = {"pk": to_attr(firm_pk(firm_id)), "sk": to_attr(checkout_sk(link_id, session_id))}
-            actions.append({"Delete": {"TableName": self._table, "Key": key}})
-        for session_id in opened:
+    def hold_checkout(self, change: CheckoutHolds, now: datetime) -> None:
+        """Write a checkout's holds, only if none of its bills changed since they were read
+        (StaleTransaction otherwise: read again and re-plan)."""
+        actions: list[dict[str, Any]] = [
+            {"Update": self._guard(change.firm_id, guard)} for guard in change.guards
+        ]
+        guards = len(actions)
+        for hold in change.released:
+            actions.append(
+                {"Delete": self._hold_key(change.firm_id, hold.bill_id, hold.session_id)}
+            )
+        for hold in change.holds:
             item = {
-                "pk": firm_pk(firm_id),
-                "sk": checkout_sk(link_id, session_id),
-                "type": "open_checkout",
-                "session_id": session_id,
+                "pk": firm_pk(change.firm_id),
+                "sk": hold_sk(hold.bill_id, hold.session_id),
+                "type": "checkout_hold",
+                "bill_id": hold.bill_id,
+                "link_id": hold.link_id,
+                "session_id": hold.session_id,
+                "amount_cents": hold.amount_cents,
                 "created_at": iso_utc(now),
-                "expires_at_epoch": epoch_seconds(now + CHECKOUT_LIFETIME),
+                "expires_at": iso_utc(hold.expires_at),
+                "expires_at_epoch": epoch_seconds(hold.expires_at),
             }
             actions.append({"Put": {"TableName": self._table, "Item": to_item(item)}})
-        for start in range(0, len(actions), 100):
-            self._transact(actions[start : start + 100])
+        try:
+            self._transact(actions)
+        except ClientError as exc:
+            codes = cancellation_codes(exc)
+            if any(code == CONDITION_FAILED for code in codes[:guards]):
+                raise StaleTransaction("a bill changed since the checkout read it") from None
+            raise
+
+    def _hold_key(self, firm_id: str, bill_id: int, session_id: str) -> dict[str, Any]:
+        key = {"pk": to_attr(firm_pk(firm_id)), "sk": to_attr(hold_sk(bill_id, session_id))}
+        return {"TableName": self._table, "Key": key}
+
+    def _guard(self, firm_id: str, guard: BillGuard) -> dict[str, Any]:
+        names = {"#mv": "money_version", "#state": "state", "#out": "outstanding_clio_cents"}
+        values: dict[str, Any] = {
+            ":one": to_attr(1),
+            ":state": to_attr(guard.state.value),
+            ":out": to_attr(guard.outstanding_clio_cents),
+        }
+        seen = "attribute_not_exists(#mv)"
+        if guard.money_version:
+            seen = "#mv = :mv"
+            values[":mv"] = to_attr(guard.money_version)
+        return {
+            "TableName": self._table,
+            "Key": {"pk": {"S": firm_pk(firm_id)}, "sk": {"S": bill_sk(guard.bill_id)}},
+            "UpdateExpression": "ADD #mv :one",
+            "ConditionExpression": (
+                f"attribute_exists(pk) AND #state = :state AND #out = :out AND {seen}"
+            ),
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
 
     def record_event(self, firm_id: str | None, event_id: str, now: datetime) -> bool:
         """Remember an event that changed nothing; False when it was already remembered."""
@@ -296,6 +359,8 @@ class DynamoPaymentStore(DynamoRepository):
             actions.append({"Update": self._bill_update(change.firm_id, delta)})
             if delta.set_baseline:
                 actions.append({"Put": self._recon_marker(change.firm_id, delta.bill_id)})
+        for bill_id, session_id in change.released_holds:
+            actions.append({"Delete": self._hold_key(change.firm_id, bill_id, session_id)})
         if change.payment_intent_id and change.txns:
             txn = change.txns[0].txn
             actions.append(
@@ -350,42 +415,28 @@ class DynamoPaymentStore(DynamoRepository):
         return put
 
     def _bill_update(self, firm_id: str, delta: BillDelta) -> dict[str, Any]:
-        names: dict[str, str] = {}
-        values: dict[str, Any] = {}
-        adds = []
-        for attribute in ("paid_gl_cents", "pending_cents", "refunded_cents"):
+        names = {"#money_version": "money_version"}
+        values: dict[str, Any] = {":money_version": to_attr(1)}
+        adds = ["#money_version :money_version"]
+        for attribute in BILL_MONEY:
             amount = getattr(delta, attribute)
             if amount:
                 names[f"#{attribute}"] = attribute
                 values[f":{attribute}"] = to_attr(amount)
                 adds.append(f"#{attribute} :{attribute}")
-        if delta.flags:
-            names["#flags"] = "flags"
-            values[":flags"] = {"SS": sorted(delta.flags)}
-            adds.append("#flags :flags")
         clauses = []
-        if delta.clear_flags:
-            names["#flags"] = "flags"
-            values[":clear"] = {"SS": sorted(delta.clear_flags)}
-            clauses.append("DELETE #flags :clear")
         if delta.set_baseline:
             names["#baseline"] = "baseline_outstanding_cents"
             names["#outstanding"] = "outstanding_clio_cents"
             clauses.append("SET #baseline = if_not_exists(#baseline, #outstanding)")
-        if adds:
-            clauses.append("ADD " + ", ".join(adds))
-        if not clauses:  # nothing to change: a harmless no-op keeps the action list simple
-            names["#bill_id"] = "bill_id"
-            clauses.append("SET #bill_id = #bill_id")
-        update: dict[str, Any] = {
+        clauses.append("ADD " + ", ".join(adds))
+        return {
             "TableName": self._table,
             "Key": {"pk": {"S": firm_pk(firm_id)}, "sk": {"S": bill_sk(delta.bill_id)}},
             "UpdateExpression": " ".join(clauses),
             "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
         }
-        if values:
-            update["ExpressionAttributeValues"] = values
-        return update
 
     def _recon_marker(self, firm_id: str, bill_id: int) -> dict[str, Any]:
         return {

@@ -65,6 +65,7 @@ class StripeGateway:
             "success_url": request.success_url,
             "cancel_url": request.cancel_url,
             "client_reference_id": request.link_id,
+            "expires_at": int(request.expires_at.timestamp()),
             "metadata": metadata,
             # A destination charge: the platform's balance, never the trust account's, pays
             # the fees, refunds and chargebacks (docs/payments.md).
@@ -89,12 +90,18 @@ class StripeGateway:
         )
 
     def expire_checkout_session(self, session_id: str) -> bool:
+        """True when the session can no longer be paid; False when it was completed."""
         import stripe
 
         try:
             self._client.v1.checkout.sessions.expire(session_id)
         except stripe.InvalidRequestError:
-            return False  # complete or already expired: nothing is left open
+            # Only an open session can be expired: it is complete, or expired already.
+            try:
+                session = self._client.v1.checkout.sessions.retrieve(session_id)
+            except stripe.StripeError as exc:
+                raise _provider_error("closing an older checkout", exc) from exc
+            return str(session.status) != "complete"
         except stripe.StripeError as exc:
             raise _provider_error("closing an older checkout", exc) from exc
         return True

@@ -155,6 +155,16 @@ def bill_from_clio(record: dict[str, Any], clio_web_host: str) -> Bill:
     )
 
 
+# Product-owned numbers on a bill item, absent meaning 0 (read by the store in one loop).
+MONEY_COUNTERS = (
+    "disputed_cents",
+    "money_version",
+    "inquiries_open",
+    "chargebacks_open",
+    "chargebacks_lost",
+)
+
+
 @dataclass(frozen=True)
 class StoredBill:
     """A bill as the store holds it: Clio's part plus the fields this product owns."""
@@ -168,7 +178,15 @@ class StoredBill:
     pending_cents: int = 0
     refunded_cents: int = 0
     baseline_outstanding_cents: int | None = None
-    flags: tuple[str, ...] = ()
+    flags: tuple[str, ...] = ()  # stored flags of older versions ("disputed"); read only
+    disputed_cents: int = 0
+    # Bumped by every write that changes what the bill may still collect (payments, checkout
+    # holds): a checkout is written only if it is unchanged since the checkout read it.
+    money_version: int = 0
+    # Payments on the bill with an open inquiry, an open chargeback, a lost chargeback.
+    inquiries_open: int = 0
+    chargebacks_open: int = 0
+    chargebacks_lost: int = 0
 
     @property
     def money(self) -> BillMoney:
@@ -180,6 +198,8 @@ class StoredBill:
             pending_cents=self.pending_cents,
             refunded_cents=self.refunded_cents,
             baseline_outstanding_cents=self.baseline_outstanding_cents,
+            state=self.bill.state,
+            disputed_cents=self.disputed_cents,
         )
 
     @property
@@ -187,5 +207,16 @@ class StoredBill:
         return self.money.payable_cents
 
     def all_flags(self) -> tuple[str, ...]:
-        """Stored flags (a dispute) and those the money implies (Clio not yet told)."""
-        return tuple(sorted(set(self.flags) | set(self.money.flags())))
+        """What staff should look at: disputes (inquiry, disputed: an open chargeback,
+        chargeback_lost) and what the money implies (Clio not yet told, overpaid, money on a
+        bill that is no longer payable)."""
+        disputes = [
+            name
+            for name, count in (
+                ("inquiry", self.inquiries_open),
+                ("disputed", self.chargebacks_open),
+                ("chargeback_lost", self.chargebacks_lost),
+            )
+            if count > 0
+        ]
+        return tuple(sorted(set(self.flags) | set(disputes) | set(self.money.flags())))

@@ -13,9 +13,13 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
+from billbridge.domain import disputes
+from billbridge.domain.bills import BillState
+from billbridge.domain.disputes import DisputeStage, Funds
 from billbridge.domain.payments import (
     Account,
     Allocation,
+    Hold,
     Method,
     Transaction,
     TxnKind,
@@ -30,7 +34,8 @@ class EntryKind(StrEnum):
     PAYMENT = "payment"  # money in: a payment settled
     REFUND = "refund"  # money out: a refund succeeded
     REVERSAL = "reversal"  # a refund that succeeded came back (the bank returned it)
-    CHARGEBACK = "chargeback"  # money out: a dispute the firm lost
+    CHARGEBACK = "chargeback"  # money out: a chargeback withdrew the disputed amount
+    CHARGEBACK_REVERSAL = "chargeback_reversal"  # money back in: the firm won the chargeback
 
 
 @dataclass(frozen=True)
@@ -51,16 +56,35 @@ class LedgerEntry:
     stripe_event_id: str | None
 
 
+# The bill attributes a BillDelta ADDs, named as its fields (and the stored attributes).
+BILL_MONEY = (
+    "paid_gl_cents",
+    "pending_cents",
+    "refunded_cents",
+    "disputed_cents",
+    "inquiries_open",
+    "chargebacks_open",
+    "chargebacks_lost",
+)
+
+
 @dataclass(frozen=True)
 class BillDelta:
+    """What a change adds to one bill's money (every field is ADDed, so concurrent changes on
+    one bill add up). Every delta also moves the bill's `money_version`, which a checkout
+    holding the bill is conditional on."""
+
     bill_id: int
     paid_gl_cents: int = 0
     pending_cents: int = 0
     refunded_cents: int = 0
+    disputed_cents: int = 0
     # Remember Clio's outstanding now, unless already remembered (first payment on the bill).
     set_baseline: bool = False
-    flags: tuple[str, ...] = ()
-    clear_flags: tuple[str, ...] = ()
+    # Payments on the bill with an open inquiry, an open chargeback, a lost chargeback.
+    inquiries_open: int = 0
+    chargebacks_open: int = 0
+    chargebacks_lost: int = 0
 
 
 @dataclass(frozen=True)
@@ -78,6 +102,32 @@ class PaymentChange:
     bills: tuple[BillDelta, ...] = ()
     # A payment's Stripe PaymentIntent, so a dispute (which names only that) finds it.
     payment_intent_id: str | None = None
+    # Checkout holds that end with this change: (bill id, session id). Removing a hold that
+    # is already gone changes nothing, so every event about a session may name them.
+    released_holds: tuple[tuple[int, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class BillGuard:
+    """A bill as a checkout read it: the checkout is written only if the bill's money, state
+    and Clio balance are still exactly these (so two checkouts cannot both take the same
+    payable money)."""
+
+    bill_id: int
+    money_version: int
+    state: BillState
+    outstanding_clio_cents: int
+
+
+@dataclass(frozen=True)
+class CheckoutHolds:
+    """A checkout's write: its sessions' holds, and the holds of the sessions it closed, all
+    conditional on its guards."""
+
+    firm_id: str
+    guards: tuple[BillGuard, ...]
+    holds: tuple[Hold, ...]
+    released: tuple[Hold, ...] = ()
 
 
 def _bump(txn: Transaction, now: datetime, **changes: object) -> Transaction:
@@ -155,6 +205,29 @@ def payment_change(
         ledger=ledger,
         bills=tuple(deltas),
         payment_intent_id=txn.payment_intent_id,
+        # The session's money is now pending or paid (or failed): its holds have done their job.
+        released_holds=session_holds(txn.checkout_session_id, txn.allocations),
+    )
+
+
+def session_holds(
+    session_id: str | None, allocations: tuple[Allocation, ...]
+) -> tuple[tuple[int, str], ...]:
+    if not session_id:
+        return ()
+    return tuple((a.bill_id, session_id) for a in allocations)
+
+
+def checkout_expired_change(
+    firm_id: str, session_id: str, allocations: tuple[Allocation, ...], event_id: str
+) -> PaymentChange:
+    """A session expired (at its time, or closed by a later checkout): it will never be paid,
+    so its holds end. No money moves."""
+    return PaymentChange(
+        firm_id=firm_id,
+        event_id=event_id,
+        txns=(),
+        released_holds=session_holds(session_id, allocations),
     )
 
 
@@ -224,61 +297,93 @@ def refund_change(
     )
 
 
+@dataclass(frozen=True)
+class DisputeReport:
+    """What one `charge.dispute.*` event says."""
+
+    status: str
+    amount_cents: int
+    funds: Funds
+
+
+def _per_bill(allocations: tuple[Allocation, ...], when: bool) -> dict[int, int]:
+    return {a.bill_id: a.amount_cents for a in allocations} if when else {}
+
+
 def dispute_change(
-    payment: Transaction, now: datetime, event_id: str | None
+    payment: Transaction, report: DisputeReport, now: datetime, event_id: str | None
 ) -> PaymentChange | None:
-    """A chargeback opened: recorded on the payment and flagged on its bills. Paid (GL) does not
-    move until the money does (the platform, never trust, carries the disputed amount)."""
-    if payment.disputed:
+    """Move the payment's dispute forward to what the event reports (domain/disputes.py), or
+    None when it says nothing new. Money follows Stripe's: a chargeback's withdrawal takes the
+    disputed amount out of Paid (GL) (a `chargeback` entry, held as `disputed_cents` so the bill
+    is not payable again meanwhile), a reinstatement puts it back (`chargeback_reversal`), a
+    loss makes the withdrawal final (counted with refunds for reconciliation). Inquiries move no
+    money. The bills carry one flag per stage (inquiry, chargeback, chargeback lost)."""
+    old_status, old_funds = payment.dispute_status, Funds(payment.dispute_funds)
+    new_status = disputes.later_status(old_status, report.status)
+    new_funds = max(old_funds, report.funds, disputes.funds_reported("", new_status or "", ()))
+    if new_status == "lost" and old_funds is not Funds.REINSTATED:
+        new_funds = Funds.WITHDRAWN  # a lost chargeback's money stays withdrawn, for good
+    if payment.status is not TxnStatus.SUCCEEDED:
+        new_funds = old_funds  # only settled money can be taken back (Stripe disputes charges)
+    if (new_status, new_funds) == (old_status, old_funds):
         return None
-    return PaymentChange(
-        firm_id=payment.firm_id,
-        event_id=event_id,
-        txns=(TxnWrite(_bump(payment, now, disputed=True), payment.version),),
-        bills=tuple(BillDelta(a.bill_id, flags=("disputed",)) for a in payment.allocations),
-    )
+    taken = payment.chargeback_allocations
+    claims = payment
+    if old_funds is Funds.NONE and new_funds is Funds.WITHDRAWN:
+        taken = take_back(payment, report.amount_cents)
+        claims = with_claims(payment, taken, +1)
+    elif old_funds is Funds.WITHDRAWN and new_funds is Funds.REINSTATED:
+        claims = with_claims(payment, taken, -1)
+    old_stage, new_stage = disputes.stage(old_status), disputes.stage(new_status)
 
-
-def dispute_closed_change(
-    payment: Transaction, status: str, amount_cents: int, now: datetime, event_id: str | None
-) -> PaymentChange | None:
-    """The bank decided a dispute. Won: the money stays and the bills' flag is cleared. Lost:
-    the disputed amount went back to the client, so Paid (GL) falls (a chargeback entry, counted
-    with refunds for reconciliation) and the flag stays for staff."""
-    if payment.dispute_status in ("won", "lost") or status not in ("won", "lost"):
-        return None
-    if status == "won":
-        closed = _bump(payment, now, disputed=True, dispute_status="won")
-        return PaymentChange(
-            firm_id=payment.firm_id,
-            event_id=event_id,
-            txns=(TxnWrite(closed, payment.version),),
-            bills=tuple(
-                BillDelta(a.bill_id, clear_flags=("disputed",)) for a in payment.allocations
-            ),
+    def money(funds: Funds, stage: DisputeStage | None) -> tuple[dict[int, int], ...]:
+        withdrawn = funds is Funds.WITHDRAWN
+        return (
+            _per_bill(taken, withdrawn),  # out of Paid (GL)
+            _per_bill(taken, withdrawn and stage is not DisputeStage.LOST),  # disputed
+            _per_bill(taken, withdrawn and stage is DisputeStage.LOST),  # gone for good
         )
-    allocations = take_back(payment, amount_cents)
-    taken = sum(a.amount_cents for a in allocations)
-    closed = _bump(
-        with_claims(payment, allocations, +1),
+
+    (out_before, held_before, lost_before) = money(old_funds, old_stage)
+    (out_after, held_after, lost_after) = money(new_funds, new_stage)
+    lost_total = sum(lost_after.values()) - sum(lost_before.values())
+    moved = _bump(
+        claims,
         now,
         disputed=True,
-        dispute_status="lost",
-        refunded_cents=payment.refunded_cents + taken,
+        dispute_status=new_status,
+        dispute_funds=int(new_funds),
+        chargeback_allocations=taken,
+        refunded_cents=payment.refunded_cents + lost_total,
     )
-    entry = _entry(payment, EntryKind.CHARGEBACK, -1, now, event_id, allocations)
+
+    def opened(stage: DisputeStage) -> int:
+        return int(new_stage is stage) - int(old_stage is stage)
+
+    deltas = []
+    for a in payment.allocations:
+        b = a.bill_id
+        deltas.append(
+            BillDelta(
+                b,
+                paid_gl_cents=out_before.get(b, 0) - out_after.get(b, 0),
+                disputed_cents=held_after.get(b, 0) - held_before.get(b, 0),
+                refunded_cents=lost_after.get(b, 0) - lost_before.get(b, 0),
+                inquiries_open=opened(DisputeStage.INQUIRY),
+                chargebacks_open=opened(DisputeStage.CHARGEBACK),
+                chargebacks_lost=opened(DisputeStage.LOST),
+            )
+        )
+    ledger: list[LedgerEntry] = []
+    if old_funds is Funds.NONE and new_funds is Funds.WITHDRAWN and taken:
+        ledger.append(_entry(payment, EntryKind.CHARGEBACK, -1, now, event_id, taken))
+    if old_funds is Funds.WITHDRAWN and new_funds is Funds.REINSTATED and taken:
+        ledger.append(_entry(payment, EntryKind.CHARGEBACK_REVERSAL, +1, now, event_id, taken))
     return PaymentChange(
         firm_id=payment.firm_id,
         event_id=event_id,
-        txns=(TxnWrite(closed, payment.version),),
-        ledger=(entry,),
-        bills=tuple(
-            BillDelta(
-                a.bill_id,
-                paid_gl_cents=-a.amount_cents,
-                refunded_cents=a.amount_cents,
-                flags=("disputed",),
-            )
-            for a in allocations
-        ),
+        txns=(TxnWrite(moved, payment.version),),
+        ledger=tuple(ledger),
+        bills=tuple(d for d in deltas if d != BillDelta(d.bill_id)),
     )

@@ -6,9 +6,16 @@ Money held per bill, beside Clio's own Outstanding (Clio):
 - `paid_gl_cents`: settled payments minus succeeded refunds (Paid (GL)).
 - `pending_cents`: ACH payments begun but not settled; they are not Paid (GL), yet they are
   not payable again either.
-- `refunded_cents`: succeeded refunds (Clio is never told of them: staff record them there).
+- `refunded_cents`: succeeded refunds and lost chargebacks (Clio is never told of them: staff
+  record them there).
+- `disputed_cents`: money a chargeback took back while the bank decides (Stripe withdrew it:
+  not Paid (GL), yet not payable again either; it returns to Paid (GL) if the firm wins).
 - `baseline_outstanding_cents`: Clio's outstanding when our first payment on the bill was
   recorded. How far Clio's balance has fallen since then is how much of our money Clio shows.
+
+Only a bill awaiting payment in Clio is payable: a void, deleted, draft or paid bill is not,
+whatever its balance. Money that reaches a bill anyway (it was voided between checkout and
+payment, or two payments crossed) is recorded and flagged, never lost.
 """
 
 from __future__ import annotations
@@ -18,11 +25,30 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from enum import StrEnum
 
-from billbridge.domain.bills import BillKind
+from billbridge.domain.bills import BillKind, BillState
 from billbridge.domain.errors import InvalidInput, RuleViolation
 
 # Stripe refuses charges below 50 cents (USD); a session of less cannot be paid.
 MINIMUM_CHARGE_CENTS = 50
+
+# The one state in which a client may pay a bill.
+PAYABLE_STATES = frozenset({BillState.AWAITING_PAYMENT})
+_NOT_PAYABLE_BECAUSE = {
+    BillState.VOID: "the firm voided it",
+    BillState.DELETED: "the firm deleted it",
+    BillState.DRAFT: "it has not been issued yet",
+    BillState.AWAITING_APPROVAL: "it has not been issued yet",
+    BillState.PAID: "it is paid",
+}
+
+
+def is_payable_state(state: BillState) -> bool:
+    return state in PAYABLE_STATES
+
+
+def not_payable_reason(state: BillState) -> str:
+    """Why a bill in this state cannot be paid, in words a client reads."""
+    return _NOT_PAYABLE_BECAUSE.get(state, "it cannot be paid online")
 
 
 class Account(StrEnum):
@@ -83,11 +109,18 @@ class BillMoney:
     pending_cents: int = 0
     refunded_cents: int = 0
     baseline_outstanding_cents: int | None = None
+    state: BillState = BillState.AWAITING_PAYMENT
+    disputed_cents: int = 0
+
+    @property
+    def payable_state(self) -> bool:
+        return is_payable_state(self.state)
 
     @property
     def recorded_cents(self) -> int:
-        """Money we hold or expect for the bill: settled (net of refunds) plus pending."""
-        return self.paid_gl_cents + self.pending_cents
+        """Money we hold or expect for the bill: settled (net of refunds), pending, and what an
+        open chargeback holds."""
+        return self.paid_gl_cents + self.pending_cents + self.disputed_cents
 
     @property
     def clio_reflected_cents(self) -> int:
@@ -98,30 +131,106 @@ class BillMoney:
         return self.baseline_outstanding_cents - self.outstanding_clio_cents
 
     @property
-    def payable_cents(self) -> int:
-        """Outstanding (Clio) minus the payments we recorded that Clio does not yet show."""
+    def unreflected_cents(self) -> int:
+        """Our recorded money that Clio's balance does not show yet."""
         reflected = min(max(self.clio_reflected_cents, 0), self.recorded_cents)
-        unreflected = self.recorded_cents - reflected
-        return max(0, self.outstanding_clio_cents - unreflected)
+        return self.recorded_cents - reflected
+
+    @property
+    def payable_cents(self) -> int:
+        """Outstanding (Clio) minus the payments we recorded that Clio does not yet show; nothing
+        when the bill is not awaiting payment."""
+        if not self.payable_state:
+            return 0
+        return max(0, self.outstanding_clio_cents - self.unreflected_cents)
+
+    @property
+    def overpaid_cents(self) -> int:
+        """Money we collected beyond what Clio says the bill owes, across all its payment links
+        (pending ACH money included)."""
+        if not self.payable_state:
+            return 0
+        return max(0, self.unreflected_cents - self.outstanding_clio_cents)
+
+    @property
+    def overpaid_settled_cents(self) -> int:
+        """The settled part of the overpayment: what staff can refund now."""
+        return max(0, self.overpaid_cents - self.pending_cents - self.disputed_cents)
+
+    @property
+    def unpayable_cents(self) -> int:
+        """Settled money of ours on a bill that is no longer payable (void, deleted): to refund
+        to the client or to apply to another bill."""
+        return 0 if self.payable_state else max(0, self.paid_gl_cents)
 
     @property
     def to_record_in_clio_cents(self) -> int:
         """Positive: a payment staff should record in Clio; negative: a refund. Only money we
-        moved counts: Clio's balance falling because of a cheque is not ours to report."""
-        if self.baseline_outstanding_cents is None:
+        moved counts (Clio's balance falling because of a cheque is not ours to report), never
+        more than Clio still owes (the rest is an overpayment to refund), and nothing on a bill
+        Clio no longer takes payments on."""
+        if self.baseline_outstanding_cents is None or not self.payable_state:
             return 0
         difference = self.paid_gl_cents - self.clio_reflected_cents
         if difference > 0:
-            return difference
+            return min(difference, max(0, self.outstanding_clio_cents))
         return -min(-difference, self.refunded_cents)
 
     def flags(self) -> tuple[str, ...]:
+        found = []
         owed = self.to_record_in_clio_cents
         if owed > 0:
-            return ("payment_not_in_clio",)
-        if owed < 0:
-            return ("refund_not_in_clio",)
-        return ()
+            found.append("payment_not_in_clio")
+        elif owed < 0:
+            found.append("refund_not_in_clio")
+        if self.overpaid_cents > 0:
+            found.append("overpaid")
+        if not self.payable_state and self.paid_gl_cents + self.pending_cents > 0:
+            found.append("paid_but_unpayable")
+        return tuple(found)
+
+
+class ReconciliationAction(StrEnum):
+    RECORD_PAYMENT = "record_payment"  # record our payment in Clio
+    RECORD_REFUND = "record_refund"  # record our refund (or a lost chargeback) in Clio
+    REFUND_OVERPAYMENT = "refund_overpayment"  # collected beyond what the bill owed
+    REFUND_OR_APPLY = "refund_or_apply"  # money on a void or deleted bill
+
+
+def reconciliation_actions(money: BillMoney) -> tuple[tuple[ReconciliationAction, int], ...]:
+    """What staff should do about a bill's money (X2), each with its amount in cents."""
+    actions = []
+    owed = money.to_record_in_clio_cents
+    if owed > 0:
+        actions.append((ReconciliationAction.RECORD_PAYMENT, owed))
+    elif owed < 0:
+        actions.append((ReconciliationAction.RECORD_REFUND, -owed))
+    if money.overpaid_settled_cents > 0:
+        actions.append((ReconciliationAction.REFUND_OVERPAYMENT, money.overpaid_settled_cents))
+    if money.unpayable_cents > 0:
+        actions.append((ReconciliationAction.REFUND_OR_APPLY, money.unpayable_cents))
+    return tuple(actions)
+
+
+# --- checkouts in progress ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Hold:
+    """What an open Checkout Session may still collect on one bill. A checkout counts the holds
+    of every other session on its bills (any payment link), so no bill is collected beyond what
+    is payable; a hold ends when the session's payment is recorded, when the session is closed,
+    or when it expires (`expires_at`: the session's own expiry plus time for its webhook)."""
+
+    bill_id: int
+    link_id: str
+    session_id: str
+    amount_cents: int
+    expires_at: datetime
+
+
+def held_cents(holds: Iterable[Hold], bill_id: int) -> int:
+    return sum(h.amount_cents for h in holds if h.bill_id == bill_id)
 
 
 @dataclass(frozen=True)
@@ -236,8 +345,11 @@ class Transaction:
     # can never together exceed what was paid.
     refund_claims: Mapping[int, int] = field(default_factory=dict)
     refunded_cents: int = 0  # payments: succeeded refunds
-    disputed: bool = False
-    dispute_status: str | None = None  # won / lost once the bank has decided
+    disputed: bool = False  # a dispute (inquiry or chargeback) was ever opened on it
+    dispute_status: str | None = None  # Stripe's latest dispute status (domain/disputes.py)
+    dispute_funds: int = 0  # disputes.Funds: none, withdrawn, reinstated
+    # Payments: what a chargeback took back, per bill (claimed like refunds while withdrawn).
+    chargeback_allocations: tuple[Allocation, ...] = ()
     failure_reason: str | None = None
 
     @property

@@ -8,15 +8,19 @@ import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from billbridge.domain.bills import StoredBill
-from billbridge.domain.errors import NotFound, PaymentProviderError, RuleViolation
+from billbridge.domain import disputes
+from billbridge.domain.bills import Bill, StoredBill
+from billbridge.domain.errors import DomainError, NotFound, PaymentProviderError, RuleViolation
 from billbridge.domain.ledger import (
+    BillGuard,
+    CheckoutHolds,
+    DisputeReport,
     PaymentChange,
+    checkout_expired_change,
     dispute_change,
-    dispute_closed_change,
     payment_change,
     refund_change,
     refund_request_change,
@@ -24,15 +28,21 @@ from billbridge.domain.ledger import (
 from billbridge.domain.payment_links import PaymentLink, token_hash
 from billbridge.domain.payments import (
     Account,
+    Allocation,
+    Hold,
     Method,
     PayableBill,
+    ReconciliationAction,
     Transaction,
     TxnKind,
     TxnStatus,
     allocate,
     decode_allocations,
+    held_cents,
+    not_payable_reason,
     payment_id_for_session,
     plan_refund,
+    reconciliation_actions,
     split_by_account,
 )
 from billbridge.services.ports import (
@@ -51,6 +61,12 @@ log = logging.getLogger(__name__)
 
 # How often a write that lost a race is re-planned from a fresh read before giving up.
 MAX_REPLANS = 8
+# How long a client has to pay a Checkout Session (Stripe allows 30 minutes to 24 hours). Short,
+# because an open session holds its bills against checkouts from the bills' other links.
+CHECKOUT_SESSION_LIFETIME = timedelta(hours=1)
+# A hold outlives its session a little: a payment made at the last minute still has its
+# webhook on the way.
+HOLD_GRACE = timedelta(minutes=10)
 
 Clock = Callable[[], datetime]
 
@@ -60,15 +76,52 @@ def _utcnow() -> datetime:
 
 
 @dataclass(frozen=True)
+class LinkBill:
+    """One bill of a pay link as the client sees it."""
+
+    stored: StoredBill
+    payable_cents: int  # what may be paid now: the bill's state, its balance, other checkouts
+    note: str | None  # why nothing can be paid, in a sentence (None when payable)
+
+    @property
+    def bill(self) -> Bill:
+        return self.stored.bill
+
+
+@dataclass(frozen=True)
 class LinkView:
     link: PaymentLink
     firm_name: str
-    bills: list[StoredBill]  # in the link's order
+    bills: list[LinkBill]  # in the link's order
     currency: str
 
     @property
     def total_payable_cents(self) -> int:
         return sum(b.payable_cents for b in self.bills)
+
+
+def _until(moment: datetime) -> str:
+    return f"{moment:%H:%M} UTC"
+
+
+def link_bill(stored: StoredBill, others: list[Hold]) -> LinkBill:
+    """What the client may pay on a bill, given the holds of other links' open checkouts."""
+    money = stored.money
+    if not money.payable_state:
+        reason = not_payable_reason(stored.bill.state)
+        return LinkBill(stored, 0, f"This bill can no longer be paid online: {reason}.")
+    if money.payable_cents <= 0:
+        return LinkBill(stored, 0, "Paid: nothing is left to pay on this bill.")
+    payable = max(0, money.payable_cents - held_cents(others, stored.bill.id))
+    if payable <= 0:
+        until = max(h.expires_at for h in others if h.bill_id == stored.bill.id)
+        return LinkBill(
+            stored,
+            0,
+            "This bill is being paid in another checkout; if that payment is not made, it can "
+            f"be paid here again after {_until(until)}.",
+        )
+    return LinkBill(stored, payable, None)
 
 
 class PayPage:
@@ -92,19 +145,22 @@ class PayPage:
         self._gateway = gateway
         self._pay_base_url = pay_base_url.rstrip("/")
 
-    def view(self, token: str) -> LinkView:
+    def _link(self, token: str) -> PaymentLink:
         found = self._links.by_token_hash(token_hash(token)) if token else None
-        if found is None:
-            raise NotFound("this payment link does not exist or has expired")
-        firm_id, link_id = found
-        link = self._links.get(firm_id, link_id)
+        link = self._links.get(*found) if found else None
         if link is None:
             raise NotFound("this payment link does not exist or has expired")
+        return link
+
+    def view(self, token: str) -> LinkView:
+        link = self._link(token)
         bills = link_bills(self._bills, link)
+        holds = self._store.holds(link.firm_id, list(link.bill_ids), self._clock())
+        others = [h for h in holds if h.link_id != link.id]  # this link's own close on checkout
         return LinkView(
             link=link,
-            firm_name=self._settings.get(firm_id).firm_name,
-            bills=bills,
+            firm_name=self._settings.get(link.firm_id).firm_name,
+            bills=[link_bill(b, others) for b in bills],
             currency=currency_of(bills),
         )
 
@@ -116,32 +172,20 @@ class PayPage:
         method: Method,
         attempt: str | None = None,
     ) -> list[tuple[Account, CheckoutSession]]:
-        """Checkout Sessions for the chosen bills: one per account (P3). `attempt` names the
-        client's try (the page sends one per submit) so a repeated submit makes no new charge."""
-        view = self.view(token)
-        link = view.link
-        by_id = {b.bill.id: b for b in view.bills}
-        unknown = [i for i in bill_ids if i not in by_id]
+        """Checkout Sessions for the chosen bills: one per account (P3). Nothing is collected
+        beyond what the bills may still pay across all their links: the sessions' amounts are
+        held on the bills, conditional on the bills being unchanged since they were read, and
+        a checkout counts every other live hold. This link's own earlier sessions on the same
+        bills (another tab, the back button) are closed first."""
+        link = self._link(token)
+        unknown = [i for i in bill_ids if i not in link.bill_ids]
         if unknown:
             raise RuleViolation(
                 f"bill {unknown[0]} is not on this payment link",
                 field="bill_ids",
                 code="bill_not_on_link",
             )
-        chosen = [by_id[i] for i in dict.fromkeys(bill_ids)]
-        payable = [
-            PayableBill(
-                bill_id=b.bill.id,
-                number=b.bill.number,
-                kind=b.bill.kind,
-                due_at=b.bill.due_at,
-                issued_at=b.bill.issued_at,
-                payable_cents=b.payable_cents,
-                currency=b.bill.currency,
-            )
-            for b in chosen
-        ]
-        parts = split_by_account(allocate(payable, amount_cents))
+        chosen_ids = list(dict.fromkeys(bill_ids))
         accounts = self._store.payment_accounts(link.firm_id)
         if accounts is None:
             raise RuleViolation(
@@ -149,40 +193,158 @@ class PayPage:
             )
         attempt = attempt or secrets.token_urlsafe(12)
         gateway = self._gateway()
-        # One checkout at a time per link: sessions left open by an earlier try (another tab,
-        # the back button) are closed first, so the same bills cannot be paid twice over.
-        now = self._clock()
-        earlier = self._store.open_checkouts(link.firm_id, link.id, now)
-        for session_id in earlier:
-            gateway.expire_checkout_session(session_id)
-        sessions = []
-        for account, allocations in parts.items():
-            request = CheckoutRequest(
-                firm_id=link.firm_id,
-                link_id=link.id,
-                account=account,
-                destination_account_id=accounts.for_account(account),
-                method=method,
-                currency=view.currency,
-                allocations=allocations,
-                line_items=tuple(
+        started = self._clock()
+        session_expires = started + CHECKOUT_SESSION_LIFETIME
+        opened: list[str] = []  # sessions this call made, kept or not
+        try:
+            for _ in range(MAX_REPLANS):
+                now = self._clock()
+                stored = self._bills.get_many(link.firm_id, chosen_ids)
+                chosen = [stored[i] for i in chosen_ids if i in stored]
+                for bill in chosen:
+                    if not bill.money.payable_state:
+                        raise RuleViolation(
+                            f"bill {bill.bill.number} can no longer be paid online: "
+                            f"{not_payable_reason(bill.bill.state)}",
+                            field="bill_ids",
+                            code="bill_not_payable",
+                        )
+                holds = self._store.holds(link.firm_id, chosen_ids, now)
+                closed = self._close_own(gateway, link, holds)
+                counted = [h for h in holds if h not in closed]
+                payable = [_payable(b, counted) for b in chosen]
+                _refuse_if_held(chosen, payable, counted)
+                parts = split_by_account(allocate(payable, amount_cents))
+                closed_ids = sorted({h.session_id for h in closed})
+                fingerprint = f"{attempt}|{session_expires.isoformat()}|{closed_ids}"
+                sessions = [
                     (
-                        f"{by_id[a.bill_id].bill.kind.label} {by_id[a.bill_id].bill.number}",
-                        a.amount_cents,
+                        account,
+                        gateway.create_checkout_session(
+                            self._request(
+                                link,
+                                account,
+                                allocations,
+                                chosen,
+                                accounts.for_account(account),
+                                method,
+                                token,
+                                fingerprint,
+                                session_expires,
+                            )
+                        ),
                     )
-                    for a in allocations
-                ),
-                success_url=f"{self._pay_base_url}/pay/{token}?paid={{CHECKOUT_SESSION_ID}}",
-                cancel_url=f"{self._pay_base_url}/pay/{token}",
-                customer_email=chosen[0].bill.client.email,
-                idempotency_key=_checkout_key(link, account, allocations, method, attempt),
-            )
-            sessions.append((account, gateway.create_checkout_session(request)))
-        opened = [s.id for _, s in sessions]
-        self._store.replace_open_checkouts(
-            link.firm_id, link.id, [i for i in earlier if i not in opened], opened, now
+                    for account, allocations in parts.items()
+                ]
+                opened.extend(s.id for _, s in sessions if s.id not in opened)
+                holds_expire = session_expires + HOLD_GRACE
+                change = CheckoutHolds(
+                    firm_id=link.firm_id,
+                    guards=tuple(
+                        BillGuard(
+                            b.bill.id, b.money_version, b.bill.state, b.bill.outstanding_clio_cents
+                        )
+                        for b in chosen
+                    ),
+                    holds=tuple(
+                        Hold(a.bill_id, link.id, session.id, a.amount_cents, holds_expire)
+                        for account, session in sessions
+                        for a in parts[account]
+                    ),
+                    released=tuple(closed),
+                )
+                try:
+                    self._store.hold_checkout(change, now)
+                except StaleTransaction:
+                    continue  # another checkout or a payment moved a bill: read again
+                kept = {s.id for _, s in sessions}
+                self._close(gateway, [i for i in opened if i not in kept])
+                return sessions
+            raise RuntimeError("the bills kept changing; try the payment again")
+        except (DomainError, RuntimeError):
+            self._close(gateway, opened)  # none of them was given to the client
+            raise
+
+    def _close_own(
+        self, gateway: PaymentGateway, link: PaymentLink, holds: list[Hold]
+    ) -> list[Hold]:
+        """Close this link's earlier sessions on these bills; the holds of those closed. A
+        session that was completed keeps its hold (its payment is on its way)."""
+        closed: list[Hold] = []
+        for session_id in dict.fromkeys(h.session_id for h in holds if h.link_id == link.id):
+            if gateway.expire_checkout_session(session_id):
+                closed.extend(h for h in holds if h.session_id == session_id)
+        return closed
+
+    @staticmethod
+    def _close(gateway: PaymentGateway, session_ids: list[str]) -> None:
+        for session_id in session_ids:
+            gateway.expire_checkout_session(session_id)
+
+    def _request(
+        self,
+        link: PaymentLink,
+        account: Account,
+        allocations: tuple[Allocation, ...],
+        chosen: list[StoredBill],
+        destination: str,
+        method: Method,
+        token: str,
+        fingerprint: str,
+        expires_at: datetime,
+    ) -> CheckoutRequest:
+        by_id = {b.bill.id: b.bill for b in chosen}
+        return CheckoutRequest(
+            firm_id=link.firm_id,
+            link_id=link.id,
+            account=account,
+            destination_account_id=destination,
+            method=method,
+            currency=currency_of(chosen),
+            allocations=allocations,
+            line_items=tuple(
+                (f"{by_id[a.bill_id].kind.label} {by_id[a.bill_id].number}", a.amount_cents)
+                for a in allocations
+            ),
+            success_url=f"{self._pay_base_url}/pay/{token}?paid={{CHECKOUT_SESSION_ID}}",
+            cancel_url=f"{self._pay_base_url}/pay/{token}",
+            customer_email=chosen[0].bill.client.email,
+            idempotency_key=_checkout_key(link, account, allocations, method, fingerprint),
+            expires_at=expires_at,
         )
-        return sessions
+
+
+def _payable(stored: StoredBill, holds: list[Hold]) -> PayableBill:
+    bill = stored.bill
+    return PayableBill(
+        bill_id=bill.id,
+        number=bill.number,
+        kind=bill.kind,
+        due_at=bill.due_at,
+        issued_at=bill.issued_at,
+        payable_cents=max(0, stored.payable_cents - held_cents(holds, bill.id)),
+        currency=bill.currency,
+    )
+
+
+def _refuse_if_held(
+    chosen: list[StoredBill], payable: list[PayableBill], holds: list[Hold]
+) -> None:
+    """Every chosen bill is owed something, yet all of it is held by other checkouts."""
+    held = [
+        b
+        for b, p in zip(chosen, payable, strict=True)
+        if b.payable_cents > 0 and p.payable_cents == 0
+    ]
+    if held and all(p.payable_cents == 0 for p in payable):
+        bill = held[0].bill
+        until = max(h.expires_at for h in holds if h.bill_id == bill.id)
+        raise RuleViolation(
+            f"bill {bill.number} is being paid in another checkout; if that payment is not "
+            f"made, it can be paid again after {_until(until)}",
+            field="bill_ids",
+            code="bill_being_paid",
+        )
 
 
 def link_bills(bills: BillRepository, link: PaymentLink) -> list[StoredBill]:
@@ -209,6 +371,15 @@ SESSION_TARGETS = {
     "checkout.session.async_payment_succeeded": TxnStatus.SUCCEEDED,
     "checkout.session.async_payment_failed": TxnStatus.FAILED,
 }
+DISPUTE_EVENTS = frozenset(
+    {
+        "charge.dispute.created",
+        "charge.dispute.updated",
+        "charge.dispute.closed",
+        "charge.dispute.funds_withdrawn",
+        "charge.dispute.funds_reinstated",
+    }
+)
 REFUND_STATUSES = {
     "pending": TxnStatus.PENDING,
     "requires_action": TxnStatus.PENDING,
@@ -235,12 +406,14 @@ class StripeEvents:
     def handle(self, event: dict[str, Any]) -> EventOutcome:
         event_id, kind = str(event["id"]), str(event["type"])
         obj = (event.get("data") or {}).get("object") or {}
-        if kind.startswith("checkout.session.") and kind != "checkout.session.expired":
+        if kind == "checkout.session.expired":
+            plan = self._expired_plan(obj, event_id)
+        elif kind.startswith("checkout.session."):
             plan = self._session_plan(obj, kind, event_id)
         elif kind in ("refund.created", "refund.updated", "refund.failed"):
             plan = self._refund_plan(obj, event_id)
-        elif kind in ("charge.dispute.created", "charge.dispute.closed"):
-            plan = self._dispute_plan(obj, event_id, closed=kind == "charge.dispute.closed")
+        elif kind in DISPUTE_EVENTS:
+            plan = self._dispute_plan(obj, kind, event_id)
         else:
             return EventOutcome(event_id, kind, "ignored")
         if plan is None:
@@ -308,6 +481,22 @@ class StripeEvents:
 
         return plan
 
+    def _expired_plan(
+        self, session: dict[str, Any], event_id: str
+    ) -> Callable[[], tuple[str, PaymentChange | None]] | None:
+        """A session that expired will never be paid: its checkout holds end."""
+        metadata = session.get("metadata") or {}
+        if not metadata.get("firm_id") or not metadata.get("allocations"):
+            return None
+        firm_id = str(metadata["firm_id"])
+        change = checkout_expired_change(
+            firm_id,
+            str(session["id"]),
+            decode_allocations(str(metadata["allocations"])),
+            event_id,
+        )
+        return lambda: (firm_id, change)
+
     def _refund_plan(
         self, refund: dict[str, Any], event_id: str
     ) -> Callable[[], tuple[str, PaymentChange | None]] | None:
@@ -340,7 +529,7 @@ class StripeEvents:
         return plan
 
     def _dispute_plan(
-        self, dispute: dict[str, Any], event_id: str, closed: bool = False
+        self, dispute: dict[str, Any], kind: str, event_id: str
     ) -> Callable[[], tuple[str, PaymentChange | None]] | None:
         payment_intent = dispute.get("payment_intent")
         found = self._store.payment_for_intent(str(payment_intent)) if payment_intent else None
@@ -348,17 +537,23 @@ class StripeEvents:
             log.warning("dispute %s is on a payment we do not know", dispute.get("id"))
             return None
         firm_id, link_id, txn_id = found
+        status = str(dispute.get("status") or "")
+        balance = [
+            int(t.get("amount") or 0)
+            for t in dispute.get("balance_transactions") or []
+            if isinstance(t, dict)
+        ]
+        report = DisputeReport(
+            status=status,
+            amount_cents=int(dispute.get("amount") or 0),
+            funds=disputes.funds_reported(kind, status, balance),
+        )
 
         def plan() -> tuple[str, PaymentChange | None]:
             payment = self._store.get_transaction(firm_id, link_id, txn_id)
             if payment is None:
                 return firm_id, None
-            if closed:
-                status, amount = str(dispute.get("status")), int(dispute.get("amount") or 0)
-                return firm_id, dispute_closed_change(
-                    payment, status, amount, self._clock(), event_id
-                )
-            return firm_id, dispute_change(payment, self._clock(), event_id)
+            return firm_id, dispute_change(payment, report, self._clock(), event_id)
 
         return plan
 
@@ -510,12 +705,36 @@ class PaymentLinks:
 @dataclass(frozen=True)
 class ReconciliationLine:
     bill: StoredBill
-    to_record_cents: int  # positive: record a payment in Clio; negative: record a refund
+    action: ReconciliationAction
+    amount_cents: int  # positive: the amount to record in Clio, or to refund / apply
+
+    @property
+    def note(self) -> str:
+        """What staff should do, in a sentence."""
+        from billbridge.domain.envelopes import money
+
+        bill = self.bill.bill
+        amount = money(self.amount_cents, bill.currency)
+        if self.action is ReconciliationAction.RECORD_PAYMENT:
+            return f"Record a payment of {amount} on bill {bill.number} in Clio."
+        if self.action is ReconciliationAction.RECORD_REFUND:
+            return f"Record a refund of {amount} on bill {bill.number} in Clio."
+        if self.action is ReconciliationAction.REFUND_OVERPAYMENT:
+            return (
+                f"Refund {amount} to the client: bill {bill.number} was paid more than it "
+                "owed across its payment links."
+            )
+        state = bill.state.value
+        return (
+            f"Refund {amount} to the client, or apply it to another bill: bill {bill.number} "
+            f"is {state} in Clio and cannot take the payment."
+        )
 
 
 class Reconciliation:
-    """X2: bills whose Paid (GL) or refunds Clio does not show yet (Clio's API cannot record a
-    payment, so staff record these; the line disappears once a sync sees Clio caught up)."""
+    """X2: what staff should do about our money that Clio does not show: payments and refunds
+    to record (Clio's API cannot record a payment), overpayments to refund, money on void or
+    deleted bills to refund or apply. A line disappears once Clio or a refund settles it."""
 
     def __init__(self, store: PaymentStore, bills: BillRepository) -> None:
         self._store = store
@@ -526,7 +745,6 @@ class Reconciliation:
         stored = self._bills.get_many(firm_id, ids)
         lines = []
         for bill_id in sorted(stored):
-            owed = stored[bill_id].money.to_record_in_clio_cents
-            if owed:
-                lines.append(ReconciliationLine(stored[bill_id], owed))
+            for action, cents in reconciliation_actions(stored[bill_id].money):
+                lines.append(ReconciliationLine(stored[bill_id], action, cents))
         return lines

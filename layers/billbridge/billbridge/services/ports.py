@@ -11,9 +11,9 @@ from typing import Any, Protocol
 from billbridge.domain.bills import Bill, BillState, StoredBill
 from billbridge.domain.connection import ClioConnection, Region
 from billbridge.domain.envelopes import Batch, Envelope, EnvelopeStatus
-from billbridge.domain.ledger import PaymentChange
+from billbridge.domain.ledger import CheckoutHolds, PaymentChange
 from billbridge.domain.payment_links import PaymentLink
-from billbridge.domain.payments import Account, Allocation, Method, Transaction
+from billbridge.domain.payments import Account, Allocation, Hold, Method, Transaction
 from billbridge.domain.settings import FirmSettings
 from billbridge.domain.sync import SyncCheckpoint, SyncRun
 
@@ -279,13 +279,14 @@ class PaymentStore(Protocol):
 
     def record_event(self, firm_id: str | None, event_id: str, now: datetime) -> bool: ...
 
-    def open_checkouts(self, firm_id: str, link_id: str, now: datetime) -> list[str]:
-        """Checkout Sessions started on the link that may still be open (younger than 24 h)."""
+    def holds(self, firm_id: str, bill_ids: list[int], now: datetime) -> list[Hold]:
+        """The checkout holds still alive on these bills, whatever link made them."""
         ...
 
-    def replace_open_checkouts(
-        self, firm_id: str, link_id: str, closed: list[str], opened: list[str], now: datetime
-    ) -> None: ...
+    def hold_checkout(self, change: CheckoutHolds, now: datetime) -> None:
+        """The checkout's holds and releases, only if its guards still hold (StaleTransaction
+        otherwise)."""
+        ...
 
     def apply(self, change: PaymentChange, now: datetime | None = None) -> None:
         """All of the change or none of it; DuplicateEvent / StaleTransaction as above."""
@@ -306,6 +307,7 @@ class CheckoutRequest:
     cancel_url: str
     customer_email: str | None
     idempotency_key: str
+    expires_at: datetime  # Stripe allows 30 minutes to 24 hours from now
 
 
 @dataclass(frozen=True)
@@ -325,7 +327,8 @@ class PaymentGateway(Protocol):
     def create_checkout_session(self, request: CheckoutRequest) -> CheckoutSession: ...
 
     def expire_checkout_session(self, session_id: str) -> bool:
-        """Close a session still open (True); False when it was already complete or expired."""
+        """Close a session if it is still open. True when it can no longer be paid (closed now
+        or before); False when it was completed (its payment is on its way)."""
         ...
 
     def create_refund(
