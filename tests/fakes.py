@@ -8,6 +8,7 @@ root (`billbridge.bootstrap`)."""
 from __future__ import annotations
 
 import copy
+import functools
 import itertools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -855,6 +856,12 @@ FAKE_CONFIG = {
 }
 
 
+@functools.cache
+def fake_config(kind: type[Any]) -> Any:
+    """A function's config with FAKE_CONFIG's values (parsed once: pydantic-settings is slow)."""
+    return kind(**FAKE_CONFIG)
+
+
 class FakeWorld:
     """Every port's fake, sharing state as the real store does (the payment store and the
     sending repository write on the same bills), and the whole app built on them through the
@@ -875,6 +882,50 @@ class FakeWorld:
         self.launcher = FakeLauncher()
         self.clio = FakeClioFactory()
         self.secrets = FakeSecrets()
+        # A test's own state that snapshot() and restore() carry along.
+        self.scratch: dict[str, Any] = {}
+
+    def snapshot(self) -> dict[str, Any]:
+        """The money state (bills, payment store, Stripe's objects, the clock, `scratch`), to
+        `restore` later: replaying many orderings of events from one starting point. Cheap:
+        the stored values are frozen dataclasses, only Stripe's objects are copied."""
+        store, stripe = self.payments, self.stripe
+        return {
+            "bills": dict(self.bills.items),
+            "transactions": dict(store.transactions),
+            "ledger": list(store.ledger),
+            "events": dict(store.events),
+            "intents": dict(store.intents),
+            "recon": set(store.recon),
+            "holds": dict(store.hold_items),
+            "applied": list(store.applied),
+            "hooks": (store.before_apply, store.before_hold),
+            "sessions": {k: dict(v) for k, v in stripe.sessions.items()},
+            "refunds": {k: dict(v) for k, v in stripe.refunds.items()},
+            "keys": dict(stripe.keys),
+            "expired": list(stripe.expired),
+            "now": self.clock.now,
+            "scratch": copy.deepcopy(self.scratch),
+        }
+
+    def restore(self, saved: dict[str, Any]) -> None:
+        store, stripe = self.payments, self.stripe
+        self.bills.items = dict(saved["bills"])
+        store.transactions = dict(saved["transactions"])
+        store.ledger = list(saved["ledger"])
+        store.events = dict(saved["events"])
+        store.intents = dict(saved["intents"])
+        store.recon = set(saved["recon"])
+        store.hold_items = dict(saved["holds"])
+        store.applied = list(saved["applied"])
+        store.before_apply, store.before_hold = saved["hooks"]
+        stripe.sessions = {k: dict(v) for k, v in saved["sessions"].items()}
+        stripe.refunds = {k: dict(v) for k, v in saved["refunds"].items()}
+        stripe.keys = dict(saved["keys"])
+        stripe.expired = list(saved["expired"])
+        self.clock.now = saved["now"]
+        self.scratch.clear()  # in place: tests hold on to it
+        self.scratch.update(copy.deepcopy(saved["scratch"]))
 
     def adapters(self) -> Any:
         from billbridge.bootstrap import Adapters
@@ -900,43 +951,43 @@ class FakeWorld:
         from billbridge import bootstrap
         from billbridge.config import PaymentsApiConfig
 
-        return bootstrap.build_api(PaymentsApiConfig(**FAKE_CONFIG), self.adapters())
+        return bootstrap.build_api(fake_config(PaymentsApiConfig), self.adapters())
 
     def pay_page(self) -> Any:
         from billbridge import bootstrap
         from billbridge.config import PayConfig
 
-        return bootstrap.build_pay_page(PayConfig(**FAKE_CONFIG), self.adapters())
+        return bootstrap.build_pay_page(fake_config(PayConfig), self.adapters())
 
     def stripe_webhook(self) -> Any:
         from billbridge import bootstrap
         from billbridge.config import StripeWebhookConfig
 
-        return bootstrap.build_stripe_webhook(StripeWebhookConfig(**FAKE_CONFIG), self.adapters())
+        return bootstrap.build_stripe_webhook(fake_config(StripeWebhookConfig), self.adapters())
 
     def send_steps(self) -> Any:
         from billbridge import bootstrap
         from billbridge.config import SendConfig
 
-        return bootstrap.build_send_steps(SendConfig(**FAKE_CONFIG), self.adapters())
+        return bootstrap.build_send_steps(fake_config(SendConfig), self.adapters())
 
     def delivery_events(self) -> Any:
         from billbridge import bootstrap
         from billbridge.config import SesEventsConfig
 
-        return bootstrap.build_delivery_events(SesEventsConfig(**FAKE_CONFIG), self.adapters())
+        return bootstrap.build_delivery_events(fake_config(SesEventsConfig), self.adapters())
 
     def sync_worker(self) -> Any:
         from billbridge import bootstrap
         from billbridge.config import SyncWorkerConfig
 
-        return bootstrap.build_sync_worker(SyncWorkerConfig(**FAKE_CONFIG), self.adapters())
+        return bootstrap.build_sync_worker(fake_config(SyncWorkerConfig), self.adapters())
 
     def clio_webhook(self) -> Any:
         from billbridge import bootstrap
         from billbridge.config import ClioWebhookConfig
 
-        return bootstrap.build_clio_webhook(ClioWebhookConfig(**FAKE_CONFIG), self.adapters())
+        return bootstrap.build_clio_webhook(fake_config(ClioWebhookConfig), self.adapters())
 
 
 def stored_bill(

@@ -55,6 +55,12 @@ def send_bills(
     ]
     ids = [str(m["id"]) for m in made]
     wait_synced(firm, ids)
+    client, link_id = send_existing(firm, ids)
+    return client, ids, link_id
+
+
+def send_existing(firm, ids: list[str]) -> tuple[Client, str]:
+    """Staff send bills already synced in one envelope; answers the client and the link id."""
     drafted = firm.post("/envelopes", {"bill_ids": ids})
     assert drafted.status_code == 201, drafted.text
     (envelope,) = drafted.json()["envelopes"]
@@ -66,7 +72,7 @@ def send_bills(
             break
         assert sent["status"] in ("draft", "sending") and time.monotonic() < deadline, sent
         time.sleep(0.2)
-    return Client(sent["payment_url"]), ids, sent["payment_link_id"]
+    return Client(sent["payment_url"]), sent["payment_link_id"]
 
 
 def wait_synced(firm, ids: list[str], timeout: float = 60) -> None:
@@ -420,23 +426,28 @@ def test_given_a_refund_the_bank_returns_then_paid_gl_is_restored(new_firm, stri
     assert by_id[payment["id"]]["refundable_cents"] == 8_000
 
 
-def test_given_a_dispute_then_the_payment_and_its_bill_are_flagged(new_firm, stripe_sandbox):
+def test_given_a_chargeback_then_the_money_leaves_paid_gl_and_the_bill_is_flagged(
+    new_firm, stripe_sandbox
+):
     firm, clio = new_firm()
     client, (bill,), link_id = send_bills(firm, clio, [{"total_cents": 6_500}])
     (session,) = client.sessions([bill])
     paid = stripe_sandbox.pay(session["id"])
     stripe_sandbox.control(f"payment_intents/{paid['payment_intent']['id']}/dispute")
     (payment,) = transactions(firm, link_id)
-    assert payment["disputed"] is True
+    assert (payment["disputed"], payment["dispute_status"]) == (True, "needs_response")
     assert "disputed" in invoices(firm)[bill]["flags"]
-    assert paid_gl(firm)[bill] == 6_500  # nothing moves until the bank decides
+    # Stripe withdrew the money (charge.dispute.funds_withdrawn): out of Paid (GL), and not
+    # payable again while the bank decides.
+    assert paid_gl(firm)[bill] == 0
+    assert client.outstanding() == {bill: 0}
 
 
 @pytest.mark.parametrize(
-    ("outcome", "paid_after", "flagged"), [("lost", 0, True), ("won", 6_500, False)]
+    ("outcome", "paid_after", "flag"), [("lost", 0, "chargeback_lost"), ("won", 6_500, None)]
 )
 def test_given_a_dispute_when_the_bank_decides_then_paid_gl_follows_the_money(
-    new_firm, stripe_sandbox, outcome, paid_after, flagged
+    new_firm, stripe_sandbox, outcome, paid_after, flag
 ):
     firm, clio = new_firm()
     client, (bill,), link_id = send_bills(firm, clio, [{"total_cents": 6_500}])
@@ -446,9 +457,127 @@ def test_given_a_dispute_when_the_bank_decides_then_paid_gl_follows_the_money(
     stripe_sandbox.control(f"disputes/{opened['dispute']['id']}/close", {"status": outcome})
 
     assert paid_gl(firm)[bill] == paid_after
-    assert ("disputed" in invoices(firm)[bill]["flags"]) is flagged
+    flags = set(invoices(firm)[bill]["flags"]) & {"disputed", "chargeback_lost", "inquiry"}
+    assert flags == ({flag} if flag else set())
     (payment,) = transactions(firm, link_id)
     assert payment["dispute_status"] == outcome
+
+
+@pytest.mark.parametrize("ending", ["warning_closed", "prevented"])
+def test_given_an_inquiry_when_it_closes_then_its_flag_clears_and_no_money_moved(
+    new_firm, stripe_sandbox, ending
+):
+    """Issue 9 finding 9: an inquiry is not a chargeback (no money moves), and an inquiry
+    closed as warning_closed (or prevented) no longer leaves its bill flagged."""
+    firm, clio = new_firm()
+    client, (bill,), link_id = send_bills(firm, clio, [{"total_cents": 6_500}])
+    (session,) = client.sessions([bill])
+    paid = stripe_sandbox.pay(session["id"])
+    opened = stripe_sandbox.control(
+        f"payment_intents/{paid['payment_intent']['id']}/dispute", {"inquiry": True}
+    )
+    dispute_id = opened["dispute"]["id"]
+    stripe_sandbox.control(f"disputes/{dispute_id}/update", {"status": "warning_under_review"})
+    flags = invoices(firm)[bill]["flags"]
+    assert "inquiry" in flags and "disputed" not in flags
+    assert paid_gl(firm)[bill] == 6_500
+
+    stripe_sandbox.control(f"disputes/{dispute_id}/close", {"status": ending})
+
+    assert not {"inquiry", "disputed"} & set(invoices(firm)[bill]["flags"])
+    assert paid_gl(firm)[bill] == 6_500
+    (payment,) = transactions(firm, link_id)
+    assert payment["dispute_status"] == ending
+
+
+def test_given_an_inquiry_that_becomes_a_chargeback_won_then_paid_gl_dips_and_returns(
+    new_firm, stripe_sandbox
+):
+    firm, clio = new_firm()
+    client, (bill,), _ = send_bills(firm, clio, [{"total_cents": 6_500}])
+    (session,) = client.sessions([bill])
+    paid = stripe_sandbox.pay(session["id"])
+    opened = stripe_sandbox.control(
+        f"payment_intents/{paid['payment_intent']['id']}/dispute", {"inquiry": True}
+    )
+    dispute_id = opened["dispute"]["id"]
+    stripe_sandbox.control(f"disputes/{dispute_id}/update", {"status": "needs_response"})
+    assert paid_gl(firm)[bill] == 0 and "disputed" in invoices(firm)[bill]["flags"]
+    stripe_sandbox.control(f"disputes/{dispute_id}/update", {"status": "under_review"})
+    stripe_sandbox.control(f"disputes/{dispute_id}/close", {"status": "won"})
+    assert paid_gl(firm)[bill] == 6_500
+    assert not {"inquiry", "disputed"} & set(invoices(firm)[bill]["flags"])
+
+
+@pytest.mark.parametrize("state", ["void", "deleted"])
+def test_given_a_bill_voided_or_deleted_in_clio_then_it_cannot_be_paid(
+    new_firm, stripe_sandbox, state
+):
+    """Issue 9 finding 1: a void or deleted bill (keeping its balance) is not payable."""
+    firm, clio = new_firm()
+    client, (bill, other), link_id = send_bills(
+        firm, clio, [{"total_cents": 12_000}, {"total_cents": 3_000}]
+    )
+    clio.change_bill(int(bill), state=state)
+    firm.sync_now()
+
+    assert client.outstanding() == {bill: 0, other: 3_000}
+    page = {b["id"]: b for b in client.page()["bills"]}
+    assert "can no longer be paid" in page[bill]["note"]
+    refused = client.checkout([bill])
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["error"]["code"] == "bill_not_payable"
+    assert transactions(firm, link_id) == []
+    html = requests.get(client.pay_url, timeout=30).text
+    assert "can no longer be paid online" in html
+
+
+def test_given_a_bill_voided_after_checkout_then_the_payment_is_kept_and_to_refund_or_apply(
+    new_firm, stripe_sandbox
+):
+    firm, clio = new_firm()
+    client, (bill,), _ = send_bills(firm, clio, [{"total_cents": 12_000}])
+    (session,) = client.sessions([bill])
+    clio.change_bill(int(bill), state="void")
+    firm.sync_now()
+    stripe_sandbox.pay(session["id"])  # the client had the checkout page open already
+
+    report = firm.get("/reconciliation").json()["items"]
+    assert [(i["bill_id"], i["action"], i["amount_cents"]) for i in report] == [
+        (bill, "refund_or_apply", 12_000)
+    ]
+    assert report[0]["note"].startswith("Refund $120.00 to the client, or apply it")
+    listed = {i["id"]: i for i in firm.all_invoices("void", 100)}
+    assert listed[bill]["paid_gl_cents"] == 12_000
+    assert "paid_but_unpayable" in listed[bill]["flags"]
+
+
+def test_given_one_bill_on_two_payment_links_then_it_is_collected_once(new_firm, stripe_sandbox):
+    """Issue 9 finding 2: send [X] (link 1), then [X, Y] (link 2); check X out on both."""
+    firm, clio = new_firm()
+    first, (x,), link_1 = send_bills(firm, clio, [{"total_cents": 20_000}])
+    y = str(
+        clio.create_bill(
+            client={"name": "Pat Client", "email": f"{clio.account}@client.example"},
+            total_cents=5_000,
+        )["id"]
+    )
+    wait_synced(firm, [y])
+    second, link_2 = send_existing(firm, [x, y])
+    assert link_2 != link_1
+
+    (session,) = first.sessions([x])
+    refused = second.checkout([x])
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["error"]["code"] == "bill_being_paid"
+    assert second.outstanding() == {x: 0, y: 5_000}
+
+    stripe_sandbox.pay(session["id"])
+    again = second.checkout([x])
+    assert again.status_code == 422 and again.json()["error"]["code"] == "nothing_payable"
+    assert paid_gl(firm)[x] == 20_000
+    (only,) = second.sessions([y])  # the other bill of link 2 is still payable
+    assert only["amount_cents"] == 5_000
 
 
 def test_given_a_second_checkout_then_the_first_session_can_no_longer_be_paid(

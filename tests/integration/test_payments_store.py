@@ -359,3 +359,91 @@ def test_given_a_stale_refund_write_in_flight_then_a_read_never_sees_its_money(
         reader.join()
     assert seen == [5_000]
     assert ledger.paid(1) == 5_000
+
+
+def dispute_event(event_type: str, payment_intent: str, status: str, amount: int) -> dict[str, Any]:
+    dispute = {
+        "id": f"dp_{payment_intent}",
+        "object": "dispute",
+        "amount": amount,
+        "payment_intent": payment_intent,
+        "status": status,
+        "balance_transactions": [],
+    }
+    return {
+        "id": f"evt_{event_type}_{status}",
+        "object": "event",
+        "type": event_type,
+        "data": {"object": dispute},
+    }
+
+
+def test_given_an_inquiry_closed_as_warning_closed_then_the_bill_is_no_longer_flagged(
+    ledger: Ledger,
+) -> None:
+    """Issue 9 finding 9 on the real store: an inquiry moves no money and, once closed as
+    warning_closed, leaves no flag behind."""
+    events = StripeEvents(ledger.store)
+    events.handle(session_event("checkout.session.completed", "cs_9", OPERATING_3000, paid=True))
+    opened = dispute_event("charge.dispute.created", "pi_cs_9", "warning_needs_response", 3_000)
+    assert events.handle(opened).outcome == "applied"
+    assert ledger.paid(1) == 3_000
+    closed = dispute_event("charge.dispute.closed", "pi_cs_9", "warning_closed", 3_000)
+    events.handle(closed)
+    assert ledger.paid(1) == 3_000
+    assert ledger.money(1).all_flags() == ("payment_not_in_clio",)
+
+
+def test_given_two_links_checking_out_one_bill_in_parallel_then_only_one_holds_it(
+    ledger: Ledger,
+) -> None:
+    """Issue 9 finding 2 on DynamoDB: both checkouts read the bill (nothing held) before either
+    writes; the bill's money_version condition lets one write and sends the other back to
+    re-read, where it finds the first one's hold (another link) and is refused."""
+    from billbridge.domain.payment_links import link_token, token_hash
+    from billbridge.services.payments import PayPage
+    from billbridge.services.ports import PaymentAccounts
+    from tests.fakes import FakeSettings
+    from tests.fakes import FakeStripe as Gateway
+
+    key = b"link-key"
+    links_repo = DynamoPaymentLinkRepository(ledger.client, ledger.table)
+    ledger.bills.save_clio_bills(FIRM, [make_bill(3, total_cents=5_000)], NOW)
+    tokens = {}
+    for link_id, bills in (("pl_one", (1,)), ("pl_two", (1, 3))):
+        tokens[link_id] = link_token(key, FIRM, link_id)
+        links_repo.create(
+            PaymentLink(id=link_id, firm_id=FIRM, bill_ids=bills, created_at=NOW),
+            token_hash(tokens[link_id]),
+        )
+    ledger.store.save_payment_accounts(PaymentAccounts(FIRM, "acct_t", "acct_o"))
+    gateway = Gateway(clock=lambda: NOW)
+    both_read = threading.Barrier(2)
+    gateway.before_create_session = lambda request: both_read.wait(timeout=30)
+    page = PayPage(
+        links=links_repo,
+        bills=ledger.bills,
+        store=ledger.store,
+        gateway=lambda: gateway,
+        pay_base_url="https://pay.test",
+        settings=FakeSettings(),
+        clock=lambda: NOW,
+    )
+
+    def checkout(link_id: str) -> str:
+        try:
+            page.checkout(tokens[link_id], [1], None, Method.CARD)
+            return "held"
+        except RuleViolation as refused:
+            return refused.code
+        finally:
+            gateway.before_create_session = None  # the re-read goes on without waiting
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        outcomes = sorted(pool.map(checkout, ["pl_one", "pl_two"]))
+
+    assert outcomes == ["bill_being_paid", "held"]
+    (hold,) = ledger.store.holds(FIRM, [1], NOW)
+    assert hold.amount_cents == 10_000
+    opened = [s for s, v in gateway.sessions.items() if v["status"] == "open"]
+    assert opened == [hold.session_id]  # the refused checkout closed the session it made

@@ -176,21 +176,27 @@ class _Wiring:
 
     @cached_property
     def bills(self) -> BillRepository:
+        if self.given.bills is not None:
+            return self.given.bills
         from billbridge.adapters.dynamo import DynamoBillRepository
 
-        return self.given.bills or DynamoBillRepository(self.dynamodb, self._table)
+        return DynamoBillRepository(self.dynamodb, self._table)
 
     @cached_property
     def syncs(self) -> SyncRepository:
+        if self.given.syncs is not None:
+            return self.given.syncs
         from billbridge.adapters.dynamo import DynamoSyncRepository
 
-        return self.given.syncs or DynamoSyncRepository(self.dynamodb, self._table)
+        return DynamoSyncRepository(self.dynamodb, self._table)
 
     @cached_property
     def settings(self) -> SettingsRepository:
+        if self.given.settings is not None:
+            return self.given.settings
         from billbridge.adapters.dynamo import DynamoSettingsRepository
 
-        return self.given.settings or DynamoSettingsRepository(self.dynamodb, self._table)
+        return DynamoSettingsRepository(self.dynamodb, self._table)
 
     @cached_property
     def connections(self) -> ConnectionRepository:
@@ -207,21 +213,27 @@ class _Wiring:
 
     @cached_property
     def envelopes(self) -> SendingRepository:
+        if self.given.envelopes is not None:
+            return self.given.envelopes
         from billbridge.adapters.dynamo import DynamoSendingRepository
 
-        return self.given.envelopes or DynamoSendingRepository(self.dynamodb, self._table)
+        return DynamoSendingRepository(self.dynamodb, self._table)
 
     @cached_property
     def links(self) -> PaymentLinkRepository:
+        if self.given.links is not None:
+            return self.given.links
         from billbridge.adapters.dynamo import DynamoPaymentLinkRepository
 
-        return self.given.links or DynamoPaymentLinkRepository(self.dynamodb, self._table)
+        return DynamoPaymentLinkRepository(self.dynamodb, self._table)
 
     @cached_property
     def payments(self) -> PaymentStore:
+        if self.given.payments is not None:
+            return self.given.payments
         from billbridge.adapters.dynamo_payments import DynamoPaymentStore
 
-        return self.given.payments or DynamoPaymentStore(self.dynamodb, self._table)
+        return DynamoPaymentStore(self.dynamodb, self._table)
 
     @cached_property
     def secrets(self) -> AppSecrets:

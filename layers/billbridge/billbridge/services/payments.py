@@ -53,6 +53,7 @@ from billbridge.services.ports import (
     PaymentGateway,
     PaymentLinkRepository,
     PaymentStore,
+    RefundResult,
     SettingsRepository,
     StaleTransaction,
 )
@@ -657,9 +658,16 @@ class PaymentLinks:
             # Otherwise Stripe may have made it: the refund stays pending (its amount claimed)
             # until Stripe's refund event says how it ended.
             raise
+        return self.record_refund_answer(firm_id, link_id, refund.id, result)
+
+    def record_refund_answer(
+        self, firm_id: str, link_id: str, refund_id: str, result: RefundResult
+    ) -> Transaction:
+        """Record what Stripe answered to our refund request, unless its webhooks said it (or
+        something later) first: Stripe's answer and its refund events race, in any order."""
         target = REFUND_STATUSES.get(result.status, TxnStatus.PENDING)
         return self._settle_refund(
-            refund.id, firm_id, link_id, target, result.stripe_refund_id, None
+            refund_id, firm_id, link_id, target, result.stripe_refund_id, None
         )
 
     def _settle_refund(
