@@ -82,8 +82,11 @@ export const kindLabel = (kind) => (kind === "trust_request" ? "Trust request" :
 const FLAG_LABELS = {
   refund_not_in_clio: "Refund not in Clio",
   payment_not_in_clio: "Payment not in Clio",
-  disputed: "Disputed",
+  disputed: "Chargeback open",
+  chargeback_lost: "Chargeback lost",
+  inquiry: "Card issuer inquiry",
   overpaid: "Overpaid",
+  paid_but_unpayable: "Paid, but void or deleted",
 };
 export const flagLabel = (flag) => FLAG_LABELS[flag] || flag.replace(/_/g, " ");
 

@@ -146,7 +146,10 @@ def test_card_payment_paid_gl_partial_refund_and_reconciliation(
     item = page.locator("table.data tbody tr").filter(has_text=bill["number"])
     expect(item).to_have_count(1)
     expect(item.locator("td[data-label='Paid (GL)']")).to_have_text("$50.00")
-    expect(item.locator("td[data-label='Action']")).to_have_text("Record payment of $50.00 in Clio")
+    expect(item.locator("td[data-label='Amount']")).to_have_text("$50.00")
+    expect(item.locator("td[data-label='Action']")).to_have_text(
+        f"Record a payment of $50.00 on bill {bill['number']} in Clio."
+    )
     staff.screenshot(page, "reconciliation")
     with page.expect_download(timeout=10_000) as download:
         page.get_by_role("button", name="Download CSV").click()

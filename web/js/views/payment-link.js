@@ -81,6 +81,16 @@ export async function render({ main, params, signal }) {
       h("tbody", {}, txns.map((t) => row(link, t, names)))));
   }
 
+  // Stripe's dispute statuses in words (an inquiry moves no money; a chargeback does).
+  function disputeBadge(status) {
+    return {
+      warning_needs_response: ["Inquiry", "warn"], warning_under_review: ["Inquiry", "warn"],
+      warning_closed: ["Inquiry closed", "neutral"], prevented: ["Dispute prevented", "neutral"],
+      needs_response: ["Chargeback open", "bad"], under_review: ["Chargeback open", "bad"],
+      won: ["Chargeback won", "good"], lost: ["Chargeback lost", "bad"],
+    }[status] || ["Disputed", "bad"];
+  }
+
   function row(link, t, names) {
     const currency = t.currency || link.currency;
     const isPayment = t.kind === "payment";
@@ -92,7 +102,7 @@ export async function render({ main, params, signal }) {
       h("td", { "data-label": "Amount", class: "num" }, `${isPayment ? "" : "−"}${money(t.amount_cents, currency)}`),
       h("td", { "data-label": "Method" }, methodLabel(t.method)),
       h("td", { "data-label": "Status" }, badge(STATUS_LABELS[t.status] || t.status, STATUS_TONES[t.status]),
-        t.disputed ? badge("Disputed", "bad") : null,
+        t.disputed ? badge(...disputeBadge(t.dispute_status)) : null,
         t.status === "pending" && t.method === "ach" && isPayment ? h("span", { class: "sub" }, "Bank payment settling") : null,
         t.status === "failed" && t.failure_reason ? h("span", { class: "sub warn-text" }, t.failure_reason) : null),
       h("td", { "data-label": "Allocation" }, h("ul", { class: "allocations" }, (t.allocations || []).map((a) =>

@@ -1,11 +1,10 @@
-// Reconciliation (X2): bills whose Paid (GL) or refunds Clio does not show yet, with what to
-// record there; the same report as CSV.
+// Reconciliation (X2): what to do about our money that Clio does not show: payments and
+// refunds to record there, overpayments to refund, money on void or deleted bills to refund or
+// apply; the same report as CSV.
 
 import { describe, getBlob, getJson } from "../api.js";
 import { announce, emptyBox, errorBox, h, loadingBox, pageTitle, replace } from "../dom.js";
 import { dateTime, money } from "../format.js";
-
-const ACTIONS = { record_payment: "Record payment", record_refund: "Record refund" };
 
 export async function render({ main, signal }) {
   const generated = h("p", { class: "sync-status" });
@@ -14,7 +13,7 @@ export async function render({ main, signal }) {
   const content = h("div", {});
   replace(main,
     h("div", { class: "page-head" }, pageTitle("Reconciliation"), h("div", { class: "sync" }, generated, download)),
-    h("p", { class: "lead" }, "Clio's API cannot record payments, so record these in Clio: open the bill, then Record Payment (or the refund) for the amount shown. A bill leaves this list once Clio shows it."),
+    h("p", { class: "lead" }, "Clio's API cannot record payments, so record these in Clio: open the bill, then Record Payment (or the refund) for the amount shown. Money a bill cannot take (paid twice over, or the bill was voided or deleted) is listed to refund to the client or to apply elsewhere. A line leaves this list once Clio, or a refund, settles it."),
     downloadError, content);
   replace(content, loadingBox("Loading the report…"));
   await load();
@@ -30,12 +29,12 @@ export async function render({ main, signal }) {
     }
     generated.textContent = report.generated_at ? `Generated ${dateTime(report.generated_at)}` : "";
     if (!report.items.length) {
-      replace(content, emptyBox("Nothing to record in Clio.", "Clio shows every payment and refund taken through BillBridge."));
+      replace(content, emptyBox("Nothing to do.", "Clio shows every payment and refund taken through BillBridge, and no bill holds money it cannot take."));
       return;
     }
     replace(content, h("div", { class: "table-wrap" }, h("table", { class: "data" },
       h("caption", { class: "visually-hidden" }, "Bills to update in Clio"),
-      h("thead", {}, h("tr", {}, ["Bill", "Client", "Paid (GL)", "Refunded", "Shown in Clio", "To record", "Action"]
+      h("thead", {}, h("tr", {}, ["Bill", "Client", "Paid (GL)", "Refunded", "Shown in Clio", "Amount", "Action"]
         .map((c, i) => h("th", { scope: "col", class: i >= 2 && i <= 5 ? "num" : null }, c)))),
       h("tbody", {}, report.items.map((item) => h("tr", {},
         h("td", { "data-label": "Bill" }, h("a", { href: item.clio_url, target: "_blank", rel: "noopener",
@@ -44,9 +43,8 @@ export async function render({ main, signal }) {
         h("td", { "data-label": "Paid (GL)", class: "num" }, money(item.paid_gl_cents, item.currency)),
         h("td", { "data-label": "Refunded", class: "num" }, money(item.refunded_cents, item.currency)),
         h("td", { "data-label": "Shown in Clio", class: "num" }, money(item.clio_reflected_cents, item.currency)),
-        h("td", { "data-label": "To record", class: "num" }, money(Math.abs(item.to_record_cents), item.currency)),
-        h("td", { "data-label": "Action" },
-          `${ACTIONS[item.action] || item.action} of ${money(Math.abs(item.to_record_cents), item.currency)} in Clio`)))))));
+        h("td", { "data-label": "Amount", class: "num" }, money(item.amount_cents, item.currency)),
+        h("td", { "data-label": "Action" }, item.note)))))));
   }
 
   async function csv() {
