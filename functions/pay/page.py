@@ -133,7 +133,15 @@ def pay_page_html(view: LinkView, token: str, paid_session: str | None) -> str:
         )
     payable = [b for b in view.bills if b.payable_cents > 0]
     if not payable:
-        parts.append('<div class="card" role="status">Nothing is left to pay on these bills.</div>')
+        notes = "".join(
+            f"<li>{escape(b.bill.kind.label)} {escape(b.bill.number)}: {escape(b.note or '')}</li>"
+            for b in view.bills
+            if b.note
+        )
+        parts.append(
+            '<div class="card" role="status">Nothing can be paid on these bills now.'
+            f"<ul>{notes}</ul></div>"
+        )
         return _layout("Pay your bills", "".join(parts), token)
     parts.append(
         "<fieldset><legend>How would you like to pay?</legend>"
