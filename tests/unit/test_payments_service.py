@@ -3,11 +3,14 @@ events, refunds and reconciliation. Each finding of issue 9 on the money has its
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from billbridge.domain.bills import BillState
 from billbridge.domain.errors import RuleViolation
 from billbridge.domain.payments import TxnStatus
+from billbridge.services.ports import RefundResult
 from tests.fakes import T0
 from tests.unit.pay_harness import FIRM, Pay
 
@@ -165,28 +168,36 @@ def test_given_an_overpayment_that_slips_through_then_it_is_flagged_and_to_refun
 def test_given_the_refund_webhook_planned_before_the_api_answer_then_it_counts_once(
     pay: Pay,
 ) -> None:
-    """The interleaving of the flaky e2e run, forced: refund.created is read while our refund
-    is still pending, the API's answer is recorded, then the webhook writes. Our code re-reads
-    and changes nothing: Paid (GL) is 5,000."""
+    """The interleaving of the flaky e2e run, forced: refund.created is planned while our refund
+    is still pending, the API records Stripe's answer before that plan is written, then the
+    webhook writes. Its write is conditional on the versions it read, so it fails, re-reads and
+    changes nothing: Paid (GL) is 5,000, one refund entry."""
     token = pay.link("pl_1", pay.bill(1, 8_000))
-    pay.pay(pay.checkout(token, [1]))
-    stripe, store = pay.world.stripe, pay.world.payments
-    webhook: list[dict[str, object]] = []
+    session = pay.checkout(token, [1])
+    pay.pay(session)
+    stripe, store, links = pay.world.stripe, pay.world.payments, pay.api.payment_links
     original = stripe.create_refund
+    answers: list[tuple[str, RefundResult]] = []
 
-    def answer_then_webhook(*args: object, **kwargs: object):
-        result = original(*args, **kwargs)  # type: ignore[arg-type]
-        webhook.append(stripe.refund_event(result.stripe_refund_id, "refund.created", "succeeded"))
-        # The webhook's handler reads now; its write waits for the API's answer to land first.
-        store.before_apply = lambda change: None
-        return result
+    def answer_later(*args: Any, **kwargs: Any) -> RefundResult:
+        result = original(*args, **kwargs)
+        answers.append((kwargs["metadata"]["refund_id"], result))
+        return RefundResult(result.stripe_refund_id, "pending")  # the answer is held back
 
-    stripe.create_refund = answer_then_webhook  # type: ignore[method-assign]
-    refund = pay.api.payment_links.refund(FIRM, "pl_1", f"pay_{next(iter(stripe.sessions))}", 3_000)
-    assert refund.status is TxnStatus.SUCCEEDED
-    assert pay.deliver(webhook) == ["stale"]
+    stripe.create_refund = answer_later  # type: ignore[method-assign]
+    links.refund(FIRM, "pl_1", f"pay_{session}", 3_000)
+    ((refund_id, answer),) = answers
+    webhook = stripe.refund_event(answer.stripe_refund_id, "refund.created", "succeeded")
+
+    def api_answer_lands_first(change: object) -> None:
+        links.record_refund_answer(FIRM, "pl_1", refund_id, answer)
+
+    store.before_apply = api_answer_lands_first
+    assert pay.deliver([webhook]) == ["stale"]
+
     assert pay.money(1).paid_gl_cents == 5_000
     assert [e.kind.value for e in store.ledger] == ["payment", "refund"]
+    assert store.get_transaction(FIRM, "pl_1", refund_id).status is TxnStatus.SUCCEEDED  # type: ignore[union-attr]
 
 
 # --- finding 9: disputes ---------------------------------------------------------------------
