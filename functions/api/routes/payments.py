@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
@@ -12,6 +10,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 
 from billbridge.bootstrap import api_services
+from billbridge.domain.csv_export import write_csv
 from billbridge.domain.payments import ReconciliationAction
 from billbridge.services.payments import currency_of
 from routes.context import firm_id_of
@@ -131,11 +130,9 @@ def reconciliation(  # type: ignore[no-untyped-def]  # JSON or CSV: no one respo
             )
         )
     if format == "csv":
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\r\n")
-        writer.writerow(CSV_COLUMNS)
-        for item in items:
-            writer.writerow(
+        body_text = write_csv(
+            CSV_COLUMNS,
+            (
                 [
                     item.bill_id,
                     item.number,
@@ -153,11 +150,13 @@ def reconciliation(  # type: ignore[no-untyped-def]  # JSON or CSV: no one respo
                     _dollars(item.unpayable_cents),
                     item.note,
                 ]
-            )
+                for item in items
+            ),
+        )
         return Response(
             status_code=200,
             content_type="text/csv; charset=utf-8",
-            body=out.getvalue(),
+            body=body_text,
             headers={"Content-Disposition": 'attachment; filename="reconciliation.csv"'},
         )
     body = ReconciliationOut(items=items, generated_at=datetime.now(UTC))
