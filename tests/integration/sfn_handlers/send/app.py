@@ -1,4 +1,5 @@
-"""Test stand-in for the send task: "e2" is throttled twice, "e3" fails for good, others send.
+"""Test stand-in for the send task: "e2" is throttled twice, "e3" and "e9" fail for good, others
+send.
 
 Errors leave by class name, as Lambda reports them (`errorType`), so the state machine's Retry
 and Catch see `SesThrottled` and `ValueError`."""
@@ -25,8 +26,8 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         time.sleep(WORK_SECONDS)
         if event["envelope_id"] == "e2" and attempt <= 2:
             raise SesThrottled(f"Maximum sending rate exceeded (attempt {attempt})")
-        if event["envelope_id"] == "e3":
-            raise ValueError("envelope e3 has no recipient")
+        if event["envelope_id"] in ("e3", "e9"):
+            raise ValueError(f"envelope {event['envelope_id']} has no recipient")
         return {"envelope_id": event["envelope_id"], "outcome": "sent", "attempt": attempt}
     finally:
         LEDGER.leave()
