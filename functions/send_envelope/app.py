@@ -60,7 +60,7 @@ def fail_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any
     reason = _reason(step.error)
     metrics.add_metric(name="EnvelopeFailed", unit=MetricUnit.Count, value=1)
     logger.warning("envelope failed", extra={"envelope_id": step.envelope_id, "reason": reason})
-    return send_steps().fail_step(step.firm_id, step.envelope_id, reason)
+    return send_steps().fail_step(step.firm_id, step.envelope_id, step.claim_token, reason)
 
 
 def _reason(error: StepError) -> str:

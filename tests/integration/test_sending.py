@@ -247,3 +247,138 @@ def test_given_ses_events_then_the_envelope_status_moves_forward_only(inproc, ev
     # A late Send event does not move it back.
     assert inproc.invoke("SesEventsFunction", event("Send"))["changed"] is False
     assert session.get(f"{inproc.api.url}/envelopes/{envelope['id']}").json()["status"] == status
+
+
+# -- header-breaking values (CR/LF and other controls): refused at input, never stuck ----------
+
+
+def _one_draft(stack, firm: str, client_name: str, client_email: str, subject_template=None):
+    stack.clio.state.create_bill(
+        account=firm,
+        kind="invoice",
+        total_cents=12_500,
+        state="awaiting_payment",
+        client_name=client_name,
+        client_email=client_email,
+    )
+    assert stack.connect(firm, firm).status_code == 302
+    session = stack.firm(firm)
+    if subject_template is not None:
+        settings = session.get(f"{stack.api.url}/settings").json()
+        settings["templates"]["invoice"]["subject"] = subject_template
+        assert session.put(f"{stack.api.url}/settings", json=settings).status_code == 200
+    (bill,) = session.get(f"{stack.api.url}/invoices").json()["items"]
+    return session, session.post(f"{stack.api.url}/envelopes", json={"bill_ids": [bill["id"]]})
+
+
+@pytest.mark.parametrize("field", ["sender_name", "firm_name"])
+def test_given_a_line_break_in_a_sender_setting_when_saved_then_422_naming_the_field(inproc, field):
+    session = inproc.firm("hdr-settings")
+    settings = session.get(f"{inproc.api.url}/settings").json()
+    settings[field] = "Smith & Jones\r\nBcc: everyone@example.com"
+
+    answer = session.put(f"{inproc.api.url}/settings", json=settings)
+
+    assert answer.status_code == 422, answer.text
+    error = answer.json()["error"]
+    assert (error["code"], error["field"]) == ("header_unsafe", field)
+    assert "line break" in error["message"]
+    assert session.get(f"{inproc.api.url}/settings").json()[field] != settings[field]
+
+
+def test_given_a_subject_template_with_a_control_character_when_saved_then_422(inproc):
+    session = inproc.firm("hdr-template")
+    settings = session.get(f"{inproc.api.url}/settings").json()
+    settings["templates"]["trust_request"]["subject"] = "Trust request\x00{{ bill_numbers }}"
+
+    answer = session.put(f"{inproc.api.url}/settings", json=settings)
+
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"]["field"] == "templates.trust_request.subject"
+
+
+def test_given_a_subject_edited_with_a_line_break_then_422_and_the_draft_is_unchanged(inproc):
+    session, drafted = _one_draft(inproc, "hdr-edit", "Dana Client", "dana@client.example")
+    (envelope,) = drafted.json()["envelopes"]
+
+    answer = session.patch(
+        f"{inproc.api.url}/envelopes/{envelope['id']}",
+        json={"subject": "Your invoice\nBcc: everyone@example.com"},
+    )
+
+    assert answer.status_code == 422, answer.text
+    assert (answer.json()["error"]["code"], answer.json()["error"]["field"]) == (
+        "header_unsafe",
+        "subject",
+    )
+    current = session.get(f"{inproc.api.url}/envelopes/{envelope['id']}").json()
+    assert current["subject"] == envelope["subject"]
+
+
+def test_given_a_client_name_from_clio_with_a_line_break_in_the_subject_then_it_is_sent_on_one_line(
+    inproc,
+):
+    session, drafted = _one_draft(
+        inproc,
+        "hdr-name",
+        "Evil Co\r\nBcc: everyone@example.com",
+        "evil@client.example",
+        subject_template="Invoice for {{ client_name }}",
+    )
+    assert drafted.status_code == 201, drafted.text
+    (envelope,) = drafted.json()["envelopes"]
+    assert envelope["subject"] == "Invoice for Evil Co Bcc: everyone@example.com"
+
+    run = session.post(f"{inproc.api.url}/envelopes/{envelope['id']}/send").json()
+    inproc.wait_execution(run["execution_id"])
+
+    sent = session.get(f"{inproc.api.url}/envelopes/{envelope['id']}").json()
+    assert sent["status"] == "sent", sent
+    (mail,) = [m for m in inproc.outbox() if m["to"] == ["evil@client.example"]]
+    assert mail["subject"] == "Invoice for Evil Co Bcc: everyone@example.com"
+
+
+def test_given_a_client_email_from_clio_with_a_line_break_then_drafting_answers_422_naming_the_bill(
+    inproc,
+):
+    _, drafted = _one_draft(
+        inproc, "hdr-email", "Mallory", "mallory@client.example\r\nBcc: everyone@example.com"
+    )
+
+    assert drafted.status_code == 422, drafted.text
+    error = drafted.json()["error"]
+    assert (error["code"], error["field"]) == ("client_email_invalid", "bill_ids")
+    assert "Mallory" in error["message"] and "INV-" in error["message"]
+
+
+def test_given_a_stored_subject_that_breaks_the_header_when_sent_then_failed_editable_and_resent(
+    inproc,
+):
+    import boto3
+
+    session, drafted = _one_draft(inproc, "hdr-stored", "Dana Client", "dana@client.example")
+    (envelope,) = drafted.json()["envelopes"]
+    # A draft written before input was checked: its subject already holds a line break.
+    boto3.client("dynamodb").update_item(
+        TableName=inproc.env["TABLE_NAME"],
+        Key={"pk": {"S": "FIRM#hdr-stored"}, "sk": {"S": f"ENV#{envelope['id']}"}},
+        UpdateExpression="SET subject = :s",
+        ExpressionAttributeValues={":s": {"S": "Invoice\r\nBcc: everyone@example.com"}},
+    )
+    url = f"{inproc.api.url}/envelopes/{envelope['id']}"
+
+    run = session.post(f"{url}/send").json()
+    inproc.wait_execution(run["execution_id"])
+
+    failed = session.get(url).json()
+    assert failed["status"] == "failed", failed
+    assert "line break" in failed["error"] and "unconfirmed" not in failed["error"]
+    assert [m for m in inproc.outbox() if m["to"] == ["dana@client.example"]] == []
+    edited = session.patch(url, json={"subject": "Your invoice"})
+    assert edited.status_code == 200, edited.text
+    again = session.post(f"{url}/send")
+    assert again.status_code == 202, again.text
+    inproc.wait_execution(again.json()["execution_id"])
+    assert session.get(url).json()["status"] == "sent"
+    (mail,) = [m for m in inproc.outbox() if m["to"] == ["dana@client.example"]]
+    assert mail["subject"] == "Your invoice"

@@ -16,6 +16,7 @@ from moto import mock_aws
 from moto.server import ThreadedMotoServer
 
 from billbridge.adapters.ses_mailer import SesMailer, SesThrottled, TransientSendError
+from billbridge.domain.errors import EmailNotSent
 from local.outbox import read_outbox_from_server, read_outbox_in_process, verify_sender
 from local.provision import FAKE_AWS_ENV
 
@@ -161,12 +162,50 @@ def test_given_a_ses_5xx_when_sending_then_a_transient_send_error_is_raised():
         _send(_mailer_answering("InternalFailure", 500))
 
 
-def test_given_a_rejected_message_when_sending_then_the_client_error_is_not_retried():
-    from botocore.exceptions import ClientError
-
-    with pytest.raises(ClientError) as raised:
+def test_given_a_rejected_message_when_sending_then_email_not_sent_and_not_retried():
+    with pytest.raises(EmailNotSent) as raised:
         _send(_mailer_answering("MessageRejected", 400))
     assert not isinstance(raised.value, (SesThrottled, TransientSendError))
+    assert "MessageRejected" in raised.value.message
+
+
+class _RecordingSes:
+    def __init__(self) -> None:
+        self.calls: list[dict[str, object]] = []
+
+    def send_email(self, **request: object) -> dict[str, str]:
+        self.calls.append(request)
+        return {"MessageId": "m-1"}
+
+
+@pytest.mark.parametrize(
+    "breaking",
+    [
+        {"subject": "Bill\r\nBcc: everyone@example.com"},
+        {"sender_name": "Acme\nLaw"},
+        {"to": ["client@example.com\r\nBcc: everyone@example.com"]},
+    ],
+)
+def test_given_a_header_the_email_package_refuses_then_email_not_sent_before_calling_ses(
+    breaking,
+):
+    ses = _RecordingSes()
+    values = {
+        "to": ["client@example.com"],
+        "subject": "Bill",
+        "text": "t",
+        "html": "<p>t</p>",
+        "reply_to": None,
+        "sender_name": None,
+        "attachments": [],
+        "tags": {},
+    }
+    values.update(breaking)
+
+    with pytest.raises(EmailNotSent):
+        SesMailer(ses, from_address=SENDER, configuration_set=None).send(**values)
+
+    assert ses.calls == []
 
 
 def test_given_an_sesv2_client_then_verify_sender_lets_it_send(sesv2):

@@ -24,7 +24,14 @@ from billbridge.adapters.dynamo_common import (
     to_item,
 )
 from billbridge.domain.bills import Client
-from billbridge.domain.envelopes import Batch, Envelope, EnvelopeStatus, check_editable
+from billbridge.domain.envelopes import (
+    EDITABLE,
+    Batch,
+    Envelope,
+    EnvelopeStatus,
+    check_editable,
+    statuses_before,
+)
 from billbridge.domain.errors import NotFound
 
 
@@ -34,6 +41,12 @@ def envelope_sk(envelope_id: str) -> str:
 
 def batch_sk(batch_id: str) -> str:
     return f"BATCH#{batch_id}"
+
+
+def status_in(update: Update, statuses: tuple[EnvelopeStatus, ...]) -> str:
+    """`status IN (...)`: a write's condition that the envelope is in one of `statuses`."""
+    allowed = ", ".join(update.value(s.value) for s in statuses)
+    return f"{update.name('status')} IN ({allowed})"
 
 
 def envelope_item(envelope: Envelope) -> Item:
@@ -145,17 +158,13 @@ class DynamoEnvelopeRepository(DynamoRepository):
         return batch, [found[i] for i in ids if i in found]
 
     def edit_draft(self, firm_id: str, envelope_id: str, subject: str, body: str) -> Envelope:
-        """Change a draft's text; a conditional write, so an envelope already being sent is
-        never changed under the sender."""
+        """Change a draft's (or a failed envelope's) text; a conditional write, so an envelope
+        already being sent is never changed under the sender."""
         update = Update(
             self._table, {"pk": {"S": firm_pk(firm_id)}, "sk": {"S": envelope_sk(envelope_id)}}
         )
         update.set("subject", subject).set("body", body)
-        status = update.name("status")
-        update.when(
-            f"attribute_exists({update.name('pk')}) AND {status} = "
-            f"{update.value(EnvelopeStatus.DRAFT.value)}"
-        )
+        update.when(f"attribute_exists({update.name('pk')}) AND {status_in(update, EDITABLE)}")
         try:
             self._update(update)
         except ClientError as exc:
@@ -196,13 +205,10 @@ class DynamoSendingRepository(DynamoEnvelopeRepository):
         status, token = update.name("status"), update.name("claim_token")
         update.set("status", EnvelopeStatus.SENDING.value).set("claim_token", claim_token)
         update.set("claimed_at", iso_utc(now)).remove("error")
-        draft, failed = (
-            update.value(EnvelopeStatus.DRAFT.value),
-            update.value(EnvelopeStatus.FAILED.value),
-        )
+        claimable = status_in(update, statuses_before(EnvelopeStatus.SENDING))
         sending, mine = update.value(EnvelopeStatus.SENDING.value), update.value(claim_token)
         update.when(
-            f"attribute_exists({update.name('pk')}) AND ({status} IN ({draft}, {failed})"
+            f"attribute_exists({update.name('pk')}) AND ({claimable}"
             f" OR ({status} = {sending} AND {token} = {mine}))"
         )
         return self._conditional(update)
@@ -216,6 +222,7 @@ class DynamoSendingRepository(DynamoEnvelopeRepository):
         update.set("ses_started_at", iso_utc(now))
         update.when(
             f"{update.name('claim_token')} = {update.value(claim_token)} AND "
+            f"{update.name('status')} = {update.value(EnvelopeStatus.SENDING.value)} AND "
             f"attribute_not_exists({update.name('ses_started_at')})"
         )
         return self._conditional(update)
@@ -240,12 +247,11 @@ class DynamoSendingRepository(DynamoEnvelopeRepository):
         """The envelope sent, its bills' payment link and last-sent time, and the SES message's
         way back to the envelope, in one transaction."""
         env = Update(self._table, self._key(envelope.firm_id, envelope.id))
-        status = env.name("status")
         env.set("status", EnvelopeStatus.SENT.value).set("ses_message_id", message_id)
         env.set("payment_link_id", link_id).set("payment_url", url).set("sent_at", iso_utc(now))
         env.when(
-            f"{env.name('claim_token')} = {env.value(claim_token)} AND {status} = "
-            f"{env.value(EnvelopeStatus.SENDING.value)}"
+            f"{env.name('claim_token')} = {env.value(claim_token)} AND "
+            f"{status_in(env, statuses_before(EnvelopeStatus.SENT))}"
         )
         actions: list[dict[str, Any]] = [{"Update": env.request()}]
         for bill_id in envelope.bill_ids:
@@ -274,22 +280,32 @@ class DynamoSendingRepository(DynamoEnvelopeRepository):
         )
         self._transact(actions)
 
-    def mark_failed(self, firm_id: str, envelope_id: str, error: str) -> bool:
-        """sending -> failed, unless SES may already have the email: then only the error is
-        noted and the SES event settles the status (failing it would invite a second send)."""
+    def mark_failed(self, firm_id: str, envelope_id: str, claim_token: str, error: str) -> bool:
+        """sending -> failed for the run holding the claim (or a draft no run claimed), unless
+        SES may already have the email: then only the error is noted and the SES event settles
+        the status (failing it would invite a second send). Another run's failure never fails
+        an envelope this run is sending."""
         update = Update(self._table, self._key(firm_id, envelope_id))
         status = update.name("status")
+        sending = update.value(EnvelopeStatus.SENDING.value)
+        mine = update.value(claim_token)
+        unclaimed = tuple(
+            s for s in statuses_before(EnvelopeStatus.FAILED) if s is not EnvelopeStatus.SENDING
+        )
         update.set("status", EnvelopeStatus.FAILED.value).set("error", error[:500])
         update.when(
-            f"{status} IN ({update.value(EnvelopeStatus.SENDING.value)}, "
-            f"{update.value(EnvelopeStatus.DRAFT.value)}) AND "
-            f"attribute_not_exists({update.name('ses_started_at')})"
+            f"attribute_not_exists({update.name('ses_started_at')}) AND ("
+            f"({status} = {sending} AND {update.name('claim_token')} = {mine})"
+            f" OR {status_in(update, unclaimed)})"
         )
         if self._conditional(update):
             return True
         note = Update(self._table, self._key(firm_id, envelope_id))
         note.set("error", f"delivery unconfirmed: {error}"[:500])
-        note.when(f"{note.name('status')} = {note.value(EnvelopeStatus.SENDING.value)}")
+        note.when(
+            f"{note.name('status')} = {note.value(EnvelopeStatus.SENDING.value)} AND "
+            f"{note.name('claim_token')} = {note.value(claim_token)}"
+        )
         self._conditional(note)
         return False
 
@@ -309,8 +325,6 @@ class DynamoSendingRepository(DynamoEnvelopeRepository):
     ) -> bool:
         """Move the status forward only (an event that is late or repeated changes nothing)."""
         update = Update(self._table, self._key(firm_id, envelope_id))
-        current = update.name("status")
         update.set("status", status.value).remove("error")
-        allowed = ", ".join(update.value(s.value) for s in allowed_from)
-        update.when(f"{current} IN ({allowed})")
+        update.when(status_in(update, allowed_from))
         return self._conditional(update)

@@ -1,11 +1,14 @@
 """Sending an envelope's email through SES v2: one raw MIME message with a text and an HTML
 part, the bill PDFs attached, Reply-To the firm, tagged so SES's events find the envelope.
 SES's throttling and server errors leave as `SesThrottled` / `TransientSendError`, the names
-the send workflow's Retry matches."""
+the send workflow's Retry matches. A message that cannot be built (a header value Python's
+email package refuses) or that SES refuses outright (any other 4xx) leaves as `EmailNotSent`:
+SES sent nothing, so the envelope may be marked failed and sent again once fixed."""
 
 from __future__ import annotations
 
 from email import policy
+from email.errors import MessageError
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import make_msgid
@@ -18,7 +21,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from billbridge.domain.errors import SesThrottled, TransientSendError
+from billbridge.domain.errors import EmailNotSent, SesThrottled, TransientSendError
 
 # SES v2 answers a send over its rate with TooManyRequestsException (429); SES v1, and the SES
 # guide, say Throttling / ThrottlingException; LimitExceededException is SES v2's quota refusal.
@@ -82,20 +85,25 @@ class SesMailer:
         attachments: list[tuple[str, bytes]],
         tags: dict[str, str],
     ) -> str:
-        message = build_message(
-            from_address=self._from,
-            to=to,
-            subject=subject,
-            text=text,
-            html=html,
-            reply_to=reply_to,
-            sender_name=sender_name,
-            attachments=attachments,
-        )
+        try:
+            raw = build_message(
+                from_address=self._from,
+                to=to,
+                subject=subject,
+                text=text,
+                html=html,
+                reply_to=reply_to,
+                sender_name=sender_name,
+                attachments=attachments,
+            ).as_bytes()
+        except (ValueError, MessageError) as exc:
+            # The email package refuses to write a header that would break (a CR or LF in it,
+            # an address it cannot parse): nothing was sent.
+            raise EmailNotSent(f"the email could not be written: {exc}") from None
         request: dict[str, Any] = {
             "FromEmailAddress": self._from,
             "Destination": {"ToAddresses": to},
-            "Content": {"Raw": {"Data": message.as_bytes()}},
+            "Content": {"Raw": {"Data": raw}},
             "EmailTags": [
                 {"Name": name, "Value": value.translate(_TAG_SAFE)} for name, value in tags.items()
             ],
@@ -108,8 +116,14 @@ class SesMailer:
             code = exc.response.get("Error", {}).get("Code", "")
             if code in THROTTLING:
                 raise SesThrottled(f"SES is throttling sends ({code})") from None
-            if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500:
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+            if status >= 500:
                 raise TransientSendError(f"SES failed ({code})") from None
+            if 400 <= status < 500:
+                # MessageRejected, BadRequest, an unverified sender, sending paused: SES took
+                # nothing, and the same request would be refused again.
+                message = exc.response.get("Error", {}).get("Message", "")
+                raise EmailNotSent(f"SES refused the email ({code}): {message}"[:300]) from None
             raise
         except (EndpointConnectionError, ConnectionClosedError, ReadTimeoutError) as exc:
             # A read timeout may come after SES took the message: the retry this asks for is

@@ -14,6 +14,7 @@ from datetime import date, datetime
 from enum import StrEnum
 
 from billbridge.domain.bills import BillKind, BillState, Client, StoredBill
+from billbridge.domain.email_headers import address_problem, check_header_text, header_safe
 from billbridge.domain.errors import RuleViolation
 from billbridge.domain.settings import FirmSettings
 from billbridge.domain.templates import render
@@ -33,6 +34,46 @@ class EnvelopeStatus(StrEnum):
     DELIVERED = "delivered"
     BOUNCED = "bounced"
     COMPLAINED = "complained"
+
+
+# The envelope status rules, in one place (as transactions have `can_move`): each status and the
+# statuses it may move to. Every write that changes an envelope's status is conditioned on it.
+#   draft -> sending (a send claims it) or failed (its send died before claiming it)
+#   failed -> sending (sent again, after an edit or as it is)
+#   sending -> sent (SES took it), failed (nothing reached SES), or what SES's events say
+#   sent -> delivered / bounced / complained; delivered -> bounced / complained (SES events)
+# Nothing moves back: a late or repeated event changes nothing, and an envelope SES may have
+# is never `failed`, because a failed envelope can be sent again (docs/sending.md).
+_MOVES: dict[EnvelopeStatus, frozenset[EnvelopeStatus]] = {
+    EnvelopeStatus.DRAFT: frozenset({EnvelopeStatus.SENDING, EnvelopeStatus.FAILED}),
+    EnvelopeStatus.FAILED: frozenset({EnvelopeStatus.SENDING}),
+    EnvelopeStatus.SENDING: frozenset(
+        {
+            EnvelopeStatus.SENT,
+            EnvelopeStatus.FAILED,
+            EnvelopeStatus.DELIVERED,
+            EnvelopeStatus.BOUNCED,
+            EnvelopeStatus.COMPLAINED,
+        }
+    ),
+    EnvelopeStatus.SENT: frozenset(
+        {EnvelopeStatus.DELIVERED, EnvelopeStatus.BOUNCED, EnvelopeStatus.COMPLAINED}
+    ),
+    EnvelopeStatus.DELIVERED: frozenset({EnvelopeStatus.BOUNCED, EnvelopeStatus.COMPLAINED}),
+    EnvelopeStatus.BOUNCED: frozenset(),
+    EnvelopeStatus.COMPLAINED: frozenset(),
+}
+# Staff may change the text of an envelope that is not (being) sent.
+EDITABLE = (EnvelopeStatus.DRAFT, EnvelopeStatus.FAILED)
+
+
+def can_move(current: EnvelopeStatus, new: EnvelopeStatus) -> bool:
+    return new in _MOVES[current]
+
+
+def statuses_before(new: EnvelopeStatus) -> tuple[EnvelopeStatus, ...]:
+    """Every status an envelope may be in for it to move to `new` (the condition of a write)."""
+    return tuple(s for s in EnvelopeStatus if can_move(s, new))
 
 
 @dataclass(frozen=True)
@@ -85,6 +126,15 @@ def check_sendable(stored: StoredBill) -> None:
             field="bill_ids",
             code="client_without_email",
         )
+    problem = address_problem(bill.client.email)
+    if problem is not None:
+        # It would be the email's To header: correct it in Clio, then sync.
+        raise RuleViolation(
+            f"bill {bill.id} ({bill.number}): client {header_safe(bill.client.name)!r} has an "
+            f"email address in Clio that cannot be sent to ({problem}); correct it in Clio",
+            field="bill_ids",
+            code="client_email_invalid",
+        )
 
 
 def _due_key(stored: StoredBill) -> tuple[date, int]:
@@ -134,7 +184,10 @@ def draft_text(bills: Sequence[StoredBill], settings: FirmSettings) -> tuple[str
     trust_only = all(b.bill.kind is BillKind.TRUST_REQUEST for b in bills)
     template = settings.templates.trust_request if trust_only else settings.templates.invoice
     fields = merge_fields(bills, settings)
-    return render(template.subject, fields).strip(), render(template.body, fields)
+    # The subject is a header: merged values from Clio (a client's name, `amounts_due`'s lines)
+    # must not break it, so it is made one line; the template itself was checked when saved.
+    subject = header_safe(render(template.subject, fields)).strip()
+    return subject, render(template.body, fields)
 
 
 def check_batch_size(envelope_count: int) -> None:
@@ -148,9 +201,25 @@ def check_batch_size(envelope_count: int) -> None:
 
 
 def check_editable(envelope: Envelope) -> None:
-    if envelope.status is not EnvelopeStatus.DRAFT:
+    if envelope.status not in EDITABLE:
         raise RuleViolation(
-            f"envelope {envelope.id} is {envelope.status.value}; only drafts can be edited",
+            f"envelope {envelope.id} is {envelope.status.value}; only drafts and envelopes "
+            "that failed can be edited",
             field="id",
             code="envelope_not_draft",
         )
+
+
+def check_sendable_envelope(envelope: Envelope) -> None:
+    """A send may start only for an envelope that may move to `sending` (a draft or failed)."""
+    if not can_move(envelope.status, EnvelopeStatus.SENDING):
+        raise RuleViolation(
+            f"envelope {envelope.id} is {envelope.status.value}; it is not sent again",
+            field="id",
+            code="envelope_already_sent",
+        )
+
+
+def check_subject(subject: str) -> None:
+    """An edited subject goes in the email's header as typed."""
+    check_header_text(subject, "subject", "the subject")

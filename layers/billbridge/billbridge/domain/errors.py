@@ -80,6 +80,15 @@ class SesThrottled(DomainError):
     code = "ses_throttled"
 
 
+class EmailNotSent(DomainError):
+    """The envelope's email was not sent, for certain, and trying again as it is cannot help:
+    its content cannot make a valid email (a header value that breaks the header) or SES
+    refused the request. Nothing reached the client, so the envelope is `failed`, to be edited
+    and sent again. The class name is the error name the state machine reports."""
+
+    code = "email_not_sent"
+
+
 class TransientSendError(DomainError):
     """A send step failed in a way worth retrying (Clio or SES briefly unavailable)."""
 

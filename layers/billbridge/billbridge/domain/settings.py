@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
 from billbridge.domain.bills import DEFAULT_STATES, BillState
+from billbridge.domain.email_headers import check_header_text
 from billbridge.domain.templates import check_template
 
 
@@ -65,3 +66,17 @@ class FirmSettings(BaseModel):
         if not value:
             raise ValueError("at least one bill state is needed")
         return list(dict.fromkeys(value))
+
+
+def check_header_fields(settings: FirmSettings) -> None:
+    """Settings that end up in every email's header must not break it (RuleViolation naming
+    the field). Checked when staff save them, not when stored settings are read: settings saved
+    before this check still load, and the send step refuses what they would break."""
+    check_header_text(settings.firm_name, "firm_name", "The firm's name")
+    if settings.sender_name is not None:
+        check_header_text(settings.sender_name, "sender_name", "The sender's name")
+    if settings.reply_to is not None:
+        check_header_text(str(settings.reply_to), "reply_to", "The reply-to address")
+    for kind in ("invoice", "trust_request"):
+        template: EmailTemplate = getattr(settings.templates, kind)
+        check_header_text(template.subject, f"templates.{kind}.subject", "The subject template")

@@ -7,12 +7,14 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from billbridge.domain.connection import ClioConnection
+from billbridge.domain.email_headers import sendable_address
 from billbridge.domain.envelopes import (
     Batch,
     Envelope,
     EnvelopeStatus,
     check_batch_size,
     check_sendable,
+    check_subject,
     draft_text,
     group_bills,
     new_batch_id,
@@ -75,7 +77,7 @@ class EnvelopeService:
                     batch_id=batch_id,
                     client=client,
                     bill_ids=tuple(b.bill.id for b in group),
-                    to=str(client.email),
+                    to=sendable_address(str(client.email)),
                     subject=subject,
                     body=body,
                     status=EnvelopeStatus.DRAFT,
@@ -100,7 +102,10 @@ class EnvelopeService:
     def edit(
         self, firm_id: str, envelope_id: str, subject: str | None, body: str | None
     ) -> Envelope:
-        """S2: a draft's subject and message, as staff typed them (merge fields stay text)."""
+        """S2: a draft's subject and message, as staff typed them (merge fields stay text); an
+        envelope that failed can be edited too, then sent again."""
+        if subject is not None:
+            check_subject(subject)
         current = self.get(firm_id, envelope_id)
         return self._envelopes.edit_draft(
             firm_id,

@@ -72,7 +72,8 @@ class EnvelopeRepository(Protocol):
     def get_batch(self, firm_id: str, batch_id: str) -> tuple[Batch, list[Envelope]] | None: ...
 
     def edit_draft(self, firm_id: str, envelope_id: str, subject: str, body: str) -> Envelope:
-        """Change a draft's text; NotFound or RuleViolation when it is not a draft of the firm."""
+        """Change the text of an editable envelope (draft or failed); NotFound or RuleViolation
+        when it is not an editable envelope of the firm."""
         ...
 
 
@@ -96,7 +97,9 @@ class SendingRepository(EnvelopeRepository, Protocol):
         now: datetime,
     ) -> None: ...
 
-    def mark_failed(self, firm_id: str, envelope_id: str, error: str) -> bool: ...
+    def mark_failed(self, firm_id: str, envelope_id: str, claim_token: str, error: str) -> bool:
+        """Failed for the run holding the claim, unless SES may have the email (then noted)."""
+        ...
 
     def envelope_of_message(self, message_id: str) -> tuple[str, str] | None: ...
 

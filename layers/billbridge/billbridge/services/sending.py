@@ -19,9 +19,17 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from billbridge.domain.connection import ClioConnection
-from billbridge.domain.envelopes import Envelope, EnvelopeStatus
+from billbridge.domain.email_headers import address_problem, header_problem
+from billbridge.domain.envelopes import (
+    Envelope,
+    EnvelopeStatus,
+    can_move,
+    check_sendable_envelope,
+    statuses_before,
+)
 from billbridge.domain.errors import (
     ClioUnreachable,
+    EmailNotSent,
     NotConnected,
     NotFound,
     RuleViolation,
@@ -51,19 +59,12 @@ from billbridge.services.ports import (
 
 logger = Logger(child=True)
 
-SENDABLE = (EnvelopeStatus.DRAFT, EnvelopeStatus.FAILED)
-# SES event type -> the status it means, and the statuses it may move forward from.
-SES_EVENTS: dict[str, tuple[EnvelopeStatus, tuple[EnvelopeStatus, ...]]] = {
-    "Send": (EnvelopeStatus.SENT, (EnvelopeStatus.SENDING,)),
-    "Delivery": (EnvelopeStatus.DELIVERED, (EnvelopeStatus.SENDING, EnvelopeStatus.SENT)),
-    "Bounce": (
-        EnvelopeStatus.BOUNCED,
-        (EnvelopeStatus.SENDING, EnvelopeStatus.SENT, EnvelopeStatus.DELIVERED),
-    ),
-    "Complaint": (
-        EnvelopeStatus.COMPLAINED,
-        (EnvelopeStatus.SENDING, EnvelopeStatus.SENT, EnvelopeStatus.DELIVERED),
-    ),
+# SES event type -> the status it means; which statuses it may move from is the domain's rule.
+SES_EVENTS: dict[str, EnvelopeStatus] = {
+    "Send": EnvelopeStatus.SENT,
+    "Delivery": EnvelopeStatus.DELIVERED,
+    "Bounce": EnvelopeStatus.BOUNCED,
+    "Complaint": EnvelopeStatus.COMPLAINED,
 }
 _URL = re.compile(r"https?://[^\s<>\"]+")
 
@@ -76,6 +77,27 @@ def html_body(text: str) -> str:
         f"<p>{p.replace(chr(10), '<br>')}</p>" for p in linked.split("\n\n") if p.strip()
     )
     return f'<!doctype html><html><body style="font-family:sans-serif">{paragraphs}</body></html>'
+
+
+def _check_headers(*, subject: str, to: str, sender_name: str, reply_to: str | None) -> None:
+    """EmailNotSent naming what would break the email's header, and how to fix it."""
+    for what, value, fix in (
+        ("the subject", subject, "edit the envelope's subject"),
+        ("the sender's name", sender_name, "correct it in Settings"),
+    ):
+        problem = header_problem(value)
+        if problem is not None:
+            raise EmailNotSent(
+                f"{what} contains {problem}, which an email header cannot carry: {fix}, "
+                "then send the envelope again"
+            )
+    for what, address, fix in (
+        ("the client's email address", to, "correct it in Clio and draft the bill again"),
+        ("the reply-to address", reply_to, "correct it in Settings"),
+    ):
+        problem = address_problem(address) if address is not None else None
+        if problem is not None:
+            raise EmailNotSent(f"{what} cannot be sent to ({problem}): {fix}")
 
 
 class SendRequests:
@@ -92,12 +114,7 @@ class SendRequests:
         envelope = self._envelopes.get(firm_id, envelope_id)
         if envelope is None:
             raise NotFound("no such envelope", field="id")
-        if envelope.status not in SENDABLE:
-            raise RuleViolation(
-                f"envelope {envelope_id} is {envelope.status.value}; it is not sent again",
-                field="id",
-                code="envelope_already_sent",
-            )
+        check_sendable_envelope(envelope)
         execution = self._starter().start(firm_id, envelope.batch_id, [envelope_id])
         return envelope, execution
 
@@ -107,7 +124,7 @@ class SendRequests:
         if found is None:
             raise NotFound("no such batch", field="batch_id")
         _, envelopes = found
-        pending = [e.id for e in envelopes if e.status in SENDABLE]
+        pending = [e.id for e in envelopes if can_move(e.status, EnvelopeStatus.SENDING)]
         if not pending:
             raise RuleViolation(
                 f"batch {batch_id} has no envelope left to send",
@@ -174,6 +191,11 @@ class SendSteps:
         settings = self._settings.get(firm_id)
         text = fill_pay_link(envelope.body, url)
         subject = envelope.subject.replace(PAY_LINK_MARKER, url)
+        reply_to = str(settings.reply_to) if settings.reply_to else None
+        sender_name = settings.sender_name or settings.firm_name
+        # Values stored before input was checked could break a header: refuse them here,
+        # before SES, so the envelope fails (to be edited and sent again) instead of sticking.
+        _check_headers(subject=subject, to=envelope.to, sender_name=sender_name, reply_to=reply_to)
         if not self._envelopes.start_ses_call(firm_id, envelope_id, claim_token, now):
             # An earlier attempt of this send reached SES and then stopped: do not send again.
             return {"envelope_id": envelope_id, "outcome": "unconfirmed"}
@@ -183,13 +205,14 @@ class SendSteps:
                 subject=subject,
                 text=text,
                 html=html_body(text),
-                reply_to=str(settings.reply_to) if settings.reply_to else None,
-                sender_name=settings.sender_name or settings.firm_name,
+                reply_to=reply_to,
+                sender_name=sender_name,
                 attachments=attachments,
                 tags={"firm_id": firm_id, "envelope_id": envelope_id},
             )
-        except SesThrottled:
-            # SES sent nothing: the retry may call it again.
+        except (SesThrottled, EmailNotSent):
+            # SES sent nothing, for certain: a retry may call it again (throttled), or the
+            # envelope may be marked failed and sent again once fixed (not sendable).
             self._envelopes.undo_ses_call(firm_id, envelope_id, claim_token)
             raise
         self._envelopes.mark_sent(
@@ -203,8 +226,10 @@ class SendSteps:
         logger.info("envelope sent", extra={"firm_id": firm_id, "envelope_id": envelope_id})
         return {"envelope_id": envelope_id, "outcome": "sent", "message_id": message_id}
 
-    def fail_step(self, firm_id: str, envelope_id: str, error: str) -> dict[str, Any]:
-        failed = self._envelopes.mark_failed(firm_id, envelope_id, error)
+    def fail_step(
+        self, firm_id: str, envelope_id: str, claim_token: str, error: str
+    ) -> dict[str, Any]:
+        failed = self._envelopes.mark_failed(firm_id, envelope_id, claim_token, error)
         return {"envelope_id": envelope_id, "outcome": "failed" if failed else "unconfirmed"}
 
     def _bill_number(self, firm_id: str, bill_id: int) -> str:
@@ -234,8 +259,8 @@ class DeliveryEvents:
         """Record a send, delivery, bounce or complaint on its envelope; repeats and late
         arrivals change nothing. The envelope comes from the message's own tags (set when it
         was sent, so even a send whose status write was lost is found), else from the id."""
-        meaning = SES_EVENTS.get(event_type)
-        if meaning is None:
+        status = SES_EVENTS.get(event_type)
+        if status is None:
             return False
         tags = tags or {}
         owner: tuple[str, str] | None = None
@@ -245,6 +270,7 @@ class DeliveryEvents:
             owner = self._envelopes.envelope_of_message(message_id)
         if owner is None:
             return False
-        status, allowed_from = meaning
         firm_id, envelope_id = owner
-        return self._envelopes.record_delivery_event(firm_id, envelope_id, status, allowed_from)
+        return self._envelopes.record_delivery_event(
+            firm_id, envelope_id, status, statuses_before(status)
+        )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from billbridge.domain.settings import FirmSettings
+from billbridge.domain.settings import FirmSettings, check_header_fields
 from billbridge.services.ports import SettingsRepository
 
 
@@ -14,4 +14,5 @@ class SettingsService:
         return self._settings.get(firm_id)
 
     def put(self, firm_id: str, settings: FirmSettings) -> None:
+        check_header_fields(settings)
         self._settings.put(firm_id, settings)
