@@ -18,7 +18,13 @@ from typing import Any
 from billbridge.adapters.stripe_gateway import checkout_metadata
 from billbridge.domain.bills import Bill, BillState, StoredBill
 from billbridge.domain.connection import ClioConnection, Region
-from billbridge.domain.envelopes import Batch, Envelope, EnvelopeStatus, check_editable
+from billbridge.domain.envelopes import (
+    Batch,
+    Envelope,
+    EnvelopeStatus,
+    check_editable,
+    statuses_before,
+)
 from billbridge.domain.errors import Conflict
 from billbridge.domain.ledger import (
     BILL_MONEY,
@@ -250,6 +256,8 @@ class FakeClio:
     fail_with: Exception | None = None
     list_includes_deleted: bool = False
     calls: list[dict[str, Any]] = field(default_factory=list)
+    # Errors the next bill_pdf calls raise, in order (Clio refusing or failing a preview).
+    pdf_fail_next: list[Exception] = field(default_factory=list)
 
     def ensure_fresh(self, min_valid_seconds: float = 86400) -> None:
         return None
@@ -307,6 +315,8 @@ class FakeClio:
 
     def bill_pdf(self, bill_id: int) -> bytes:
         self.requests_made += 1
+        if self.pdf_fail_next:
+            raise self.pdf_fail_next.pop(0)
         return f"%PDF-1.4 bill {bill_id}".encode()
 
     def create_bill_webhook(
@@ -342,9 +352,17 @@ def connection(firm_id: str = "firm-a", **overrides: Any) -> ClioConnection:
 # --- sending ---------------------------------------------------------------------------------
 
 
+class Crash(Exception):
+    """A Lambda dying, or a write failing, at the point a test chose (`FakeSending.crash_next`)."""
+
+
 class FakeSending(FakeEnvelopes):
     """The send step's conditional writes (SendingRepository), with DynamoSendingRepository's
-    conditions: a claim per send, one SES call per claim, status only forward."""
+    conditions, taken from the same domain status rules (`statuses_before`): a claim per send,
+    one SES call per claim, a failure only by the run holding the claim, status only forward.
+
+    `before[call]` runs once just before that call (another run's step, interleaved there);
+    `crash_next[call]` makes that many of the next such calls raise `Crash`."""
 
     def __init__(self, bills: FakeBills | None = None) -> None:
         super().__init__()
@@ -352,14 +370,29 @@ class FakeSending(FakeEnvelopes):
         self.claims: dict[tuple[str, str], str] = {}
         self.ses_started: set[tuple[str, str]] = set()
         self.messages: dict[str, tuple[str, str]] = {}
+        self.before: dict[str, Callable[[], Any]] = {}
+        self.crash_next: dict[str, int] = {}
+
+    def _at(self, call: str) -> None:
+        interleaved = self.before.pop(call, None)
+        if interleaved is not None:
+            interleaved()
+        if self.crash_next.get(call, 0) > 0:
+            self.crash_next[call] -= 1
+            raise Crash(f"crashed in {call}")
+
+    def message_of(self, firm_id: str, envelope_id: str) -> str | None:
+        """The SES message id the envelope was marked sent with."""
+        return next((m for m, key in self.messages.items() if key == (firm_id, envelope_id)), None)
 
     def claim(self, firm_id: str, envelope_id: str, claim_token: str, now: datetime) -> bool:
+        self._at("claim")
         key = (firm_id, envelope_id)
         current = self.envelopes.get(key)
         if current is None:
             return False
         mine = current.status is EnvelopeStatus.SENDING and self.claims.get(key) == claim_token
-        if current.status not in (EnvelopeStatus.DRAFT, EnvelopeStatus.FAILED) and not mine:
+        if current.status not in statuses_before(EnvelopeStatus.SENDING) and not mine:
             return False
         self.envelopes[key] = replace(current, status=EnvelopeStatus.SENDING, error=None)
         self.claims[key] = claim_token
@@ -368,13 +401,19 @@ class FakeSending(FakeEnvelopes):
     def start_ses_call(
         self, firm_id: str, envelope_id: str, claim_token: str, now: datetime
     ) -> bool:
+        self._at("start_ses_call")
         key = (firm_id, envelope_id)
-        if self.claims.get(key) != claim_token or key in self.ses_started:
+        if (
+            self.claims.get(key) != claim_token
+            or self.envelopes[key].status is not EnvelopeStatus.SENDING
+            or key in self.ses_started
+        ):
             return False
         self.ses_started.add(key)
         return True
 
     def undo_ses_call(self, firm_id: str, envelope_id: str, claim_token: str) -> None:
+        self._at("undo_ses_call")
         key = (firm_id, envelope_id)
         if self.claims.get(key) == claim_token:
             self.ses_started.discard(key)
@@ -389,10 +428,13 @@ class FakeSending(FakeEnvelopes):
         url: str,
         now: datetime,
     ) -> None:
+        self._at("mark_sent")
         key = (envelope.firm_id, envelope.id)
         current = self.envelopes[key]
-        if self.claims.get(key) != claim_token or current.status is not EnvelopeStatus.SENDING:
-            raise Conflict("the envelope is no longer this send's")
+        if self.claims.get(key) != claim_token or current.status not in statuses_before(
+            EnvelopeStatus.SENT
+        ):
+            raise Conflict("the envelope is no longer this send's")  # the transaction fails
         self.envelopes[key] = replace(
             current,
             status=EnvelopeStatus.SENT,
@@ -408,16 +450,18 @@ class FakeSending(FakeEnvelopes):
                 )
         self.messages[message_id] = key
 
-    def mark_failed(self, firm_id: str, envelope_id: str, error: str) -> bool:
+    def mark_failed(self, firm_id: str, envelope_id: str, claim_token: str, error: str) -> bool:
+        self._at("mark_failed")
         key = (firm_id, envelope_id)
         current = self.envelopes[key]
-        if (
-            current.status in (EnvelopeStatus.SENDING, EnvelopeStatus.DRAFT)
-            and key not in self.ses_started
-        ):
+        ours = current.status is EnvelopeStatus.SENDING and self.claims.get(key) == claim_token
+        unclaimed = current.status in statuses_before(EnvelopeStatus.FAILED) and (
+            current.status is not EnvelopeStatus.SENDING
+        )
+        if key not in self.ses_started and (ours or unclaimed):
             self.envelopes[key] = replace(current, status=EnvelopeStatus.FAILED, error=error[:500])
             return True
-        if current.status is EnvelopeStatus.SENDING:
+        if ours:
             self.envelopes[key] = replace(current, error=f"delivery unconfirmed: {error}"[:500])
         return False
 
@@ -431,6 +475,7 @@ class FakeSending(FakeEnvelopes):
         status: EnvelopeStatus,
         allowed_from: tuple[EnvelopeStatus, ...],
     ) -> bool:
+        self._at("record_delivery_event")
         key = (firm_id, envelope_id)
         current = self.envelopes.get(key)
         if current is None or current.status not in allowed_from:
@@ -453,11 +498,17 @@ class SentEmail:
 
 
 class FakeMailer:
-    """Keeps what it sent (`sent`); `fail_with` makes the next sends raise."""
+    """SES: keeps what it accepted (`sent`). `fail_with` makes every send raise; `refuse_next`
+    raises those errors, in order, before anything is accepted (SesThrottled, EmailNotSent);
+    `crash_after_accepting` makes that many sends accept the email and then raise `Crash`, as
+    a Lambda dying after SES answered."""
 
     def __init__(self) -> None:
         self.sent: list[SentEmail] = []
         self.fail_with: Exception | None = None
+        self.refuse_next: list[Exception] = []
+        self.crash_after_accepting = 0
+        self.calls = 0
 
     def send(
         self,
@@ -471,13 +522,22 @@ class FakeMailer:
         attachments: list[tuple[str, bytes]],
         tags: dict[str, str],
     ) -> str:
+        self.calls += 1
         if self.fail_with is not None:
             raise self.fail_with
+        if self.refuse_next:
+            raise self.refuse_next.pop(0)
         message_id = f"msg-{len(self.sent) + 1}"
         self.sent.append(
             SentEmail(to, subject, text, html, reply_to, sender_name, attachments, tags, message_id)
         )
+        if self.crash_after_accepting:
+            self.crash_after_accepting -= 1
+            raise Crash("the function died after SES took the email")
         return message_id
+
+    def to(self, address: str) -> list[SentEmail]:
+        return [m for m in self.sent if m.to == [address]]
 
 
 class FakeSendStarter:

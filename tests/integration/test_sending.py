@@ -382,3 +382,37 @@ def test_given_a_stored_subject_that_breaks_the_header_when_sent_then_failed_edi
     assert session.get(url).json()["status"] == "sent"
     (mail,) = [m for m in inproc.outbox() if m["to"] == ["dana@client.example"]]
     assert mail["subject"] == "Your invoice"
+
+
+def test_given_a_second_runs_failure_while_the_first_is_sending_then_it_is_sent_once_not_failed(
+    inproc,
+):
+    from datetime import UTC, datetime
+
+    import boto3
+
+    from billbridge.adapters.dynamo_envelopes import DynamoSendingRepository
+
+    session, batch = _firm_with_drafts(inproc, "race-fail", 1)
+    envelope = batch["envelopes"][0]
+    sending = DynamoSendingRepository(boto3.client("dynamodb"), inproc.env["TABLE_NAME"])
+    # Run A has claimed the envelope and is about to call SES...
+    assert sending.claim("race-fail", envelope["id"], "run-a-claim", datetime.now(UTC))
+    step = {"firm_id": "race-fail", "batch_id": batch["batch_id"], "envelope_id": envelope["id"]}
+    # ...when run B's task dies before claiming it, and B's Catch records a failure.
+    failure = {"Error": "Lambda.TooManyRequestsException", "Cause": "Rate exceeded"}
+    inproc.invoke(
+        "MarkEnvelopeFailedFunction", {**step, "claim_token": "run-b-claim", "error": failure}
+    )
+
+    assert session.get(f"{inproc.api.url}/envelopes/{envelope['id']}").json()["status"] == (
+        "sending"
+    )
+    assert (
+        inproc.invoke("SendEnvelopeFunction", {**step, "claim_token": "run-a-claim"})["outcome"]
+        == "sent"
+    )
+    assert session.get(f"{inproc.api.url}/envelopes/{envelope['id']}").json()["status"] == "sent"
+    resend = session.post(f"{inproc.api.url}/envelopes/{envelope['id']}/send")
+    assert resend.status_code == 422
+    assert len([m for m in inproc.outbox() if m["to"] == [envelope["to"]]]) == 1

@@ -198,6 +198,10 @@ class SendSteps:
         _check_headers(subject=subject, to=envelope.to, sender_name=sender_name, reply_to=reply_to)
         if not self._envelopes.start_ses_call(firm_id, envelope_id, claim_token, now):
             # An earlier attempt of this send reached SES and then stopped: do not send again.
+            # Re-claiming cleared the envelope's note, so say again why it stays `sending`.
+            self._envelopes.mark_failed(
+                firm_id, envelope_id, claim_token, "an earlier attempt may have reached SES"
+            )
             return {"envelope_id": envelope_id, "outcome": "unconfirmed"}
         try:
             message_id = self._mailer().send(
