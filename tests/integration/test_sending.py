@@ -416,3 +416,31 @@ def test_given_a_second_runs_failure_while_the_first_is_sending_then_it_is_sent_
     resend = session.post(f"{inproc.api.url}/envelopes/{envelope['id']}/send")
     assert resend.status_code == 422
     assert len([m for m in inproc.outbox() if m["to"] == [envelope["to"]]]) == 1
+
+
+def test_given_a_template_failing_on_a_bills_values_when_drafting_then_422_naming_both(inproc):
+    inproc.clio.state.create_bill(
+        account="tpl-fails",
+        kind="invoice",
+        total_cents=9_900,
+        state="awaiting_payment",
+        client_name="Zed Holdings",
+        client_email="ap@zed.example",
+    )
+    assert inproc.connect("tpl-fails", "tpl-fails").status_code == 302
+    session = inproc.firm("tpl-fails")
+    settings = session.get(f"{inproc.api.url}/settings").json()
+    # Renders the sample values (client "Acme Ltd"), fails on every real client.
+    settings["templates"]["invoice"]["body"] = (
+        "{% if client_name != 'Acme Ltd' %}{{ 1//0 }}{% endif %}"
+    )
+    assert session.put(f"{inproc.api.url}/settings", json=settings).status_code == 200
+    (bill,) = session.get(f"{inproc.api.url}/invoices").json()["items"]
+
+    answer = session.post(f"{inproc.api.url}/envelopes", json={"bill_ids": [bill["id"]]})
+
+    assert answer.status_code == 422, answer.text
+    error = answer.json()["error"]
+    assert error["code"] == "template_failed" and error["field"] == "bill_ids"
+    assert "invoice email template's body" in error["message"]
+    assert f"bill {bill['id']} ({bill['number']})" in error["message"]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 from email_validator import EmailNotValidError, validate_email
 
@@ -67,6 +68,7 @@ def header_safe(value: str) -> str:
     return "".join(c for c in spaced if unicodedata.category(c) not in _BREAKING_CATEGORIES)
 
 
+@lru_cache(maxsize=4096)  # a pure function; checking an address costs about a millisecond
 def address_problem(address: str) -> str | None:
     """Why `address` cannot be an email's To or Reply-To, in words; None when it can."""
     problem = header_problem(address)

@@ -17,7 +17,7 @@ from billbridge.domain.bills import BillKind, BillState, Client, StoredBill
 from billbridge.domain.email_headers import address_problem, check_header_text, header_safe
 from billbridge.domain.errors import RuleViolation
 from billbridge.domain.settings import FirmSettings
-from billbridge.domain.templates import render
+from billbridge.domain.templates import TemplateProblem, render
 
 MAX_BILLS_PER_ENVELOPE = 10
 # One batch is written in one DynamoDB transaction (100 items): the batch and its envelopes.
@@ -182,12 +182,28 @@ def draft_text(bills: Sequence[StoredBill], settings: FirmSettings) -> tuple[str
     """Subject and body from the firm's templates: trust requests use the trust template; an
     envelope with any operating invoice uses the invoice template (it also covers the mix)."""
     trust_only = all(b.bill.kind is BillKind.TRUST_REQUEST for b in bills)
+    kind = "trust_request" if trust_only else "invoice"
     template = settings.templates.trust_request if trust_only else settings.templates.invoice
     fields = merge_fields(bills, settings)
+    rendered = {}
+    for part in ("subject", "body"):
+        try:
+            rendered[part] = render(getattr(template, part), fields)
+        except TemplateProblem as exc:
+            # A template that rendered the sample values can still fail on a bill's own
+            # (`{% if client_name != 'Acme Ltd' %}{{ 1//0 }}{% endif %}`): name both.
+            numbers = ", ".join(f"{b.bill.id} ({b.bill.number})" for b in bills)
+            label = "trust request" if trust_only else "invoice"
+            raise RuleViolation(
+                f"the {label} email template's {part} cannot be filled in for bill "
+                f"{numbers} of {header_safe(bills[0].bill.client.name)!r}: {exc}; correct "
+                f"the template in Settings (templates.{kind}.{part})",
+                field="bill_ids",
+                code="template_failed",
+            ) from None
     # The subject is a header: merged values from Clio (a client's name, `amounts_due`'s lines)
     # must not break it, so it is made one line; the template itself was checked when saved.
-    subject = header_safe(render(template.subject, fields)).strip()
-    return subject, render(template.body, fields)
+    return header_safe(rendered["subject"]).strip(), rendered["body"]
 
 
 def check_batch_size(envelope_count: int) -> None:
