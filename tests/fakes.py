@@ -25,7 +25,7 @@ from billbridge.domain.envelopes import (
     check_editable,
     statuses_before,
 )
-from billbridge.domain.errors import Conflict
+from billbridge.domain.errors import ClioUnreachable, Conflict
 from billbridge.domain.ledger import (
     BILL_MONEY,
     BillDelta,
@@ -258,9 +258,32 @@ class FakeClio:
     calls: list[dict[str, Any]] = field(default_factory=list)
     # Errors the next bill_pdf calls raise, in order (Clio refusing or failing a preview).
     pdf_fail_next: list[Exception] = field(default_factory=list)
+    # Clio answering 429s: the Retry-After of each, in order, before the next page. Waited out
+    # (through `sleep`) when it fits the time left, as the real client does, else raised.
+    rate_limited: list[float] = field(default_factory=list)
+    sleep: Any = None
+    waits: list[float] = field(default_factory=list)
+    seconds_left: Any = None
 
     def ensure_fresh(self, min_valid_seconds: float = 86400) -> None:
         return None
+
+    def limit_waits(self, seconds_left: Any) -> None:
+        self.seconds_left = seconds_left
+
+    def _answer_rate_limits(self) -> None:
+        while self.rate_limited:
+            wait = self.rate_limited[0]
+            if self.seconds_left is not None and wait > self.seconds_left():
+                limited = ClioUnreachable(
+                    f"Clio rate-limited GET /bills (retry after {wait:.0f} s)"
+                )
+                limited.transient, limited.retry_after = True, wait
+                raise limited
+            self.rate_limited.pop(0)
+            self.waits.append(wait)
+            if self.sleep is not None:
+                self.sleep(wait)
 
     def who_am_i(self) -> dict[str, Any]:
         return {"id": 1, "name": "Sandbox User"}
@@ -299,6 +322,7 @@ class FakeClio:
                 and self.fail_with
             ):
                 raise self.fail_with
+            self._answer_rate_limits()
             chunk = rows[offset : offset + self.page_size]
             offset += self.page_size
             self.requests_made += 1

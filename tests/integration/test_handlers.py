@@ -130,3 +130,45 @@ def test_given_stored_tokens_then_no_plaintext_token_is_in_the_table(inproc):
         assert token.access_token not in dump and token.refresh_token not in dump
     hooks = [h for h in inproc.clio.state.webhooks.values() if h.account == "secret"]
     assert hooks and all(h.shared_secret not in dump for h in hooks)
+
+
+def _last_run(stack, firm: str):
+    """The firm's last finished sync run, read from the store (listing invoices would start
+    another run)."""
+    from billbridge.adapters.dynamo_sync import DynamoSyncRepository
+
+    syncs = DynamoSyncRepository(boto3.client("dynamodb"), stack.env["TABLE_NAME"])
+    return syncs.get_run(firm, syncs.checkpoint(firm).last_run_id)
+
+
+def test_given_clio_answering_429s_in_a_row_when_syncing_then_the_run_waits_them_out(inproc):
+    seed_many(inproc.clio.state, "limited", 30, 3)
+    # More 429s in a row than the client would once retry, each asking for 1 s.
+    inproc.clio.state.add_fault("limited", 429, 7, 1, path="bills")
+
+    assert inproc.connect("firm-limited", "limited").status_code == 302
+
+    run = _last_run(inproc, "firm-limited")
+    assert (run.trigger.value, run.status.value) == ("connect", "succeeded"), run
+    assert run.bills_seen == 30
+
+
+def test_given_a_retry_after_longer_than_the_invocation_has_left_then_the_sync_hands_over(
+    inproc, monkeypatch
+):
+    from billbridge import bootstrap
+
+    seed_many(inproc.clio.state, "handover", 30, 3)
+    # Each invocation keeps about 3 s of its 900: less than the 5 s Clio asks for.
+    monkeypatch.setenv("SYNC_TIME_RESERVE_SECONDS", "897")
+    bootstrap.reset()
+    inproc.clio.state.add_fault("handover", 429, 1, 5, path="bills")
+
+    assert inproc.connect("firm-handover", "handover").status_code == 302
+
+    worker = inproc.lambdas.name_of("SyncWorkerFunction")
+    runs = [n for n, kind in inproc.lambdas.invocations if n == worker and kind == "Event"]
+    assert len(runs) >= 2, "the run should have handed itself to a new invocation"
+    run = _last_run(inproc, "firm-handover")
+    assert (run.trigger.value, run.status.value) == ("connect", "succeeded"), run
+    assert run.bills_seen == 30

@@ -213,3 +213,84 @@ def test_given_a_product_owned_field_when_a_bill_resyncs_then_it_survives():
     again = world.bills.items[(FIRM, 2)]
     assert again.paid_gl_cents == 2500 and again.payment_link_id == "pl_1"
     assert again.bill.outstanding_clio_cents == 5000
+
+
+# -- Clio's rate limit within the invocation's time (finding 12) --------------------------------
+
+
+class Invocations:
+    """The sync worker's invocations on a fake clock: each has its own time (the Lambda's
+    remaining time minus the reserve), the last given repeating; Clio's Retry-After waits
+    advance the clock."""
+
+    def __init__(self, world: World, *seconds: float) -> None:
+        self.world, self.seconds, self.elapsed, self.count = world, list(seconds), 0.0, 0
+        self.outcomes: list = []
+        world.clio.sleep = self.advance
+
+    def advance(self, wait: float) -> None:
+        self.elapsed += wait
+        self.world.now += timedelta(seconds=wait)
+
+    def run_all(self):
+        outcome = None
+        while self.world.launcher.launched:
+            firm_id, run_id = self.world.launcher.launched.pop(0)
+            time_left = self.seconds[min(self.count, len(self.seconds) - 1)]
+            self.count += 1
+            deadline = self.elapsed + time_left
+            outcome = self.world.service.run(firm_id, run_id, lambda: deadline - self.elapsed)
+            self.outcomes.append(outcome)
+        return outcome
+
+
+def test_given_429s_whose_waits_fit_the_time_left_when_syncing_then_they_are_waited_out():
+    world = World(count=450)
+    world.clio.rate_limited = [1.0] * 8  # more in a row than the client's old retry cap
+    invocations = Invocations(world, 60)
+    world.service.request_sync(FIRM, SyncTrigger.MANUAL)
+
+    outcome = invocations.run_all()
+
+    assert outcome.run.status is SyncStatus.SUCCEEDED and outcome.run.error is None
+    assert world.clio.waits == [1.0] * 8 and invocations.count == 1
+    assert len(world.bills.items) == 450
+
+
+def test_given_a_retry_after_longer_than_the_time_left_then_the_run_hands_over_and_finishes():
+    world = World(count=450)
+    first_pages = world.clio.iter_bill_pages
+
+    def rate_limited_after_the_first_page(**kwargs):
+        for number, page in enumerate(first_pages(**kwargs)):
+            yield page
+            if number == 0 and not world.clio.waits:
+                world.clio.rate_limited = [30.0]  # Clio asks for 30 s before the next page
+
+    world.clio.iter_bill_pages = rate_limited_after_the_first_page  # type: ignore[method-assign]
+    invocations = Invocations(world, 20, 60)  # 20 s left in the first invocation
+    world.service.request_sync(FIRM, SyncTrigger.MANUAL)
+
+    outcome = invocations.run_all()
+
+    handed, finished = invocations.outcomes
+    assert handed.continued and handed.run.status is SyncStatus.RUNNING
+    assert handed.run.bills_seen == 200  # the first page, kept in the checkpoint
+    assert finished.run.status is SyncStatus.SUCCEEDED and outcome is finished
+    assert world.clio.waits == [30.0]  # waited by the second invocation, which had the time
+    assert len(world.bills.items) == 450 and finished.run.bills_seen == 450
+
+
+def test_given_a_rate_limit_that_never_fits_then_the_run_fails_after_a_few_handovers():
+    world = World(count=10)
+    world.clio.rate_limited = [120.0]
+    invocations = Invocations(world, 5)
+    world.service.request_sync(FIRM, SyncTrigger.MANUAL)
+
+    outcome = invocations.run_all()
+
+    assert outcome.run.status is SyncStatus.FAILED
+    assert "rate-limited" in outcome.run.error and "120 s" in outcome.run.error
+    assert invocations.count == 4  # the first, then three handovers
+    # The next run starts afresh: its own handovers, not the failed run's.
+    assert "rate_limit_handovers" not in world.syncs.checkpoint(FIRM).extra

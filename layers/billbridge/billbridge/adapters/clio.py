@@ -10,6 +10,10 @@ This module owns every HTTP exchange with Clio and the rules that keep them poli
   `X-RateLimit-*` headers, so a well-behaved sync rarely meets a 429; a 429 is waited out by its
   `Retry-After`. 5xx answers and network failures are retried with jittered backoff. No single
   wait exceeds `max_wait_seconds`: a longer one raises instead, so the caller can checkpoint.
+* Time budget: a caller with a deadline (the sync worker: the Lambda's remaining time minus its
+  reserve) sets it with `limit_waits`. Then a wait that fits the time left is waited, however
+  many 429s come in a row (Clio's own `Retry-After` paces them), and one that does not fit
+  raises `ClioRateLimited` at once, without sleeping, so the caller hands the work over.
 * Money: JSON is parsed with `parse_float=Decimal`, never float; conversion to cents is the
   domain's job.
 * Secrets: tokens, the client secret and webhook secrets never appear in logs, exception messages
@@ -59,6 +63,9 @@ WEBHOOK_FIELDS = "id,etag,url,fields,shared_secret,model,status,events,expires_a
 PAGE_LIMIT = 200  # Clio's maximum page size
 DEFAULT_TOKEN_LIFETIME_SECONDS = 30 * 24 * 3600  # Clio Manage access tokens last 30 days
 DEFAULT_RETRY_AFTER_SECONDS = 1.0
+# With a time budget, 429s are bounded by the budget; this only stops a Clio that answers
+# `Retry-After: 0` forever.
+MAX_RATE_LIMITED_IN_A_ROW = 100
 BACKOFF_BASE_SECONDS = 0.5
 BACKOFF_CAP_SECONDS = 30.0
 _MESSAGE_MAX_CHARS = 300
@@ -207,6 +214,7 @@ class ClioClient:
         # What Clio's last answer said about our rate window.
         self._rate_remaining: int | None = None
         self._rate_reset_at: float | None = None
+        self._seconds_left: Callable[[], float] | None = None
         self.requests_made = 0
 
     def __repr__(self) -> str:
@@ -215,6 +223,17 @@ class ClioClient:
     @property
     def tokens(self) -> ClioTokens | None:
         return self._tokens
+
+    def limit_waits(self, seconds_left: Callable[[], float] | None) -> None:
+        """From now on, wait (for a rate limit or a retry) only as long as `seconds_left()`
+        allows; None: only `max_wait_seconds` bounds a wait."""
+        self._seconds_left = seconds_left
+
+    def _allowance(self) -> float:
+        """The longest wait allowed now."""
+        if self._seconds_left is None:
+            return self._max_wait
+        return max(0.0, min(self._max_wait, self._seconds_left()))
 
     # -- OAuth ------------------------------------------------------------------------------
 
@@ -441,7 +460,7 @@ class ClioClient:
         if self._rate_remaining is None or self._rate_remaining > 0 or self._rate_reset_at is None:
             return
         wait = self._rate_reset_at - self._clock()
-        if wait > self._max_wait:
+        if wait > self._allowance():
             raise ClioRateLimited(
                 f"Clio's rate window resets in {wait:.0f} s, longer than we may wait",
                 retry_after=wait,
@@ -559,10 +578,15 @@ class ClioClient:
                 failures += 1
                 wait = self._retry_after(response)
                 wait = DEFAULT_RETRY_AFTER_SECONDS if wait is None else wait
-                if wait > self._max_wait or failures > self._max_retries:
+                allowance = self._allowance()
+                # With a time budget the budget is the bound; without one, the retry count.
+                cap = MAX_RATE_LIMITED_IN_A_ROW if self._seconds_left else self._max_retries
+                if wait > allowance or failures > cap:
+                    why = f"retry after {wait:.0f} s"
+                    if wait > allowance:
+                        why += f", longer than we may wait ({allowance:.0f} s)"
                     raise ClioRateLimited(
-                        f"Clio rate-limited {method} {path} (retry after {wait:.0f} s)",
-                        retry_after=wait,
+                        f"Clio rate-limited {method} {path} ({why})", retry_after=wait
                     )
                 logger.info("Clio rate limit hit", extra={"path": path, "wait_seconds": wait})
                 self._sleep(wait)
@@ -586,7 +610,7 @@ class ClioClient:
         if failures > self._max_retries:
             raise ClioUnavailable(f"Clio kept failing: {what}", status=status)
         wait = self._backoff(failures, retry_after)
-        if wait > self._max_wait:
+        if wait > self._allowance():
             raise ClioUnavailable(f"Clio asked us to wait {wait:.0f} s: {what}", status=status)
         logger.warning(
             "Clio call failed; retrying",

@@ -65,6 +65,8 @@ class ClioUnreachable(DomainError):
     # Whether trying again later may succeed (rate limit, Clio down), as opposed to a request
     # Clio refuses as such (a bill it no longer has). The adapter's classes say which.
     transient = False
+    # Set when Clio's rate limit is the reason: the seconds it asked us to wait.
+    retry_after: float | None = None
 
 
 class ClioAuthorizationLost(ClioUnreachable):

@@ -3,7 +3,7 @@ use the in-memory fakes in tests/fakes.py."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -199,6 +199,10 @@ class ClioGateway(Protocol):
         ...
 
     def ensure_fresh(self, min_valid_seconds: float = ...) -> None: ...
+
+    def limit_waits(self, seconds_left: Callable[[], float] | None) -> None:
+        """Wait for Clio (rate limits, retries) only as long as `seconds_left()` allows."""
+        ...
 
     def who_am_i(self) -> dict[str, Any]: ...
 

@@ -40,6 +40,10 @@ logger = Logger(child=True)
 
 PASSES: tuple[tuple[str, str | None], ...] = (("all", None), ("deleted", "deleted"))
 RUN_HIGH_WATER = "run_high_water"
+# How many times in a row a run may hand itself over because Clio's rate limit outlasted its
+# time, with no page stored in between, before it gives up (the next tick resumes it).
+RATE_LIMIT_HANDOVERS = "rate_limit_handovers"
+MAX_RATE_LIMIT_HANDOVERS = 3
 
 
 @dataclass(frozen=True)
@@ -135,6 +139,9 @@ class SyncService:
                 self._finish(checkpoint, run, SyncStatus.FAILED, "no Clio connection"), False
             )
         clio = self._clio_for(connection)
+        # A 429 whose Retry-After fits the time left is waited out in the client; one that
+        # does not fit comes back here at once, to hand the run over.
+        clio.limit_waits(seconds_left)
         try:
             clio.ensure_fresh()
             return self._walk(clio, connection, checkpoint, run, seconds_left)
@@ -153,6 +160,10 @@ class SyncService:
                 False,
             )
         except ClioUnreachable as exc:
+            if exc.retry_after is not None:
+                handed = self._hand_over_rate_limited(run, exc)
+                if handed is not None:
+                    return handed
             # The checkpoint keeps the next page's URL: the next run resumes from it.
             logger.warning("Clio unavailable", extra={"firm_id": firm_id, "reason": exc.message})
             return RunOutcome(
@@ -164,6 +175,24 @@ class SyncService:
                 ),
                 False,
             )
+
+    def _hand_over_rate_limited(self, run: SyncRun, exc: ClioUnreachable) -> RunOutcome | None:
+        """Clio's Retry-After outlasts this invocation's time: the checkpoint holds the next
+        page, so a new invocation (with its full time) waits it out and goes on. None when
+        the run has handed over this way too often without storing a page."""
+        checkpoint = self._syncs.checkpoint(run.firm_id)
+        handovers = int(checkpoint.extra.get(RATE_LIMIT_HANDOVERS, "0")) + 1
+        if handovers > MAX_RATE_LIMIT_HANDOVERS:
+            return None
+        latest = self._latest(run)
+        extra = {**checkpoint.extra, RATE_LIMIT_HANDOVERS: str(handovers)}
+        self._syncs.save_progress(replace(checkpoint, extra=extra), latest, self._clock())
+        self._launcher.launch(run.firm_id, run.id)
+        logger.info(
+            "Clio rate limit outlasts this invocation; the sync continues in a new one",
+            extra={"run_id": run.id, "retry_after": exc.retry_after, "handovers": handovers},
+        )
+        return RunOutcome(latest, True)
 
     def _latest(self, run: SyncRun) -> SyncRun:
         return self._syncs.get_run(run.firm_id, run.id) or run
@@ -229,6 +258,7 @@ class SyncService:
             if high is None or datetime.fromisoformat(stamp) > datetime.fromisoformat(high):
                 high = stamp
         extra = dict(checkpoint.extra)
+        extra.pop(RATE_LIMIT_HANDOVERS, None)  # a page stored: progress
         if high is not None:
             extra[RUN_HIGH_WATER] = high
         run = replace(
@@ -242,6 +272,11 @@ class SyncService:
         self, checkpoint: SyncCheckpoint, run: SyncRun, status: SyncStatus, error: str | None
     ) -> SyncRun:
         now = self._clock()
+        # The handover count is one run's: the next run starts with none.
+        checkpoint = replace(
+            checkpoint,
+            extra={k: v for k, v in checkpoint.extra.items() if k != RATE_LIMIT_HANDOVERS},
+        )
         if status == SyncStatus.SUCCEEDED:
             high = checkpoint.high_water
             run_high = checkpoint.extra.get(RUN_HIGH_WATER)
