@@ -77,15 +77,20 @@ def scheduled_event(now: datetime) -> dict[str, Any]:
 
 
 def connect_firm(api_url: str, firm_id: str, clio_account: str) -> None:
-    """Walk the OAuth redirects as a browser would: our connect, Clio's authorize, our callback."""
-    headers = {"Authorization": f"Bearer dev-{firm_id}"}
-    start = requests.get(
-        f"{api_url}/clio/connect", headers=headers, allow_redirects=False, timeout=10
+    """Walk the OAuth redirects as a browser would: our connect, Clio's authorize, our callback.
+    One cookie jar throughout, as a browser keeps: the connect's answer sets the cookie the
+    callback must bring back (the callback itself carries no Authorization header)."""
+    browser = requests.Session()
+    start = browser.get(
+        f"{api_url}/clio/connect",
+        headers={"Authorization": f"Bearer dev-{firm_id}"},
+        allow_redirects=False,
+        timeout=10,
     )
     start.raise_for_status()
     authorize = start.headers["Location"] + "&" + urlencode({"sandbox_account": clio_account})
-    approved = requests.get(authorize, allow_redirects=False, timeout=10)
-    callback = requests.get(approved.headers["Location"], allow_redirects=False, timeout=30)
+    approved = browser.get(authorize, allow_redirects=False, timeout=10)
+    callback = browser.get(approved.headers["Location"], allow_redirects=False, timeout=30)
     if callback.status_code != 302:
         raise RuntimeError(f"connecting {firm_id} failed: {callback.status_code} {callback.text}")
 

@@ -957,6 +957,7 @@ class FakeWorld:
         self.syncs = FakeSyncs()
         self.settings = FakeSettings()
         self.connections = FakeConnections()
+        self.connect_states = FakeConnectStates()
         self.envelopes = FakeSending(self.bills)
         self.links = FakeLinks()
         self.payments = FakePaymentStore(self.bills)
@@ -1019,6 +1020,7 @@ class FakeWorld:
             syncs=self.syncs,
             settings=self.settings,
             connections=self.connections,
+            connect_states=self.connect_states,
             envelopes=self.envelopes,
             links=self.links,
             payments=self.payments,
@@ -1112,3 +1114,24 @@ def stored_bill(
 
 # The trust and operating connected accounts a fake firm's payments go to.
 FIRM_ACCOUNTS = ("acct_trust", "acct_operating")
+
+
+# --- connecting Clio ------------------------------------------------------------------------
+
+
+class FakeConnectStates:
+    """ConnectStateRepository: record, then consume once before it expires."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, dict[str, Any]] = {}
+
+    def record(self, intent: Any, user: Any) -> None:
+        assert intent.state_id not in self.items
+        self.items[intent.state_id] = {"intent": intent, "user": user, "consumed": False}
+
+    def consume(self, intent: Any, now: datetime) -> Any:
+        item = self.items.get(intent.state_id)
+        if item is None or item["consumed"] or item["intent"].expires_at <= now:
+            return None
+        item["consumed"] = True
+        return item["user"]

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from billbridge.domain.bills import BillKind, BillState, StoredBill
+from billbridge.domain.connection import ClioConnection
 from billbridge.domain.envelopes import Envelope
 from billbridge.domain.payments import Transaction
 from billbridge.domain.sync import SyncRun
@@ -135,11 +136,44 @@ class ErrorOut(BaseModel):
     error: ErrorBody
 
 
+class ConnectedByOut(BaseModel):
+    user_id: str
+    email: str | None
+
+
 class ClioStatusOut(BaseModel):
     status: Literal["connected", "reconnect_needed", "not_connected"]
     region: str | None
+    # Which Clio user approved the connection, and their Clio account (Clio's who_am_i).
+    clio_user_id: str | None = None
     clio_user_name: str | None
+    clio_user_email: str | None = None
+    clio_account_id: str | None = None
+    clio_account_name: str | None = None
+    # The BillBridge user who started the connect.
+    connected_by: ConnectedByOut | None = None
     connected_at: datetime | None
+
+    @classmethod
+    def of(cls, status: str, connection: ClioConnection | None) -> ClioStatusOut:
+        if connection is None:
+            return cls(status=status, region=None, clio_user_name=None, connected_at=None)  # type: ignore[arg-type]
+        by = connection.connected_by_user_id
+        return cls(
+            status=status,  # type: ignore[arg-type]
+            region=connection.region.value,
+            clio_user_id=None if connection.clio_user_id is None else str(connection.clio_user_id),
+            clio_user_name=connection.clio_user_name,
+            clio_user_email=connection.clio_user_email,
+            clio_account_id=(
+                None if connection.clio_account_id is None else str(connection.clio_account_id)
+            ),
+            clio_account_name=connection.clio_account_name,
+            connected_by=ConnectedByOut(user_id=by, email=connection.connected_by_email)
+            if by
+            else None,
+            connected_at=connection.connected_at,
+        )
 
 
 class AuthorizeUrlOut(BaseModel):

@@ -145,10 +145,16 @@ WEBHOOK = Schema(
     ),
 )
 
+# Account_base: the Clio account (the firm) a user belongs to, nested in User.
+ACCOUNT = NestedSchema(
+    fields=frozenset({"id", "etag", "name", "state", "created_at", "updated_at"}),
+    defaults=("id", "etag"),
+)
+
 USER_SCHEMA = Schema(
     name="User",
     scalars=frozenset({"id", "etag", "name", "first_name", "last_name", "email"}),
-    nested={},
+    nested={"account": ACCOUNT},
 )
 
 

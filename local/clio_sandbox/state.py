@@ -892,7 +892,14 @@ class SandboxState:
         except FieldsError as exc:
             raise ApiError(400, "BadRequest", str(exc), "fields") from None
         acct = self.account(account)
-        return {name: _user_value(acct, name) for name, _ in spec}
+        out: dict[str, Any] = {}
+        for name, inner in spec:
+            if name == "account":
+                names = nested_names(inner, USER_SCHEMA.nested["account"])
+                out[name] = {k: _account_value(acct, k) for k in names}
+            else:
+                out[name] = _user_value(acct, name)
+        return out
 
     # -- webhooks -----------------------------------------------------------------------------
 
@@ -1145,6 +1152,18 @@ def _user_value(acct: Account, name: str) -> Any:
         "first_name": first,
         "last_name": last,
         "email": f"admin@{acct.name}.example",
+    }[name]
+
+
+def _account_value(acct: Account, name: str) -> Any:
+    """The account as Clio's Account_base shows it: the firm's name is the account's name."""
+    return {
+        "id": acct.id,
+        "etag": _etag("account", acct.id),
+        "name": acct.firm_name,
+        "state": "active",
+        "created_at": "2020-01-01T00:00:00Z",
+        "updated_at": "2020-01-01T00:00:00Z",
     }[name]
 
 

@@ -109,20 +109,36 @@ class Firm:
 
     def connect_clio(self, clio_account: str) -> requests.Response:
         """The OAuth dance through the real redirects; returns our callback's answer."""
+        return self.approve_in_clio(self.start_connect(), clio_account)
+
+    def start_connect(self) -> requests.Response:
+        """Press Connect Clio: our answer, a redirect to Clio, sets the connect cookie in this
+        firm's browser (`self.session`'s cookie jar)."""
         start = self.session.get(
             f"{self.stack.api_url}/clio/connect", allow_redirects=False, timeout=30
         )
         assert start.status_code == 302, start.text
-        authorize = start.headers["Location"]
-        assert authorize.startswith(f"{self.stack.clio_url}/oauth/authorize?")
+        assert start.headers["Location"].startswith(f"{self.stack.clio_url}/oauth/authorize?")
+        return start
+
+    def approve_in_clio(
+        self, start: requests.Response, clio_account: str, browser: Any = None
+    ) -> requests.Response:
+        """A Clio user of `clio_account` approves the authorize URL in `browser` (a cookie
+        jar; this firm's own browser unless another is given); answers our callback's answer."""
+        jar = self.session.cookies if browser is None else browser
         approved = requests.get(
-            f"{authorize}&{urlencode({'sandbox_account': clio_account})}",
+            f"{start.headers['Location']}&{urlencode({'sandbox_account': clio_account})}",
             allow_redirects=False,
             timeout=30,
+            cookies=jar,
         )
         assert approved.status_code == 302, approved.text
-        # The callback carries no Authorization header: the signed state names the firm.
-        return requests.get(approved.headers["Location"], allow_redirects=False, timeout=60)
+        # The callback carries no Authorization header: the state names the firm, and the
+        # browser's cookie proves it is the browser that started the connect.
+        return requests.get(
+            approved.headers["Location"], allow_redirects=False, timeout=60, cookies=jar
+        )
 
     def wait_sync(self, run_id: str, timeout: float = 120) -> dict[str, Any]:
         deadline = time.monotonic() + timeout

@@ -40,15 +40,17 @@ class InProcessStack:
         return session
 
     def connect(self, firm_id: str, clio_account: str) -> requests.Response:
-        start = self.firm(firm_id).get(
-            f"{self.api.url}/clio/connect", allow_redirects=False, timeout=30
-        )
-        approved = requests.get(
+        """The OAuth redirects as a browser walks them: one cookie jar, the connect's cookie
+        brought back to the callback, which carries no Authorization header."""
+        browser = self.firm(firm_id)
+        start = browser.get(f"{self.api.url}/clio/connect", allow_redirects=False, timeout=30)
+        del browser.headers["Authorization"]
+        approved = browser.get(
             f"{start.headers['Location']}&sandbox_account={clio_account}",
             allow_redirects=False,
             timeout=30,
         )
-        return requests.get(approved.headers["Location"], allow_redirects=False, timeout=60)
+        return browser.get(approved.headers["Location"], allow_redirects=False, timeout=60)
 
     def outbox(self) -> list[dict[str, Any]]:
         from local.outbox import read_outbox_in_process

@@ -81,7 +81,8 @@ def test_given_the_authorize_redirect_when_exchanging_the_code_then_tokens_are_k
     remaining = tokens.expires_at - datetime.now(UTC)
     assert timedelta(days=29, hours=23) < remaining <= timedelta(days=30)
     assert tokens.expires_at.tzinfo is not None
-    assert set(who) == {"id", "name"} and who["name"] == "Firm Admin"
+    assert set(who) == {"id", "name", "email", "account"} and who["name"] == "Firm Admin"
+    assert who["account"]["name"] == "Firm Law LLP"  # which Clio account approved
     with pytest.raises(ClioAuthError):
         new_client(clio_sandbox).exchange_code(code)  # codes are single-use
 

@@ -412,6 +412,29 @@ def test_given_who_am_i_then_the_account_user_comes_back(clio_sandbox: ClioSandb
     assert set(answer.json()["data"]) == {"id", "name"}
 
 
+def test_given_who_am_i_with_the_nested_account_then_each_account_says_whose_it_is(
+    clio_sandbox: ClioSandbox,
+) -> None:
+    fields = {"fields": "id,name,email,account{id,name}"}
+    answers = {
+        account: api_session(clio_sandbox, account)
+        .get(f"{clio_sandbox.url}/api/v4/users/who_am_i.json", params=fields, timeout=5)
+        .json()["data"]
+        for account in ("firm-c", "victim-v")
+    }
+
+    firm, victim = answers["firm-c"], answers["victim-v"]
+    assert set(firm) == {"id", "name", "email", "account"}
+    assert set(firm["account"]) == {"id", "name"}
+    assert firm["account"]["name"] == "Firm C Law LLP"
+    assert firm["account"]["id"] != victim["account"]["id"] and firm["id"] != victim["id"]
+    # Without braces a nested record answers its default fields, as Clio does.
+    plain = api_session(clio_sandbox, "firm-c").get(
+        f"{clio_sandbox.url}/api/v4/users/who_am_i.json", params={"fields": "account"}, timeout=5
+    )
+    assert set(plain.json()["data"]["account"]) == {"id", "etag"}
+
+
 # -- rate limits and faults -----------------------------------------------------------------------
 
 

@@ -685,3 +685,49 @@ def test_given_connected_firms_when_listed_then_each_appears_once(store: Store) 
 
     assert sorted(repo.connected_firm_ids()) == ["firm-a", "firm-b", "firm-c"]
     assert repo.get("firm-a").needs_reconnect is True  # type: ignore[union-attr]
+
+
+# -- the single-use states of Clio connects (C1) -------------------------------------------------
+
+
+def _connect_states(store: Store) -> Any:
+    from billbridge.adapters.dynamo_firms import DynamoConnectStateRepository
+
+    return DynamoConnectStateRepository(store.client, store.table, sleep=no_sleep)
+
+
+def test_given_a_recorded_connect_state_then_it_is_consumed_once_and_expires_with_a_ttl(
+    store: Store,
+) -> None:
+    from billbridge.domain.oauth_state import ConnectingUser, start_connect
+
+    states = _connect_states(store)
+    intent = start_connect(FIRM, Region.US, "user-1", b"k" * 32, T0).intent
+    user = ConnectingUser("user-1", "clerk@example.com")
+    states.record(intent, user)
+
+    assert states.consume(intent, T0 + timedelta(minutes=1)) == user
+    assert states.consume(intent, T0 + timedelta(minutes=2)) is None
+    item = store.raw(f"FIRM#{FIRM}", f"CLIO#CONNECT#{intent.state_id}")
+    assert int(item["expires_at_epoch"]["N"]) == int(intent.expires_at.timestamp())
+    never = start_connect(FIRM, Region.US, "user-1", b"k" * 32, T0).intent
+    assert states.consume(never, T0) is None  # never recorded: no state of ours
+    late = start_connect(FIRM, Region.US, "user-1", b"k" * 32, T0).intent
+    states.record(late, user)
+    # Past its expiry (DynamoDB's TTL deletes lazily, so the write checks the time itself).
+    assert states.consume(late, late.expires_at + timedelta(seconds=1)) is None
+
+
+def test_given_callbacks_racing_with_one_state_then_exactly_one_consumes_it(store: Store) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from billbridge.domain.oauth_state import ConnectingUser, start_connect
+
+    states = _connect_states(store)
+    intent = start_connect(FIRM, Region.US, "user-1", b"k" * 32, T0).intent
+    states.record(intent, ConnectingUser("user-1"))
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda _: states.consume(intent, T0), range(8)))
+
+    assert sum(r is not None for r in results) == 1

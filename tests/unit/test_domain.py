@@ -5,9 +5,9 @@ import pytest
 
 from billbridge.domain.bills import BillKind, BillState, bill_from_clio, parse_states
 from billbridge.domain.connection import ClioConnection, Region, parse_region
-from billbridge.domain.errors import InvalidInput
+from billbridge.domain.errors import InvalidInput, RuleViolation
 from billbridge.domain.money import cents_from_major
-from billbridge.domain.oauth_state import ConnectIntent, sign_state, verify_state
+from billbridge.domain.oauth_state import STATE_TTL, check_browser, start_connect, verify_state
 from billbridge.domain.settings import FirmSettings
 from tests.fakes import T0, clio_bill
 
@@ -73,24 +73,56 @@ def test_given_bad_states_when_parsed_then_invalid_input_names_states(raw):
     assert error.value.field == "states"
 
 
-def test_given_a_signed_state_when_verified_then_the_firm_and_region_come_back():
-    state = sign_state(ConnectIntent("firm-a", Region.CA), KEY, T0)
-    assert verify_state(state, KEY, T0 + timedelta(minutes=5)) == ConnectIntent("firm-a", Region.CA)
+def test_given_a_signed_state_when_verified_then_the_firm_region_and_user_come_back():
+    start = start_connect("firm-a", Region.CA, "user-1", KEY, T0)
+
+    intent = verify_state(start.state, KEY, T0 + timedelta(minutes=5))
+
+    assert intent == start.intent
+    assert (intent.firm_id, intent.region, intent.user_id) == ("firm-a", Region.CA, "user-1")
+    assert start.browser_secret not in start.state  # only its hash travels through Clio
 
 
 def test_given_a_tampered_or_expired_or_foreign_state_when_verified_then_refused():
-    state = sign_state(ConnectIntent("firm-a", Region.US), KEY, T0)
+    state = start_connect("firm-a", Region.US, "user-1", KEY, T0).state
     body, mac = state.split(".")
-    forged_body = sign_state(ConnectIntent("firm-b", Region.US), KEY, T0).split(".")[0]
+    forged_body = start_connect("firm-b", Region.US, "user-1", KEY, T0).state.split(".")[0]
     for bad, key, now in [
         (f"{forged_body}.{mac}", KEY, T0),
         (state, b"other-key" * 4, T0),
-        (state, KEY, T0 + timedelta(hours=1)),
+        (state, KEY, T0 + STATE_TTL + timedelta(seconds=1)),
         ("garbage", KEY, T0),
         (f"{body}.", KEY, T0),
+        ("é.é", KEY, T0),
     ]:
         with pytest.raises(InvalidInput):
             verify_state(bad, key, now)
+
+
+def test_given_the_callback_from_another_browser_then_the_state_is_refused():
+    start = start_connect("firm-a", Region.US, "user-1", KEY, T0)
+    other = start_connect("firm-a", Region.US, "user-1", KEY, T0)
+
+    check_browser(start.intent, start.browser_secret)  # the browser that started it
+    for cookie in (None, "", other.browser_secret):
+        with pytest.raises(RuleViolation) as refused:
+            check_browser(start.intent, cookie)
+        assert refused.value.code == "clio_connect_other_browser"
+
+
+def test_given_a_state_signed_by_the_old_format_then_refused_not_crashed():
+    import base64
+    import hashlib
+    import hmac
+    import json
+
+    body = base64.urlsafe_b64encode(json.dumps({"f": "firm-a", "r": "us", "exp": 2**40}).encode())
+    text = body.rstrip(b"=").decode()
+    mac = hmac.new(KEY, text.encode(), hashlib.sha256).digest()
+    old = f"{text}.{base64.urlsafe_b64encode(mac).rstrip(b'=').decode()}"
+
+    with pytest.raises(InvalidInput):
+        verify_state(old, KEY, T0)
 
 
 def test_given_a_connection_when_printed_then_no_secret_shows():

@@ -15,7 +15,9 @@ route(/^\/settings$/, "settings", () => import("./views/settings.js"));
 
 async function connectClio(button, message) {
   // GET /clio/connect answers a redirect that needs our Authorization header, which a link
-  // cannot send: ask for the address as JSON, then go there.
+  // cannot send: ask for the address as JSON, then go there. That same answer sets the
+  // connect cookie (HttpOnly, for the callback's path only): the callback Clio redirects this
+  // browser to accepts the connect only from the browser holding it.
   button.disabled = true;
   try {
     const { authorize_url: url } = await getJson("/clio/connect");
@@ -45,6 +47,32 @@ async function clioStatusBanner() {
     button, message));
 }
 
+/** "the Clio account Smith LLP, as Jo Smith (jo@smith.example)": who Clio says approved. */
+export function connectedAs(status) {
+  const account = status.clio_account_name ? `the Clio account ${status.clio_account_name}` : "a Clio account";
+  if (!status.clio_user_name) return account;
+  const email = status.clio_user_email ? ` (${status.clio_user_email})` : "";
+  return `${account}, as ${status.clio_user_name}${email}`;
+}
+
+async function connectedBanner(slot) {
+  // Which Clio account and user was connected, so staff can see at once when someone else's
+  // Clio account approved the connect.
+  let status = null;
+  try {
+    status = await getJson("/clio/status");
+  } catch {
+    status = null; // the screens report an unreachable API themselves
+  }
+  const who = status && status.status === "connected" ? connectedAs(status) : "a Clio account";
+  const close = h("button", { type: "button", class: "link-button", onclick: () => slot.replaceChildren() }, "Dismiss");
+  replace(slot, h("div", { class: "banner", role: "status", "aria-label": "Clio connected" },
+    h("div", {},
+      h("p", {}, `Clio is connected: ${who}. Your bills are being imported and appear on Invoices as they arrive.`),
+      h("p", { class: "banner-note" }, "Not the right Clio account? Sign in to Clio as the right user and connect again.")),
+    close));
+}
+
 function banner() {
   // The Clio OAuth callback lands here with ?clio=connected (WebBaseUrl in template.yaml).
   const params = new URLSearchParams(location.search);
@@ -52,10 +80,7 @@ function banner() {
     clioStatusBanner();
     return;
   }
-  const slot = document.getElementById("banner");
-  const close = h("button", { type: "button", class: "link-button", onclick: () => slot.replaceChildren() }, "Dismiss");
-  replace(slot, h("div", { class: "banner", role: "status" },
-    h("p", {}, "Clio is connected. Your bills are being imported and appear on Invoices as they arrive."), close));
+  connectedBanner(document.getElementById("banner"));
   history.replaceState(null, "", `${location.pathname}${location.hash || "#/invoices"}`);
 }
 

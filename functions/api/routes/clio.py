@@ -1,17 +1,21 @@
-"""GET /clio/connect and GET /clio/callback: connecting the firm's Clio account (C1)."""
+"""GET /clio/connect, GET /clio/callback and GET /clio/status: connecting the firm's Clio
+account (C1), and which Clio account and user is connected."""
 
 from __future__ import annotations
 
+from http.cookies import CookieError, SimpleCookie
 from typing import Annotated
 from urllib.parse import urlencode
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.shared.cookies import Cookie, SameSite
 
-from billbridge.bootstrap import api_services
+from billbridge.bootstrap import ApiServices, api_services
 from billbridge.domain.connection import parse_region
-from routes.context import firm_id_of
+from billbridge.domain.oauth_state import CONNECT_COOKIE, STATE_TTL
+from routes.context import firm_id_of, user_of
 from schemas import AuthorizeUrlOut, ClioStatusOut
 
 router = Router()
@@ -20,11 +24,20 @@ router = Router()
 @router.get("/clio/status", summary="Whether the firm's Clio account is connected", tags=["clio"])
 def status() -> ClioStatusOut:
     state, connection = api_services().connect.status(firm_id_of(router))
-    return ClioStatusOut(
-        status=state,  # type: ignore[arg-type]
-        region=connection.region.value if connection else None,
-        clio_user_name=connection.clio_user_name if connection else None,
-        connected_at=connection.connected_at if connection else None,
+    return ClioStatusOut.of(state, connection)
+
+
+def _connect_cookie(services: ApiServices, value: str, max_age: int) -> Cookie:
+    # HttpOnly: no script reads it; SameSite=Lax: sent on Clio's top-level redirect back to
+    # us, not on cross-site subrequests; the callback's path only; Secure over https.
+    return Cookie(
+        name=CONNECT_COOKIE,
+        value=value,
+        path=services.connect_cookie_path,
+        secure=services.connect_cookie_secure,
+        http_only=True,
+        same_site=SameSite.LAX_MODE,
+        max_age=max_age,
     )
 
 
@@ -33,10 +46,14 @@ def status() -> ClioStatusOut:
     summary="Redirect to Clio to authorize this firm",
     tags=["clio"],
     responses={
-        302: {"description": "Redirect to Clio's authorize page"},
+        302: {
+            "description": "Redirect to Clio's authorize page; sets the `billbridge_clio_connect` "
+            "cookie the callback needs (HttpOnly, SameSite=Lax, path of the callback)"
+        },
         200: {
             "description": "With `Accept: application/json`: the address to send the browser to "
-            "(a web page cannot follow a redirect that needs its Authorization header)",
+            "(a web page cannot follow a redirect that needs its Authorization header); sets "
+            "the same cookie",
             "content": {"application/json": {"model": AuthorizeUrlOut}},
         },
     },
@@ -45,15 +62,37 @@ def connect(  # type: ignore[no-untyped-def]  # a redirect, or JSON for the web 
     region: Annotated[str | None, Query(description="Clio data region: us, ca, eu or au")] = None,
 ):
     services = api_services()
-    url = services.connect.authorize_url(firm_id_of(router), parse_region(region))
+    start = services.connect.authorize(firm_id_of(router), user_of(router), parse_region(region))
+    cookie = _connect_cookie(services, start.browser_secret, int(STATE_TTL.total_seconds()))
     if "application/json" in (router.current_event.headers.get("Accept") or ""):
         return Response(
             status_code=200,
             content_type=content_types.APPLICATION_JSON,
-            body={"authorize_url": url},
+            body={"authorize_url": start.authorize_url},
             headers={"Cache-Control": "no-store"},
+            cookies=[cookie],
         )
-    return Response(status_code=302, headers={"Location": url, "Cache-Control": "no-store"})
+    return Response(
+        status_code=302,
+        headers={"Location": start.authorize_url, "Cache-Control": "no-store"},
+        cookies=[cookie],
+    )
+
+
+def _browser_secret() -> str | None:
+    """The connect cookie the browser sent, if any."""
+    event = router.current_event
+    headers = [event.headers.get("Cookie") or event.headers.get("cookie") or ""]
+    headers += list((event.multi_value_headers or {}).get("Cookie") or [])
+    for header in headers:
+        jar: SimpleCookie = SimpleCookie()
+        try:
+            jar.load(header)
+        except CookieError:
+            continue
+        if CONNECT_COOKIE in jar:
+            return jar[CONNECT_COOKIE].value
+    return None
 
 
 @router.get(
@@ -68,8 +107,14 @@ def callback(
     error: Annotated[str | None, Query()] = None,
 ) -> Response[None]:
     services = api_services()
-    connection = services.connect.complete(code=code, state=state, error=error)
+    connection = services.connect.complete(
+        code=code, state=state, error=error, browser_secret=_browser_secret()
+    )
     target = services.web_base_url
     query = urlencode({"clio": "connected", "region": connection.region.value})
     location = f"{target}{'&' if '?' in target else '?'}{query}"
-    return Response(status_code=302, headers={"Location": location, "Cache-Control": "no-store"})
+    return Response(
+        status_code=302,
+        headers={"Location": location, "Cache-Control": "no-store"},
+        cookies=[_connect_cookie(services, "", 0)],  # used up: the browser forgets it
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from billbridge.domain.errors import Unauthenticated
+from billbridge.domain.oauth_state import ConnectingUser
 
 FIRM_CLAIM = "custom:firm_id"
 
@@ -15,3 +16,13 @@ def firm_id_of(router: Router) -> str:
     if not firm_id:
         raise Unauthenticated("the caller's token names no firm")
     return str(firm_id)
+
+
+def user_of(router: Router) -> ConnectingUser:
+    """The signed-in user: the token's `sub` (and email, when the token carries one)."""
+    claims = router.current_event.request_context.authorizer.claims or {}
+    user_id = claims.get("sub") or claims.get("cognito:username")
+    if not user_id:
+        raise Unauthenticated("the caller's token names no user")
+    email = claims.get("email")
+    return ConnectingUser(user_id=str(user_id), email=str(email) if email else None)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cache, cached_property
 from typing import Any
+from urllib.parse import urlsplit
 
 from billbridge.config import (
     ClioConfig,
@@ -45,6 +46,7 @@ from billbridge.services.ports import (
     ClioClientFactory,
     ClioGateway,
     ConnectionRepository,
+    ConnectStateRepository,
     Mailer,
     PaymentGateway,
     PaymentLinkRepository,
@@ -70,6 +72,7 @@ class Adapters:
     syncs: SyncRepository | None = None
     settings: SettingsRepository | None = None
     connections: ConnectionRepository | None = None
+    connect_states: ConnectStateRepository | None = None
     envelopes: SendingRepository | None = None
     links: PaymentLinkRepository | None = None
     payments: PaymentStore | None = None
@@ -212,6 +215,14 @@ class _Wiring:
         return DynamoConnectionRepository(self.dynamodb, self._table, cipher)
 
     @cached_property
+    def connect_states(self) -> ConnectStateRepository:
+        if self.given.connect_states is not None:
+            return self.given.connect_states
+        from billbridge.adapters.dynamo_firms import DynamoConnectStateRepository
+
+        return DynamoConnectStateRepository(self.dynamodb, self._table)
+
+    @cached_property
     def envelopes(self) -> SendingRepository:
         if self.given.envelopes is not None:
             return self.given.envelopes
@@ -327,6 +338,10 @@ class ApiServices:
     payment_links: PaymentLinks
     reconciliation: Reconciliation
     web_base_url: str
+    # The connect cookie (domain/oauth_state.py) goes only to the OAuth callback's path, and
+    # only over https when the callback is https.
+    connect_cookie_path: str
+    connect_cookie_secure: bool
 
 
 def _webhooks(config: ClioConfig, w: _Wiring) -> WebhookSubscriptions:
@@ -369,6 +384,7 @@ def build_api(config: PaymentsApiConfig, adapters: Adapters = Adapters()) -> Api
         settings=SettingsService(w.settings),
         connect=ConnectService(
             connections=w.connections,
+            connect_states=w.connect_states,
             state_key=w.secrets.clio_state_key(),
             oauth_client_for=_oauth_client_for(w),
             request_sync=sync.request_sync,
@@ -394,6 +410,8 @@ def build_api(config: PaymentsApiConfig, adapters: Adapters = Adapters()) -> Api
         ),
         reconciliation=Reconciliation(store=w.payments, bills=w.bills),
         web_base_url=config.web_base_url,
+        connect_cookie_path=urlsplit(config.clio_redirect_uri).path or "/clio/callback",
+        connect_cookie_secure=urlsplit(config.clio_redirect_uri).scheme == "https",
     )
 
 

@@ -60,6 +60,7 @@ BILL_FIELDS = (
     "client{id,name,primary_email_address},matters{id,display_number,description}"
 )
 WEBHOOK_FIELDS = "id,etag,url,fields,shared_secret,model,status,events,expires_at"
+WHO_AM_I_FIELDS = "id,name,email,account{id,name}"
 PAGE_LIMIT = 200  # Clio's maximum page size
 DEFAULT_TOKEN_LIFETIME_SECONDS = 30 * 24 * 3600  # Clio Manage access tokens last 30 days
 DEFAULT_RETRY_AFTER_SECONDS = 1.0
@@ -316,7 +317,11 @@ class ClioClient:
     # -- API --------------------------------------------------------------------------------
 
     def who_am_i(self) -> dict[str, Any]:
-        response = self._send("GET", self._api("users/who_am_i.json"), params={"fields": "id,name"})
+        """The Clio user these tokens act as, and their account (firm): `id`, `name`, `email`,
+        `account{id,name}` (User#who_am_i; `account` is the User's nested Account)."""
+        response = self._send(
+            "GET", self._api("users/who_am_i.json"), params={"fields": WHO_AM_I_FIELDS}
+        )
         return self._data(response)
 
     def iter_bill_pages(

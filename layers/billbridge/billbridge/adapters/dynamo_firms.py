@@ -1,7 +1,9 @@
 """Per-firm configuration items of the app table: it owns the firm's settings item
 (implements services.ports.SettingsRepository), its Clio connection item with the secrets
-encrypted under KMS, and the directory of connected firms (implements
-services.ports.ConnectionRepository). See docs/data-model.md, "Settings" and "Connection".
+encrypted under KMS, the directory of connected firms (implements
+services.ports.ConnectionRepository), and the single-use states of connects in progress
+(services.ports.ConnectStateRepository). See docs/data-model.md, "Settings", "Connection" and
+"Connect state".
 """
 
 from __future__ import annotations
@@ -9,12 +11,17 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from datetime import datetime
 from functools import partial
 from typing import Any
+
+from botocore.exceptions import ClientError
 
 from billbridge.adapters.dynamo_common import (
     DynamoClient,
     DynamoRepository,
+    Update,
+    error_code,
     firm_pk,
     from_item,
     iso_or_none,
@@ -27,6 +34,7 @@ from billbridge.adapters.dynamo_common import (
 )
 from billbridge.adapters.kms_cipher import KmsCipher
 from billbridge.domain.connection import ClioConnection, Region
+from billbridge.domain.oauth_state import ConnectingUser, ConnectIntent
 from billbridge.domain.settings import FirmSettings
 
 SETTINGS_SK = "SETTINGS"
@@ -91,6 +99,7 @@ class DynamoConnectionRepository(DynamoRepository):
             self._cipher.decrypt(ciphertext, secrets_context(firm_id))
         )
         user_id, webhook_id = data.get("clio_user_id"), data.get("webhook_id")
+        account_id = data.get("clio_account_id")
         return ClioConnection(
             firm_id=firm_id,
             region=Region(data["region"]),
@@ -100,6 +109,11 @@ class DynamoConnectionRepository(DynamoRepository):
             connected_at=require_iso(data["connected_at"]),
             clio_user_id=None if user_id is None else int(user_id),
             clio_user_name=data.get("clio_user_name"),
+            clio_user_email=data.get("clio_user_email"),
+            clio_account_id=None if account_id is None else int(account_id),
+            clio_account_name=data.get("clio_account_name"),
+            connected_by_user_id=data.get("connected_by_user_id"),
+            connected_by_email=data.get("connected_by_email"),
             needs_reconnect=bool(data.get("needs_reconnect", False)),
             webhook_id=None if webhook_id is None else int(webhook_id),
             webhook_secret=secrets.get("webhook_secret"),
@@ -127,6 +141,11 @@ class DynamoConnectionRepository(DynamoRepository):
                 "access_expires_at": iso_utc(connection.access_expires_at),
                 "clio_user_id": connection.clio_user_id,
                 "clio_user_name": connection.clio_user_name,
+                "clio_user_email": connection.clio_user_email,
+                "clio_account_id": connection.clio_account_id,
+                "clio_account_name": connection.clio_account_name,
+                "connected_by_user_id": connection.connected_by_user_id,
+                "connected_by_email": connection.connected_by_email,
                 "needs_reconnect": connection.needs_reconnect,
                 "webhook_id": connection.webhook_id,
                 "webhook_expires_at": iso_or_none(connection.webhook_expires_at),
@@ -156,3 +175,59 @@ class DynamoConnectionRepository(DynamoRepository):
             ProjectionExpression="firm_id",
         )
         return [str(from_item(i)["firm_id"]) for i in items]
+
+
+def connect_state_sk(state_id: str) -> str:
+    return f"CLIO#CONNECT#{state_id}"
+
+
+class DynamoConnectStateRepository(DynamoRepository):
+    """ConnectStateRepository: one item per connect in progress, in the firm's partition,
+    expiring with the state (the table's TTL attribute); consumed by a conditional write, so
+    two callbacks with the same state cannot both pass."""
+
+    def record(self, intent: ConnectIntent, user: ConnectingUser) -> None:
+        item = to_item(
+            {
+                "pk": firm_pk(intent.firm_id),
+                "sk": connect_state_sk(intent.state_id),
+                "type": "clio_connect_state",
+                "firm_id": intent.firm_id,
+                "region": intent.region.value,
+                "user_id": user.user_id,
+                "user_email": user.email,
+                "expires_at": iso_utc(intent.expires_at),
+                "expires_at_epoch": int(intent.expires_at.timestamp()),
+            }
+        )
+        self._retrying(
+            partial(
+                self._write,
+                "put_item",
+                TableName=self._table,
+                Item=item,
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        )
+
+    def consume(self, intent: ConnectIntent, now: datetime) -> ConnectingUser | None:
+        update = Update(
+            self._table,
+            {"pk": {"S": firm_pk(intent.firm_id)}, "sk": {"S": connect_state_sk(intent.state_id)}},
+        )
+        update.set("consumed_at", iso_utc(now))
+        update.when(
+            f"attribute_exists({update.name('pk')}) AND "
+            f"attribute_not_exists({update.name('consumed_at')}) AND "
+            f"{update.name('expires_at_epoch')} > {update.value(int(now.timestamp()))}"
+        )
+        request = update.request()
+        request["ReturnValues"] = "ALL_NEW"
+        try:
+            answer = self._retrying(partial(self._write, "update_item", **request))
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return None
+            raise
+        data = from_item(answer["Attributes"])
+        return ConnectingUser(user_id=str(data["user_id"]), email=data.get("user_email"))

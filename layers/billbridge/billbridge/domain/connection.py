@@ -40,8 +40,15 @@ class ClioConnection:
     refresh_token: str = field(repr=False)
     access_expires_at: datetime
     connected_at: datetime
+    # Who was connected, as Clio's who_am_i says: the Clio user who approved, and their account.
     clio_user_id: int | None = None
     clio_user_name: str | None = None
+    clio_user_email: str | None = None
+    clio_account_id: int | None = None
+    clio_account_name: str | None = None
+    # The BillBridge user who started the connect.
+    connected_by_user_id: str | None = None
+    connected_by_email: str | None = None
     needs_reconnect: bool = False
     webhook_id: int | None = None
     webhook_secret: str | None = field(default=None, repr=False)

@@ -12,6 +12,7 @@ from billbridge.domain.bills import Bill, BillState, StoredBill
 from billbridge.domain.connection import ClioConnection, Region
 from billbridge.domain.envelopes import Batch, Envelope, EnvelopeStatus
 from billbridge.domain.ledger import CheckoutHolds, PaymentChange
+from billbridge.domain.oauth_state import ConnectingUser, ConnectIntent
 from billbridge.domain.payment_links import PaymentLink
 from billbridge.domain.payments import Account, Allocation, Hold, Method, Transaction
 from billbridge.domain.settings import FirmSettings
@@ -173,6 +174,19 @@ class ConnectionRepository(Protocol):
     def save(self, connection: ClioConnection) -> None: ...
 
     def connected_firm_ids(self) -> list[str]: ...
+
+
+class ConnectStateRepository(Protocol):
+    """The single-use ids of Clio connects in progress (C1)."""
+
+    def record(self, intent: ConnectIntent, user: ConnectingUser) -> None:
+        """Note the connect's state id, who started it, and when it expires."""
+        ...
+
+    def consume(self, intent: ConnectIntent, now: datetime) -> ConnectingUser | None:
+        """Use the state id up, atomically: the user who started it the first time; None when
+        it was used before, never recorded, or expired."""
+        ...
 
 
 class SettingsRepository(Protocol):
