@@ -132,6 +132,17 @@ class FakeEnvelopes:
         self.envelopes[(firm_id, envelope_id)] = edited
         return edited
 
+    def requeue(self, firm_id: str, envelope_id: str) -> bool:
+        from billbridge.domain.envelopes import EnvelopeStatus, statuses_before
+
+        current = self.envelopes.get((firm_id, envelope_id))
+        if current is None or current.status not in statuses_before(EnvelopeStatus.DRAFT):
+            return False
+        self.envelopes[(firm_id, envelope_id)] = replace(
+            current, status=EnvelopeStatus.DRAFT, error=None
+        )
+        return True
+
 
 class FakeSyncs:
     def __init__(self) -> None:

@@ -256,6 +256,19 @@ def test_given_clio_not_connected_when_sending_then_failed_and_nothing_emailed(a
     assert app.status(envelope_id) is EnvelopeStatus.FAILED and app.mailer.calls == 0
 
 
+def test_given_a_failed_envelope_when_sent_again_then_it_waits_as_a_draft_its_error_cleared(app):
+    (envelope_id,) = app.draft(1)
+    app.clio.pdf_fail_next = [ClioUnreachable("Clio answered HTTP 404")]
+    run_workflow(app, [envelope_id])
+    assert app.status(envelope_id) is EnvelopeStatus.FAILED
+
+    answered, _ = app.requests.send_envelope(FIRM, envelope_id)
+
+    # What staff see until the new run ends is that run's, not the old failure.
+    assert answered.status is EnvelopeStatus.DRAFT and answered.error is None
+    assert app.status(envelope_id) is EnvelopeStatus.DRAFT and len(app.starter.started) == 1
+
+
 # -- failed at SES -----------------------------------------------------------------------------
 
 

@@ -108,6 +108,30 @@ def test_review_edit_view_pdf_send_one_then_send_all(staff, new_firm, mails):
         expect(row.get_by_role("link", name=f"Payment link of bill {bill['id']}")).to_be_visible()
 
 
+def test_a_failed_envelope_is_edited_and_sent_again(staff, new_firm, mails):
+    firm, clio = new_firm()
+    (bill,) = make_bills(firm, clio, 1)
+    page = staff.open(firm.firm_id)
+    page.get_by_role("checkbox", name="Select every bill with a balance on this page").check()
+    page.get_by_role("button", name="Review and send selected (1)").click()
+    panel = page.locator(".envelope-panel")
+    panel.get_by_role("button", name="Continue").click()
+    # Clio refuses the bill's preview once: the envelope cannot carry its PDF and fails.
+    clio.control("faults", {"status": 404, "count": 1, "path": "preview"})
+
+    panel.get_by_role("button", name="Send envelope now").click()
+
+    expect(panel.get_by_text(f"The envelope to {bill['email']} was not sent")).to_be_visible()
+    staff.screenshot(page, "review-failed", full_page=False)
+    panel.get_by_role("button", name="Edit and send again").click()
+    panel.get_by_label("Subject").fill("Your invoice, sent again")
+    panel.get_by_role("button", name="Continue").click()
+    panel.get_by_role("button", name="Send envelope now").click()
+    expect(page.locator("main").get_by_text(f"Envelope sent to {bill['email']}.")).to_be_visible()
+    (mail,) = mails(bill["email"])
+    assert mail["subject"] == "Your invoice, sent again"
+
+
 def test_settings_preview_validation_and_default_filter(staff, new_firm):
     firm, clio = new_firm()
     clio.create_bill(state="paid")

@@ -48,7 +48,8 @@ export async function render({ main, params, signal }) {
     replace(list, envelopes.map((e, i) => {
       const isCurrent = current && e.id === current.id;
       const label = `${i + 1}. ${e.client.name}`;
-      const item = e.status === "draft" && !isCurrent
+      // A failed envelope can be edited and sent again, like a draft (nothing reached SES).
+      const item = ["draft", "failed"].includes(e.status) && !isCurrent
         ? h("button", { type: "button", class: "link-button", onclick: () => switchTo(e) }, label)
         : h("span", {}, label);
       return h("li", { "aria-current": isCurrent ? "step" : null, class: isCurrent ? "current" : null }, item, " ", statusBadge(e.status));
@@ -144,6 +145,15 @@ export async function render({ main, params, signal }) {
         back.disabled = false;
         replace(back, next ? "Skip to the next envelope" : "See the summary");
         back.onclick = () => showEdit(next || null);
+        if (envelope.status === "failed") {
+          // Failed for certain before SES had it: fix what the error names, then send again.
+          // A new button, not a new onclick: h() adds listeners, so the old "send" one would
+          // still fire and send the envelope again unedited.
+          send.replaceWith(h("button", { type: "button", class: "primary", onclick: () => {
+            showEdit(envelope);
+            panel.querySelector("h2")?.focus();
+          } }, "Edit and send again"));
+        }
       }
     } catch (err) {
       if (err.name === "AbortError") return;

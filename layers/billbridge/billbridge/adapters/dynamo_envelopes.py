@@ -179,6 +179,22 @@ class DynamoEnvelopeRepository(DynamoRepository):
         assert edited is not None
         return edited
 
+    def requeue(self, firm_id: str, envelope_id: str) -> bool:
+        """failed -> draft, its error cleared: it is to be sent again, and its run's result is
+        then its own, not the last failure's."""
+        update = Update(
+            self._table, {"pk": {"S": firm_pk(firm_id)}, "sk": {"S": envelope_sk(envelope_id)}}
+        )
+        update.set("status", EnvelopeStatus.DRAFT.value).remove("error")
+        update.when(status_in(update, statuses_before(EnvelopeStatus.DRAFT)))
+        try:
+            self._update(update)
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
+
 
 def _ses_pk(message_id: str) -> str:
     return f"SESMSG#{message_id}"

@@ -39,14 +39,14 @@ class EnvelopeStatus(StrEnum):
 # The envelope status rules, in one place (as transactions have `can_move`): each status and the
 # statuses it may move to. Every write that changes an envelope's status is conditioned on it.
 #   draft -> sending (a send claims it) or failed (its send died before claiming it)
-#   failed -> sending (sent again, after an edit or as it is)
+#   failed -> draft (staff ask to send it again: it waits for its run as a draft does)
 #   sending -> sent (SES took it), failed (nothing reached SES), or what SES's events say
 #   sent -> delivered / bounced / complained; delivered -> bounced / complained (SES events)
 # Nothing moves back: a late or repeated event changes nothing, and an envelope SES may have
 # is never `failed`, because a failed envelope can be sent again (docs/sending.md).
 _MOVES: dict[EnvelopeStatus, frozenset[EnvelopeStatus]] = {
     EnvelopeStatus.DRAFT: frozenset({EnvelopeStatus.SENDING, EnvelopeStatus.FAILED}),
-    EnvelopeStatus.FAILED: frozenset({EnvelopeStatus.SENDING}),
+    EnvelopeStatus.FAILED: frozenset({EnvelopeStatus.DRAFT, EnvelopeStatus.SENDING}),
     EnvelopeStatus.SENDING: frozenset(
         {
             EnvelopeStatus.SENT,

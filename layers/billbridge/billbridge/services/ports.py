@@ -77,6 +77,11 @@ class EnvelopeRepository(Protocol):
         when it is not an editable envelope of the firm."""
         ...
 
+    def requeue(self, firm_id: str, envelope_id: str) -> bool:
+        """A failed envelope back to draft (error cleared), to be sent again; False when it was
+        not failed."""
+        ...
+
 
 class SendingRepository(EnvelopeRepository, Protocol):
     def claim(self, firm_id: str, envelope_id: str, claim_token: str, now: datetime) -> bool: ...

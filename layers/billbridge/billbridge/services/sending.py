@@ -115,6 +115,11 @@ class SendRequests:
         if envelope is None:
             raise NotFound("no such envelope", field="id")
         check_sendable_envelope(envelope)
+        if envelope.status is EnvelopeStatus.FAILED:
+            # Sent again: a draft until its run claims it, so what the caller sees next is this
+            # run's outcome, not the last failure.
+            self._envelopes.requeue(firm_id, envelope_id)
+            envelope = self._envelopes.get(firm_id, envelope_id) or envelope
         execution = self._starter().start(firm_id, envelope.batch_id, [envelope_id])
         return envelope, execution
 
@@ -125,6 +130,9 @@ class SendRequests:
             raise NotFound("no such batch", field="batch_id")
         _, envelopes = found
         pending = [e.id for e in envelopes if can_move(e.status, EnvelopeStatus.SENDING)]
+        for envelope in envelopes:
+            if envelope.status is EnvelopeStatus.FAILED:
+                self._envelopes.requeue(firm_id, envelope.id)
         if not pending:
             raise RuleViolation(
                 f"batch {batch_id} has no envelope left to send",
