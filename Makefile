@@ -15,8 +15,9 @@ $(STAMP): requirements-dev.txt layers/billbridge/requirements.txt
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
+# Data is kept in .local/ (LOCAL_STATE_DIR moves it) across runs; `make run FRESH=1` starts clean.
 run: $(STAMP)
-	$(BIN)/python -m local.stack
+	$(BIN)/python -m local.stack $(if $(FRESH),--fresh)
 
 # The browser tests drive Debian's Chromium (apt); Playwright's own browser download is never used.
 chromium:

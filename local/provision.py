@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import boto3
+from botocore.exceptions import ClientError
 
 from billbridge.services.ports import PaymentAccounts
 from local import moto_speedups
@@ -19,6 +21,8 @@ from local.stepfunctions import create_state_machines
 
 REGION = "us-east-1"
 STACK_NAME = "billbridge-local"
+TOKEN_KEY_ALIAS = f"alias/{STACK_NAME}/clio-tokens"
+STRIPE_SECRET_NAME = f"{STACK_NAME}/stripe"
 SANDBOX_CLIENT_ID = "sandbox-client-id"
 SANDBOX_CLIENT_SECRET = "sandbox-client-secret"
 SENDER_ADDRESS = "billing@billbridge.local"
@@ -69,32 +73,33 @@ def provision(
     kwargs: dict[str, Any] = {"region_name": REGION}
     if endpoint_url:
         kwargs["endpoint_url"] = endpoint_url
+    # Create or restore: a restarted local stack finds its key and secrets already restored
+    # into moto (local/persistence) and keeps them; everything else is made anew, by name.
     tables = create_dynamodb_tables(
-        boto3.client("dynamodb", **kwargs), name_for=lambda logical: f"{STACK_NAME}-{logical}"
+        boto3.client("dynamodb", **kwargs),
+        name_for=lambda logical: f"{STACK_NAME}-{logical}",
+        exist_ok=True,
     )
-    key_id = boto3.client("kms", **kwargs).create_key(Description="Clio tokens (local)")[
-        "KeyMetadata"
-    ]["KeyId"]
-    secret_arn = boto3.client("secretsmanager", **kwargs).create_secret(
-        Name=f"{STACK_NAME}/clio-app",
-        SecretString=json.dumps(
-            {
-                "client_id": SANDBOX_CLIENT_ID,
-                "client_secret": SANDBOX_CLIENT_SECRET,
-                "state_signing_key": secrets.token_hex(32),
-            }
-        ),
-    )["ARN"]
-    pay_link_secret_arn = boto3.client("secretsmanager", **kwargs).create_secret(
-        Name=f"{STACK_NAME}/pay-link",
-        SecretString=json.dumps({"signing_key": secrets.token_hex(32)}),
-    )["ARN"]
-    stripe_secret_arn = boto3.client("secretsmanager", **kwargs).create_secret(
-        Name=f"{STACK_NAME}/stripe",
-        SecretString=json.dumps(
-            {"api_key": STRIPE_API_KEY, "webhook_secret": stripe_webhook_secret}
-        ),
-    )["ARN"]
+    key_id = _token_key(boto3.client("kms", **kwargs))
+    secrets_client = boto3.client("secretsmanager", **kwargs)
+    secret_arn = _secret(
+        secrets_client,
+        f"{STACK_NAME}/clio-app",
+        lambda: {
+            "client_id": SANDBOX_CLIENT_ID,
+            "client_secret": SANDBOX_CLIENT_SECRET,
+            "state_signing_key": secrets.token_hex(32),
+        },
+    )
+    pay_link_secret_arn = _secret(
+        secrets_client,
+        f"{STACK_NAME}/pay-link",
+        lambda: {"signing_key": secrets.token_hex(32)},
+    )
+    stripe_value = {"api_key": STRIPE_API_KEY, "webhook_secret": stripe_webhook_secret}
+    stripe_secret_arn = _secret(
+        secrets_client, STRIPE_SECRET_NAME, lambda: stripe_value, replace_with=stripe_value
+    )
     # moto's SES refuses mail from an identity that is not verified, as SES does.
     verify_sender(boto3.client("ses", **kwargs), SENDER_ADDRESS)
     lambdas = LocalLambdas(stack_name=STACK_NAME, mode=lambda_mode)
@@ -132,6 +137,51 @@ def provision(
     if endpoint_url:
         env["AWS_ENDPOINT_URL"] = endpoint_url
     return Provisioned(env=env, table_name=tables["AppTable"], lambdas=lambdas)
+
+
+def _token_key(kms: Any) -> str:
+    """The KMS key of the Clio tokens, found by its alias or made (with the alias)."""
+    try:
+        return str(kms.describe_key(KeyId=TOKEN_KEY_ALIAS)["KeyMetadata"]["KeyId"])
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "NotFoundException":
+            raise
+    key_id = str(kms.create_key(Description="Clio tokens (local)")["KeyMetadata"]["KeyId"])
+    kms.create_alias(AliasName=TOKEN_KEY_ALIAS, TargetKeyId=key_id)
+    return key_id
+
+
+def _secret(
+    client: Any,
+    name: str,
+    initial: Callable[[], dict[str, str]],
+    *,
+    replace_with: dict[str, str] | None = None,
+) -> str:
+    """The ARN of secret `name`: kept when it exists (its value too, unless `replace_with`
+    differs from it), else created with `initial()`."""
+    try:
+        found = client.get_secret_value(SecretId=name)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ResourceNotFoundException":
+            raise
+        return str(client.create_secret(Name=name, SecretString=json.dumps(initial()))["ARN"])
+    if replace_with is not None and json.loads(found["SecretString"]) != replace_with:
+        client.put_secret_value(SecretId=name, SecretString=json.dumps(replace_with))
+    return str(found["ARN"])
+
+
+def saved_stripe_webhook_secret(endpoint_url: str | None = None) -> str | None:
+    """The webhook signing secret a restarted stack kept (the Stripe sandbox signs with it
+    and the webhook handler checks it), or None on a first start."""
+    client = boto3.client("secretsmanager", region_name=REGION, endpoint_url=endpoint_url)
+    try:
+        found = client.get_secret_value(SecretId=STRIPE_SECRET_NAME)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ResourceNotFoundException":
+            raise
+        return None
+    return str(json.loads(found["SecretString"])["webhook_secret"])
 
 
 def create_payment_accounts(

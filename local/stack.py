@@ -5,6 +5,9 @@ declares), the Clio sandbox with a `demo` account of varied bills, the Stripe sa
 webhooks signed and sent to the API), and the API with the web UI behind a local API Gateway;
 connects firm `demo` to Clio through the real OAuth redirects and gives it Stripe accounts; and
 ticks the scheduled sync every minute, as EventBridge would. Ctrl-C stops everything.
+
+What it holds is kept in `.local/` (or `LOCAL_STATE_DIR`) as it changes, and found again at
+the next start; `--fresh` (`make run FRESH=1`) starts clean. See docs/local-stack.md.
 """
 
 from __future__ import annotations
@@ -31,12 +34,14 @@ from local.apigw import LocalApiGateway
 from local.clio_sandbox import ClioSandbox
 from local.clio_sandbox.seed import seed_demo
 from local.outbox import read_outbox_in_process
+from local.persistence import LocalState, StateError, state_dir
 from local.provision import (
     FAKE_AWS_ENV,
     REGION,
     STRIPE_API_KEY,
     create_payment_accounts,
     provision,
+    saved_stripe_webhook_secret,
 )
 from local.stepfunctions import enable_execution_in_server
 from local.stripe_sandbox import StripeSandbox
@@ -106,10 +111,20 @@ def name_firm(api_url: str, firm_id: str, name: str) -> None:
 
 
 class Stack:
-    def __init__(self, ports: Ports, *, seed: bool = True, clio_rate_limit: int = 50) -> None:
+    def __init__(
+        self,
+        ports: Ports,
+        *,
+        seed: bool = True,
+        clio_rate_limit: int = 50,
+        saved: LocalState | None = None,
+    ) -> None:
         self.ports = ports
         self.seed = seed
         self.clio_rate_limit = clio_rate_limit
+        # Where the stack's data is kept between runs; None keeps it in memory only.
+        self.saved = saved
+        self.restored: dict[str, int] = {}  # items restored per table
         self._stop = threading.Event()
         self.moto: ThreadedMotoServer | None = None
         self.clio: ClioSandbox | None = None
@@ -128,12 +143,19 @@ class Stack:
         aws_url = f"http://{HOST}:{self.ports.aws}"
         os.environ["MOTO_PORT"] = str(self.ports.aws)
         os.environ.update(FAKE_AWS_ENV)
+        if self.saved is not None:  # [persistence] keys, secrets, outbox; saving from now on
+            self.saved.restore_aws()
         enable_execution_in_server(aws_url)
         self.clio = ClioSandbox(host=HOST, port=self.ports.clio, rate_limit=self.clio_rate_limit)
+        if self.saved is not None:  # [persistence] the Clio sandbox's accounts, bills, tokens
+            self.saved.attach_clio(self.clio)
         self.clio.start()
-        if self.seed:
+        seeding = self._seeding()
+        if seeding and "demo" not in self.clio.state.accounts:
             seed_demo(self.clio.state, "demo")
-        webhook_secret = f"whsec_{secrets.token_hex(16)}"
+        # [persistence] the secret the handler verifies with is kept, so signing goes on
+        kept_secret = saved_stripe_webhook_secret(aws_url) if self.saved is not None else None
+        webhook_secret = kept_secret or f"whsec_{secrets.token_hex(16)}"
         self.stripe = StripeSandbox(
             host=HOST,
             port=self.ports.stripe,
@@ -141,6 +163,8 @@ class Stack:
             webhook_url=f"{self.api_url}/webhooks/stripe",
             webhook_secret=webhook_secret,
         )
+        if self.saved is not None:  # [persistence] the Stripe sandbox's objects and events
+            self.saved.attach_stripe(self.stripe)
         self.stripe.start()
         provisioned = provision(
             api_base_url=self.api_url,
@@ -149,6 +173,8 @@ class Stack:
             stripe_api_base=self.stripe.url,
             stripe_webhook_secret=webhook_secret,
         )
+        if self.saved is not None:  # [persistence] the items, before anything reads them
+            self.restored = self.saved.restore_tables()
         self.table_name = provisioned.table_name
         os.environ.update(provisioned.env)
         self.lambdas = provisioned.lambdas
@@ -159,11 +185,33 @@ class Stack:
             extra_routes={"/_local/": self._local_route},
         )
         self.api.start()
-        if self.seed:
-            connect_firm(self.api_url, "demo", "demo")
-            self.payment_accounts("demo", "Demo Law LLP")
-            name_firm(self.api_url, "demo", "Demo Law LLP")
+        if self.saved is not None:  # [persistence] webhooks a stop cut off
+            self.saved.send_owed_webhooks(self.stripe)
+        if seeding:
+            self._seed_demo_firm()
         threading.Thread(target=self._tick, daemon=True, name="schedule").start()
+
+    def _seeding(self) -> bool:
+        """Whether the demo firm is (still) to be made: on a clean state when asked for, or
+        when the start that began it was stopped before it was done. A restart never seeds
+        again (it would duplicate the demo bills and reconnect the firm)."""
+        if self.saved is None:
+            return self.seed
+        if self.saved.clean:
+            self.saved.write_note("seed", "demo" if self.seed else "none")
+        return bool(self.saved.note("seed") == "demo" and not self.saved.note("seeded"))
+
+    def _seed_demo_firm(self) -> None:
+        # Each step checks its own result first, so a seeding cut short finishes next start.
+        headers = {"Authorization": "Bearer dev-demo"}
+        status = requests.get(f"{self.api_url}/clio/status", headers=headers, timeout=10)
+        if status.json().get("status") != "connected":
+            connect_firm(self.api_url, "demo", "demo")
+        if self._payment_store().payment_accounts("demo") is None:
+            self.payment_accounts("demo", "Demo Law LLP")
+        name_firm(self.api_url, "demo", "Demo Law LLP")
+        if self.saved is not None:
+            self.saved.write_note("seeded", True)
 
     def _local_route(
         self, method: str, path: str, headers: dict[str, str], body: bytes
@@ -200,6 +248,11 @@ class Stack:
         assert self.stripe is not None
         return create_payment_accounts(self.stripe.url, self.table_name, firm_id, name)
 
+    def _payment_store(self) -> Any:
+        from billbridge.adapters.dynamo_payments import DynamoPaymentStore
+
+        return DynamoPaymentStore(boto3.client("dynamodb"), self.table_name)
+
     def tick(self) -> None:
         boto3.client("lambda", region_name=REGION).invoke(
             FunctionName=os.environ["SYNC_FUNCTION_NAME"],
@@ -224,6 +277,8 @@ class Stack:
                 part.stop()
         if self.moto is not None:
             self.moto.stop()
+        if self.saved is not None:  # [persistence] last: flush and close the state
+            self.saved.close()
 
     def banner(self) -> str:
         return "\n".join(
@@ -238,25 +293,51 @@ class Stack:
                 "  curl -s -H 'Authorization: Bearer dev-demo' "
                 f"'{self.api_url}/invoices?page_size=5'",
                 "Ctrl-C stops everything.",
+                self._state_line(),
             ]
         )
+
+    def _state_line(self) -> str:
+        if self.saved is None:
+            return "Nothing is kept: the next start begins empty."
+        where = self.saved.directory
+        if self.saved.clean:
+            return f"Data is kept in {where} (a clean start: `make run FRESH=1`)."
+        items = sum(self.restored.values())
+        return f"Data restored from {where} ({items} items); `make run FRESH=1` starts clean."
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--no-seed", action="store_true", help="no demo firm, no demo bills")
     parser.add_argument("--clio-rate-limit", type=int, default=50)
+    parser.add_argument(
+        "--fresh",
+        action="store_true",
+        help="start clean: wipe the kept state (LOCAL_STATE_DIR, default .local/) first",
+    )
     args = parser.parse_args(argv)
-    stack = Stack(Ports.from_env(), seed=not args.no_seed, clio_rate_limit=args.clio_rate_limit)
+    try:
+        saved = LocalState.open(state_dir(), fresh=args.fresh)
+    except StateError as exc:
+        print(f"cannot start: {exc}", file=sys.stderr)
+        return 1
+    stack = Stack(
+        Ports.from_env(),
+        seed=not args.no_seed,
+        clio_rate_limit=args.clio_rate_limit,
+        saved=saved,
+    )
     done = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    # Ctrl-C and SIGTERM both run the stop sequence (which closes the kept state). SIGINT is
+    # set here, not inherited: a shell starting the stack in the background ignores it.
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, lambda *_: done.set())
     try:
         stack.start()
         print(stack.banner(), flush=True)
         while not done.wait(0.5):
             pass
-    except KeyboardInterrupt:
-        pass
     finally:
         stack.stop()
     return 0

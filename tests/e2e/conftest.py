@@ -4,6 +4,7 @@ subprocess on free ports, and small HTTP helpers that act as the web UI and as C
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -36,28 +37,36 @@ class LocalStack:
     aws_url: str
     process: subprocess.Popen[bytes]
     log: Path
+    ports: dict[str, int]
 
     def log_tail(self, lines: int = 60) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
 
-@pytest.fixture(scope="session")
-def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    ports = {
+def stack_ports() -> dict[str, int]:
+    return {
         name: free_port()
         for name in ("API_PORT", "CLIO_SANDBOX_PORT", "STRIPE_SANDBOX_PORT", "AWS_EMULATOR_PORT")
     }
-    log = tmp_path_factory.mktemp("stack") / "stack.log"
+
+
+def start_stack(
+    state_dir: Path, log: Path, ports: dict[str, int] | None = None, *args: str
+) -> LocalStack:
+    """`python -m local.stack` in a subprocess, its state kept in `state_dir` (never the
+    developer's `.local/`), on `ports` (free ones when None); answers once it is up."""
+    ports = ports or stack_ports()
     env = {
         **os.environ,
         **{k: str(v) for k, v in ports.items()},
+        "LOCAL_STATE_DIR": str(state_dir),
         "PYTHONUNBUFFERED": "1",
         # Tests tick the schedule themselves (POST /_local/tick) when they mean to.
         "LOCAL_SYNC_TICK_SECONDS": "3600",
     }
-    with log.open("wb") as out:
+    with log.open("ab") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "local.stack"],
+            [sys.executable, "-m", "local.stack", *args],
             cwd=ROOT,
             env=env,
             stdout=out,
@@ -70,23 +79,41 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
         aws_url=f"http://127.0.0.1:{ports['AWS_EMULATOR_PORT']}",
         process=process,
         log=log,
+        ports=ports,
     )
+    started = log.read_text(errors="replace").count("local stack is up")
     deadline = time.monotonic() + 90
     while True:
         if process.poll() is not None:
             pytest.fail(f"the local stack exited:\n{log.read_text()[-4000:]}")
-        if "local stack is up" in log.read_text():
-            break
+        if log.read_text(errors="replace").count("local stack is up") > started:
+            return stack
         if time.monotonic() > deadline:
             process.kill()
             pytest.fail(f"the local stack did not start:\n{log.read_text()[-4000:]}")
         time.sleep(0.2)
-    yield stack
-    process.terminate()
+
+
+def stop_stack(stack: LocalStack, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+    """Send `sig` and wait for the process to end; answers its exit code."""
+    stack.process.send_signal(sig)
     try:
-        process.wait(timeout=15)
+        return stack.process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
-        process.kill()
+        stack.process.kill()
+        stack.process.wait()
+        raise
+
+
+@pytest.fixture(scope="session")
+def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    folder = tmp_path_factory.mktemp("stack")
+    stack = start_stack(folder / "state", folder / "stack.log")
+    yield stack
+    try:
+        stop_stack(stack, timeout=15)
+    except subprocess.TimeoutExpired:
+        pass
 
 
 class Firm:
