@@ -12,8 +12,9 @@ what it changed before moto answers, and restored from disk at start.
 - SES sent mail (the outbox): each message appended, in send order.
 
 Not kept: IAM, Lambda and Step Functions definitions (made again from the template, same names
-and ARNs), Step Functions executions and anything else moto holds. S3 objects are not kept
-either: the only bucket is a cache that refills itself.
+and ARNs), Step Functions executions, DynamoDB's PartiQL writes (the product makes none) and
+anything else moto holds. S3 objects are not kept either: the only bucket is a cache that
+refills itself.
 """
 
 from __future__ import annotations
@@ -28,6 +29,11 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
+from moto.dynamodb.exceptions import (
+    ConditionalCheckFailed,
+    MockValidationException,
+    TransactionCanceledException,
+)
 from moto.dynamodb.models import DynamoDBBackend, dynamodb_backends
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
@@ -100,6 +106,7 @@ SES_WRITES = (
     "send_raw_email",
 )
 DYNAMODB_WRITES = ("put_item", "update_item", "delete_item", "transact_write_items")
+UNCHANGED = (ConditionalCheckFailed, TransactionCanceledException)
 SENT_TYPES = {
     name: getattr(ses_models, name)
     for name in ("Message", "TemplateMessage", "BulkTemplateMessage", "RawMessage")
@@ -204,7 +211,9 @@ class AwsPersistence:
 
     def __init__(self, store: StateStore) -> None:
         self.store = store
-        self._dynamo_lock = threading.RLock()
+        # The speedups' own lock, held from moto's apply to our commit: a DynamoDB call it
+        # serialises cannot read an item whose write is not on disk yet.
+        self._dynamo_lock = moto_speedups._write_lock
         self._dynamo = _DynamoWrites()
         self._service_lock = threading.RLock()
         self._journal = Journal(store)
@@ -254,17 +263,23 @@ class AwsPersistence:
                     f"the saved state holds {len(rows)} items of table {name}, which "
                     "template.yaml no longer declares; start clean with `make run FRESH=1`"
                 )
-            for _, value in rows:
+            for key, value in rows:
                 # The table's own put: no condition, no write-through (this is the disk).
-                table.put_item(json.loads(value))
+                try:
+                    table.put_item(json.loads(value))
+                except MockValidationException as exc:
+                    raise RuntimeError(
+                        f"a saved item of table {name} ({key}) does not fit the table "
+                        f"template.yaml declares now ({exc.message}); start clean with "
+                        "`make run FRESH=1`"
+                    ) from exc
             restored[name] = len(rows)
         return restored
 
     # -- saving -------------------------------------------------------------------------------
 
     def install(self) -> None:
-        """Wrap moto's write calls (outside the speedups' own wrappers, so the save happens
-        after the write is applied and its lock released)."""
+        """Wrap moto's write calls, outside the speedups' own wrappers and under their lock."""
         moto_speedups.install()
         for name in DYNAMODB_WRITES:
             self._patch(DynamoDBBackend, name, self._dynamo_call(name))
@@ -303,15 +318,23 @@ class AwsPersistence:
                     if outer:
                         writes.touched = {}
                     writes.depth += 1
+                    changed = True
                     try:
                         if record is not None:
                             record(writes.touched, this, *args, **kwargs)
                         return original(this, *args, **kwargs)
+                    except UNCHANGED:
+                        # Refused before anything changed (a condition) or rolled back whole
+                        # (a cancelled transaction): nothing to write. Any other failure may
+                        # have changed items part-way, so their images are written.
+                        changed = False
+                        raise
                     finally:
                         writes.depth -= 1
                         if outer:
                             touched, writes.touched = writes.touched, {}
-                            self._save_items(this, touched)
+                            if changed:
+                                self._save_items(this, touched)
 
             return call
 

@@ -264,6 +264,33 @@ def test_given_a_batch_write_of_25_items_then_it_is_saved_in_one_commit(tmp_path
         assert saved.store.writes == before + 1
 
 
+def test_given_a_refused_condition_or_a_cancelled_transaction_then_nothing_is_written(
+    tmp_path: Path,
+) -> None:
+    # A duplicate webhook is refused by a condition: under load that must cost no commit.
+    with emulator(tmp_path) as saved:
+        ddb = boto3.client("dynamodb")
+        ddb.put_item(TableName="t-AppTable", Item=item("EVT", "1"))
+        before = saved.store.writes
+        exists = "attribute_not_exists(pk)"
+        with pytest.raises(ClientError):
+            ddb.put_item(TableName="t-AppTable", Item=item("EVT", "1"), ConditionExpression=exists)
+        with pytest.raises(ClientError):
+            ddb.transact_write_items(
+                TransactItems=[
+                    {"Put": {"TableName": "t-AppTable", "Item": item("EVT", "2")}},
+                    {
+                        "Put": {
+                            "TableName": "t-AppTable",
+                            "Item": item("EVT", "1"),
+                            "ConditionExpression": exists,
+                        }
+                    },
+                ]
+            )
+        assert saved.store.writes == before
+
+
 def test_given_a_deleted_item_when_restored_then_it_stays_deleted_however_its_key_was_spelled(
     tmp_path: Path,
 ) -> None:
