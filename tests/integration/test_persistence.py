@@ -320,6 +320,17 @@ def test_given_a_deleted_item_when_restored_then_it_stays_deleted_however_its_ke
     assert left == [{"id": {"N": "2"}}]
 
 
+def test_given_kept_items_that_no_longer_fit_the_template_then_the_start_names_the_clean_start(
+    tmp_path: Path,
+) -> None:
+    store = StateStore(tmp_path)
+    scope = f"dynamodb/{ACCOUNT}/{REGION}/t-AppTable"
+    store.write([(scope, "old", json.dumps({"id": {"S": "a key the table no longer has"}}))])
+    store.close()
+    with pytest.raises(RuntimeError, match="FRESH=1"), emulator(tmp_path):
+        pass
+
+
 def provisioned_env() -> dict[str, str]:
     made = provision(api_base_url="http://127.0.0.1:9", clio_base_url="http://127.0.0.1:9")
     made.lambdas.shutdown()
