@@ -1,68 +1,44 @@
-"""Fixes to the emulator, not to our code, for moto 5's DynamoDB:
-- `transact_write_items` deep-copies the whole table once per action (for rollback), so a
-  two-action transaction on a table of 20,000 bills costs seconds. Here the copy is made once
-  per table per call, which is all the rollback needs.
-- that copy iterates the table while other threads write to it (the send workflow's Map runs
-  tasks in parallel), which breaks with "dictionary changed size during iteration". Writes and
-  reads are serialised here: DynamoDB makes writes atomic per item and transactions atomic,
-  and a read never sees a transaction's writes before it succeeded.
-Semantics are unchanged."""
+"""Fixes to the emulator, not to our code, for moto 5 (in-process `mock_aws` and the server the
+local stack runs). Semantics are DynamoDB's; moto's own are kept where they already are.
+
+- **Linearizable DynamoDB.** moto's DynamoDB is plain dicts shared by every request thread: a
+  Query walking a table while a write adds an item breaks with "dictionary changed size during
+  iteration", an answer serialised while an UpdateItem mutates the item is torn, and a
+  transaction's conditions race the writes they guard. Every DynamoDB request is handled
+  (parsed, run and serialised) under one lock, `LOCK`, and so are the backend's methods for
+  callers that reach them without a request (Step Functions' DynamoDB integration). DynamoDB
+  makes each call atomic; here they are also serial, which is stronger and still correct.
+- **Transactions without a table copy.** moto backs up the whole table before a
+  TransactWriteItems (for its rollback), seconds on a table of 20,000 bills, and under the lock
+  every other call waits for it. Here only the items the transaction names are saved and, when
+  it is cancelled, put back: the same all-or-nothing outcome.
+- **Bounded memory.** moto keeps every model instance it ever made (`instances_tracked`, read by
+  `/moto-api/data.json`), so each Query's copies of its items, each table backup and each
+  request's objects stayed alive forever: megabytes per `GET /invoices`. The tracking keeps
+  weak references instead; live objects (held by their backends) are still listed, in order.
+
+`LOCK` is re-entrant and module-level: code that wraps the backend's write methods (persistence
+to disk) wraps them after `install()` and runs inside the lock whenever a request does.
+"""
 
 from __future__ import annotations
 
 import copy
 import threading
+import weakref
+from collections.abc import Callable, Iterator
 from typing import Any
 
+import moto.core.common_models as common_models
 import moto.dynamodb.models as dynamodb_models
+import moto.dynamodb.models.table as dynamodb_tables
+from moto.dynamodb.responses import DynamoHandler
 
-_memo = threading.local()
+_write_lock = threading.RLock()
+# The public name. The wrappers look `_write_lock` up at each call, so a test may swap it.
+LOCK = _write_lock
 
-
-class _CopyOncePerCall:
-    """Stands in for the `copy` module inside moto's DynamoDB models."""
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(copy, name)
-
-    def deepcopy(self, value: Any, memo: Any = None) -> Any:
-        cache: dict[int, Any] | None = getattr(_memo, "cache", None)
-        if cache is None or memo is not None:
-            return copy.deepcopy(value, memo)
-        key = id(value)
-        if key not in cache:
-            cache[key] = copy.deepcopy(value)
-        return cache[key]
-
-
-_installed = False
-
-
-def install() -> None:
-    global _installed
-    if _installed:
-        return
-    backend = dynamodb_models.DynamoDBBackend
-    original = backend.transact_write_items
-
-    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
-        _memo.cache = {}
-        try:
-            return original(self, transact_items)
-        finally:
-            _memo.cache = None
-
-    dynamodb_models.copy = _CopyOncePerCall()  # type: ignore[assignment]
-    backend.transact_write_items = transact_write_items  # type: ignore[method-assign]
-    for name in SERIALISED:
-        setattr(backend, name, _serialised(getattr(backend, name)))
-    _installed = True
-
-
-# Reads too: a Query walks the table's items while a write may be adding one, and moto applies
-# a transaction's actions one by one and rolls back at the end, so an unserialised read could
-# see writes of a transaction that then fails (issue 9, finding 10: Paid (GL) read as 2,000
-# while a stale refund transaction was being rolled back). DynamoDB's reads are read-committed.
+# The backend's methods that touch items; every one runs under LOCK.
 SERIALISED = (
     "put_item",
     "update_item",
@@ -71,15 +47,168 @@ SERIALISED = (
     "transact_write_items",
     "get_item",
     "batch_get_item",
+    "transact_get_items",
     "query",
     "scan",
+    "execute_statement",
+    "execute_transaction",
+    "batch_execute_statement",
 )
-_write_lock = threading.RLock()
 
 
-def _serialised(method: Any) -> Any:
-    def locked(self: Any, *args: Any, **kwargs: Any) -> Any:
+def serialised(method: Callable[..., Any]) -> Callable[..., Any]:
+    """`method` run under the lock (re-entrant: a locked method may call another)."""
+
+    def locked(*args: Any, **kwargs: Any) -> Any:
         with _write_lock:
-            return method(self, *args, **kwargs)
+            return method(*args, **kwargs)
 
+    locked.__wrapped__ = method  # type: ignore[attr-defined]
+    locked.__name__ = getattr(method, "__name__", "locked")
     return locked
+
+
+class WeakInstances:
+    """Stands in for a moto model's `instances_tracked` list: iterates the instances still
+    alive, in creation order, without keeping any alive."""
+
+    def __init__(self, existing: list[Any] | None = None) -> None:
+        self._lock = threading.Lock()
+        self._refs: list[Callable[[], Any]] = []
+        self._prune_at = 1024
+        for instance in existing or ():
+            self.append(instance)
+
+    def append(self, instance: Any) -> None:
+        try:
+            ref: Callable[[], Any] = weakref.ref(instance)
+        except TypeError:  # no weak references to it (slots): keep it, as moto did
+            ref = _Strong(instance)
+        with self._lock:
+            self._refs.append(ref)
+            if len(self._refs) >= self._prune_at:
+                self._refs = [r for r in self._refs if r() is not None]
+                self._prune_at = max(1024, 2 * len(self._refs))
+
+    def __iter__(self) -> Iterator[Any]:
+        with self._lock:
+            refs = list(self._refs)
+        for ref in refs:
+            instance = ref()
+            if instance is not None:
+                yield instance
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+class _Strong:
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __call__(self) -> Any:
+        return self.value
+
+
+def _tracking_new(cls: type, *args: Any, **kwargs: Any) -> Any:
+    instance = super(common_models.BaseModel, cls).__new__(cls)
+    tracked = cls.__dict__.get("instances_tracked")
+    if not isinstance(tracked, WeakInstances):
+        # Made by moto's metaclass, or reset to [] by `reset_model_data()`: convert it once.
+        tracked = WeakInstances(tracked if isinstance(tracked, list) else None)
+        cls.instances_tracked = tracked
+    tracked.append(instance)
+    return instance
+
+
+_in_transaction = threading.local()
+
+
+class _NoTableBackup:
+    """Stands in for the `copy` module inside moto's DynamoDB backend: within a transaction the
+    whole-table backup becomes the table itself (its rollback then changes nothing, and ours
+    puts the named items back); every other copy is a real one."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(copy, name)
+
+    def deepcopy(self, value: Any, memo: Any = None) -> Any:
+        if getattr(_in_transaction, "active", False) and isinstance(value, dynamodb_tables.Table):
+            return value
+        return copy.deepcopy(value, memo)
+
+
+def _key_of(backend: Any, op_type: str, op: dict[str, Any]) -> dict[str, Any] | None:
+    table = backend.tables.get(op.get("TableName"))
+    if table is None:
+        return None
+    if op_type != "Put":
+        key = op.get("Key")
+        return key if isinstance(key, dict) else None
+    attrs = op.get("Item") or {}
+    key = {}
+    for name in (table.hash_key_attr, table.range_key_attr):
+        if name is not None:
+            if name not in attrs:
+                return None
+            key[name] = attrs[name]
+    return key
+
+
+def _transactional(original: Callable[..., Any]) -> Callable[..., Any]:
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        saved: list[tuple[str, dict[str, Any], dict[str, Any] | None]] = []
+        for item in transact_items:
+            if len(item) != 1:
+                continue  # moto refuses it before writing anything
+            op_type, op = next(iter(item.items()))
+            key = _key_of(self, op_type, op) if isinstance(op, dict) else None
+            if key is None:
+                continue
+            try:
+                current = self.get_item(op["TableName"], key)
+            except Exception:  # a bad key: moto refuses the transaction with its own error
+                continue
+            before = current.to_json()["Attributes"] if current is not None else None
+            saved.append((op["TableName"], key, copy.deepcopy(before)))
+        _in_transaction.active = True
+        try:
+            return original(self, transact_items)
+        except BaseException:
+            for table_name, key, before in reversed(saved):
+                if before is None:
+                    if self.get_item(table_name, key) is not None:
+                        self.delete_item(table_name, key)
+                else:
+                    self.put_item(table_name, before)
+            raise
+        finally:
+            _in_transaction.active = False
+
+    return transact_write_items
+
+
+_installed = False
+
+
+def install() -> None:
+    """Idempotent; patches moto's classes for this process (in-process mock or server)."""
+    global _installed
+    with LOCK:
+        if _installed:
+            return
+        common_models.BaseModel.__new__ = staticmethod(_tracking_new)  # type: ignore[assignment,method-assign]
+        backend = dynamodb_models.DynamoDBBackend
+        dynamodb_models.copy = _NoTableBackup()  # type: ignore[assignment]
+        backend.transact_write_items = _transactional(  # type: ignore[method-assign]
+            backend.transact_write_items
+        )
+        for name in SERIALISED:
+            if hasattr(backend, name):
+                setattr(backend, name, serialised(getattr(backend, name)))
+        DynamoHandler.call_action = serialised(  # type: ignore[method-assign]
+            DynamoHandler.call_action
+        )
+        _installed = True
