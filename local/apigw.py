@@ -13,9 +13,10 @@ import base64
 import json
 import mimetypes
 import re
+import socket
+import sys
 import threading
 import time
-import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,12 +26,14 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from local.aws_template import load_template
-from local.lambdas import FakeContext, FunctionSpec, LocalLambdas, load_handler
+from local.lambdas import FunctionSpec, LocalLambdas
 
 ROOT = Path(__file__).resolve().parent.parent
 WEB_DIR = ROOT / "web"
 DEV_TOKEN = re.compile(r"^Bearer dev-([A-Za-z0-9_.-]{1,64})$")
 STAGE = "local"
+# API Gateway gives up on an integration after 29 s.
+INTEGRATION_TIMEOUT = 29
 
 LocalRoute = Callable[[str, str, dict[str, str], bytes], tuple[int, dict[str, str], bytes]]
 
@@ -140,11 +143,9 @@ class LocalApiGateway:
         self.routes = routes_from_template(lambdas)
         self.extra_routes = extra_routes or {}
         self.region = region
-        # One request at a time per function, as one Lambda container serves them: the
-        # handlers' module state (Powertools' resolver holds the current event) is not shared
-        # between concurrent requests in AWS, so it must not be here either.
-        self._function_locks: dict[str, threading.Lock] = {}
-        self._locks_guard = threading.Lock()
+        # Open connections, so that stop() can end keep-alive ones instead of waiting on them.
+        self._connections: set[Any] = set()
+        self._connections_lock = threading.Lock()
         gateway = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -155,6 +156,16 @@ class LocalApiGateway:
 
             def log_message(self, format: str, *args: Any) -> None:
                 return  # quiet; the handlers log for themselves
+
+            def setup(self) -> None:
+                super().setup()
+                with gateway._connections_lock:
+                    gateway._connections.add(self.connection)
+
+            def finish(self) -> None:
+                with gateway._connections_lock:
+                    gateway._connections.discard(self.connection)
+                super().finish()
 
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
@@ -185,8 +196,16 @@ class LocalApiGateway:
         self.thread.start()
 
     def stop(self) -> None:
+        """Stop accepting, then end the open connections (idle keep-alive ones included)."""
         self.server.shutdown()
         self.server.server_close()
+        with self._connections_lock:
+            connections = list(self._connections)
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def handle(
         self, method: str, raw_path: str, headers: dict[str, str], body: bytes
@@ -229,16 +248,22 @@ class LocalApiGateway:
                 return _json(401, {"message": "Unauthorized"})
             claims = {"custom:firm_id": found.group(1), "sub": f"dev-user-{found.group(1)}"}
         event = proxy_event(route, method, path, query, headers, body, params, claims)
-        context = FakeContext(route.function, self.region, "123456789012")
-        with self._locks_guard:
-            lock = self._function_locks.setdefault(route.function.name, threading.Lock())
-        try:
-            with lock:
-                result = load_handler(route.function)(event, context)
-        except Exception:  # a crashed function is API Gateway's 502, not a hang-up
-            traceback.print_exc()
+        outcome = self.lambdas.invoke_api(route.function, event)
+        result = None if outcome.failed else _proxy_result(outcome.payload)
+        if result is None:
+            # A function error, crash or timeout, or an answer that is not a proxy response:
+            # API Gateway answers 502 and keeps the details to its logs.
+            sys.stderr.write(
+                f"[apigw] 502 for {method} {path} ({route.function.name}): "
+                f"{outcome.error or 'malformed proxy response'}\n"
+            )
+            if (
+                outcome.error == "Sandbox.Timedout"
+                and route.function.timeout >= INTEGRATION_TIMEOUT
+            ):
+                return _json(504, {"message": "Endpoint request timed out"})
             return _json(502, {"message": "Internal server error"})
-        status = int(result.get("statusCode", 200))
+        status = int(result["statusCode"])
         out_headers = {k: str(v) for k, v in (result.get("headers") or {}).items()}
         for name, values in (result.get("multiValueHeaders") or {}).items():
             out_headers[name] = ", ".join(str(v) for v in values)
@@ -255,6 +280,25 @@ class LocalApiGateway:
                 return _json(404, {"error": {"code": "not_found", "message": path, "field": None}})
         kind = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
         return 200, {"Content-Type": kind, "Cache-Control": "no-cache"}, target.read_bytes()
+
+
+def _proxy_result(payload: str) -> dict[str, Any] | None:
+    """The function's answer when it is a proxy response API Gateway accepts."""
+    try:
+        result = json.loads(payload)
+    except ValueError:
+        return None
+    if not isinstance(result, dict):
+        return None
+    status = result.get("statusCode")
+    if isinstance(status, bool) or not isinstance(status, (int, str)):
+        return None
+    try:
+        if not 100 <= int(status) <= 599:
+            return None
+    except ValueError:
+        return None
+    return result
 
 
 def _json(status: int, body: Any) -> tuple[int, dict[str, str], bytes]:

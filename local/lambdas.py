@@ -1,11 +1,18 @@
-"""Our real Lambda handlers behind moto's Lambda service, in-process (tests and the local stack).
+"""Our real Lambda handlers behind moto's Lambda service (tests and the local stack).
 
-moto cannot run Lambda code without Docker, so `LambdaFunction.invoke` is patched to call the
-handler named by template.yaml (CodeUri + Handler), found by the function's name. A
-`RequestResponse` invocation runs at once; an `Event` (asynchronous) one runs on a worker thread
-in "thread" mode, at once in "inline" mode (deterministic integration tests), or waits in a
-queue until `drain()` in "queue" mode (benchmarks, which time each part on its own). The callers
-still make the real `lambda:Invoke` API call, so what deploys is what runs here.
+moto cannot run Lambda code without Docker, so `LambdaFunction.invoke` is patched to run the
+handler named by template.yaml (CodeUri + Handler), found by the function's name. The callers
+still make the real `lambda:Invoke` API call, so what deploys is what runs here. Where it runs:
+
+- "process" (the local stack): in worker processes of the function's own (`local.pool`), as
+  Lambda runs it: isolated, concurrent up to the function's concurrency, recycled, with its
+  Timeout and MemorySize enforced. Asynchronous (`Event`) invocations queue for those workers.
+- in-process, for tests with `mock_aws` (no server for a worker to reach): a `RequestResponse`
+  invocation runs at once; an `Event` one runs on a thread in "thread" mode, at once in
+  "inline" mode (deterministic integration tests), or waits in a queue until `drain()` in
+  "queue" mode (benchmarks, which time each part on its own). In-process handlers share one
+  interpreter, so module state (Powertools' current event) is shared too: one request at a
+  time per function, and no isolation between functions.
 """
 
 from __future__ import annotations
@@ -17,75 +24,31 @@ import sys
 import threading
 import time
 import traceback
-import uuid
 import zipfile
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from moto.awslambda.models import LambdaFunction
 
-from local.aws_template import load_template
+from local.lambda_specs import ROOT, FakeContext, FunctionSpec, function_specs
+from local.pool import Outcome, PoolClosed, PoolSettings, WorkerPools
 
-ROOT = Path(__file__).resolve().parent.parent
-FUNCTION_TYPE = "AWS::Serverless::Function"
+__all__ = [
+    "ROLE_NAME",
+    "ROOT",
+    "FakeContext",
+    "FunctionSpec",
+    "LocalLambdas",
+    "function_specs",
+    "load_handler",
+]
+
 ROLE_NAME = "billbridge-local-lambda"
-
-
-@dataclass(frozen=True)
-class FunctionSpec:
-    logical_id: str
-    name: str
-    code_dir: Path
-    handler: str
-    timeout: int
-
-
-class FakeContext:
-    """The parts of the Lambda context object our handlers use."""
-
-    def __init__(self, spec: FunctionSpec, region: str, account: str) -> None:
-        self.function_name = spec.name
-        self.function_version = "$LATEST"
-        self.invoked_function_arn = f"arn:aws:lambda:{region}:{account}:function:{spec.name}"
-        self.memory_limit_in_mb = 512
-        self.aws_request_id = str(uuid.uuid4())
-        self.log_group_name = f"/aws/lambda/{spec.name}"
-        self.log_stream_name = "local"
-        self._deadline = time.monotonic() + spec.timeout
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
-
-
-def _resolve_name(logical_id: str, props: dict[str, Any], stack_name: str) -> str:
-    name = props.get("FunctionName")
-    if isinstance(name, str):
-        return name
-    if isinstance(name, dict) and "Fn::Sub" in name and isinstance(name["Fn::Sub"], str):
-        return name["Fn::Sub"].replace("${AWS::StackName}", stack_name)
-    return f"{stack_name}-{logical_id}"
-
-
-def function_specs(stack_name: str = "billbridge") -> dict[str, FunctionSpec]:
-    template = load_template()
-    globals_fn = template.get("Globals", {}).get("Function", {})
-    specs: dict[str, FunctionSpec] = {}
-    for logical_id, resource in template["Resources"].items():
-        if resource.get("Type") != FUNCTION_TYPE:
-            continue
-        props = resource.get("Properties", {})
-        timeout = props.get("Timeout", globals_fn.get("Timeout", 3))
-        specs[logical_id] = FunctionSpec(
-            logical_id=logical_id,
-            name=_resolve_name(logical_id, props, stack_name),
-            code_dir=(ROOT / str(props["CodeUri"])).resolve(),
-            handler=str(props.get("Handler", globals_fn.get("Handler", "app.lambda_handler"))),
-            timeout=int(timeout),
-        )
-    return specs
+MODES = ("process", "thread", "inline", "queue")
+# How much invocation history the runner keeps (tests read it); older entries are dropped.
+HISTORY = 10_000
 
 
 _load_lock = threading.Lock()
@@ -115,7 +78,7 @@ def load_handler(spec: FunctionSpec) -> Callable[[Any, Any], Any]:
 
 
 class LocalLambdas:
-    """Registers the template's functions in moto and runs their invocations in-process."""
+    """Registers the template's functions in moto and runs their invocations."""
 
     def __init__(
         self,
@@ -124,20 +87,37 @@ class LocalLambdas:
         workers: int = 8,
         extra_specs: dict[str, FunctionSpec] | None = None,
     ) -> None:
+        if mode not in MODES:
+            raise ValueError(f"unknown Lambda mode {mode!r}; one of {MODES}")
         # extra_specs: functions outside template.yaml (tests' own handlers), keyed by logical id.
         self.specs = {**function_specs(stack_name), **(extra_specs or {})}
         self.by_name = {spec.name: spec for spec in self.specs.values()}
         self.mode = mode
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lambda")
+        self._threads = workers
+        self._pool: ThreadPoolExecutor | None = None
         self._pending: set[Future[Any]] = set()
         self._lock = threading.Lock()
-        self.errors: list[str] = []
-        self.invocations: list[tuple[str, str]] = []  # (function name, invocation type)
+        # Bounded: a long-running stack must not keep every invocation it ever ran.
+        self.errors: deque[str] = deque(maxlen=100)
+        self.invocations: deque[tuple[str, str]] = deque(maxlen=HISTORY)  # (name, type)
         self._original: Any = None
-        self._queue: list[tuple[FunctionSpec, LambdaFunction, Any]] = []
+        self._queue: list[tuple[FunctionSpec, Any]] = []
+        self._api_locks = {spec.name: threading.Lock() for spec in self.specs.values()}
+        self.workers: WorkerPools | None = None
 
     def name_of(self, logical_id: str) -> str:
         return self.specs[logical_id].name
+
+    def start_workers(
+        self, function_env: Mapping[str, str], settings: PoolSettings | None = None
+    ) -> None:
+        """Process mode: the worker pools, given the environment every function reads (it must
+        name the emulator's endpoint, `AWS_ENDPOINT_URL`: a worker has no in-process mock)."""
+        if self.mode != "process":
+            raise RuntimeError("worker processes are for the process mode")
+        if not function_env.get("AWS_ENDPOINT_URL"):
+            raise RuntimeError("worker processes need AWS_ENDPOINT_URL (a moto server)")
+        self.workers = WorkerPools(self.specs, function_env, settings)
 
     # -- moto wiring --------------------------------------------------------------------------
 
@@ -159,7 +139,7 @@ class LocalLambdas:
         )["Role"]["Arn"]
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w") as archive:
-            archive.writestr("app.py", "# the real code runs in-process; see local/lambdas.py\n")
+            archive.writestr("app.py", "# the real code runs elsewhere; see local/lambdas.py\n")
         for spec in self.specs.values():
             lambda_client.create_function(
                 FunctionName=spec.name,
@@ -168,6 +148,7 @@ class LocalLambdas:
                 Handler=spec.handler,
                 Code={"ZipFile": buffer.getvalue()},
                 Timeout=spec.timeout,
+                MemorySize=spec.memory_mb,
             )
 
     def install(self) -> None:
@@ -199,36 +180,69 @@ class LocalLambdas:
         kind = headers.get("x-amz-invocation-type", "RequestResponse")
         with self._lock:
             self.invocations.append((spec.name, kind))
-        if kind == "Event" and self.mode == "queue":
-            with self._lock:
-                self._queue.append((spec, fn, event))
+        if kind == "Event":
+            self._invoke_async(spec, event)
             return b""
-        if kind == "Event" and self.mode == "thread":
-            future = self._pool.submit(self._run, spec, fn, event)
+        outcome = self.run(spec, event)
+        if outcome.failed:
+            response_headers["x-amz-function-error"] = "Unhandled"
+        return outcome.payload.encode()
+
+    def _invoke_async(self, spec: FunctionSpec, event: Any) -> None:
+        if self.mode == "process":
+            assert self.workers is not None, "start_workers() first"
+            self.workers.invoke_async(spec.name, event)
+        elif self.mode == "queue":
             with self._lock:
+                self._queue.append((spec, event))
+        elif self.mode == "thread":
+            with self._lock:
+                if self._pool is None:
+                    self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="lambda")
+                future = self._pool.submit(self.run, spec, event)
                 self._pending.add(future)
             future.add_done_callback(self._forget)
-            return b""
-        result, errored = self._run(spec, fn, event)
-        if errored:
-            response_headers["x-amz-function-error"] = "Unhandled"
-        return result.encode()
+        else:
+            self.run(spec, event)
 
     def _forget(self, future: Future[Any]) -> None:
         with self._lock:
             self._pending.discard(future)
 
-    def _run(self, spec: FunctionSpec, fn: LambdaFunction, event: Any) -> tuple[str, bool]:
-        context = FakeContext(spec, fn.region, fn.account_id)
+    def run(self, spec: FunctionSpec, event: Any) -> Outcome:
+        """One synchronous invocation, wherever this mode runs functions."""
+        if self.mode == "process":
+            assert self.workers is not None, "start_workers() first"
+            try:
+                outcome = self.workers.invoke(spec.name, event)
+            except PoolClosed:
+                outcome = Outcome.failure("Runtime.Shutdown", "the local stack is stopping", "-")
+            if outcome.failed:
+                with self._lock:
+                    self.errors.append(f"{spec.name}: {outcome.payload}")
+            return outcome
+        return self._run_in_process(spec, event)
+
+    def _run_in_process(self, spec: FunctionSpec, event: Any) -> Outcome:
+        context = FakeContext(spec, "us-east-1", "123456789012")
         try:
             result = load_handler(spec)(event, context)
-            return json.dumps(result, default=str), False
+            return Outcome(json.dumps(result, default=str))
         except Exception as exc:  # reported the way Lambda reports a function's error
             trace = traceback.format_exc()
             with self._lock:
                 self.errors.append(f"{spec.name}: {trace}")
             sys.stderr.write(f"[lambda {spec.name}] {trace}\n")
-            return json.dumps({"errorType": type(exc).__name__, "errorMessage": str(exc)}), True
+            error = {"errorType": type(exc).__name__, "errorMessage": str(exc)}
+            return Outcome(json.dumps(error), type(exc).__name__)
+
+    def invoke_api(self, spec: FunctionSpec, event: dict[str, Any]) -> Outcome:
+        """An API Gateway proxy invocation. In-process, one request at a time per function (one
+        Lambda container serves one request at a time; its module state is not shared)."""
+        if self.mode == "process":
+            return self.run(spec, event)
+        with self._api_locks[spec.name]:
+            return self._run_in_process(spec, event)
 
     def drain(self) -> int:
         """Queue mode: run queued invocations (and those they queue) until none is left."""
@@ -237,12 +251,15 @@ class LocalLambdas:
             with self._lock:
                 if not self._queue:
                     return ran
-                spec, fn, event = self._queue.pop(0)
-            self._run(spec, fn, event)
+                spec, event = self._queue.pop(0)
+            self.run(spec, event)
             ran += 1
 
     def wait_idle(self, timeout: float = 30.0) -> None:
         """Block until no asynchronous invocation is running (including ones they started)."""
+        if self.workers is not None:
+            self.workers.wait_idle(timeout)
+            return
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self._lock:
@@ -253,6 +270,16 @@ class LocalLambdas:
                 future.exception(timeout=max(0.0, deadline - time.monotonic()))
         raise TimeoutError("asynchronous Lambda invocations still running")
 
+    def describe(self) -> dict[str, Any]:
+        """Process mode: each function's workers and counts (GET /_local/stats)."""
+        return self.workers.describe() if self.workers is not None else {}
+
+    def worker_pids(self) -> list[int]:
+        return self.workers.pids() if self.workers is not None else []
+
     def shutdown(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        if self.workers is not None:
+            self.workers.close()
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
         self.uninstall()

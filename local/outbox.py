@@ -67,14 +67,16 @@ def _simple(source: str, destinations: Any, subject: str, body: str) -> dict[str
 
 
 def read_outbox_in_process(region: str = REGION, account: str = ACCOUNT) -> list[dict[str, Any]]:
-    """Every email sent so far (SES v1 or v2, raw or simple), oldest first."""
+    """Every email sent so far (SES v1 or v2, raw or simple), oldest first, each with the
+    `message_id` SES answered its send with."""
     mails = []
     for sent in list(ses_backends[account][region].sent_messages):
         raw = getattr(sent, "raw_data", None)
         if raw is not None:
-            mails.append(parse_raw(raw))
+            mail = parse_raw(raw)
         else:
-            mails.append(_simple(sent.source, sent.destinations, sent.subject, sent.body))
+            mail = _simple(sent.source, sent.destinations, sent.subject, sent.body)
+        mails.append({"message_id": sent.id, **mail})
     return mails
 
 

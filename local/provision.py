@@ -68,7 +68,9 @@ def provision(
 ) -> Provisioned:
     """Create the resources and return the handlers' environment variables.
 
-    Call inside `mock_aws()` (tests) or with `endpoint_url` of a moto server (local stack)."""
+    Call inside `mock_aws()` (tests) or with `endpoint_url` of a moto server (local stack).
+    `lambda_mode` is where functions run (local/lambdas.py): "process" (worker processes,
+    which reach the moto server at `endpoint_url`) or one of the in-process modes."""
     moto_speedups.install()
     kwargs: dict[str, Any] = {"region_name": REGION}
     if endpoint_url:
@@ -136,6 +138,8 @@ def provision(
         env["PUBLIC_API_BASE_URL"] = api_base_url
     if endpoint_url:
         env["AWS_ENDPOINT_URL"] = endpoint_url
+    if lambda_mode == "process":
+        lambdas.start_workers(env)
     return Provisioned(env=env, table_name=tables["AppTable"], lambdas=lambdas)
 
 

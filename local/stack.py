@@ -4,7 +4,10 @@ On 127.0.0.1 it starts the AWS emulator (a moto server holding the resources tem
 declares), the Clio sandbox with a `demo` account of varied bills, the Stripe sandbox (its
 webhooks signed and sent to the API), and the API with the web UI behind a local API Gateway;
 connects firm `demo` to Clio through the real OAuth redirects and gives it Stripe accounts; and
-ticks the scheduled sync every minute, as EventBridge would. Ctrl-C stops everything.
+ticks the scheduled sync every minute, as EventBridge would. Every function runs in worker
+processes of its own (local/pool.py), as Lambda runs it. The local controls (`/_local/`,
+local/controls.py) need the admin token printed in the banner. Ctrl-C or SIGTERM stops
+everything, in order, within seconds.
 
 What it holds is kept in `.local/` (or `LOCAL_STATE_DIR`) as it changes, and found again at
 the next start; `--fresh` (`make run FRESH=1`) starts clean. See docs/local-stack.md.
@@ -16,11 +19,12 @@ import argparse
 import json
 import logging
 import os
-import re
 import secrets
 import signal
 import sys
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -30,9 +34,13 @@ import boto3
 import requests
 from moto.server import ThreadedMotoServer
 
+from billbridge.adapters.dynamo_envelopes import DynamoSendingRepository
+from local import controls
 from local.apigw import LocalApiGateway
 from local.clio_sandbox import ClioSandbox
 from local.clio_sandbox.seed import seed_demo
+from local.controls import LocalControls
+from local.lambdas import LocalLambdas
 from local.outbox import read_outbox_in_process
 from local.persistence import LocalState, StateError, state_dir
 from local.provision import (
@@ -118,6 +126,7 @@ class Stack:
         seed: bool = True,
         clio_rate_limit: int = 50,
         saved: LocalState | None = None,
+        admin_token: str | None = None,
     ) -> None:
         self.ports = ports
         self.seed = seed
@@ -125,7 +134,17 @@ class Stack:
         # Where the stack's data is kept between runs; None keeps it in memory only.
         self.saved = saved
         self.restored: dict[str, int] = {}  # items restored per table
+        token_file = (saved.directory if saved is not None else controls.TOKEN_FILE.parent) / (
+            controls.TOKEN_FILE.name
+        )
+        self.admin_token = admin_token or controls.admin_token(path=token_file)
         self._stop = threading.Event()
+        self._stopped = False
+        self.lambdas: LocalLambdas | None = None
+        self.table_name = ""
+        # Run by stop() once nothing writes any more (functions, sandboxes and the emulator
+        # stopped): each flushes and closes something. `on_stop()` adds one.
+        self.closers: list[Callable[[], None]] = []
         self.moto: ThreadedMotoServer | None = None
         self.clio: ClioSandbox | None = None
         self.stripe: StripeSandbox | None = None
@@ -134,6 +153,9 @@ class Stack:
     @property
     def api_url(self) -> str:
         return f"http://{HOST}:{self.ports.api}"
+
+    def on_stop(self, closer: Callable[[], None]) -> None:
+        self.closers.append(closer)
 
     def start(self) -> None:
         # The emulator's per-request access log would drown the banner.
@@ -172,17 +194,19 @@ class Stack:
             endpoint_url=aws_url,
             stripe_api_base=self.stripe.url,
             stripe_webhook_secret=webhook_secret,
+            lambda_mode="process",
         )
         if self.saved is not None:  # [persistence] the items, before anything reads them
             self.restored = self.saved.restore_tables()
         self.table_name = provisioned.table_name
+        # This process's own AWS calls (the ticker, onboarding) go to the emulator too.
         os.environ.update(provisioned.env)
         self.lambdas = provisioned.lambdas
         self.api = LocalApiGateway(
             provisioned.lambdas,
             host=HOST,
             port=self.ports.api,
-            extra_routes={"/_local/": self._local_route},
+            extra_routes={"/_local/": LocalControls(self, self.admin_token)},
         )
         self.api.start()
         if self.saved is not None:  # [persistence] webhooks a stop cut off
@@ -213,40 +237,26 @@ class Stack:
         if self.saved is not None:
             self.saved.write_note("seeded", True)
 
-    def _local_route(
-        self, method: str, path: str, headers: dict[str, str], body: bytes
-    ) -> tuple[int, dict[str, str], bytes]:
-        if path == "/_local/health":
-            return 200, {"Content-Type": "application/json"}, b'{"ok": true}'
-        if path == "/_local/outbox" and method == "GET":
-            return (
-                200,
-                {"Content-Type": "application/json"},
-                json.dumps(read_outbox_in_process()).encode(),
-            )
-        found = re.fullmatch(r"/_local/firms/([A-Za-z0-9_.-]{1,64})/payment-accounts", path)
-        if found and method == "POST":
-            made = self.payment_accounts(found.group(1))
-            answer = {
-                "trust_account_id": made.trust_account_id,
-                "operating_account_id": made.operating_account_id,
-            }
-            return 201, {"Content-Type": "application/json"}, json.dumps(answer).encode()
-        if path == "/_local/tick" and method == "POST":
-            self.tick()
-            return 202, {"Content-Type": "application/json"}, b'{"ticked": true}'
-        return (
-            404,
-            {"Content-Type": "application/json"},
-            json.dumps(
-                {"error": {"code": "not_found", "message": f"no local route {path}", "field": None}}
-            ).encode(),
-        )
-
     def payment_accounts(self, firm_id: str, name: str | None = None) -> Any:
         """Onboard a firm to payments (trust and operating Stripe accounts in the sandbox)."""
         assert self.stripe is not None
         return create_payment_accounts(self.stripe.url, self.table_name, firm_id, name)
+
+    def outbox(self) -> list[dict[str, Any]]:
+        return read_outbox_in_process()
+
+    def firm_of_message(self, message_id: str) -> str | None:
+        """The firm whose envelope an email is (the send step records it by SES message id)."""
+        owner = DynamoSendingRepository(
+            boto3.client("dynamodb"), self.table_name
+        ).envelope_of_message(message_id)
+        return owner[0] if owner else None
+
+    def worker_pids(self) -> list[int]:
+        return self.lambdas.worker_pids() if self.lambdas is not None else []
+
+    def functions(self) -> dict[str, Any]:
+        return self.lambdas.describe() if self.lambdas is not None else {}
 
     def _payment_store(self) -> Any:
         from billbridge.adapters.dynamo_payments import DynamoPaymentStore
@@ -271,14 +281,32 @@ class Stack:
                 print(f"scheduled sync tick failed: {exc}", file=sys.stderr)
 
     def stop(self) -> None:
+        """Idempotent; each step runs even when an earlier one failed."""
+        if self._stopped:
+            return
+        self._stopped = True
         self._stop.set()
-        for part in (self.api, self.clio, self.stripe):
-            if part is not None:
-                part.stop()
-        if self.moto is not None:
-            self.moto.stop()
-        if self.saved is not None:  # [persistence] last: flush and close the state
-            self.saved.close()
+        steps: list[tuple[str, Callable[[], None] | None]] = [
+            ("API", self.api.stop if self.api else None),
+            ("functions", self.lambdas.shutdown if self.lambdas else None),
+            ("Clio sandbox", self.clio.stop if self.clio else None),
+            ("Stripe sandbox", self.stripe.stop if self.stripe else None),
+            ("AWS emulator", self.moto.stop if self.moto else None),
+            *((f"closer {getattr(c, '__qualname__', c)}", c) for c in self.closers),
+            # [persistence] last: flush and close the kept state
+            ("kept state", self.saved.close if self.saved is not None else None),
+        ]
+        for name, step in steps:
+            if step is None:
+                continue
+            began = time.monotonic()
+            try:
+                step()
+            except Exception as exc:  # stopping must go on to the next part
+                print(f"stopping the {name} failed: {exc!r}", file=sys.stderr)
+            took = time.monotonic() - began
+            if took > 1.0:
+                print(f"stopping the {name} took {took:.1f} s", file=sys.stderr)
 
     def banner(self) -> str:
         return "\n".join(
@@ -289,9 +317,13 @@ class Stack:
                 f"  Stripe sandbox  http://{HOST}:{self.ports.stripe}   (checkout pages, "
                 "/_sandbox/events)",
                 f"  AWS emulator    http://{HOST}:{self.ports.aws}",
+                f"  local controls  {self.api_url}/_local/   (health needs no token)",
+                f"  admin token     {self.admin_token}",
                 "Try:",
                 "  curl -s -H 'Authorization: Bearer dev-demo' "
                 f"'{self.api_url}/invoices?page_size=5'",
+                f"  curl -s -H 'Authorization: Bearer {self.admin_token}' "
+                f"{self.api_url}/_local/outbox",
                 "Ctrl-C stops everything.",
                 self._state_line(),
             ]
@@ -307,7 +339,13 @@ class Stack:
         return f"Data restored from {where} ({items} items); `make run FRESH=1` starts clean."
 
 
+# The longest a stop may take before the process ends regardless (a stuck part is not a reason
+# to keep the ports and the workers).
+STOP_DEADLINE_SECONDS = 15.0
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run until SIGINT or SIGTERM; a second signal ends the process at once."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--no-seed", action="store_true", help="no demo firm, no demo bills")
     parser.add_argument("--clio-rate-limit", type=int, default=50)
@@ -328,20 +366,42 @@ def main(argv: list[str] | None = None) -> int:
         clio_rate_limit=args.clio_rate_limit,
         saved=saved,
     )
-    done = threading.Event()
-    # Ctrl-C and SIGTERM both run the stop sequence (which closes the kept state). SIGINT is
-    # set here, not inherited: a shell starting the stack in the background ignores it.
-    for stop_signal in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(stop_signal, lambda *_: done.set())
+    stopping = threading.Event()
+    started = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        if stopping.is_set():
+            os._exit(128 + signum)
+        stopping.set()
+        if not started.is_set():
+            raise KeyboardInterrupt  # abandon a start in progress
+
+    # Set here, not inherited: a shell starting the stack in the background ignores SIGINT.
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
     try:
         stack.start()
+        started.set()
         print(stack.banner(), flush=True)
-        while not done.wait(0.5):
+        while not stopping.wait(0.5):
             pass
+    except KeyboardInterrupt:
+        pass
     finally:
+        started.set()
+        watchdog = threading.Timer(STOP_DEADLINE_SECONDS, os._exit, args=(1,))
+        watchdog.daemon = True
+        watchdog.start()
+        print("stopping the local stack...", file=sys.stderr, flush=True)
         stack.stop()
+        watchdog.cancel()
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Everything was stopped and the kept state closed; what threads remain (a request still
+    # being answered, an execution's sleep between retries) must not hold the process.
+    os._exit(code)

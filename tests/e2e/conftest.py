@@ -4,6 +4,7 @@ subprocess on free ports, and small HTTP helpers that act as the web UI and as C
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -38,9 +39,27 @@ class LocalStack:
     process: subprocess.Popen[bytes]
     log: Path
     ports: dict[str, int]
+    # The local admin token the stack was started with (LOCAL_ADMIN_TOKEN).
+    admin_token: str
 
     def log_tail(self, lines: int = 60) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+    @property
+    def admin_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.admin_token}"}
+
+    def control(self, method: str, path: str) -> requests.Response:
+        """A local control (`/_local/...`), as the admin."""
+        return requests.request(
+            method, f"{self.api_url}{path}", headers=self.admin_headers, timeout=60
+        )
+
+    def outbox(self) -> list[dict[str, Any]]:
+        answer = self.control("GET", "/_local/outbox")
+        assert answer.status_code == 200, answer.text
+        mails: list[dict[str, Any]] = answer.json()
+        return mails
 
 
 def stack_ports() -> dict[str, int]:
@@ -56,6 +75,7 @@ def start_stack(
     """`python -m local.stack` in a subprocess, its state kept in `state_dir` (never the
     developer's `.local/`), on `ports` (free ones when None); answers once it is up."""
     ports = ports or stack_ports()
+    admin_token = secrets.token_urlsafe(24)
     env = {
         **os.environ,
         **{k: str(v) for k, v in ports.items()},
@@ -63,6 +83,8 @@ def start_stack(
         "PYTHONUNBUFFERED": "1",
         # Tests tick the schedule themselves (POST /_local/tick) when they mean to.
         "LOCAL_SYNC_TICK_SECONDS": "3600",
+        # The local controls' token, so the tests can read the outbox and onboard firms.
+        "LOCAL_ADMIN_TOKEN": admin_token,
     }
     with log.open("ab") as out:
         process = subprocess.Popen(
@@ -80,9 +102,10 @@ def start_stack(
         process=process,
         log=log,
         ports=ports,
+        admin_token=admin_token,
     )
     started = log.read_text(errors="replace").count("local stack is up")
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + 120
     while True:
         if process.poll() is not None:
             pytest.fail(f"the local stack exited:\n{log.read_text()[-4000:]}")
@@ -265,9 +288,7 @@ def new_firm(local_stack: LocalStack):
         answer = firm.connect_clio(name)
         assert answer.status_code == 302, answer.text
         # Onboarding to payments: trust and operating Stripe accounts (in the Stripe sandbox).
-        onboarded = requests.post(
-            f"{local_stack.api_url}/_local/firms/{name}/payment-accounts", timeout=30
-        )
+        onboarded = local_stack.control("POST", f"/_local/firms/{name}/payment-accounts")
         assert onboarded.status_code == 201, onboarded.text
         return firm, clio
 

@@ -162,7 +162,7 @@ def test_given_the_one_minute_schedule_when_it_ticks_then_changes_arrive(new_fir
     bill = clio.create_bill(total_cents=5_000)
     firm.sync_now()
     clio.change_bill(bill["id"], state="void", webhooks=False)
-    assert requests.post(f"{local_stack.api_url}/_local/tick", timeout=30).status_code == 202
+    assert local_stack.control("POST", "/_local/tick").status_code == 202
     wait_for(lambda: firm.get("/invoices", states="void").json()["items"], timeout=20)
 
 

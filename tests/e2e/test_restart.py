@@ -62,7 +62,7 @@ def restarts(tmp_path: Path) -> Any:
 def onboard(stack: LocalStack) -> tuple[Firm, ClioStaff]:
     firm, clio = Firm(stack, FIRM), ClioStaff(stack, FIRM)
     assert firm.connect_clio(FIRM).status_code == 302
-    made = requests.post(f"{stack.api_url}/_local/firms/{FIRM}/payment-accounts", timeout=30)
+    made = stack.control("POST", f"/_local/firms/{FIRM}/payment-accounts")
     assert made.status_code == 201, made.text
     return firm, clio
 

@@ -6,15 +6,12 @@ from __future__ import annotations
 import time
 
 import pytest
-import requests
 
 pytestmark = pytest.mark.e2e
 
 
 def outbox(stack) -> list[dict]:
-    answer = requests.get(f"{stack.api_url}/_local/outbox", timeout=30)
-    assert answer.status_code == 200
-    return answer.json()
+    return stack.outbox()
 
 
 def mails_to(stack, address: str) -> list[dict]:

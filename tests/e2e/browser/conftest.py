@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-import requests
 
 try:
     from playwright.sync_api import (
@@ -173,9 +172,7 @@ def staff(
 
 
 def outbox(stack: LocalStack) -> list[dict]:
-    answer = requests.get(f"{stack.api_url}/_local/outbox", timeout=30)
-    assert answer.status_code == 200, answer.text
-    return answer.json()
+    return stack.outbox()
 
 
 def mails_to(stack: LocalStack, address: str) -> list[dict]:
