@@ -12,6 +12,8 @@ local stack runs). Semantics are DynamoDB's; moto's own are kept where they alre
   TransactWriteItems (for its rollback), seconds on a table of 20,000 bills, and under the lock
   every other call waits for it. Here only the items the transaction names are saved and, when
   it is cancelled, put back: the same all-or-nothing outcome.
+- **No phantom partitions.** A read or delete of a key whose partition does not exist used to
+  add an empty one to the table, for good.
 - **Bounded memory.** moto keeps every model instance it ever made (`instances_tracked`, read by
   `/moto-api/data.json`), so each Query's copies of its items, each table backup and each
   request's objects stayed alive forever: megabytes per `GET /invoices`. The tracking keeps
@@ -190,6 +192,31 @@ def _transactional(original: Callable[..., Any]) -> Callable[..., Any]:
     return transact_write_items
 
 
+def _no_phantom_partitions(table_class: Any) -> None:
+    """moto's items are a defaultdict: reading or deleting a key whose partition does not exist
+    added an empty partition, kept forever (a table grew with every unknown pay token asked
+    for, and every Query and Scan walked them)."""
+    original_get, original_delete = table_class.get_item, table_class.delete_item
+
+    def get_item(
+        self: Any, hash_key: Any, range_key: Any = None, projection_expression: Any = None
+    ) -> Any:
+        if range_key is not None and hash_key not in self.items:
+            return None
+        return original_get(self, hash_key, range_key, projection_expression)
+
+    def delete_item(self: Any, hash_key: Any, range_key: Any) -> Any:
+        if range_key is not None and hash_key not in self.items:
+            return None
+        item = original_delete(self, hash_key, range_key)
+        if range_key is not None and not self.items.get(hash_key, True):
+            del self.items[hash_key]  # its last item is gone
+        return item
+
+    table_class.get_item = get_item
+    table_class.delete_item = delete_item
+
+
 _installed = False
 
 
@@ -200,6 +227,7 @@ def install() -> None:
         if _installed:
             return
         common_models.BaseModel.__new__ = staticmethod(_tracking_new)  # type: ignore[assignment,method-assign]
+        _no_phantom_partitions(dynamodb_tables.Table)
         backend = dynamodb_models.DynamoDBBackend
         dynamodb_models.copy = _NoTableBackup()  # type: ignore[assignment]
         backend.transact_write_items = _transactional(  # type: ignore[method-assign]

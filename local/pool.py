@@ -287,6 +287,12 @@ class Worker:
         except subprocess.TimeoutExpired:
             pass
 
+    def end(self) -> None:
+        """Ask the worker to end without waiting: its socket closes, and SIGTERM."""
+        self._close_socket()
+        if self.process.poll() is None:
+            self.process.terminate()
+
     def stop(self) -> None:
         """End the worker: its socket closes (it exits on its own), else SIGTERM, else SIGKILL."""
         self._close_socket()
@@ -466,7 +472,8 @@ class FunctionPool:
                 "errors_by_type": dict(stats.by_error),
             }
 
-    def close(self) -> None:
+    def close(self) -> list[Worker]:
+        """No more invocations; every worker is told to end (answers them, to wait on)."""
         self._closed.set()
         with self._cond:
             idle, busy = list(self._idle), list(self._busy)
@@ -475,7 +482,8 @@ class FunctionPool:
         for worker in busy:
             worker.kill_process()  # its invoking thread sees the stop and closes the rest
         for worker in idle:
-            worker.stop()
+            worker.end()
+        return [*idle, *busy]
 
 
 _STOP = object()
@@ -585,15 +593,20 @@ class WorkerPools:
                 pool.reap_idle()
 
     def close(self) -> None:
-        """End every worker now (running invocations fail as `Runtime.Shutdown`)."""
+        """End every worker now (running invocations fail as `Runtime.Shutdown`): all are
+        told at once, then whatever is still alive after a grace second is killed."""
         self._closed.set()
         for invoker in self._async.values():
             invoker.stop()
-        closers = [
-            threading.Thread(target=pool.close, name=f"close-{name}", daemon=True)
-            for name, pool in self.pools.items()
-        ]
-        for closer in closers:
-            closer.start()
-        for closer in closers:
-            closer.join(timeout=5.0)
+        workers = [worker for pool in self.pools.values() for worker in pool.close()]
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        for worker in workers:
+            try:
+                worker.process.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                worker.kill_process()
+        for worker in workers:
+            try:
+                worker.process.wait(timeout=STOP_GRACE_SECONDS)
+            except subprocess.TimeoutExpired:
+                log(f"worker {worker.pid} did not end")

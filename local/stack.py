@@ -98,12 +98,12 @@ def connect_firm(api_url: str, firm_id: str, clio_account: str) -> None:
         f"{api_url}/clio/connect",
         headers={"Authorization": f"Bearer dev-{firm_id}"},
         allow_redirects=False,
-        timeout=10,
+        timeout=60,
     )
     start.raise_for_status()
     authorize = start.headers["Location"] + "&" + urlencode({"sandbox_account": clio_account})
-    approved = browser.get(authorize, allow_redirects=False, timeout=10)
-    callback = browser.get(approved.headers["Location"], allow_redirects=False, timeout=30)
+    approved = browser.get(authorize, allow_redirects=False, timeout=60)
+    callback = browser.get(approved.headers["Location"], allow_redirects=False, timeout=60)
     if callback.status_code != 302:
         raise RuntimeError(f"connecting {firm_id} failed: {callback.status_code} {callback.text}")
 
@@ -111,10 +111,10 @@ def connect_firm(api_url: str, firm_id: str, clio_account: str) -> None:
 def name_firm(api_url: str, firm_id: str, name: str) -> None:
     """The firm's name in its settings: emails and the pay page show it."""
     headers = {"Authorization": f"Bearer dev-{firm_id}"}
-    settings = requests.get(f"{api_url}/settings", headers=headers, timeout=10).json()
+    settings = requests.get(f"{api_url}/settings", headers=headers, timeout=60).json()
     settings["firm_name"] = name
     requests.put(
-        f"{api_url}/settings", json=settings, headers=headers, timeout=10
+        f"{api_url}/settings", json=settings, headers=headers, timeout=60
     ).raise_for_status()
 
 
@@ -228,7 +228,7 @@ class Stack:
     def _seed_demo_firm(self) -> None:
         # Each step checks its own result first, so a seeding cut short finishes next start.
         headers = {"Authorization": "Bearer dev-demo"}
-        status = requests.get(f"{self.api_url}/clio/status", headers=headers, timeout=10)
+        status = requests.get(f"{self.api_url}/clio/status", headers=headers, timeout=60)
         if status.json().get("status") != "connected":
             connect_firm(self.api_url, "demo", "demo")
         if self._payment_store().payment_accounts("demo") is None:

@@ -1,0 +1,488 @@
+"""The AWS emulator itself under parallel load, over HTTP against a moto server run the way the
+local stack runs it (`ThreadedMotoServer` with `local.moto_speedups` installed): DynamoDB calls
+are linearizable, transactions all-or-nothing, and nothing fails inside the emulator.
+
+Clients never retry here (botocore's retries would hide an emulator error behind a later
+success). Each test makes its own table."""
+
+from __future__ import annotations
+
+import gc
+import random
+import socket
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+from moto.dynamodb.models import dynamodb_backends
+from moto.dynamodb.models.dynamo_type import Item
+from moto.dynamodb.models.table import Table
+from moto.server import ThreadedMotoServer
+
+from local import moto_speedups
+
+THREADS = 16
+ACCOUNT = "123456789012"  # moto's default account
+REGION = "us-east-1"
+NO_RETRIES = Config(retries={"mode": "standard", "max_attempts": 1}, max_pool_connections=64)
+EXPECTED_REFUSALS = {"ConditionalCheckFailedException", "TransactionCanceledException"}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[str]:
+    moto_speedups.install()
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def dynamodb(emulator: str) -> Any:
+    return boto3.client(
+        "dynamodb",
+        endpoint_url=emulator,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=NO_RETRIES,
+    )
+
+
+@pytest.fixture
+def table(dynamodb: Any) -> str:
+    name = f"emulator-{uuid.uuid4().hex[:8]}"
+    dynamodb.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+            {"AttributeName": "gsi1pk", "AttributeType": "S"},
+            {"AttributeName": "gsi1sk", "AttributeType": "S"},
+        ],
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "gsi1",
+                "KeySchema": [
+                    {"AttributeName": "gsi1pk", "KeyType": "HASH"},
+                    {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+    )
+    return name
+
+
+def _in_parallel(work: Callable[[int], Any], count: int) -> tuple[list[Any], list[BaseException]]:
+    """Run work(0..count-1) on THREADS threads released together; results and errors."""
+    results: list[Any] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+    start = threading.Barrier(THREADS)
+    jobs = iter(range(count))
+
+    def run() -> None:
+        start.wait()
+        while True:
+            with lock:
+                job = next(jobs, None)
+            if job is None:
+                return
+            try:
+                result = work(job)
+            except BaseException as exc:
+                with lock:
+                    errors.append(exc)
+            else:
+                with lock:
+                    results.append(result)
+
+    threads = [threading.Thread(target=run) for _ in range(THREADS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return results, errors
+
+
+def _code(exc: BaseException) -> str:
+    return exc.response["Error"]["Code"] if isinstance(exc, ClientError) else type(exc).__name__
+
+
+def _unexpected(errors: list[BaseException]) -> list[str]:
+    return [f"{_code(e)}: {e}" for e in errors if _code(e) not in EXPECTED_REFUSALS]
+
+
+def test_given_one_counter_when_many_clients_increment_it_under_a_cap_then_exactly_the_cap_wins(
+    dynamodb: Any, table: str
+) -> None:
+    key = {"pk": {"S": "counter"}, "sk": {"S": "c"}}
+    dynamodb.put_item(TableName=table, Item={**key, "n": {"N": "0"}})
+
+    def increment(_: int) -> bool:
+        try:
+            dynamodb.update_item(
+                TableName=table,
+                Key=key,
+                UpdateExpression="SET n = n + :one",
+                ConditionExpression="n < :cap",
+                ExpressionAttributeValues={":one": {"N": "1"}, ":cap": {"N": "25"}},
+            )
+        except ClientError as exc:
+            if _code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    results, errors = _in_parallel(increment, 80)
+
+    assert _unexpected(errors) == []
+    assert results.count(True) == 25
+    assert results.count(False) == 55
+    final = dynamodb.get_item(TableName=table, Key=key, ConsistentRead=True)["Item"]
+    assert final["n"] == {"N": "25"}
+
+
+def test_given_one_unclaimed_item_when_many_clients_claim_it_then_one_wins_and_keeps_it(
+    dynamodb: Any, table: str
+) -> None:
+    key = {"pk": {"S": "envelope"}, "sk": {"S": "e1"}}
+    dynamodb.put_item(TableName=table, Item={**key, "status": {"S": "draft"}})
+
+    def claim(n: int) -> str | None:
+        try:
+            dynamodb.update_item(
+                TableName=table,
+                Key=key,
+                UpdateExpression="SET #s = :sending, claimed_by = :me",
+                ConditionExpression="#s = :draft",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={
+                    ":sending": {"S": "sending"},
+                    ":draft": {"S": "draft"},
+                    ":me": {"S": f"claimant-{n}"},
+                },
+            )
+        except ClientError as exc:
+            if _code(exc) == "ConditionalCheckFailedException":
+                return None
+            raise
+        return f"claimant-{n}"
+
+    results, errors = _in_parallel(claim, 48)
+
+    assert _unexpected(errors) == []
+    winners = [r for r in results if r is not None]
+    assert len(winners) == 1
+    item = dynamodb.get_item(TableName=table, Key=key, ConsistentRead=True)["Item"]
+    assert item["claimed_by"] == {"S": winners[0]}
+
+
+def test_given_overlapping_transfers_when_run_in_parallel_then_each_is_all_or_nothing(
+    dynamodb: Any, table: str
+) -> None:
+    accounts = [f"acct-{n}" for n in range(4)]
+    for account in accounts:
+        dynamodb.put_item(
+            TableName=table,
+            Item={"pk": {"S": account}, "sk": {"S": "balance"}, "cents": {"N": "100"}},
+        )
+    rng = random.Random(7)
+    transfers = []
+    for n in range(120):
+        source, target = rng.sample(accounts, 2)
+        transfers.append((f"transfer-{n}", source, target, rng.choice((10, 30, 50))))
+
+    def transfer(n: int) -> str:
+        transfer_id, source, target, cents = transfers[n]
+        amount = {":c": {"N": str(cents)}}
+        dynamodb.transact_write_items(
+            TransactItems=[
+                {
+                    "Update": {
+                        "TableName": table,
+                        "Key": {"pk": {"S": source}, "sk": {"S": "balance"}},
+                        "UpdateExpression": "SET cents = cents - :c",
+                        "ConditionExpression": "cents >= :c",
+                        "ExpressionAttributeValues": amount,
+                    }
+                },
+                {
+                    "Update": {
+                        "TableName": table,
+                        "Key": {"pk": {"S": target}, "sk": {"S": "balance"}},
+                        "UpdateExpression": "SET cents = cents + :c",
+                        "ExpressionAttributeValues": amount,
+                    }
+                },
+                {
+                    "Put": {
+                        "TableName": table,
+                        "Item": {
+                            "pk": {"S": "ledger"},
+                            "sk": {"S": transfer_id},
+                            "gsi1pk": {"S": "ledger"},
+                            "gsi1sk": {"S": transfer_id},
+                        },
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                },
+            ]
+        )
+        return transfer_id
+
+    done, errors = _in_parallel(transfer, len(transfers))
+
+    assert _unexpected(errors) == []
+    assert len(done) + len(errors) == len(transfers)
+    assert done, "some transfers must fit the balances"
+    recorded = dynamodb.query(
+        TableName=table,
+        KeyConditionExpression="pk = :l",
+        ExpressionAttributeValues={":l": {"S": "ledger"}},
+        ConsistentRead=True,
+    )["Items"]
+    # Every committed transfer left its record, and no cancelled one did.
+    assert sorted(item["sk"]["S"] for item in recorded) == sorted(done)
+    expected = dict.fromkeys(accounts, 100)
+    for transfer_id, source, target, cents in transfers:
+        if transfer_id in done:
+            expected[source] -= cents
+            expected[target] += cents
+    balances = {
+        account: int(
+            dynamodb.get_item(
+                TableName=table,
+                Key={"pk": {"S": account}, "sk": {"S": "balance"}},
+                ConsistentRead=True,
+            )["Item"]["cents"]["N"]
+        )
+        for account in accounts
+    }
+    assert balances == expected
+    assert min(balances.values()) >= 0
+    assert sum(balances.values()) == 400
+
+
+def test_given_a_mix_of_reads_writes_and_transactions_when_run_in_parallel_then_none_fails(
+    dynamodb: Any, table: str
+) -> None:
+    # Many partitions: moto's transactions used to copy the whole table, and a read of an
+    # unknown key (moto's items are a defaultdict) added a partition while it was copied.
+    bills = [
+        {
+            "PutRequest": {
+                "Item": {
+                    "pk": {"S": f"firm-{n}"},
+                    "sk": {"S": "bill"},
+                    "gsi1pk": {"S": "by-state"},
+                    "gsi1sk": {"S": f"open-{n:04}"},
+                    "cents": {"N": str(n)},
+                }
+            }
+        }
+        for n in range(600)
+    ]
+    for start in range(0, len(bills), 25):
+        dynamodb.batch_write_item(RequestItems={table: bills[start : start + 25]})
+
+    def work(n: int) -> str:
+        kind = n % 8
+        bill = {"pk": {"S": f"firm-{n % 600}"}, "sk": {"S": "bill"}}
+        if kind in (0, 2, 4, 6):
+            dynamodb.get_item(TableName=table, Key={"pk": {"S": f"none-{n}"}, "sk": {"S": "x"}})
+        elif kind == 1:
+            dynamodb.transact_write_items(
+                TransactItems=[
+                    {
+                        "Update": {
+                            "TableName": table,
+                            "Key": bill,
+                            "UpdateExpression": "SET cents = cents + :one",
+                            "ExpressionAttributeValues": {":one": {"N": "1"}},
+                        }
+                    },
+                    {
+                        "Put": {
+                            "TableName": table,
+                            "Item": {"pk": {"S": f"txn-{n}"}, "sk": {"S": "t"}},
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                ]
+            )
+        elif kind == 3:
+            dynamodb.put_item(TableName=table, Item={"pk": {"S": f"new-{n}"}, "sk": {"S": "n"}})
+        elif kind == 5:
+            dynamodb.query(
+                TableName=table,
+                IndexName="gsi1",
+                KeyConditionExpression="gsi1pk = :p AND begins_with(gsi1sk, :s)",
+                ExpressionAttributeValues={":p": {"S": "by-state"}, ":s": {"S": "open-00"}},
+            )
+        else:
+            dynamodb.batch_get_item(RequestItems={table: {"Keys": [bill]}})
+        return "ok"
+
+    results, errors = _in_parallel(work, 320)
+
+    assert [f"{_code(e)}: {e}" for e in errors] == []
+    assert len(results) == 320
+
+
+def test_given_transfers_between_two_accounts_when_read_transactionally_then_no_read_is_torn(
+    dynamodb: Any, table: str
+) -> None:
+    keys = [{"pk": {"S": account}, "sk": {"S": "balance"}} for account in ("a", "b")]
+    for key in keys:
+        dynamodb.put_item(TableName=table, Item={**key, "cents": {"N": "1000"}})
+
+    def move(n: int) -> None:
+        source, target = (keys[0], keys[1]) if n % 2 else (keys[1], keys[0])
+        amount = {":c": {"N": "1"}}
+        dynamodb.transact_write_items(
+            TransactItems=[
+                {
+                    "Update": {
+                        "TableName": table,
+                        "Key": source,
+                        "UpdateExpression": "SET cents = cents - :c",
+                        "ExpressionAttributeValues": amount,
+                    }
+                },
+                {
+                    "Update": {
+                        "TableName": table,
+                        "Key": target,
+                        "UpdateExpression": "SET cents = cents + :c",
+                        "ExpressionAttributeValues": amount,
+                    }
+                },
+            ]
+        )
+
+    def read(_: int) -> int:
+        answer = dynamodb.transact_get_items(
+            TransactItems=[{"Get": {"TableName": table, "Key": key}} for key in keys]
+        )
+        return sum(int(r["Item"]["cents"]["N"]) for r in answer["Responses"])
+
+    def work(n: int) -> int | None:
+        if n % 2:
+            return read(n)
+        move(n // 2)
+        return None
+
+    results, errors = _in_parallel(work, 400)
+
+    assert [f"{_code(e)}: {e}" for e in errors] == []
+    totals = {total for total in results if total is not None}
+    assert totals == {2000}
+
+
+# --- what the emulator keeps per request (the local stack's memory) -----------------------------
+
+
+def _live(model: type) -> int:
+    """How many instances of a moto model its instance tracking holds."""
+    gc.collect()
+    return sum(1 for _ in model.instances_tracked)  # type: ignore[attr-defined]
+
+
+def _seed(dynamodb: Any, table: str, count: int) -> None:
+    for n in range(count):
+        dynamodb.put_item(
+            TableName=table,
+            Item={"pk": {"S": "firm"}, "sk": {"S": f"bill-{n:03}"}, "cents": {"N": str(n)}},
+        )
+
+
+def test_given_a_table_when_queried_many_times_then_moto_keeps_no_copy_of_the_answers(
+    dynamodb: Any, table: str
+) -> None:
+    _seed(dynamodb, table, 50)
+    query = {
+        "TableName": table,
+        "KeyConditionExpression": "pk = :p",
+        "ExpressionAttributeValues": {":p": {"S": "firm"}},
+    }
+    assert len(dynamodb.query(**query)["Items"]) == 50
+    before = _live(Item)
+
+    for _ in range(40):
+        dynamodb.query(**query)
+
+    assert _live(Item) == before
+
+
+def test_given_a_table_when_transactions_run_then_moto_keeps_no_copy_of_the_table(
+    dynamodb: Any, table: str
+) -> None:
+    _seed(dynamodb, table, 20)
+    tables_before = _live(Table)
+    items_before = _live(Item)
+
+    for n in range(30):
+        dynamodb.transact_write_items(
+            TransactItems=[
+                {
+                    "Update": {
+                        "TableName": table,
+                        "Key": {"pk": {"S": "firm"}, "sk": {"S": "bill-001"}},
+                        "UpdateExpression": "SET cents = cents + :one",
+                        "ExpressionAttributeValues": {":one": {"N": "1"}},
+                    }
+                }
+            ]
+        )
+    with pytest.raises(ClientError) as cancelled:
+        dynamodb.transact_write_items(
+            TransactItems=[
+                {
+                    "Put": {
+                        "TableName": table,
+                        "Item": {"pk": {"S": "firm"}, "sk": {"S": "bill-002"}},
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                }
+            ]
+        )
+
+    assert _code(cancelled.value) == "TransactionCanceledException"
+    assert _live(Table) == tables_before
+    assert _live(Item) == items_before
+
+
+def test_given_reads_and_deletes_of_unknown_keys_then_the_table_does_not_grow(
+    dynamodb: Any, table: str
+) -> None:
+    _seed(dynamodb, table, 5)
+    stored = dynamodb_backends[ACCOUNT][REGION].tables[table]
+    partitions = len(stored.items)
+
+    for n in range(100):
+        key = {"pk": {"S": f"unknown-{n}"}, "sk": {"S": "x"}}
+        assert "Item" not in dynamodb.get_item(TableName=table, Key=key)
+        dynamodb.delete_item(TableName=table, Key=key)
+
+    assert len(stored.items) == partitions
