@@ -3,6 +3,7 @@ handlers, SES read back. Sends exactly once through retries, repeats and crashes
 
 from __future__ import annotations
 
+import sys
 import time
 
 import pytest
@@ -444,3 +445,31 @@ def test_given_a_template_failing_on_a_bills_values_when_drafting_then_422_namin
     assert error["code"] == "template_failed" and error["field"] == "bill_ids"
     assert "invoice email template's body" in error["message"]
     assert f"bill {bill['id']} ({bill['number']})" in error["message"]
+
+
+def test_given_many_sends_when_counting_aws_clients_made_then_one_per_service_serves_them(
+    inproc, monkeypatch
+):
+    """A container keeps its clients: one made per request or per send would pile up garbage
+    (and a little retained memory in botocore) for every envelope."""
+    import boto3
+
+    session, batch = _firm_with_drafts(inproc, "clients", 3)
+    made: list[str] = []
+    real_client = boto3.client
+
+    def counting_client(*args, **kwargs):
+        # Only our code's clients: moto's interpreter makes its own for the tasks it runs.
+        if sys._getframe(1).f_globals.get("__name__", "").startswith("billbridge"):
+            made.append(kwargs.get("service_name") or args[0])
+        return real_client(*args, **kwargs)
+
+    monkeypatch.setattr(boto3, "client", counting_client)
+    for envelope in batch["envelopes"]:
+        answer = session.post(f"{inproc.api.url}/envelopes/{envelope['id']}/send")
+        assert answer.status_code == 202, answer.text
+        inproc.wait_execution(answer.json()["execution_id"])
+
+    assert {e["status"] for e in _wait_statuses(inproc, session, batch["batch_id"])} == {"sent"}
+    assert made.count("stepfunctions") <= 1
+    assert made.count("sesv2") <= 1

@@ -282,6 +282,7 @@ class _Wiring:
         config = self.config
         assert isinstance(config, SendConfig)
 
+        @cache  # made on first use, then kept: a client per send costs time and memory
         def make() -> Mailer:
             import boto3
 
@@ -302,6 +303,7 @@ class _Wiring:
         config = self.config
         assert isinstance(config, PaymentsApiConfig)
 
+        @cache  # made on first use, then kept: a client per request costs time and memory
         def make() -> SendStarter:
             import boto3
 
