@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,8 +68,10 @@ def _layer_dirs(layers: Any, resources: dict[str, Any]) -> tuple[Path, ...]:
     return tuple(found) or (DEFAULT_LAYER,)
 
 
-def function_specs(stack_name: str = "billbridge") -> dict[str, FunctionSpec]:
-    template = load_template()
+def function_specs(
+    stack_name: str = "billbridge", template: Mapping[str, Any] | None = None
+) -> dict[str, FunctionSpec]:
+    template = load_template() if template is None else template
     resources = template["Resources"]
     globals_fn = template.get("Globals", {}).get("Function", {})
     specs: dict[str, FunctionSpec] = {}

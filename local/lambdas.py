@@ -86,6 +86,7 @@ class LocalLambdas:
         mode: str = "thread",
         workers: int = 8,
         extra_specs: dict[str, FunctionSpec] | None = None,
+        history: int = HISTORY,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown Lambda mode {mode!r}; one of {MODES}")
@@ -99,7 +100,7 @@ class LocalLambdas:
         self._lock = threading.Lock()
         # Bounded: a long-running stack must not keep every invocation it ever ran.
         self.errors: deque[str] = deque(maxlen=100)
-        self.invocations: deque[tuple[str, str]] = deque(maxlen=HISTORY)  # (name, type)
+        self.invocations: deque[tuple[str, str]] = deque(maxlen=history)  # (name, type)
         self._original: Any = None
         self._queue: list[tuple[FunctionSpec, Any]] = []
         self._api_locks = {spec.name: threading.Lock() for spec in self.specs.values()}
