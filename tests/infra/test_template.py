@@ -217,3 +217,99 @@ def test_given_the_sync_worker_when_reading_its_events_then_it_is_scheduled_ever
     ]
     assert [schedule["Schedule"] for schedule in schedules] == ["rate(1 minute)"]
     assert all(schedule.get("Enabled", True) is True for schedule in schedules)
+
+
+# --- failures kept, keys kept, requests logged ------------------------------------------------
+
+ASYNC_EVENT_TYPES = {"Schedule", "ScheduleV2", "EventBridgeRule", "CloudWatchEvent", "SNS", "S3"}
+
+
+def _alarmed_queues(template: dict[str, Any]) -> set[str]:
+    """Queues (logical ids) whose visible messages an alarm watches."""
+    watched = set()
+    for resource in template["Resources"].values():
+        if resource["Type"] != "AWS::CloudWatch::Alarm":
+            continue
+        props = resource["Properties"]
+        if props.get("MetricName") != "ApproximateNumberOfMessagesVisible":
+            continue
+        for dimension in props.get("Dimensions", []):
+            value = dimension.get("Value")
+            if dimension.get("Name") == "QueueName" and isinstance(value, dict):
+                watched.add(value["Fn::GetAtt"][0])
+    return watched
+
+
+def test_given_functions_invoked_asynchronously_then_each_keeps_its_failures_in_an_alarmed_queue(
+    template: dict[str, Any],
+) -> None:
+    asynchronous = {
+        logical_id: properties
+        for logical_id, properties in _functions(template).items()
+        if any(e["Type"] in ASYNC_EVENT_TYPES for e in (properties.get("Events") or {}).values())
+    }
+    assert {"SyncWorkerFunction", "SesEventsFunction"} <= set(asynchronous)
+    watched = _alarmed_queues(template)
+    for logical_id, properties in asynchronous.items():
+        on_failure = properties["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]
+        assert on_failure["Type"] == "SQS", logical_id
+        queue = on_failure["Destination"]["Fn::GetAtt"][0]
+        assert template["Resources"][queue]["Type"] == "AWS::SQS::Queue", logical_id
+        assert queue in watched, f"{logical_id}: no alarm watches {queue}"
+
+
+def test_given_keys_that_stored_data_needs_then_they_outlive_the_stack(
+    template: dict[str, Any],
+) -> None:
+    # The pay-link key makes every emailed link's token; the KMS key decrypts stored Clio tokens.
+    for logical_id in ("PayLinkSecret", "ClioTokenKey", "AppTable"):
+        resource = template["Resources"][logical_id]
+        assert resource.get("DeletionPolicy") == "Retain", logical_id
+        assert resource.get("UpdateReplacePolicy") == "Retain", logical_id
+
+
+def test_given_the_api_then_its_access_logs_go_to_a_kept_log_group_without_pay_tokens(
+    template: dict[str, Any],
+) -> None:
+    resources = template["Resources"]
+    api = resources[API_ID]
+    access = api["Properties"]["AccessLogSetting"]
+    log_group = access["DestinationArn"]["Fn::GetAtt"]
+    assert log_group[1] == "Arn"
+    assert resources[log_group[0]]["Type"] == "AWS::Logs::LogGroup"
+    assert resources[log_group[0]]["Properties"]["RetentionInDays"]
+    line = json.loads(access["Format"].replace("$context.", "context."))
+    assert {"request_id", "status", "resource", "method", "source_ip"} <= set(line)
+    # The path of /pay/{token} is the credential: only the route template is logged.
+    assert "$context.path" not in access["Format"]
+    assert "$context.resourcePath" in access["Format"]
+
+
+def test_given_api_gateway_logging_then_the_account_names_a_role_it_can_assume(
+    template: dict[str, Any],
+) -> None:
+    resources = template["Resources"]
+    (account_id,) = [k for k, v in resources.items() if v["Type"] == "AWS::ApiGateway::Account"]
+    role_id = resources[account_id]["Properties"]["CloudWatchRoleArn"]["Fn::GetAtt"][0]
+    role = resources[role_id]["Properties"]
+    (statement,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "apigateway.amazonaws.com"}
+    assert statement["Action"] == "sts:AssumeRole"
+    assert any(
+        "AmazonAPIGatewayPushToCloudWatchLogs" in json.dumps(arn)
+        for arn in role["ManagedPolicyArns"]
+    )
+    # A stage with access logs fails to create before the account has its role.
+    assert resources[API_ID].get("DependsOn") == account_id
+
+
+def test_given_the_local_controls_then_no_deployed_route_or_function_serves_them(
+    template: dict[str, Any],
+) -> None:
+    assert not [path for _, path in _api_routes(template) if path.startswith("/_local")]
+    for properties in _functions(template).values():
+        code = ROOT / str(properties["CodeUri"])
+        for source in code.rglob("*.py"):
+            assert "/_local" not in source.read_text(encoding="utf-8"), source
+    for source in (ROOT / "layers" / "billbridge").rglob("*.py"):
+        assert "/_local" not in source.read_text(encoding="utf-8"), source
