@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 
 from billbridge.domain.bills import BillKind, BillState, StoredBill
 from billbridge.domain.connection import ClioConnection
@@ -329,8 +329,9 @@ class PaymentLinkOut(BaseModel):
 class RefundRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    amount_cents: int | None = Field(
-        default=None, description="Leave out to refund all that is left on the payment"
+    # Strict: JSON true, "5000" and 1e2 are not amounts (pydantic's lax mode would take them).
+    amount_cents: StrictInt | None = Field(
+        default=None, gt=0, description="Leave out to refund all that is left on the payment"
     )
 
 

@@ -11,7 +11,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from billbridge.api_errors import register_error_handlers
+from billbridge.api_errors import refuse_other_methods, register_error_handlers
 from billbridge.bootstrap import clio_webhook_service
 
 logger = Logger()
@@ -20,6 +20,7 @@ metrics = Metrics()
 
 app = APIGatewayRestResolver(enable_validation=True)
 register_error_handlers(app)
+refuse_other_methods(app, "/webhooks/clio", ["POST"])
 
 
 @app.post("/webhooks/clio")

@@ -8,17 +8,19 @@ Referer header.
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from page import not_found_page, pay_page_html
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 
-from billbridge.api_errors import register_error_handlers
+from billbridge.api_errors import error_response, refuse_other_methods, register_error_handlers
 from billbridge.bootstrap import pay_page
 from billbridge.domain.errors import InvalidInput, NotFound
 from billbridge.domain.payments import Method
@@ -28,7 +30,10 @@ tracer = Tracer()
 
 app = APIGatewayRestResolver(enable_validation=True)
 register_error_handlers(app)
+refuse_other_methods(app, "/pay/<token>", ["GET"])
+refuse_other_methods(app, "/pay/<token>/checkout", ["POST"])
 
+NO_SUCH_LINK = "This payment link does not exist or has expired."
 PRIVATE_HEADERS = {
     "Cache-Control": "no-store",
     "Referrer-Policy": "no-referrer",
@@ -69,8 +74,13 @@ class PayLinkOut(BaseModel):
 class CheckoutIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    bill_ids: list[str] = Field(min_length=1, max_length=10)
-    amount_cents: int | None = Field(default=None, gt=0)
+    bill_ids: list[Annotated[str, StringConstraints(pattern=r"^[0-9]{1,18}$")]] = Field(
+        min_length=1, max_length=10, description="Bill ids of this link, as the page lists them"
+    )
+    # Strict: JSON true, "5000" and 1e2 are not amounts (pydantic's lax mode would take them).
+    amount_cents: StrictInt | None = Field(
+        default=None, gt=0, description="Leave out to pay all that is payable on the chosen bills"
+    )
     method: Literal["card", "ach"] = "card"
 
 
@@ -88,6 +98,15 @@ class CheckoutOut(BaseModel):
 def wants_json() -> bool:
     accept = app.current_event.headers.get("Accept")  # Powertools' headers ignore case
     return "application/json" in (accept or "")
+
+
+@app.not_found
+def no_such_route(exc: NotFoundError) -> Response[Any]:
+    # Powertools' path pattern does not match every character (a symbol, an emoji): such a
+    # token is no link either, and a browser opening it gets the page that says so.
+    if app.current_event.http_method == "GET" and not wants_json():
+        return Response(404, content_types.TEXT_HTML, not_found_page(), HTML_HEADERS)
+    return error_response(HTTPStatus.NOT_FOUND, "not_found", NO_SUCH_LINK, "token")
 
 
 @app.get("/pay/<token>")

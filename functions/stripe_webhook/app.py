@@ -1,5 +1,6 @@
 """Stripe's webhooks (P4): the signature verified over the raw body, then each event recorded
-once, whatever order it arrives in. A bad signature is a 400 and records nothing."""
+once, whatever order it arrives in. A bad signature is a 401 and records nothing; a body that
+is not UTF-8 (no Stripe event is) is a 400."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from billbridge.api_errors import error_response
+from billbridge.api_errors import error_response, refuse_other_methods, register_error_handlers
 from billbridge.bootstrap import stripe_webhook
 from billbridge.domain.errors import Unauthenticated
 
@@ -21,6 +22,8 @@ tracer = Tracer()
 metrics = Metrics()
 
 app = APIGatewayRestResolver()
+register_error_handlers(app)
+refuse_other_methods(app, "/webhooks/stripe", ["POST"])
 
 
 @app.post("/webhooks/stripe")
@@ -33,9 +36,11 @@ def stripe_event() -> Response[Any]:
     try:
         verified = webhook.verify(raw, signature)
     except Unauthenticated as exc:
-        # Stripe expects a 400 for a payload that fails verification (it stops retrying it).
+        # The signature is the sender's credential: without a valid one the caller is not
+        # Stripe (401, as for Clio's webhooks). Stripe retries any non-2xx, so a genuine event
+        # whose signature we failed to check is delivered again.
         metrics.add_metric(name="StripeWebhookRejected", unit=MetricUnit.Count, value=1)
-        return error_response(HTTPStatus.BAD_REQUEST, exc.code, exc.message, "Stripe-Signature")
+        return error_response(HTTPStatus.UNAUTHORIZED, exc.code, exc.message, "Stripe-Signature")
     outcome = webhook.events.handle(verified)
     logger.info(
         "stripe event",

@@ -12,6 +12,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.shared.cookies import Cookie, SameSite
 
+from billbridge.api_errors import refuse_other_methods
 from billbridge.bootstrap import ApiServices, api_services
 from billbridge.domain.connection import parse_region
 from billbridge.domain.oauth_state import CONNECT_COOKIE, STATE_TTL
@@ -19,6 +20,7 @@ from routes.context import firm_id_of, user_of
 from schemas import AuthorizeUrlOut, ClioStatusOut
 
 router = Router()
+refuse_other_methods(router, "/clio/callback", ["GET"])
 
 
 @router.get("/clio/status", summary="Whether the firm's Clio account is connected", tags=["clio"])

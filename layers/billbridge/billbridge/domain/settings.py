@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictBool, field_validator
 
 from billbridge.domain.bills import DEFAULT_STATES, BillState
 from billbridge.domain.email_headers import check_header_text
@@ -53,7 +53,8 @@ class Templates(BaseModel):
 class FirmSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    aggregate_payment_links: bool = False
+    # Strict: "yes", 1 and "true" are not booleans (pydantic's lax mode would take them).
+    aggregate_payment_links: StrictBool = False
     templates: Templates = Field(default_factory=Templates)
     default_states: list[BillState] = Field(default_factory=lambda: list(DEFAULT_STATES))
     firm_name: str = Field(default="Your law firm", min_length=1, max_length=200)
