@@ -14,15 +14,21 @@ from typing import Annotated, Any, Literal
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.event_handler.openapi.params import Body, Header
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from page import not_found_page, pay_page_html
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 
-from billbridge.api_errors import error_response, refuse_other_methods, register_error_handlers
+from billbridge.api_errors import (
+    ErrorOut,
+    error_response,
+    error_responses,
+    refuse_other_methods,
+    register_error_handlers,
+)
 from billbridge.bootstrap import pay_page
-from billbridge.domain.errors import InvalidInput, NotFound
+from billbridge.domain.errors import NotFound
 from billbridge.domain.payments import Method
 
 logger = Logger()
@@ -109,8 +115,35 @@ def no_such_route(exc: NotFoundError) -> Response[Any]:
     return error_response(HTTPStatus.NOT_FOUND, "not_found", NO_SUCH_LINK, "token")
 
 
-@app.get("/pay/<token>")
-def show(token: str) -> Response[Any]:
+PAGE_OR_JSON = {
+    "text/html": {"schema": {"type": "string"}},
+    content_types.APPLICATION_JSON: {"model": PayLinkOut},
+}
+
+
+@app.get(
+    "/pay/<token>",
+    summary="The client's pay page (HTML; JSON with Accept: application/json)",
+    tags=["pay"],
+    responses={
+        200: {"description": "The link's bills and what can be paid", "content": PAGE_OR_JSON},
+        404: {
+            "description": "No such link: a page saying so, or the error shape as JSON",
+            "content": {
+                "text/html": {"schema": {"type": "string"}},
+                content_types.APPLICATION_JSON: {"model": ErrorOut},
+            },
+        },
+        **error_responses(400, 422),
+    },
+)
+def show(
+    token: Annotated[str, Path(max_length=200, description="The token of the emailed link")],
+    paid: Annotated[
+        str | None,
+        Query(max_length=300, description="The Checkout Session just paid (Stripe's return)"),
+    ] = None,
+) -> Response[Any]:
     try:
         view = pay_page().view(token)
     except NotFound:
@@ -136,20 +169,24 @@ def show(token: str) -> Response[Any]:
             currency=view.currency,
         )
         return Response(200, content_types.APPLICATION_JSON, body.model_dump(), PRIVATE_HEADERS)
-    paid = app.current_event.get_query_string_value("paid")
     return Response(200, content_types.TEXT_HTML, pay_page_html(view, token, paid), HTML_HEADERS)
 
 
-@app.post("/pay/<token>/checkout")
+@app.post(
+    "/pay/<token>/checkout",
+    summary="Start paying some or all bills of the link (Stripe Checkout)",
+    tags=["pay"],
+    responses={
+        201: {"description": "One Checkout Session per account paid into"},
+        **error_responses(400, 404, 409, 415, 422, 502),
+    },
+)
 def checkout(
-    token: str,
+    token: Annotated[str, Path(max_length=200, description="The token of the emailed link")],
     request: Annotated[CheckoutIn, Body()],
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=100)] = None,
 ) -> Response[CheckoutOut]:
-    try:
-        bill_ids = [int(i) for i in request.bill_ids]
-    except ValueError:
-        raise InvalidInput("bill ids are numbers", field="bill_ids") from None
+    bill_ids = [int(i) for i in request.bill_ids]  # digits, by CheckoutIn's pattern
     sessions = pay_page().checkout(
         token, bill_ids, request.amount_cents, Method(request.method), idempotency_key
     )

@@ -133,9 +133,7 @@ def test_given_bodies_that_are_not_utf8_then_each_route_answers_400_in_the_error
 
 
 @pytest.mark.parametrize("token", ["%C3%A9t%C3%A9", "caf%C3%A9" * 5, "%E2%82%AC", "%F0%9F%92%B8"])
-def test_given_a_pay_token_that_is_not_ascii_then_the_page_and_checkout_are_404(
-    local_stack, token
-):
+def test_given_a_pay_token_that_is_not_ascii_then_the_page_and_checkout_are_404(local_stack, token):
     url = f"{local_stack.api_url}/pay/{token}"
     page = requests.get(url, timeout=30)
     assert page.status_code == 404 and "text/html" in page.headers["Content-Type"], page.text

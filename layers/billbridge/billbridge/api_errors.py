@@ -17,7 +17,10 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import ApiGatewayResolver, Router
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 from pydantic import BaseModel, Field
@@ -79,6 +82,7 @@ ERROR_MEANINGS: dict[int, str] = {
     401: "No valid credentials: a missing or bad token or signature",
     404: "Not found, or not the caller's",
     409: "The request conflicts with the object's current state",
+    415: "The body is not JSON (Content-Type)",
     422: "Well-formed input that breaks a rule",
     502: "Clio or Stripe refused or failed the request",
     503: "Clio is unavailable for now; try again later",
@@ -167,7 +171,33 @@ def body_is_text(event: BaseProxyEvent) -> bool:
     return True
 
 
+def is_json_request(event: BaseProxyEvent) -> bool:
+    content_type = (event.headers.get("Content-Type") or "").strip().lower()
+    return not content_type or content_type.startswith(content_types.APPLICATION_JSON)
+
+
+def _not_json() -> Response[Any]:
+    return error_response(
+        HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+        "Send the body as JSON (Content-Type: application/json).",
+        "Content-Type",
+    )
+
+
 def register_error_handlers(app: ApiGatewayResolver) -> None:
+    @app.exception_handler(RequestUnsupportedContentType)
+    def _unsupported(exc: RequestUnsupportedContentType) -> Response[Any]:
+        return _not_json()
+
+    @app.exception_handler(ValueError)
+    def _unreadable(exc: ValueError) -> Response[Any]:
+        # Powertools reads a multipart body it cannot split (no boundary) with a bare
+        # ValueError. Our bodies are JSON only; any other ValueError is a real failure.
+        if is_json_request(app.current_event):
+            raise exc
+        return _not_json()
+
     @app.exception_handler(UnicodeDecodeError)
     def _undecodable(exc: UnicodeDecodeError) -> Response[Any]:
         if body_is_text(app.current_event):

@@ -6,14 +6,26 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictBool, field_v
 
 from billbridge.domain.bills import DEFAULT_STATES, BillState
 from billbridge.domain.email_headers import check_header_text
-from billbridge.domain.templates import check_template
+from billbridge.domain.templates import TEMPLATE_FORMAT, check_template
 
 
 class EmailTemplate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    subject: str = Field(min_length=1, max_length=300)
-    body: str = Field(min_length=1, max_length=20_000)
+    # The format names the grammar the OpenAPI document cannot spell: Jinja2 over the merge
+    # fields of domain/templates.py (check_template refuses anything else with a 422).
+    subject: str = Field(
+        min_length=1,
+        max_length=300,
+        description="A template: text and the merge fields, such as {{ bill_numbers }}",
+        json_schema_extra={"format": TEMPLATE_FORMAT},
+    )
+    body: str = Field(
+        min_length=1,
+        max_length=20_000,
+        description="A template: text and the merge fields, such as {{ pay_link }}",
+        json_schema_extra={"format": TEMPLATE_FORMAT},
+    )
 
     @field_validator("subject", "body")
     @classmethod
@@ -56,7 +68,9 @@ class FirmSettings(BaseModel):
     # Strict: "yes", 1 and "true" are not booleans (pydantic's lax mode would take them).
     aggregate_payment_links: StrictBool = False
     templates: Templates = Field(default_factory=Templates)
-    default_states: list[BillState] = Field(default_factory=lambda: list(DEFAULT_STATES))
+    default_states: list[BillState] = Field(
+        default_factory=lambda: list(DEFAULT_STATES), min_length=1, max_length=len(BillState)
+    )
     firm_name: str = Field(default="Your law firm", min_length=1, max_length=200)
     sender_name: str | None = Field(default=None, max_length=200)
     reply_to: EmailStr | None = None
