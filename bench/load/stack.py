@@ -48,9 +48,8 @@ def local_stack(log: Path) -> Iterator[StackUrls]:
             "STRIPE_SANDBOX_PORT": str(ports["STRIPE"]),
             "AWS_EMULATOR_PORT": str(ports["AWS"]),
             "PYTHONUNBUFFERED": "1",
-            # A fresh stack whose saved state, if any, lives and dies with this run.
-            "BILLBRIDGE_LOCAL_STATE_DIR": state,
-            "TMPDIR": state,
+            # A fresh stack whose kept state lives and dies with this run.
+            "LOCAL_STATE_DIR": state,
         }
         with log.open("wb") as out:
             process = subprocess.Popen(

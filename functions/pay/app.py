@@ -138,7 +138,7 @@ PAGE_OR_JSON = {
     },
 )
 def show(
-    token: Annotated[str, Path(max_length=200, description="The token of the emailed link")],
+    token: Annotated[str, Path(description="The token of the emailed link")],
     paid: Annotated[
         str | None,
         Query(max_length=300, description="The Checkout Session just paid (Stripe's return)"),
@@ -182,7 +182,7 @@ def show(
     },
 )
 def checkout(
-    token: Annotated[str, Path(max_length=200, description="The token of the emailed link")],
+    token: Annotated[str, Path(description="The token of the emailed link")],
     request: Annotated[CheckoutIn, Body()],
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=100)] = None,
 ) -> Response[CheckoutOut]:
