@@ -370,6 +370,8 @@ class Clients:
         self, firm: FirmWorld, staff: Any, public: requests.Session, rng: Any
     ) -> None:
         bill = rng.choice(firm.churn)
+        with firm.lock:
+            firm.changed.add(bill)
         self.recorder.call(
             "Clio sandbox: change a bill",
             public,

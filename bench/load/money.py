@@ -30,6 +30,8 @@ class MoneyReport:
     payments: int
     refunds: int
     ledger_entries: int
+    duplicates: int  # ledger entries recorded twice
+    over_refunded: int  # payments refunded beyond their amount (Stripe's or ours)
 
 
 def check_money(load: World) -> MoneyReport:
@@ -78,8 +80,10 @@ def check_money(load: World) -> MoneyReport:
                 problems.append(f"refund {refund['id']} of a payment over several bills")
                 continue
             stripe_by_bill[bill_of_intent[intent_id]] -= refund["amount"]
+    over_refunded = 0
     for intent_id, refunded in refunded_by_intent.items():
         if refunded > intents[intent_id]["amount"]:
+            over_refunded += 1
             problems.append(
                 f"Stripe {intent_id}: refunded {refunded} of {intents[intent_id]['amount']}"
             )
@@ -95,6 +99,7 @@ def check_money(load: World) -> MoneyReport:
     (table,) = [t for t in dynamo.list_tables()["TableNames"] if t.endswith("-AppTable")]
     ledger_by_bill: Counter[str] = Counter()
     entries = 0
+    duplicates = 0
     payment_entries = 0
     refund_entries = 0
     paid_gl: dict[str, int] = {}
@@ -104,6 +109,7 @@ def check_money(load: World) -> MoneyReport:
             entries += 1
             key = (item["txn_id"]["S"], item["kind"]["S"])
             if key in seen:
+                duplicates += 1
                 problems.append(f"ledger entry twice: {firm.id} {key}")
             seen.add(key)
             payment_entries += key[1] == "payment"
@@ -127,6 +133,7 @@ def check_money(load: World) -> MoneyReport:
             body = staff.get(f"{load.urls.api}/payment-links/{link.id}", timeout=TIMEOUT).json()
             for txn in body["transactions"]:
                 if txn["kind"] == "payment" and txn["refunded_cents"] > txn["amount_cents"]:
+                    over_refunded += 1
                     problems.append(
                         f"{txn['id']}: refunded {txn['refunded_cents']} of {txn['amount_cents']}"
                     )
@@ -143,6 +150,8 @@ def check_money(load: World) -> MoneyReport:
             )
     return MoneyReport(
         problems=problems,
+        duplicates=duplicates,
+        over_refunded=over_refunded,
         bills=len([b for b in bills if paid_gl.get(b) or stripe_by_bill[b]]),
         paid_gl_cents=sum(paid_gl.values()),
         ledger_cents=sum(ledger_by_bill.values()),

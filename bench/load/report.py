@@ -46,8 +46,11 @@ def render(result: LoadResult, check_memory: bool) -> str:
         f"{'exact' if not money.problems else f'{len(money.problems)} differ'}: "
         f"{_money(money.paid_gl_cents)} = {_money(money.ledger_cents)} = "
         f"{_money(money.stripe_cents)} |",
-        f"| money: Stripe payments, refunds; ledger entries | {money.payments}, "
-        f"{money.refunds}; {money.ledger_entries} (none twice) |",
+        f"| money: Stripe payments, refunds; ledger entries, of them twice | {money.payments}, "
+        f"{money.refunds}; {money.ledger_entries}, {money.duplicates} |",
+        f"| money: payments refunded beyond their amount | {money.over_refunded} |",
+        f"| bills changed in Clio whose last change shows (webhooks only, no sync) | "
+        f"{result.clio_bills - len(result.clio_behind)} of {result.clio_bills} |",
     ]
     if result.memory_before_mb is not None and result.memory_after_mb is not None:
         growth = result.memory_growth_mb or 0.0

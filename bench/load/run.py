@@ -27,6 +27,8 @@ class LoadResult:
     unanswered: list[str]
     refusals: dict[str, list[str]]
     money: MoneyReport
+    clio_bills: int  # bills changed in Clio during the run
+    clio_behind: list[str]  # of those, the ones whose last change did not show (informational)
     memory_before_mb: float | None
     memory_after_mb: float | None
     memory_peak_mb: float | None
@@ -92,6 +94,7 @@ def run_load(
     stop_sampling.set()
     world.webhook_samples()
     money = check_money(world)
+    clio_bills, clio_behind = world.clio_changes_reflected()
     recorder = world.recorder
     return LoadResult(
         clients=clients,
@@ -103,6 +106,8 @@ def run_load(
         unanswered=recorder.unanswered,
         refusals=dict(recorder.refusals),
         money=money,
+        clio_bills=clio_bills,
+        clio_behind=clio_behind,
         memory_before_mb=memory.get("before"),
         memory_after_mb=memory.get("after"),
         memory_peak_mb=peak[0] or None,

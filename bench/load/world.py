@@ -37,6 +37,7 @@ class FirmWorld:
     bills: dict[str, str] = field(default_factory=dict)  # bill id -> number, all of them
     payable: list[str] = field(default_factory=list)
     churn: list[str] = field(default_factory=list)  # bills changed in Clio during the run
+    changed: set[str] = field(default_factory=set)  # those of them actually changed
     links: list[Link] = field(default_factory=list)
     drafts: list[str] = field(default_factory=list)
     sending: list[str] = field(default_factory=list)
@@ -170,7 +171,7 @@ class World:
             if all(existing.id != link.id for existing in firm.links):
                 firm.links.append(link)
 
-    # -- the clients --------------------------------------------------------------------------
+    # -- afterwards ---------------------------------------------------------------------------
 
     def quiesce(self) -> None:
         """Wait for what the run set going: Stripe's queued webhooks, Clio's deliveries and
@@ -193,6 +194,23 @@ class World:
                     firm.sending.pop(0)
                 else:
                     time.sleep(0.5)
+
+    def clio_changes_reflected(self) -> tuple[int, list[str]]:
+        """How many bills changed in Clio during the run show Clio's last balance once its
+        webhooks have landed (no sync is asked for), and those that do not."""
+        behind = []
+        for firm in self.firms:
+            listed = self.staff(firm).get(
+                f"{self.urls.api}/invoices?states={ALL_STATES}&page_size=200", timeout=TIMEOUT
+            )
+            ours = {item["id"]: item for item in listed.json()["items"]}
+            for bill in sorted(firm.changed):
+                clio = requests.get(f"{self.urls.clio}/_sandbox/bills/{bill}", timeout=TIMEOUT)
+                balance = round(clio.json()["balance"] * 100)
+                if bill not in ours or ours[bill]["outstanding_clio_cents"] != balance:
+                    shown = ours.get(bill, {}).get("outstanding_clio_cents")
+                    behind.append(f"bill {bill}: Clio {balance}, ours {shown}")
+        return sum(len(f.changed) for f in self.firms), behind
 
     def clio_deliveries(self) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []
