@@ -31,7 +31,7 @@ SEED = 20261125
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("document", ["openapi.json", "openapi-public.json"])
 def test_given_an_openapi_document_when_schemathesis_runs_every_check_then_nothing_fails(
-    new_firm, local_stack, document
+    new_firm, local_stack, document, tmp_path
 ):
     firm, _ = new_firm(bills=20)
     command = [
@@ -59,8 +59,9 @@ def test_given_an_openapi_document_when_schemathesis_runs_every_check_then_nothi
         "PYTHONPATH": os.pathsep.join([str(ROOT / "layers" / "billbridge"), str(ROOT)]),
         "NO_COLOR": "1",
     }
+    # Run from a scratch folder: schemathesis keeps its cache (.schemathesis/) where it runs.
     run = subprocess.run(
-        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=540, check=False
+        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=540, check=False
     )
     report = run.stdout[-30_000:] + run.stderr[-5_000:]
     assert run.returncode == 0, f"schemathesis found failures:\n{report}"
