@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 
 from billbridge.domain.bills import BillKind, BillState, StoredBill
 from billbridge.domain.connection import ClioConnection
+from billbridge.domain.email_headers import HEADER_TEXT_PATTERN
 from billbridge.domain.envelopes import Envelope
 from billbridge.domain.payments import Transaction
 from billbridge.domain.sync import SyncRun
@@ -229,12 +230,19 @@ def _no_default(schema: dict[str, Any]) -> None:
     schema.pop("default", None)  # "leave it out", not null: null is refused
 
 
+def _one_line_no_default(schema: dict[str, Any]) -> None:
+    _no_default(schema)
+    schema["pattern"] = HEADER_TEXT_PATTERN  # the subject is a header: one line of text
+
+
 class EditRequest(BaseModel):
     """At least one of subject and body; a field left out keeps its text."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
 
-    subject: str = Field(default=None, min_length=1, max_length=300, json_schema_extra=_no_default)
+    subject: str = Field(
+        default=None, min_length=1, max_length=300, json_schema_extra=_one_line_no_default
+    )
     body: str = Field(default=None, min_length=1, max_length=20_000, json_schema_extra=_no_default)
 
 

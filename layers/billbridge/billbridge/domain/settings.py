@@ -5,8 +5,12 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictBool, field_validator
 
 from billbridge.domain.bills import DEFAULT_STATES, BillState
-from billbridge.domain.email_headers import check_header_text
+from billbridge.domain.email_headers import HEADER_TEXT_PATTERN, check_header_text
 from billbridge.domain.templates import TEMPLATE_FORMAT, check_template
+
+# Values that go in an email header, documented as one line of text (check_header_fields
+# refuses anything else with a 422 naming the field).
+ONE_LINE = {"pattern": HEADER_TEXT_PATTERN}
 
 
 class EmailTemplate(BaseModel):
@@ -18,7 +22,7 @@ class EmailTemplate(BaseModel):
         min_length=1,
         max_length=300,
         description="A template: text and the merge fields, such as {{ bill_numbers }}",
-        json_schema_extra={"format": TEMPLATE_FORMAT},
+        json_schema_extra={"format": TEMPLATE_FORMAT, **ONE_LINE},
     )
     body: str = Field(
         min_length=1,
@@ -71,8 +75,10 @@ class FirmSettings(BaseModel):
     default_states: list[BillState] = Field(
         default_factory=lambda: list(DEFAULT_STATES), min_length=1, max_length=len(BillState)
     )
-    firm_name: str = Field(default="Your law firm", min_length=1, max_length=200)
-    sender_name: str | None = Field(default=None, max_length=200)
+    firm_name: str = Field(
+        default="Your law firm", min_length=1, max_length=200, json_schema_extra=ONE_LINE
+    )
+    sender_name: str | None = Field(default=None, max_length=200, json_schema_extra=ONE_LINE)
     reply_to: EmailStr | None = None
 
     @field_validator("default_states")
