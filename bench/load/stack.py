@@ -4,6 +4,7 @@ ports with its state in a temporary folder, and the resident memory of its proce
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -27,6 +28,7 @@ class StackUrls:
     stripe: str
     aws: str
     pid: int | None = None  # the stack's process, whose tree's memory is measured
+    admin_token: str | None = None  # the local controls' token (/_local/...)
 
 
 def _free_port() -> int:
@@ -40,6 +42,7 @@ def local_stack(log: Path) -> Iterator[StackUrls]:
     """`python -m local.stack` on free loopback ports with its state in a temporary folder,
     stopped (SIGTERM, then SIGKILL) on the way out."""
     ports = {name: _free_port() for name in ("API", "CLIO", "STRIPE", "AWS")}
+    admin_token = secrets.token_urlsafe(24)
     with tempfile.TemporaryDirectory(prefix="billbridge-load-") as state:
         env = {
             **os.environ,
@@ -50,6 +53,7 @@ def local_stack(log: Path) -> Iterator[StackUrls]:
             "PYTHONUNBUFFERED": "1",
             # A fresh stack whose kept state lives and dies with this run.
             "LOCAL_STATE_DIR": state,
+            "LOCAL_ADMIN_TOKEN": admin_token,
         }
         with log.open("wb") as out:
             process = subprocess.Popen(
@@ -71,6 +75,7 @@ def local_stack(log: Path) -> Iterator[StackUrls]:
                 stripe=f"http://{HOST}:{ports['STRIPE']}",
                 aws=f"http://{HOST}:{ports['AWS']}",
                 pid=process.pid,
+                admin_token=admin_token,
             )
         finally:
             process.terminate()

@@ -110,7 +110,11 @@ class World:
         if callback.status_code != 302:
             raise RuntimeError(f"connecting {firm.id}: {callback.status_code} {callback.text}")
         made = requests.post(
-            f"{self.urls.api}/_local/firms/{firm.id}/payment-accounts", timeout=TIMEOUT
+            f"{self.urls.api}/_local/firms/{firm.id}/payment-accounts",
+            headers={"Authorization": f"Bearer {self.urls.admin_token}"}
+            if self.urls.admin_token
+            else {},
+            timeout=TIMEOUT,
         )
         made.raise_for_status()
         settings = staff.get(f"{self.urls.api}/settings", timeout=TIMEOUT).json()
