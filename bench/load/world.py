@@ -106,7 +106,8 @@ class World:
         start = staff.get(f"{self.urls.api}/clio/connect", allow_redirects=False, timeout=TIMEOUT)
         authorize = start.headers["Location"] + "&" + urlencode({"sandbox_account": firm.id})
         approved = requests.get(authorize, allow_redirects=False, timeout=TIMEOUT)
-        callback = requests.get(approved.headers["Location"], allow_redirects=False, timeout=120)
+        # Back in the browser that started it: the connect's cookie binds the approval to it.
+        callback = staff.get(approved.headers["Location"], allow_redirects=False, timeout=120)
         if callback.status_code != 302:
             raise RuntimeError(f"connecting {firm.id}: {callback.status_code} {callback.text}")
         made = requests.post(
