@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test unit bench lint openapi clean chromium browser
+.PHONY: install run test unit bench load lint openapi clean chromium browser
 
 install: $(STAMP)
 
@@ -34,6 +34,11 @@ unit: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# 50 clients for 2 minutes against a fresh local stack on loopback; fails on any 5xx, crossed
+# answer, money invariant or memory growth; the table goes into docs/benchmarks.md.
+load: $(STAMP)
+	$(BIN)/python -m bench.load --docs docs/benchmarks.md
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

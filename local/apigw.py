@@ -4,7 +4,8 @@ handler code that runs in Lambda, routed by the Api events declared in template.
 It emulates the Cognito authorizer the template puts on the firm API: `Authorization: Bearer
 dev-<firm_id>` becomes the claim `custom:firm_id`; that token form is accepted here and nowhere
 else. Routes with `Auth: Authorizer: NONE` take no token. Anything not routed is served from
-`web/` (GET) or by the local extra routes (outbox and the like) given to the server.
+`web/` (GET) or by the local extra routes (outbox and the like) given to the server. Its own
+refusals (no token, no route) are the API's `GatewayResponses` from the template, as deployed.
 """
 
 from __future__ import annotations
@@ -52,6 +53,50 @@ def _compile(path: str) -> re.Pattern[str]:
     return re.compile(f"^{regex}$")
 
 
+# API Gateway's status for each gateway response type the local gateway answers, where the
+# template's GatewayResponses entry gives no StatusCode.
+GATEWAY_RESPONSE_STATUS = {"UNAUTHORIZED": 401, "MISSING_AUTHENTICATION_TOKEN": 403}
+GATEWAY_MESSAGES = {
+    "UNAUTHORIZED": "Unauthorized",
+    "MISSING_AUTHENTICATION_TOKEN": "Missing Authentication Token",
+}
+
+
+def gateway_responses_from_template() -> dict[str, tuple[int | None, str]]:
+    """The API's GatewayResponses: response type -> (status code or None, JSON body template)."""
+    declared: dict[str, tuple[int | None, str]] = {}
+    for resource in load_template()["Resources"].values():
+        if resource.get("Type") != "AWS::Serverless::Api":
+            continue
+        for kind, spec in (resource.get("Properties", {}).get("GatewayResponses") or {}).items():
+            templates = spec.get("ResponseTemplates") or {}
+            status = spec.get("StatusCode")
+            declared[kind] = (
+                int(status) if status else None,
+                str(templates.get("application/json", "")),
+            )
+    return declared
+
+
+def render_gateway_response(
+    declared: dict[str, tuple[int | None, str]], kind: str
+) -> tuple[int, dict[str, str], bytes]:
+    """What API Gateway answers for a gateway response of this type: the type's own entry, else
+    DEFAULT_4XX, with the `$context.error` variables filled in as API Gateway fills them."""
+    status, template = declared.get(kind) or (None, "")
+    if not template:
+        template = (declared.get("DEFAULT_4XX") or (None, ""))[1]
+    message = GATEWAY_MESSAGES[kind]
+    body = template.replace("$context.error.responseType", kind).replace(
+        "$context.error.messageString", json.dumps(message)
+    ) or json.dumps({"message": message})
+    return (
+        status or GATEWAY_RESPONSE_STATUS[kind],
+        {"Content-Type": "application/json"},
+        body.encode(),
+    )
+
+
 def routes_from_template(lambdas: LocalLambdas) -> list[Route]:
     template = load_template()
     api_auth = None
@@ -76,8 +121,9 @@ def routes_from_template(lambdas: LocalLambdas) -> list[Route]:
                     authorized=bool(auth) and auth != "NONE",
                 )
             )
-    # Literal paths before templated ones, as API Gateway matches.
-    routes.sort(key=lambda r: ("{" in r.path, r.path))
+    # Literal paths before templated ones, as API Gateway matches; a path's ANY method only
+    # takes the methods the path does not declare.
+    routes.sort(key=lambda r: ("{" in r.path, r.path, r.method == "ANY"))
     return routes
 
 
@@ -142,6 +188,7 @@ class LocalApiGateway:
         self.lambdas = lambdas
         self.routes = routes_from_template(lambdas)
         self.extra_routes = extra_routes or {}
+        self.gateway_responses = gateway_responses_from_template()
         self.region = region
         # Open connections, so that stop() can end keep-alive ones instead of waiting on them.
         self._connections: set[Any] = set()
@@ -182,6 +229,7 @@ class LocalApiGateway:
                     self.wfile.write(payload)
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
+            do_TRACE = do_QUERY = _serve  # answered as API Gateway would, never a 501
 
         self.server = ThreadingHTTPServer((host, port), Handler)
         self.server.daemon_threads = True
@@ -217,18 +265,13 @@ class LocalApiGateway:
                 return local_route(method, path, headers, body)
         for route in self.routes:
             match = route.pattern.match(path)
-            if match and route.method == method:
+            if match and route.method in (method, "ANY"):
                 return self._invoke(
                     route, method, path, parts.query, headers, body, match.groupdict()
                 )
-        if any(r.pattern.match(path) for r in self.routes):
-            return _json(405, {"message": f"{method} is not allowed on {path}"})
-        if method in ("GET", "HEAD"):
-            return self._static(path)
-        return _json(
-            404,
-            {"error": {"code": "not_found", "message": f"no route {method} {path}", "field": None}},
-        )
+        if method in ("GET", "HEAD") and not any(r.pattern.match(path) for r in self.routes):
+            return self._static(path)  # the web UI (CloudFront serves it in AWS)
+        return render_gateway_response(self.gateway_responses, "MISSING_AUTHENTICATION_TOKEN")
 
     def _invoke(
         self,
@@ -245,7 +288,7 @@ class LocalApiGateway:
             token = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
             found = DEV_TOKEN.match(token.strip())
             if not found:
-                return _json(401, {"message": "Unauthorized"})
+                return render_gateway_response(self.gateway_responses, "UNAUTHORIZED")
             claims = {"custom:firm_id": found.group(1), "sub": f"dev-user-{found.group(1)}"}
         event = proxy_event(route, method, path, query, headers, body, params, claims)
         outcome = self.lambdas.invoke_api(route.function, event)

@@ -6,6 +6,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -24,8 +25,24 @@ OPENAPI_TITLE = "BillBridge firm API"
 OPENAPI_VERSION = "1.0.0"
 
 
+# Every route needs a firm user's Cognito ID token (the API's authorizer), unless it says
+# otherwise (the OAuth callback).
+SECURITY_SCHEMES = {
+    "firmUser": HTTPBearer(
+        bearerFormat="JWT",
+        description="A firm user's Cognito ID token (claim custom:firm_id). The local stack "
+        "also takes dev-<firm_id>, and nowhere else.",
+    )
+}
+
+
 def openapi_document() -> str:
-    return app.get_openapi_json_schema(title=OPENAPI_TITLE, version=OPENAPI_VERSION)
+    return app.get_openapi_json_schema(
+        title=OPENAPI_TITLE,
+        version=OPENAPI_VERSION,
+        security_schemes=SECURITY_SCHEMES,  # type: ignore[arg-type]
+        security=[{"firmUser": []}],
+    )
 
 
 @app.get("/openapi.json", include_in_schema=False)

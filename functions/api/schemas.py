@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 
 from billbridge.domain.bills import BillKind, BillState, StoredBill
 from billbridge.domain.connection import ClioConnection
+from billbridge.domain.email_headers import HEADER_TEXT_PATTERN
 from billbridge.domain.envelopes import Envelope
 from billbridge.domain.payments import Transaction
 from billbridge.domain.sync import SyncRun
+
+# The ids the API hands out (new_run_id, new_envelope_id, new_batch_id, new_link_id;
+# transactions are pay_<Checkout Session id> or rf_<random>) are short and URL-safe, so no key
+# separator (#) can ride in on one. Any id of that shape that is not the caller's is a 404.
+ID_PATTERN = r"^[A-Za-z0-9_-]{1,200}$"
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]+$"  # URL-safe base64, as next_cursor is
 
 
 class ClientOut(BaseModel):
@@ -126,16 +133,6 @@ class SyncOut(BaseModel):
         )
 
 
-class ErrorBody(BaseModel):
-    code: str
-    message: str
-    field: str | None
-
-
-class ErrorOut(BaseModel):
-    error: ErrorBody
-
-
 class ConnectedByOut(BaseModel):
     user_id: str
     email: str | None
@@ -229,11 +226,24 @@ class DraftRequest(BaseModel):
     )
 
 
-class EditRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+def _no_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)  # "leave it out", not null: null is refused
 
-    subject: str | None = Field(default=None, min_length=1, max_length=300)
-    body: str | None = Field(default=None, min_length=1, max_length=20_000)
+
+def _one_line_no_default(schema: dict[str, Any]) -> None:
+    _no_default(schema)
+    schema["pattern"] = HEADER_TEXT_PATTERN  # the subject is a header: one line of text
+
+
+class EditRequest(BaseModel):
+    """At least one of subject and body; a field left out keeps its text."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
+
+    subject: str = Field(
+        default=None, min_length=1, max_length=300, json_schema_extra=_one_line_no_default
+    )
+    body: str = Field(default=None, min_length=1, max_length=20_000, json_schema_extra=_no_default)
 
 
 class BatchOut(BaseModel):
@@ -329,8 +339,9 @@ class PaymentLinkOut(BaseModel):
 class RefundRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    amount_cents: int | None = Field(
-        default=None, description="Leave out to refund all that is left on the payment"
+    # Strict: JSON true, "5000" and 1e2 are not amounts (pydantic's lax mode would take them).
+    amount_cents: StrictInt | None = Field(
+        default=None, gt=0, description="Leave out to refund all that is left on the payment"
     )
 
 

@@ -8,19 +8,27 @@ Referer header.
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
-from aws_lambda_powertools.event_handler.openapi.params import Body, Header
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from page import not_found_page, pay_page_html
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 
-from billbridge.api_errors import register_error_handlers
+from billbridge.api_errors import (
+    ErrorOut,
+    error_response,
+    error_responses,
+    refuse_other_methods,
+    register_error_handlers,
+)
 from billbridge.bootstrap import pay_page
-from billbridge.domain.errors import InvalidInput, NotFound
+from billbridge.domain.errors import NotFound
 from billbridge.domain.payments import Method
 
 logger = Logger()
@@ -28,7 +36,10 @@ tracer = Tracer()
 
 app = APIGatewayRestResolver(enable_validation=True)
 register_error_handlers(app)
+refuse_other_methods(app, "/pay/<token>", ["GET"])
+refuse_other_methods(app, "/pay/<token>/checkout", ["POST"])
 
+NO_SUCH_LINK = "This payment link does not exist or has expired."
 PRIVATE_HEADERS = {
     "Cache-Control": "no-store",
     "Referrer-Policy": "no-referrer",
@@ -69,8 +80,13 @@ class PayLinkOut(BaseModel):
 class CheckoutIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    bill_ids: list[str] = Field(min_length=1, max_length=10)
-    amount_cents: int | None = Field(default=None, gt=0)
+    bill_ids: list[Annotated[str, StringConstraints(pattern=r"^[0-9]{1,18}$")]] = Field(
+        min_length=1, max_length=10, description="Bill ids of this link, as the page lists them"
+    )
+    # Strict: JSON true, "5000" and 1e2 are not amounts (pydantic's lax mode would take them).
+    amount_cents: StrictInt | None = Field(
+        default=None, gt=0, description="Leave out to pay all that is payable on the chosen bills"
+    )
     method: Literal["card", "ach"] = "card"
 
 
@@ -90,8 +106,44 @@ def wants_json() -> bool:
     return "application/json" in (accept or "")
 
 
-@app.get("/pay/<token>")
-def show(token: str) -> Response[Any]:
+@app.not_found
+def no_such_route(exc: NotFoundError) -> Response[Any]:
+    # Powertools' path pattern does not match every character (a symbol, an emoji): such a
+    # token is no link either, and a browser opening it gets the page that says so.
+    if app.current_event.http_method == "GET" and not wants_json():
+        return Response(404, content_types.TEXT_HTML, not_found_page(), HTML_HEADERS)
+    return error_response(HTTPStatus.NOT_FOUND, "not_found", NO_SUCH_LINK, "token")
+
+
+PAGE_OR_JSON = {
+    "text/html": {"schema": {"type": "string"}},
+    content_types.APPLICATION_JSON: {"model": PayLinkOut},
+}
+
+
+@app.get(
+    "/pay/<token>",
+    summary="The client's pay page (HTML; JSON with Accept: application/json)",
+    tags=["pay"],
+    responses={
+        200: {"description": "The link's bills and what can be paid", "content": PAGE_OR_JSON},
+        404: {
+            "description": "No such link: a page saying so, or the error shape as JSON",
+            "content": {
+                "text/html": {"schema": {"type": "string"}},
+                content_types.APPLICATION_JSON: {"model": ErrorOut},
+            },
+        },
+        **error_responses(400, 422),
+    },
+)
+def show(
+    token: Annotated[str, Path(description="The token of the emailed link")],
+    paid: Annotated[
+        str | None,
+        Query(max_length=300, description="The Checkout Session just paid (Stripe's return)"),
+    ] = None,
+) -> Response[Any]:
     try:
         view = pay_page().view(token)
     except NotFound:
@@ -117,20 +169,24 @@ def show(token: str) -> Response[Any]:
             currency=view.currency,
         )
         return Response(200, content_types.APPLICATION_JSON, body.model_dump(), PRIVATE_HEADERS)
-    paid = app.current_event.get_query_string_value("paid")
     return Response(200, content_types.TEXT_HTML, pay_page_html(view, token, paid), HTML_HEADERS)
 
 
-@app.post("/pay/<token>/checkout")
+@app.post(
+    "/pay/<token>/checkout",
+    summary="Start paying some or all bills of the link (Stripe Checkout)",
+    tags=["pay"],
+    responses={
+        201: {"description": "One Checkout Session per account paid into"},
+        **error_responses(400, 404, 409, 415, 422, 502),
+    },
+)
 def checkout(
-    token: str,
+    token: Annotated[str, Path(description="The token of the emailed link")],
     request: Annotated[CheckoutIn, Body()],
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=100)] = None,
 ) -> Response[CheckoutOut]:
-    try:
-        bill_ids = [int(i) for i in request.bill_ids]
-    except ValueError:
-        raise InvalidInput("bill ids are numbers", field="bill_ids") from None
+    bill_ids = [int(i) for i in request.bill_ids]  # digits, by CheckoutIn's pattern
     sessions = pay_page().checkout(
         token, bill_ids, request.amount_cents, Method(request.method), idempotency_key
     )

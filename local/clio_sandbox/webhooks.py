@@ -28,6 +28,8 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
 
 _OPENER = urllib.request.build_opener(_NoRedirect())
+# Each delivery runs on a thread of its own: the duration of its last POST, per thread.
+_ELAPSED = threading.local()
 
 
 def sign(shared_secret: str, body: bytes) -> str:
@@ -90,6 +92,7 @@ class WebhookDispatcher:
             method="POST",
             headers={"Content-Type": "application/json", "User-Agent": "clio-sandbox", **headers},
         )
+        started = time.monotonic()
         try:
             with _OPENER.open(request, timeout=self.timeout_seconds) as response:
                 return response.status, None, response.headers
@@ -97,6 +100,9 @@ class WebhookDispatcher:
             return exc.code, None, exc.headers
         except (OSError, ValueError) as exc:
             return None, f"{type(exc).__name__}: {exc}", None
+        finally:
+            # How long the receiver took to answer, for the attempt's record (make load).
+            _ELAPSED.ms = round((time.monotonic() - started) * 1000, 1)
 
     def _record(
         self,
@@ -122,6 +128,7 @@ class WebhookDispatcher:
                 "signature": signature,
                 "body": item.body.decode(),
                 "at": datetime.now(UTC).isoformat(),
+                "duration_ms": getattr(_ELAPSED, "ms", None),
             }
         )
 

@@ -107,6 +107,7 @@ class Deliverer:
                 "Cache-Control": "no-cache",
             },
         )
+        started = time.monotonic()
         try:
             with _OPENER.open(request, timeout=self.timeout) as response:
                 record["status"] = response.status
@@ -115,6 +116,7 @@ class Deliverer:
             exc.close()
         except (OSError, ValueError) as exc:
             record["error"] = f"{type(exc).__name__}: {exc}"
+        record["duration_ms"] = round((time.monotonic() - started) * 1000, 1)
         record["signature"] = header
         with self.state.lock:
             event.deliveries.append(record)

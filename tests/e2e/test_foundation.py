@@ -54,14 +54,19 @@ def test_given_a_firm_when_it_connects_through_oauth_then_the_callback_redirects
     assert [i["total_cents"] for i in items] == [12_345]
 
 
-def test_given_a_forged_or_missing_state_when_the_callback_is_called_then_400_and_nothing_connects(
+def test_given_a_forged_or_missing_state_when_the_callback_is_called_then_4xx_and_nothing_connects(
     local_stack,
 ):
-    for query in ("code=abc", "code=abc&state=eyJmIjoiZXZpbCJ9.bad", "state=x"):
+    # Missing is malformed (400); forged or unsigned proves no connect of ours (401).
+    for query, status in (
+        ("code=abc", 400),
+        ("code=abc&state=eyJmIjoiZXZpbCJ9.bad", 401),
+        ("state=x", 401),
+    ):
         answer = requests.get(
             f"{local_stack.api_url}/clio/callback?{query}", allow_redirects=False, timeout=30
         )
-        assert answer.status_code == 400, answer.text
+        assert answer.status_code == status, answer.text
         assert answer.json()["error"]["field"] == "state"
 
 
@@ -206,8 +211,10 @@ def test_given_two_firms_then_neither_sees_the_others_bills_or_syncs(new_firm):
         ({"page_size": "0"}, 422, "page_size"),
         ({"page_size": "201"}, 422, "page_size"),
         ({"page_size": "lots"}, 400, "page_size"),
-        ({"states": "unpaid"}, 400, "states"),
-        ({"cursor": "not-a-cursor"}, 400, "cursor"),
+        ({"states": "unpaid"}, 422, "states"),
+        ({"states": "paid,"}, 422, "states"),
+        ({"cursor": "not a cursor"}, 422, "cursor"),
+        ({"cursor": "not-a-cursor"}, 404, "cursor"),
     ],
 )
 def test_given_bad_list_parameters_then_a_4xx_names_the_parameter(

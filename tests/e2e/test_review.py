@@ -77,7 +77,7 @@ def test_given_a_draft_when_edited_then_the_change_is_kept_and_its_pdf_can_be_vi
     assert firm.get(f"/envelopes/{envelope['id']}/bills/1.pdf").status_code == 404
 
 
-def test_given_bills_that_cannot_be_sent_then_422_names_them_and_no_batch_is_made(new_firm):
+def test_given_bills_that_cannot_be_sent_then_4xx_names_them_and_no_batch_is_made(new_firm):
     firm, clio = new_firm()
     other, other_clio = new_firm()
     good, paid, no_email = _synced_bills(
@@ -90,13 +90,13 @@ def test_given_bills_that_cannot_be_sent_then_422_names_them_and_no_batch_is_mad
         ],
     )
     (foreign,) = _synced_bills(other, other_clio, [{"total_cents": 100}])
-    for bad, code in (
-        (paid, "bill_not_outstanding"),
-        (no_email, "client_without_email"),
-        (foreign, "bill_not_found"),
+    for bad, code, status in (
+        (paid, "bill_not_outstanding", 422),
+        (no_email, "client_without_email", 422),
+        (foreign, "bill_not_found", 404),  # another firm's bill is not the caller's
     ):
         answer = firm.post("/envelopes", {"bill_ids": [good, bad]})
-        assert answer.status_code == 422, answer.text
+        assert answer.status_code == status, answer.text
         error = answer.json()["error"]
         assert error["code"] == code and bad in error["message"] and error["field"] == "bill_ids"
 

@@ -31,7 +31,7 @@ FIRM_CLAIM = "custom:firm_id"
 # signature, plus the OAuth callback (the firm comes from the signed state) and the API's
 # own OpenAPI document.
 PUBLIC_PREFIXES = ("/pay", "/webhooks")
-PUBLIC_ROUTES = {("GET", "/clio/callback"), ("GET", "/openapi.json")}
+PUBLIC_ROUTES = {("GET", "/clio/callback"), ("ANY", "/clio/callback"), ("GET", "/openapi.json")}
 
 
 def _is_public(method: str, path: str) -> bool:
@@ -202,6 +202,26 @@ def test_given_the_api_routes_when_checking_auth_then_only_public_routes_skip_co
         authorizer = (event.get("Auth") or {}).get("Authorizer", AUTHORIZER)
         expected = "NONE" if _is_public(method, path) else AUTHORIZER
         assert authorizer == expected, (method, path)
+
+
+def test_given_the_apis_own_refusals_then_each_is_in_the_api_md_error_shape(
+    template: dict[str, Any],
+) -> None:
+    responses = template["Resources"][API_ID]["Properties"]["GatewayResponses"]
+    # Without UNAUTHORIZED, a missing token gets DEFAULT_4XX's code, the raw response type.
+    assert {"UNAUTHORIZED", "MISSING_AUTHENTICATION_TOKEN", "DEFAULT_4XX", "DEFAULT_5XX"} <= set(
+        responses
+    )
+    assert responses["UNAUTHORIZED"]["StatusCode"] == 401
+    for kind, spec in responses.items():
+        body = spec["ResponseTemplates"]["application/json"]
+        # What API Gateway substitutes: the type's name, and its message as a JSON string.
+        filled = body.replace("$context.error.responseType", kind).replace(
+            "$context.error.messageString", json.dumps("Some message")
+        )
+        error = json.loads(filled)["error"]
+        assert set(error) == {"code", "message", "field"}, kind
+        assert error["code"] and error["message"], kind
 
 
 def test_given_the_sync_worker_when_reading_its_events_then_it_is_scheduled_every_minute(

@@ -5,7 +5,7 @@ import pytest
 
 from billbridge.domain.bills import BillKind, BillState, bill_from_clio, parse_states
 from billbridge.domain.connection import ClioConnection, Region, parse_region
-from billbridge.domain.errors import InvalidInput, RuleViolation
+from billbridge.domain.errors import InvalidInput, RuleViolation, Unauthenticated
 from billbridge.domain.money import cents_from_major
 from billbridge.domain.oauth_state import STATE_TTL, check_browser, start_connect, verify_state
 from billbridge.domain.settings import FirmSettings
@@ -95,7 +95,7 @@ def test_given_a_tampered_or_expired_or_foreign_state_when_verified_then_refused
         (f"{body}.", KEY, T0),
         ("é.é", KEY, T0),
     ]:
-        with pytest.raises(InvalidInput):
+        with pytest.raises(Unauthenticated):
             verify_state(bad, key, now)
 
 

@@ -185,9 +185,9 @@ def test_given_a_bill_that_cannot_be_sent_then_422_names_it_and_nothing_is_writt
     assert envelopes.envelopes == {} and envelopes.batches == {}
 
 
-def test_given_another_firms_bill_then_it_is_refused_as_unknown():
+def test_given_another_firms_bill_then_it_is_refused_as_not_found():
     service, _ = _service([stored(1)])
-    with pytest.raises(RuleViolation) as error:
+    with pytest.raises(NotFound) as error:
         service.draft(FIRM, [1, 999])
     assert error.value.code == "bill_not_found" and "999" in error.value.message
 

@@ -69,13 +69,13 @@ def test_given_page_size_out_of_range_then_invalid_input_names_it(page_size):
     assert error.value.field == "page_size"
 
 
-def test_given_a_cursor_of_another_listing_or_garbage_then_refused():
+def test_given_a_cursor_of_another_listing_or_garbage_then_it_names_no_page():
     service = _service(FakeBills())
     other = encode_cursor(10, (BillState.VOID,))
-    for cursor in (other, "!!!", "eyJ4Ijo1fQ"):
-        with pytest.raises(InvalidInput) as error:
+    for cursor in (other, "!!!", "eyJ4Ijo1fQ", "0"):
+        with pytest.raises(NotFound) as error:
             service.list(FIRM, states="paid", page_size=5, cursor=cursor)
-        assert error.value.field == "cursor"
+        assert error.value.field == "cursor" and error.value.code == "unknown_cursor"
 
 
 def _sign(secret: str, body: bytes) -> str:

@@ -4,7 +4,7 @@ account (C1), and which Clio account and user is connected."""
 from __future__ import annotations
 
 from http.cookies import CookieError, SimpleCookie
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlencode
 
 from aws_lambda_powertools.event_handler import Response, content_types
@@ -12,6 +12,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.shared.cookies import Cookie, SameSite
 
+from billbridge.api_errors import error_responses, refuse_other_methods
 from billbridge.bootstrap import ApiServices, api_services
 from billbridge.domain.connection import parse_region
 from billbridge.domain.oauth_state import CONNECT_COOKIE, STATE_TTL
@@ -19,9 +20,15 @@ from routes.context import firm_id_of, user_of
 from schemas import AuthorizeUrlOut, ClioStatusOut
 
 router = Router()
+refuse_other_methods(router, "/clio/callback", ["GET"])
 
 
-@router.get("/clio/status", summary="Whether the firm's Clio account is connected", tags=["clio"])
+@router.get(
+    "/clio/status",
+    summary="Whether the firm's Clio account is connected",
+    tags=["clio"],
+    responses={200: {"description": "The connection"}, **error_responses(401, 422)},
+)
 def status() -> ClioStatusOut:
     state, connection = api_services().connect.status(firm_id_of(router))
     return ClioStatusOut.of(state, connection)
@@ -48,7 +55,8 @@ def _connect_cookie(services: ApiServices, value: str, max_age: int) -> Cookie:
     responses={
         302: {
             "description": "Redirect to Clio's authorize page; sets the `billbridge_clio_connect` "
-            "cookie the callback needs (HttpOnly, SameSite=Lax, path of the callback)"
+            "cookie the callback needs (HttpOnly, SameSite=Lax, path of the callback)",
+            "content": {},
         },
         200: {
             "description": "With `Accept: application/json`: the address to send the browser to "
@@ -56,10 +64,14 @@ def _connect_cookie(services: ApiServices, value: str, max_age: int) -> Cookie:
             "the same cookie",
             "content": {"application/json": {"model": AuthorizeUrlOut}},
         },
+        **error_responses(400, 401, 422),
     },
 )
 def connect(  # type: ignore[no-untyped-def]  # a redirect, or JSON for the web UI
-    region: Annotated[str | None, Query(description="Clio data region: us, ca, eu or au")] = None,
+    region: Annotated[
+        Literal["us", "ca", "eu", "au"] | None,
+        Query(description="Clio data region (default us)"),
+    ] = None,
 ):
     services = api_services()
     start = services.connect.authorize(firm_id_of(router), user_of(router), parse_region(region))
@@ -99,12 +111,19 @@ def _browser_secret() -> str | None:
     "/clio/callback",
     summary="Clio's OAuth redirect back to us",
     tags=["clio"],
-    responses={302: {"description": "Redirect to the web UI, connected"}},
+    responses={
+        302: {"description": "Redirect to the web UI, connected", "content": {}},
+        **error_responses(400, 401, 422, 502, 503),
+    },
+    # Public: Clio redirects the browser here with no token; the signed state names the firm.
+    security=[{}],
 )
 def callback(
-    code: Annotated[str | None, Query()] = None,
-    state: Annotated[str | None, Query()] = None,
-    error: Annotated[str | None, Query()] = None,
+    state: Annotated[
+        str, Query(min_length=1, max_length=2000, description="The state connect signed")
+    ],
+    code: Annotated[str | None, Query(max_length=2000)] = None,
+    error: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response[None]:
     services = api_services()
     connection = services.connect.complete(

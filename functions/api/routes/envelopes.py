@@ -6,12 +6,14 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 
+from billbridge.api_errors import error_responses
 from billbridge.bootstrap import api_services
-from billbridge.domain.errors import InvalidInput, NotFound
+from billbridge.domain.errors import InvalidInput
 from routes.context import firm_id_of
 from schemas import (
+    ID_PATTERN,
     BatchOut,
     BatchSendStarted,
     DraftRequest,
@@ -22,12 +24,18 @@ from schemas import (
 
 router = Router()
 
+EnvelopeId = Annotated[str, Path(pattern=ID_PATTERN, description="An envelope's id")]
+BatchId = Annotated[str, Path(pattern=ID_PATTERN, description="A batch's id")]
+
 
 @router.post(
     "/envelopes",
     summary="Draft envelopes for the selected bills",
     tags=["envelopes"],
-    responses={201: {"description": "The batch of drafts"}},
+    responses={
+        201: {"description": "The batch of drafts"},
+        **error_responses(400, 401, 404, 415, 422),
+    },
 )
 def draft_envelopes(request: Annotated[DraftRequest, Body()]) -> Response[BatchOut]:
     batch, envelopes = api_services().envelopes.draft(
@@ -37,15 +45,26 @@ def draft_envelopes(request: Annotated[DraftRequest, Body()]) -> Response[BatchO
     return Response(status_code=201, content_type=content_types.APPLICATION_JSON, body=body)
 
 
-@router.get("/envelopes/<envelope_id>", summary="One envelope", tags=["envelopes"])
-def get_envelope(envelope_id: str) -> EnvelopeOut:
+@router.get(
+    "/envelopes/<envelope_id>",
+    summary="One envelope",
+    tags=["envelopes"],
+    responses={200: {"description": "The envelope"}, **error_responses(401, 404, 422)},
+)
+def get_envelope(envelope_id: EnvelopeId) -> EnvelopeOut:
     return EnvelopeOut.of(api_services().envelopes.get(firm_id_of(router), envelope_id))
 
 
 @router.patch(
-    "/envelopes/<envelope_id>", summary="Edit a draft's subject or message", tags=["envelopes"]
+    "/envelopes/<envelope_id>",
+    summary="Edit a draft's subject or message",
+    tags=["envelopes"],
+    responses={
+        200: {"description": "The edited draft"},
+        **error_responses(400, 401, 404, 409, 415, 422),
+    },
 )
-def edit_envelope(envelope_id: str, request: Annotated[EditRequest, Body()]) -> EnvelopeOut:
+def edit_envelope(envelope_id: EnvelopeId, request: Annotated[EditRequest, Body()]) -> EnvelopeOut:
     if request.subject is None and request.body is None:
         raise InvalidInput("give subject and/or body", field="subject")
     edited = api_services().envelopes.edit(
@@ -58,14 +77,21 @@ def edit_envelope(envelope_id: str, request: Annotated[EditRequest, Body()]) -> 
     "/envelopes/<envelope_id>/bills/<bill_file>",
     summary="The PDF of a bill attached to the envelope ({bill_id}.pdf)",
     tags=["envelopes"],
-    responses={200: {"description": "application/pdf", "content": {"application/pdf": {}}}},
+    responses={
+        200: {
+            "description": "The bill's PDF",
+            "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
+        },
+        **error_responses(401, 404, 422, 502, 503),
+    },
 )
-def bill_pdf(envelope_id: str, bill_file: str):  # type: ignore[no-untyped-def]
+def bill_pdf(  # type: ignore[no-untyped-def]
+    envelope_id: EnvelopeId,
+    bill_file: Annotated[str, Path(pattern=r"^[0-9]{1,18}\.pdf$", description="<bill_id>.pdf")],
+):
     # No return annotation on purpose: Powertools would validate the body against it and try
     # to read the PDF's bytes as UTF-8. Unannotated, a non-JSON response passes through.
-    stem, dot, extension = bill_file.rpartition(".")
-    if not dot or extension != "pdf" or not stem.isdigit():
-        raise NotFound("bill files are named <bill_id>.pdf", field="bill_id")
+    stem = bill_file.removesuffix(".pdf")  # the path's pattern: <bill_id>.pdf
     pdf = api_services().envelopes.bill_pdf(firm_id_of(router), envelope_id, int(stem))
     return Response(
         status_code=200,
@@ -76,9 +102,12 @@ def bill_pdf(envelope_id: str, bill_file: str):  # type: ignore[no-untyped-def]
 
 
 @router.get(
-    "/batches/<batch_id>", summary="A batch of envelopes and their progress", tags=["envelopes"]
+    "/batches/<batch_id>",
+    summary="A batch of envelopes and their progress",
+    tags=["envelopes"],
+    responses={200: {"description": "The batch"}, **error_responses(401, 404, 422)},
 )
-def get_batch(batch_id: str) -> BatchOut:
+def get_batch(batch_id: BatchId) -> BatchOut:
     batch, envelopes = api_services().envelopes.get_batch(firm_id_of(router), batch_id)
     return BatchOut(batch_id=batch.id, envelopes=[EnvelopeOut.of(e) for e in envelopes])
 
@@ -87,9 +116,9 @@ def get_batch(batch_id: str) -> BatchOut:
     "/envelopes/<envelope_id>/send",
     summary="Send one envelope (S3)",
     tags=["envelopes"],
-    responses={202: {"description": "Sending started"}},
+    responses={202: {"description": "Sending started"}, **error_responses(401, 404, 409, 422)},
 )
-def send_envelope(envelope_id: str) -> Response[SendStarted]:
+def send_envelope(envelope_id: EnvelopeId) -> Response[SendStarted]:
     envelope, execution = api_services().sending.send_envelope(firm_id_of(router), envelope_id)
     body = SendStarted(execution_id=execution, envelope=EnvelopeOut.of(envelope))
     return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=body)
@@ -99,9 +128,9 @@ def send_envelope(envelope_id: str) -> Response[SendStarted]:
     "/batches/<batch_id>/send",
     summary="Send every draft of the batch (S4)",
     tags=["envelopes"],
-    responses={202: {"description": "Sending started"}},
+    responses={202: {"description": "Sending started"}, **error_responses(401, 404, 409, 422)},
 )
-def send_batch(batch_id: str) -> Response[BatchSendStarted]:
+def send_batch(batch_id: BatchId) -> Response[BatchSendStarted]:
     execution = api_services().sending.send_batch(firm_id_of(router), batch_id)
     body = BatchSendStarted(execution_id=execution)
     return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=body)

@@ -7,14 +7,16 @@ from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.event_handler.openapi.params import Body, Query
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 
+from billbridge.api_errors import error_responses
 from billbridge.bootstrap import api_services
 from billbridge.domain.csv_export import write_csv
 from billbridge.domain.payments import ReconciliationAction
 from billbridge.services.payments import currency_of
 from routes.context import firm_id_of
 from schemas import (
+    ID_PATTERN,
     Invoice,
     PaymentLinkOut,
     ReconciliationItem,
@@ -25,11 +27,16 @@ from schemas import (
 
 router = Router()
 
+LinkId = Annotated[str, Path(pattern=ID_PATTERN, description="A payment link's id")]
+
 
 @router.get(
-    "/payment-links/<link_id>", summary="A payment link and its transactions", tags=["payments"]
+    "/payment-links/<link_id>",
+    summary="A payment link and its transactions",
+    tags=["payments"],
+    responses={200: {"description": "The link"}, **error_responses(401, 404, 422)},
 )
-def get_payment_link(link_id: str) -> PaymentLinkOut:
+def get_payment_link(link_id: LinkId) -> PaymentLinkOut:
     links = api_services().payment_links
     found = links.get(firm_id_of(router), link_id)
     return PaymentLinkOut(
@@ -46,10 +53,15 @@ def get_payment_link(link_id: str) -> PaymentLinkOut:
     "/payment-links/<link_id>/transactions/<txn_id>/refunds",
     summary="Refund all or part of a payment",
     tags=["payments"],
-    responses={201: {"description": "The refund, pending or succeeded"}},
+    responses={
+        201: {"description": "The refund, pending or succeeded"},
+        **error_responses(400, 401, 404, 409, 415, 422, 502),
+    },
 )
 def refund(
-    link_id: str, txn_id: str, request: Annotated[RefundRequest, Body()]
+    link_id: LinkId,
+    txn_id: Annotated[str, Path(pattern=ID_PATTERN, description="The payment's id")],
+    request: Annotated[RefundRequest, Body()],
 ) -> Response[TransactionOut]:
     made = api_services().payment_links.refund(
         firm_id_of(router), link_id, txn_id, request.amount_cents
@@ -95,7 +107,8 @@ def _dollars(cents: int) -> str:
                 "application/json": {"model": ReconciliationOut},
                 "text/csv": {"schema": {"type": "string"}},
             },
-        }
+        },
+        **error_responses(401, 422),
     },
 )
 def reconciliation(  # type: ignore[no-untyped-def]  # JSON or CSV: no one response model

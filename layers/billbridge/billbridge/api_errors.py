@@ -7,14 +7,23 @@ Status codes come from exception classes and pydantic error types, never from me
 
 from __future__ import annotations
 
+import base64
+import binascii
+from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response, content_types
-from aws_lambda_powertools.event_handler.api_gateway import ApiGatewayResolver
+from aws_lambda_powertools.event_handler.api_gateway import ApiGatewayResolver, Router
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
+from pydantic import BaseModel, Field
 
 from billbridge.domain.errors import (
     ClioAuthorizationLost,
@@ -55,6 +64,43 @@ MALFORMED_TYPES = (
 )
 
 
+class ErrorBody(BaseModel):
+    code: str = Field(description="A stable machine code, such as not_found or invalid_input")
+    message: str = Field(description="What went wrong, in a sentence for people")
+    field: str | None = Field(description="The input at fault, when one is")
+
+
+class ErrorOut(BaseModel):
+    """The api.md error shape: every 4xx of every function (and API Gateway's own refusals)."""
+
+    error: ErrorBody
+
+
+ERROR_MEANINGS: dict[int, str] = {
+    400: "Malformed input: a wrong type, an unparsable value, a missing field, a body that is "
+    "not UTF-8 JSON",
+    401: "No valid credentials: a missing or bad token or signature",
+    404: "Not found, or not the caller's",
+    409: "The request conflicts with the object's current state",
+    415: "The body is not JSON (Content-Type)",
+    422: "Well-formed input that breaks a rule",
+    502: "Clio or Stripe refused or failed the request",
+    503: "Clio is unavailable for now; try again later",
+}
+
+
+def error_responses(*statuses: int) -> dict[int, OpenAPIResponse]:
+    """Per-route `responses=` entries for the errors a route can answer, in the api.md shape,
+    so the OpenAPI document tells the truth about failures."""
+    return {
+        status: {
+            "description": ERROR_MEANINGS[status],
+            "content": {content_types.APPLICATION_JSON: {"model": ErrorOut}},
+        }
+        for status in statuses
+    }
+
+
 def error_response(status: HTTPStatus, code: str, message: str, field: str | None) -> Response[Any]:
     return Response(
         status_code=status.value,
@@ -79,7 +125,90 @@ def _is_malformed(error_type: str) -> bool:
     return error_type in MALFORMED_TYPES or error_type.endswith(("_parsing", "_type"))
 
 
+# Every method a client can send; API Gateway hands a path's undeclared ones to its ANY method.
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "QUERY")
+
+
+def refuse_other_methods(
+    app: ApiGatewayResolver | Router, rule: str, allowed: Sequence[str]
+) -> None:
+    """A 405 with `Allow` for the methods a public path does not take. template.yaml routes
+    them here through the path's ANY method (elsewhere API Gateway refuses them itself); the
+    OpenAPI document leaves them out."""
+    allow = ", ".join(allowed)
+
+    def method_not_allowed(**path_params: str) -> Response[Any]:
+        method = app.current_event.http_method
+        return Response(
+            status_code=HTTPStatus.METHOD_NOT_ALLOWED.value,
+            content_type=content_types.APPLICATION_JSON,
+            body={
+                "error": {
+                    "code": "method_not_allowed",
+                    "message": f"{method} is not allowed here; use {allow}.",
+                    "field": None,
+                }
+            },
+            headers={"Allow": allow},
+        )
+
+    others = [m for m in HTTP_METHODS if m not in allowed]
+    # No validation: the route takes no input, whatever path parameters the rule has.
+    app.route(rule, method=others, include_in_schema=False, enable_validation=False)(
+        method_not_allowed
+    )
+
+
+def body_is_text(event: BaseProxyEvent) -> bool:
+    """Whether the request's body is UTF-8 text. API Gateway hands a body that is not as base64
+    (`isBase64Encoded`); Powertools' `decoded_body` then fails to decode it."""
+    if not event.body or not event.is_base64_encoded:
+        return True
+    try:
+        base64.b64decode(event.body).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return False
+    return True
+
+
+def is_json_request(event: BaseProxyEvent) -> bool:
+    content_type = (event.headers.get("Content-Type") or "").strip().lower()
+    return not content_type or content_type.startswith(content_types.APPLICATION_JSON)
+
+
+def _not_json() -> Response[Any]:
+    return error_response(
+        HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+        "Send the body as JSON (Content-Type: application/json).",
+        "Content-Type",
+    )
+
+
 def register_error_handlers(app: ApiGatewayResolver) -> None:
+    @app.exception_handler(RequestUnsupportedContentType)
+    def _unsupported(exc: RequestUnsupportedContentType) -> Response[Any]:
+        return _not_json()
+
+    @app.exception_handler(ValueError)
+    def _unreadable(exc: ValueError) -> Response[Any]:
+        # Powertools reads a multipart body it cannot split (no boundary) with a bare
+        # ValueError. Our bodies are JSON only; any other ValueError is a real failure.
+        if is_json_request(app.current_event):
+            raise exc
+        return _not_json()
+
+    @app.exception_handler(UnicodeDecodeError)
+    def _undecodable(exc: UnicodeDecodeError) -> Response[Any]:
+        if body_is_text(app.current_event):
+            raise exc  # not the caller's body: a real failure, left to be a 5xx
+        return error_response(
+            HTTPStatus.BAD_REQUEST,
+            "invalid_encoding",
+            "The request body is not UTF-8 text.",
+            "body",
+        )
+
     @app.exception_handler(DomainError)
     def _domain(exc: DomainError) -> Response[Any]:
         status = status_for(exc)

@@ -27,6 +27,9 @@ from billbridge.domain.errors import RuleViolation
 
 HEADER_UNSAFE = "header_unsafe"
 _BREAKING_CATEGORIES = ("Cc", "Zl", "Zp")
+# The same rule as a JSON Schema pattern, for the OpenAPI documents: no Cc (U+0000-001F,
+# U+007F-009F), no Zl (U+2028), no Zp (U+2029). check_header_text enforces it.
+HEADER_TEXT_PATTERN = "^[^\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029]*$"
 # Runs of whitespace-like controls become one space when a value is made safe.
 _SPACING = re.compile(r"[\t\n\v\f\r\x1c-\x1f\x85\u2028\u2029]+")
 

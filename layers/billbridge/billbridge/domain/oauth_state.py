@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from billbridge.domain.connection import Region
-from billbridge.domain.errors import InvalidInput, RuleViolation
+from billbridge.domain.errors import RuleViolation, Unauthenticated
 
 STATE_TTL = timedelta(minutes=10)
 # The cookie that binds a connect to the browser that started it (path: the callback's).
@@ -102,8 +102,14 @@ def sign_state(intent: ConnectIntent, key: bytes) -> str:
 
 
 def verify_state(state: str, key: bytes, now: datetime) -> ConnectIntent:
-    """The intent of a state signed with `key` and not expired; InvalidInput otherwise."""
-    invalid = InvalidInput("the state parameter is invalid or has expired", field="state")
+    """The intent of a state signed with `key` and not expired; Unauthenticated otherwise."""
+    # A state we did not sign (or no longer honour) proves no connect of ours: a 401, like a
+    # bad webhook signature.
+    invalid = Unauthenticated(
+        "the state parameter is invalid or has expired: start connecting Clio again",
+        field="state",
+        code="invalid_state",
+    )
     body, _, mac = state.partition(".")
     if not body or not mac or not body.isascii():
         raise invalid

@@ -40,7 +40,9 @@ def link_token(key: bytes, firm_id: str, link_id: str) -> str:
 
 
 def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode("ascii")).hexdigest()
+    # Any text hashes: a token that is not one of ours (non-ASCII included) matches no link.
+    # Ours are URL-safe base64, so their UTF-8 bytes are their ASCII bytes.
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def link_url(pay_base_url: str, token: str) -> str:

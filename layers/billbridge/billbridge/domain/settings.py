@@ -2,18 +2,34 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictBool, field_validator
 
 from billbridge.domain.bills import DEFAULT_STATES, BillState
-from billbridge.domain.email_headers import check_header_text
-from billbridge.domain.templates import check_template
+from billbridge.domain.email_headers import HEADER_TEXT_PATTERN, check_header_text
+from billbridge.domain.templates import TEMPLATE_FORMAT, check_template
+
+# Values that go in an email header, documented as one line of text (check_header_fields
+# refuses anything else with a 422 naming the field).
+ONE_LINE = {"pattern": HEADER_TEXT_PATTERN}
 
 
 class EmailTemplate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    subject: str = Field(min_length=1, max_length=300)
-    body: str = Field(min_length=1, max_length=20_000)
+    # The format names the grammar the OpenAPI document cannot spell: Jinja2 over the merge
+    # fields of domain/templates.py (check_template refuses anything else with a 422).
+    subject: str = Field(
+        min_length=1,
+        max_length=300,
+        description="A template: text and the merge fields, such as {{ bill_numbers }}",
+        json_schema_extra={"format": TEMPLATE_FORMAT, **ONE_LINE},
+    )
+    body: str = Field(
+        min_length=1,
+        max_length=20_000,
+        description="A template: text and the merge fields, such as {{ pay_link }}",
+        json_schema_extra={"format": TEMPLATE_FORMAT},
+    )
 
     @field_validator("subject", "body")
     @classmethod
@@ -53,11 +69,16 @@ class Templates(BaseModel):
 class FirmSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    aggregate_payment_links: bool = False
+    # Strict: "yes", 1 and "true" are not booleans (pydantic's lax mode would take them).
+    aggregate_payment_links: StrictBool = False
     templates: Templates = Field(default_factory=Templates)
-    default_states: list[BillState] = Field(default_factory=lambda: list(DEFAULT_STATES))
-    firm_name: str = Field(default="Your law firm", min_length=1, max_length=200)
-    sender_name: str | None = Field(default=None, max_length=200)
+    default_states: list[BillState] = Field(
+        default_factory=lambda: list(DEFAULT_STATES), min_length=1, max_length=len(BillState)
+    )
+    firm_name: str = Field(
+        default="Your law firm", min_length=1, max_length=200, json_schema_extra=ONE_LINE
+    )
+    sender_name: str | None = Field(default=None, max_length=200, json_schema_extra=ONE_LINE)
     reply_to: EmailStr | None = None
 
     @field_validator("default_states")

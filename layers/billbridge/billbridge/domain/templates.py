@@ -48,6 +48,8 @@ MERGE_FIELDS: dict[str, str] = {
     "pay_link": "the payment link (filled in when the envelope is sent)",
 }
 PAY_LINK_MARKER = "{{ pay_link }}"
+# How the OpenAPI document names a template's grammar (a JSON Schema format).
+TEMPLATE_FORMAT = "billbridge-template"
 
 SAMPLE: dict[str, str] = {
     "client_name": "Acme Ltd",

@@ -20,7 +20,7 @@ from billbridge.domain.envelopes import (
     new_batch_id,
     new_envelope_id,
 )
-from billbridge.domain.errors import NotConnected, NotFound, RuleViolation
+from billbridge.domain.errors import NotConnected, NotFound
 from billbridge.domain.sync import utcnow
 from billbridge.services.ports import (
     BillRepository,
@@ -55,7 +55,8 @@ class EnvelopeService:
         found = self._bills.get_many(firm_id, wanted)
         for bill_id in wanted:
             if bill_id not in found:
-                raise RuleViolation(
+                # Another firm's bill, or none at all: not the caller's (api.md: a 404).
+                raise NotFound(
                     f"bill {bill_id} is not one of this firm's synced bills",
                     field="bill_ids",
                     code="bill_not_found",

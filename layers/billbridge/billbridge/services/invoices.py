@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from billbridge.domain.bills import BillState, StoredBill, parse_states
-from billbridge.domain.errors import InvalidInput
+from billbridge.domain.errors import InvalidInput, NotFound
 from billbridge.domain.sync import SyncRun
 from billbridge.services.ports import BillRepository, SettingsRepository
 
@@ -33,16 +33,25 @@ def encode_cursor(before_bill_id: int, states: Sequence[BillState]) -> str:
 
 
 def decode_cursor(cursor: str, states: Sequence[BillState]) -> int:
-    """The bill id a page continues below. A cursor only continues the listing it came from."""
+    """The bill id a page continues below. A cursor only continues the listing it came from:
+    any other names no page of this listing (404, as any id that is not the caller's)."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         payload = json.loads(raw)
         before = int(payload["b"])
         cursor_states = tuple(payload["s"])
     except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError):
-        raise InvalidInput("the cursor is not one this API gave out", field="cursor") from None
+        raise NotFound(
+            "The cursor is not one this API gave out: start again from the first page.",
+            field="cursor",
+            code="unknown_cursor",
+        ) from None
     if cursor_states != tuple(s.value for s in states):
-        raise InvalidInput("the cursor belongs to a listing with other states", field="cursor")
+        raise NotFound(
+            "The cursor belongs to a listing with other states: start again from the first page.",
+            field="cursor",
+            code="unknown_cursor",
+        )
     return before
 
 

@@ -1,0 +1,101 @@
+"""A load run's table (requests, errors, latency per route, the checks, memory), and the
+"Load test" section of docs/benchmarks.md that keeps it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench.load.run import MEMORY_GROWTH_LIMIT_MB, LoadResult
+
+DOCS_HEADING = "## Load test"
+
+
+def _money(cents: int) -> str:
+    sign = "-" if cents < 0 else ""
+    return f"{sign}${abs(cents) // 100:,}.{abs(cents) % 100:02d}"
+
+
+def render(result: LoadResult, check_memory: bool) -> str:
+    lines = [
+        f"{result.clients} concurrent clients for {result.duration_s:.0f} s across "
+        f"{result.firms} firms, on loopback (2 cores shared by the stack and the clients), "
+        f"{result.started_at:%Y-%m-%d}.",
+        "",
+        "| route | requests | 4xx | 5xx or no answer | p50 ms | p95 ms | p99 ms |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for route, count, client_errors, errors, p50, p95, p99 in result.rows:
+        lines.append(
+            f"| {route} | {count} | {client_errors} | {errors} "
+            f"| {p50:.0f} | {p95:.0f} | {p99:.0f} |"
+        )
+    total = sum(row[1] for row in result.rows)
+    lines.append(
+        f"| **all** | **{total}** | {sum(r[2] for r in result.rows)} | "
+        f"**{sum(r[3] for r in result.rows)}** | | | |"
+    )
+    money = result.money
+    lines += [
+        "",
+        "| check | result |",
+        "| --- | --- |",
+        f"| 5xx answers (webhook deliveries included) | {len(result.server_errors)} |",
+        f"| requests with no answer | {len(result.unanswered)} |",
+        f"| answers meant for another request | {len(result.crossed)} |",
+        f"| money: Paid (GL) = ledger = Stripe, per bill ({money.bills} bills paid) | "
+        f"{'exact' if not money.problems else f'{len(money.problems)} differ'}: "
+        f"{_money(money.paid_gl_cents)} = {_money(money.ledger_cents)} = "
+        f"{_money(money.stripe_cents)} |",
+        f"| money: Stripe payments, refunds; ledger entries, of them twice | {money.payments}, "
+        f"{money.refunds}; {money.ledger_entries}, {money.duplicates} |",
+        f"| money: payments refunded beyond their amount | {money.over_refunded} |",
+        f"| bills changed in Clio whose last change shows (webhooks only, no sync) | "
+        f"{result.clio_bills - len(result.clio_behind)} of {result.clio_bills} |",
+    ]
+    if result.memory_before_mb is not None and result.memory_after_mb is not None:
+        growth = result.memory_growth_mb or 0.0
+        verdict = (
+            ""
+            if not check_memory
+            else (
+                " (limit 50 MB: ok)"
+                if growth < MEMORY_GROWTH_LIMIT_MB
+                else " (limit 50 MB: FAILED)"
+            )
+        )
+        lines.append(
+            f"| stack memory (RSS, whole process tree): after warm-up, after the run, peak | "
+            f"{result.memory_before_mb:.0f} MB, {result.memory_after_mb:.0f} MB "
+            f"({growth:+.1f} MB{verdict}), {result.memory_peak_mb or 0:.0f} MB |"
+        )
+    return "\n".join(lines)
+
+
+def write_docs(path: Path, table: str, command: str) -> None:
+    """Replace the "Load test" section of docs/benchmarks.md (or add it), keeping the rest."""
+    text = path.read_text()
+    section = (
+        f"{DOCS_HEADING}\n\n"
+        f"The latest `{command}` (bench/load.py): the local stack in a subprocess, clients as "
+        "threads of another process, everything on 127.0.0.1.\n\n"
+        f"{table}\n\n"
+        "Reading the table:\n"
+        "- Routes named by method and path are the API's own answers. `Stripe sandbox: ...` and "
+        "`Clio sandbox: ...` are the clients' calls to the sandboxes (a payment, an ACH "
+        "settlement, a resend, a bill change in Clio); the sandboxes deliver the webhooks those "
+        "cause, and `POST /webhooks/...` rows are those deliveries as the sandboxes recorded them "
+        "(`(duplicate)`: a resend of an event already delivered).\n"
+        "- 4xx answers are expected: a checkout for more than is left to pay (422), a session a "
+        "newer checkout on the same link expired (the sandbox's 409), a refund racing another "
+        "(422).\n"
+        "- Latencies are the local stack's on a shared 2-core machine under this load, not "
+        "Lambda's; the checks are the point.\n"
+    )
+    if DOCS_HEADING in text:
+        before, _, after = text.partition(DOCS_HEADING)
+        following = after.find("\n## ")
+        rest = after[following:] if following >= 0 else ""
+        text = before.rstrip() + "\n\n" + section + rest
+    else:
+        text = text.rstrip() + "\n\n" + section
+    path.write_text(text)
