@@ -43,12 +43,19 @@ class PayLinkConfig(BaseSettings):
     public_pay_base_url: str = Field(alias="PUBLIC_PAY_BASE_URL")
 
 
-class ApiConfig(ClioConfig):
+class PdfCacheConfig(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    # The S3 bucket of rendered bill PDFs (one object per bill version).
+    bill_pdf_bucket: str = Field(alias="BILL_PDF_BUCKET")
+
+
+class ApiConfig(ClioConfig, PdfCacheConfig):
     sync_function_name: str = Field(alias="SYNC_FUNCTION_NAME")
     send_state_machine_arn: str = Field(alias="SEND_STATE_MACHINE_ARN")
 
 
-class SendConfig(ClioConfig, PayLinkConfig):
+class SendConfig(ClioConfig, PayLinkConfig, PdfCacheConfig):
     # The verified SES identity envelopes are sent from.
     sender_address: str = Field(alias="SENDER_ADDRESS")
     # SES configuration set whose event destination reports delivery, bounce, complaint.
@@ -59,10 +66,13 @@ class SesEventsConfig(CommonConfig):
     pass
 
 
-class SyncWorkerConfig(ClioConfig):
+class SyncWorkerConfig(ClioConfig, PdfCacheConfig):
     sync_function_name: str = Field(alias="SYNC_FUNCTION_NAME")
     # Seconds of Lambda time kept in reserve: below it the run checkpoints and re-invokes itself.
     time_reserve_seconds: float = Field(default=30.0, alias="SYNC_TIME_RESERVE_SECONDS")
+    # At most this many bill PDFs prefetched per sync run (0 turns the prefetch off); Clio's
+    # rate window bounds it further (services/bill_pdfs.py).
+    pdf_prefetch_per_run: int = Field(default=100, ge=0, alias="PDF_PREFETCH_PER_RUN")
 
 
 class ClioWebhookConfig(StoreConfig):
