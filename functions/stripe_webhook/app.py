@@ -6,7 +6,7 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
@@ -15,10 +15,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from billbridge.api_errors import error_response
 from billbridge.bootstrap import stripe_webhook
 from billbridge.domain.errors import Unauthenticated
+from billbridge.metrics import handler_metrics
 
 logger = Logger()
 tracer = Tracer()
-metrics = Metrics()
+metrics = handler_metrics()
 
 app = APIGatewayRestResolver()
 
