@@ -1023,7 +1023,7 @@ FAKE_CONFIG = {
 
 @functools.cache
 def fake_config(kind: type[Any]) -> Any:
-    """A function's config with FAKE_CONFIG's values (parsed once: pydantic-settings is slow)."""
+    """A function's config with FAKE_CONFIG's values (parsed once per kind)."""
     return kind(**FAKE_CONFIG)
 
 

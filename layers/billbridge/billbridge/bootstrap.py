@@ -122,7 +122,7 @@ class ClioClients:
         self._connections = connections
 
     def host(self, region: Region) -> str:
-        from billbridge.adapters.clio import REGION_HOSTS
+        from billbridge.adapters.clio_wire import REGION_HOSTS
 
         return self._config.clio_base_url or REGION_HOSTS[region.value]
 
@@ -498,7 +498,7 @@ def build_sync_worker(
 def build_clio_webhook(
     config: ClioWebhookConfig, adapters: Adapters = Adapters()
 ) -> ClioWebhookService:
-    from billbridge.adapters.clio import verify_webhook_signature
+    from billbridge.adapters.clio_wire import verify_webhook_signature
 
     w = _Wiring(config, adapters)
     return ClioWebhookService(

@@ -25,8 +25,6 @@ handle them without importing this module.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import math
 import random
@@ -42,16 +40,12 @@ from urllib.parse import urlencode, urlsplit
 import requests
 from aws_lambda_powertools import Logger
 
+from billbridge.adapters.clio_wire import REGION_HOSTS, verify_webhook_signature
 from billbridge.domain.errors import ClioAuthorizationLost, ClioUnreachable
 
 logger = Logger(child=True)
 
-REGION_HOSTS = {
-    "us": "https://app.clio.com",
-    "ca": "https://ca.app.clio.com",
-    "eu": "https://eu.app.clio.com",
-    "au": "https://au.app.clio.com",
-}
+__all__ = ["REGION_HOSTS", "ClioClient", "ClioTokens", "verify_webhook_signature"]
 # Pinned so that a new default minor version (enum renames, removed fields) cannot change what we
 # parse without a deliberate upgrade.
 API_VERSION = "4.0.9"
@@ -128,19 +122,6 @@ class BillPage:
     bills: list[dict[str, Any]]
     # Clio's `meta.paging.next` URL (a resumable checkpoint), or None on the last page.
     next_url: str | None
-
-
-def verify_webhook_signature(shared_secret: str, raw_body: bytes, signature: str | None) -> bool:
-    """Whether `signature` (X-Hook-Signature) is the hex HMAC-SHA256 of the raw body under the
-    webhook's shared secret. Compared in constant time."""
-    if not signature or not shared_secret:
-        return False
-    expected = hmac.new(shared_secret.encode(), raw_body, hashlib.sha256).hexdigest().encode()
-    try:
-        given = signature.strip().lower().encode("ascii")
-    except UnicodeEncodeError:
-        return False
-    return hmac.compare_digest(expected, given)
 
 
 def _iso(moment: datetime) -> str:

@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 
 from billbridge.domain.bills import DEFAULT_STATES, BillState
 from billbridge.domain.email_headers import check_header_text
 from billbridge.domain.templates import check_template
+
+
+def _email_address(value: str) -> str:
+    """pydantic's own email check (so the same answers as EmailStr), imported on first use:
+    EmailStr loads email-validator when the model is defined, on every cold start."""
+    from pydantic.networks import validate_email
+
+    return validate_email(value)[1]
+
+
+# pydantic's EmailStr, validated alike and described alike in the OpenAPI document.
+EmailAddress = Annotated[
+    str, AfterValidator(_email_address), WithJsonSchema({"type": "string", "format": "email"})
+]
 
 
 class EmailTemplate(BaseModel):
@@ -58,7 +74,7 @@ class FirmSettings(BaseModel):
     default_states: list[BillState] = Field(default_factory=lambda: list(DEFAULT_STATES))
     firm_name: str = Field(default="Your law firm", min_length=1, max_length=200)
     sender_name: str | None = Field(default=None, max_length=200)
-    reply_to: EmailStr | None = None
+    reply_to: EmailAddress | None = None
 
     @field_validator("default_states")
     @classmethod
