@@ -14,19 +14,26 @@ from billbridge.domain.payments import Transaction
 from billbridge.domain.sync import SyncRun
 
 
-class ClientOut(BaseModel):
+class ApiModel(BaseModel):
+    """Each model's validator is built on first use, not at every cold start: one request
+    needs the models of its own route only."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
+class ClientOut(ApiModel):
     id: str
     name: str
     email: str | None
 
 
-class MatterOut(BaseModel):
+class MatterOut(ApiModel):
     id: str
     display_number: str
     description: str | None
 
 
-class Invoice(BaseModel):
+class Invoice(ApiModel):
     id: str
     number: str
     state: BillState
@@ -87,12 +94,12 @@ class Invoice(BaseModel):
         )
 
 
-class SyncRef(BaseModel):
+class SyncRef(ApiModel):
     id: str
     status: Literal["running", "succeeded", "failed"]
 
 
-class InvoicesPageOut(BaseModel):
+class InvoicesPageOut(ApiModel):
     items: list[Invoice]
     next_cursor: str | None
     synced_at: datetime | None
@@ -100,7 +107,7 @@ class InvoicesPageOut(BaseModel):
     states: list[BillState]
 
 
-class SyncOut(BaseModel):
+class SyncOut(ApiModel):
     id: str
     status: Literal["running", "succeeded", "failed"]
     mode: Literal["full", "incremental"]
@@ -126,22 +133,22 @@ class SyncOut(BaseModel):
         )
 
 
-class ErrorBody(BaseModel):
+class ErrorBody(ApiModel):
     code: str
     message: str
     field: str | None
 
 
-class ErrorOut(BaseModel):
+class ErrorOut(ApiModel):
     error: ErrorBody
 
 
-class ConnectedByOut(BaseModel):
+class ConnectedByOut(ApiModel):
     user_id: str
     email: str | None
 
 
-class ClioStatusOut(BaseModel):
+class ClioStatusOut(ApiModel):
     status: Literal["connected", "reconnect_needed", "not_connected"]
     region: str | None
     # Which Clio user approved the connection, and their Clio account (Clio's who_am_i).
@@ -176,18 +183,18 @@ class ClioStatusOut(BaseModel):
         )
 
 
-class AuthorizeUrlOut(BaseModel):
+class AuthorizeUrlOut(ApiModel):
     authorize_url: str
 
 
-class ConnectedOut(BaseModel):
+class ConnectedOut(ApiModel):
     connected: bool
     firm_id: str
     region: str
     clio_user_name: str | None
 
 
-class EnvelopeOut(BaseModel):
+class EnvelopeOut(ApiModel):
     id: str
     batch_id: str
     client: ClientOut
@@ -221,42 +228,42 @@ class EnvelopeOut(BaseModel):
         )
 
 
-class DraftRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class DraftRequest(ApiModel):
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     bill_ids: list[Annotated[str, StringConstraints(pattern=r"^[0-9]{1,18}$")]] = Field(
         min_length=1, max_length=500, description="Clio bill ids, as the invoices list gives them"
     )
 
 
-class EditRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class EditRequest(ApiModel):
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     subject: str | None = Field(default=None, min_length=1, max_length=300)
     body: str | None = Field(default=None, min_length=1, max_length=20_000)
 
 
-class BatchOut(BaseModel):
+class BatchOut(ApiModel):
     batch_id: str
     envelopes: list[EnvelopeOut]
 
 
-class SendStarted(BaseModel):
+class SendStarted(ApiModel):
     execution_id: str
     envelope: EnvelopeOut
 
 
-class BatchSendStarted(BaseModel):
+class BatchSendStarted(ApiModel):
     execution_id: str
 
 
-class AllocationOut(BaseModel):
+class AllocationOut(ApiModel):
     bill_id: str
     account: Literal["trust", "operating"]
     amount_cents: int
 
 
-class TransactionOut(BaseModel):
+class TransactionOut(ApiModel):
     id: str
     kind: Literal["payment", "refund"]
     amount_cents: int
@@ -317,7 +324,7 @@ class TransactionOut(BaseModel):
         )
 
 
-class PaymentLinkOut(BaseModel):
+class PaymentLinkOut(ApiModel):
     id: str
     url: str
     bill_ids: list[str]
@@ -326,15 +333,15 @@ class PaymentLinkOut(BaseModel):
     transactions: list[TransactionOut]
 
 
-class RefundRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class RefundRequest(ApiModel):
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     amount_cents: int | None = Field(
         default=None, description="Leave out to refund all that is left on the payment"
     )
 
 
-class ReconciliationItem(BaseModel):
+class ReconciliationItem(ApiModel):
     bill_id: str
     number: str
     client_name: str
@@ -363,6 +370,6 @@ class ReconciliationItem(BaseModel):
     note: str = Field(description="What staff should do, in a sentence")
 
 
-class ReconciliationOut(BaseModel):
+class ReconciliationOut(ApiModel):
     items: list[ReconciliationItem]
     generated_at: datetime

@@ -18,7 +18,8 @@ class EnvSettings(BaseModel):
     What pydantic-settings did for us, in a few lines: importing it (with python-dotenv and its
     CLI support) cost every cold start tens of milliseconds."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    # Built on first use: a handler makes one of these classes, never the others.
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
     def __init__(self, **values: Any) -> None:
         super().__init__(**{**os.environ, **values})
