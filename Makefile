@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test unit bench lint openapi clean chromium browser
+.PHONY: install run test unit bench bench-large lint openapi clean chromium browser
 
 install: $(STAMP)
 
@@ -34,6 +34,10 @@ unit: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# Sync and list at 100,000 bills (many minutes; a section of its own in docs/benchmarks.md).
+bench-large: $(STAMP)
+	$(BIN)/python -m bench --large
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
