@@ -118,7 +118,7 @@ def make_bill(
         number=f"INV-{bill_id}",
         state=state,
         kind=BillKind.INVOICE,
-        client=Client(id=7, name=client_name, email="ap@acme.test"),
+        client=Client(id=7, name=client_name, email="ap@acme.example"),
         matter=Matter(id=70, display_number="00070-Acme", description=None) if matter else None,
         total_cents=total_cents,
         outstanding_clio_cents=total_cents,
