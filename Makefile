@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test unit bench load lint openapi clean chromium browser
+.PHONY: install run test unit bench bench-large load lint openapi clean chromium browser
 
 install: $(STAMP)
 
@@ -39,6 +39,10 @@ bench: $(STAMP)
 # answer, money invariant or memory growth; the table goes into docs/benchmarks.md.
 load: $(STAMP)
 	$(BIN)/python -m bench.load --docs docs/benchmarks.md
+
+# Sync and list at 100,000 bills (many minutes; a section of its own in docs/benchmarks.md).
+bench-large: $(STAMP)
+	$(BIN)/python -m bench --large
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,531 +1,138 @@
-"""`make bench`: the foundation's benchmarks, printed as a table and kept in docs/benchmarks.md.
+"""`make bench` (and `make bench-large`): the product's benchmarks, printed as a table and kept
+in docs/benchmarks.md.
 
-Everything runs in-process on moto with the Clio sandbox over HTTP. The sandbox's rate limit
-is lifted here: the point is what we ask of Clio (requests) and what we cost (writes, time),
-not Clio's 50-a-minute wall, which the pacing tests cover. BENCH_BILLS (default 20000) sets N.
+Everything runs in-process on moto with the Clio sandbox over HTTP; each part in a mocked AWS
+of its own (bench/common.py). `make bench` measures sync and list at 2,000 and 20,000 bills,
+the PDF prefetch against Clio's real rate limit, freshness through webhooks and through the
+schedule, sending after a prefetch, Stripe's webhook and every handler's cold import;
+`make bench-large` the sync and list at 100,000 bills, in a section of its own.
+
+Knobs (environment): BENCH_BILLS (sizes, default "2000,20000"), BENCH_LARGE_BILLS (100000),
+BENCH_ENVELOPES (500), BENCH_EVENTS (1000), BENCH_FRESHNESS_CHANGES (50),
+BENCH_PATIENCE_SECONDS (900, the longest any one wait may take). `--only NAME,...` runs some
+parts (scaling, prefetch, freshness, sending, stripe, cold) and prints without writing.
 """
 
 from __future__ import annotations
 
-import json
-import math
+import argparse
 import os
-import socket
-import statistics
-import subprocess
+import platform
 import sys
 import time
-from collections import Counter
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable
 
-import boto3
-import requests
-from moto import mock_aws
-
-ROOT = Path(__file__).resolve().parent.parent
-WRITE_OPS = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class DynamoCounter:
-    """Counts DynamoDB API calls made through boto3's default session, split into calls that
-    write bills and the rest (sync bookkeeping)."""
-
-    def __init__(self) -> None:
-        self.calls: Counter[str] = Counter()
-        self.bill_writes = 0
-        self.other_writes = 0
-
-    def __call__(self, model: Any, params: dict[str, Any], **_: Any) -> None:
-        name = model.name
-        self.calls[name] += 1
-        if name in WRITE_OPS:
-            if (
-                "BILL#" in json.dumps(params, default=str)[:4000]
-                and "SYNC#" not in json.dumps(params, default=str)[:4000]
-            ):
-                self.bill_writes += 1
-            else:
-                self.other_writes += 1
-
-    def reset(self) -> None:
-        self.calls.clear()
-        self.bill_writes = self.other_writes = 0
-
+from bench.common import Row, table, write_section
 
 NOTES = """Reading the table:
-- Seeded bills are spread over the last 30 days (the sandbox's clock is moved while seeding), so
-  an increment's two-minute overlap re-reads only what changed lately, as with a real firm.
-- Bookkeeping writes are the per-page checkpoint and run counts (two UpdateItems a page) plus
-  the lock's start and finish transactions.
-- An incremental sync writes each changed bill with a conditional UpdateItem (never older over
-  newer, never touching Paid (GL) or the payment link); only bills new to the store go in
-  batches of 25.
-- moto answers a Query on a GSI by walking the whole table, so at N = 20,000 the raw Query alone
-  takes hundreds of milliseconds; the ratio is what carries over to DynamoDB. The default list
-  (two states) makes one Query per state, plus the settings, checkpoint and run reads.
-- Sending runs the shipped workflow on moto's Step Functions with the real task handlers; its
-  wall time is moto's (DynamoDB calls serialised, a table copy per transaction, each bill's
-  preview rendered to PDF), not Lambda's. The counts are the point: one SES send per envelope,
-  one Clio preview fetch per bill.
-- Stripe webhook events are signed checkout completions, each on its own session, through the
-  webhook handler (signature check included) on moto: one consistent read of the transaction
-  and one TransactWriteItems holding the dedupe record, the transaction, the ledger entry and
-  the bill's Paid (GL). The events-per-second figure is moto's, not DynamoDB's: moto copies
-  the table for each transaction, so its time per event grows as the events add items (about
-  35 ms each over the first 200, against about 130 ms averaged over 1,000).
-- Cold import is measured in fresh interpreters (best of 5) against a baseline that imports
-  boto3 and instantiates the Powertools pieces every handler uses (Logger, Metrics, Tracer, a
-  validating resolver).
+- Sync and list: seeded bills are spread over the last 30 days (the sandbox's clock is moved
+  while seeding), so an increment's two-minute overlap re-reads only what changed lately. The
+  sync is measured with the PDF prefetch off (its own rows below) and Clio's rate limit lifted.
+  A full sync's Clio requests are ⌈N/200⌉ pages plus the explicit `state=deleted` pass; its bill
+  writes ⌈N/25⌉ BatchWriteItems (plus one for the deleted pass's own batch): both linear in N.
+- The default page is one consistent GetItem of the firm header (settings, sync state, the run)
+  and one Query of gsi2, whose `issued` group holds the two default states in id order. The
+  ratio is CPU time of the calling thread (handler and moto both run in it), interleaved with
+  the raw Query, so other work on the machine weighs on both alike. moto answers any Query by
+  walking and sorting the whole table, and serialises each returned item slowly, so the raw
+  Query's own time grows with N; what a page reads (requests, items) does not, and that is what
+  carries over to DynamoDB. One view in 25 starts the 30-second sync on view (its
+  TransactWriteItems and the connection's GetItem).
+- Prefetch: the sandbox enforces Clio's 50 requests per minute; each window's scheduled sync
+  takes what it needs first, and the prefetch then takes what is left above a reserve of 20% of
+  the window (for views, manual syncs and sends), never waiting for a window and stopping at
+  the first 429.
+- Freshness: the local stack's shape (asynchronous Lambdas on threads, the sandbox posting
+  signed webhooks after its own 50 ms delay, Clio's rate limit, the prefetch on). Through
+  webhooks each change is watched on the first page of `GET /invoices`; through the schedule,
+  webhooks off, the store itself is watched (what `GET /invoices` answers from), so no view
+  starts a sync of its own; the changes land at random moments of three minutes.
+- Sending runs the shipped workflow on moto's Step Functions with the real task handlers, the
+  Clio rate limit lifted. Its wall time is moto's (DynamoDB calls serialised, a table copy per
+  transaction), not Lambda's; the counts are the point. After the prefetch a send asks Clio for
+  nothing; once half the bills changed (the store learnt it), for exactly those PDFs.
+- Stripe webhook events are signed checkout completions, each signed as it is delivered,
+  through the webhook handler (signature check included) on moto: one consistent read of the
+  transaction and one TransactWriteItems. The events-per-second figure is moto's, not
+  DynamoDB's: moto copies the table for each transaction, so its time per event grows as the
+  events add items.
+- Cold import is the CPU time of importing each handler in a fresh interpreter (best of 7),
+  against a baseline that imports boto3 and instantiates the Powertools pieces every handler
+  uses (Logger, Metrics, Tracer, a validating resolver).
 """
 
-
-def import_time(statement: str, env: dict[str, str], repeat: int = 5) -> float:
-    code = f"import time; t = time.perf_counter(); {statement}; print(time.perf_counter() - t)"
-    best = math.inf
-    for _ in range(repeat):
-        out = subprocess.run(
-            [sys.executable, "-c", code],
-            env=env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        best = min(best, float(out.stdout.strip().splitlines()[-1]))
-    return best
+LARGE_NOTES = """The same measurements as the 2,000 and 20,000 rows above, at 100,000 bills (fewer
+repeats of the page: moto's whole-table Query takes seconds here). Clio requests and writes per
+bill are the same at every size; a page reads the same requests and items at every size."""
 
 
-def _start_api(clio_url: str, port: int, lambda_mode: str) -> tuple[Any, Any]:
-    """Inside mock_aws: the template's resources, the handlers' environment, and the local
-    API Gateway on `port` (Clio webhooks off: the benchmarks sync on purpose)."""
-    from billbridge import bootstrap
-    from local.apigw import LocalApiGateway
-    from local.provision import provision
-
-    provisioned = provision(
-        api_base_url=f"http://127.0.0.1:{port}",
-        clio_base_url=clio_url,
-        lambda_mode=lambda_mode,
-        clio_webhooks=False,
-    )
-    os.environ.update(provisioned.env)
-    bootstrap.reset()
-    api = LocalApiGateway(provisioned.lambdas, port=port)
-    api.start()
-    return provisioned, api
+def _env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name, str(default)))
 
 
-def bench_sending(rows: list[tuple[str, str, str]], count: int) -> None:
-    """Send `count` envelopes (one bill each) through the shipped workflow on moto."""
-    from local.clio_sandbox import ClioSandbox
-    from local.clio_sandbox.seed import seed_many
-    from local.outbox import read_outbox_in_process
-    from local.stack import connect_firm
+def parts() -> dict[str, Callable[[], list[Row]]]:
+    from bench.cold import cold_imports
+    from bench.freshness import freshness
+    from bench.prefetch import prefetch_budget
+    from bench.scaling import scaling
+    from bench.sending import sending
+    from bench.stripe_events import stripe_events
 
-    clio = ClioSandbox(host="127.0.0.1", port=0, rate_limit=10_000_000)
-    clio.start()
-    port = _free_port()
-    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
-        provisioned, api = _start_api(clio.url, port, "inline")
-        # Seeded clients without an email address cannot be sent to: seed enough to have
-        # `count` sendable bills, and draft exactly `count`.
-        ids = seed_many(clio.state, "sender", count + count // 5, 3)
-        for bill_id in ids:
-            clio.state.update_bill(
-                bill_id, state="awaiting_payment", balance_cents=5_000, notify=False
-            )
-        session = requests.Session()
-        session.headers["Authorization"] = "Bearer dev-sender"
-        connect_firm(api.url, "sender", "sender")
-        bills: list[str] = []
-        cursor = None
-        while True:
-            params: dict[str, Any] = {"states": "awaiting_payment", "page_size": 200}
-            if cursor:
-                params["cursor"] = cursor
-            page = session.get(f"{api.url}/invoices", params=params).json()
-            bills += [i["id"] for i in page["items"] if i["client"]["email"]]
-            cursor = page["next_cursor"]
-            if not cursor:
-                break
-        bills = bills[:count]
-        batches = [
-            session.post(f"{api.url}/envelopes", json={"bill_ids": bills[i : i + 99]}).json()
-            for i in range(0, len(bills), 99)
-        ]
-        clio.state.reset_stats()
-        sfn = boto3.client("stepfunctions")
-        began = time.perf_counter()
-        runs = [
-            session.post(f"{api.url}/batches/{b['batch_id']}/send").json()["execution_id"]
-            for b in batches
-        ]
-        for run in runs:
-            while sfn.describe_execution(executionArn=run)["status"] == "RUNNING":
-                time.sleep(0.2)
-        wall = time.perf_counter() - began
-        sent = len(read_outbox_in_process())
-        previews = sum(
-            n for path, n in clio.state.stats("sender")["by_path"].items() if "preview" in path
-        )
-        envelopes = sum(len(b["envelopes"]) for b in batches)
-        rows.append(
-            (f"Send {envelopes} envelopes: SES sends", f"{sent}", f"must equal {envelopes}")
-        )
-        rows.append(("Send: Clio bill PDF fetches", f"{previews}", f"distinct bills {len(bills)}"))
-        rows.append(("Send: wall time", f"{wall:.1f} s", f"{envelopes / wall:.1f} envelopes/s"))
-        api.stop()
-        provisioned.lambdas.shutdown()
-    clio.stop()
+    sizes = [int(s) for s in os.environ.get("BENCH_BILLS", "2000,20000").split(",") if s]
 
+    def all_sizes() -> list[Row]:
+        rows: list[Row] = []
+        for n in sizes:
+            rows += scaling(n, increments=n == max(sizes))
+        return rows
 
-def bench_webhooks(rows: list[tuple[str, str, str]], count: int) -> None:
-    """Signed Stripe events (card checkouts, each on its own session) through the webhook
-    handler on moto: events per second, and DynamoDB requests per event."""
-    from datetime import UTC, date, datetime
-
-    import stripe
-
-    from billbridge import bootstrap
-    from billbridge.adapters.dynamo import DynamoBillRepository
-    from billbridge.domain.bills import Bill, BillKind, BillState, Client
-    from local.lambdas import FakeContext, function_specs, load_handler
-    from local.provision import REGION, provision
-
-    secret = "whsec_bench"
-    with mock_aws():
-        provisioned = provision(
-            api_base_url="http://127.0.0.1:9",
-            clio_base_url="http://127.0.0.1:9",
-            clio_webhooks=False,
-            stripe_webhook_secret=secret,
-        )
-        os.environ.update(provisioned.env)
-        bootstrap.reset()
-        now = datetime.now(UTC)
-        bills = [
-            Bill(
-                id=9_000 + i,
-                etag="e",
-                number=f"B{i}",
-                state=BillState.AWAITING_PAYMENT,
-                kind=BillKind.INVOICE,
-                client=Client(id=1, name="Bench", email=None),
-                matter=None,
-                total_cents=1_000_000,
-                outstanding_clio_cents=1_000_000,
-                currency="USD",
-                issued_at=date(2026, 1, 1),
-                due_at=None,
-                clio_updated_at=now,
-                clio_url="",
-            )
-            for i in range(10)
-        ]
-        DynamoBillRepository(boto3.client("dynamodb"), provisioned.table_name).save_clio_bills(
-            "bench", bills, now
-        )
-        spec = function_specs()["StripeWebhookFunction"]
-        handler = load_handler(spec)
-        context = FakeContext(spec, REGION, "123456789012")
-        events = []
-        for i in range(count):
-            body = json.dumps(
-                {
-                    "id": f"evt_bench_{i}",
-                    "object": "event",
-                    "type": "checkout.session.completed",
-                    "data": {
-                        "object": {
-                            "id": f"cs_bench_{i}",
-                            "object": "checkout.session",
-                            "currency": "usd",
-                            "payment_intent": f"pi_bench_{i}",
-                            "payment_status": "paid",
-                            "metadata": {
-                                "firm_id": "bench",
-                                "link_id": "pl_bench",
-                                "account": "operating",
-                                "method": "card",
-                                "allocations": f"{9_000 + i % 10}:operating:100",
-                            },
-                        }
-                    },
-                }
-            )
-            header = stripe.WebhookSignature._compute_signature(  # the library's own signer
-                f"{int(time.time())}.{body}", secret
-            )
-            events.append(
-                {
-                    "resource": "/webhooks/stripe",
-                    "path": "/webhooks/stripe",
-                    "httpMethod": "POST",
-                    "headers": {"Stripe-Signature": f"t={int(time.time())},v1={header}"},
-                    "requestContext": {"resourcePath": "/webhooks/stripe", "httpMethod": "POST"},
-                    "body": body,
-                    "isBase64Encoded": False,
-                }
-            )
-        handler(events[0], context)  # warm: secrets read, clients made
-        store = bootstrap.stripe_webhook().events._store  # counts every request it makes
-        writes, reads = store.write_requests, store.read_requests  # type: ignore[attr-defined]
-        began = time.perf_counter()
-        for event in events[1:]:
-            answer = handler(event, context)
-            assert answer["statusCode"] == 200, answer
-        wall = time.perf_counter() - began
-        handled = len(events) - 1
-        writes = store.write_requests - writes  # type: ignore[attr-defined]
-        reads = store.read_requests - reads  # type: ignore[attr-defined]
-        rows.append(
-            (
-                f"Stripe webhook: {handled} events through the handler",
-                f"{handled / wall:.0f} events/s",
-                f"{wall / handled * 1000:.1f} ms each on moto",
-            )
-        )
-        rows.append(
-            (
-                "Stripe webhook: DynamoDB requests per event",
-                f"{writes / handled:g} TransactWriteItems + {reads / handled:g} GetItem",
-                "target: one TransactWriteItems (plus one read)",
-            )
-        )
-        provisioned.lambdas.shutdown()
-        bootstrap.reset()
-
-
-def main() -> int:
-    n = int(os.environ.get("BENCH_BILLS", "20000"))
-    from local.provision import FAKE_AWS_ENV
-
-    os.environ.update(FAKE_AWS_ENV)
-    os.environ.pop("AWS_ENDPOINT_URL", None)
-    counter = DynamoCounter()
-    from local.apigw import proxy_event
-    from local.clio_sandbox import ClioSandbox
-    from local.clio_sandbox.seed import seed_many
-    from local.lambdas import FakeContext, load_handler
-    from local.stack import connect_firm
-
-    rows: list[tuple[str, str, str]] = []
-    # Bills are seeded "an hour ago", so an incremental sync's overlap window does not reach
-    # them; the changes below happen "now".
-    offset = {"seconds": 0.0}
-    clio = ClioSandbox(
-        host="127.0.0.1",
-        port=0,
-        rate_limit=10_000_000,
-        clock=lambda: time.time() + offset["seconds"],
-    )
-    clio.start()
-    port = _free_port()
-    with mock_aws():
-        # mock_aws replaces boto3's default session: count on the one the handlers will use.
-        boto3.setup_default_session()
-        boto3.DEFAULT_SESSION.events.register("before-call.dynamodb", counter)  # type: ignore[union-attr]
-        provisioned, api = _start_api(clio.url, port, "queue")
-        # Spread over the last 30 days, as a firm's bills are: increments then read only what
-        # changed lately, not the whole seed.
-        ids: list[int] = []
-        chunks = max(1, n // 200)
-        for chunk in range(chunks):
-            offset["seconds"] = -30 * 86400 * (1 - chunk / chunks)
-            size = n // chunks + (1 if chunk < n % chunks else 0)
-            ids += seed_many(clio.state, "bench", size, 11 + chunk)
-        session = requests.Session()
-        session.headers["Authorization"] = "Bearer dev-bench"
-        connect_firm(api.url, "bench", "bench")
-
-        def stats() -> int:
-            return int(clio.state.stats("bench")["api_requests"])
-
-        def synced(label: str) -> tuple[int, float]:
-            clio.state.reset_stats()
-            counter.reset()
-            began = time.perf_counter()
-            provisioned.lambdas.drain()
-            return stats(), time.perf_counter() - began
-
-        requests_made, wall = synced("full")
-        least = math.ceil(n / 200)
-        rows.append(
-            (
-                f"Full sync of {n} bills: Clio requests",
-                f"{requests_made}",
-                f"minimum {least} (+1 for the explicit state=deleted pass)",
-            )
-        )
-        rows.append(
-            (
-                "Full sync: DynamoDB bill write requests",
-                f"{counter.bill_writes}",
-                f"minimum {math.ceil(n / 25)} (BatchWriteItem of 25)",
-            )
-        )
-        rows.append(
-            (
-                "Full sync: bookkeeping writes (checkpoint, run)",
-                f"{counter.other_writes}",
-                "one checkpoint per page",
-            )
-        )
-        rows.append(("Full sync: wall time", f"{wall:.1f} s", f"{n / wall:.0f} bills/s"))
-
-        session.post(f"{api.url}/sync")
-        requests_made, wall = synced("again")
-        rows.append(("Re-sync, nothing changed: bill writes", f"{counter.bill_writes}", "target 0"))
-        rows.append(
-            ("Re-sync, nothing changed: Clio requests", f"{requests_made}", f"wall {wall:.2f} s")
-        )
-
-        offset["seconds"] = 0.0
-        for bill_id in ids[:: max(1, len(ids) // 100)][:100]:
-            clio.state.update_bill(bill_id, balance_cents=1, notify=False)
-        session.post(f"{api.url}/sync")
-        requests_made, wall = synced("incremental")
-        rows.append(
-            (
-                "Incremental after 100 changes: Clio requests",
-                f"{requests_made}",
-                "minimum 1 (+1 deleted pass)",
-            )
-        )
-        rows.append(
-            (
-                "Incremental after 100 changes: bill writes",
-                f"{counter.bill_writes}",
-                "one conditional UpdateItem per changed bill",
-            )
-        )
-
-        api_spec = provisioned.lambdas.specs["ApiFunction"]
-        handler = load_handler(api_spec)
-        route = next(r for r in api.routes if r.path == "/invoices")
-        ddb = boto3.client("dynamodb")
-
-        def handler_call(query: str) -> float:
-            event = proxy_event(
-                route,
-                "GET",
-                "/invoices",
-                query,
-                {"Authorization": "Bearer dev-bench"},
-                b"",
-                {},
-                {"custom:firm_id": "bench"},
-            )
-            began = time.perf_counter()
-            answer = handler(event, FakeContext(api_spec, "us-east-1", "123456789012"))
-            spent = time.perf_counter() - began
-            assert answer["statusCode"] == 200, answer
-            assert len(json.loads(answer["body"])["items"]) == 50
-            return spent
-
-        def raw_query() -> float:
-            began = time.perf_counter()
-            ddb.query(
-                TableName=provisioned.table_name,
-                IndexName="gsi1",
-                KeyConditionExpression="gsi1pk = :p",
-                ExpressionAttributeValues={":p": {"S": "FIRM#bench#STATE#awaiting_payment"}},
-                ScanIndexForward=False,
-                Limit=50,
-            )
-            return time.perf_counter() - began
-
-        for _ in range(3):
-            handler_call("states=awaiting_payment&page_size=50")
-            raw_query()
-        if os.environ.get("BENCH_PROFILE"):
-            import cProfile
-            import pstats
-
-            profile = cProfile.Profile()
-            profile.runcall(
-                lambda: [handler_call("states=awaiting_payment&page_size=50") for _ in range(5)]
-            )
-            pstats.Stats(profile).sort_stats("cumulative").print_stats(25)
-        repeats = 25
-        raw = statistics.median(raw_query() for _ in range(repeats))
-        one_state = statistics.median(
-            handler_call("states=awaiting_payment&page_size=50") for _ in range(repeats)
-        )
-        counter.reset()
-        default = statistics.median(handler_call("page_size=50") for _ in range(repeats))
-        per_call = {op: c / repeats for op, c in counter.calls.items()}
-        rows.append(
-            (
-                "GET /invoices, 50 of one state: handler vs raw Query",
-                f"{one_state * 1000:.1f} ms vs {raw * 1000:.1f} ms",
-                f"{one_state / raw:.2f}x (target <= 1.5x)",
-            )
-        )
-        rows.append(
-            (
-                "GET /invoices, default (2 states): handler",
-                f"{default * 1000:.1f} ms",
-                f"{default / raw:.2f}x; DynamoDB calls per request: "
-                + ", ".join(f"{op} {c:g}" for op, c in sorted(per_call.items())),
-            )
-        )
-        api.stop()
-        provisioned.lambdas.shutdown()
-    clio.stop()
-
-    bench_webhooks(rows, int(os.environ.get("BENCH_EVENTS", "1000")))
-    bench_sending(rows, int(os.environ.get("BENCH_ENVELOPES", "500")))
-
-    env = {
-        **os.environ,
-        "PYTHONPATH": f"{ROOT / 'layers' / 'billbridge'}:{ROOT}",
-        "POWERTOOLS_TRACE_DISABLED": "false",
+    return {
+        "scaling": all_sizes,
+        "prefetch": prefetch_budget,
+        "freshness": lambda: freshness(changes=_env_int("BENCH_FRESHNESS_CHANGES", 50)),
+        "sending": lambda: sending(_env_int("BENCH_ENVELOPES", 500)),
+        "stripe": lambda: stripe_events(_env_int("BENCH_EVENTS", 1000)),
+        "cold": cold_imports,
     }
-    # "boto3 plus Powertools" as a handler of ours uses them: the utilities instantiated, a
-    # validating resolver with its parameter types. What remains above it is our own code.
-    baseline = import_time(
-        "import boto3; from aws_lambda_powertools import Logger, Metrics, Tracer; "
-        "Logger(); Metrics(); Tracer(); "
-        "from aws_lambda_powertools.event_handler import APIGatewayRestResolver; "
-        "from aws_lambda_powertools.event_handler.openapi.params import Query; "
-        "APIGatewayRestResolver(enable_validation=True)",
-        env,
-    )
-    for name, code_dir in (
-        ("api", "functions/api"),
-        ("sync_worker", "functions/sync_worker"),
-        ("clio_webhook", "functions/clio_webhook"),
-        ("pay", "functions/pay"),
-        ("stripe_webhook", "functions/stripe_webhook"),
-    ):
-        module_env = {**env, "PYTHONPATH": f"{ROOT / code_dir}:{env['PYTHONPATH']}"}
-        spent = import_time("import app", module_env)
-        rows.append(
-            (
-                f"Cold import of functions/{name}",
-                f"{spent * 1000:.0f} ms",
-                f"{spent / baseline:.2f}x boto3+Powertools "
-                f"({baseline * 1000:.0f} ms; target <= 1.5x)",
-            )
-        )
 
-    table = ["| measure | result | against |", "| --- | --- | --- |"]
-    table += [f"| {a} | {b} | {c} |" for a, b, c in rows]
-    text = "\n".join(table)
-    print(text)
-    doc = ROOT / "docs" / "benchmarks.md"
-    doc.write_text(
-        "# Benchmarks\n\nThe latest `make bench` (in-process on moto, Clio sandbox over HTTP, "
-        f"2 cores), {time.strftime('%Y-%m-%d')}, N = {n}.\n\n{text}\n\n{NOTES}"
-    )
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--large", action="store_true", help="the 100,000-bill scaling rows")
+    parser.add_argument("--only", help="comma-separated parts; prints only, writes no doc")
+    args = parser.parse_args(argv)
+    began = time.perf_counter()
+    stamp = time.strftime("%Y-%m-%d")
+    machine = f"{os.cpu_count()} cores, Python {platform.python_version()}"
+    if args.large:
+        from bench.scaling import scaling
+
+        n = _env_int("BENCH_LARGE_BILLS", 100_000)
+        text = table(scaling(n, increments=False, repeats=5))
+        print(text, flush=True)
+        write_section(
+            "bench-large",
+            f"## Scaling at {n:,} bills (`make bench-large`)\n\nThe latest run, {stamp}, "
+            f"{machine}, {time.perf_counter() - began:.0f} s.\n\n{text}\n\n{LARGE_NOTES}",
+        )
+        return 0
+    chosen = parts()
+    names = args.only.split(",") if args.only else list(chosen)
+    rows: list[Row] = []
+    for name in names:
+        print(f"[bench] {name} ...", file=sys.stderr, flush=True)
+        started = time.perf_counter()
+        rows += chosen[name]()
+        print(f"[bench] {name}: {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
+    text = table(rows)
+    print(text, flush=True)
+    if not args.only:
+        write_section(
+            "bench",
+            "# Benchmarks\n\nThe latest `make bench` (in-process on moto, Clio sandbox over "
+            f"HTTP), {stamp}, {machine}, {time.perf_counter() - began:.0f} s.\n\n"
+            f"{text}\n\n{NOTES}",
+        )
     return 0
 
 

@@ -1,9 +1,10 @@
 """The bridge from template.yaml to local AWS resources: it owns reading the SAM/CloudFormation
-template and creating its DynamoDB tables in a local or mocked DynamoDB.
+template and creating its DynamoDB tables and S3 buckets in a local or mocked AWS.
 
-Tests and the local stack create tables only through `create_dynamodb_tables`, so the tables
-they run against are the ones that deploy: keys, indexes, projections and TTL all come from the
-template, never from a hand-written copy.
+Tests and the local stack create tables only through `create_dynamodb_tables` and buckets only
+through `create_s3_buckets`, so what they run against is what deploys: keys, indexes,
+projections and TTL, bucket encryption, public access blocks and lifecycle rules all come from
+the template, never from a hand-written copy.
 """
 
 from __future__ import annotations
@@ -206,3 +207,88 @@ def create_dynamodb_tables(
                 )
         created[logical_id] = table_name
     return created
+
+
+BUCKET_TYPE = "AWS::S3::Bucket"
+
+
+def create_s3_buckets(
+    s3_client: Any,
+    template: Mapping[str, Any] | None = None,
+    name_for: Callable[[str], str] = lambda logical_id: logical_id.lower(),
+    *,
+    exist_ok: bool = False,
+) -> dict[str, str]:
+    """Create every AWS::S3::Bucket of the template with its encryption, public access block,
+    ownership controls and lifecycle rules; returns {logical_id: bucket_name}."""
+    if template is None:
+        template = load_template()
+    created: dict[str, str] = {}
+    for logical_id, resource in (template.get("Resources") or {}).items():
+        if not isinstance(resource, Mapping) or resource.get("Type") != BUCKET_TYPE:
+            continue
+        properties = resource.get("Properties") or {}
+        where = f"{logical_id}.Properties"
+        name = name_for(logical_id)
+        try:
+            s3_client.create_bucket(Bucket=name)
+        except ClientError as exc:
+            code = exc.response["Error"]["Code"]
+            if not (exist_ok and code in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists")):
+                raise
+        if properties.get("BucketEncryption"):
+            rules = properties["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+            s3_client.put_bucket_encryption(
+                Bucket=name,
+                ServerSideEncryptionConfiguration={
+                    "Rules": [_encryption_rule(r, where) for r in rules]
+                },
+            )
+        if properties.get("PublicAccessBlockConfiguration"):
+            s3_client.put_public_access_block(
+                Bucket=name,
+                PublicAccessBlockConfiguration=dict(properties["PublicAccessBlockConfiguration"]),
+            )
+        if properties.get("OwnershipControls"):
+            s3_client.put_bucket_ownership_controls(
+                Bucket=name, OwnershipControls=dict(properties["OwnershipControls"])
+            )
+        lifecycle = properties.get("LifecycleConfiguration")
+        if lifecycle:
+            s3_client.put_bucket_lifecycle_configuration(
+                Bucket=name,
+                LifecycleConfiguration={
+                    "Rules": [_lifecycle_rule(r, where) for r in lifecycle["Rules"]]
+                },
+            )
+        created[logical_id] = name
+    return created
+
+
+def _encryption_rule(raw: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """CloudFormation's encryption rule in the S3 API's words (its key names differ)."""
+    default = raw["ServerSideEncryptionByDefault"]
+    applied: dict[str, Any] = {"SSEAlgorithm": _plain(default["SSEAlgorithm"], where)}
+    if default.get("KMSMasterKeyID"):
+        applied["KMSMasterKeyID"] = _plain(default["KMSMasterKeyID"], where)
+    rule: dict[str, Any] = {"ApplyServerSideEncryptionByDefault": applied}
+    if "BucketKeyEnabled" in raw:
+        rule["BucketKeyEnabled"] = bool(raw["BucketKeyEnabled"])
+    return rule
+
+
+def _lifecycle_rule(raw: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """CloudFormation's lifecycle rule shape in the S3 API's words."""
+    rule: dict[str, Any] = {
+        "ID": _plain(raw["Id"], where),
+        "Status": _plain(raw["Status"], where),
+        "Filter": {"Prefix": _plain(raw.get("Prefix", ""), where)},
+    }
+    if "ExpirationInDays" in raw:
+        rule["Expiration"] = {"Days": int(_plain(raw["ExpirationInDays"], where))}
+    abort = raw.get("AbortIncompleteMultipartUpload")
+    if abort:
+        rule["AbortIncompleteMultipartUpload"] = {
+            "DaysAfterInitiation": int(_plain(abort["DaysAfterInitiation"], where))
+        }
+    return rule

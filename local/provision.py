@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 
 from billbridge.services.ports import PaymentAccounts
 from local import moto_speedups
-from local.aws_template import create_dynamodb_tables
+from local.aws_template import create_dynamodb_tables, create_s3_buckets
 from local.lambdas import ROLE_NAME, LocalLambdas
 from local.outbox import verify_sender
 from local.stepfunctions import create_state_machines
@@ -102,6 +102,11 @@ def provision(
     stripe_secret_arn = _secret(
         secrets_client, STRIPE_SECRET_NAME, lambda: stripe_value, replace_with=stripe_value
     )
+    buckets = create_s3_buckets(
+        boto3.client("s3", **kwargs),
+        name_for=lambda logical: f"{STACK_NAME}-{logical}".lower(),
+        exist_ok=True,
+    )
     # moto's SES refuses mail from an identity that is not verified, as SES does.
     verify_sender(boto3.client("ses", **kwargs), SENDER_ADDRESS)
     lambdas = LocalLambdas(stack_name=STACK_NAME, mode=lambda_mode)
@@ -119,6 +124,7 @@ def provision(
         **POWERTOOLS_ENV,
         "STAGE": "local",
         "TABLE_NAME": tables["AppTable"],
+        "BILL_PDF_BUCKET": buckets["BillPdfBucket"],
         "TOKEN_KMS_KEY_ID": key_id,
         "CLIO_APP_SECRET_ARN": secret_arn,
         "CLIO_REDIRECT_URI": f"{api_base_url}/clio/callback",

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from billbridge.adapters.stripe_gateway import checkout_metadata
-from billbridge.domain.bills import Bill, BillState, StoredBill
+from billbridge.domain.bills import Bill, BillState, StoredBill, is_sendable
 from billbridge.domain.connection import ClioConnection, Region
 from billbridge.domain.envelopes import (
     Batch,
@@ -42,9 +42,11 @@ from billbridge.services.ports import (
     CheckoutRequest,
     CheckoutSession,
     DuplicateEvent,
+    FirmHeader,
     PaymentAccounts,
     RefundResult,
     StaleTransaction,
+    WantedPdf,
 )
 
 
@@ -52,6 +54,8 @@ class FakeBills:
     def __init__(self) -> None:
         self.items: dict[tuple[str, int], StoredBill] = {}
         self.write_calls = 0
+        # Bills whose PDF is wanted, as the store's sparse index keeps them.
+        self.pdf_queue: set[tuple[str, int]] = set()
 
     def get(self, firm_id: str, bill_id: int) -> StoredBill | None:
         return self.items.get((firm_id, bill_id))
@@ -75,6 +79,10 @@ class FakeBills:
                 continue
             base = current or StoredBill(bill=bill)
             self.items[(firm_id, bill.id)] = replace(base, bill=bill, synced_at=synced_at)
+            if is_sendable(bill):
+                self.pdf_queue.add((firm_id, bill.id))
+            else:
+                self.pdf_queue.discard((firm_id, bill.id))
             written += 1
         return written
 
@@ -85,6 +93,26 @@ class FakeBills:
         self.items[(firm_id, bill_id)] = replace(
             current, bill=replace(current.bill, state=BillState.DELETED)
         )
+        self.pdf_queue.discard((firm_id, bill_id))
+        return True
+
+    def pdf_wanted(self, firm_id: str, limit: int) -> list[WantedPdf]:
+        ids = sorted((i for f, i in self.pdf_queue if f == firm_id), reverse=True)[:limit]
+        return [
+            WantedPdf(
+                bill_id=i,
+                etag=self.items[(firm_id, i)].bill.etag,
+                cached_etag=self.items[(firm_id, i)].pdf_etag,
+            )
+            for i in ids
+        ]
+
+    def mark_pdf_cached(self, firm_id: str, bill_id: int, etag: str) -> bool:
+        current = self.items.get((firm_id, bill_id))
+        if current is None or current.bill.etag != etag:
+            return False
+        self.items[(firm_id, bill_id)] = replace(current, pdf_etag=etag)
+        self.pdf_queue.discard((firm_id, bill_id))
         return True
 
     def page(
@@ -157,7 +185,7 @@ class FakeSyncs:
         if cp.lock_run_id and cp.lock_expires_at and cp.lock_expires_at > now:
             return self.runs[(run.firm_id, cp.lock_run_id)], False
         self.checkpoints[run.firm_id] = replace(
-            cp, lock_run_id=run.id, lock_expires_at=now + LOCK_TTL
+            cp, lock_run_id=run.id, lock_expires_at=now + LOCK_TTL, run=run
         )
         self.runs[(run.firm_id, run.id)] = run
         return run, True
@@ -166,7 +194,7 @@ class FakeSyncs:
         if self.checkpoint(run.firm_id).lock_run_id != run.id:
             raise Conflict("lost the sync lock")
         self.checkpoints[run.firm_id] = replace(
-            checkpoint, lock_run_id=run.id, lock_expires_at=now + LOCK_TTL
+            checkpoint, lock_run_id=run.id, lock_expires_at=now + LOCK_TTL, run=run
         )
         self.runs[(run.firm_id, run.id)] = run
 
@@ -174,7 +202,7 @@ class FakeSyncs:
         if self.checkpoint(run.firm_id).lock_run_id != run.id:
             raise Conflict("lost the sync lock")
         self.checkpoints[run.firm_id] = replace(
-            checkpoint, lock_run_id=None, lock_expires_at=None, last_run_id=run.id
+            checkpoint, lock_run_id=None, lock_expires_at=None, last_run_id=run.id, run=run
         )
         self.runs[(run.firm_id, run.id)] = run
 
@@ -205,6 +233,32 @@ class FakeSettings:
 
     def put(self, firm_id: str, settings: FirmSettings) -> None:
         self.items[firm_id] = settings
+
+
+class FakeHeaders:
+    """The firm header: the fakes' settings and sync state, read together."""
+
+    def __init__(self, settings: FakeSettings, syncs: FakeSyncs) -> None:
+        self._settings = settings
+        self._syncs = syncs
+        self.reads = 0
+
+    def read(self, firm_id: str) -> FirmHeader:
+        self.reads += 1
+        return FirmHeader(
+            settings=self._settings.get(firm_id), checkpoint=self._syncs.checkpoint(firm_id)
+        )
+
+
+class FakePdfStore:
+    def __init__(self) -> None:
+        self.objects: dict[tuple[str, int, str], bytes] = {}
+
+    def get(self, firm_id: str, bill_id: int, etag: str) -> bytes | None:
+        return self.objects.get((firm_id, bill_id, etag))
+
+    def put(self, firm_id: str, bill_id: int, etag: str, pdf: bytes) -> None:
+        self.objects[(firm_id, bill_id, etag)] = pdf
 
 
 class FakeLauncher:
@@ -275,6 +329,18 @@ class FakeClio:
     sleep: Any = None
     waits: list[float] = field(default_factory=list)
     seconds_left: Any = None
+    # Clio's rate window as its last answer told it (None: no answer yet); each request
+    # spends one.
+    rate_limit: int | None = 50
+    rate_remaining: int | None = None
+    pdf_fetches: list[int] = field(default_factory=list)
+
+    def _spend(self) -> None:
+        self.requests_made += 1
+        if self.rate_remaining is None and self.rate_limit is not None:
+            self.rate_remaining = self.rate_limit
+        if self.rate_remaining is not None:
+            self.rate_remaining -= 1
 
     def ensure_fresh(self, min_valid_seconds: float = 86400) -> None:
         return None
@@ -336,7 +402,7 @@ class FakeClio:
             self._answer_rate_limits()
             chunk = rows[offset : offset + self.page_size]
             offset += self.page_size
-            self.requests_made += 1
+            self._spend()
             pages += 1
             more = offset < len(rows)
             yield Page(
@@ -348,11 +414,14 @@ class FakeClio:
     def get_bill(self, bill_id: int) -> dict[str, Any] | None:
         return self.records.get(bill_id)
 
-    def bill_pdf(self, bill_id: int) -> bytes:
-        self.requests_made += 1
+    def bill_pdf(self, bill_id: int, *, wait_for_budget: bool = True) -> bytes:
+        self._spend()
         if self.pdf_fail_next:
             raise self.pdf_fail_next.pop(0)
-        return f"%PDF-1.4 bill {bill_id}".encode()
+        self.pdf_fetches.append(bill_id)
+        # A known record's PDF names its version, so a new version is a different PDF.
+        version = f" {self.records[bill_id]['etag']}" if bill_id in self.records else ""
+        return f"%PDF-1.4 bill {bill_id}{version}".encode()
 
     def create_bill_webhook(
         self, url: str, *, events: Sequence[str] = (), expires_at: datetime
@@ -948,12 +1017,13 @@ FAKE_CONFIG = {
     "PUBLIC_PAY_BASE_URL": "https://pay.test",
     "STRIPE_SECRET_ARN": "arn:fake:stripe",
     "SENDER_ADDRESS": "billing@firm.test",
+    "BILL_PDF_BUCKET": "fake-bill-pdfs",
 }
 
 
 @functools.cache
 def fake_config(kind: type[Any]) -> Any:
-    """A function's config with FAKE_CONFIG's values (parsed once: pydantic-settings is slow)."""
+    """A function's config with FAKE_CONFIG's values (parsed once per kind)."""
     return kind(**FAKE_CONFIG)
 
 
@@ -967,6 +1037,8 @@ class FakeWorld:
         self.bills = FakeBills()
         self.syncs = FakeSyncs()
         self.settings = FakeSettings()
+        self.headers = FakeHeaders(self.settings, self.syncs)
+        self.pdfs = FakePdfStore()
         self.connections = FakeConnections()
         self.connect_states = FakeConnectStates()
         self.envelopes = FakeSending(self.bills)
@@ -1030,6 +1102,7 @@ class FakeWorld:
             bills=self.bills,
             syncs=self.syncs,
             settings=self.settings,
+            headers=self.headers,
             connections=self.connections,
             connect_states=self.connect_states,
             envelopes=self.envelopes,
@@ -1041,6 +1114,7 @@ class FakeWorld:
             sync_launcher=self.launcher,
             clio=self.clio,
             secrets=self.secrets,
+            pdfs=self.pdfs,
             clock=self.clock,
         )
 

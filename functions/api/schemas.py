@@ -21,19 +21,26 @@ ID_PATTERN = r"^[A-Za-z0-9_-]{1,200}$"
 CURSOR_PATTERN = r"^[A-Za-z0-9_-]+$"  # URL-safe base64, as next_cursor is
 
 
-class ClientOut(BaseModel):
+class ApiModel(BaseModel):
+    """Each model's validator is built on first use, not at every cold start: one request
+    needs the models of its own route only."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
+class ClientOut(ApiModel):
     id: str
     name: str
     email: str | None
 
 
-class MatterOut(BaseModel):
+class MatterOut(ApiModel):
     id: str
     display_number: str
     description: str | None
 
 
-class Invoice(BaseModel):
+class Invoice(ApiModel):
     id: str
     number: str
     state: BillState
@@ -94,12 +101,12 @@ class Invoice(BaseModel):
         )
 
 
-class SyncRef(BaseModel):
+class SyncRef(ApiModel):
     id: str
     status: Literal["running", "succeeded", "failed"]
 
 
-class InvoicesPageOut(BaseModel):
+class InvoicesPageOut(ApiModel):
     items: list[Invoice]
     next_cursor: str | None
     synced_at: datetime | None
@@ -107,7 +114,7 @@ class InvoicesPageOut(BaseModel):
     states: list[BillState]
 
 
-class SyncOut(BaseModel):
+class SyncOut(ApiModel):
     id: str
     status: Literal["running", "succeeded", "failed"]
     mode: Literal["full", "incremental"]
@@ -133,12 +140,12 @@ class SyncOut(BaseModel):
         )
 
 
-class ConnectedByOut(BaseModel):
+class ConnectedByOut(ApiModel):
     user_id: str
     email: str | None
 
 
-class ClioStatusOut(BaseModel):
+class ClioStatusOut(ApiModel):
     status: Literal["connected", "reconnect_needed", "not_connected"]
     region: str | None
     # Which Clio user approved the connection, and their Clio account (Clio's who_am_i).
@@ -173,18 +180,18 @@ class ClioStatusOut(BaseModel):
         )
 
 
-class AuthorizeUrlOut(BaseModel):
+class AuthorizeUrlOut(ApiModel):
     authorize_url: str
 
 
-class ConnectedOut(BaseModel):
+class ConnectedOut(ApiModel):
     connected: bool
     firm_id: str
     region: str
     clio_user_name: str | None
 
 
-class EnvelopeOut(BaseModel):
+class EnvelopeOut(ApiModel):
     id: str
     batch_id: str
     client: ClientOut
@@ -218,8 +225,8 @@ class EnvelopeOut(BaseModel):
         )
 
 
-class DraftRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class DraftRequest(ApiModel):
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     bill_ids: list[Annotated[str, StringConstraints(pattern=r"^[0-9]{1,18}$")]] = Field(
         min_length=1, max_length=500, description="Clio bill ids, as the invoices list gives them"
@@ -235,10 +242,12 @@ def _one_line_no_default(schema: dict[str, Any]) -> None:
     schema["pattern"] = HEADER_TEXT_PATTERN  # the subject is a header: one line of text
 
 
-class EditRequest(BaseModel):
+class EditRequest(ApiModel):
     """At least one of subject and body; a field left out keeps its text."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"minProperties": 1}, defer_build=True
+    )
 
     subject: str = Field(
         default=None, min_length=1, max_length=300, json_schema_extra=_one_line_no_default
@@ -246,27 +255,27 @@ class EditRequest(BaseModel):
     body: str = Field(default=None, min_length=1, max_length=20_000, json_schema_extra=_no_default)
 
 
-class BatchOut(BaseModel):
+class BatchOut(ApiModel):
     batch_id: str
     envelopes: list[EnvelopeOut]
 
 
-class SendStarted(BaseModel):
+class SendStarted(ApiModel):
     execution_id: str
     envelope: EnvelopeOut
 
 
-class BatchSendStarted(BaseModel):
+class BatchSendStarted(ApiModel):
     execution_id: str
 
 
-class AllocationOut(BaseModel):
+class AllocationOut(ApiModel):
     bill_id: str
     account: Literal["trust", "operating"]
     amount_cents: int
 
 
-class TransactionOut(BaseModel):
+class TransactionOut(ApiModel):
     id: str
     kind: Literal["payment", "refund"]
     amount_cents: int
@@ -327,7 +336,7 @@ class TransactionOut(BaseModel):
         )
 
 
-class PaymentLinkOut(BaseModel):
+class PaymentLinkOut(ApiModel):
     id: str
     url: str
     bill_ids: list[str]
@@ -336,8 +345,8 @@ class PaymentLinkOut(BaseModel):
     transactions: list[TransactionOut]
 
 
-class RefundRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class RefundRequest(ApiModel):
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     # Strict: JSON true, "5000" and 1e2 are not amounts (pydantic's lax mode would take them).
     amount_cents: StrictInt | None = Field(
@@ -345,7 +354,7 @@ class RefundRequest(BaseModel):
     )
 
 
-class ReconciliationItem(BaseModel):
+class ReconciliationItem(ApiModel):
     bill_id: str
     number: str
     client_name: str
@@ -374,6 +383,6 @@ class ReconciliationItem(BaseModel):
     note: str = Field(description="What staff should do, in a sentence")
 
 
-class ReconciliationOut(BaseModel):
+class ReconciliationOut(ApiModel):
     items: list[ReconciliationItem]
     generated_at: datetime

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Header, Query
 from aws_lambda_powertools.logging import correlation_paths
@@ -14,10 +14,11 @@ from pydantic import BaseModel, Field
 
 from billbridge.api_errors import error_responses, refuse_other_methods, register_error_handlers
 from billbridge.bootstrap import clio_webhook_service
+from billbridge.metrics import handler_metrics
 
 logger = Logger()
 tracer = Tracer()
-metrics = Metrics()
+metrics = handler_metrics()
 
 app = APIGatewayRestResolver(enable_validation=True)
 register_error_handlers(app)

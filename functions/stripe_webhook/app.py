@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Header
 from aws_lambda_powertools.logging import correlation_paths
@@ -21,10 +21,11 @@ from billbridge.api_errors import (
 )
 from billbridge.bootstrap import stripe_webhook
 from billbridge.domain.errors import Unauthenticated
+from billbridge.metrics import handler_metrics
 
 logger = Logger()
 tracer = Tracer()
-metrics = Metrics()
+metrics = handler_metrics()
 
 app = APIGatewayRestResolver(enable_validation=True)
 register_error_handlers(app)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
@@ -15,10 +15,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from billbridge.bootstrap import sync_worker_services
 from billbridge.domain.errors import NotConnected
 from billbridge.domain.sync import SyncTrigger
+from billbridge.metrics import handler_metrics
 
 logger = Logger()
 tracer = Tracer()
-metrics = Metrics()
+metrics = handler_metrics()
 
 
 class RunRequest(BaseModel):

@@ -424,6 +424,7 @@ def handle_api(sb: ClioSandbox, req: Request) -> Response:
     decision = sb.state.take_rate(token.access_token)
     headers = {**base, **_rate_headers(decision.limit, decision.remaining, decision.reset)}
     if not decision.allowed:
+        sb.state.count_rate_limited(token.account)
         headers["Retry-After"] = str(decision.retry_after)
         message = f"Rate limit of {decision.limit} requests per window exceeded"
         return json_response(429, {"error": {"type": "RateLimited", "message": message}}, headers)

@@ -357,6 +357,7 @@ class SandboxState:
         self._windows: dict[str, RateWindow] = {}
         self._stats: dict[str, dict[str, int]] = {}
         self._stats_total: dict[str, int] = {}
+        self._stats_limited: dict[str, int] = {}
         self._counts_cache: dict[tuple[str, BillFilter], tuple[int, int]] = {}
         self._version = 0
         self._last_stamp = datetime.fromtimestamp(0, UTC)
@@ -577,12 +578,19 @@ class SandboxState:
                 by_path[path] = by_path.get(path, 0) + 1
                 self._stats_total[key] = self._stats_total.get(key, 0) + 1
 
+    def count_rate_limited(self, account: str) -> None:
+        """A request answered 429 by the rate limit (not an injected fault)."""
+        with self.lock:
+            for key in ("*", account):
+                self._stats_limited[key] = self._stats_limited.get(key, 0) + 1
+
     def stats(self, account: str | None) -> dict[str, Any]:
         key = account or "*"
         with self.lock:
             return {
                 "account": account,
                 "api_requests": self._stats_total.get(key, 0),
+                "rate_limited": self._stats_limited.get(key, 0),
                 "by_path": dict(sorted(self._stats.get(key, {}).items())),
             }
 
@@ -590,6 +598,7 @@ class SandboxState:
         with self.lock:
             self._stats.clear()
             self._stats_total.clear()
+            self._stats_limited.clear()
 
     # -- contacts and matters -----------------------------------------------------------------
 

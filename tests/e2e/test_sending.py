@@ -109,14 +109,26 @@ def test_given_one_envelope_failing_then_the_others_are_still_sent(new_firm, loc
             for n, a in enumerate(addresses)
         ],
     )
-    # Clio refuses one bill's preview (as for a bill the user may no longer see): that
-    # envelope cannot carry its PDF and fails; the workflow goes on with the others.
+    # The sync cached every PDF. One bill then changes in Clio (its webhook tells us), so its
+    # PDF must be fetched again at send time, and Clio refuses that preview (as for a bill the
+    # user may no longer see): that envelope fails; the workflow goes on with the others.
+    victim = batch["envelopes"][0]
+    (bill_id,) = victim["bill_ids"]
+    clio.change_bill(int(bill_id), balance_cents=1_500)
+    deadline = time.monotonic() + 60
+    while not any(
+        i["id"] == bill_id and i["outstanding_clio_cents"] == 1_500
+        for i in firm.all_invoices("awaiting_payment", 50)
+    ):
+        assert time.monotonic() < deadline, "the webhook never brought the change"
+        time.sleep(0.2)
     clio.control("faults", {"status": 404, "count": 1, "path": "preview"})
     assert firm.post(f"/batches/{batch['batch_id']}/send").status_code == 202
     envelopes = wait_envelopes(firm, batch["batch_id"])
     statuses = sorted(e["status"] for e in envelopes)
     assert statuses == ["failed", "sent", "sent"]
     failed = next(e for e in envelopes if e["status"] == "failed")
+    assert failed["id"] == victim["id"]
     assert "404" in failed["error"] or "Not Found" in failed["error"]
     assert sum(len(mails_to(local_stack, a)) for a in addresses) == 2
     assert mails_to(local_stack, failed["to"]) == []

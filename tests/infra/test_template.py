@@ -333,3 +333,47 @@ def test_given_the_local_controls_then_no_deployed_route_or_function_serves_them
             assert "/_local" not in source.read_text(encoding="utf-8"), source
     for source in (ROOT / "layers" / "billbridge").rglob("*.py"):
         assert "/_local" not in source.read_text(encoding="utf-8"), source
+
+
+def test_given_the_bill_pdf_bucket_then_it_is_private_encrypted_expiring_and_tls_only(
+    template: dict[str, Any],
+) -> None:
+    resources = template["Resources"]
+    bucket = resources["BillPdfBucket"]["Properties"]
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    (encryption,) = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert encryption["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("AES256", "aws:kms")
+    rules = bucket["LifecycleConfiguration"]["Rules"]
+    assert any(r["Status"] == "Enabled" and r.get("ExpirationInDays") for r in rules)
+    (policy,) = [
+        r["Properties"]
+        for r in resources.values()
+        if r["Type"] == "AWS::S3::BucketPolicy"
+        and r["Properties"]["Bucket"] == {"Ref": "BillPdfBucket"}
+    ]
+    (deny,) = policy["PolicyDocument"]["Statement"]
+    assert deny["Effect"] == "Deny"
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def _bucket_actions(properties: dict[str, Any]) -> set[str]:
+    actions: set[str] = set()
+    for policy in properties.get("Policies") or []:
+        for statement in (policy.get("Statement") or []) if isinstance(policy, dict) else []:
+            if "BillPdfBucket" in json.dumps(statement.get("Resource")):
+                listed = statement["Action"]
+                actions |= set(listed if isinstance(listed, list) else [listed])
+    return actions
+
+
+def test_given_the_functions_then_only_those_using_bill_pdfs_may_touch_their_bucket(
+    template: dict[str, Any],
+) -> None:
+    users = {"ApiFunction", "SyncWorkerFunction", "SendEnvelopeFunction"}
+    for logical_id, properties in _functions(template).items():
+        expected = (
+            {"s3:GetObject", "s3:PutObject", "s3:ListBucket"} if logical_id in users else set()
+        )
+        assert _bucket_actions(properties) == expected, logical_id
+    env = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert env["BILL_PDF_BUCKET"] == {"Ref": "BillPdfBucket"}

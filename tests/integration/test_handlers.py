@@ -4,13 +4,16 @@ checkpointed continuation and schedule fan-out, and the Clio webhook handshake a
 from __future__ import annotations
 
 import json
+import sys
 import time
 from datetime import UTC, datetime
 
 import boto3
 import requests
 
+from billbridge.metrics import QuietWhenDisabled
 from local.clio_sandbox.seed import seed_many
+from local.lambdas import function_specs, load_handler
 from local.stack import scheduled_event
 
 ALL = "draft,awaiting_approval,awaiting_payment,paid,void,deleted"
@@ -172,3 +175,17 @@ def test_given_a_retry_after_longer_than_the_invocation_has_left_then_the_sync_h
     run = _last_run(inproc, "firm-handover")
     assert (run.trigger.value, run.status.value) == ("connect", "succeeded"), run
     assert run.bills_seen == 30
+
+
+def test_given_every_function_when_loaded_then_each_one_with_metrics_uses_the_quiet_provider() -> (
+    None
+):
+    with_metrics = []
+    for spec in function_specs().values():
+        load_handler(spec)
+        module = sys.modules[f"lambda_{spec.logical_id}_{spec.handler.rpartition('.')[0]}"]
+        metrics = getattr(module, "metrics", None)
+        if metrics is not None:
+            with_metrics.append(spec.logical_id)
+            assert isinstance(metrics.provider, QuietWhenDisabled), spec.logical_id
+    assert len(with_metrics) >= 5

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from billbridge import bootstrap
 from local.clio_sandbox.seed import seed_many
 
 
@@ -198,7 +199,12 @@ def test_given_a_crash_after_the_ses_call_then_the_envelope_is_not_emailed_again
     assert session.get(f"{inproc.api.url}/envelopes/{victim}").json()["status"] == "sent"
 
 
-def test_given_a_bill_clio_no_longer_has_then_that_envelope_fails_and_the_others_are_sent(inproc):
+def test_given_an_uncached_bill_clio_no_longer_has_then_that_envelope_fails_and_the_others_are_sent(
+    inproc, monkeypatch
+):
+    # No prefetch: every PDF must come from Clio at send time.
+    monkeypatch.setenv("PDF_PREFETCH_PER_RUN", "0")
+    bootstrap.reset()
     session, batch = _firm_with_drafts(inproc, "partial", 3)
     broken = batch["envelopes"][1]
     (bill_id,) = broken["bill_ids"]

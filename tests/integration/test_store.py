@@ -21,8 +21,11 @@ from billbridge.adapters.dynamo import (
     DynamoSettingsRepository,
     DynamoSyncRepository,
 )
+from billbridge.adapters.dynamo_bills import group_pk, state_pk
+from billbridge.adapters.dynamo_common import to_attr
+from billbridge.adapters.dynamo_header import DynamoFirmHeaders
 from billbridge.adapters.kms_cipher import CipherError, KmsCipher
-from billbridge.domain.bills import Bill, BillKind, BillState, Client, Matter
+from billbridge.domain.bills import DEFAULT_STATES, Bill, BillKind, BillState, Client, Matter
 from billbridge.domain.connection import ClioConnection, Region
 from billbridge.domain.errors import Conflict
 from billbridge.domain.settings import FirmSettings
@@ -115,7 +118,7 @@ def make_bill(
         number=f"INV-{bill_id}",
         state=state,
         kind=BillKind.INVOICE,
-        client=Client(id=7, name=client_name, email="ap@acme.test"),
+        client=Client(id=7, name=client_name, email="ap@acme.example"),
         matter=Matter(id=70, display_number="00070-Acme", description=None) if matter else None,
         total_cents=total_cents,
         outstanding_clio_cents=total_cents,
@@ -153,7 +156,10 @@ def seed_bills(store: Store, firm_id: str, by_state: dict[BillState, list[int]])
         for bill_id in ids:
             item = dict(written)
             item["sk"] = item["gsi1sk"] = {"S": f"BILL#{bill_id:020d}"}
-            item["gsi1pk"] = {"S": f"FIRM#{firm_id}#STATE#{state.value}"}
+            item["gsi1pk"] = {"S": state_pk(firm_id, state)}
+            item["gsi2pk"] = {"S": group_pk(firm_id, state)}
+            if state is not BillState.AWAITING_PAYMENT:
+                item.pop("gsi3pk", None)
             item["state"] = {"S": state.value}
             item["bill_id"] = {"N": str(bill_id)}
             items.append(item)
@@ -245,9 +251,15 @@ def test_given_the_template_when_tables_are_created_then_keys_index_and_ttl_matc
         ("pk", "HASH"),
         ("sk", "RANGE"),
     }
-    (gsi,) = table["GlobalSecondaryIndexes"]
-    assert gsi["IndexName"] == "gsi1"
-    assert gsi["Projection"]["ProjectionType"] == "ALL"
+    indexes = {gsi["IndexName"]: gsi for gsi in table["GlobalSecondaryIndexes"]}
+    assert set(indexes) == {"gsi1", "gsi2", "gsi3"}
+    assert {k["AttributeName"] for k in indexes["gsi2"]["KeySchema"]} == {"gsi2pk", "gsi1sk"}
+    assert indexes["gsi1"]["Projection"]["ProjectionType"] == "ALL"
+    assert indexes["gsi2"]["Projection"]["ProjectionType"] == "ALL"
+    assert indexes["gsi3"]["Projection"] == {
+        "ProjectionType": "INCLUDE",
+        "NonKeyAttributes": ["bill_id", "etag", "pdf_etag"],
+    }
     assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
     assert ttl == {"AttributeName": "expires_at_epoch", "TimeToLiveStatus": "ENABLED"}
 
@@ -460,6 +472,108 @@ def test_given_a_bill_when_marked_deleted_then_it_moves_state_and_a_stale_sync_c
     assert repo.get(FIRM, 99) is None
 
 
+def test_given_the_default_states_when_a_page_is_read_then_it_is_one_query_in_id_order(
+    store: Store,
+) -> None:
+    seed_bills(
+        store,
+        FIRM,
+        {
+            BillState.AWAITING_PAYMENT: list(range(2, 200, 3)),
+            BillState.PAID: list(range(3, 200, 3)),
+            BillState.DRAFT: list(range(4, 200, 3)),
+        },
+    )
+    repo = store.bills()
+
+    page = repo.page(FIRM, DEFAULT_STATES, 50, None)
+
+    assert repo.read_requests == 1
+    expected = sorted((i for i in range(2, 200) if i % 3 != 1), reverse=True)
+    assert [s.bill.id for s in page.items] == expected[:50]
+    assert all(s.bill.state in DEFAULT_STATES for s in page.items)
+
+
+def test_given_a_bill_paid_in_clio_when_the_default_list_is_paged_then_it_shows_once_as_paid(
+    store: Store,
+) -> None:
+    repo = store.bills()
+    repo.save_clio_bills(FIRM, [make_bill(i) for i in (1, 2, 3)], T0)
+    paid = replace(make_bill(2, updated=T0 + timedelta(hours=1)), state=BillState.PAID)
+    repo.save_clio_bills(FIRM, [paid], T0, existing_ids={2})
+
+    pages = all_pages(repo, FIRM, DEFAULT_STATES, 2)
+
+    assert pages == [[3, 2], [1]]
+    assert repo.get(FIRM, 2).bill.state is BillState.PAID  # type: ignore[union-attr]
+
+
+def test_given_a_bill_stored_before_the_list_index_when_etags_are_read_then_it_counts_as_changed(
+    store: Store,
+) -> None:
+    repo = store.bills()
+    repo.save_clio_bills(FIRM, [make_bill(1), make_bill(2)], T0)
+    store.client.update_item(
+        TableName=store.table,
+        Key={"pk": {"S": f"FIRM#{FIRM}"}, "sk": {"S": f"BILL#{1:020d}"}},
+        UpdateExpression="REMOVE gsi2pk",
+    )
+
+    etags = repo.etags(FIRM, [1, 2])
+
+    assert etags == {1: "", 2: make_bill(2).etag}
+
+
+# -- bill PDFs -----------------------------------------------------------------------------------
+
+
+def test_given_sendable_bills_when_saved_then_their_pdfs_are_wanted_newest_first(
+    store: Store,
+) -> None:
+    repo = store.bills()
+    paid = replace(make_bill(3), state=BillState.PAID)
+    repo.save_clio_bills(FIRM, [make_bill(1), make_bill(2), paid], T0)
+
+    wanted = repo.pdf_wanted(FIRM, 10)
+
+    assert [(w.bill_id, w.etag, w.cached_etag) for w in wanted] == [
+        (2, make_bill(2).etag, None),
+        (1, make_bill(1).etag, None),
+    ]
+    assert repo.pdf_wanted("firm-b", 10) == []
+
+
+def test_given_a_cached_pdf_when_the_bill_changes_then_the_new_version_is_wanted_again(
+    store: Store,
+) -> None:
+    repo = store.bills()
+    repo.save_clio_bills(FIRM, [make_bill(1)], T0)
+    assert repo.mark_pdf_cached(FIRM, 1, make_bill(1).etag) is True
+    assert repo.pdf_wanted(FIRM, 10) == []
+
+    newer = make_bill(1, updated=T0 + timedelta(hours=1))
+    repo.save_clio_bills(FIRM, [newer], T0, existing_ids={1})
+
+    (wanted,) = repo.pdf_wanted(FIRM, 10)
+    assert (wanted.etag, wanted.cached_etag) == (newer.etag, make_bill(1).etag)
+    # The old version's PDF arriving late does not count for the new one.
+    assert repo.mark_pdf_cached(FIRM, 1, make_bill(1).etag) is False
+    assert repo.get(FIRM, 1).pdf_etag == make_bill(1).etag  # type: ignore[union-attr]
+
+
+def test_given_a_wanted_pdf_when_the_bill_is_paid_or_deleted_then_it_is_no_longer_wanted(
+    store: Store,
+) -> None:
+    repo = store.bills()
+    repo.save_clio_bills(FIRM, [make_bill(1), make_bill(2)], T0)
+    paid = replace(make_bill(1, updated=T0 + timedelta(hours=1)), state=BillState.PAID)
+    repo.save_clio_bills(FIRM, [paid], T0, existing_ids={1})
+    repo.mark_deleted(FIRM, 2, T0)
+
+    assert repo.pdf_wanted(FIRM, 10) == []
+    assert repo.mark_pdf_cached(FIRM, 99, "nope") is False
+
+
 # -- sync lock, checkpoint and runs ------------------------------------------------------------
 
 
@@ -562,8 +676,9 @@ def test_given_a_running_sync_when_finished_then_the_lock_is_released_and_the_ru
     checkpoint = repo.checkpoint(FIRM)
     assert checkpoint.full_import_done is True
     assert checkpoint.lock_run_id is None and checkpoint.lock_expires_at is None
-    assert "lock_expires_epoch" not in store.raw(f"FIRM#{FIRM}", "SYNC#STATE")
-    assert store.raw(f"FIRM#{FIRM}", "SYNC#STATE")["last_run_id"] == {"S": "sync_1"}
+    assert "lock_expires_epoch" not in store.raw(f"FIRM#{FIRM}", "HEADER")
+    assert store.raw(f"FIRM#{FIRM}", "HEADER")["last_run_id"] == {"S": "sync_1"}
+    assert checkpoint.run is not None and checkpoint.run.bills_seen == 5
     stored_run = repo.get_run(FIRM, "sync_1")
     assert stored_run is not None
     assert (stored_run.status, stored_run.finished_at, stored_run.bills_seen) == (
@@ -638,6 +753,58 @@ def test_given_settings_stored_with_a_field_no_longer_known_when_read_then_the_r
         },
     )
     assert store.settings().get(FIRM).firm_name == "Smith & Jones LLP"
+
+
+def test_given_settings_and_a_sync_when_both_write_the_firm_header_then_neither_erases_the_other(
+    store: Store,
+) -> None:
+    chosen = FirmSettings(firm_name="Smith & Jones LLP")
+    store.settings().put(FIRM, chosen)
+    sync = store.sync()
+    run = new_run("sync_1")
+    sync.start_run(run, T0)
+    sync.finish_run(
+        SyncCheckpoint(firm_id=FIRM, full_import_done=True, last_synced_at=T0),
+        run.finished(SyncStatus.SUCCEEDED, T0),
+    )
+    store.settings().put(FIRM, chosen.model_copy(update={"aggregate_payment_links": True}))
+
+    headers = DynamoFirmHeaders(store.client, store.table)
+    header = headers.read(FIRM)
+
+    assert headers.read_requests == 1
+    assert header.settings.firm_name == "Smith & Jones LLP"
+    assert header.settings.aggregate_payment_links is True
+    assert header.checkpoint.full_import_done and header.checkpoint.last_run_id == "sync_1"
+    assert header.checkpoint.run is not None
+    assert header.checkpoint.run.status is SyncStatus.SUCCEEDED
+
+
+def test_given_settings_saved_before_the_firm_header_when_read_then_they_move_in_once(
+    store: Store,
+) -> None:
+    legacy = FirmSettings(firm_name="Old & Trusted LLP", aggregate_payment_links=True)
+    store.client.put_item(
+        TableName=store.table,
+        Item={
+            "pk": {"S": f"FIRM#{FIRM}"},
+            "sk": {"S": "SETTINGS"},
+            "type": {"S": "settings"},
+            "settings": to_attr(legacy.model_dump(mode="json")),
+        },
+    )
+    headers = DynamoFirmHeaders(store.client, store.table)
+
+    assert headers.read(FIRM).settings == legacy
+    first_reads = headers.read_requests
+    assert headers.read(FIRM).settings == legacy
+
+    assert first_reads == 2 and headers.read_requests == 3
+    # A firm that never saved settings pays the extra read once too.
+    headers.read("firm-new")
+    before = headers.read_requests
+    assert headers.read("firm-new").settings == FirmSettings()
+    assert headers.read_requests == before + 1
 
 
 def test_given_a_connection_when_saved_then_tokens_round_trip_but_are_not_stored_in_clear(

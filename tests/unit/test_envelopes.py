@@ -19,8 +19,16 @@ from billbridge.domain.templates import (
     check_template,
     fill_pay_link,
 )
+from billbridge.services.bill_pdfs import BillPdfs
 from billbridge.services.envelopes import EnvelopeService
-from tests.fakes import T0, FakeBills, FakeConnections, FakeEnvelopes, FakeSettings
+from tests.fakes import (
+    T0,
+    FakeBills,
+    FakeConnections,
+    FakeEnvelopes,
+    FakePdfStore,
+    FakeSettings,
+)
 
 FIRM = "firm-a"
 
@@ -154,6 +162,7 @@ def _service(bills, settings=None):
         settings=settings or FakeSettings(),
         connections=FakeConnections(),
         clio_for=lambda c: None,
+        pdfs=BillPdfs(bills=fake_bills, store=FakePdfStore()),
         clock=lambda: T0,
     )
     return service, envelopes

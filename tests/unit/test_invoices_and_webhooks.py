@@ -10,7 +10,16 @@ from billbridge.domain.errors import InvalidInput, NotFound, Unauthenticated
 from billbridge.domain.settings import FirmSettings
 from billbridge.services.clio_webhooks import ClioWebhookService
 from billbridge.services.invoices import InvoicesService, encode_cursor
-from tests.fakes import T0, FakeBills, FakeConnections, FakeSettings, clio_bill, connection
+from tests.fakes import (
+    T0,
+    FakeBills,
+    FakeConnections,
+    FakeHeaders,
+    FakeSettings,
+    FakeSyncs,
+    clio_bill,
+    connection,
+)
 
 FIRM = "firm-a"
 
@@ -25,13 +34,12 @@ def _seed(bills: FakeBills, firm: str, states: dict[int, str]) -> None:
 def _service(bills, settings=None, sync_calls=None):
     sync_calls = sync_calls if sync_calls is not None else []
 
-    def sync_on_view(firm_id):
+    def sync_on_view(firm_id, checkpoint):
         sync_calls.append(firm_id)
         return None, None  # as for a firm without Clio: the list still answers
 
-    return InvoicesService(
-        bills=bills, settings=settings or FakeSettings(), sync_on_view=sync_on_view
-    )
+    headers = FakeHeaders(settings or FakeSettings(), FakeSyncs())
+    return InvoicesService(bills=bills, headers=headers, sync_on_view=sync_on_view)
 
 
 def test_given_no_states_then_the_firms_default_filter_applies():
@@ -146,3 +154,21 @@ def test_given_a_signed_body_that_is_not_a_delivery_then_invalid_input():
     body = b'{"nothing": 1}'
     with pytest.raises(InvalidInput):
         service.deliver(FIRM, body, _sign("hook-secret", body))
+
+
+def test_given_the_default_list_then_the_firm_header_is_read_once_and_feeds_the_sync_on_view():
+    bills = FakeBills()
+    _seed(bills, FIRM, {1: "awaiting_payment", 2: "paid"})
+    syncs, settings = FakeSyncs(), FakeSettings()
+    headers = FakeHeaders(settings, syncs)
+    given = []
+
+    def sync_on_view(firm_id, checkpoint):
+        given.append(checkpoint)
+        return None, None
+
+    service = InvoicesService(bills=bills, headers=headers, sync_on_view=sync_on_view)
+    page = service.list(FIRM, states=None, page_size=10, cursor=None)
+
+    assert [s.bill.id for s in page.items] == [2, 1]
+    assert headers.reads == 1 and given == [syncs.checkpoint(FIRM)]

@@ -294,3 +294,17 @@ def test_given_a_rate_limit_that_never_fits_then_the_run_fails_after_a_few_hando
     assert invocations.count == 4  # the first, then three handovers
     # The next run starts afresh: its own handovers, not the failed run's.
     assert "rate_limit_handovers" not in world.syncs.checkpoint(FIRM).extra
+
+
+def test_given_a_live_run_when_a_view_brings_the_firm_header_then_nothing_more_is_read():
+    world = World(count=3)
+    started = world.service.request_sync(FIRM, SyncTrigger.MANUAL)  # left running
+    header_checkpoint = world.syncs.checkpoint(FIRM)
+    reads = []
+    world.syncs.checkpoint = lambda firm_id: reads.append("checkpoint")  # type: ignore[method-assign]
+    world.syncs.get_run = lambda firm_id, run_id: reads.append("run")  # type: ignore[method-assign]
+
+    run, _ = world.service.sync_on_view(FIRM, header_checkpoint)
+
+    assert run.id == started.id and run.status is SyncStatus.RUNNING
+    assert reads == []

@@ -26,6 +26,7 @@ from billbridge.config import (
     CommonConfig,
     PayConfig,
     PaymentsApiConfig,
+    PdfCacheConfig,
     SendConfig,
     SesEventsConfig,
     StoreConfig,
@@ -35,6 +36,7 @@ from billbridge.config import (
 from billbridge.domain.connection import ClioConnection, Region
 from billbridge.domain.payment_links import PaymentLink, link_token, link_url
 from billbridge.domain.sync import utcnow
+from billbridge.services.bill_pdfs import BillPdfs, PrefetchPolicy
 from billbridge.services.clio_webhooks import ClioWebhookService
 from billbridge.services.connect import ConnectService, WebhookSubscriptions
 from billbridge.services.envelopes import EnvelopeService
@@ -47,10 +49,12 @@ from billbridge.services.ports import (
     ClioGateway,
     ConnectionRepository,
     ConnectStateRepository,
+    FirmHeaders,
     Mailer,
     PaymentGateway,
     PaymentLinkRepository,
     PaymentStore,
+    PdfStore,
     SendingRepository,
     SendStarter,
     SettingsRepository,
@@ -71,6 +75,7 @@ class Adapters:
     bills: BillRepository | None = None
     syncs: SyncRepository | None = None
     settings: SettingsRepository | None = None
+    headers: FirmHeaders | None = None
     connections: ConnectionRepository | None = None
     connect_states: ConnectStateRepository | None = None
     envelopes: SendingRepository | None = None
@@ -82,6 +87,7 @@ class Adapters:
     sync_launcher: SyncLauncher | None = None
     clio: ClioClientFactory | None = None
     secrets: AppSecrets | None = None
+    pdfs: PdfStore | None = None
     clock: Clock | None = None
 
 
@@ -116,7 +122,7 @@ class ClioClients:
         self._connections = connections
 
     def host(self, region: Region) -> str:
-        from billbridge.adapters.clio import REGION_HOSTS
+        from billbridge.adapters.clio_wire import REGION_HOSTS
 
         return self._config.clio_base_url or REGION_HOSTS[region.value]
 
@@ -200,6 +206,28 @@ class _Wiring:
         from billbridge.adapters.dynamo import DynamoSettingsRepository
 
         return DynamoSettingsRepository(self.dynamodb, self._table)
+
+    @cached_property
+    def headers(self) -> FirmHeaders:
+        if self.given.headers is not None:
+            return self.given.headers
+        from billbridge.adapters.dynamo_header import DynamoFirmHeaders
+
+        return DynamoFirmHeaders(self.dynamodb, self._table)
+
+    @cached_property
+    def pdf_store(self) -> PdfStore:
+        if self.given.pdfs is not None:
+            return self.given.pdfs
+        import boto3
+
+        from billbridge.adapters.s3_pdfs import S3PdfStore
+
+        assert isinstance(self.config, PdfCacheConfig), "this function has no bill PDF bucket"
+        return S3PdfStore(boto3.client("s3"), self.config.bill_pdf_bucket)
+
+    def bill_pdfs(self, policy: PrefetchPolicy | None = None) -> BillPdfs:
+        return BillPdfs(bills=self.bills, store=self.pdf_store, policy=policy)
 
     @cached_property
     def connections(self) -> ConnectionRepository:
@@ -352,7 +380,9 @@ def _webhooks(config: ClioConfig, w: _Wiring) -> WebhookSubscriptions:
     )
 
 
-def _sync_service(config: ClioConfig, w: _Wiring, function_name: str) -> SyncService:
+def _sync_service(
+    config: ClioConfig, w: _Wiring, function_name: str, pdfs: BillPdfs | None = None
+) -> SyncService:
     return SyncService(
         bills=w.bills,
         syncs=w.syncs,
@@ -361,6 +391,7 @@ def _sync_service(config: ClioConfig, w: _Wiring, function_name: str) -> SyncSer
         clio_web_host_for=w.clio.web_host,
         launcher=w.sync_launcher(function_name),
         webhooks=_webhooks(config, w).keep,
+        pdfs=pdfs,
         clock=w.clock,
     )
 
@@ -378,9 +409,7 @@ def build_api(config: PaymentsApiConfig, adapters: Adapters = Adapters()) -> Api
         return link_url(config.public_pay_base_url, link_token(key, link.firm_id, link.id))
 
     return ApiServices(
-        invoices=InvoicesService(
-            bills=w.bills, settings=w.settings, sync_on_view=sync.sync_on_view
-        ),
+        invoices=InvoicesService(bills=w.bills, headers=w.headers, sync_on_view=sync.sync_on_view),
         sync=sync,
         sync_runs=w.syncs,
         settings=SettingsService(w.settings),
@@ -399,6 +428,7 @@ def build_api(config: PaymentsApiConfig, adapters: Adapters = Adapters()) -> Api
             settings=w.settings,
             connections=w.connections,
             clio_for=w.clio.for_connection,
+            pdfs=w.bill_pdfs(),
             clock=w.clock,
         ),
         sending=SendRequests(envelopes=w.envelopes, starter=w.send_starter()),
@@ -458,8 +488,10 @@ def build_sync_worker(
     config: SyncWorkerConfig, adapters: Adapters = Adapters()
 ) -> SyncWorkerServices:
     w = _Wiring(config, adapters)
+    per_run = config.pdf_prefetch_per_run
+    pdfs = w.bill_pdfs(PrefetchPolicy(per_run=per_run)) if per_run else None
     return SyncWorkerServices(
-        sync=_sync_service(config, w, config.sync_function_name),
+        sync=_sync_service(config, w, config.sync_function_name, pdfs),
         connections=w.connections,
         time_reserve_seconds=config.time_reserve_seconds,
     )
@@ -468,7 +500,7 @@ def build_sync_worker(
 def build_clio_webhook(
     config: ClioWebhookConfig, adapters: Adapters = Adapters()
 ) -> ClioWebhookService:
-    from billbridge.adapters.clio import verify_webhook_signature
+    from billbridge.adapters.clio_wire import verify_webhook_signature
 
     w = _Wiring(config, adapters)
     return ClioWebhookService(
@@ -489,6 +521,7 @@ def build_send_steps(config: SendConfig, adapters: Adapters = Adapters()) -> Sen
         settings=w.settings,
         connections=w.connections,
         clio_for=w.clio.for_connection,
+        pdfs=w.bill_pdfs(),
         mailer=w.mailer(),
         pay_link_key=w.secrets.pay_link_key,
         pay_base_url=config.public_pay_base_url,

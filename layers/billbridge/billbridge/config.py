@@ -6,13 +6,26 @@ missing. Secrets are not environment variables: only the ARN of the secret that 
 
 from __future__ import annotations
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+import os
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
 
 
-class CommonConfig(BaseSettings):
-    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+class EnvSettings(BaseModel):
+    """A model whose fields come from the environment, by their aliases (the variable names).
 
+    What pydantic-settings did for us, in a few lines: importing it (with python-dotenv and its
+    CLI support) cost every cold start tens of milliseconds."""
+
+    # Built on first use: a handler makes one of these classes, never the others.
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
+
+    def __init__(self, **values: Any) -> None:
+        super().__init__(**{**os.environ, **values})
+
+
+class CommonConfig(EnvSettings):
     table_name: str = Field(alias="TABLE_NAME")
     stage: str = Field(default="dev", alias="STAGE")
 
@@ -34,21 +47,24 @@ class ClioConfig(StoreConfig):
     web_base_url: str = Field(default="/", alias="WEB_BASE_URL")
 
 
-class PayLinkConfig(BaseSettings):
-    model_config = SettingsConfigDict(extra="ignore", frozen=True)
-
+class PayLinkConfig(EnvSettings):
     # Secrets Manager secret holding {"signing_key"}: payment link tokens derive from it.
     pay_link_secret_arn: str = Field(alias="PAY_LINK_SECRET_ARN")
     # Where clients open their pay page: {PUBLIC_PAY_BASE_URL}/pay/{token}.
     public_pay_base_url: str = Field(alias="PUBLIC_PAY_BASE_URL")
 
 
-class ApiConfig(ClioConfig):
+class PdfCacheConfig(EnvSettings):
+    # The S3 bucket of rendered bill PDFs (one object per bill version).
+    bill_pdf_bucket: str = Field(alias="BILL_PDF_BUCKET")
+
+
+class ApiConfig(ClioConfig, PdfCacheConfig):
     sync_function_name: str = Field(alias="SYNC_FUNCTION_NAME")
     send_state_machine_arn: str = Field(alias="SEND_STATE_MACHINE_ARN")
 
 
-class SendConfig(ClioConfig, PayLinkConfig):
+class SendConfig(ClioConfig, PayLinkConfig, PdfCacheConfig):
     # The verified SES identity envelopes are sent from.
     sender_address: str = Field(alias="SENDER_ADDRESS")
     # SES configuration set whose event destination reports delivery, bounce, complaint.
@@ -59,19 +75,20 @@ class SesEventsConfig(CommonConfig):
     pass
 
 
-class SyncWorkerConfig(ClioConfig):
+class SyncWorkerConfig(ClioConfig, PdfCacheConfig):
     sync_function_name: str = Field(alias="SYNC_FUNCTION_NAME")
     # Seconds of Lambda time kept in reserve: below it the run checkpoints and re-invokes itself.
     time_reserve_seconds: float = Field(default=30.0, alias="SYNC_TIME_RESERVE_SECONDS")
+    # At most this many bill PDFs prefetched per sync run (0 turns the prefetch off); Clio's
+    # rate window bounds it further (services/bill_pdfs.py).
+    pdf_prefetch_per_run: int = Field(default=100, ge=0, alias="PDF_PREFETCH_PER_RUN")
 
 
 class ClioWebhookConfig(StoreConfig):
     pass
 
 
-class StripeConfig(BaseSettings):
-    model_config = SettingsConfigDict(extra="ignore", frozen=True)
-
+class StripeConfig(EnvSettings):
     # Secrets Manager secret holding {"api_key", "webhook_secret"} of the Stripe platform.
     stripe_secret_arn: str = Field(alias="STRIPE_SECRET_ARN")
     # Local stack only: the Stripe sandbox's address instead of api.stripe.com.

@@ -25,8 +25,6 @@ handle them without importing this module.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import math
 import random
@@ -42,16 +40,12 @@ from urllib.parse import urlencode, urlsplit
 import requests
 from aws_lambda_powertools import Logger
 
+from billbridge.adapters.clio_wire import REGION_HOSTS, verify_webhook_signature
 from billbridge.domain.errors import ClioAuthorizationLost, ClioUnreachable
 
 logger = Logger(child=True)
 
-REGION_HOSTS = {
-    "us": "https://app.clio.com",
-    "ca": "https://ca.app.clio.com",
-    "eu": "https://eu.app.clio.com",
-    "au": "https://au.app.clio.com",
-}
+__all__ = ["REGION_HOSTS", "ClioClient", "ClioTokens", "verify_webhook_signature"]
 # Pinned so that a new default minor version (enum renames, removed fields) cannot change what we
 # parse without a deliberate upgrade.
 API_VERSION = "4.0.9"
@@ -130,19 +124,6 @@ class BillPage:
     next_url: str | None
 
 
-def verify_webhook_signature(shared_secret: str, raw_body: bytes, signature: str | None) -> bool:
-    """Whether `signature` (X-Hook-Signature) is the hex HMAC-SHA256 of the raw body under the
-    webhook's shared secret. Compared in constant time."""
-    if not signature or not shared_secret:
-        return False
-    expected = hmac.new(shared_secret.encode(), raw_body, hashlib.sha256).hexdigest().encode()
-    try:
-        given = signature.strip().lower().encode("ascii")
-    except UnicodeEncodeError:
-        return False
-    return hmac.compare_digest(expected, given)
-
-
 def _iso(moment: datetime) -> str:
     if moment.tzinfo is None:
         # A naive time is ambiguous across Lambda and laptops: refuse it rather than guess.
@@ -213,6 +194,7 @@ class ClioClient:
         self._max_wait = max_wait_seconds
         self._random = random.Random()  # noqa: S311 - backoff jitter, not security
         # What Clio's last answer said about our rate window.
+        self._rate_limit: int | None = None
         self._rate_remaining: int | None = None
         self._rate_reset_at: float | None = None
         self._seconds_left: Callable[[], float] | None = None
@@ -235,6 +217,16 @@ class ClioClient:
         if self._seconds_left is None:
             return self._max_wait
         return max(0.0, min(self._max_wait, self._seconds_left()))
+
+    @property
+    def rate_limit(self) -> int | None:
+        return self._rate_limit
+
+    @property
+    def rate_remaining(self) -> int | None:
+        """Requests left in the window as Clio's last answer said; None when not known (no
+        answer yet, a new token, or a window waited out)."""
+        return self._rate_remaining
 
     # -- OAuth ------------------------------------------------------------------------------
 
@@ -368,11 +360,12 @@ class ClioClient:
             return None
         return self._data(response)
 
-    def bill_preview_html(self, bill_id: int) -> str:
+    def bill_preview_html(self, bill_id: int, *, wait_for_budget: bool = True) -> str:
         response = self._send(
             "GET",
             self._api(f"bills/{int(bill_id)}/preview.json"),
             headers={"Accept": "text/html, application/json"},
+            wait_for_budget=wait_for_budget,
         )
         # Without a declared charset requests would assume Latin-1 for text/*; Clio speaks UTF-8.
         declared = "charset=" in response.headers.get("Content-Type", "").lower()
@@ -382,12 +375,16 @@ class ClioClient:
         except LookupError:  # a charset Python does not know
             return response.content.decode("utf-8", errors="replace")
 
-    def bill_pdf(self, bill_id: int) -> bytes:
-        """The bill as a PDF, rendered from Clio's preview HTML (v4 has no PDF endpoint)."""
+    def bill_pdf(self, bill_id: int, *, wait_for_budget: bool = True) -> bytes:
+        """The bill as a PDF, rendered from Clio's preview HTML (v4 has no PDF endpoint).
+
+        `wait_for_budget=False` (the sync's prefetch) never waits for Clio's rate window: a
+        spent window or a 429 raises ClioRateLimited at once, leaving the budget to others."""
         # Imported here: the renderer is heavy and only sending needs it, not every cold start.
         from billbridge.adapters.pdf import html_to_pdf
 
-        return html_to_pdf(self.bill_preview_html(bill_id), title=f"Clio bill {int(bill_id)}")
+        html = self.bill_preview_html(bill_id, wait_for_budget=wait_for_budget)
+        return html_to_pdf(html, title=f"Clio bill {int(bill_id)}")
 
     def create_bill_webhook(
         self,
@@ -460,12 +457,12 @@ class ClioClient:
             # A next-page URL or checkpoint pointing elsewhere must not receive our bearer token.
             raise ClioError(f"refusing to call {parts.scheme}://{parts.netloc}: not the Clio host")
 
-    def _pace(self) -> None:
+    def _pace(self, wait_for_budget: bool = True) -> None:
         """Wait out the rate window when Clio's last answer said it is spent."""
         if self._rate_remaining is None or self._rate_remaining > 0 or self._rate_reset_at is None:
             return
         wait = self._rate_reset_at - self._clock()
-        if wait > self._allowance():
+        if wait > self._allowance() or (wait > 0 and not wait_for_budget):
             raise ClioRateLimited(
                 f"Clio's rate window resets in {wait:.0f} s, longer than we may wait",
                 retry_after=wait,
@@ -477,8 +474,13 @@ class ClioClient:
         self._rate_remaining = None
 
     def _note_rate(self, response: requests.Response) -> None:
+        limit = response.headers.get("X-RateLimit-Limit")
         remaining = response.headers.get("X-RateLimit-Remaining")
         reset = response.headers.get("X-RateLimit-Reset")
+        try:
+            self._rate_limit = int(limit) if limit is not None else None
+        except ValueError:
+            self._rate_limit = None
         try:
             self._rate_remaining = int(remaining) if remaining is not None else None
         except ValueError:
@@ -527,9 +529,11 @@ class ClioClient:
         authed: bool = True,
         allow_404: bool = False,
         replay_safe: bool | None = None,
+        wait_for_budget: bool = True,
     ) -> requests.Response:
         """One logical call: paced, authenticated, retried. Answers 2xx (and 404 when allowed);
-        raises a ClioError for anything else."""
+        raises a ClioError for anything else. Without `wait_for_budget` a spent rate window
+        or a 429 raises ClioRateLimited instead of being waited out."""
         self._check_origin(url)
         path = urlsplit(url).path
         if replay_safe is None:
@@ -541,7 +545,7 @@ class ClioClient:
             if authed:
                 if self._tokens is None:
                     raise ClioAuthError("no Clio tokens: connect Clio first")
-                self._pace()
+                self._pace(wait_for_budget)
                 request_headers["X-API-VERSION"] = API_VERSION
                 request_headers["Authorization"] = f"Bearer {self._tokens.access_token}"
             self.requests_made += 1
@@ -586,7 +590,7 @@ class ClioClient:
                 allowance = self._allowance()
                 # With a time budget the budget is the bound; without one, the retry count.
                 cap = MAX_RATE_LIMITED_IN_A_ROW if self._seconds_left else self._max_retries
-                if wait > allowance or failures > cap:
+                if wait > allowance or failures > cap or not wait_for_budget:
                     why = f"retry after {wait:.0f} s"
                     if wait > allowance:
                         why += f", longer than we may wait ({allowance:.0f} s)"

@@ -1,6 +1,8 @@
 """The bill items of the app table (implements services.ports.BillRepository): it owns how a
-bill is stored, how syncs and webhooks write Clio's part of it without touching ours, and the
-state-filtered, id-ordered listing over gsi1. See docs/data-model.md, "Bill".
+bill is stored, how syncs and webhooks write Clio's part of it without touching ours, the
+state-filtered, id-ordered listing over gsi1 (one state) and gsi2 (a group of states listed
+together, the default filter among them), and the queue of bills whose PDF is wanted (gsi3).
+See docs/data-model.md, "Bill".
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from billbridge.adapters.dynamo_common import (
     to_item,
 )
 from billbridge.domain.bills import (
+    DEFAULT_STATES,
     MONEY_COUNTERS,
     Bill,
     BillKind,
@@ -37,14 +40,28 @@ from billbridge.domain.bills import (
     Client,
     Matter,
     StoredBill,
+    is_sendable,
 )
 from billbridge.domain.errors import InvalidInput
-from billbridge.services.ports import BillsPage
+from billbridge.services.ports import BillsPage, WantedPdf
 
 log = logging.getLogger(__name__)
 
-GSI = "gsi1"
+STATE_INDEX = "gsi1"  # one state, newest id first
+GROUP_INDEX = "gsi2"  # a group of states, newest id first
+PDF_INDEX = "gsi3"  # sendable bills whose PDF is wanted (sparse), newest id first
 _DELETED = BillState.DELETED.value
+
+# States listed together, each group one Query of gsi2 in id order. The default filter is one
+# group, so the default page is one Query; any other set of states is covered by whole groups
+# and single states (gsi1).
+LIST_GROUPS: dict[str, tuple[BillState, ...]] = {
+    "issued": DEFAULT_STATES,
+    "unissued": (BillState.DRAFT, BillState.AWAITING_APPROVAL),
+    "archive": (BillState.VOID, BillState.DELETED),
+}
+_GROUP_OF = {state: name for name, states in LIST_GROUPS.items() for state in states}
+assert set(_GROUP_OF) == set(BillState), "every state belongs to exactly one list group"
 
 
 def bill_sk(bill_id: int) -> str:
@@ -54,6 +71,27 @@ def bill_sk(bill_id: int) -> str:
 
 def state_pk(firm_id: str, state: BillState | str) -> str:
     return f"FIRM#{firm_id}#STATE#{BillState(state).value}"
+
+
+def group_pk(firm_id: str, state: BillState | str) -> str:
+    return f"FIRM#{firm_id}#GROUP#{_GROUP_OF[BillState(state)]}"
+
+
+def pdf_queue_pk(firm_id: str) -> str:
+    return f"FIRM#{firm_id}#PDFWANTED"
+
+
+def list_queries(firm_id: str, states: Sequence[BillState]) -> list[tuple[str, str]]:
+    """(index, partition key) of the fewest Queries that list exactly `states`: every group
+    whose states are all asked for, then the single states left."""
+    wanted = list(dict.fromkeys(BillState(s) for s in states))
+    queries: list[tuple[str, str]] = []
+    for members in LIST_GROUPS.values():
+        if len(members) > 1 and all(m in wanted for m in members):
+            queries.append((GROUP_INDEX, group_pk(firm_id, members[0])))
+            wanted = [s for s in wanted if s not in members]
+    queries += [(STATE_INDEX, state_pk(firm_id, s)) for s in wanted]
+    return queries
 
 
 def _date_or_none(value: date | None) -> str | None:
@@ -67,7 +105,10 @@ def clio_attributes(firm_id: str, bill: Bill, synced_at: str) -> list[tuple[str,
     return [
         ("type", "bill"),
         ("gsi1pk", state_pk(firm_id, bill.state)),
-        ("gsi1sk", bill_sk(bill.id)),
+        ("gsi1sk", bill_sk(bill.id)),  # also the sort key of gsi2 and gsi3
+        ("gsi2pk", group_pk(firm_id, bill.state)),
+        # A new version of a sendable bill wants its PDF (the prefetch and sends fetch it).
+        ("gsi3pk", pdf_queue_pk(firm_id) if is_sendable(bill) else None),
         ("bill_id", bill.id),
         ("etag", bill.etag),
         ("number", bill.number),
@@ -161,6 +202,7 @@ def stored_bill_from_item(item: Item) -> StoredBill:
         ),
         flags=tuple(sorted(data.get("flags") or ())),
         **{name: int(data.get(name) or 0) for name in MONEY_COUNTERS},
+        pdf_etag=data.get("pdf_etag"),
     )
 
 
@@ -202,9 +244,13 @@ class DynamoBillRepository(DynamoRepository):
                 {"pk": {"S": firm_pk(firm_id)}, "sk": {"S": bill_sk(bill_id)}}
                 for bill_id in unique[start : start + BATCH_GET_LIMIT]
             ]
-            for item in self._batch_get(keys, "#b, #e", {"#b": "bill_id", "#e": "etag"}):
+            names = {"#b": "bill_id", "#e": "etag", "#g": "gsi2pk"}
+            for item in self._batch_get(keys, "#b, #e, #g", names):
                 data = from_item(item)
-                found[int(data["bill_id"])] = str(data.get("etag") or "")
+                # A bill stored before gsi2 existed is listed by no default page: answering no
+                # etag makes the sync write it again, with its keys.
+                current = "gsi2pk" in data
+                found[int(data["bill_id"])] = str(data.get("etag") or "") if current else ""
         return found
 
     def save_clio_bills(
@@ -263,6 +309,7 @@ class DynamoBillRepository(DynamoRepository):
     def mark_deleted(self, firm_id: str, bill_id: int, at: datetime) -> bool:
         update = Update(self._table, {"pk": {"S": firm_pk(firm_id)}, "sk": {"S": bill_sk(bill_id)}})
         update.set("state", _DELETED).set("gsi1pk", state_pk(firm_id, BillState.DELETED))
+        update.set("gsi2pk", group_pk(firm_id, BillState.DELETED)).remove("gsi3pk")
         update.set("deleted_at", iso_utc(at))
         # A delete is final in Clio, so it wins over any stored version; only a bill we have and
         # have not already deleted changes.
@@ -287,9 +334,9 @@ class DynamoBillRepository(DynamoRepository):
             raise InvalidInput("page size must be at least 1", field="page_size")
         wanted = page_size + 1  # one more than a page tells whether another page follows
         newest: dict[int, StoredBill] = {}
-        for state in dict.fromkeys(BillState(s) for s in states):
-            for stored in self._state_slice(firm_id, state, wanted, before_bill_id):
-                # While gsi1 catches up with a state change a bill can show under two states.
+        for index, partition in list_queries(firm_id, states):
+            for stored in self._slice(index, partition, wanted, before_bill_id):
+                # While an index catches up with a state change a bill can show twice.
                 kept = newest.get(stored.bill.id)
                 if kept is None or stored.bill.clio_updated_at > kept.bill.clio_updated_at:
                     newest[stored.bill.id] = stored
@@ -299,22 +346,29 @@ class DynamoBillRepository(DynamoRepository):
             return BillsPage(items=kept_items, last_bill_id=kept_items[-1].bill.id)
         return BillsPage(items=ordered, last_bill_id=None)
 
-    def _state_slice(
-        self, firm_id: str, state: BillState, wanted: int, before_bill_id: int | None
+    def _slice(
+        self, index: str, partition: str, wanted: int, before_bill_id: int | None
     ) -> list[StoredBill]:
-        """Up to `wanted` bills of one state below the cursor, highest id first."""
-        condition = "gsi1pk = :p"
-        values: dict[str, Any] = {":p": {"S": state_pk(firm_id, state)}}
+        """Up to `wanted` bills of one index partition below the cursor, highest id first."""
+        pk = "gsi1pk" if index == STATE_INDEX else "gsi2pk"
+        items = self._index_items(index, pk, partition, wanted, before_bill_id)
+        return [stored_bill_from_item(i) for i in items]
+
+    def _index_items(
+        self, index: str, pk: str, partition: str, wanted: int, before_bill_id: int | None
+    ) -> list[Item]:
+        condition = f"{pk} = :p"
+        values: dict[str, Any] = {":p": {"S": partition}}
         if before_bill_id is not None:
             condition += " AND gsi1sk < :before"
             values[":before"] = {"S": bill_sk(before_bill_id)}
-        found: list[StoredBill] = []
+        found: list[Item] = []
         start: Item | None = None
         # Limit is a ceiling, not a promise: a 1 MB response ends early, so keep going.
         while len(found) < wanted:
             args: dict[str, Any] = {
                 "TableName": self._table,
-                "IndexName": GSI,
+                "IndexName": index,
                 "KeyConditionExpression": condition,
                 "ExpressionAttributeValues": values,
                 "ScanIndexForward": False,
@@ -323,8 +377,39 @@ class DynamoBillRepository(DynamoRepository):
             if start:
                 args["ExclusiveStartKey"] = start
             response = self._retrying(partial(self._read, "query", **args))
-            found.extend(stored_bill_from_item(i) for i in response.get("Items", []))
+            found.extend(response.get("Items", []))
             start = response.get("LastEvaluatedKey")
             if not start:
                 break
         return found
+
+    # -- bill PDFs ------------------------------------------------------------------------------
+
+    def pdf_wanted(self, firm_id: str, limit: int) -> list[WantedPdf]:
+        if limit < 1:
+            return []
+        items = self._index_items(PDF_INDEX, "gsi3pk", pdf_queue_pk(firm_id), limit, None)
+        wanted = []
+        for item in items:
+            data = from_item(item)
+            wanted.append(
+                WantedPdf(
+                    bill_id=int(data["bill_id"]),
+                    etag=str(data.get("etag") or ""),
+                    cached_etag=data.get("pdf_etag"),
+                )
+            )
+        return wanted
+
+    def mark_pdf_cached(self, firm_id: str, bill_id: int, etag: str) -> bool:
+        update = Update(self._table, {"pk": {"S": firm_pk(firm_id)}, "sk": {"S": bill_sk(bill_id)}})
+        update.set("pdf_etag", etag).remove("gsi3pk")
+        # Only for the version still stored: a bill changed meanwhile stays wanted.
+        update.when(f"{update.name('etag')} = {update.value(etag)}")
+        try:
+            self._update(update)
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True

@@ -1,9 +1,9 @@
-"""Per-firm configuration items of the app table: it owns the firm's settings item
-(implements services.ports.SettingsRepository), its Clio connection item with the secrets
-encrypted under KMS, the directory of connected firms (implements
-services.ports.ConnectionRepository), and the single-use states of connects in progress
-(services.ports.ConnectStateRepository). See docs/data-model.md, "Settings", "Connection" and
-"Connect state".
+"""Per-firm configuration items of the app table: it owns the firm's settings (implements
+services.ports.SettingsRepository; they live in the firm header, see dynamo_header), its Clio
+connection item with the secrets encrypted under KMS, the directory of connected firms
+(implements services.ports.ConnectionRepository), and the single-use states of connects in
+progress (services.ports.ConnectStateRepository). See docs/data-model.md, "Firm header",
+"Clio connection" and "Connect state".
 """
 
 from __future__ import annotations
@@ -27,17 +27,15 @@ from billbridge.adapters.dynamo_common import (
     iso_or_none,
     iso_utc,
     parse_iso,
-    plain_json,
     require_iso,
-    to_attr,
     to_item,
 )
+from billbridge.adapters.dynamo_header import FirmHeaderItem, header_update, settings_from_data
 from billbridge.adapters.kms_cipher import KmsCipher
 from billbridge.domain.connection import ClioConnection, Region
 from billbridge.domain.oauth_state import ConnectingUser, ConnectIntent
 from billbridge.domain.settings import FirmSettings
 
-SETTINGS_SK = "SETTINGS"
 CONNECTION_SK = "CLIO#CONNECTION"
 CONNECTED_PK = "CLIO#CONNECTED"
 SECRETS_PURPOSE = "clio-connection"
@@ -48,29 +46,18 @@ def secrets_context(firm_id: str) -> dict[str, str]:
     return {"firm_id": firm_id, "purpose": SECRETS_PURPOSE}
 
 
-class DynamoSettingsRepository(DynamoRepository):
-    """SettingsRepository: one item per firm holding the settings as a map."""
+class DynamoSettingsRepository(FirmHeaderItem):
+    """SettingsRepository: the settings are a map attribute of the firm header."""
 
     def get(self, firm_id: str) -> FirmSettings:
-        item = self._get_item(firm_pk(firm_id), SETTINGS_SK)
-        if not item or "settings" not in item:
-            return FirmSettings()
-        stored = plain_json(from_item(item)["settings"])
-        # Settings a newer or older version stored but this one does not know are left out,
-        # not a reason to refuse the firm its settings.
-        known = {k: v for k, v in stored.items() if k in FirmSettings.model_fields}
-        return FirmSettings.model_validate(known)
+        return settings_from_data(self._header(firm_id))
 
     def put(self, firm_id: str, settings: FirmSettings) -> None:
-        item = {
-            "pk": to_attr(firm_pk(firm_id)),
-            "sk": to_attr(SETTINGS_SK),
-            "type": to_attr("settings"),
-            "firm_id": to_attr(firm_id),
-            # to_attr, not to_item: None values inside the settings stay as explicit nulls.
-            "settings": to_attr(settings.model_dump(mode="json")),
-        }
-        self._retrying(partial(self._write, "put_item", TableName=self._table, Item=item))
+        # An update of the one attribute: the sync state shares the item. to_attr keeps None
+        # values inside the settings as explicit nulls.
+        update = header_update(self._table, firm_id)
+        update.set("settings", settings.model_dump(mode="json"))
+        self._update(update)
 
 
 class DynamoConnectionRepository(DynamoRepository):

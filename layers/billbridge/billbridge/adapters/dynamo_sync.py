@@ -1,7 +1,7 @@
 """The sync items of the app table (implements services.ports.SyncRepository): it owns each
-firm's sync checkpoint and lock (one item) and the sync run records, and keeps the lock, the
-checkpoint and the run consistent by writing them in single transactions. See
-docs/data-model.md, "Sync state" and "Sync run".
+firm's sync checkpoint and lock (attributes of the firm header, see dynamo_header) and the sync
+run records, and keeps the lock, the checkpoint and the run consistent by writing them in
+single transactions. See docs/data-model.md, "Firm header" and "Sync run".
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from botocore.exceptions import ClientError
 
 from billbridge.adapters.dynamo_common import (
     CONDITION_FAILED,
-    DynamoRepository,
     Item,
     Update,
     cancellation_codes,
@@ -24,23 +23,21 @@ from billbridge.adapters.dynamo_common import (
     from_item,
     iso_or_none,
     iso_utc,
-    parse_iso,
-    require_iso,
     to_item,
 )
-from billbridge.domain.errors import Conflict
-from billbridge.domain.sync import (
-    LOCK_TTL,
-    SyncCheckpoint,
-    SyncMode,
-    SyncRun,
-    SyncStatus,
-    SyncTrigger,
+from billbridge.adapters.dynamo_header import (
+    FirmHeaderItem,
+    checkpoint_from_data,
+    header_update,
+    run_copy,
+    run_fields,
+    run_from_data,
 )
+from billbridge.domain.errors import Conflict
+from billbridge.domain.sync import LOCK_TTL, SyncCheckpoint, SyncRun
 
 log = logging.getLogger(__name__)
 
-STATE_SK = "SYNC#STATE"
 # Run records are history, not state: DynamoDB's TTL sweeps them after a month.
 RUN_RETENTION = timedelta(days=30)
 
@@ -59,61 +56,20 @@ def run_item(run: SyncRun) -> Item:
             "pk": firm_pk(run.firm_id),
             "sk": run_sk(run.id),
             "type": "sync_run",
-            "firm_id": run.firm_id,
-            "run_id": run.id,
-            "status": run.status.value,
-            "mode": run.mode.value,
-            "trigger": run.trigger.value,
-            "started_at": iso_utc(run.started_at),
-            "finished_at": iso_or_none(run.finished_at),
-            "bills_seen": run.bills_seen,
-            "bills_changed": run.bills_changed,
-            "error": run.error,
+            **run_fields(run),
             "expires_at_epoch": epoch_seconds(run.started_at + RUN_RETENTION),
         }
     )
 
 
 def run_from_item(item: Item) -> SyncRun:
-    data = from_item(item)
-    return SyncRun(
-        firm_id=str(data["firm_id"]),
-        id=str(data["run_id"]),
-        status=SyncStatus(data["status"]),
-        mode=SyncMode(data["mode"]),
-        trigger=SyncTrigger(data["trigger"]),
-        started_at=require_iso(data["started_at"]),
-        finished_at=parse_iso(data.get("finished_at")),
-        bills_seen=int(data.get("bills_seen") or 0),
-        bills_changed=int(data.get("bills_changed") or 0),
-        error=data.get("error"),
-    )
-
-
-def checkpoint_from_item(firm_id: str, item: Item | None) -> SyncCheckpoint:
-    if not item:
-        return SyncCheckpoint(firm_id=firm_id)
-    data = from_item(item)
-    return SyncCheckpoint(
-        firm_id=firm_id,
-        full_import_done=bool(data.get("full_import_done", False)),
-        next_page_url=data.get("next_page_url"),
-        pass_name=str(data.get("pass_name") or "all"),
-        high_water=parse_iso(data.get("high_water")),
-        last_synced_at=parse_iso(data.get("last_synced_at")),
-        lock_run_id=data.get("lock_run_id"),
-        lock_expires_at=parse_iso(data.get("lock_expires_at")),
-        last_run_id=data.get("last_run_id"),
-        extra={str(k): str(v) for k, v in (data.get("extra") or {}).items()},
-    )
+    return run_from_data(from_item(item))
 
 
 def _checkpoint_fields(update: Update, checkpoint: SyncCheckpoint) -> Update:
     # The lock fields of `checkpoint` are ignored on purpose: only start/finish move the lock.
     return (
-        update.set("type", "sync_state")
-        .set("firm_id", checkpoint.firm_id)
-        .set("full_import_done", checkpoint.full_import_done)
+        update.set("full_import_done", checkpoint.full_import_done)
         .set("next_page_url", checkpoint.next_page_url)
         .set("pass_name", checkpoint.pass_name)
         .set("high_water", iso_or_none(checkpoint.high_water))
@@ -131,11 +87,12 @@ def _same_firm(checkpoint: SyncCheckpoint, run: SyncRun) -> None:
         raise ValueError("checkpoint and run belong to different firms")
 
 
-class DynamoSyncRepository(DynamoRepository):
-    """SyncRepository over one DynamoDB table (see docs/data-model.md)."""
+class DynamoSyncRepository(FirmHeaderItem):
+    """SyncRepository over one DynamoDB table (see docs/data-model.md): the checkpoint and the
+    lock are attributes of the firm header, each run also an item of its own."""
 
     def checkpoint(self, firm_id: str) -> SyncCheckpoint:
-        return checkpoint_from_item(firm_id, self._get_item(firm_pk(firm_id), STATE_SK))
+        return checkpoint_from_data(firm_id, self._header(firm_id))
 
     def get_run(self, firm_id: str, run_id: str) -> SyncRun | None:
         item = self._get_item(firm_pk(firm_id), run_sk(run_id))
@@ -155,9 +112,7 @@ class DynamoSyncRepository(DynamoRepository):
                             f"sync run {run.id} already exists", code="sync_run_exists"
                         ) from None
                     raise
-            holder_id = checkpoint_from_item(
-                run.firm_id, self._get_item(firm_pk(run.firm_id), STATE_SK)
-            ).lock_run_id
+            holder_id = self.checkpoint(run.firm_id).lock_run_id
             if holder_id:
                 holder = self.get_run(run.firm_id, holder_id)
                 if holder is not None:
@@ -175,9 +130,8 @@ class DynamoSyncRepository(DynamoRepository):
         self, run: SyncRun, now: datetime, orphan: str | None
     ) -> list[dict[str, Any]]:
         expires = now + LOCK_TTL
-        lock = Update(self._table, _key(run.firm_id, STATE_SK))
-        lock.set("type", "sync_state").set("firm_id", run.firm_id)
-        lock.set("lock_run_id", run.id)
+        lock = header_update(self._table, run.firm_id)
+        lock.set("lock_run_id", run.id).set("run", run_copy(run))
         lock.set("lock_expires_at", iso_utc(expires))
         lock.set("lock_expires_epoch", epoch_seconds(expires))
         holder, expiry = lock.name("lock_run_id"), lock.name("lock_expires_epoch")
@@ -195,7 +149,8 @@ class DynamoSyncRepository(DynamoRepository):
     def save_progress(self, checkpoint: SyncCheckpoint, run: SyncRun, now: datetime) -> None:
         _same_firm(checkpoint, run)
         expires = now + LOCK_TTL
-        state = _checkpoint_fields(Update(self._table, _key(run.firm_id, STATE_SK)), checkpoint)
+        state = _checkpoint_fields(header_update(self._table, run.firm_id), checkpoint)
+        state.set("run", run_copy(run))
         state.set("lock_expires_at", iso_utc(expires))
         state.set("lock_expires_epoch", epoch_seconds(expires))
         state.when(_held_by(state, run.id))
@@ -227,8 +182,8 @@ class DynamoSyncRepository(DynamoRepository):
         run has lost the lock, the checkpoint is not stored (it would overwrite the new
         holder's), the run's outcome is still recorded, and Conflict is raised."""
         _same_firm(checkpoint, run)
-        state = _checkpoint_fields(Update(self._table, _key(run.firm_id, STATE_SK)), checkpoint)
-        state.set("last_run_id", run.id)
+        state = _checkpoint_fields(header_update(self._table, run.firm_id), checkpoint)
+        state.set("last_run_id", run.id).set("run", run_copy(run))
         state.remove("lock_run_id").remove("lock_expires_at").remove("lock_expires_epoch")
         state.when(_held_by(state, run.id))
         outcome = Update(self._table, _key(run.firm_id, run_sk(run.id)))

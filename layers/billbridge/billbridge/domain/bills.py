@@ -11,7 +11,8 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from billbridge.domain.errors import InvalidInput
+from billbridge.domain.email_headers import address_problem, header_safe
+from billbridge.domain.errors import InvalidInput, RuleViolation
 from billbridge.domain.money import cents_from_major
 
 if TYPE_CHECKING:
@@ -165,6 +166,38 @@ MONEY_COUNTERS = (
 )
 
 
+def unsendable_reason(bill: Bill) -> RuleViolation | None:
+    """Why a bill cannot go in an envelope, or None: a client could pay it and has an address."""
+    if bill.state is not BillState.AWAITING_PAYMENT or bill.outstanding_clio_cents <= 0:
+        return RuleViolation(
+            f"bill {bill.id} ({bill.number}) has no outstanding balance to send",
+            field="bill_ids",
+            code="bill_not_outstanding",
+        )
+    if not bill.client.email:
+        return RuleViolation(
+            f"bill {bill.id} ({bill.number}): client {bill.client.name!r} "
+            "has no email address in Clio",
+            field="bill_ids",
+            code="client_without_email",
+        )
+    problem = address_problem(bill.client.email)
+    if problem is not None:
+        # It would be the email's To header: correct it in Clio, then sync.
+        return RuleViolation(
+            f"bill {bill.id} ({bill.number}): client {header_safe(bill.client.name)!r} has an "
+            f"email address in Clio that cannot be sent to ({problem}); correct it in Clio",
+            field="bill_ids",
+            code="client_email_invalid",
+        )
+    return None
+
+
+def is_sendable(bill: Bill) -> bool:
+    """Staff could send this bill now (its PDF is worth having ready: docs/sending.md)."""
+    return unsendable_reason(bill) is None
+
+
 @dataclass(frozen=True)
 class StoredBill:
     """A bill as the store holds it: Clio's part plus the fields this product owns."""
@@ -187,6 +220,8 @@ class StoredBill:
     inquiries_open: int = 0
     chargebacks_open: int = 0
     chargebacks_lost: int = 0
+    # The Clio etag of the bill version whose PDF is cached (docs/data-model.md, "Bill PDFs").
+    pdf_etag: str | None = None
 
     @property
     def money(self) -> BillMoney:

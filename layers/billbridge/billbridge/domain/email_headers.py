@@ -21,8 +21,6 @@ import re
 import unicodedata
 from functools import lru_cache
 
-from email_validator import EmailNotValidError, validate_email
-
 from billbridge.domain.errors import RuleViolation
 
 HEADER_UNSAFE = "header_unsafe"
@@ -74,6 +72,9 @@ def header_safe(value: str) -> str:
 @lru_cache(maxsize=4096)  # a pure function; checking an address costs about a millisecond
 def address_problem(address: str) -> str | None:
     """Why `address` cannot be an email's To or Reply-To, in words; None when it can."""
+    # Imported on first use: email-validator costs every cold start otherwise.
+    from email_validator import EmailNotValidError, validate_email
+
     problem = header_problem(address)
     if problem is not None:
         return f"it contains {problem}"
@@ -89,5 +90,7 @@ def sendable_address(address: str) -> str:
     ASCII form. Call only after `address_problem` found nothing."""
     if address.isascii():
         return address
+    from email_validator import validate_email
+
     checked = validate_email(address, check_deliverability=False, allow_smtputf8=False)
     return str(checked.ascii_email or address)

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 
-from billbridge.domain.bills import BillKind, BillState, Client, StoredBill
-from billbridge.domain.email_headers import address_problem, check_header_text, header_safe
+from billbridge.domain.bills import BillKind, Client, StoredBill, unsendable_reason
+from billbridge.domain.email_headers import check_header_text, header_safe
 from billbridge.domain.errors import RuleViolation
 from billbridge.domain.settings import FirmSettings
 from billbridge.domain.templates import TemplateProblem, render
@@ -112,29 +112,9 @@ def new_envelope_id() -> str:
 
 def check_sendable(stored: StoredBill) -> None:
     """A bill goes in an envelope only when a client could pay it and has an address."""
-    bill = stored.bill
-    if bill.state is not BillState.AWAITING_PAYMENT or bill.outstanding_clio_cents <= 0:
-        raise RuleViolation(
-            f"bill {bill.id} ({bill.number}) has no outstanding balance to send",
-            field="bill_ids",
-            code="bill_not_outstanding",
-        )
-    if not bill.client.email:
-        raise RuleViolation(
-            f"bill {bill.id} ({bill.number}): client {bill.client.name!r} "
-            "has no email address in Clio",
-            field="bill_ids",
-            code="client_without_email",
-        )
-    problem = address_problem(bill.client.email)
+    problem = unsendable_reason(stored.bill)
     if problem is not None:
-        # It would be the email's To header: correct it in Clio, then sync.
-        raise RuleViolation(
-            f"bill {bill.id} ({bill.number}): client {header_safe(bill.client.name)!r} has an "
-            f"email address in Clio that cannot be sent to ({problem}); correct it in Clio",
-            field="bill_ids",
-            code="client_email_invalid",
-        )
+        raise problem
 
 
 def _due_key(stored: StoredBill) -> tuple[date, int]:

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictBool, field_validator
+from typing import Annotated
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    WithJsonSchema,
+    field_validator,
+)
+from pydantic.json_schema import JsonDict
 
 from billbridge.domain.bills import DEFAULT_STATES, BillState
 from billbridge.domain.email_headers import HEADER_TEXT_PATTERN, check_header_text
@@ -10,7 +21,21 @@ from billbridge.domain.templates import TEMPLATE_FORMAT, check_template
 
 # Values that go in an email header, documented as one line of text (check_header_fields
 # refuses anything else with a 422 naming the field).
-ONE_LINE = {"pattern": HEADER_TEXT_PATTERN}
+ONE_LINE: JsonDict = {"pattern": HEADER_TEXT_PATTERN}
+
+
+def _email_address(value: str) -> str:
+    """pydantic's own email check (so the same answers as EmailStr), imported on first use:
+    EmailStr loads email-validator when the model is defined, on every cold start."""
+    from pydantic.networks import validate_email
+
+    return validate_email(value)[1]
+
+
+# pydantic's EmailStr, validated alike and described alike in the OpenAPI document.
+EmailAddress = Annotated[
+    str, AfterValidator(_email_address), WithJsonSchema({"type": "string", "format": "email"})
+]
 
 
 class EmailTemplate(BaseModel):
@@ -79,7 +104,7 @@ class FirmSettings(BaseModel):
         default="Your law firm", min_length=1, max_length=200, json_schema_extra=ONE_LINE
     )
     sender_name: str | None = Field(default=None, max_length=200, json_schema_extra=ONE_LINE)
-    reply_to: EmailStr | None = None
+    reply_to: EmailAddress | None = None
 
     @field_validator("default_states")
     @classmethod

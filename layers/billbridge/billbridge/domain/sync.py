@@ -79,6 +79,12 @@ class SyncCheckpoint:
     lock_expires_at: datetime | None = None
     last_run_id: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    # A copy of the run that holds the lock, or else of the last one that did, kept beside the
+    # lock so that a list view learns the run from the same read (docs/data-model.md).
+    run: SyncRun | None = None
+
+    def run_named(self, run_id: str) -> SyncRun | None:
+        return self.run if self.run is not None and self.run.id == run_id else None
 
     def live_lock(self, now: datetime) -> str | None:
         """The run holding the firm's lock, unless its holder died (the lock expired)."""

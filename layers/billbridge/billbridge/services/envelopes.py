@@ -22,6 +22,7 @@ from billbridge.domain.envelopes import (
 )
 from billbridge.domain.errors import NotConnected, NotFound
 from billbridge.domain.sync import utcnow
+from billbridge.services.bill_pdfs import BillPdfs
 from billbridge.services.ports import (
     BillRepository,
     ClioGateway,
@@ -40,6 +41,7 @@ class EnvelopeService:
         settings: SettingsRepository,
         connections: ConnectionRepository,
         clio_for: Callable[[ClioConnection], ClioGateway],
+        pdfs: BillPdfs,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._bills = bills
@@ -47,6 +49,7 @@ class EnvelopeService:
         self._settings = settings
         self._connections = connections
         self._clio_for = clio_for
+        self._pdfs = pdfs
         self._clock = clock
 
     def draft(self, firm_id: str, bill_ids: Sequence[int]) -> tuple[Batch, list[Envelope]]:
@@ -122,11 +125,17 @@ class EnvelopeService:
         return found
 
     def bill_pdf(self, firm_id: str, envelope_id: str, bill_id: int) -> bytes:
-        """The PDF of a bill attached to the envelope, rendered from Clio's bill preview."""
+        """The PDF of a bill attached to the envelope, rendered from Clio's bill preview: the
+        same cache the send uses, so viewing it first makes the send's copy free."""
         envelope = self.get(firm_id, envelope_id)
         if bill_id not in envelope.bill_ids:
             raise NotFound("that bill is not attached to this envelope", field="bill_id")
-        connection = self._connections.get(firm_id)
-        if connection is None or connection.needs_reconnect:
-            raise NotConnected("reconnect Clio to view the bill's PDF")
-        return self._clio_for(connection).bill_pdf(bill_id)
+
+        def clio() -> ClioGateway:
+            connection = self._connections.get(firm_id)
+            if connection is None or connection.needs_reconnect:
+                raise NotConnected("reconnect Clio to view the bill's PDF")
+            return self._clio_for(connection)
+
+        stored = self._bills.get(firm_id, bill_id)
+        return self._pdfs.pdf(firm_id, stored, clio) if stored else clio().bill_pdf(bill_id)

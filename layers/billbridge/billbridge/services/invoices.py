@@ -1,5 +1,6 @@
 """The invoices list (C2, L1-L3): one page of a firm's bills, answered at once from the store,
-with a sync started in the background when none is running (sync on view)."""
+with a sync started in the background when none is running (sync on view). A default page
+reads the firm header once and queries one index once (docs/data-model.md)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ from datetime import datetime
 
 from billbridge.domain.bills import BillState, StoredBill, parse_states
 from billbridge.domain.errors import InvalidInput, NotFound
-from billbridge.domain.sync import SyncRun
-from billbridge.services.ports import BillRepository, SettingsRepository
+from billbridge.domain.sync import SyncCheckpoint, SyncRun
+from billbridge.services.ports import BillRepository, FirmHeaders
 
 MAX_PAGE_SIZE = 200
 
@@ -60,11 +61,13 @@ class InvoicesService:
         self,
         *,
         bills: BillRepository,
-        settings: SettingsRepository,
-        sync_on_view: Callable[[str], tuple[SyncRun | None, datetime | None]],
+        headers: FirmHeaders,
+        sync_on_view: Callable[
+            [str, SyncCheckpoint | None], tuple[SyncRun | None, datetime | None]
+        ],
     ) -> None:
         self._bills = bills
-        self._settings = settings
+        self._headers = headers
         self._sync_on_view = sync_on_view
 
     def list(
@@ -74,13 +77,13 @@ class InvoicesService:
             raise InvalidInput(
                 f"page_size must be between 1 and {MAX_PAGE_SIZE}", field="page_size"
             )
+        # One read for the default filter, the sync state and the run: the firm header.
+        header = self._headers.read(firm_id)
         chosen = (
-            parse_states(states)
-            if states is not None
-            else tuple(self._settings.get(firm_id).default_states)
+            parse_states(states) if states is not None else tuple(header.settings.default_states)
         )
         before = decode_cursor(cursor, chosen) if cursor else None
-        sync, synced_at = self._sync_on_view(firm_id)
+        sync, synced_at = self._sync_on_view(firm_id, header.checkpoint)
         page = self._bills.page(firm_id, chosen, page_size, before)
         return InvoicesPage(
             items=page.items,

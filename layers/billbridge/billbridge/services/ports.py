@@ -26,6 +26,17 @@ class BillsPage:
     last_bill_id: int | None
 
 
+@dataclass(frozen=True)
+class WantedPdf:
+    """A sendable bill whose PDF is not known to be cached for its current Clio version."""
+
+    bill_id: int
+    etag: str
+    # The version whose PDF is cached, when there is one (an older one, or this one again when
+    # a webhook replayed a version already cached).
+    cached_etag: str | None
+
+
 class BillRepository(Protocol):
     def get(self, firm_id: str, bill_id: int) -> StoredBill | None: ...
 
@@ -61,6 +72,23 @@ class BillRepository(Protocol):
     ) -> BillsPage:
         """Bills in any of `states`, newest Clio id first, strictly below `before_bill_id`."""
         ...
+
+    def pdf_wanted(self, firm_id: str, limit: int) -> list[WantedPdf]:
+        """Up to `limit` sendable bills whose PDF is not known to be cached, newest id first."""
+        ...
+
+    def mark_pdf_cached(self, firm_id: str, bill_id: int, etag: str) -> bool:
+        """Record that the PDF of version `etag` is cached, only while the bill is still at
+        that version (a newer one stays wanted). Answers whether it was recorded."""
+        ...
+
+
+class PdfStore(Protocol):
+    """Rendered bill PDFs, one per bill version (a new Clio etag is a new object)."""
+
+    def get(self, firm_id: str, bill_id: int, etag: str) -> bytes | None: ...
+
+    def put(self, firm_id: str, bill_id: int, etag: str, pdf: bytes) -> None: ...
 
 
 class EnvelopeRepository(Protocol):
@@ -200,6 +228,18 @@ class SettingsRepository(Protocol):
     def put(self, firm_id: str, settings: FirmSettings) -> None: ...
 
 
+@dataclass(frozen=True)
+class FirmHeader:
+    """What a list view needs of a firm besides its bills: settings and sync state, one read."""
+
+    settings: FirmSettings
+    checkpoint: SyncCheckpoint
+
+
+class FirmHeaders(Protocol):
+    def read(self, firm_id: str) -> FirmHeader: ...
+
+
 class SyncLauncher(Protocol):
     def launch(self, firm_id: str, run_id: str) -> None:
         """Hand the run to the sync worker, asynchronously."""
@@ -210,6 +250,16 @@ class ClioGateway(Protocol):
     """The slice of adapters.clio.ClioClient the services use."""
 
     requests_made: int
+
+    @property
+    def rate_limit(self) -> int | None:
+        """Clio's requests per window, from its last answer (None before any)."""
+        ...
+
+    @property
+    def rate_remaining(self) -> int | None:
+        """Requests left in the current window, from Clio's last answer (None: unknown)."""
+        ...
 
     def authorize_url(self, state: str) -> str: ...
 
@@ -235,7 +285,9 @@ class ClioGateway(Protocol):
 
     def get_bill(self, bill_id: int) -> dict[str, Any] | None: ...
 
-    def bill_pdf(self, bill_id: int) -> bytes: ...
+    def bill_pdf(self, bill_id: int, *, wait_for_budget: bool = ...) -> bytes:
+        """The bill rendered to PDF; without `wait_for_budget`, a spent rate window raises."""
+        ...
 
     def create_bill_webhook(
         self, url: str, *, events: Sequence[str] = ..., expires_at: datetime

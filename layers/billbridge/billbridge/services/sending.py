@@ -45,6 +45,7 @@ from billbridge.domain.payment_links import (
 )
 from billbridge.domain.sync import utcnow
 from billbridge.domain.templates import PAY_LINK_MARKER, fill_pay_link
+from billbridge.services.bill_pdfs import BillPdfs
 from billbridge.services.ports import (
     BillRepository,
     ClioGateway,
@@ -98,6 +99,25 @@ def _check_headers(*, subject: str, to: str, sender_name: str, reply_to: str | N
         problem = address_problem(address) if address is not None else None
         if problem is not None:
             raise EmailNotSent(f"{what} cannot be sent to ({problem}): {fix}")
+
+
+def _lazy_clio(
+    firm_id: str,
+    connections: ConnectionRepository,
+    clio_for: Callable[[ClioConnection], ClioGateway],
+) -> Callable[[], ClioGateway]:
+    """The firm's Clio client, made on first call: a send whose PDFs are all cached needs none."""
+    made: list[ClioGateway] = []
+
+    def clio() -> ClioGateway:
+        if not made:
+            connection = connections.get(firm_id)
+            if connection is None or connection.needs_reconnect:
+                raise NotConnected("Clio is not connected: the bill PDFs cannot be fetched")
+            made.append(clio_for(connection))
+        return made[0]
+
+    return clio
 
 
 class SendRequests:
@@ -154,6 +174,7 @@ class SendSteps:
         settings: SettingsRepository,
         connections: ConnectionRepository,
         clio_for: Callable[[ClioConnection], ClioGateway],
+        pdfs: BillPdfs,
         mailer: Callable[[], Mailer],
         pay_link_key: Callable[[], bytes],
         pay_base_url: str,
@@ -165,6 +186,7 @@ class SendSteps:
         self._settings = settings
         self._connections = connections
         self._clio_for = clio_for
+        self._pdfs = pdfs
         self._mailer = mailer
         self._pay_link_key = pay_link_key
         self._pay_base_url = pay_base_url
@@ -173,7 +195,7 @@ class SendSteps:
     # -- the workflow's steps ------------------------------------------------------------------
 
     def send_step(self, firm_id: str, envelope_id: str, claim_token: str) -> dict[str, Any]:
-        """One envelope: claim, fetch the PDFs, make or reuse the link, send, mark sent."""
+        """One envelope: claim, gather the PDFs, make or reuse the link, send, mark sent."""
         now = self._clock()
         envelope = self._envelopes.get(firm_id, envelope_id)
         if envelope is None:
@@ -181,15 +203,8 @@ class SendSteps:
         if not self._envelopes.claim(firm_id, envelope_id, claim_token, now):
             # Sent, or being sent by another run: a repeated send never emails twice.
             return {"envelope_id": envelope_id, "outcome": "skipped", "status": envelope.status}
-        connection = self._connections.get(firm_id)
-        if connection is None or connection.needs_reconnect:
-            raise NotConnected("Clio is not connected: the bill PDFs cannot be fetched")
-        clio = self._clio_for(connection)
         try:
-            attachments = [
-                (f"{self._bill_number(firm_id, b)}.pdf", clio.bill_pdf(b))
-                for b in envelope.bill_ids
-            ]
+            attachments = self._attachments(firm_id, envelope.bill_ids)
         except ClioUnreachable as exc:
             if exc.transient:
                 raise TransientSendError(f"Clio unavailable: {exc.message}") from None
@@ -244,10 +259,19 @@ class SendSteps:
         failed = self._envelopes.mark_failed(firm_id, envelope_id, claim_token, error)
         return {"envelope_id": envelope_id, "outcome": "failed" if failed else "unconfirmed"}
 
-    def _bill_number(self, firm_id: str, bill_id: int) -> str:
-        stored = self._bills.get(firm_id, bill_id)
-        number = stored.bill.number if stored else str(bill_id)
-        return re.sub(r"[^A-Za-z0-9._-]+", "-", number) or str(bill_id)
+    def _attachments(self, firm_id: str, bill_ids: tuple[int, ...]) -> list[tuple[str, bytes]]:
+        """Each bill's PDF, named by its number: from the cache the sync prefetched, from Clio
+        only when missing or stale (Clio is connected to only then)."""
+        clio = _lazy_clio(firm_id, self._connections, self._clio_for)
+        stored = self._bills.get_many(firm_id, bill_ids)
+        attachments = []
+        for bill_id in bill_ids:
+            bill = stored.get(bill_id)
+            pdf = self._pdfs.pdf(firm_id, bill, clio) if bill else clio().bill_pdf(bill_id)
+            number = bill.bill.number if bill else str(bill_id)
+            name = re.sub(r"[^A-Za-z0-9._-]+", "-", number) or str(bill_id)
+            attachments.append((f"{name}.pdf", pdf))
+        return attachments
 
     def _link_for(self, firm_id: str, bill_ids: tuple[int, ...], now: datetime) -> PaymentLink:
         """P1: the link of this set of bills, made the first time the set is sent."""

@@ -5,7 +5,9 @@ a state filter, then an explicit `state=deleted` pass (whether an unfiltered lis
 deleted bills is undocumented, and a deleted bill must never silently stay "unpaid" here). The
 first run of a firm imports everything; later runs ask only for bills updated since the last
 high-water mark. After each page the checkpoint (the next page's URL) is stored with the run's
-counts, so a run cut off by the Lambda clock, or failed by Clio, resumes where it stopped.
+counts, so a run cut off by the Lambda clock, or failed by Clio, resumes where it stopped. Once
+a run has succeeded, the PDFs of sendable bills not cached yet are prefetched with the Clio
+budget the run left unused (services/bill_pdfs.py).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from billbridge.domain.sync import (
     new_run_id,
     utcnow,
 )
+from billbridge.services.bill_pdfs import BillPdfs, PrefetchOutcome
 from billbridge.services.ports import (
     BillRepository,
     ClioGateway,
@@ -50,6 +53,8 @@ MAX_RATE_LIMIT_HANDOVERS = 3
 class RunOutcome:
     run: SyncRun
     continued: bool  # True when the run handed itself to a new invocation
+    # What the bill PDF prefetch did once the run succeeded (None: no prefetch).
+    prefetch: PrefetchOutcome | None = None
 
 
 class SyncService:
@@ -63,6 +68,7 @@ class SyncService:
         clio_web_host_for: Callable[[ClioConnection], str],
         launcher: SyncLauncher,
         webhooks: Callable[[ClioConnection, ClioGateway], ClioConnection] | None = None,
+        pdfs: BillPdfs | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._bills = bills
@@ -72,6 +78,7 @@ class SyncService:
         self._web_host_for = clio_web_host_for
         self._launcher = launcher
         self._webhooks = webhooks
+        self._pdfs = pdfs
         self._clock = clock
 
     # -- starting ---------------------------------------------------------------------------
@@ -81,25 +88,32 @@ class SyncService:
         run, _ = self._request(firm_id, trigger)
         return run
 
-    def sync_on_view(self, firm_id: str) -> tuple[SyncRun | None, datetime | None]:
+    def sync_on_view(
+        self, firm_id: str, checkpoint: SyncCheckpoint | None = None
+    ) -> tuple[SyncRun | None, datetime | None]:
         """C2: the run a list view reports (started if due) and when the firm last synced.
-        A firm without a usable Clio connection still gets its list, with no run."""
+        A firm without a usable Clio connection still gets its list, with no run. `checkpoint`
+        is the one the view read already (the firm header), saving a read."""
         try:
-            run, checkpoint = self._request(firm_id, SyncTrigger.VIEW)
+            run, checkpoint = self._request(firm_id, SyncTrigger.VIEW, checkpoint)
         except NotConnected:
-            return None, self._syncs.checkpoint(firm_id).last_synced_at
+            known = checkpoint or self._syncs.checkpoint(firm_id)
+            return None, known.last_synced_at
         return run, checkpoint.last_synced_at
 
-    def _request(self, firm_id: str, trigger: SyncTrigger) -> tuple[SyncRun, SyncCheckpoint]:
+    def _request(
+        self, firm_id: str, trigger: SyncTrigger, checkpoint: SyncCheckpoint | None = None
+    ) -> tuple[SyncRun, SyncCheckpoint]:
         now = self._clock()
-        checkpoint = self._syncs.checkpoint(firm_id)
+        checkpoint = checkpoint or self._syncs.checkpoint(firm_id)
         # Answer a live or (for a view) fresh run from one read: the connection check and the
         # lock's conditional write are only for when a run may really start.
         existing = checkpoint.live_lock(now)
         if existing is None and trigger is SyncTrigger.VIEW and checkpoint.fresh_for_view(now):
             existing = checkpoint.last_run_id
         if existing is not None:
-            current = self._syncs.get_run(firm_id, existing)
+            # The header keeps a copy of that run; its own item is read only when it does not.
+            current = checkpoint.run_named(existing) or self._syncs.get_run(firm_id, existing)
             if current is not None:
                 return current, checkpoint
         connection = self._connections.get(firm_id)
@@ -226,7 +240,11 @@ class SyncService:
             checkpoint = replace(checkpoint, next_page_url=None, pass_name=pass_name)
         if self._webhooks is not None:
             self._keep_webhook(connection, clio)
-        return RunOutcome(self._finish(checkpoint, run, SyncStatus.SUCCEEDED, None), False)
+        final = self._finish(checkpoint, run, SyncStatus.SUCCEEDED, None)
+        # After the run is finished and its lock released: the prefetch only ever uses what the
+        # sync left of Clio's window, and never holds up the next sync.
+        prefetch = self._pdfs.prefetch(run.firm_id, clio, seconds_left) if self._pdfs else None
+        return RunOutcome(final, False, prefetch)
 
     def _store_page(
         self,

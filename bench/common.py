@@ -1,0 +1,178 @@
+"""What the benchmarks share: ports, the in-process API on moto, seeded firms, counters of
+DynamoDB calls, and the table of rows written into docs/benchmarks.md.
+
+Everything runs in-process on moto with the Clio sandbox over HTTP. Each part runs in a
+`mock_aws()` of its own, so one part's table size never slows another's.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import socket
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+ROOT = Path(__file__).resolve().parent.parent
+DOC = ROOT / "docs" / "benchmarks.md"
+WRITE_OPS = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
+# No single wait in a benchmark may hang it: a loaded machine is slow, not stuck.
+PATIENCE_SECONDS = float(os.environ.get("BENCH_PATIENCE_SECONDS", "900"))
+
+Row = tuple[str, str, str]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(what: str, done: Callable[[], bool], interval: float = 0.2) -> None:
+    deadline = time.monotonic() + PATIENCE_SECONDS
+    while not done():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"benchmark gave up waiting for {what}")
+        time.sleep(interval)
+
+
+def count(n: int) -> str:
+    return f"{n:,}"
+
+
+@dataclass
+class DynamoCounter:
+    """Counts the DynamoDB calls boto3's default session makes (the handlers' clients), split
+    into writes of bills and the rest, and the time spent inside them."""
+
+    calls: Counter[str] = field(default_factory=Counter)
+    bill_writes: int = 0
+    other_writes: int = 0
+    items_read: int = 0
+    seconds: float = 0.0
+
+    def install(self) -> None:
+        session = boto3.DEFAULT_SESSION
+        assert session is not None
+        session.events.register("before-call.dynamodb", self._before)
+        session.events.register("after-call.dynamodb", self._after)
+
+    def _before(self, model: Any, params: dict[str, Any], context: Any = None, **_: Any) -> None:
+        name = model.name
+        self.calls[name] += 1
+        if isinstance(context, dict):
+            context["bench_started"] = time.perf_counter()
+        if name in WRITE_OPS:
+            text = json.dumps(params, default=str)[:4000]
+            if "BILL#" in text and "HEADER" not in text:
+                self.bill_writes += 1
+            else:
+                self.other_writes += 1
+
+    def _after(self, model: Any, parsed: Any = None, context: Any = None, **_: Any) -> None:
+        began = context.get("bench_started") if isinstance(context, dict) else None
+        if began is not None:
+            self.seconds += time.perf_counter() - began
+        if isinstance(parsed, dict):
+            self.items_read += int(parsed.get("ScannedCount") or 0)
+            if "Item" in parsed:
+                self.items_read += 1
+
+    def reset(self) -> None:
+        self.calls.clear()
+        self.bill_writes = self.other_writes = self.items_read = 0
+        self.seconds = 0.0
+
+
+@contextmanager
+def aws(stepfunctions: bool = False) -> Iterator[DynamoCounter]:
+    """A fresh mocked AWS whose DynamoDB calls are counted."""
+    from moto import mock_aws
+
+    from local.provision import FAKE_AWS_ENV
+
+    os.environ.update(FAKE_AWS_ENV)
+    os.environ.pop("AWS_ENDPOINT_URL", None)
+    config: Any = {"stepfunctions": {"execute_state_machine": True}} if stepfunctions else None
+    with mock_aws(config=config):
+        # mock_aws replaces boto3's default session: count on the one the handlers will use.
+        boto3.setup_default_session()
+        counter = DynamoCounter()
+        counter.install()
+        yield counter
+
+
+def start_api(clio_url: str, lambda_mode: str, *, clio_webhooks: bool = False, **env: str) -> Any:
+    """Inside `aws()`: the template's resources, the handlers' environment (plus `env`), and the
+    local API Gateway on a free port. Answers (provisioned, api)."""
+    from billbridge import bootstrap
+    from local.apigw import LocalApiGateway
+    from local.provision import provision
+
+    port = free_port()
+    provisioned = provision(
+        api_base_url=f"http://127.0.0.1:{port}",
+        clio_base_url=clio_url,
+        lambda_mode=lambda_mode,
+        clio_webhooks=clio_webhooks,
+    )
+    os.environ.update(provisioned.env)
+    os.environ.update(env)
+    bootstrap.reset()
+    api = LocalApiGateway(provisioned.lambdas, port=port)
+    api.start()
+    return provisioned, api
+
+
+def seed_spread(state: Any, account: str, n: int, offset: dict[str, float]) -> list[int]:
+    """`n` varied bills, their Clio `updated_at` spread over the last 30 days (the sandbox's
+    clock is moved while seeding), as a firm's bills are: an increment's overlap then re-reads
+    only what changed lately, not the whole seed."""
+    from local.clio_sandbox.seed import seed_many
+
+    ids: list[int] = []
+    chunks = max(1, n // 200)
+    for chunk in range(chunks):
+        offset["seconds"] = -30 * 86400 * (1 - chunk / chunks)
+        size = n // chunks + (1 if chunk < n % chunks else 0)
+        ids += seed_many(state, account, size, 11 + chunk)
+    offset["seconds"] = 0.0
+    return ids
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    rank = max(0, math.ceil(share * len(ordered)) - 1)
+    return ordered[rank]
+
+
+# -- docs/benchmarks.md ----------------------------------------------------------------------
+
+
+def table(rows: list[Row]) -> str:
+    lines = ["| measure | result | against |", "| --- | --- | --- |"]
+    lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
+    return "\n".join(lines)
+
+
+def write_section(name: str, text: str) -> None:
+    """Replace section `name` of docs/benchmarks.md (between its markers) and keep the rest,
+    so `make bench`, `make bench-large` and other benchmarks each own their part."""
+    begin, end = f"<!-- {name}: begin -->", f"<!-- {name}: end -->"
+    block = f"{begin}\n{text.strip()}\n{end}"
+    current = DOC.read_text(encoding="utf-8") if DOC.exists() else ""
+    pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.DOTALL)
+    if pattern.search(current):
+        updated = pattern.sub(lambda _: block, current)
+    else:
+        updated = (current.rstrip() + "\n\n" + block).lstrip() + "\n"
+    DOC.write_text(updated, encoding="utf-8")

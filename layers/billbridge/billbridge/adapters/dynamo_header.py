@@ -1,0 +1,156 @@
+"""The firm header item of the app table (implements services.ports.FirmHeaders): one item per
+firm holding what a request reads before its own work: the firm's settings and its sync state
+(checkpoint, lock, and a copy of the run holding the lock or the last one that did). One
+consistent GetItem answers all of it, so a default invoices page costs that read and one
+Query. See docs/data-model.md, "Firm header".
+
+The settings repository (dynamo_firms) and the sync repository (dynamo_sync) each write their
+own attributes of this item with UpdateItem, never a Put, so neither overwrites the other's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from billbridge.adapters.dynamo_common import (
+    DynamoRepository,
+    Item,
+    Update,
+    error_code,
+    firm_pk,
+    from_item,
+    iso_or_none,
+    iso_utc,
+    parse_iso,
+    plain_json,
+    require_iso,
+)
+from billbridge.domain.settings import FirmSettings
+from billbridge.domain.sync import SyncCheckpoint, SyncMode, SyncRun, SyncStatus, SyncTrigger
+from billbridge.services.ports import FirmHeader
+
+HEADER_SK = "HEADER"
+HEADER_TYPE = "firm_header"
+# Where a firm's settings lived before the header held them: read once, then copied over.
+LEGACY_SETTINGS_SK = "SETTINGS"
+MIGRATED = "settings_migrated"
+
+
+def header_key(firm_id: str) -> Item:
+    return {"pk": {"S": firm_pk(firm_id)}, "sk": {"S": HEADER_SK}}
+
+
+def run_fields(run: SyncRun) -> dict[str, Any]:
+    """A run as plain values (None for absent), for its own item and for the header's copy."""
+    return {
+        "firm_id": run.firm_id,
+        "run_id": run.id,
+        "status": run.status.value,
+        "mode": run.mode.value,
+        "trigger": run.trigger.value,
+        "started_at": iso_utc(run.started_at),
+        "finished_at": iso_or_none(run.finished_at),
+        "bills_seen": run.bills_seen,
+        "bills_changed": run.bills_changed,
+        "error": run.error,
+    }
+
+
+def run_from_data(data: dict[str, Any]) -> SyncRun:
+    return SyncRun(
+        firm_id=str(data["firm_id"]),
+        id=str(data["run_id"]),
+        status=SyncStatus(data["status"]),
+        mode=SyncMode(data["mode"]),
+        trigger=SyncTrigger(data["trigger"]),
+        started_at=require_iso(data["started_at"]),
+        finished_at=parse_iso(data.get("finished_at")),
+        bills_seen=int(data.get("bills_seen") or 0),
+        bills_changed=int(data.get("bills_changed") or 0),
+        error=data.get("error"),
+    )
+
+
+def run_copy(run: SyncRun) -> dict[str, Any]:
+    """The header's copy of a run (a map without the absent values)."""
+    return {k: v for k, v in run_fields(run).items() if v is not None}
+
+
+def checkpoint_from_data(firm_id: str, data: dict[str, Any]) -> SyncCheckpoint:
+    run = data.get("run")
+    return SyncCheckpoint(
+        firm_id=firm_id,
+        full_import_done=bool(data.get("full_import_done", False)),
+        next_page_url=data.get("next_page_url"),
+        pass_name=str(data.get("pass_name") or "all"),
+        high_water=parse_iso(data.get("high_water")),
+        last_synced_at=parse_iso(data.get("last_synced_at")),
+        lock_run_id=data.get("lock_run_id"),
+        lock_expires_at=parse_iso(data.get("lock_expires_at")),
+        last_run_id=data.get("last_run_id"),
+        extra={str(k): str(v) for k, v in (data.get("extra") or {}).items()},
+        run=run_from_data(run) if isinstance(run, dict) else None,
+    )
+
+
+def settings_from_data(data: dict[str, Any]) -> FirmSettings:
+    stored = data.get("settings")
+    if not isinstance(stored, dict):
+        return FirmSettings()
+    plain = plain_json(stored)
+    # Settings a newer or older version stored but this one does not know are left out, not a
+    # reason to refuse the firm its settings.
+    known = {k: v for k, v in plain.items() if k in FirmSettings.model_fields}
+    return FirmSettings.model_validate(known)
+
+
+def header_update(table: str, firm_id: str) -> Update:
+    """An UpdateItem of the header that also (re)states what the item is."""
+    return Update(table, header_key(firm_id)).set("type", HEADER_TYPE).set("firm_id", firm_id)
+
+
+class FirmHeaderItem(DynamoRepository):
+    """Reads the header; shared by every repository that owns some of its attributes."""
+
+    def _header(self, firm_id: str) -> dict[str, Any]:
+        """The header's attributes (empty when the firm has none yet), read consistently."""
+        item = self._get_item(firm_pk(firm_id), HEADER_SK)
+        data = from_item(item) if item else {}
+        if "settings" in data or data.get(MIGRATED):
+            return data
+        return self._migrate_settings(firm_id, data)
+
+    def _migrate_settings(self, firm_id: str, data: dict[str, Any]) -> dict[str, Any]:
+        """Once per firm: settings stored before the header existed move into it (or the
+        header notes there were none), so later reads are one GetItem again."""
+        legacy = self._get_item(firm_pk(firm_id), LEGACY_SETTINGS_SK)
+        legacy_settings = from_item(legacy).get("settings") if legacy else None
+        update = header_update(self._table, firm_id).set(MIGRATED, True)
+        if isinstance(legacy_settings, dict):
+            update.set("settings", legacy_settings)
+        update.when(f"attribute_not_exists({update.name('settings')})")
+        try:
+            self._update(update)
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+            # Settings were saved meanwhile: they are newer than the legacy ones.
+            item = self._get_item(firm_pk(firm_id), HEADER_SK)
+            return from_item(item) if item else {}
+        migrated = dict(data)
+        migrated[MIGRATED] = True
+        if isinstance(legacy_settings, dict):
+            migrated["settings"] = legacy_settings
+        return migrated
+
+
+class DynamoFirmHeaders(FirmHeaderItem):
+    """FirmHeaders: a firm's settings and sync state from one consistent GetItem."""
+
+    def read(self, firm_id: str) -> FirmHeader:
+        data = self._header(firm_id)
+        return FirmHeader(
+            settings=settings_from_data(data), checkpoint=checkpoint_from_data(firm_id, data)
+        )
