@@ -5,6 +5,7 @@ templates with their live preview and the server's validation. Each test has a f
 from __future__ import annotations
 
 import re
+import time
 
 from playwright.sync_api import expect
 
@@ -111,6 +112,16 @@ def test_review_edit_view_pdf_send_one_then_send_all(staff, new_firm, mails):
 def test_a_failed_envelope_is_edited_and_sent_again(staff, new_firm, mails):
     firm, clio = new_firm()
     (bill,) = make_bills(firm, clio, 1)
+    # The sync cached the bill's PDF; the bill then changes in Clio (its webhook tells us), so
+    # the send must fetch its PDF again.
+    clio.change_bill(int(bill["id"]), balance_cents=12_000)
+    deadline = time.monotonic() + 60
+    while not any(
+        i["id"] == bill["id"] and i["outstanding_clio_cents"] == 12_000
+        for i in firm.all_invoices("awaiting_payment", 50)
+    ):
+        assert time.monotonic() < deadline, "the webhook never brought the change"
+        time.sleep(0.2)
     page = staff.open(firm.firm_id)
     page.get_by_role("checkbox", name="Select every bill with a balance on this page").check()
     page.get_by_role("button", name="Review and send selected (1)").click()
