@@ -23,6 +23,7 @@ def test_given_concurrent_clients_everywhere_when_loaded_then_no_5xx_no_crossing
         stripe=local_stack.stripe_url,
         aws=local_stack.aws_url,
         pid=local_stack.process.pid,
+        admin_token=local_stack.admin_token,
     )
     result = run_load(urls, clients=12, duration=20, firms=2)
     table = render(result, check_memory=False)

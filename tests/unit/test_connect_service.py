@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from billbridge.domain.connection import Region
-from billbridge.domain.errors import InvalidInput, RuleViolation
+from billbridge.domain.errors import InvalidInput, RuleViolation, Unauthenticated
 from billbridge.domain.oauth_state import STATE_TTL, ConnectingUser
 from billbridge.services.connect import ConnectService, WebhookSubscriptions
 from tests.fakes import T0, FakeClio, FakeConnections, FakeConnectStates
@@ -126,7 +126,8 @@ def test_given_a_state_older_than_its_lifetime_then_refused():
     state, cookie = world.start()
     world.now = T0 + STATE_TTL + timedelta(seconds=1)
 
-    with pytest.raises(InvalidInput) as refused:
+    # An expired state proves no connect of ours: a 401, like a bad webhook signature.
+    with pytest.raises(Unauthenticated) as refused:
         world.callback(state, cookie, "firm-c")
 
     assert refused.value.field == "state" and world.connections.get("firm-c") is None

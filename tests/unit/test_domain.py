@@ -121,8 +121,9 @@ def test_given_a_state_signed_by_the_old_format_then_refused_not_crashed():
     mac = hmac.new(KEY, text.encode(), hashlib.sha256).digest()
     old = f"{text}.{base64.urlsafe_b64encode(mac).rstrip(b'=').decode()}"
 
-    with pytest.raises(InvalidInput):
+    with pytest.raises(Unauthenticated) as refused:
         verify_state(old, KEY, T0)
+    assert refused.value.code == "invalid_state"
 
 
 def test_given_a_connection_when_printed_then_no_secret_shows():
