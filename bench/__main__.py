@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.only:
         write_section(
             "bench",
-            "# Benchmarks\n\nThe latest `make bench` (in-process on moto, Clio sandbox over "
+            "## `make bench`\n\nThe latest run (in-process on moto, Clio sandbox over "
             f"HTTP), {stamp}, {machine}, {time.perf_counter() - began:.0f} s.\n\n"
             f"{text}\n\n{NOTES}",
         )

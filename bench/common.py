@@ -100,15 +100,22 @@ def aws(stepfunctions: bool = False) -> Iterator[DynamoCounter]:
 
     from local.provision import FAKE_AWS_ENV
 
+    # Each part gets the environment it sets (start_api's knobs included) and no other part's:
+    # the sync's PDF_PREFETCH_PER_RUN=0 once left the prefetch part with nothing to fetch.
+    saved = dict(os.environ)
     os.environ.update(FAKE_AWS_ENV)
     os.environ.pop("AWS_ENDPOINT_URL", None)
     config: Any = {"stepfunctions": {"execute_state_machine": True}} if stepfunctions else None
-    with mock_aws(config=config):
-        # mock_aws replaces boto3's default session: count on the one the handlers will use.
-        boto3.setup_default_session()
-        counter = DynamoCounter()
-        counter.install()
-        yield counter
+    try:
+        with mock_aws(config=config):
+            # mock_aws replaces boto3's default session: count on the one the handlers will use.
+            boto3.setup_default_session()
+            counter = DynamoCounter()
+            counter.install()
+            yield counter
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 def start_api(clio_url: str, lambda_mode: str, *, clio_webhooks: bool = False, **env: str) -> Any:

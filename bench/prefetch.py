@@ -69,6 +69,9 @@ def prefetch_budget(bills: int = 300, max_windows: int = 15) -> list[Row]:
         provisioned.lambdas.shutdown()
     clio.stop()
     fetched = sum(w[1] for w in windows)
+    if sendable and not fetched:
+        # A row that says "held in every window" of no windows proves nothing.
+        raise RuntimeError(f"the prefetch fetched no PDF of {sendable} sendable bills")
     over = [w for w in windows if w[1] > LIMIT - w[0] - reserve]
     return [
         (

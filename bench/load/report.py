@@ -73,7 +73,7 @@ def render(result: LoadResult, check_memory: bool) -> str:
 
 def write_docs(path: Path, table: str, command: str) -> None:
     """Replace the "Load test" section of docs/benchmarks.md (or add it), keeping the rest."""
-    text = path.read_text()
+    text = path.read_text() if path.exists() else ""
     section = (
         f"{DOCS_HEADING}\n\n"
         f"The latest `{command}` (bench/load.py): the local stack in a subprocess, clients as "
@@ -91,11 +91,13 @@ def write_docs(path: Path, table: str, command: str) -> None:
         "- Latencies are the local stack's on a shared 2-core machine under this load, not "
         "Lambda's; the checks are the point.\n"
     )
-    if DOCS_HEADING in text:
-        before, _, after = text.partition(DOCS_HEADING)
-        following = after.find("\n## ")
-        rest = after[following:] if following >= 0 else ""
-        text = before.rstrip() + "\n\n" + section + rest
+    # Between its own markers, as make bench's sections are, so neither erases the other.
+    begin, end = "<!-- load: begin -->", "<!-- load: end -->"
+    block = f"{begin}\n{section.strip()}\n{end}"
+    if begin in text and end in text:
+        before, _, rest = text.partition(begin)
+        _, _, after = rest.partition(end)
+        text = before + block + after
     else:
-        text = text.rstrip() + "\n\n" + section
+        text = text.rstrip() + "\n\n" + block + "\n"
     path.write_text(text)
