@@ -6,7 +6,9 @@ of `python -m local.stack`.
   whole process tree that serves the stack (this process and every Lambda worker alive now).
 - Everything else needs the local admin token, `Authorization: Bearer <token>`:
   `GET /_local/outbox` (every email sent), `GET /_local/stats` (each function's workers and
-  counts), `POST /_local/firms/{firm_id}/payment-accounts`, `POST /_local/tick`.
+  counts), `POST /_local/firms/{firm_id}/payment-accounts`, `POST /_local/tick` (every schedule
+  once, now), `GET /_local/clock` and `POST /_local/clock {"now"}` (the stack's clock,
+  local/clock.py).
   `Authorization: Bearer dev-<firm_id>` (the local sign-in) also reads the outbox, limited to
   that firm's emails.
 - The token is `LOCAL_ADMIN_TOKEN` when set, else the one kept in `.local/admin-token`
@@ -25,9 +27,11 @@ import re
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from local.clock import parse_now
 from local.lambda_specs import ROOT
 from local.worker import rss_bytes
 
@@ -72,6 +76,10 @@ class ControlledStack(Protocol):
 
     def tick(self) -> None: ...
 
+    def clock_now(self) -> datetime: ...
+
+    def set_clock(self, now: datetime) -> datetime: ...
+
     def outbox(self) -> list[dict[str, Any]]: ...
 
     def firm_of_message(self, message_id: str) -> str | None: ...
@@ -94,9 +102,17 @@ def _not_allowed(method: str, path: str) -> Answer:
 
 
 def _error(
-    status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+    status: int,
+    code: str,
+    message: str,
+    field: str | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> Answer:
-    return _json(status, {"error": {"code": code, "message": message, "field": None}}, headers)
+    return _json(status, {"error": {"code": code, "message": message, "field": field}}, headers)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 class LocalControls:
@@ -120,6 +136,8 @@ class LocalControls:
             expected = "GET"
         elif onboarding is not None:
             expected = "POST"
+        elif path == "/_local/clock":
+            expected = method if method in ("GET", "POST") else "GET"
         elif path in self._admin:
             expected = self._admin[path][0]
         else:
@@ -131,7 +149,7 @@ class LocalControls:
                 "unauthenticated",
                 "local controls need the local admin token (Authorization: Bearer <token>, "
                 "printed by make run)",
-                {"WWW-Authenticate": 'Bearer realm="local"'},
+                headers={"WWW-Authenticate": 'Bearer realm="local"'},
             )
         if method != expected:
             return _not_allowed(method, path)
@@ -141,6 +159,8 @@ class LocalControls:
             return _error(403, "forbidden", "this local control needs the local admin token")
         if onboarding is not None:
             return self._onboard(onboarding.group(1))
+        if path == "/_local/clock":
+            return self._clock(method, body)
         return self._admin[path][1]()
 
     def _caller(self, headers: Mapping[str, str]) -> Caller | None:
@@ -185,6 +205,23 @@ class LocalControls:
     def _tick(self) -> Answer:
         self._stack.tick()
         return _json(202, {"ticked": True})
+
+    def _clock(self, method: str, body: bytes) -> Answer:
+        if method == "POST":
+            try:
+                given = json.loads(body or b"null")
+            except ValueError:
+                return _error(400, "invalid_input", 'the body must be JSON: {"now": time}')
+            if not isinstance(given, dict) or set(given) != {"now"}:
+                return _error(400, "invalid_input", 'the body must be {"now": time}', "now")
+            try:
+                moment = parse_now(given["now"])
+            except ValueError as exc:
+                return _error(400, "invalid_input", str(exc), "now")
+            now = self._stack.set_clock(moment)
+        else:
+            now = self._stack.clock_now()
+        return _json(200, {"now": _iso(now)})
 
     def _outbox(self, firm_id: str | None) -> Answer:
         mails = self._stack.outbox()

@@ -65,12 +65,15 @@ def provision(
     endpoint_url: str | None = None,
     stripe_api_base: str | None = None,
     stripe_webhook_secret: str = "whsec_local",
+    clock_file: str | None = None,
 ) -> Provisioned:
     """Create the resources and return the handlers' environment variables.
 
     Call inside `mock_aws()` (tests) or with `endpoint_url` of a moto server (local stack).
     `lambda_mode` is where functions run (local/lambdas.py): "process" (worker processes,
-    which reach the moto server at `endpoint_url`) or one of the in-process modes."""
+    which reach the moto server at `endpoint_url`) or one of the in-process modes.
+    `clock_file` is the local clock's offset file (local/clock.py), which every function
+    then reads its "now" from."""
     moto_speedups.install()
     kwargs: dict[str, Any] = {"region_name": REGION}
     if endpoint_url:
@@ -140,6 +143,8 @@ def provision(
     }
     if stripe_api_base:
         env["STRIPE_API_BASE"] = stripe_api_base
+    if clock_file:
+        env["LOCAL_CLOCK_FILE"] = clock_file
     if clio_webhooks:
         env["PUBLIC_API_BASE_URL"] = api_base_url
     if endpoint_url:

@@ -20,13 +20,16 @@ import json
 import logging
 import os
 import secrets
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -39,6 +42,7 @@ from local import controls
 from local.apigw import LocalApiGateway
 from local.clio_sandbox import ClioSandbox
 from local.clio_sandbox.seed import seed_demo
+from local.clock import CLOCK_FILE_NAME, LocalClock
 from local.controls import LocalControls
 from local.lambdas import LocalLambdas
 from local.outbox import read_outbox_in_process
@@ -145,6 +149,14 @@ class Stack:
         # Run by stop() once nothing writes any more (functions, sandboxes and the emulator
         # stopped): each flushes and closes something. `on_stop()` adds one.
         self.closers: list[Callable[[], None]] = []
+        # [persistence] the clock's offset lives beside the kept state, so a restart keeps it;
+        # a stack that keeps nothing gets a folder of its own for it.
+        if saved is not None:
+            clock_dir = saved.directory
+        else:
+            clock_dir = Path(tempfile.mkdtemp(prefix="billbridge-clock-"))
+            self.on_stop(lambda: shutil.rmtree(clock_dir, ignore_errors=True))
+        self.clock = LocalClock(clock_dir / CLOCK_FILE_NAME)
         self.moto: ThreadedMotoServer | None = None
         self.clio: ClioSandbox | None = None
         self.stripe: StripeSandbox | None = None
@@ -168,7 +180,12 @@ class Stack:
         if self.saved is not None:  # [persistence] keys, secrets, outbox; saving from now on
             self.saved.restore_aws()
         enable_execution_in_server(aws_url)
-        self.clio = ClioSandbox(host=HOST, port=self.ports.clio, rate_limit=self.clio_rate_limit)
+        self.clio = ClioSandbox(
+            host=HOST,
+            port=self.ports.clio,
+            rate_limit=self.clio_rate_limit,
+            clock=self.clock.timestamp,
+        )
         if self.saved is not None:  # [persistence] the Clio sandbox's accounts, bills, tokens
             self.saved.attach_clio(self.clio)
         self.clio.start()
@@ -184,6 +201,7 @@ class Stack:
             api_key=STRIPE_API_KEY,
             webhook_url=f"{self.api_url}/webhooks/stripe",
             webhook_secret=webhook_secret,
+            clock=self.clock.timestamp,
         )
         if self.saved is not None:  # [persistence] the Stripe sandbox's objects and events
             self.saved.attach_stripe(self.stripe)
@@ -195,6 +213,7 @@ class Stack:
             stripe_api_base=self.stripe.url,
             stripe_webhook_secret=webhook_secret,
             lambda_mode="process",
+            clock_file=str(self.clock.path),
         )
         if self.saved is not None:  # [persistence] the items, before anything reads them
             self.restored = self.saved.restore_tables()
@@ -263,11 +282,20 @@ class Stack:
 
         return DynamoPaymentStore(boto3.client("dynamodb"), self.table_name)
 
+    def clock_now(self) -> datetime:
+        return self.clock.now()
+
+    def set_clock(self, now: datetime) -> datetime:
+        """`POST /_local/clock`: every function, schedule and sandbox reads the new time from
+        their next clock read on (local/clock.py)."""
+        return self.clock.set(now)
+
     def tick(self) -> None:
+        """Every schedule once, now (the local clock's now), as EventBridge would fire them."""
         boto3.client("lambda", region_name=REGION).invoke(
             FunctionName=os.environ["SYNC_FUNCTION_NAME"],
             InvocationType="Event",
-            Payload=json.dumps(scheduled_event(datetime.now(UTC))).encode(),
+            Payload=json.dumps(scheduled_event(self.clock.now())).encode(),
         )
 
     def _tick(self) -> None:

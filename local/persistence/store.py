@@ -173,7 +173,8 @@ def wipe(directory: Path) -> None:
         return
     lock = _take_folder(directory)
     try:
-        for name in (DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm"):
+        # clock.json: the local clock's offset (local/clock.py) starts again from the real time.
+        for name in (DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm", "clock.json"):
             (directory / name).unlink(missing_ok=True)
     finally:
         lock.close()

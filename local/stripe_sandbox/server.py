@@ -5,6 +5,8 @@ server thread, the state and the webhook deliverer.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -91,12 +93,14 @@ class StripeSandbox(BackgroundServer):
         *,
         public_url: str | None = None,
         verbose: bool = False,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__(host, port)
         self.api_key = api_key
         self.verbose = verbose
         self._public_url = public_url.rstrip("/") if public_url else None
-        self.state = SandboxState()
+        # Its `created` times and sessions' expiry (the local stack's clock, local/clock.py).
+        self.state = SandboxState(clock=clock)
         self.state.webhook_url = webhook_url
         self.state.webhook_secret = webhook_secret
         self.deliverer = Deliverer(self.state)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler import Response, content_types
@@ -172,7 +171,7 @@ def reconciliation(  # type: ignore[no-untyped-def]  # JSON or CSV: no one respo
             body=body_text,
             headers={"Content-Disposition": 'attachment; filename="reconciliation.csv"'},
         )
-    body = ReconciliationOut(items=items, generated_at=datetime.now(UTC))
+    body = ReconciliationOut(items=items, generated_at=api_services().clock())
     return Response(
         status_code=200,
         content_type=content_types.APPLICATION_JSON,

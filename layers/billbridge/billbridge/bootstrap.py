@@ -117,9 +117,12 @@ class ClioClients:
     """ClioClientFactory over the real Clio API: the app's credentials from Secrets Manager,
     refreshed tokens persisted on the firm's connection."""
 
-    def __init__(self, config: StoreConfig, connections: ConnectionRepository) -> None:
+    def __init__(
+        self, config: StoreConfig, connections: ConnectionRepository, clock: Clock = utcnow
+    ) -> None:
         self._config = config
         self._connections = connections
+        self._clock = clock
 
     def host(self, region: Region) -> str:
         from billbridge.adapters.clio_wire import REGION_HOSTS
@@ -142,6 +145,8 @@ class ClioClients:
             self._config.clio_redirect_uri,
             tokens=tokens,
             on_tokens=on_tokens,
+            # Token expiry and Clio's rate-window resets counted on the services' clock.
+            clock=lambda: self._clock().timestamp(),
         )
 
     def for_connection(self, connection: ClioConnection) -> Any:
@@ -179,9 +184,17 @@ class _Wiring:
     def _table(self) -> str:
         return self.config.table_name
 
-    @property
+    @cached_property
     def clock(self) -> Clock:
-        return self.given.clock or utcnow
+        """The only source of "now" for the services: the given one (tests), the local
+        stack's shifted clock (`LOCAL_CLOCK_FILE`), else the real one."""
+        if self.given.clock is not None:
+            return self.given.clock
+        if self.config.local_clock_file:
+            from billbridge.adapters.shifted_clock import ShiftedClock
+
+            return ShiftedClock(self.config.local_clock_file)
+        return utcnow
 
     @cached_property
     def bills(self) -> BillRepository:
@@ -283,7 +296,7 @@ class _Wiring:
         if self.given.clio is not None:
             return self.given.clio
         assert isinstance(self.config, StoreConfig)
-        return ClioClients(self.config, self.connections)
+        return ClioClients(self.config, self.connections, self.clock)
 
     def stripe(self) -> Callable[[], PaymentGateway]:
         """The gateway, made on first use (the Stripe secret is read then, and cached)."""
@@ -372,6 +385,8 @@ class ApiServices:
     # only over https when the callback is https.
     connect_cookie_path: str
     connect_cookie_secure: bool
+    # "Now" for what a route stamps itself (a report's time): the services' clock.
+    clock: Clock = utcnow
 
 
 def _webhooks(config: ClioConfig, w: _Wiring) -> WebhookSubscriptions:
@@ -444,6 +459,7 @@ def build_api(config: PaymentsApiConfig, adapters: Adapters = Adapters()) -> Api
         web_base_url=config.web_base_url,
         connect_cookie_path=urlsplit(config.clio_redirect_uri).path or "/clio/callback",
         connect_cookie_secure=urlsplit(config.clio_redirect_uri).scheme == "https",
+        clock=w.clock,
     )
 
 

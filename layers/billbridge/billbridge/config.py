@@ -28,6 +28,9 @@ class EnvSettings(BaseModel):
 class CommonConfig(EnvSettings):
     table_name: str = Field(alias="TABLE_NAME")
     stage: str = Field(default="dev", alias="STAGE")
+    # Local stack only: the file of the local clock's offset (adapters/shifted_clock.py); in
+    # AWS it is unset and the clock is the real one.
+    local_clock_file: str | None = Field(default=None, alias="LOCAL_CLOCK_FILE")
 
 
 class StoreConfig(CommonConfig):
