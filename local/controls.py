@@ -74,7 +74,7 @@ class ControlledStack(Protocol):
 
     def payment_accounts(self, firm_id: str, name: str | None = None) -> Any: ...
 
-    def tick(self) -> None: ...
+    def tick(self) -> Any: ...
 
     def clock_now(self) -> datetime: ...
 
@@ -203,8 +203,8 @@ class LocalControls:
         )
 
     def _tick(self) -> Answer:
-        self._stack.tick()
-        return _json(202, {"ticked": True})
+        ran = self._stack.tick()
+        return _json(202, {"ticked": True, **(ran if isinstance(ran, dict) else {})})
 
     def _clock(self, method: str, body: bytes) -> Answer:
         if method == "POST":

@@ -78,8 +78,8 @@ class Ports:
         )
 
 
-def scheduled_event(now: datetime) -> dict[str, Any]:
-    """The event EventBridge hands a `rate(1 minute)` schedule target (moto's never fires)."""
+def scheduled_event(now: datetime, rule: str = "billbridge-local-sync-schedule") -> dict[str, Any]:
+    """The event EventBridge hands a schedule's target (moto's never fires)."""
     return {
         "version": "0",
         "id": f"local-{int(now.timestamp())}",
@@ -88,7 +88,7 @@ def scheduled_event(now: datetime) -> dict[str, Any]:
         "account": "123456789012",
         "time": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "region": REGION,
-        "resources": ["arn:aws:events:us-east-1:123456789012:rule/billbridge-local-sync-schedule"],
+        "resources": [f"arn:aws:events:us-east-1:123456789012:rule/{rule}"],
         "detail": {},
     }
 
@@ -290,13 +290,29 @@ class Stack:
         their next clock read on (local/clock.py)."""
         return self.clock.set(now)
 
-    def tick(self) -> None:
-        """Every schedule once, now (the local clock's now), as EventBridge would fire them."""
-        boto3.client("lambda", region_name=REGION).invoke(
+    def tick(self) -> dict[str, Any]:
+        """Every schedule once, now (the local clock's now), as EventBridge would fire them:
+        the sync (asynchronously, as EventBridge invokes it) and the reminders (waited for, so
+        the answer says how many reminders this tick started)."""
+        client = boto3.client("lambda", region_name=REGION)
+        now = self.clock.now()
+        client.invoke(
             FunctionName=os.environ["SYNC_FUNCTION_NAME"],
             InvocationType="Event",
-            Payload=json.dumps(scheduled_event(self.clock.now())).encode(),
+            Payload=json.dumps(scheduled_event(now)).encode(),
         )
+        assert self.lambdas is not None
+        answer = client.invoke(
+            FunctionName=self.lambdas.name_of("RemindersFunction"),
+            InvocationType="RequestResponse",
+            Payload=json.dumps(
+                scheduled_event(now, "billbridge-local-reminders-schedule")
+            ).encode(),
+        )
+        result = json.loads(answer["Payload"].read() or b"null")
+        if answer.get("FunctionError"):
+            raise RuntimeError(f"the reminders tick failed: {result}")
+        return {"reminders": result}
 
     def _tick(self) -> None:
         # EventBridge's rate(1 minute); the end-to-end tests tick by hand (POST /_local/tick)

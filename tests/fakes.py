@@ -45,6 +45,7 @@ from billbridge.services.ports import (
     FirmHeader,
     PaymentAccounts,
     RefundResult,
+    SentRecord,
     StaleTransaction,
     WantedPdf,
 )
@@ -476,6 +477,7 @@ class FakeSending(FakeEnvelopes):
         self.messages: dict[str, tuple[str, str]] = {}
         self.before: dict[str, Callable[[], Any]] = {}
         self.crash_next: dict[str, int] = {}
+        self.sent_log: list[SentRecord] = []  # the bills' send history, in send order
 
     def _at(self, call: str) -> None:
         interleaved = self.before.pop(call, None)
@@ -550,7 +552,21 @@ class FakeSending(FakeEnvelopes):
             for bill_id in envelope.bill_ids:
                 stored = self.bills.items[(envelope.firm_id, bill_id)]
                 self.bills.items[(envelope.firm_id, bill_id)] = replace(
-                    stored, payment_link_id=link_id, last_sent_at=now
+                    stored,
+                    payment_link_id=link_id,
+                    last_sent_at=now,
+                    first_sent_at=stored.first_sent_at or now,
+                )
+                self.sent_log.append(
+                    SentRecord(
+                        bill_id=bill_id,
+                        envelope_id=envelope.id,
+                        purpose=envelope.purpose.value,
+                        reminder_number=envelope.reminder_number,
+                        to=envelope.to,
+                        subject=envelope.subject,
+                        sent_at=now,
+                    )
                 )
         self.messages[message_id] = key
 
@@ -1027,6 +1043,69 @@ def fake_config(kind: type[Any]) -> Any:
     return kind(**FAKE_CONFIG)
 
 
+class FakeReminders:
+    """ReminderStore with DynamoReminderStore's claim condition: the bill exists, is awaiting
+    payment, is not paused, and its claimed slot is below the one claimed; the draft envelope
+    and its batch written with the claim, or nothing."""
+
+    def __init__(self, bills: FakeBills, envelopes: FakeSending) -> None:
+        self.bills = bills
+        self.envelopes = envelopes
+        self.claims: list[tuple[str, int, int]] = []  # (firm, bill, slot) of every claim won
+        self.before_claim: Callable[[], Any] | None = None  # another tick, interleaved
+
+    def claim(
+        self,
+        firm_id: str,
+        bill_id: int,
+        slot: int,
+        anchor: datetime,
+        batch: Batch,
+        envelope: Envelope,
+    ) -> bool:
+        interleaved, self.before_claim = self.before_claim, None
+        if interleaved is not None:
+            interleaved()
+        stored = self.bills.items.get((firm_id, bill_id))
+        if (
+            stored is None
+            or stored.bill.state is not BillState.AWAITING_PAYMENT
+            or stored.reminders_paused
+            or stored.reminder_slot >= slot
+        ):
+            return False
+        self.bills.items[(firm_id, bill_id)] = replace(
+            stored, reminder_slot=slot, first_sent_at=stored.first_sent_at or anchor
+        )
+        self.envelopes.create_batch(batch, [envelope])
+        self.claims.append((firm_id, bill_id, slot))
+        return True
+
+    def set_paused(self, firm_id: str, bill_id: int, paused: bool) -> bool:
+        stored = self.bills.items.get((firm_id, bill_id))
+        if stored is None:
+            return False
+        self.bills.items[(firm_id, bill_id)] = replace(stored, reminders_paused=paused)
+        return True
+
+    def history(self, firm_id: str, bill_id: int) -> list[SentRecord]:
+        return [
+            r
+            for r in self.envelopes.sent_log
+            if r.bill_id == bill_id and self.envelopes.envelopes.get((firm_id, r.envelope_id))
+        ]
+
+
+class FakePlans:
+    """PlanCoverage: the bills a test says an active plan covers."""
+
+    def __init__(self) -> None:
+        self.covered: set[tuple[str, int]] = set()
+
+    def covered_bill_ids(self, firm_id: str, bill_ids: Sequence[int]) -> set[int]:
+        return {i for i in bill_ids if (firm_id, i) in self.covered}
+
+
 class FakeWorld:
     """Every port's fake, sharing state as the real store does (the payment store and the
     sending repository write on the same bills), and the whole app built on them through the
@@ -1050,6 +1129,8 @@ class FakeWorld:
         self.launcher = FakeLauncher()
         self.clio = FakeClioFactory()
         self.secrets = FakeSecrets()
+        self.reminders = FakeReminders(self.bills, self.envelopes)
+        self.plans = FakePlans()
         # A test's own state that snapshot() and restore() carry along.
         self.scratch: dict[str, Any] = {}
 
@@ -1116,6 +1197,8 @@ class FakeWorld:
             secrets=self.secrets,
             pdfs=self.pdfs,
             clock=self.clock,
+            reminders=self.reminders,
+            plans=self.plans,
         )
 
     def api(self) -> Any:
@@ -1153,6 +1236,12 @@ class FakeWorld:
         from billbridge.config import SyncWorkerConfig
 
         return bootstrap.build_sync_worker(fake_config(SyncWorkerConfig), self.adapters())
+
+    def reminder_service(self) -> Any:
+        from billbridge import bootstrap
+        from billbridge.config import RemindersConfig
+
+        return bootstrap.build_reminders(fake_config(RemindersConfig), self.adapters())
 
     def clio_webhook(self) -> Any:
         from billbridge import bootstrap

@@ -66,9 +66,17 @@ class Invoice(ApiModel):
         "(money on a void or deleted bill), inquiry, disputed (an open chargeback), "
         "chargeback_lost"
     )
+    next_reminder_at: datetime | None = Field(
+        default=None,
+        description="When the bill's next payment reminder is due (X3); null when reminders "
+        "are off, paused, stopped (paid, void, deleted, on a payment plan) or all sent",
+    )
+    reminders_paused: bool = Field(
+        default=False, description="The clerk paused this bill's reminders"
+    )
 
     @classmethod
-    def of(cls, stored: StoredBill) -> Invoice:
+    def of(cls, stored: StoredBill, next_reminder_at: datetime | None = None) -> Invoice:
         bill = stored.bill
         return cls(
             id=str(bill.id),
@@ -98,6 +106,8 @@ class Invoice(ApiModel):
             last_sent_at=stored.last_sent_at,
             payable_cents=stored.payable_cents,
             flags=list(stored.all_flags()),
+            next_reminder_at=next_reminder_at,
+            reminders_paused=stored.reminders_paused,
         )
 
 
@@ -204,6 +214,12 @@ class EnvelopeOut(ApiModel):
     payment_url: str | None
     sent_at: datetime | None
     error: str | None
+    purpose: Literal["send", "reminder"] = Field(
+        default="send", description="A bill's first send, or a payment reminder (X3)"
+    )
+    reminder_number: int | None = Field(
+        default=None, description="Which reminder of the bill this is (1 = the first)"
+    )
 
     @classmethod
     def of(cls, envelope: Envelope) -> EnvelopeOut:
@@ -222,7 +238,24 @@ class EnvelopeOut(ApiModel):
             payment_url=envelope.payment_url,
             sent_at=envelope.sent_at,
             error=envelope.error,
+            purpose=envelope.purpose.value,
+            reminder_number=envelope.reminder_number,
         )
+
+
+class SentRecordOut(ApiModel):
+    envelope_id: str
+    purpose: Literal["send", "reminder"]
+    reminder_number: int | None
+    to: str
+    subject: str
+    sent_at: datetime
+    label: str = Field(description="In words: First send, or Reminder 2")
+
+
+class BillHistoryOut(ApiModel):
+    bill_id: str
+    items: list[SentRecordOut] = Field(description="The emails that carried the bill, oldest first")
 
 
 class DraftRequest(ApiModel):

@@ -27,6 +27,7 @@ from billbridge.config import (
     PayConfig,
     PaymentsApiConfig,
     PdfCacheConfig,
+    RemindersConfig,
     SendConfig,
     SesEventsConfig,
     StoreConfig,
@@ -55,12 +56,15 @@ from billbridge.services.ports import (
     PaymentLinkRepository,
     PaymentStore,
     PdfStore,
+    PlanCoverage,
+    ReminderStore,
     SendingRepository,
     SendStarter,
     SettingsRepository,
     SyncLauncher,
     SyncRepository,
 )
+from billbridge.services.reminders import RemindersService
 from billbridge.services.sending import DeliveryEvents, SendRequests, SendSteps
 from billbridge.services.settings import SettingsService
 from billbridge.services.sync import SyncService
@@ -89,6 +93,10 @@ class Adapters:
     secrets: AppSecrets | None = None
     pdfs: PdfStore | None = None
     clock: Clock | None = None
+    reminders: ReminderStore | None = None
+    # Which bills an active payment plan covers (their reminders stop meanwhile); None: no
+    # bill is (services.ports.NoPlans) until payment plans provide an adapter.
+    plans: PlanCoverage | None = None
 
 
 class SecretsManagerSecrets:
@@ -288,6 +296,29 @@ class _Wiring:
         return DynamoPaymentStore(self.dynamodb, self._table)
 
     @cached_property
+    def reminders(self) -> ReminderStore:
+        if self.given.reminders is not None:
+            return self.given.reminders
+        from billbridge.adapters.dynamo_reminders import DynamoReminderStore
+
+        return DynamoReminderStore(self.dynamodb, self._table)
+
+    @property
+    def plans(self) -> PlanCoverage | None:
+        return self.given.plans
+
+    def reminder_service(self, starter: Callable[[], SendStarter]) -> RemindersService:
+        return RemindersService(
+            connections=self.connections,
+            settings=self.settings,
+            bills=self.bills,
+            reminders=self.reminders,
+            starter=starter,
+            plans=self.plans,
+            clock=self.clock,
+        )
+
+    @cached_property
     def secrets(self) -> AppSecrets:
         return self.given.secrets or SecretsManagerSecrets(self.config)
 
@@ -342,7 +373,7 @@ class _Wiring:
         if given is not None:
             return lambda: given
         config = self.config
-        assert isinstance(config, PaymentsApiConfig)
+        assert isinstance(config, (PaymentsApiConfig, RemindersConfig))
 
         @cache  # made on first use, then kept: a client per request costs time and memory
         def make() -> SendStarter:
@@ -380,6 +411,7 @@ class ApiServices:
     sending: SendRequests
     payment_links: PaymentLinks
     reconciliation: Reconciliation
+    reminders: RemindersService
     web_base_url: str
     # The connect cookie (domain/oauth_state.py) goes only to the OAuth callback's path, and
     # only over https when the callback is https.
@@ -456,6 +488,7 @@ def build_api(config: PaymentsApiConfig, adapters: Adapters = Adapters()) -> Api
             clock=w.clock,
         ),
         reconciliation=Reconciliation(store=w.payments, bills=w.bills),
+        reminders=w.reminder_service(w.send_starter()),
         web_base_url=config.web_base_url,
         connect_cookie_path=urlsplit(config.clio_redirect_uri).path or "/clio/callback",
         connect_cookie_secure=urlsplit(config.clio_redirect_uri).scheme == "https",
@@ -542,7 +575,13 @@ def build_send_steps(config: SendConfig, adapters: Adapters = Adapters()) -> Sen
         pay_link_key=w.secrets.pay_link_key,
         pay_base_url=config.public_pay_base_url,
         clock=w.clock,
+        plans=w.plans,
     )
+
+
+def build_reminders(config: RemindersConfig, adapters: Adapters = Adapters()) -> RemindersService:
+    w = _Wiring(config, adapters)
+    return w.reminder_service(w.send_starter())
 
 
 def build_delivery_events(config: CommonConfig, adapters: Adapters = Adapters()) -> DeliveryEvents:
@@ -585,6 +624,11 @@ def send_steps() -> SendSteps:
 
 
 @cache
+def reminders_service() -> RemindersService:
+    return build_reminders(RemindersConfig())  # type: ignore[call-arg]
+
+
+@cache
 def delivery_events() -> DeliveryEvents:
     return build_delivery_events(SesEventsConfig())  # type: ignore[call-arg]
 
@@ -595,5 +639,6 @@ def reset() -> None:
     clio_webhook_service.cache_clear()
     send_steps.cache_clear()
     delivery_events.cache_clear()
+    reminders_service.cache_clear()
     pay_page.cache_clear()
     stripe_webhook.cache_clear()

@@ -108,3 +108,10 @@ class StripeWebhookConfig(CommonConfig, StripeConfig):
 
 class PaymentsApiConfig(ApiConfig, PayLinkConfig, StripeConfig):
     pass
+
+
+class RemindersConfig(StoreConfig):
+    """The reminders function (X3): it reads connections, settings and bills, and starts the
+    send workflow for each reminder it claims."""
+
+    send_state_machine_arn: str = Field(alias="SEND_STATE_MACHINE_ARN")

@@ -203,6 +203,9 @@ def stored_bill_from_item(item: Item) -> StoredBill:
         flags=tuple(sorted(data.get("flags") or ())),
         **{name: int(data.get(name) or 0) for name in MONEY_COUNTERS},
         pdf_etag=data.get("pdf_etag"),
+        first_sent_at=parse_iso(data.get("first_sent_at")),
+        reminders_paused=data.get("reminders_paused") is True,
+        reminder_slot=int(data.get("reminder_slot") or 0),
     )
 
 

@@ -142,6 +142,12 @@ class Update:
         self._set.append(f"{self.name(attribute)} = {self.value(value)}")
         return self
 
+    def set_if_absent(self, attribute: str, value: Any) -> Update:
+        """SET the attribute only where the item has none yet (`if_not_exists`)."""
+        name = self.name(attribute)
+        self._set.append(f"{name} = if_not_exists({name}, {self.value(value)})")
+        return self
+
     def remove(self, attribute: str) -> Update:
         self._remove.append(self.name(attribute))
         return self

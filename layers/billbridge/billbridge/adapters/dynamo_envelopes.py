@@ -28,6 +28,7 @@ from billbridge.domain.envelopes import (
     EDITABLE,
     Batch,
     Envelope,
+    EnvelopePurpose,
     EnvelopeStatus,
     check_editable,
     statuses_before,
@@ -69,6 +70,9 @@ def envelope_item(envelope: Envelope) -> Item:
         "payment_url": envelope.payment_url,
         "sent_at": iso_or_none(envelope.sent_at),
         "error": envelope.error,
+        # First sends are stored without it (as before reminders existed).
+        "purpose": None if envelope.purpose is EnvelopePurpose.SEND else envelope.purpose.value,
+        "reminder_number": envelope.reminder_number,
     }
     return to_item({k: v for k, v in values.items() if v is not None})
 
@@ -94,6 +98,10 @@ def envelope_from_item(firm_id: str, item: Item) -> Envelope:
         payment_url=data.get("payment_url"),
         sent_at=parse_iso(data.get("sent_at")),
         error=data.get("error"),
+        purpose=EnvelopePurpose(data.get("purpose") or EnvelopePurpose.SEND.value),
+        reminder_number=(
+            int(data["reminder_number"]) if data.get("reminder_number") is not None else None
+        ),
     )
 
 
@@ -196,6 +204,28 @@ class DynamoEnvelopeRepository(DynamoRepository):
         return True
 
 
+def send_log_sk(bill_id: int, sent_at: datetime | None = None, envelope_id: str = "") -> str:
+    """`SENT#<bill>#<time>#<envelope>`: a bill's sends in time order under one prefix."""
+    prefix = f"SENT#{bill_id:020d}#"
+    return prefix if sent_at is None else f"{prefix}{iso_utc(sent_at)}#{envelope_id}"
+
+
+def send_log_item(envelope: Envelope, bill_id: int, now: datetime) -> Item:
+    values: dict[str, Any] = {
+        "pk": firm_pk(envelope.firm_id),
+        "sk": send_log_sk(bill_id, now, envelope.id),
+        "type": "bill_send",
+        "bill_id": bill_id,
+        "envelope_id": envelope.id,
+        "purpose": envelope.purpose.value,
+        "reminder_number": envelope.reminder_number,
+        "to": envelope.to,
+        "subject": envelope.subject,
+        "sent_at": iso_utc(now),
+    }
+    return to_item({k: v for k, v in values.items() if v is not None})
+
+
 def _ses_pk(message_id: str) -> str:
     return f"SESMSG#{message_id}"
 
@@ -276,8 +306,14 @@ class DynamoSendingRepository(DynamoEnvelopeRepository):
                 {"pk": {"S": firm_pk(envelope.firm_id)}, "sk": {"S": f"BILL#{bill_id:020d}"}},
             )
             bill.set("payment_link_id", link_id).set("last_sent_at", iso_utc(now))
+            bill.set_if_absent("first_sent_at", iso_utc(now))  # reminders count from it
             bill.when(f"attribute_exists({bill.name('pk')})")
             actions.append({"Update": bill.request()})
+            # The bill's send history (first sends and reminders apart): GET
+            # /invoices/{id}/envelopes reads it in one Query.
+            actions.append(
+                {"Put": {"TableName": self._table, "Item": send_log_item(envelope, bill_id, now)}}
+            )
         actions.append(
             {
                 "Put": {

@@ -222,6 +222,11 @@ class StoredBill:
     chargebacks_lost: int = 0
     # The Clio etag of the bill version whose PDF is cached (docs/data-model.md, "Bill PDFs").
     pdf_etag: str | None = None
+    # Reminders (domain/reminders.py): when the bill was first sent (they count from it), the
+    # clerk's pause, and the highest reminder slot claimed so far (it only grows).
+    first_sent_at: datetime | None = None
+    reminders_paused: bool = False
+    reminder_slot: int = 0
 
     @property
     def money(self) -> BillMoney:

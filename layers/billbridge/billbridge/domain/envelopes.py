@@ -36,6 +36,13 @@ class EnvelopeStatus(StrEnum):
     COMPLAINED = "complained"
 
 
+class EnvelopePurpose(StrEnum):
+    """What an envelope is for: a bill's first send (staff drafted it), or a reminder (X3)."""
+
+    SEND = "send"
+    REMINDER = "reminder"
+
+
 # The envelope status rules, in one place (as transactions have `can_move`): each status and the
 # statuses it may move to. Every write that changes an envelope's status is conditioned on it.
 #   draft -> sending (a send claims it) or failed (its send died before claiming it)
@@ -92,6 +99,8 @@ class Envelope:
     payment_url: str | None = None
     sent_at: datetime | None = None
     error: str | None = None
+    purpose: EnvelopePurpose = EnvelopePurpose.SEND
+    reminder_number: int | None = None  # a reminder's slot (1 = the first reminder)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictBool,
+    StrictInt,
     WithJsonSchema,
     field_validator,
 )
@@ -90,6 +91,35 @@ class Templates(BaseModel):
         )
     )
 
+    # X3: the payment reminder; the same merge fields as a first send.
+    reminder: EmailTemplate = Field(
+        default_factory=lambda: EmailTemplate(
+            subject="Reminder: {{ bill_numbers }} from {{ firm_name }} is still open",
+            body=(
+                "Dear {{ client_name }},\n\n"
+                "This is a friendly reminder that {{ bill_numbers }} for {{ amount_due }}, "
+                "due {{ due_dates }}, is still open. The bill is attached again.\n\n"
+                "You can pay online here: {{ pay_link }}\n\n"
+                "If you have paid already, thank you, and please disregard this email.\n\n"
+                "{{ firm_name }}"
+            ),
+        )
+    )
+
+
+class ReminderSettings(BaseModel):
+    """X3: reminders of bills still payable, `first_after_days` after a bill was first sent,
+    then every `repeat_every_days`, at most `max_count` in all (domain/reminders.py). Off until
+    the firm turns them on: a firm decides when its clients get more email."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: StrictBool = False
+    # Peers' defaults (Clio Payments, LawPay): 15 days after the bill, then every 15 days.
+    first_after_days: StrictInt = Field(default=15, ge=1, le=365)
+    repeat_every_days: StrictInt = Field(default=15, ge=1, le=365)
+    max_count: StrictInt = Field(default=3, ge=1, le=12)
+
 
 class FirmSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -105,6 +135,7 @@ class FirmSettings(BaseModel):
     )
     sender_name: str | None = Field(default=None, max_length=200, json_schema_extra=ONE_LINE)
     reply_to: EmailAddress | None = None
+    reminders: ReminderSettings = Field(default_factory=ReminderSettings)
 
     @field_validator("default_states")
     @classmethod
@@ -123,6 +154,6 @@ def check_header_fields(settings: FirmSettings) -> None:
         check_header_text(settings.sender_name, "sender_name", "The sender's name")
     if settings.reply_to is not None:
         check_header_text(str(settings.reply_to), "reply_to", "The reply-to address")
-    for kind in ("invoice", "trust_request"):
+    for kind in ("invoice", "trust_request", "reminder"):
         template: EmailTemplate = getattr(settings.templates, kind)
         check_header_text(template.subject, f"templates.{kind}.subject", "The subject template")

@@ -13,6 +13,7 @@ from datetime import datetime
 
 from billbridge.domain.bills import BillState, StoredBill, parse_states
 from billbridge.domain.errors import InvalidInput, NotFound
+from billbridge.domain.settings import FirmSettings
 from billbridge.domain.sync import SyncCheckpoint, SyncRun
 from billbridge.services.ports import BillRepository, FirmHeaders
 
@@ -26,6 +27,9 @@ class InvoicesPage:
     synced_at: datetime | None
     sync: SyncRun | None
     states: tuple[BillState, ...]
+    # The settings the header carried (reminders: each bill's next reminder is worked out
+    # from them, without another read).
+    settings: FirmSettings | None = None
 
 
 def encode_cursor(before_bill_id: int, states: Sequence[BillState]) -> str:
@@ -91,4 +95,5 @@ class InvoicesService:
             synced_at=synced_at,
             sync=sync,
             states=chosen,
+            settings=header.settings,
         )

@@ -416,3 +416,56 @@ class PaymentGateway(Protocol):
         metadata: dict[str, str],
         idempotency_key: str,
     ) -> RefundResult: ...
+
+
+# --- reminders (X3) ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SentRecord:
+    """One email that carried a bill: a first send or a reminder (the bill's send history)."""
+
+    bill_id: int
+    envelope_id: str
+    purpose: str  # EnvelopePurpose's value
+    reminder_number: int | None
+    to: str
+    subject: str
+    sent_at: datetime
+
+
+class ReminderStore(Protocol):
+    def claim(
+        self,
+        firm_id: str,
+        bill_id: int,
+        slot: int,
+        anchor: datetime,
+        batch: Batch,
+        envelope: Envelope,
+    ) -> bool:
+        """Claim reminder `slot` of the bill and write its draft envelope and batch, in one
+        conditional write: only while the bill's claimed slot is below `slot` and it is not
+        paused. False: another tick (or a retry) claimed it first, or it was paused."""
+        ...
+
+    def set_paused(self, firm_id: str, bill_id: int, paused: bool) -> bool:
+        """False when the firm has no such bill."""
+        ...
+
+    def history(self, firm_id: str, bill_id: int) -> list[SentRecord]:
+        """The emails that carried the bill, oldest first."""
+        ...
+
+
+class PlanCoverage(Protocol):
+    """Which bills an active payment plan covers (X6): their reminders stop meanwhile."""
+
+    def covered_bill_ids(self, firm_id: str, bill_ids: Sequence[int]) -> set[int]: ...
+
+
+class NoPlans:
+    """No bill is covered by a plan: the default until payment plans provide the port."""
+
+    def covered_bill_ids(self, firm_id: str, bill_ids: Sequence[int]) -> set[int]:
+        return set()

@@ -22,6 +22,7 @@ from billbridge.domain.connection import ClioConnection
 from billbridge.domain.email_headers import address_problem, header_problem
 from billbridge.domain.envelopes import (
     Envelope,
+    EnvelopePurpose,
     EnvelopeStatus,
     can_move,
     check_sendable_envelope,
@@ -43,6 +44,7 @@ from billbridge.domain.payment_links import (
     new_link_id,
     token_hash,
 )
+from billbridge.domain.reminders import stop_reason
 from billbridge.domain.sync import utcnow
 from billbridge.domain.templates import PAY_LINK_MARKER, fill_pay_link
 from billbridge.services.bill_pdfs import BillPdfs
@@ -52,7 +54,9 @@ from billbridge.services.ports import (
     ConnectionRepository,
     EnvelopeRepository,
     Mailer,
+    NoPlans,
     PaymentLinkRepository,
+    PlanCoverage,
     SendingRepository,
     SendStarter,
     SettingsRepository,
@@ -179,7 +183,9 @@ class SendSteps:
         pay_link_key: Callable[[], bytes],
         pay_base_url: str,
         clock: Callable[[], datetime] = utcnow,
+        plans: PlanCoverage | None = None,
     ) -> None:
+        self._plans = plans or NoPlans()
         self._envelopes = envelopes
         self._bills = bills
         self._links = links
@@ -203,13 +209,22 @@ class SendSteps:
         if not self._envelopes.claim(firm_id, envelope_id, claim_token, now):
             # Sent, or being sent by another run: a repeated send never emails twice.
             return {"envelope_id": envelope_id, "outcome": "skipped", "status": envelope.status}
+        if envelope.purpose is EnvelopePurpose.REMINDER:
+            # Checked again here, just before SES: a bill paid, voided or paused since the tick
+            # made this reminder gets none (domain/reminders.py).
+            stopped = self._reminder_stopped(firm_id, envelope)
+            if stopped is not None:
+                self._envelopes.mark_failed(
+                    firm_id, envelope_id, claim_token, f"Not sent: {stopped}."
+                )
+                return {"envelope_id": envelope_id, "outcome": "cancelled", "reason": stopped}
         try:
             attachments = self._attachments(firm_id, envelope.bill_ids)
         except ClioUnreachable as exc:
             if exc.transient:
                 raise TransientSendError(f"Clio unavailable: {exc.message}") from None
             raise
-        link = self._link_for(firm_id, envelope.bill_ids, now)
+        link = self._link_for(firm_id, envelope.bill_ids, now, envelope.payment_link_id)
         url = link_url(self._pay_base_url, link_token(self._pay_link_key(), firm_id, link.id))
         settings = self._settings.get(firm_id)
         text = fill_pay_link(envelope.body, url)
@@ -273,8 +288,34 @@ class SendSteps:
             attachments.append((f"{name}.pdf", pdf))
         return attachments
 
-    def _link_for(self, firm_id: str, bill_ids: tuple[int, ...], now: datetime) -> PaymentLink:
-        """P1: the link of this set of bills, made the first time the set is sent."""
+    def _reminder_stopped(self, firm_id: str, envelope: Envelope) -> str | None:
+        """Why this reminder must not go out now, or None."""
+        if not self._settings.get(firm_id).reminders.enabled:
+            return "reminders are turned off in Settings"
+        stored = self._bills.get_many(firm_id, envelope.bill_ids)
+        covered = self._plans.covered_bill_ids(firm_id, list(envelope.bill_ids))
+        for bill_id in envelope.bill_ids:
+            bill = stored.get(bill_id)
+            if bill is None:
+                return f"bill {bill_id} is no longer in Clio"
+            reason = stop_reason(bill, covered_by_plan=bill_id in covered)
+            if reason is not None:
+                return reason
+        return None
+
+    def _link_for(
+        self,
+        firm_id: str,
+        bill_ids: tuple[int, ...],
+        now: datetime,
+        link_id: str | None = None,
+    ) -> PaymentLink:
+        """P1: the link of this set of bills, made the first time the set is sent; a reminder
+        names the link its bill was sent with, and carries that same link."""
+        if link_id is not None:
+            named = self._links.get(firm_id, link_id)
+            if named is not None:
+                return named
         existing = self._links.for_bills(firm_id, bill_ids)
         if existing is not None:
             return existing
