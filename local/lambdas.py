@@ -11,8 +11,11 @@ still make the real `lambda:Invoke` API call, so what deploys is what runs here.
   invocation runs at once; an `Event` one runs on a thread in "thread" mode, at once in
   "inline" mode (deterministic integration tests), or waits in a queue until `drain()` in
   "queue" mode (benchmarks, which time each part on its own). In-process handlers share one
-  interpreter, so module state (Powertools' current event) is shared too: one request at a
-  time per function, and no isolation between functions.
+  interpreter, so module state is shared too: Powertools keeps the current event on a class
+  attribute shared by every function's resolver, so API Gateway invocations run one at a time
+  across all functions (a Clio webhook's delivery once answered a concurrent GET /invoices
+  with the webhook's event: 401, "the caller's token names no firm"), and nothing else is
+  isolated between functions.
 """
 
 from __future__ import annotations
@@ -103,7 +106,8 @@ class LocalLambdas:
         self.invocations: deque[tuple[str, str]] = deque(maxlen=history)  # (name, type)
         self._original: Any = None
         self._queue: list[tuple[FunctionSpec, Any]] = []
-        self._api_locks = {spec.name: threading.Lock() for spec in self.specs.values()}
+        # One for every function: their resolvers share Powertools' current event (see above).
+        self._api_lock = threading.Lock()
         self.workers: WorkerPools | None = None
 
     def name_of(self, logical_id: str) -> str:
@@ -238,11 +242,12 @@ class LocalLambdas:
             return Outcome(json.dumps(error), type(exc).__name__)
 
     def invoke_api(self, spec: FunctionSpec, event: dict[str, Any]) -> Outcome:
-        """An API Gateway proxy invocation. In-process, one request at a time per function (one
-        Lambda container serves one request at a time; its module state is not shared)."""
+        """An API Gateway proxy invocation. In-process, one request at a time across functions
+        (one Lambda container serves one request at a time, and in this one interpreter every
+        function's resolver reads the same current event)."""
         if self.mode == "process":
             return self.run(spec, event)
-        with self._api_locks[spec.name]:
+        with self._api_lock:
             return self._run_in_process(spec, event)
 
     def drain(self) -> int:
