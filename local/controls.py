@@ -203,7 +203,10 @@ class LocalControls:
         )
 
     def _tick(self) -> Answer:
-        ran = self._stack.tick()
+        try:
+            ran = self._stack.tick()
+        except Exception as exc:  # a schedule's function failed: say so, as a gateway would
+            return _error(502, "tick_failed", f"a schedule's function failed: {exc}"[:500])
         return _json(202, {"ticked": True, **(ran if isinstance(ran, dict) else {})})
 
     def _clock(self, method: str, body: bytes) -> Answer:

@@ -1075,11 +1075,23 @@ class FakeReminders:
         ):
             return False
         self.bills.items[(firm_id, bill_id)] = replace(
-            stored, reminder_slot=slot, first_sent_at=stored.first_sent_at or anchor
+            stored,
+            reminder_slot=slot,
+            first_sent_at=stored.first_sent_at or anchor,
+            pending_reminder=(batch.id, envelope.id, envelope.created_at),
         )
         self.envelopes.create_batch(batch, [envelope])
         self.claims.append((firm_id, bill_id, slot))
         return True
+
+    def clear_pending(self, firm_id: str, bill_id: int, envelope_id: str) -> None:
+        stored = self.bills.items.get((firm_id, bill_id))
+        if (
+            stored is not None
+            and stored.pending_reminder
+            and (stored.pending_reminder[1] == envelope_id)
+        ):
+            self.bills.items[(firm_id, bill_id)] = replace(stored, pending_reminder=None)
 
     def set_paused(self, firm_id: str, bill_id: int, paused: bool) -> bool:
         stored = self.bills.items.get((firm_id, bill_id))

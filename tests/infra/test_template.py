@@ -239,6 +239,26 @@ def test_given_the_sync_worker_when_reading_its_events_then_it_is_scheduled_ever
     assert all(schedule.get("Enabled", True) is True for schedule in schedules)
 
 
+def test_given_the_reminders_function_then_a_schedule_drives_it_and_it_may_start_sends(
+    template: dict[str, Any],
+) -> None:
+    """X3: an EventBridge schedule invokes it; it starts the send workflow (its policy names
+    that state machine) and reads the connected firms (the token key, to read connections)."""
+    (reminders,) = [
+        properties
+        for properties in _functions(template).values()
+        if _function_dir(properties) == "reminders"
+    ]
+    schedules = [e["Properties"] for e in reminders["Events"].values() if e["Type"] == "Schedule"]
+    assert [schedule["Schedule"] for schedule in schedules] == ["rate(1 hour)"]
+    assert all(schedule.get("Enabled", True) is True for schedule in schedules)
+    policies = json.dumps(reminders["Policies"])
+    assert "StepFunctionsExecutionPolicy" in policies and "SendEnvelopesStateMachine" in policies
+    assert reminders["Environment"]["Variables"]["SEND_STATE_MACHINE_ARN"] == {
+        "Ref": "SendEnvelopesStateMachine"
+    }
+
+
 # --- failures kept, keys kept, requests logged ------------------------------------------------
 
 ASYNC_EVENT_TYPES = {"Schedule", "ScheduleV2", "EventBridgeRule", "CloudWatchEvent", "SNS", "S3"}

@@ -68,6 +68,13 @@ def test_given_many_writers_claiming_one_slot_then_exactly_one_wins_with_its_env
     assert winner.reminder_number == 1
     stored = store.bills().get(FIRM, 1)
     assert stored is not None and stored.reminder_slot == 1 and stored.first_sent_at == T0
+    # The claim names its reminder until a tick sees it sent; clearing another envelope's
+    # pending mark (a newer claim's) changes nothing.
+    assert stored.pending_reminder == (winner.batch_id, winner.id, T0)
+    reminders(store).clear_pending(FIRM, 1, "env_someone_else")
+    assert store.bills().get(FIRM, 1).pending_reminder is not None  # type: ignore[union-attr]
+    reminders(store).clear_pending(FIRM, 1, winner.id)
+    assert store.bills().get(FIRM, 1).pending_reminder is None  # type: ignore[union-attr]
     # The same slot again, or an earlier one, is refused; the next one is claimed.
     assert not reminders(store).claim(FIRM, 1, 1, T0, *draft(1, 1))
     assert reminders(store).claim(FIRM, 1, 2, T0 + timedelta(days=9), *draft(1, 2))

@@ -140,3 +140,19 @@ def test_given_local_clock_file_then_bootstrap_serves_the_shifted_clock(
     monkeypatch.delenv("LOCAL_CLOCK_FILE")
     wiring = bootstrap._Wiring(CommonConfig(), bootstrap.Adapters())  # type: ignore[call-arg]
     assert close_to(wiring.clock(), datetime.now(UTC))
+
+
+def test_given_a_schedule_that_fails_when_ticked_then_502_in_the_error_shape(
+    tmp_path: Path,
+) -> None:
+    stack = ClockStack(tmp_path / "clock.json")
+
+    def fail() -> None:
+        raise RuntimeError("the reminders tick failed: boom")
+
+    stack.tick = fail  # type: ignore[method-assign]
+    controls = LocalControls(stack, TOKEN)
+    status, _, answer = controls("POST", "/_local/tick", {"Authorization": f"Bearer {TOKEN}"}, b"")
+    body = json.loads(answer)
+    assert status == 502 and body["error"]["code"] == "tick_failed"
+    assert "boom" in body["error"]["message"]

@@ -367,3 +367,30 @@ def test_given_a_firm_whose_tick_fails_then_other_firms_still_get_their_reminder
     app.world.bills.page = page  # type: ignore[method-assign]
     app.world.clock.now = SENT + timedelta(days=16)
     assert app.tick() == 1
+
+
+def test_given_a_tick_that_dies_after_its_claim_then_a_later_tick_sends_that_slot_once() -> None:
+    """The claim is written, then the function dies before starting the send (and Lambda's
+    retry finds the slot claimed): a later tick finds the claimed draft and starts it."""
+    app = Reminders()
+    app.world.clock.now = SENT + timedelta(days=15, minutes=1)
+    starter, calls = app.world.send_starter, []
+
+    def dying_start(firm_id: str, batch_id: str, envelope_ids: Any) -> str:
+        calls.append(batch_id)
+        if len(calls) == 1:
+            raise RuntimeError("the function died before starting the send")
+        return starter.__class__.start(starter, firm_id, batch_id, envelope_ids)
+
+    starter.start = dying_start  # type: ignore[method-assign]
+    assert app.tick() == 0  # the firm's tick failed (and was logged)
+    assert app.tick() == 0  # the retry: the slot is claimed, and too fresh to restart
+    assert app.world.send_starter.started == []
+    app.world.clock.advance(minutes=6)
+    assert app.tick() == 1  # the left-behind reminder is started
+    assert app.tick() == 1  # not yet sent: started again, harmlessly
+    app.run_started()
+    assert len(app.reminders()) == 1
+    assert app.tick() == 0  # sent: nothing pending any more
+    assert app.bill().pending_reminder is None
+    assert app.bill().reminder_slot == 1

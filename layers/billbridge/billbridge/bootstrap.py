@@ -313,6 +313,7 @@ class _Wiring:
             settings=self.settings,
             bills=self.bills,
             reminders=self.reminders,
+            envelopes=self.envelopes,
             starter=starter,
             plans=self.plans,
             clock=self.clock,

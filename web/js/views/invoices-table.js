@@ -1,6 +1,7 @@
 // The Invoices table: one row per bill, which becomes a card at phone width (styles.css).
 
-import { badge, h, linkIcon } from "../dom.js";
+import { describe, getJson, sendJson } from "../api.js";
+import { announce, badge, h, linkIcon, replace } from "../dom.js";
 import { date, dateTime, flagLabel, isPastDue, kindLabel, money, stateLabel } from "../format.js";
 
 const STATE_TONES = {
@@ -19,7 +20,7 @@ export function whyNotSendable(bill) {
 export const hasBalance = (bill) => whyNotSendable(bill) === null;
 
 export const COLUMNS = ["ID", "Client", "Matter", "Kind", "Total", "Outstanding (Clio)", "Paid (GL)",
-  "Due", "Last sent", "Payment link"];
+  "Due", "Last sent", "Reminders", "Payment link"];
 
 /** invoicesTable({items, selected, onToggle, headerBox}) -> {table, rows}. `selected` holds the
  * selected bill ids; onToggle(bill, checked) is called when a row's checkbox changes; `rows`
@@ -72,9 +73,73 @@ function row(bill, checked, onToggle) {
     h("td", { "data-label": "Due", class: overdue ? "overdue nowrap" : "nowrap" },
       date(bill.due_at), overdue ? h("span", { class: "sub" }, "Past due") : null),
     h("td", { "data-label": "Last sent" }, bill.last_sent_at ? dateTime(bill.last_sent_at) : h("span", { class: "muted" }, "Never")),
+    h("td", { "data-label": "Reminders" }, remindersCell(bill)),
     h("td", { "data-label": "Payment link" }, bill.payment_link_id
       ? h("a", { href: `#/payment-links/${encodeURIComponent(bill.payment_link_id)}`, class: "icon-link",
         "aria-label": `Payment link of bill ${bill.id}`, title: "Payment link: transactions and refunds" }, linkIcon())
       : h("span", { class: "muted", title: "Made the first time the bill is sent" }, "–")));
   return { tr, box };
+}
+
+// --- reminders (X3): the next one, pause and resume, and the bill's sent emails ------------------
+
+function remindersCell(bill) {
+  const cell = h("div", { class: "reminders-cell" });
+  show();
+  return cell;
+
+  function show(message) {
+    const sent = Boolean(bill.last_sent_at);
+    const open = bill.state === "awaiting_payment" && sent;
+    let status;
+    if (!sent) status = h("span", { class: "muted" }, "Not sent yet");
+    else if (bill.reminders_paused) status = badge("Paused", "warn");
+    else if (bill.next_reminder_at) status = h("span", {}, `Next ${date(bill.next_reminder_at.slice(0, 10))}`);
+    else status = h("span", { class: "muted" }, "None scheduled");
+    const toggle = open
+      ? h("button", { type: "button", class: "small", "aria-label": `${bill.reminders_paused ? "Resume" : "Pause"} reminders of bill ${bill.id}`,
+        onclick: () => flip(toggle) }, bill.reminders_paused ? "Resume" : "Pause")
+      : null;
+    replace(cell, status, toggle, sent ? history() : null, message ? h("p", { class: "sub", role: "status" }, message) : null);
+  }
+
+  async function flip(button) {
+    const action = bill.reminders_paused ? "resume" : "pause";
+    button.disabled = true;
+    try {
+      const updated = await sendJson("POST", `/invoices/${encodeURIComponent(bill.id)}/reminders/${action}`);
+      Object.assign(bill, updated);
+      const said = action === "pause" ? `Reminders of bill ${bill.id} paused.` : `Reminders of bill ${bill.id} resumed.`;
+      show(said);
+      announce(said);
+      cell.querySelector("button")?.focus();
+    } catch (err) {
+      button.disabled = false;
+      show(`Not changed. ${describe(err)}`);
+    }
+  }
+
+  function history() {
+    // A button, not <details>: the screen's only disclosure summary is the status filter's.
+    const list = h("div", { class: "sent-history", hidden: true });
+    const button = h("button", { type: "button", class: "small link-like", "aria-expanded": "false",
+      "aria-label": `Sent emails of bill ${bill.id}` }, "Sent emails");
+    button.addEventListener("click", async () => {
+      const opening = list.hidden;
+      list.hidden = !opening;
+      button.setAttribute("aria-expanded", String(opening));
+      if (!opening) return;
+      replace(list, h("p", { class: "muted" }, "Loading…"));
+      try {
+        const { items } = await getJson(`/invoices/${encodeURIComponent(bill.id)}/envelopes`);
+        replace(list, items.length
+          ? h("ol", { class: "plain", "aria-label": `Emails that carried bill ${bill.id}` }, items.map((item) => h("li", { "data-purpose": item.purpose },
+            badge(item.label, item.purpose === "reminder" ? "info" : "neutral"), " ", dateTime(item.sent_at))))
+          : h("p", { class: "muted" }, "No email has carried this bill yet."));
+      } catch (err) {
+        replace(list, h("p", { class: "warn-text" }, `The sent emails could not be loaded. ${describe(err)}`));
+      }
+    });
+    return [button, list];
+  }
 }

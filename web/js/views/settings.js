@@ -1,12 +1,18 @@
 // Settings (T1): Aggregate Payment Links, the default Clio Status filter, the firm's name and
-// sender, and the two email templates with a live preview.
+// sender, payment reminders (X3), and the email templates (invoice, trust request, reminder)
+// with a live preview.
 
 import { describe, getJson, sendJson } from "../api.js";
 import { announce, errorBox, h, loadingBox, newId, pageTitle, replace, setFieldError, textField } from "../dom.js";
 import { BILL_STATES } from "../format.js";
 import { MERGE_FIELDS, preview } from "./template-preview.js";
 
-const TEMPLATE_KINDS = [["invoice", "Invoice email"], ["trust_request", "Trust request email"]];
+const TEMPLATE_KINDS = [["invoice", "Invoice email"], ["trust_request", "Trust request email"], ["reminder", "Payment reminder email"]];
+const REMINDER_NUMBERS = [
+  ["first_after_days", "First reminder, days after the bill was sent", 1, 365],
+  ["repeat_every_days", "Then every, in days", 1, 365],
+  ["max_count", "At most this many reminders a bill", 1, 12],
+];
 
 export async function render({ main, signal }) {
   const content = h("div", {});
@@ -39,6 +45,14 @@ export async function render({ main, signal }) {
   const editors = TEMPLATE_KINDS.map(([kind, title]) => templateEditor(kind, title, settings.templates[kind], () => firmName.control.value));
   firmName.control.addEventListener("input", () => editors.forEach((e) => e.refresh()));
 
+  const reminders = settings.reminders || { enabled: false, first_after_days: 15, repeat_every_days: 15, max_count: 3 };
+  const remindId = newId("remind");
+  const remindOn = h("input", { type: "checkbox", id: remindId, name: "reminders.enabled", checked: reminders.enabled, "aria-describedby": `${remindId}-hint` });
+  const remindNumbers = REMINDER_NUMBERS.map(([key, label, min, max]) => ({
+    key, label, min, max,
+    ...textField({ label, name: `reminders.${key}`, value: String(reminders[key]), attrs: { type: "number", min: String(min), max: String(max), step: "1", inputmode: "numeric" } }),
+  }));
+
   const saved = h("p", { role: "status", class: "saved-status" });
   const general = h("div", {});
   const save = h("button", { type: "submit", class: "primary" }, "Save settings");
@@ -50,6 +64,13 @@ export async function render({ main, signal }) {
         "If trust and operating bills are paid together, the payment is split between the two accounts."),
       statesSet),
     h("section", { class: "card" }, h("h2", {}, "Sender"), firmName.field, senderName.field, replyTo.field),
+    h("section", { class: "card", "aria-labelledby": `${remindId}-title` }, h("h2", { id: `${remindId}-title` }, "Payment reminders"),
+      h("div", { class: "field check" }, remindOn, h("label", { for: remindId }, "Send payment reminders")),
+      h("p", { class: "hint", id: `${remindId}-hint` },
+        "Emails the client again, with the bill and its payment link, while a bill sent from BillBridge is still unpaid. ",
+        "Reminders stop by themselves once the bill is paid (here or in Clio), voided or deleted, and while a payment plan covers it; ",
+        "you can pause a bill's reminders on Invoices. The message is the payment reminder email below."),
+      remindNumbers.map((n) => n.field)),
     h("section", { class: "card" }, h("h2", {}, "Email templates"),
       h("details", { class: "merge-fields" }, h("summary", {}, "Merge fields you can use"),
         h("dl", {}, Object.entries(MERGE_FIELDS).map(([name, [meaning]]) => [h("dt", {}, h("code", {}, `{{ ${name} }}`)), h("dd", {}, meaning)]))),
@@ -71,6 +92,15 @@ export async function render({ main, signal }) {
     replace(general);
     const states = stateBoxes.filter((b) => b.input.checked).map((b) => b.input.value);
     if (!states.length) return fail(statesSet, "Choose at least one state for the default filter.", stateBoxes[0].input);
+    const remindValues = {};
+    for (const n of remindNumbers) {
+      const raw = n.control.value.trim();
+      const value = Number(raw);
+      if (!/^[0-9]+$/.test(raw) || value < n.min || value > n.max) {
+        return fail(n.control, `${n.label}: enter a whole number from ${n.min} to ${n.max}.`);
+      }
+      remindValues[n.key] = value;
+    }
     const body = {
       ...settings,
       aggregate_payment_links: aggregate.checked,
@@ -79,6 +109,7 @@ export async function render({ main, signal }) {
       sender_name: senderName.control.value.trim() || null,
       reply_to: replyTo.control.value.trim() || null,
       templates: Object.fromEntries(editors.map((e) => [e.kind, e.value()])),
+      reminders: { enabled: remindOn.checked, ...remindValues },
     };
     save.disabled = true;
     save.textContent = "Saving…";

@@ -206,7 +206,16 @@ def stored_bill_from_item(item: Item) -> StoredBill:
         first_sent_at=parse_iso(data.get("first_sent_at")),
         reminders_paused=data.get("reminders_paused") is True,
         reminder_slot=int(data.get("reminder_slot") or 0),
+        pending_reminder=_pending_reminder(data),
     )
+
+
+def _pending_reminder(data: dict[str, Any]) -> tuple[str, str, datetime] | None:
+    claimed_at = parse_iso(data.get("reminder_claimed_at"))
+    batch_id, envelope_id = data.get("reminder_batch_id"), data.get("reminder_envelope_id")
+    if claimed_at is None or not batch_id or not envelope_id:
+        return None
+    return str(batch_id), str(envelope_id), claimed_at
 
 
 def _newest_per_id(bills: Iterable[Bill]) -> list[Bill]:

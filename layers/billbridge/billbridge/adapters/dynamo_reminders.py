@@ -43,6 +43,8 @@ class DynamoReminderStore(DynamoRepository):
         paused = bill.name("reminders_paused")
         state = bill.name("state")
         bill.set("reminder_slot", slot)
+        bill.set("reminder_batch_id", batch.id).set("reminder_envelope_id", envelope.id)
+        bill.set("reminder_claimed_at", iso_utc(envelope.created_at))
         # Reminders count from the first send; a bill sent before that was recorded keeps the
         # time its reminders were computed from.
         bill.set_if_absent("first_sent_at", iso_utc(anchor))
@@ -87,6 +89,17 @@ class DynamoReminderStore(DynamoRepository):
                 return False  # claimed already (or paused, or the bill is gone)
             raise
         return True
+
+    def clear_pending(self, firm_id: str, bill_id: int, envelope_id: str) -> None:
+        update = Update(self._table, {"pk": {"S": firm_pk(firm_id)}, "sk": {"S": bill_sk(bill_id)}})
+        update.remove("reminder_batch_id").remove("reminder_envelope_id")
+        update.remove("reminder_claimed_at")
+        update.when(f"{update.name('reminder_envelope_id')} = {update.value(envelope_id)}")
+        try:
+            self._update(update)
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise  # else a newer reminder is pending now: it stays
 
     def set_paused(self, firm_id: str, bill_id: int, paused: bool) -> bool:
         update = Update(self._table, {"pk": {"S": firm_pk(firm_id)}, "sk": {"S": bill_sk(bill_id)}})

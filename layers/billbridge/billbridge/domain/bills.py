@@ -227,6 +227,10 @@ class StoredBill:
     first_sent_at: datetime | None = None
     reminders_paused: bool = False
     reminder_slot: int = 0
+    # The last claimed reminder until a tick sees it leave `draft` (batch id, envelope id,
+    # claimed at): a tick that died between the claim and starting its send is finished by a
+    # later tick, so a claimed slot is never lost.
+    pending_reminder: tuple[str, str, datetime] | None = None
 
     @property
     def money(self) -> BillMoney:

@@ -449,6 +449,10 @@ class ReminderStore(Protocol):
         paused. False: another tick (or a retry) claimed it first, or it was paused."""
         ...
 
+    def clear_pending(self, firm_id: str, bill_id: int, envelope_id: str) -> None:
+        """Forget the bill's pending reminder, if it is still this envelope."""
+        ...
+
     def set_paused(self, firm_id: str, bill_id: int, paused: bool) -> bool:
         """False when the firm has no such bill."""
         ...

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from aws_lambda_powertools import Logger
 
@@ -37,6 +37,7 @@ from billbridge.domain.sync import utcnow
 from billbridge.services.ports import (
     BillRepository,
     ConnectionRepository,
+    EnvelopeRepository,
     NoPlans,
     PlanCoverage,
     ReminderStore,
@@ -48,6 +49,9 @@ from billbridge.services.ports import (
 logger = Logger(child=True)
 
 PAGE_SIZE = 100
+# A claimed reminder still a draft this long after its claim: the tick that claimed it died
+# before starting its send, so a later tick starts it (the send step's claim sends it once).
+RESTART_AFTER = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,7 @@ class RemindersService:
         settings: SettingsRepository,
         bills: BillRepository,
         reminders: ReminderStore,
+        envelopes: EnvelopeRepository,
         starter: Callable[[], SendStarter],
         plans: PlanCoverage | None = None,
         clock: Callable[[], datetime] = utcnow,
@@ -72,6 +77,7 @@ class RemindersService:
         self._settings = settings
         self._bills = bills
         self._reminders = reminders
+        self._envelopes = envelopes
         self._starter = starter
         self._plans = plans or NoPlans()
         self._clock = clock
@@ -100,6 +106,8 @@ class RemindersService:
             page = self._bills.page(firm_id, [BillState.AWAITING_PAYMENT], PAGE_SIZE, before)
             covered = self._plans.covered_bill_ids(firm_id, [b.bill.id for b in page.items])
             for stored in page.items:
+                if stored.pending_reminder is not None:
+                    claimed.extend(self._left_behind(firm_id, stored, now))
                 slot = slot_to_send(
                     stored, settings.reminders, now, covered_by_plan=stored.bill.id in covered
                 )
@@ -116,6 +124,24 @@ class RemindersService:
         if claimed:
             logger.info("reminders started", extra={"firm_id": firm_id, "count": len(claimed)})
         return len(claimed)
+
+    def _left_behind(
+        self, firm_id: str, stored: StoredBill, now: datetime
+    ) -> list[tuple[str, str]]:
+        """The bill's pending reminder to start again, if its tick never started it."""
+        assert stored.pending_reminder is not None
+        batch_id, envelope_id, claimed_at = stored.pending_reminder
+        if now - claimed_at < RESTART_AFTER:
+            return []  # its own tick may still be starting it
+        envelope = self._envelopes.get(firm_id, envelope_id)
+        if envelope is not None and envelope.status is EnvelopeStatus.DRAFT:
+            logger.warning(
+                "reminder claimed but never started: starting it",
+                extra={"firm_id": firm_id, "envelope_id": envelope_id},
+            )
+            return [(batch_id, envelope_id)]
+        self._reminders.clear_pending(firm_id, stored.bill.id, envelope_id)
+        return []
 
     def _claim(
         self, firm_id: str, stored: StoredBill, slot: int, settings: FirmSettings, now: datetime
