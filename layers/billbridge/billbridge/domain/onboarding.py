@@ -89,7 +89,7 @@ def step(step_id: StepId, done_by_state: bool, mark: Mark | None, detail: str) -
 def final_step(before: list[Step]) -> Step:
     waiting = [s for s in before if s.status is StepStatus.TODO]
     if waiting:
-        names = ", ".join(s.title.lower() for s in waiting)
+        names = "; ".join(s.title for s in waiting)
         return Step(StepId.DONE, StepStatus.TODO, f"Still to do: {names}.", "state", False)
     return Step(
         StepId.DONE, StepStatus.DONE, "Everything is set up: go to Invoices.", "state", False
