@@ -29,7 +29,8 @@ def onboard_with_stripe(page: Page, account: str) -> None:
     counts = [int(re.search(r"\((\d+)\)", text)[1]) for text in still_needed]  # type: ignore[index]
     assert counts == sorted(counts, reverse=True) and len(set(counts)) == 3
     expect(page.get_by_role("heading", name="Get started")).to_be_visible()
-    expect(page.get_by_text(f"The {account} account is ready to take payments.").first).to_be_visible()
+    ready = page.get_by_text(f"The {account} account is ready to take payments.")
+    expect(ready.first).to_be_visible()
 
 
 def test_a_new_firm_walks_onboarding_from_clio_to_invoices(staff, local_stack):
