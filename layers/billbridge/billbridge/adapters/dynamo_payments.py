@@ -275,7 +275,7 @@ class DynamoPaymentStore(DynamoRepository):
                 )
             )
         except ClientError as exc:
-            if error_code(exc) == CONDITION_FAILED:
+            if error_code(exc) == "ConditionalCheckFailedException":
                 raise StaleTransaction("the connected account changed since it was read") from exc
             raise
         return stored
