@@ -1,6 +1,7 @@
-"""GET /onboarding and POST /onboarding/steps/{step}: the onboarding checklist (docs/web-ui.md,
-"Onboarding"). Not in api.md: each step computed from the real state, and what the person
-marked (done, skipped) remembered."""
+"""GET /onboarding, POST /onboarding/steps/{step} (skip, undo) and POST
+/onboarding/templates/reviewed: the onboarding checklist (docs/web-ui.md, "Onboarding"). Not in
+api.md: each step computed from the real state, and what the person marked (a skip, the
+templates reviewed) remembered."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pydantic import ConfigDict, Field
 
 from billbridge.api_errors import error_responses
 from billbridge.bootstrap import api_services
-from billbridge.domain.onboarding import Checklist
+from billbridge.domain.onboarding import Checklist, Mark, StepId
 from billbridge.services.onboarding import parse_mark, parse_step
 from routes.context import firm_id_of
 from routes.payment_accounts import PaymentAccountOut
@@ -78,11 +79,14 @@ class OnboardingOut(ApiModel):
         )
 
 
+MarkableStep = Literal["clio", "trust_account", "operating_account", "sender", "templates"]
+
+
 class MarkRequest(ApiModel):
     model_config = ConfigDict(extra="forbid", defer_build=True)
 
-    status: Literal["done", "skipped", "todo"] = Field(
-        description="done (templates only), skipped, or todo (undo)"
+    status: Literal["skipped", "todo"] = Field(
+        description="skipped (come back later), or todo (undo a skip, or a review)"
     )
 
 
@@ -98,19 +102,31 @@ def get_onboarding() -> OnboardingOut:
 
 @router.post(
     "/onboarding/steps/<step>",
-    summary="Mark one onboarding step done, skipped or back to do",
+    summary="Skip an onboarding step, or undo a skip (or a review)",
     tags=["onboarding"],
     responses={
         200: {"description": "The checklist after the mark"},
-        **error_responses(400, 401, 415, 422),
+        **error_responses(400, 401, 404, 415, 422),
     },
 )
 def mark_step(
-    step: Annotated[str, Path(pattern=r"^[a-z_]{1,40}$")],
+    step: Annotated[MarkableStep, Path()],
     request: Annotated[MarkRequest, Body()],
 ) -> OnboardingOut:
     firm_id = firm_id_of(router)
     checklist = api_services().onboarding.mark(
         firm_id, parse_step(step), parse_mark(request.status)
     )
+    return OnboardingOut.of(checklist)
+
+
+@router.post(
+    "/onboarding/templates/reviewed",
+    summary="Say the email templates were reviewed (the one step only a person can finish)",
+    tags=["onboarding"],
+    responses={200: {"description": "The checklist after the mark"}, **error_responses(401)},
+)
+def templates_reviewed() -> OnboardingOut:
+    firm_id = firm_id_of(router)
+    checklist = api_services().onboarding.mark(firm_id, StepId.TEMPLATES, Mark.DONE)
     return OnboardingOut.of(checklist)

@@ -43,7 +43,7 @@ from billbridge.services.connect import ConnectService, WebhookSubscriptions
 from billbridge.services.envelopes import EnvelopeService
 from billbridge.services.invoices import InvoicesService
 from billbridge.services.onboarding import OnboardingService
-from billbridge.services.payment_accounts import PaymentAccounts as PaymentAccountsService
+from billbridge.services.payment_accounts import PaymentAccountsService
 from billbridge.services.payments import PaymentLinks, PayPage, Reconciliation, StripeEvents
 from billbridge.services.ports import (
     AppSecrets,

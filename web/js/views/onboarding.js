@@ -129,7 +129,9 @@ export async function render({ main, query, signal }) {
     const button = h("button", { type: "button", class: tone, onclick: async () => {
       button.disabled = true;
       try {
-        const list = await sendJson("POST", `/onboarding/steps/${step.id}`, { status });
+        const list = status === "done"
+          ? await sendJson("POST", "/onboarding/templates/reviewed")
+          : await sendJson("POST", `/onboarding/steps/${step.id}`, { status });
         show(list);
         announce(`${step.title}: ${STATUS_TEXT[stepOf(list, step.id).status]}.`);
       } catch (err) {

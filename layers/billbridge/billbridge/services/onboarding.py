@@ -21,7 +21,7 @@ from billbridge.domain.onboarding import (
 from billbridge.domain.payment_accounts import AccountStatus
 from billbridge.domain.payments import Account
 from billbridge.domain.sync import utcnow
-from billbridge.services.payment_accounts import PaymentAccounts
+from billbridge.services.payment_accounts import PaymentAccountsService
 from billbridge.services.ports import (
     ConnectionRepository,
     OnboardingRepository,
@@ -57,7 +57,7 @@ class OnboardingService:
         *,
         marks: OnboardingRepository,
         connections: ConnectionRepository,
-        accounts: PaymentAccounts,
+        accounts: PaymentAccountsService,
         settings: SettingsRepository,
         identity: Callable[[], SenderIdentity],
         sender_address: str | None,

@@ -44,7 +44,7 @@ def account_kind(raw: Any) -> Account:
     return Account(raw)
 
 
-class PaymentAccounts:
+class PaymentAccountsService:
     def __init__(
         self,
         store: PaymentStore,

@@ -47,7 +47,7 @@ from billbridge.domain.payments import (
     reconciliation_actions,
     split_by_account,
 )
-from billbridge.services.payment_accounts import PaymentAccounts as PaymentAccountsService
+from billbridge.services.payment_accounts import PaymentAccountsService
 from billbridge.services.ports import (
     BillRepository,
     CheckoutRequest,
