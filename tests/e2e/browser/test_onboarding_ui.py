@@ -76,3 +76,22 @@ def test_a_new_firm_walks_onboarding_from_clio_to_invoices(staff, local_stack):
 
     step(page, "done").get_by_role("link", name="Go to Invoices").click()
     expect(page.get_by_role("heading", name="Invoices")).to_be_visible()
+
+
+def test_an_expired_stripe_link_sends_the_person_back_and_a_new_one_opens(staff):
+    """Stripe sends the person to refresh_url when a link expired or was used: Get started
+    asks for a new Account Link and opens it at once, on the same account."""
+    firm_id = f"e2e-{uuid.uuid4().hex[:10]}"
+    page = staff.open(firm_id, "#/onboarding")
+    step(page, "trust_account").get_by_role(
+        "button", name="Set up the trust account with Stripe"
+    ).click()
+    expect(page.get_by_role("button", name="Continue")).to_be_visible()
+    first = page.url
+    page.get_by_role("button", name="Continue").click()  # one step done
+    expect(page.get_by_text("Step 2 of 4")).to_be_visible()
+
+    page.goto(f"{staff.stack.api_url}/#/onboarding?stripe=refresh&account=trust")
+
+    expect(page.get_by_text("Step 2 of 4")).to_be_visible()  # the same account, where it was
+    assert page.url != first and page.url.split("/")[-2] == first.split("/")[-2]
