@@ -93,6 +93,14 @@ class PaymentAccountsService:
             try:
                 return self._store.save_connected_account(current.observed(state, 0))
             except StaleTransaction:
+                stored = self._store.connected_accounts(firm_id).get(kind)
+                if stored is not None and stored.stripe_account_id != state.stripe_account_id:
+                    log.warning(
+                        "firm %s: Stripe account %s was made but %s was stored first; unused",
+                        firm_id,
+                        state.stripe_account_id,
+                        stored.stripe_account_id,
+                    )
                 continue  # another request stored one first: use it
         raise RuntimeError(f"could not record the {kind.value} account of firm {firm_id}")
 
