@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
+import requests
 from botocore.exceptions import ClientError
 
 from billbridge.services.ports import PaymentAccounts
@@ -66,6 +67,7 @@ def provision(
     stripe_api_base: str | None = None,
     stripe_webhook_secret: str = "whsec_local",
     clock_file: str | None = None,
+    stripe_connect_webhook_secret: str | None = None,
 ) -> Provisioned:
     """Create the resources and return the handlers' environment variables.
 
@@ -102,6 +104,8 @@ def provision(
         lambda: {"signing_key": secrets.token_hex(32)},
     )
     stripe_value = {"api_key": STRIPE_API_KEY, "webhook_secret": stripe_webhook_secret}
+    if stripe_connect_webhook_secret:
+        stripe_value["connect_webhook_secret"] = stripe_connect_webhook_secret
     stripe_secret_arn = _secret(
         secrets_client, STRIPE_SECRET_NAME, lambda: stripe_value, replace_with=stripe_value
     )
@@ -186,9 +190,12 @@ def _secret(
     return str(found["ARN"])
 
 
-def saved_stripe_webhook_secret(endpoint_url: str | None = None) -> str | None:
+def saved_stripe_webhook_secret(
+    endpoint_url: str | None = None, name: str = "webhook_secret"
+) -> str | None:
     """The webhook signing secret a restarted stack kept (the Stripe sandbox signs with it
-    and the webhook handler checks it), or None on a first start."""
+    and the webhook handler checks it), or None on a first start. `name`:
+    `connect_webhook_secret` for the Connect endpoint's."""
     client = boto3.client("secretsmanager", region_name=REGION, endpoint_url=endpoint_url)
     try:
         found = client.get_secret_value(SecretId=STRIPE_SECRET_NAME)
@@ -196,30 +203,34 @@ def saved_stripe_webhook_secret(endpoint_url: str | None = None) -> str | None:
         if exc.response["Error"]["Code"] != "ResourceNotFoundException":
             raise
         return None
-    return str(json.loads(found["SecretString"])["webhook_secret"])
+    value = json.loads(found["SecretString"]).get(name)
+    return str(value) if value else None
 
 
 def create_payment_accounts(
     stripe_api_base: str, table_name: str, firm_id: str, display_name: str | None = None
 ) -> PaymentAccounts:
-    """What onboarding does for a firm: a Stripe connected account per bank account (trust and
-    operating), recorded for the firm. Locally the accounts live in the Stripe sandbox."""
+    """Onboarding done at once (the local control and the demo firm): a Stripe connected
+    account per bank account (trust and operating), completed in the Stripe sandbox, recorded
+    for the firm as ready. The product's own onboarding is `POST /payment-accounts/onboarding`."""
     import stripe
 
     from billbridge.adapters.dynamo_payments import DynamoPaymentStore
+    from billbridge.adapters.stripe_gateway import account_params
+    from billbridge.domain.payments import Account
+    from billbridge.services.ports import ConnectedAccountRequest
 
     client = stripe.StripeClient(STRIPE_API_KEY, base_addresses={"api": stripe_api_base})
     name = display_name or f"{firm_id.replace('-', ' ').title()} LLP"
     made = {}
     for account in ("trust", "operating"):
-        made[account] = client.v1.accounts.create(
-            params={
-                "type": "custom",
-                "country": "US",
-                "business_profile": {"name": f"{name} ({account})"},
-                "metadata": {"firm_id": firm_id, "account": account},
-            }
-        ).id
+        request = ConnectedAccountRequest(firm_id, Account(account), f"{name} ({account})", "")
+        params: Any = account_params(request)
+        made[account] = client.v1.accounts.create(params=params).id
+        # Onboarded at once, as a person finishing the sandbox's onboarding page would.
+        complete = f"{stripe_api_base}/_sandbox/accounts/{made[account]}/complete"
+        done = requests.post(complete, timeout=30)
+        done.raise_for_status()
     accounts = PaymentAccounts(
         firm_id=firm_id,
         trust_account_id=str(made["trust"]),

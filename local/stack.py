@@ -195,6 +195,13 @@ class Stack:
         # [persistence] the secret the handler verifies with is kept, so signing goes on
         kept_secret = saved_stripe_webhook_secret(aws_url) if self.saved is not None else None
         webhook_secret = kept_secret or f"whsec_{secrets.token_hex(16)}"
+        kept_connect = (
+            saved_stripe_webhook_secret(aws_url, "connect_webhook_secret")
+            if self.saved is not None
+            else None
+        )
+        # The Connect endpoint (account.updated) signs with its own secret, as on Stripe.
+        connect_secret = kept_connect or f"whsec_{secrets.token_hex(16)}"
         self.stripe = StripeSandbox(
             host=HOST,
             port=self.ports.stripe,
@@ -202,6 +209,7 @@ class Stack:
             webhook_url=f"{self.api_url}/webhooks/stripe",
             webhook_secret=webhook_secret,
             clock=self.clock.timestamp,
+            connect_webhook_secret=connect_secret,
         )
         if self.saved is not None:  # [persistence] the Stripe sandbox's objects and events
             self.saved.attach_stripe(self.stripe)
@@ -212,6 +220,7 @@ class Stack:
             endpoint_url=aws_url,
             stripe_api_base=self.stripe.url,
             stripe_webhook_secret=webhook_secret,
+            stripe_connect_webhook_secret=connect_secret,
             lambda_mode="process",
             clock_file=str(self.clock.path),
         )

@@ -15,7 +15,11 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from billbridge.adapters.stripe_gateway import checkout_metadata
+from billbridge.adapters.stripe_gateway import (
+    account_params,
+    checkout_intent_data,
+    checkout_metadata,
+)
 from billbridge.domain.bills import Bill, BillState, StoredBill, is_sendable
 from billbridge.domain.connection import ClioConnection, Region
 from billbridge.domain.envelopes import (
@@ -33,14 +37,20 @@ from billbridge.domain.ledger import (
     LedgerEntry,
     PaymentChange,
 )
+from billbridge.domain.payment_accounts import (
+    ConnectedAccount,
+    StripeAccountState,
+    parse_stripe_account,
+)
 from billbridge.domain.payment_links import PaymentLink
-from billbridge.domain.payments import Hold, Transaction
+from billbridge.domain.payments import Account, Hold, Transaction
 from billbridge.domain.settings import FirmSettings
 from billbridge.domain.sync import LOCK_TTL, SyncCheckpoint, SyncRun
 from billbridge.services.ports import (
     BillsPage,
     CheckoutRequest,
     CheckoutSession,
+    ConnectedAccountRequest,
     DuplicateEvent,
     FirmHeader,
     PaymentAccounts,
@@ -692,6 +702,7 @@ class FakeSecrets:
     state_key: bytes = b"clio-state-key"
     link_key: bytes = b"pay-link-key"
     webhook_secret: str = "whsec_fake"
+    connect_webhook_secret: str | None = "whsec_fake_connect"
 
     def clio_state_key(self) -> bytes:
         return self.state_key
@@ -701,6 +712,31 @@ class FakeSecrets:
 
     def stripe_webhook_secret(self) -> str:
         return self.webhook_secret
+
+    def stripe_connect_webhook_secret(self) -> str | None:
+        return self.connect_webhook_secret
+
+
+class FakeOnboarding:
+    def __init__(self) -> None:
+        self.items: dict[str, dict[str, str]] = {}
+
+    def marks(self, firm_id: str) -> dict[str, str]:
+        return dict(self.items.get(firm_id, {}))
+
+    def mark(self, firm_id: str, step: str, mark: str, at: datetime) -> None:
+        self.items.setdefault(firm_id, {})[step] = mark
+
+
+class FakeSenderIdentity:
+    """SES's identities: address (or domain) -> verification status."""
+
+    def __init__(self) -> None:
+        self.statuses: dict[str, str] = {}
+
+    def verification_status(self, address: str) -> str:
+        domain = address.rpartition("@")[2]
+        return self.statuses.get(address) or self.statuses.get(domain) or "not_found"
 
 
 class FakeClock:
@@ -766,7 +802,9 @@ class FakePaymentStore:
         self.events: dict[str, str | None] = {}
         self.intents: dict[str, tuple[str, str, str]] = {}
         self.recon: set[tuple[str, int]] = set()
-        self.accounts: dict[str, PaymentAccounts] = {}
+        self.connected: dict[tuple[str, Account], ConnectedAccount] = {}
+        # Runs once at the start of the next save_connected_account (a racing writer).
+        self.before_save_account: Callable[[ConnectedAccount], None] | None = None
         self.hold_items: dict[tuple[str, int, str], Hold] = {}
         self.before_apply: Callable[[PaymentChange], None] | None = None
         self.before_hold: Callable[[CheckoutHolds], None] | None = None
@@ -786,8 +824,16 @@ class FakePaymentStore:
     def reconciliation_bill_ids(self, firm_id: str) -> list[int]:
         return sorted(b for f, b in self.recon if f == firm_id)
 
+    def connected_accounts(self, firm_id: str) -> dict[Account, ConnectedAccount]:
+        return {k: a for (f, k), a in self.connected.items() if f == firm_id}
+
     def payment_accounts(self, firm_id: str) -> PaymentAccounts | None:
-        return self.accounts.get(firm_id)
+        found = self.connected_accounts(firm_id)
+        ids = [found[k].stripe_account_id if k in found else None for k in Account]
+        trust, operating = ids
+        if trust is None or operating is None:
+            return None
+        return PaymentAccounts(firm_id, trust, operating)
 
     def holds(self, firm_id: str, bill_ids: list[int], now: datetime) -> list[Hold]:
         wanted = set(bill_ids)
@@ -798,8 +844,36 @@ class FakePaymentStore:
         ]
 
     # -- writes --
+    def save_connected_account(self, account: ConnectedAccount) -> ConnectedAccount:
+        if self.before_save_account is not None:
+            hook, self.before_save_account = self.before_save_account, None
+            hook(account)
+        key = (account.firm_id, account.account)
+        stored = self.connected.get(key)
+        if (stored.version if stored else 0) != account.version:
+            raise StaleTransaction("the connected account changed since it was read")
+        saved = replace(account, version=account.version + 1)
+        self.connected[key] = saved
+        return saved
+
     def save_payment_accounts(self, accounts: PaymentAccounts) -> None:
-        self.accounts[accounts.firm_id] = accounts
+        """Two accounts Stripe already enabled (as the adapter records them)."""
+        for kind in Account:
+            base = self.connected.get((accounts.firm_id, kind)) or ConnectedAccount(
+                firm_id=accounts.firm_id, account=kind
+            )
+            self.save_connected_account(
+                replace(
+                    base,
+                    stripe_account_id=accounts.for_account(kind),
+                    charges_enabled=True,
+                    payouts_enabled=True,
+                    details_submitted=True,
+                    currently_due=(),
+                    past_due=(),
+                    disabled_reason=None,
+                )
+            )
 
     def hold_checkout(self, change: CheckoutHolds, now: datetime) -> None:
         if self.before_hold is not None:
@@ -892,6 +966,9 @@ class FakeStripe:
         self.refund_status = "succeeded"
         self.refund_error: Exception | None = None
         self.expired: list[str] = []
+        self.accounts: dict[str, dict[str, Any]] = {}  # connected accounts, Stripe's shape
+        self.account_links: list[tuple[str, str, str]] = []
+        self.account_reads = 0
         self.before_create_session: Callable[[CheckoutRequest], None] | None = None
         self._ids = itertools.count(1)
 
@@ -926,6 +1003,8 @@ class FakeStripe:
                 "method": request.method.value,
                 "destination": request.destination_account_id,
                 "expires_at": int(request.expires_at.timestamp()),
+                # What the gateway sends Stripe (the real builder, so tests see the wire).
+                "payment_intent_data": checkout_intent_data(request, checkout_metadata(request)),
             }
             session["url"] = f"https://checkout.stripe.test/{session['id']}"
             self.sessions[session["id"]] = session
@@ -965,6 +1044,56 @@ class FakeStripe:
             self.refunds[refund["id"]] = refund
             self.keys[idempotency_key] = refund["id"]
         return RefundResult(stripe_refund_id=refund["id"], status=refund["status"])
+
+    # -- Connect --
+    def create_connected_account(self, request: ConnectedAccountRequest) -> StripeAccountState:
+        if request.idempotency_key in self.keys:
+            return parse_stripe_account(self.accounts[self.keys[request.idempotency_key]])
+        params = account_params(request)
+        account: dict[str, Any] = {
+            "id": self._id("acct_"),
+            "object": "account",
+            "type": params["type"],
+            "charges_enabled": False,
+            "payouts_enabled": False,
+            "details_submitted": False,
+            "metadata": dict(params["metadata"]),
+            "requirements": {
+                "currently_due": ["external_account", "tos_acceptance.date"],
+                "past_due": ["external_account", "tos_acceptance.date"],
+                "disabled_reason": "requirements.past_due",
+            },
+        }
+        self.accounts[account["id"]] = account
+        self.keys[request.idempotency_key] = account["id"]
+        return parse_stripe_account(account)
+
+    def create_account_link(self, stripe_account_id: str, refresh_url: str, return_url: str) -> str:
+        assert stripe_account_id in self.accounts
+        self.account_links.append((stripe_account_id, refresh_url, return_url))
+        return f"https://connect.stripe.test/setup/s/{stripe_account_id}/{len(self.account_links)}"
+
+    def retrieve_account(self, stripe_account_id: str) -> StripeAccountState:
+        self.account_reads += 1
+        return parse_stripe_account(self.accounts[stripe_account_id])
+
+    def onboard(
+        self, stripe_account_id: str, *, due: tuple[str, ...] = (), past_due: tuple[str, ...] = ()
+    ) -> dict[str, Any]:
+        """The person submits onboarding (all of it, or all but `due`): Stripe's state moves
+        and the `account.updated` event it sends is answered (created = the clock's now)."""
+        account = self.accounts[stripe_account_id]
+        enabled = not past_due and not due
+        account.update(charges_enabled=enabled, payouts_enabled=enabled, details_submitted=True)
+        account["requirements"] = {
+            "currently_due": list(due) + list(past_due),
+            "past_due": list(past_due),
+            "disabled_reason": "requirements.past_due" if past_due else None,
+        }
+        event = self._event("account.updated", account)
+        event["account"] = stripe_account_id
+        event["created"] = int(self.clock().timestamp())
+        return event
 
     # -- what a client or a bank does, and the events Stripe sends for it --
     def pay(self, session_id: str) -> list[dict[str, Any]]:
@@ -1143,6 +1272,8 @@ class FakeWorld:
         self.secrets = FakeSecrets()
         self.reminders = FakeReminders(self.bills, self.envelopes)
         self.plans = FakePlans()
+        self.onboarding = FakeOnboarding()
+        self.sender_identity = FakeSenderIdentity()
         # A test's own state that snapshot() and restore() carry along.
         self.scratch: dict[str, Any] = {}
 
@@ -1211,6 +1342,8 @@ class FakeWorld:
             clock=self.clock,
             reminders=self.reminders,
             plans=self.plans,
+            onboarding=self.onboarding,
+            sender_identity=self.sender_identity,
         )
 
     def api(self) -> Any:

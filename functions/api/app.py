@@ -11,14 +11,32 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from billbridge.api_errors import register_error_handlers
-from routes import clio, envelopes, invoices, payments, settings, sync
+from routes import (
+    clio,
+    envelopes,
+    invoices,
+    onboarding,
+    payment_accounts,
+    payments,
+    settings,
+    sync,
+)
 
 logger = Logger()
 tracer = Tracer()
 
 app = APIGatewayRestResolver(enable_validation=True)
 register_error_handlers(app)
-for module in (invoices, sync, settings, clio, envelopes, payments):
+for module in (
+    invoices,
+    sync,
+    settings,
+    clio,
+    envelopes,
+    payments,
+    payment_accounts,
+    onboarding,
+):
     app.include_router(module.router)
 
 OPENAPI_TITLE = "BillBridge firm API"

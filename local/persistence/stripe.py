@@ -1,5 +1,6 @@
 """The Stripe sandbox's data on disk: every object (accounts, checkout sessions, payment
-intents, charges, refunds, disputes), the sessions' line items and intent data, the events
+intents, charges, refunds, disputes), the sessions' line items and intent data, the Account
+Links (their onboarding tokens), the events
 with their delivery attempts, and the idempotency cache (a replay after a restart answers the
 same bytes).
 
@@ -24,6 +25,7 @@ OBJECT = "stripe/object"
 LINE_ITEMS = "stripe/line_items"
 INTENT_DATA = "stripe/intent_data"
 SESSION_OF = "stripe/session_of"
+ACCOUNT_LINKS = "stripe/account_links"
 IDEMPOTENCY = "stripe/idempotency"
 EVENT = "stripe/event"
 DICTS = {
@@ -31,6 +33,7 @@ DICTS = {
     "line_items": LINE_ITEMS,
     "intent_data": INTENT_DATA,
     "session_of": SESSION_OF,
+    "account_links": ACCOUNT_LINKS,
     "idempotency": IDEMPOTENCY,
 }
 
@@ -192,6 +195,7 @@ def snapshot(state: SandboxState) -> dict[str, Any]:
             "line_items": json.loads(json.dumps(dict(state.line_items))),
             "intent_data": json.loads(json.dumps(dict(state.intent_data))),
             "session_of": dict(state.session_of),
+            "account_links": json.loads(json.dumps(dict(state.account_links))),
             "idempotency": {k: _dump_replay(v) for k, v in state.idempotency.items()},
             "events": [_dump_event(e) for e in state.events],
         }

@@ -64,6 +64,7 @@ ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
         ("GET", rf"/v1/disputes/{_ID}", _retrieve("dispute", "dispute")),
         ("POST", r"/v1/accounts", lambda sb, m, p: sb.state.create_account(p)),
         ("GET", rf"/v1/accounts/{_ID}", _retrieve("account", "account")),
+        ("POST", r"/v1/account_links", lambda sb, m, p: sb.state.create_account_link(p)),
         ("GET", r"/v1/events", _events),
         ("GET", rf"/v1/events/{_ID}", _event),
     ]

@@ -1,6 +1,7 @@
-"""What no real Stripe endpoint does: the `/_sandbox` test controls (pay, settle, fail; open,
-move and close disputes: inquiries and chargebacks, every Stripe status; finish refunds, list
-and resend events, pause delivery, reset) and the hosted checkout page.
+"""What no real Stripe endpoint does: the `/_sandbox` test controls (pay, settle, fail; complete a
+connected account's onboarding or ask it for more; open, move and close disputes: inquiries
+and chargebacks, every Stripe status; finish refunds, list and resend events, pause delivery,
+reset), the hosted checkout page and the hosted Connect onboarding (Account Links' URLs).
 
 Controls and page POSTs deliver the events they cause before answering, so a test that drives
 the sandbox sees every webhook already received when the call returns. Control errors are
@@ -14,6 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
+from local.stripe_sandbox.onboarding_page import onboarding_page
 from local.stripe_sandbox.page import checkout_page, closed_page, message_page
 from local.stripe_sandbox.params import ControlError, Obj
 from local.stripe_sandbox.wire import Request, Response, html_response, json_response
@@ -78,6 +80,15 @@ def refund_fail(sb: StripeSandbox, req: Request, m: re.Match[str]) -> Response:
     return _changing(sb, lambda: sb.state.finish_refund(m[1], False, reason))
 
 
+def account_complete(sb: StripeSandbox, req: Request, m: re.Match[str]) -> Response:
+    return _changing(sb, lambda: sb.state.complete_account(m[1]))
+
+
+def account_requirements(sb: StripeSandbox, req: Request, m: re.Match[str]) -> Response:
+    body = req.json()
+    return _changing(sb, lambda: sb.state.require(m[1], body))
+
+
 def events(sb: StripeSandbox, req: Request, m: re.Match[str]) -> Response:
     with sb.state.lock:
         listed = [event.as_dict() for event in sb.state.events]
@@ -100,7 +111,7 @@ def deliveries(sb: StripeSandbox, req: Request, m: re.Match[str]) -> Response:
 
 def resend(sb: StripeSandbox, req: Request, m: re.Match[str]) -> Response:
     event = _stored_event(sb, m[1])
-    if sb.state.webhook_url is None:
+    if sb.deliverer.endpoint(event)[0] is None:
         raise ControlError(409, "no webhook_url is set")
     record = sb.deliverer.send(event)
     return json_response(200, {"status": record["status"], "error": record["error"]})
@@ -117,7 +128,19 @@ def delivery(sb: StripeSandbox, req: Request, m: re.Match[str]) -> Response:
         if url is not None and not isinstance(url, str):
             raise ControlError(422, "webhook_url must be a string or null")
         sb.webhook_url = url
-    return json_response(200, {"paused": sb.state.paused, "webhook_url": sb.webhook_url})
+    if "connect_webhook_url" in body:
+        url = body["connect_webhook_url"]
+        if url is not None and not isinstance(url, str):
+            raise ControlError(422, "connect_webhook_url must be a string or null")
+        sb.state.connect_webhook_url = url
+    return json_response(
+        200,
+        {
+            "paused": sb.state.paused,
+            "webhook_url": sb.webhook_url,
+            "connect_webhook_url": sb.state.connect_webhook_url,
+        },
+    )
 
 
 def health(sb: StripeSandbox, req: Request, m: re.Match[str]) -> Response:
@@ -174,12 +197,63 @@ def page_submit(sb: StripeSandbox, req: Request, m: re.Match[str]) -> Response:
     return Response(303, headers={"Location": success_url})
 
 
+# -- the hosted Connect onboarding (an Account Link's URL) --------------------------------------
+
+
+def _onboarding(sb: StripeSandbox, m: re.Match[str]) -> tuple[Obj | None, Obj | None]:
+    link = sb.state.link(m[1], m[2])
+    account = sb.state.find("account", m[1]) if link is not None else None
+    return link, account
+
+
+def onboarding(sb: StripeSandbox, req: Request, m: re.Match[str]) -> Response:
+    with sb.state.lock:
+        link, account = _onboarding(sb, m)
+        if link is None or account is None:
+            return html_response(*message_page(404, "This onboarding link is not valid"))
+        step = sb.state.next_step(account)
+        if step is None:  # nothing left to collect: back to the platform
+            return Response(303, headers={"Location": link["return_url"]})
+        if sb.state.link_expired(link):  # Stripe sends the person to refresh_url for a new one
+            return Response(303, headers={"Location": link["refresh_url"]})
+        html = onboarding_page(account, link, step, req.path)
+    return html_response(200, html)
+
+
+def onboarding_submit(sb: StripeSandbox, req: Request, m: re.Match[str]) -> Response:
+    form = dict(parse_qsl(req.body.decode("utf-8", "replace")))
+    with sb.state.lock:
+        link, account = _onboarding(sb, m)
+        if link is None or account is None:
+            return html_response(*message_page(404, "This onboarding link is not valid"))
+        if sb.state.link_expired(link):
+            return Response(303, headers={"Location": link["refresh_url"]})
+        raw = form.get("step", "")
+        step = int(raw) if raw.isdigit() else -1
+        try:
+            with sb.state.txn() as tx:
+                sb.state.submit_step(m[1], step)
+        except ControlError as exc:
+            if exc.status != 409:  # a step submitted twice (back button): just go on
+                return html_response(*message_page(exc.status, str(exc)))
+            tx = None
+        done = sb.state.next_step(account) is None
+    if tx is not None:
+        sb.deliverer.deliver_new(tx.events)
+    location = link["return_url"] if done else req.path
+    return Response(303, headers={"Location": location})
+
+
 _ID = r"([A-Za-z0-9_]+)"
 ROUTES: list[tuple[str, re.Pattern[str], Route]] = [
     (method, re.compile(pattern), route)
     for method, pattern, route in [
         ("GET", rf"/c/pay/{_ID}", page),
         ("POST", rf"/c/pay/{_ID}", page_submit),
+        ("GET", rf"/setup/s/{_ID}/([A-Za-z0-9_-]+)", onboarding),
+        ("POST", rf"/setup/s/{_ID}/([A-Za-z0-9_-]+)", onboarding_submit),
+        ("POST", rf"/_sandbox/accounts/{_ID}/complete", account_complete),
+        ("POST", rf"/_sandbox/accounts/{_ID}/requirements", account_requirements),
         ("GET", r"/_sandbox/health", health),
         ("GET", r"/_sandbox/idle", idle),
         ("POST", r"/_sandbox/reset", reset),

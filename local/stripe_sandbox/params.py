@@ -37,7 +37,7 @@ SESSION_PARAMS: Schema = {
         },
     },
     "payment_intent_data": {
-        **dict.fromkeys(("metadata", "description")),
+        **dict.fromkeys(("metadata", "description", "application_fee_amount")),
         "transfer_data": {"destination": None},
     },
 }
@@ -45,9 +45,17 @@ REFUND_PARAMS: Schema = dict.fromkeys(
     "payment_intent charge amount reason metadata reverse_transfer expand".split()
 )
 ACCOUNT_PARAMS: Schema = {
-    **dict.fromkeys("type country email business_type capabilities metadata expand".split()),
+    **dict.fromkeys("type country email business_type metadata expand".split()),
+    "capabilities": {
+        name: {"requested": None}
+        for name in ("card_payments", "transfers", "us_bank_account_ach_payments")
+    },
     "tos_acceptance": None,
     "business_profile": dict.fromkeys(("name", "url", "mcc", "product_description")),
+}
+ACCOUNT_LINK_PARAMS: Schema = {
+    **dict.fromkeys("account type refresh_url return_url collect expand".split()),
+    "collection_options": dict.fromkeys(("fields", "future_requirements")),
 }
 
 

@@ -1,6 +1,7 @@
 """The Stripe sandbox's HTTP face: a stdlib threading server routing `/v1` to the API, `/c/pay`
-to the checkout page and `/_sandbox` to the test controls, and `StripeSandbox`, which owns the
-server thread, the state and the webhook deliverer.
+to the checkout page, `/setup/s` to the Connect onboarding and `/_sandbox` to the test
+controls, and `StripeSandbox`, which owns the server thread, the state and the webhook
+deliverer.
 """
 
 from __future__ import annotations
@@ -94,6 +95,8 @@ class StripeSandbox(BackgroundServer):
         public_url: str | None = None,
         verbose: bool = False,
         clock: Callable[[], float] = time.time,
+        connect_webhook_url: str | None = None,
+        connect_webhook_secret: str = "",
     ) -> None:
         super().__init__(host, port)
         self.api_key = api_key
@@ -103,6 +106,8 @@ class StripeSandbox(BackgroundServer):
         self.state = SandboxState(clock=clock)
         self.state.webhook_url = webhook_url
         self.state.webhook_secret = webhook_secret
+        self.state.connect_webhook_url = connect_webhook_url
+        self.state.connect_webhook_secret = connect_webhook_secret
         self.deliverer = Deliverer(self.state)
 
     @property

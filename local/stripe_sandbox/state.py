@@ -17,8 +17,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from local.stripe_sandbox.accounts import ConnectAccounts, transfers_active
 from local.stripe_sandbox.params import (
-    ACCOUNT_PARAMS,
     API_VERSION,
     METHODS,
     MINIMUM_CHARGE,
@@ -49,6 +49,11 @@ class Event:
     body: bytes  # fixed at creation; resends deliver these bytes again
     deliveries: list[Obj] = field(default_factory=list)
 
+    @property
+    def connect(self) -> bool:
+        """A Connect event: about a connected account (Stripe sets a top-level `account`)."""
+        return bool(json.loads(self.body).get("account"))
+
     def as_dict(self) -> Obj:
         return dict(json.loads(self.body))
 
@@ -69,13 +74,17 @@ class Replay:
     request_id: str
 
 
-class SandboxState:
+class SandboxState(ConnectAccounts):
     def __init__(self, base_url: str = "", clock: Callable[[], float] = time.time) -> None:
         self.lock = threading.RLock()
         self.base_url = base_url
         self.clock = clock
         self.webhook_url: str | None = None
         self.webhook_secret = ""
+        # Connect events (`account.updated`) go to the Connect endpoint: its own URL (None:
+        # the webhook URL) and signing secret ("": the webhook secret).
+        self.connect_webhook_url: str | None = None
+        self.connect_webhook_secret = ""
         self.paused = False
         self._tx: Txn | None = None
         self.reset()
@@ -86,6 +95,7 @@ class SandboxState:
             self.line_items: dict[str, list[Obj]] = {}  # session id -> items, for the page
             self.intent_data: dict[str, Obj] = {}  # session id -> payment_intent_data
             self.session_of: dict[str, str] = {}  # payment intent id -> session id
+            self.account_links: dict[str, Obj] = {}  # onboarding token -> its Account Link
             self.events: list[Event] = []
             self.idempotency: dict[str, Replay] = {}
             self.paused = False
@@ -103,7 +113,10 @@ class SandboxState:
             finally:
                 self._tx = None
 
-    def _emit(self, type_: str, obj: Obj, previous: Obj | None = None) -> None:
+    def _emit(
+        self, type_: str, obj: Obj, previous: Obj | None = None, account: str | None = None
+    ) -> None:
+        """Record an event; `account` makes it a Connect event (about a connected account)."""
         tx = self._tx or Txn()
         data: Obj = {"object": copy.deepcopy(obj)}
         if previous is not None:
@@ -111,6 +124,7 @@ class SandboxState:
         event_id = new_id("evt_")
         event = {
             **{"id": event_id, "object": "event", "api_version": API_VERSION},
+            **({"account": account} if account is not None else {}),
             **{"created": self.now(), "data": data, "livemode": False, "pending_webhooks": 1},
             "request": {"id": tx.request_id, "idempotency_key": tx.idempotency_key},
             "type": type_,
@@ -172,36 +186,6 @@ class SandboxState:
             raise StripeApiError(400, message, type_="idempotency_error")
         return seen
 
-    # -- accounts -----------------------------------------------------------------------------
-
-    def create_account(self, p: Obj) -> Obj:
-        check_params(p, ACCOUNT_PARAMS)
-        type_ = p.get("type")
-        if not type_:
-            raise missing("type")
-        if type_ not in ("custom", "express", "standard"):
-            message = "Invalid type: must be one of custom, express, or standard"
-            raise StripeApiError(400, message, param="type")
-        profile = dict.fromkeys(("mcc", "name", "product_description", "url"))
-        profile.update(p.get("business_profile") or {})
-        account = self._new(
-            "acct_",
-            "account",
-            "",
-            business_profile=profile,
-            business_type=p.get("business_type"),
-            capabilities=dict.fromkeys(p.get("capabilities") or {}, "active"),
-            charges_enabled=True,
-            country=str(p.get("country") or "US").upper(),
-            default_currency="usd",
-            details_submitted=True,
-            email=p.get("email"),
-            metadata=as_metadata(p.get("metadata"), "metadata"),
-            payouts_enabled=True,
-            type=type_,
-        )
-        return copy.deepcopy(account)
-
     # -- checkout sessions --------------------------------------------------------------------
 
     def create_session(self, p: Obj) -> Obj:
@@ -259,6 +243,28 @@ class SandboxState:
         if destination is not None and self.find("account", str(destination)) is None:
             message = f"No such destination: '{destination}'"
             raise StripeApiError(400, message, param=param, code="resource_missing")
+        if destination is not None and not transfers_active(self.objects[str(destination)]):
+            message = (
+                "Your destination account needs to have at least one of the following "
+                "capabilities enabled: transfers, crypto_transfers, legacy_payments"
+            )
+            raise StripeApiError(
+                400, message, param=param, code="insufficient_capabilities_for_transfer"
+            )
+        fee = intent.get("application_fee_amount")
+        if fee is not None:
+            fee_param = "payment_intent_data[application_fee_amount]"
+            fee = as_int(fee, fee_param, 0)
+            if destination is None:
+                message = (
+                    "Can only apply an application_fee_amount when the PaymentIntent is "
+                    "attempting a direct payment (using an OAuth key or Stripe-Account header) "
+                    "or destination payment (using `transfer_data[destination]`)."
+                )
+                raise StripeApiError(400, message, param=fee_param)
+            if fee > total:
+                message = "The application fee amount must be less than or equal to the amount."
+                raise StripeApiError(400, message, param=fee_param)
         session = self._new(
             "cs_test_",
             "checkout.session",
@@ -284,6 +290,7 @@ class SandboxState:
             "metadata": intent_metadata,
             "description": intent.get("description"),
             "destination": destination,
+            "application_fee_amount": fee,
             "receipt_email": email,
         }
         return copy.deepcopy(session)
@@ -398,6 +405,7 @@ class SandboxState:
             payment_method_types=list(session["payment_method_types"]),
             receipt_email=extra["receipt_email"],
             status="requires_payment_method",
+            application_fee_amount=extra.get("application_fee_amount"),
             transfer_data={"amount": None, "destination": destination} if destination else None,
         )
         self.session_of[intent["id"]] = session["id"]
@@ -409,8 +417,9 @@ class SandboxState:
         charge = self._new(
             "py_" if type_ == "us_bank_account" else "ch_",
             "charge",
-            "dispute failure_code failure_message transfer",
+            "application_fee dispute failure_code failure_message transfer",
             amount=intent["amount"],
+            application_fee_amount=intent.get("application_fee_amount"),
             amount_captured=0,
             amount_refunded=0,
             currency=intent["currency"],
@@ -430,6 +439,8 @@ class SandboxState:
         charge.update(status="succeeded", paid=True, amount_captured=charge["amount"])
         if charge["destination"]:
             charge["transfer"] = new_id("tr_")
+        if charge.get("application_fee_amount"):
+            charge["application_fee"] = new_id("fee_")
         intent.update(status="succeeded", amount_received=intent["amount"], last_payment_error=None)
         self._emit("payment_intent.succeeded", intent)
         self._emit("charge.succeeded", charge)

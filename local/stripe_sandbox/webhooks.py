@@ -1,8 +1,10 @@
 """Outgoing Stripe webhooks: the `Stripe-Signature` header and one synchronous POST per attempt.
 
 Stripe signs `"<t>.<raw body>"` with HMAC-SHA256 keyed by the endpoint's `whsec_` secret and
-sends `t=<unix>,v1=<hex>`. The body is the event's stored bytes; each attempt (first delivery or
-resend) signs them afresh with the current time. Every attempt is recorded on the event.
+sends `t=<unix>,v1=<hex>`. Connect events (about a connected account: `account.updated`) go to
+the Connect endpoint, with its own secret, as a Stripe Connect webhook endpoint has. The body
+is the event's stored bytes; each attempt (first delivery or resend) signs them afresh with
+the current time. Every attempt is recorded on the event.
 Redirects are not followed (Stripe counts a 3xx as a failure and does not follow it).
 """
 
@@ -51,10 +53,19 @@ class Deliverer:
         self._queue: queue.Queue[list[Event]] = queue.Queue()
         self._worker: threading.Thread | None = None
 
+    def endpoint(self, event: Event) -> tuple[str | None, str]:
+        """Where an event goes and the secret that signs it: Connect events (those about a
+        connected account, with a top-level `account`) to the Connect endpoint."""
+        state = self.state
+        if event.connect:
+            url = state.connect_webhook_url or state.webhook_url
+            return url, state.connect_webhook_secret or state.webhook_secret
+        return state.webhook_url, state.webhook_secret
+
     def deliver_new(self, events: list[Event]) -> None:
         """Send freshly created events in order, unless delivery is paused or no URL is set."""
         for event in events:
-            if not self.state.paused and self.state.webhook_url is not None:
+            if not self.state.paused and self.endpoint(event)[0] is not None:
                 self.send(event)
 
     def expect(self) -> None:
@@ -89,12 +100,12 @@ class Deliverer:
 
     def send(self, event: Event) -> Obj:
         """POST the event's stored bytes once to the current webhook URL; record the attempt."""
-        url = self.state.webhook_url
+        url, secret = self.endpoint(event)
         record: Obj = {"url": url, "attempted_at": time.time(), "status": None, "error": None}
         if url is None:
             record["error"] = "no webhook_url is set"
             return record
-        header = signature_header(self.state.webhook_secret, event.body, int(time.time()))
+        header = signature_header(secret, event.body, int(time.time()))
         request = urllib.request.Request(
             url,
             data=event.body,

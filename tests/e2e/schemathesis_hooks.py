@@ -10,7 +10,8 @@ forgives a failure; each hook only makes generated requests mean what the docume
 - Money (`*_cents`) is a JSON integer literal. JSON Schema 2020-12 (OpenAPI 3.1) counts 2.0 as
   the integer 2, and schemathesis sends such whole floats as valid integers; the API refuses
   them (issue 9, finding 7: `1e2` is not an amount). The same number spelled as an integer is
-  what the document means by `"type": "integer"`.
+  what the document means by `"type": "integer"`. So are the reminder settings' day and count
+  fields (StrictInt, like money).
 """
 
 from __future__ import annotations
@@ -52,11 +53,18 @@ def _email_accepted(address: str) -> bool:
 schemathesis.openapi.format("email", st.emails().filter(_email_accepted))
 
 
+# Fields the API takes as strict JSON integers: money, and the reminder settings' day and count
+# fields (`first_after_days`, `repeat_every_days`, `max_count`).
+STRICT_INTEGER_SUFFIXES = ("_cents", "_days", "_count")
+
+
 def _integer_spelling(value: Any) -> Any:
     if isinstance(value, dict):
         return {
             key: int(item)
-            if key.endswith("_cents") and isinstance(item, float) and item.is_integer()
+            if key.endswith(STRICT_INTEGER_SUFFIXES)
+            and isinstance(item, float)
+            and item.is_integer()
             else _integer_spelling(item)
             for key, item in value.items()
         }

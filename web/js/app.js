@@ -12,6 +12,7 @@ route(/^\/review\/(?<batchId>[^/]+)\/all$/, "invoices", () => import("./views/se
 route(/^\/payment-links\/(?<linkId>[^/]+)$/, "invoices", () => import("./views/payment-link.js"));
 route(/^\/reconciliation$/, "reconciliation", () => import("./views/reconciliation.js"));
 route(/^\/settings$/, "settings", () => import("./views/settings.js"));
+route(/^\/onboarding$/, "onboarding", () => import("./views/onboarding.js"));
 
 async function connectClio(button, message) {
   // GET /clio/connect answers a redirect that needs our Authorization header, which a link

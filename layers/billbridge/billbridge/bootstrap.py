@@ -42,6 +42,8 @@ from billbridge.services.clio_webhooks import ClioWebhookService
 from billbridge.services.connect import ConnectService, WebhookSubscriptions
 from billbridge.services.envelopes import EnvelopeService
 from billbridge.services.invoices import InvoicesService
+from billbridge.services.onboarding import OnboardingService
+from billbridge.services.payment_accounts import PaymentAccountsService
 from billbridge.services.payments import PaymentLinks, PayPage, Reconciliation, StripeEvents
 from billbridge.services.ports import (
     AppSecrets,
@@ -52,12 +54,14 @@ from billbridge.services.ports import (
     ConnectStateRepository,
     FirmHeaders,
     Mailer,
+    OnboardingRepository,
     PaymentGateway,
     PaymentLinkRepository,
     PaymentStore,
     PdfStore,
     PlanCoverage,
     ReminderStore,
+    SenderIdentity,
     SendingRepository,
     SendStarter,
     SettingsRepository,
@@ -97,6 +101,8 @@ class Adapters:
     # Which bills an active payment plan covers (their reminders stop meanwhile); None: no
     # bill is (services.ports.NoPlans) until payment plans provide an adapter.
     plans: PlanCoverage | None = None
+    onboarding: OnboardingRepository | None = None
+    sender_identity: SenderIdentity | None = None
 
 
 class SecretsManagerSecrets:
@@ -119,6 +125,11 @@ class SecretsManagerSecrets:
         from billbridge.adapters.app_secrets import load_stripe_secrets
 
         return load_stripe_secrets(self._config.stripe_secret_arn).webhook_secret
+
+    def stripe_connect_webhook_secret(self) -> str | None:
+        from billbridge.adapters.app_secrets import load_stripe_secrets
+
+        return load_stripe_secrets(self._config.stripe_secret_arn).connect_webhook_secret
 
 
 class ClioClients:
@@ -320,6 +331,29 @@ class _Wiring:
         )
 
     @cached_property
+    def onboarding(self) -> OnboardingRepository:
+        if self.given.onboarding is not None:
+            return self.given.onboarding
+        from billbridge.adapters.dynamo_onboarding import DynamoOnboardingRepository
+
+        return DynamoOnboardingRepository(self.dynamodb, self._table)
+
+    def sender_identity(self) -> Callable[[], SenderIdentity]:
+        given = self.given.sender_identity
+        if given is not None:
+            return lambda: given
+
+        @cache
+        def make() -> SenderIdentity:
+            import boto3
+
+            from billbridge.adapters.ses_identity import SesSenderIdentity
+
+            return SesSenderIdentity(boto3.client("ses"))
+
+        return make
+
+    @cached_property
     def secrets(self) -> AppSecrets:
         return self.given.secrets or SecretsManagerSecrets(self.config)
 
@@ -413,6 +447,8 @@ class ApiServices:
     payment_links: PaymentLinks
     reconciliation: Reconciliation
     reminders: RemindersService
+    payment_accounts: PaymentAccountsService
+    onboarding: OnboardingService
     web_base_url: str
     # The connect cookie (domain/oauth_state.py) goes only to the OAuth callback's path, and
     # only over https when the callback is https.
@@ -456,6 +492,7 @@ def build_api(config: PaymentsApiConfig, adapters: Adapters = Adapters()) -> Api
         key = w.secrets.pay_link_key()
         return link_url(config.public_pay_base_url, link_token(key, link.firm_id, link.id))
 
+    accounts = PaymentAccountsService(w.payments, w.stripe(), w.settings)
     return ApiServices(
         invoices=InvoicesService(bills=w.bills, headers=w.headers, sync_on_view=sync.sync_on_view),
         sync=sync,
@@ -490,6 +527,16 @@ def build_api(config: PaymentsApiConfig, adapters: Adapters = Adapters()) -> Api
         ),
         reconciliation=Reconciliation(store=w.payments, bills=w.bills),
         reminders=w.reminder_service(w.send_starter()),
+        payment_accounts=accounts,
+        onboarding=OnboardingService(
+            marks=w.onboarding,
+            connections=w.connections,
+            accounts=accounts,
+            settings=w.settings,
+            identity=w.sender_identity(),
+            sender_address=config.sender_address,
+            clock=w.clock,
+        ),
         web_base_url=config.web_base_url,
         connect_cookie_path=urlsplit(config.clio_redirect_uri).path or "/clio/callback",
         connect_cookie_secure=urlsplit(config.clio_redirect_uri).scheme == "https",
@@ -522,9 +569,15 @@ def build_stripe_webhook(config: CommonConfig, adapters: Adapters = Adapters()) 
     def verify(payload: bytes, signature: str | None) -> dict[str, object]:
         from billbridge.adapters.stripe_gateway import verify_event
 
-        return verify_event(payload, signature, w.secrets.stripe_webhook_secret())
+        # The platform's endpoint, or the Connect endpoint (account.updated): each signs
+        # with its own secret.
+        connect = w.secrets.stripe_connect_webhook_secret()
+        more = (connect,) if connect else ()
+        return verify_event(payload, signature, w.secrets.stripe_webhook_secret(), *more)
 
-    return StripeWebhook(events=StripeEvents(w.payments, clock=w.clock), verify=verify)
+    accounts = PaymentAccountsService(w.payments, w.stripe(), w.settings)
+    events = StripeEvents(w.payments, clock=w.clock, accounts=accounts)
+    return StripeWebhook(events=events, verify=verify)
 
 
 @dataclass(frozen=True)

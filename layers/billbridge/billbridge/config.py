@@ -107,7 +107,8 @@ class StripeWebhookConfig(CommonConfig, StripeConfig):
 
 
 class PaymentsApiConfig(ApiConfig, PayLinkConfig, StripeConfig):
-    pass
+    # The SES identity envelopes are sent from: the onboarding checklist shows its status.
+    sender_address: str | None = Field(default=None, alias="SENDER_ADDRESS")
 
 
 class RemindersConfig(StoreConfig):

@@ -38,10 +38,17 @@ def load_pay_link_key(secret_arn: str) -> bytes:
 class StripeSecrets:
     api_key: str = field(repr=False)
     webhook_secret: str = field(repr=False)
+    # The Connect endpoint's own signing secret (events about connected accounts), if set.
+    connect_webhook_secret: str | None = field(default=None, repr=False)
 
 
 def load_stripe_secrets(secret_arn: str) -> StripeSecrets:
     value = parameters.get_secret(secret_arn, transform="json", max_age=CACHE_SECONDS)
     if not isinstance(value, dict) or not value.get("api_key") or not value.get("webhook_secret"):
         raise RuntimeError("the Stripe secret must be a JSON object with api_key, webhook_secret")
-    return StripeSecrets(api_key=str(value["api_key"]), webhook_secret=str(value["webhook_secret"]))
+    connect = value.get("connect_webhook_secret")
+    return StripeSecrets(
+        api_key=str(value["api_key"]),
+        webhook_secret=str(value["webhook_secret"]),
+        connect_webhook_secret=str(connect) if connect else None,
+    )

@@ -14,6 +14,7 @@ the sessions it closed; two checkouts that read the same bill cannot both be wri
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -43,6 +44,7 @@ from billbridge.domain.ledger import (
     PaymentChange,
     TxnWrite,
 )
+from billbridge.domain.payment_accounts import ConnectedAccount
 from billbridge.domain.payments import (
     Account,
     Allocation,
@@ -56,6 +58,49 @@ from billbridge.services.ports import DuplicateEvent, PaymentAccounts, StaleTran
 
 # Stripe retries a webhook for up to three days and lists events for thirty: keep a little more.
 EVENT_DEDUPE_TTL = timedelta(days=35)
+
+
+PAYACCOUNT_PREFIX = "PAYACCOUNT#"
+
+
+def payaccount_sk(account: Account) -> str:
+    return f"{PAYACCOUNT_PREFIX}{account.value}"
+
+
+def _connected_account_item(account: ConnectedAccount) -> Item:
+    return to_item(
+        {
+            "pk": firm_pk(account.firm_id),
+            "sk": payaccount_sk(account.account),
+            "type": "payment_account",
+            "account": account.account.value,
+            "stripe_account_id": account.stripe_account_id,
+            "charges_enabled": account.charges_enabled,
+            "payouts_enabled": account.payouts_enabled,
+            "details_submitted": account.details_submitted,
+            "currently_due": list(account.currently_due),
+            "past_due": list(account.past_due),
+            "disabled_reason": account.disabled_reason,
+            "observed_at": account.observed_at,
+            "version": account.version,
+        }
+    )
+
+
+def _connected_account(firm_id: str, data: dict[str, Any]) -> ConnectedAccount:
+    return ConnectedAccount(
+        firm_id=firm_id,
+        account=Account(data["account"]),
+        stripe_account_id=data.get("stripe_account_id") or None,
+        charges_enabled=bool(data.get("charges_enabled")),
+        payouts_enabled=bool(data.get("payouts_enabled")),
+        details_submitted=bool(data.get("details_submitted")),
+        currently_due=tuple(str(v) for v in data.get("currently_due") or ()),
+        past_due=tuple(str(v) for v in data.get("past_due") or ()),
+        disabled_reason=data.get("disabled_reason") or None,
+        observed_at=int(data.get("observed_at") or 0),
+        version=int(data.get("version") or 0),
+    )
 
 
 def txn_sk(link_id: str, txn_id: str) -> str:
@@ -201,33 +246,68 @@ class DynamoPaymentStore(DynamoRepository):
         items = self._query_prefix(firm_pk(firm_id), "RECON#", ProjectionExpression="bill_id")
         return [int(from_item(i)["bill_id"]) for i in items]
 
+    # -- the firm's connected accounts (PAYACCOUNT#trust, PAYACCOUNT#operating) --------------
+
+    def connected_accounts(self, firm_id: str) -> dict[Account, ConnectedAccount]:
+        """Both of the firm's accounts onboarding has begun, in one consistent Query."""
+        found: dict[Account, ConnectedAccount] = {}
+        for item in self._query_prefix(firm_pk(firm_id), PAYACCOUNT_PREFIX):
+            account = _connected_account(firm_id, from_item(item))
+            found[account.account] = account
+        return found
+
+    def save_connected_account(self, account: ConnectedAccount) -> ConnectedAccount:
+        stored = replace(account, version=account.version + 1)
+        if account.version == 0:
+            condition = "attribute_not_exists(pk)"
+            values: dict[str, Any] = {}
+        else:
+            condition = "version = :read"
+            values = {"ExpressionAttributeValues": {":read": to_attr(account.version)}}
+        try:
+            self._retrying(
+                lambda: self._write(
+                    "put_item",
+                    TableName=self._table,
+                    Item=_connected_account_item(stored),
+                    ConditionExpression=condition,
+                    **values,
+                )
+            )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                raise StaleTransaction("the connected account changed since it was read") from exc
+            raise
+        return stored
+
     def payment_accounts(self, firm_id: str) -> PaymentAccounts | None:
-        item = self._get_item(firm_pk(firm_id), "PAYACCOUNTS")
-        if item is None:
+        """Both accounts' Stripe ids, once both exist (ready or not)."""
+        found = self.connected_accounts(firm_id)
+        trust, operating = found.get(Account.TRUST), found.get(Account.OPERATING)
+        if trust is None or operating is None:
             return None
-        data = from_item(item)
-        return PaymentAccounts(
-            firm_id=firm_id,
-            trust_account_id=str(data["trust_account_id"]),
-            operating_account_id=str(data["operating_account_id"]),
-        )
+        if trust.stripe_account_id is None or operating.stripe_account_id is None:
+            return None
+        return PaymentAccounts(firm_id, trust.stripe_account_id, operating.stripe_account_id)
 
     def save_payment_accounts(self, accounts: PaymentAccounts) -> None:
-        self._retrying(
-            lambda: self._write(
-                "put_item",
-                TableName=self._table,
-                Item=to_item(
-                    {
-                        "pk": firm_pk(accounts.firm_id),
-                        "sk": "PAYACCOUNTS",
-                        "type": "payment_accounts",
-                        "trust_account_id": accounts.trust_account_id,
-                        "operating_account_id": accounts.operating_account_id,
-                    }
-                ),
+        """Record two accounts Stripe has already enabled (the local stack's onboarding
+        control), as `account.updated` would: ready, nothing due."""
+        for kind in (Account.TRUST, Account.OPERATING):
+            current = self.connected_accounts(accounts.firm_id).get(kind)
+            base = current or ConnectedAccount(firm_id=accounts.firm_id, account=kind)
+            self.save_connected_account(
+                replace(
+                    base,
+                    stripe_account_id=accounts.for_account(kind),
+                    charges_enabled=True,
+                    payouts_enabled=True,
+                    details_submitted=True,
+                    currently_due=(),
+                    past_due=(),
+                    disabled_reason=None,
+                )
             )
-        )
 
     def holds(self, firm_id: str, bill_ids: list[int], now: datetime) -> list[Hold]:
         """The checkout holds still alive on these bills (one Query per bill)."""

@@ -13,8 +13,14 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from billbridge.domain.errors import PaymentProviderError, Unauthenticated
-from billbridge.domain.payments import Method, encode_allocations
-from billbridge.services.ports import CheckoutRequest, CheckoutSession, RefundResult
+from billbridge.domain.payment_accounts import StripeAccountState, parse_stripe_account
+from billbridge.domain.payments import Account, Method, encode_allocations
+from billbridge.services.ports import (
+    CheckoutRequest,
+    CheckoutSession,
+    ConnectedAccountRequest,
+    RefundResult,
+)
 
 if TYPE_CHECKING:
     import stripe
@@ -22,6 +28,8 @@ if TYPE_CHECKING:
 PAYMENT_METHOD_TYPES = {Method.CARD: "card", Method.ACH: "us_bank_account"}
 # Signatures older than this are refused (stripe-python's default tolerance).
 SIGNATURE_TOLERANCE_SECONDS = 300
+# Merchant category 8111: legal services and attorneys.
+LEGAL_SERVICES_MCC = "8111"
 
 
 def checkout_metadata(request: CheckoutRequest) -> dict[str, str]:
@@ -32,6 +40,39 @@ def checkout_metadata(request: CheckoutRequest) -> dict[str, str]:
         "account": request.account.value,
         "method": request.method.value,
         "allocations": encode_allocations(request.allocations),
+    }
+
+
+def checkout_intent_data(request: CheckoutRequest, metadata: dict[str, str]) -> dict[str, Any]:
+    """The session's `payment_intent_data`: where the money goes and, on an operating charge
+    only, the platform's application fee (domain/fees.py). A trust charge never carries one:
+    the whole amount reaches the trust account."""
+    data: dict[str, Any] = {
+        "metadata": metadata,
+        "transfer_data": {"destination": request.destination_account_id},
+    }
+    if request.account is Account.OPERATING and request.application_fee_cents > 0:
+        data["application_fee_amount"] = request.application_fee_cents
+    return data
+
+
+def account_params(request: ConnectedAccountRequest) -> dict[str, Any]:
+    """`POST /v1/accounts`: an Express account (Stripe hosts its onboarding and dashboard) for
+    one of the firm's bank accounts; destination charges need its `transfers` capability."""
+    return {
+        "type": "express",
+        "country": "US",
+        "business_type": "company",
+        "capabilities": {
+            "card_payments": {"requested": True},
+            "transfers": {"requested": True},
+        },
+        "business_profile": {
+            "name": request.business_name,
+            "mcc": LEGAL_SERVICES_MCC,
+            "product_description": "Legal services",
+        },
+        "metadata": {"firm_id": request.firm_id, "account": request.account.value},
     }
 
 
@@ -69,10 +110,7 @@ class StripeGateway:
             "metadata": metadata,
             # A destination charge: the platform's balance, never the trust account's, pays
             # the fees, refunds and chargebacks (docs/payments.md).
-            "payment_intent_data": {
-                "metadata": metadata,
-                "transfer_data": {"destination": request.destination_account_id},
-            },
+            "payment_intent_data": checkout_intent_data(request, metadata),
         }
         if request.customer_email:
             params["customer_email"] = request.customer_email
@@ -131,6 +169,47 @@ class StripeGateway:
         return RefundResult(stripe_refund_id=str(refund.id), status=str(refund.status))
 
 
+    # -- Connect: the firm's connected accounts -----------------------------------------------
+
+    def create_connected_account(self, request: ConnectedAccountRequest) -> StripeAccountState:
+        import stripe
+
+        try:
+            account = self._client.v1.accounts.create(
+                params=account_params(request),  # type: ignore[arg-type]
+                options={"idempotency_key": request.idempotency_key},
+            )
+        except stripe.StripeError as exc:
+            raise _provider_error(f"the {request.account.value} account", exc) from exc
+        return parse_stripe_account(account.to_dict())
+
+    def create_account_link(self, stripe_account_id: str, refresh_url: str, return_url: str) -> str:
+        import stripe
+
+        try:
+            link = self._client.v1.account_links.create(
+                params={
+                    "account": stripe_account_id,
+                    "type": "account_onboarding",
+                    "refresh_url": refresh_url,
+                    "return_url": return_url,
+                    "collect": "currently_due",
+                }
+            )
+        except stripe.StripeError as exc:
+            raise _provider_error("the onboarding link", exc) from exc
+        return str(link.url)
+
+    def retrieve_account(self, stripe_account_id: str) -> StripeAccountState:
+        import stripe
+
+        try:
+            account = self._client.v1.accounts.retrieve(stripe_account_id)
+        except stripe.StripeError as exc:
+            raise _provider_error("the connected account", exc) from exc
+        return parse_stripe_account(account.to_dict())
+
+
 def _provider_error(what: str, exc: stripe.StripeError) -> PaymentProviderError:
     import stripe
 
@@ -142,21 +221,36 @@ def _provider_error(what: str, exc: stripe.StripeError) -> PaymentProviderError:
     return PaymentProviderError(f"Stripe refused {what}: {message}")
 
 
-def verify_event(payload: bytes, signature_header: str | None, secret: str) -> dict[str, Any]:
-    """The event, once its Stripe-Signature is verified over the raw body (Unauthenticated
-    otherwise). Parsed as plain JSON: the services read Stripe's wire shape."""
+def verify_event(
+    payload: bytes, signature_header: str | None, secret: str, *more_secrets: str
+) -> dict[str, Any]:
+    """The event, once its Stripe-Signature is verified over the raw body with one of the
+    endpoints' secrets (the platform's, the Connect endpoint's; Unauthenticated otherwise).
+    Parsed as plain JSON: the services read Stripe's wire shape."""
     if not signature_header:
         raise Unauthenticated("missing Stripe-Signature header", code="invalid_signature")
     import stripe
 
     try:
-        stripe.WebhookSignature.verify_header(
-            payload.decode("utf-8"), signature_header, secret, SIGNATURE_TOLERANCE_SECONDS
-        )
-    except (stripe.SignatureVerificationError, UnicodeDecodeError):
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    verified = False
+    for candidate in (secret, *more_secrets):
+        if text is None:
+            break
+        try:
+            stripe.WebhookSignature.verify_header(
+                text, signature_header, candidate, SIGNATURE_TOLERANCE_SECONDS
+            )
+        except stripe.SignatureVerificationError:
+            continue
+        verified = True
+        break
+    if not verified:
         raise Unauthenticated(
             "the Stripe-Signature does not match this body", code="invalid_signature"
-        ) from None
+        )
     try:
         event = json.loads(payload)
     except ValueError:

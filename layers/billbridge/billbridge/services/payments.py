@@ -14,6 +14,7 @@ from typing import Any
 from billbridge.domain import disputes
 from billbridge.domain.bills import Bill, StoredBill
 from billbridge.domain.errors import DomainError, NotFound, PaymentProviderError, RuleViolation
+from billbridge.domain.fees import application_fee_cents
 from billbridge.domain.ledger import (
     BillGuard,
     CheckoutHolds,
@@ -25,6 +26,7 @@ from billbridge.domain.ledger import (
     refund_change,
     refund_request_change,
 )
+from billbridge.domain.payment_accounts import needs_ready
 from billbridge.domain.payment_links import PaymentLink, token_hash
 from billbridge.domain.payments import (
     Account,
@@ -45,6 +47,7 @@ from billbridge.domain.payments import (
     reconciliation_actions,
     split_by_account,
 )
+from billbridge.services.payment_accounts import PaymentAccountsService
 from billbridge.services.ports import (
     BillRepository,
     CheckoutRequest,
@@ -187,11 +190,7 @@ class PayPage:
                 code="bill_not_on_link",
             )
         chosen_ids = list(dict.fromkeys(bill_ids))
-        accounts = self._store.payment_accounts(link.firm_id)
-        if accounts is None:
-            raise RuleViolation(
-                "this firm cannot take online payments yet", code="payments_not_set_up"
-            )
+        accounts = self._store.connected_accounts(link.firm_id)
         attempt = attempt or secrets.token_urlsafe(12)
         gateway = self._gateway()
         started = self._clock()
@@ -216,6 +215,8 @@ class PayPage:
                 payable = [_payable(b, counted) for b in chosen]
                 _refuse_if_held(chosen, payable, counted)
                 parts = split_by_account(allocate(payable, amount_cents))
+                # Only into accounts Stripe lets take charges (domain/payment_accounts.py).
+                needs_ready(accounts, set(parts))
                 closed_ids = sorted({h.session_id for h in closed})
                 fingerprint = f"{attempt}|{session_expires.isoformat()}|{closed_ids}"
                 sessions = [
@@ -227,7 +228,7 @@ class PayPage:
                                 account,
                                 allocations,
                                 chosen,
-                                accounts.for_account(account),
+                                str(accounts[account].stripe_account_id),
                                 method,
                                 token,
                                 fingerprint,
@@ -312,6 +313,10 @@ class PayPage:
             customer_email=chosen[0].bill.client.email,
             idempotency_key=_checkout_key(link, account, allocations, method, fingerprint),
             expires_at=expires_at,
+            # Operating charges only; a trust charge carries none (domain/fees.py).
+            application_fee_cents=application_fee_cents(
+                account, method, sum(a.amount_cents for a in allocations)
+            ),
         )
 
 
@@ -400,13 +405,22 @@ class EventOutcome:
 class StripeEvents:
     """Records verified Stripe events, each once, whatever their order (P4)."""
 
-    def __init__(self, store: PaymentStore, clock: Clock = _utcnow) -> None:
+    def __init__(
+        self,
+        store: PaymentStore,
+        clock: Clock = _utcnow,
+        accounts: PaymentAccountsService | None = None,
+    ) -> None:
         self._store = store
         self._clock = clock
+        self._accounts = accounts
 
     def handle(self, event: dict[str, Any]) -> EventOutcome:
         event_id, kind = str(event["id"]), str(event["type"])
         obj = (event.get("data") or {}).get("object") or {}
+        if kind == "account.updated" and self._accounts is not None:
+            # A Connect event: its own ordering rule (services/payment_accounts.py).
+            return EventOutcome(event_id, kind, self._accounts.account_updated(event))
         if kind == "checkout.session.expired":
             plan = self._expired_plan(obj, event_id)
         elif kind.startswith("checkout.session."):

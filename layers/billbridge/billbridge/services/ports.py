@@ -13,6 +13,7 @@ from billbridge.domain.connection import ClioConnection, Region
 from billbridge.domain.envelopes import Batch, Envelope, EnvelopeStatus
 from billbridge.domain.ledger import CheckoutHolds, PaymentChange
 from billbridge.domain.oauth_state import ConnectingUser, ConnectIntent
+from billbridge.domain.payment_accounts import ConnectedAccount, StripeAccountState
 from billbridge.domain.payment_links import PaymentLink
 from billbridge.domain.payments import Account, Allocation, Hold, Method, Transaction
 from billbridge.domain.settings import FirmSettings
@@ -320,6 +321,27 @@ class AppSecrets(Protocol):
 
     def stripe_webhook_secret(self) -> str: ...
 
+    def stripe_connect_webhook_secret(self) -> str | None:
+        """The Connect endpoint's signing secret (`account.updated`), when one is set."""
+        ...
+
+
+class OnboardingRepository(Protocol):
+    """What a person marked on the onboarding checklist, per step (domain/onboarding.py)."""
+
+    def marks(self, firm_id: str) -> dict[str, str]: ...
+
+    def mark(self, firm_id: str, step: str, mark: str, at: datetime) -> None:
+        """Record one step's mark; other steps' marks are kept (one attribute per step)."""
+        ...
+
+
+class SenderIdentity(Protocol):
+    def verification_status(self, address: str) -> str:
+        """SES's verification status of the identity mail is sent from (the address, else
+        its domain): `verified`, `pending`, `failed` or `not_found`."""
+        ...
+
 
 # --- payments ----------------------------------------------------------------------------------
 
@@ -345,6 +367,15 @@ class PaymentAccounts:
 
 
 class PaymentStore(Protocol):
+    def connected_accounts(self, firm_id: str) -> dict[Account, ConnectedAccount]:
+        """The firm's trust and operating connected accounts that onboarding has begun."""
+        ...
+
+    def save_connected_account(self, account: ConnectedAccount) -> ConnectedAccount:
+        """Write the account if the stored one still has `account.version` (0: none is
+        stored); StaleTransaction otherwise. Answers it as stored (the version bumped)."""
+        ...
+
     def get_transaction(self, firm_id: str, link_id: str, txn_id: str) -> Transaction | None: ...
 
     def transactions_for_link(self, firm_id: str, link_id: str) -> list[Transaction]: ...
@@ -386,6 +417,19 @@ class CheckoutRequest:
     customer_email: str | None
     idempotency_key: str
     expires_at: datetime  # Stripe allows 30 minutes to 24 hours from now
+    # What the platform keeps of the charge to cover processing (domain/fees.py): operating
+    # charges only; a trust charge always carries 0 and no application fee is sent.
+    application_fee_cents: int = 0
+
+
+@dataclass(frozen=True)
+class ConnectedAccountRequest:
+    """A Stripe connected account for one of a firm's bank accounts (docs/payments.md)."""
+
+    firm_id: str
+    account: Account
+    business_name: str
+    idempotency_key: str
 
 
 @dataclass(frozen=True)
@@ -417,6 +461,17 @@ class PaymentGateway(Protocol):
         idempotency_key: str,
     ) -> RefundResult: ...
 
+    def create_connected_account(self, request: ConnectedAccountRequest) -> StripeAccountState:
+        """`POST /v1/accounts`: the account, as Stripe answers it."""
+        ...
+
+    def create_account_link(self, stripe_account_id: str, refresh_url: str, return_url: str) -> str:
+        """`POST /v1/account_links` (type account_onboarding): the hosted onboarding URL."""
+        ...
+
+    def retrieve_account(self, stripe_account_id: str) -> StripeAccountState:
+        """`GET /v1/accounts/{id}`: the account as Stripe has it now."""
+        ...
 
 # --- reminders (X3) ---------------------------------------------------------------------------
 
