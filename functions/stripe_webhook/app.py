@@ -4,6 +4,7 @@ is not UTF-8 (no Stripe event is) is a 400."""
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger, Tracer
@@ -15,12 +16,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field
 
 from billbridge.api_errors import (
+    error_response,
     error_responses,
     refuse_other_methods,
     register_error_handlers,
 )
 from billbridge.bootstrap import stripe_webhook
-from billbridge.domain.errors import Unauthenticated
+from billbridge.domain.errors import SesThrottled, Unauthenticated
 from billbridge.metrics import handler_metrics
 
 logger = Logger()
@@ -66,8 +68,8 @@ STRIPE_EVENT_BODY = {
     summary="Stripe's events (checkout, refunds, disputes), signed",
     tags=["webhooks"],
     responses={
-        200: {"description": "The event, recorded once"},
-        **error_responses(400, 401, 422),
+        200: {"description": "The event, recorded once (and its receipt emailed once)"},
+        **error_responses(400, 401, 422, 503),
     },
     openapi_extensions=STRIPE_EVENT_BODY,
 )
@@ -101,6 +103,20 @@ def stripe_event(
     metrics.add_metric(
         name=f"StripeEvent{outcome.outcome.capitalize()}", unit=MetricUnit.Count, value=1
     )
+    try:
+        sent = webhook.receipts.send_for(outcome.touched)
+    except SesThrottled:
+        # The event is recorded; only its receipt waits. Stripe retries a non-2xx, and the
+        # retry (a duplicate, which records nothing) sends the receipt.
+        metrics.add_metric(name="ReceiptThrottled", unit=MetricUnit.Count, value=1)
+        return error_response(
+            HTTPStatus.SERVICE_UNAVAILABLE,
+            "receipt_delayed",
+            "The event was recorded; its receipt email could not be sent yet. Send it again.",
+            None,
+        )
+    for kind in sent:
+        metrics.add_metric(name=f"Receipt_{kind.value}", unit=MetricUnit.Count, value=1)
     return Response(
         status_code=200,
         content_type=content_types.APPLICATION_JSON,

@@ -85,7 +85,7 @@ ERROR_MEANINGS: dict[int, str] = {
     415: "The body is not JSON (Content-Type)",
     422: "Well-formed input that breaks a rule",
     502: "Clio or Stripe refused or failed the request",
-    503: "Clio is unavailable for now; try again later",
+    503: "Clio (or SES, for a receipt) is unavailable for now; try again later",
 }
 
 

@@ -10,11 +10,17 @@ not pay for it on requests that never reach Stripe.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from billbridge.domain.errors import PaymentProviderError, Unauthenticated
 from billbridge.domain.payments import Method, encode_allocations
-from billbridge.services.ports import CheckoutRequest, CheckoutSession, RefundResult
+from billbridge.services.ports import (
+    CheckoutRequest,
+    CheckoutSession,
+    CheckoutSessionState,
+    RefundResult,
+)
 
 if TYPE_CHECKING:
     import stripe
@@ -106,6 +112,28 @@ class StripeGateway:
             raise _provider_error("closing an older checkout", exc) from exc
         return True
 
+    def checkout_session(self, session_id: str) -> CheckoutSessionState | None:
+        import stripe
+
+        try:
+            session = self._client.v1.checkout.sessions.retrieve(session_id)
+        except stripe.InvalidRequestError as exc:
+            if exc.http_status == 404:
+                return None
+            raise _provider_error("the checkout", exc) from exc
+        except stripe.StripeError as exc:
+            raise _provider_error("the checkout", exc) from exc
+        return CheckoutSessionState(
+            id=str(session.id),
+            status=str(session.status),
+            payment_status=str(session.payment_status),
+            amount_cents=int(session.amount_total or 0),
+            currency=str(session.currency or "usd").upper(),
+            created_at=datetime.fromtimestamp(int(session.created or 0), UTC),
+            # StripeObject is a dict; its `items` attribute would be a field called "items".
+            metadata=_metadata(session.metadata),
+        )
+
     def create_refund(
         self,
         payment_intent_id: str,
@@ -129,6 +157,11 @@ class StripeGateway:
         except stripe.StripeError as exc:
             raise _provider_error("the refund", exc) from exc
         return RefundResult(stripe_refund_id=str(refund.id), status=str(refund.status))
+
+
+def _metadata(raw: Any) -> dict[str, str]:
+    # StripeObject is a dict; read it as one (an attribute could be a field named "items").
+    return {str(k): str(v) for k, v in dict.items(raw or {})}
 
 
 def _provider_error(what: str, exc: stripe.StripeError) -> PaymentProviderError:

@@ -12,7 +12,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from billbridge.domain import disputes
-from billbridge.domain.bills import Bill, StoredBill
+from billbridge.domain.bills import Bill, BillState, StoredBill
+from billbridge.domain.envelopes import money as money_text
 from billbridge.domain.errors import DomainError, NotFound, PaymentProviderError, RuleViolation
 from billbridge.domain.ledger import (
     BillGuard,
@@ -82,7 +83,16 @@ class LinkBill:
 
     stored: StoredBill
     payable_cents: int  # what may be paid now: the bill's state, its balance, other checkouts
-    note: str | None  # why nothing can be paid, in a sentence (None when payable)
+    note: str | None  # why nothing (or not all) can be paid, in a sentence
+    # payable (something can be paid now), processing (an ACH payment of ours is on its way
+    # and nothing else can be paid), paid (nothing is left), unavailable (void, deleted, not
+    # issued, or held by another link's open checkout).
+    status: str = "payable"
+
+    @property
+    def processing_cents(self) -> int:
+        """ACH money of ours on its way to the bill (not Paid (GL) yet, not payable again)."""
+        return self.stored.money.pending_cents
 
     @property
     def bill(self) -> Bill:
@@ -108,11 +118,24 @@ def _until(moment: datetime) -> str:
 def link_bill(stored: StoredBill, others: list[Hold]) -> LinkBill:
     """What the client may pay on a bill, given the holds of other links' open checkouts."""
     money = stored.money
+    pending = money_text(money.pending_cents, stored.bill.currency)
     if not money.payable_state:
+        if stored.bill.state is BillState.PAID:
+            return LinkBill(stored, 0, "Paid: nothing is left to pay on this bill.", "paid")
         reason = not_payable_reason(stored.bill.state)
-        return LinkBill(stored, 0, f"This bill can no longer be paid online: {reason}.")
+        return LinkBill(
+            stored, 0, f"This bill can no longer be paid online: {reason}.", "unavailable"
+        )
     if money.payable_cents <= 0:
-        return LinkBill(stored, 0, "Paid: nothing is left to pay on this bill.")
+        if money.pending_cents > 0:
+            return LinkBill(
+                stored,
+                0,
+                f"A bank payment of {pending} is processing. Bank payments take a few business "
+                "days to clear; nothing more is due unless it fails.",
+                "processing",
+            )
+        return LinkBill(stored, 0, "Paid: nothing is left to pay on this bill.", "paid")
     payable = max(0, money.payable_cents - held_cents(others, stored.bill.id))
     if payable <= 0:
         until = max(h.expires_at for h in others if h.bill_id == stored.bill.id)
@@ -121,8 +144,14 @@ def link_bill(stored: StoredBill, others: list[Hold]) -> LinkBill:
             0,
             "This bill is being paid in another checkout; if that payment is not made, it can "
             f"be paid here again after {_until(until)}.",
+            "unavailable",
         )
-    return LinkBill(stored, payable, None)
+    note = (
+        f"A bank payment of {pending} is processing; the amount due is what is left."
+        if money.pending_cents > 0
+        else None
+    )
+    return LinkBill(stored, payable, note)
 
 
 class PayPage:
@@ -395,6 +424,22 @@ class EventOutcome:
     event_id: str
     type: str
     outcome: str  # applied | duplicate | stale | ignored
+    # The transactions the event is about, (firm_id, link_id, txn_id): whatever the outcome,
+    # their receipts are checked (a duplicate may be Stripe retrying a receipt SES throttled).
+    touched: tuple[tuple[str, str, str], ...] = ()
+
+
+def _touched(kind: str, obj: dict[str, Any]) -> tuple[tuple[str, str, str], ...]:
+    metadata = obj.get("metadata") or {}
+    if kind.startswith("checkout.session.") and kind != "checkout.session.expired":
+        if metadata.get("firm_id") and metadata.get("link_id") and obj.get("id"):
+            txn_id = payment_id_for_session(str(obj["id"]))
+            return ((str(metadata["firm_id"]), str(metadata["link_id"]), txn_id),)
+    if kind.startswith("refund.") and all(
+        metadata.get(k) for k in ("firm_id", "link_id", "refund_id")
+    ):
+        return ((str(metadata["firm_id"]), str(metadata["link_id"]), str(metadata["refund_id"])),)
+    return ()
 
 
 class StripeEvents:
@@ -419,7 +464,7 @@ class StripeEvents:
             return EventOutcome(event_id, kind, "ignored")
         if plan is None:
             return EventOutcome(event_id, kind, "ignored")
-        return EventOutcome(event_id, kind, self._apply(plan, event_id))
+        return EventOutcome(event_id, kind, self._apply(plan, event_id), _touched(kind, obj))
 
     def _apply(self, plan: Callable[[], tuple[str, PaymentChange | None]], event_id: str) -> str:
         for _ in range(MAX_REPLANS):
