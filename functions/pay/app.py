@@ -8,8 +8,10 @@ Referer header.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
@@ -17,7 +19,8 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from page import not_found_page, pay_page_html
+from formats import client_locale
+from page import confirmation_html, not_found_page, pay_page_html
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 
 from billbridge.api_errors import (
@@ -30,6 +33,8 @@ from billbridge.api_errors import (
 from billbridge.bootstrap import pay_page
 from billbridge.domain.errors import NotFound
 from billbridge.domain.payments import Method
+from billbridge.domain.receipts import reference
+from billbridge.services.payments import Confirmation, FirmContact, LinkView
 
 logger = Logger()
 tracer = Tracer()
@@ -38,8 +43,11 @@ app = APIGatewayRestResolver(enable_validation=True)
 register_error_handlers(app)
 refuse_other_methods(app, "/pay/<token>", ["GET"])
 refuse_other_methods(app, "/pay/<token>/checkout", ["POST"])
+refuse_other_methods(app, "/pay/<token>/confirmation", ["GET"])
+refuse_other_methods(app, "/pay/<token>/bills/<bill_file>", ["GET"])
 
 NO_SUCH_LINK = "This payment link does not exist or has expired."
+SESSION_PATTERN = r"^cs_[A-Za-z0-9_]{1,250}$"
 PRIVATE_HEADERS = {
     "Cache-Control": "no-store",
     "Referrer-Policy": "no-referrer",
@@ -55,6 +63,9 @@ HTML_HEADERS = {
 }
 
 
+BillStatus = Literal["payable", "processing", "paid", "unavailable"]
+
+
 class PayBill(BaseModel):
     id: str
     number: str
@@ -64,17 +75,65 @@ class PayBill(BaseModel):
         description="What may be paid now: Outstanding (Clio) minus our payments Clio does not "
         "show yet and what other checkouts hold; 0 when the bill is not awaiting payment"
     )
-    due_at: str | None
-    note: str | None = Field(
-        default=None, description="Why nothing can be paid now, in a sentence (else null)"
+    status: BillStatus = Field(
+        description="payable: something can be paid now; processing: a bank (ACH) payment is "
+        "on its way and nothing else is due; paid: nothing is left; unavailable: void, "
+        "deleted, not issued, or held by another link's open checkout (the note says which)"
     )
+    processing_cents: int = Field(description="Bank (ACH) money on its way to the bill")
+    past_due: bool = Field(description="Payable, and its due date has passed")
+    due_at: str | None
+    pdf_url: str = Field(description="The bill's PDF, on this pay link (?download=1 saves it)")
+    note: str | None = Field(
+        default=None,
+        description="Why nothing (or not all) can be paid now, in a sentence (else null)",
+    )
+
+
+class ReceiptOut(BaseModel):
+    transaction_id: str
+    kind: Literal["payment", "refund"]
+    amount_cents: int
+    method: Literal["card", "ach"]
+    status: Literal["pending", "succeeded", "failed"]
+    account: Literal["trust", "operating"]
+    reference: str = Field(description="The reference the receipt email and confirmation show")
+    created_at: str
+
+
+class FirmOut(BaseModel):
+    name: str
+    contact_name: str | None
+    reply_to: str | None
 
 
 class PayLinkOut(BaseModel):
     firm: str
+    firm_contact: FirmOut
     bills: list[PayBill]
     total_cents: int
     currency: str
+    receipts: list[ReceiptOut] = Field(description="The link's payments and refunds, oldest first")
+
+
+class ConfirmationBill(BaseModel):
+    id: str
+    number: str
+    kind: Literal["invoice", "trust_request", "bill"]
+    amount_cents: int
+
+
+class ConfirmationOut(BaseModel):
+    state: Literal["succeeded", "processing", "failed", "not_paid"]
+    transaction_id: str | None
+    amount_cents: int | None
+    currency: str | None
+    method: Literal["card", "ach"] | None
+    account: Literal["trust", "operating"] | None
+    created_at: str | None
+    reference: str | None
+    bills: list[ConfirmationBill]
+    firm: FirmOut
 
 
 class CheckoutIn(BaseModel):
@@ -127,6 +186,10 @@ PAGE_OR_JSON = {
     tags=["pay"],
     responses={
         200: {"description": "The link's bills and what can be paid", "content": PAGE_OR_JSON},
+        303: {
+            "description": "With `paid` (older Stripe returns): to the confirmation",
+            "headers": {"Location": {"schema": {"type": "string"}}},
+        },
         404: {
             "description": "No such link: a page saying so, or the error shape as JSON",
             "content": {
@@ -141,35 +204,200 @@ def show(
     token: Annotated[str, Path(description="The token of the emailed link")],
     paid: Annotated[
         str | None,
-        Query(max_length=300, description="The Checkout Session just paid (Stripe's return)"),
+        Query(
+            max_length=300,
+            pattern=SESSION_PATTERN,
+            description="Older Stripe returns: the session just paid (redirected to the "
+            "confirmation)",
+        ),
     ] = None,
 ) -> Response[Any]:
+    if paid and not wants_json():
+        where = f"/pay/{quote(token, safe='')}/confirmation?session_id={quote(paid, safe='')}"
+        return Response(303, content_types.TEXT_HTML, "", {**HTML_HEADERS, "Location": where})
+    locale = locale_of_request()
     try:
         view = pay_page().view(token)
     except NotFound:
         if wants_json():
             raise
-        return Response(404, content_types.TEXT_HTML, not_found_page(), HTML_HEADERS)
+        return Response(404, content_types.TEXT_HTML, not_found_page(locale), HTML_HEADERS)
     if wants_json():
-        body = PayLinkOut(
-            firm=view.firm_name,
-            bills=[
-                PayBill(
-                    id=str(b.bill.id),
-                    number=b.bill.number,
-                    kind=b.bill.kind.value,
-                    total_cents=b.bill.total_cents,
-                    outstanding_cents=b.payable_cents,
-                    due_at=b.bill.due_at.isoformat() if b.bill.due_at else None,
-                    note=b.note,
-                )
-                for b in view.bills
-            ],
-            total_cents=view.total_payable_cents,
-            currency=view.currency,
-        )
+        body = pay_link_out(view, token)
         return Response(200, content_types.APPLICATION_JSON, body.model_dump(), PRIVATE_HEADERS)
-    return Response(200, content_types.TEXT_HTML, pay_page_html(view, token, paid), HTML_HEADERS)
+    today = datetime.now(UTC).date()
+    html = pay_page_html(view, token, locale, today)
+    return Response(200, content_types.TEXT_HTML, html, HTML_HEADERS)
+
+
+def locale_of_request() -> str:
+    return client_locale(app.current_event.headers.get("Accept-Language"))
+
+
+def pay_link_out(view: LinkView, token: str) -> PayLinkOut:
+    today = datetime.now(UTC).date()
+    firm = view.firm or FirmContact(view.firm_name, None, None)
+    return PayLinkOut(
+        firm=view.firm_name,
+        firm_contact=FirmOut(
+            name=firm.name, contact_name=firm.contact_name, reply_to=firm.reply_to
+        ),
+        bills=[
+            PayBill(
+                id=str(b.bill.id),
+                number=b.bill.number,
+                kind=b.bill.kind.value,
+                total_cents=b.bill.total_cents,
+                outstanding_cents=b.payable_cents,
+                status=b.status,  # type: ignore[arg-type]
+                processing_cents=b.processing_cents,
+                past_due=b.status == "payable"
+                and b.bill.due_at is not None
+                and b.bill.due_at < today,
+                due_at=b.bill.due_at.isoformat() if b.bill.due_at else None,
+                pdf_url=f"/pay/{token}/bills/{b.bill.id}.pdf",
+                note=b.note,
+            )
+            for b in view.bills
+        ],
+        total_cents=view.total_payable_cents,
+        currency=view.currency,
+        receipts=[
+            ReceiptOut(
+                transaction_id=t.id,
+                kind=t.kind.value,
+                amount_cents=t.amount_cents,
+                method=t.method.value,
+                status=t.status.value,
+                account=t.account.value,
+                reference=reference(t.id),
+                created_at=t.created_at.isoformat(),
+            )
+            for t in view.transactions
+        ],
+    )
+
+
+@app.get(
+    "/pay/<token>/confirmation",
+    summary="After paying: the confirmation (HTML; JSON with Accept: application/json)",
+    tags=["pay"],
+    responses={
+        200: {
+            "description": "The payment just made: amount, date, method, bills, account, "
+            "reference; or that it was not made",
+            "content": {
+                "text/html": {"schema": {"type": "string"}},
+                content_types.APPLICATION_JSON: {"model": ConfirmationOut},
+            },
+        },
+        404: {
+            "description": "No such link, or no such payment on it",
+            "content": {
+                "text/html": {"schema": {"type": "string"}},
+                content_types.APPLICATION_JSON: {"model": ErrorOut},
+            },
+        },
+        **error_responses(400, 422, 502),
+    },
+)
+def confirmation(
+    token: Annotated[str, Path(description="The token of the emailed link")],
+    session_id: Annotated[
+        str,
+        Query(
+            max_length=300,
+            pattern=SESSION_PATTERN,
+            description="The Checkout Session Stripe returned from",
+        ),
+    ],
+) -> Response[Any]:
+    locale = locale_of_request()
+    try:
+        done = pay_page().confirmation(token, session_id)
+    except NotFound:
+        if wants_json():
+            raise
+        return Response(404, content_types.TEXT_HTML, not_found_page(locale), HTML_HEADERS)
+    if wants_json():
+        return Response(
+            200,
+            content_types.APPLICATION_JSON,
+            confirmation_out(done).model_dump(),
+            PRIVATE_HEADERS,
+        )
+    html = confirmation_html(done, token, locale)
+    return Response(200, content_types.TEXT_HTML, html, HTML_HEADERS)
+
+
+def confirmation_out(done: Confirmation) -> ConfirmationOut:
+    firm = FirmOut(
+        name=done.firm.name, contact_name=done.firm.contact_name, reply_to=done.firm.reply_to
+    )
+    facts = done.facts
+    if facts is None:
+        return ConfirmationOut(
+            state="not_paid",
+            transaction_id=None,
+            amount_cents=None,
+            currency=None,
+            method=None,
+            account=None,
+            created_at=None,
+            reference=None,
+            bills=[],
+            firm=firm,
+        )
+    return ConfirmationOut(
+        state=done.state,  # type: ignore[arg-type]
+        transaction_id=facts.transaction_id,
+        amount_cents=facts.amount_cents,
+        currency=facts.currency,
+        method=facts.method.value,
+        account=facts.account.value,
+        created_at=facts.at.isoformat(),
+        reference=facts.reference,
+        bills=[
+            ConfirmationBill(
+                id=str(line.bill_id),
+                number=line.bill_number,
+                kind=line.kind,  # type: ignore[arg-type]
+                amount_cents=line.amount_cents,
+            )
+            for line in facts.lines
+        ],
+        firm=firm,
+    )
+
+
+@app.get(
+    "/pay/<token>/bills/<bill_file>",
+    summary="The PDF of a bill of this pay link ({bill_id}.pdf)",
+    tags=["pay"],
+    responses={
+        200: {
+            "description": "The bill's PDF (inline; ?download=1 as an attachment)",
+            "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
+        },
+        **error_responses(404, 422, 502, 503),
+    },
+)
+def bill_pdf(  # type: ignore[no-untyped-def]
+    token: Annotated[str, Path(description="The token of the emailed link")],
+    bill_file: Annotated[str, Path(pattern=r"^[0-9]{1,18}\.pdf$", description="<bill_id>.pdf")],
+    download: Annotated[
+        Literal["1"] | None, Query(description="1: download instead of showing it")
+    ] = None,
+):
+    # No return annotation: Powertools would try to read the PDF's bytes as UTF-8 to validate.
+    name, pdf = pay_page().bill_pdf(token, int(bill_file.removesuffix(".pdf")))
+    disposition = "attachment" if download else "inline"
+    return Response(
+        status_code=200,
+        content_type="application/pdf",
+        body=pdf,
+        headers={**PRIVATE_HEADERS, "Content-Disposition": f'{disposition}; filename="{name}"'},
+    )
 
 
 @app.post(

@@ -38,6 +38,7 @@ from billbridge.config import (
     SyncWorkerConfig,
 )
 from billbridge.domain.connection import ClioConnection, Region
+from billbridge.domain.errors import ClioUnreachable
 from billbridge.domain.payment_links import PaymentLink, link_token, link_url
 from billbridge.domain.sync import utcnow
 from billbridge.services.bill_pdfs import BillPdfs, PrefetchPolicy
@@ -534,6 +535,15 @@ def build_api(config: PaymentsApiConfig, adapters: Adapters = Adapters()) -> Api
 
 def build_pay_page(config: PayConfig, adapters: Adapters = Adapters()) -> PayPage:
     w = _Wiring(config, adapters)
+
+    def clio_for_firm(firm_id: str) -> ClioGateway:
+        connection = w.connections.get(firm_id)
+        if connection is None or connection.needs_reconnect:
+            raise ClioUnreachable(
+                "The bill's PDF cannot be fetched from the firm's Clio account right now."
+            )
+        return w.clio.for_connection(connection)
+
     return PayPage(
         links=w.links,
         bills=w.bills,
@@ -542,6 +552,8 @@ def build_pay_page(config: PayConfig, adapters: Adapters = Adapters()) -> PayPag
         pay_base_url=config.public_pay_base_url,
         settings=w.settings,
         clock=w.clock,
+        pdfs=w.bill_pdfs(),
+        clio_for_firm=clio_for_firm,
     )
 
 

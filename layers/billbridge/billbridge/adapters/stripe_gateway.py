@@ -160,8 +160,9 @@ class StripeGateway:
 
 
 def _metadata(raw: Any) -> dict[str, str]:
-    # StripeObject is a dict; read it as one (an attribute could be a field named "items").
-    return {str(k): str(v) for k, v in dict.items(raw or {})}
+    # A StripeObject, not a dict: its attributes are its fields (one may be named "items").
+    data = raw.to_dict() if hasattr(raw, "to_dict") else dict(raw or {})
+    return {str(k): str(v) for k, v in data.items()}
 
 
 def _provider_error(what: str, exc: stripe.StripeError) -> PaymentProviderError:

@@ -69,7 +69,9 @@ def long_date(moment: datetime) -> str:
 
 @dataclass(frozen=True)
 class ReceiptLine:
+    bill_id: int
     bill_number: str
+    kind: str  # invoice / trust_request (bill: one the store no longer has)
     kind_label: str  # "Invoice" / "Trust request"
     amount_cents: int
 
@@ -78,6 +80,7 @@ class ReceiptLine:
 class ReceiptFacts:
     """What a receipt or a confirmation says about one transaction."""
 
+    transaction_id: str
     kind: TxnKind
     status: TxnStatus
     method: Method
@@ -104,12 +107,15 @@ def facts_of(txn: Transaction, bills: Mapping[int, Bill]) -> ReceiptFacts:
         bill = bills.get(a.bill_id)
         lines.append(
             ReceiptLine(
+                bill_id=a.bill_id,
                 bill_number=bill.number if bill else str(a.bill_id),
+                kind=bill.kind.value if bill else "bill",
                 kind_label=bill.kind.label if bill else "Bill",
                 amount_cents=a.amount_cents,
             )
         )
     return ReceiptFacts(
+        transaction_id=txn.id,
         kind=txn.kind,
         status=txn.status,
         method=txn.method,
