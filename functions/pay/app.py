@@ -251,9 +251,7 @@ def pay_link_out(view: LinkView, token: str) -> PayLinkOut:
                 outstanding_cents=b.payable_cents,
                 status=b.status,  # type: ignore[arg-type]
                 processing_cents=b.processing_cents,
-                past_due=b.status == "payable"
-                and b.bill.due_at is not None
-                and b.bill.due_at < today,
+                past_due=b.past_due(today),
                 due_at=b.bill.due_at.isoformat() if b.bill.due_at else None,
                 pdf_url=f"/pay/{token}/bills/{b.bill.id}.pdf",
                 note=b.note,

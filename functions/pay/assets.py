@@ -105,6 +105,7 @@ const form = document.getElementById('pay-form');
 if (form) {
   const bills = [...document.querySelectorAll('li.bill[data-payable]')].map((li) => ({
     id: li.dataset.billId, label: li.dataset.label, payable: Number(li.dataset.payable),
+    account: li.dataset.account,
     due: li.dataset.due || '9999-12-31', issued: li.dataset.issued || '9999-12-31',
     box: li.querySelector('input[name=bill]'),
   }));
@@ -159,6 +160,12 @@ if (form) {
         ul.append(li);
       }
       summary.append(ul);
+      if (new Set(shares.map(([b]) => b.account)).size > 1) {
+        const split = document.createElement('p');
+        split.textContent = 'Trust and operating money are paid separately: you will pay ' +
+          'the trust part and the operating part one after the other, as two charges.';
+        summary.append(split);
+      }
     }
     const via = method() === 'ach' ? 'by bank transfer' : 'by card';
     button.textContent = shares.length ? 'Pay ' + fmt(amount) + ' ' + via : 'Pay ' + via;

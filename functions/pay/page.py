@@ -16,7 +16,7 @@ from html import escape
 from assets import SCRIPT, STYLE
 from formats import date_in, money_in
 
-from billbridge.domain.payments import MINIMUM_CHARGE_CENTS
+from billbridge.domain.payments import MINIMUM_CHARGE_CENTS, account_for
 from billbridge.domain.receipts import ACCOUNT_LABEL, METHOD_LABEL
 from billbridge.services.payments import Confirmation, FirmContact, LinkBill, LinkView
 
@@ -91,7 +91,7 @@ def bill_label(item: LinkBill) -> str:
 def bill_card(item: LinkBill, token: str, fmt: Fmt, today: date) -> str:
     bill = item.bill
     label = escape(bill_label(item))
-    past_due = item.status == "payable" and bill.due_at is not None and bill.due_at < today
+    past_due = item.past_due(today)
     badges = []
     if past_due:
         badges.append('<span class="badge past-due">Past due</span>')
@@ -106,6 +106,7 @@ def bill_card(item: LinkBill, token: str, fmt: Fmt, today: date) -> str:
         + (f' data-due="{bill.due_at.isoformat()}"' if bill.due_at else "")
         + (f' data-issued="{bill.issued_at.isoformat()}"' if bill.issued_at else "")
         + (f' data-payable="{item.payable_cents}"' if item.payable_cents > 0 else "")
+        + f' data-account="{account_for(bill.kind).value}"'
     )
     choose = ""
     if item.payable_cents > 0:

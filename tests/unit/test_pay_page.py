@@ -5,6 +5,7 @@ before the webhook), and the bill PDFs a link serves."""
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import date
 
 import pytest
 
@@ -120,3 +121,11 @@ def test_given_a_bill_of_the_link_then_its_pdf_from_the_cache_else_from_clio(pay
     assert pay.world.pdfs.get(FIRM, 2, pay.money(2).bill.etag) == pdf
     with pytest.raises(NotFound):
         pay.page.bill_pdf(token, 3)
+
+
+def test_given_due_dates_then_only_payable_bills_past_their_date_are_past_due(pay: Pay) -> None:
+    token = pay.link("pl_1", pay.bill(1), pay.bill(2))  # due 2026-10-02 and 2026-10-03
+    pay.set_state(2, BillState.PAID)
+    first, second = pay.page.view(token).bills
+    assert first.past_due(date(2026, 10, 3)) and not first.past_due(date(2026, 10, 2))
+    assert not second.past_due(date(2027, 1, 1))  # paid: nothing is late

@@ -110,7 +110,8 @@ def test_given_an_ach_payment_that_fails_then_the_client_is_told_and_may_pay_aga
 
 @pytest.mark.parametrize(
     "order",
-    list(itertools.permutations(["completed", "settled", "completed", "settled"]))[:12],
+    # Every distinct ordering of two deliveries of each event.
+    sorted(set(itertools.permutations(["completed", "settled", "completed", "settled"]))),
 )
 def test_given_ach_events_in_any_order_with_duplicates_then_one_succeeded_receipt(
     pay: Receipting, order: tuple[str, ...]

@@ -124,6 +124,7 @@ def test_pay_page_at_phone_width_labelled_summary_errors_and_card_confirmation(
     # Pay all: a fixed total, and what it pays.
     summary = page.get_by_role("status").filter(has_text="You will pay")
     expect(summary).to_contain_text("You will pay $1,780.75:")
+    expect(summary).to_contain_text("Trust and operating money are paid separately")
     expect(page.get_by_role("button", name="Pay $1,780.75 by card")).to_be_visible()
 
     # A part payment says which bills it pays, oldest due first, before paying.

@@ -8,7 +8,7 @@ import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from billbridge.domain import disputes
@@ -92,6 +92,11 @@ class LinkBill:
     # and nothing else can be paid), paid (nothing is left), unavailable (void, deleted, not
     # issued, or held by another link's open checkout).
     status: str = "payable"
+
+    def past_due(self, today: date) -> bool:
+        """Payable, and its due date has passed."""
+        due = self.stored.bill.due_at
+        return self.status == "payable" and due is not None and due < today
 
     @property
     def processing_cents(self) -> int:
