@@ -189,6 +189,7 @@ PAGE_OR_JSON = {
         303: {
             "description": "With `paid` (older Stripe returns): to the confirmation",
             "headers": {"Location": {"schema": {"type": "string"}}},
+            "content": {"text/html": {"schema": {"type": "string", "maxLength": 0}}},
         },
         404: {
             "description": "No such link: a page saying so, or the error shape as JSON",
@@ -377,7 +378,15 @@ def confirmation_out(done: Confirmation) -> ConfirmationOut:
             "description": "The bill's PDF (inline; ?download=1 as an attachment)",
             "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
         },
-        **error_responses(404, 422, 502, 503),
+        404: {
+            "description": "Not a bill of this link (JSON), or no such address (a browser "
+            "gets the page that says so)",
+            "content": {
+                "text/html": {"schema": {"type": "string"}},
+                content_types.APPLICATION_JSON: {"model": ErrorOut},
+            },
+        },
+        **error_responses(422, 502, 503),
     },
 )
 def bill_pdf(  # type: ignore[no-untyped-def]

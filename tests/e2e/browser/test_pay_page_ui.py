@@ -225,3 +225,31 @@ def test_bank_payment_processing_until_it_settles(staff, new_firm, mails, stripe
     page.reload()
     expect(card.locator(".badge")).to_have_text("Paid")
     expect(card).to_contain_text("Nothing is due on this bill.")
+
+
+def test_a_refusal_from_the_server_is_a_sentence_in_the_alert(staff, new_firm, mails):
+    firm, clio = new_firm()
+    (bill,), pay_url = send_bills(firm, clio, mails, [{"total_cents": 40_000}])
+    page = phone(staff)
+    page.goto(pay_url)
+    expect(page.get_by_role("button", name="Pay $400.00 by card")).to_be_visible()
+
+    # The firm voids the bill in Clio while the client has the page open.
+    clio.change_bill(int(bill["id"]), state="void")
+    deadline = time.monotonic() + 60
+    while (
+        requests.get(pay_url, headers={"Accept": "application/json"}, timeout=30).json()["bills"][
+            0
+        ]["status"]
+        != "unavailable"
+    ):
+        assert time.monotonic() < deadline, "the void never reached the pay page"
+        firm.sync_now()
+    page.get_by_role("button", name="Pay $400.00 by card").click()
+
+    alert = page.get_by_role("alert")
+    expect(alert).to_have_text(
+        f"Bill {bill['number']} can no longer be paid online: the firm voided it."
+    )
+    expect(alert).to_be_focused()
+    assert not page.evaluate(AUDIT)["sideways"]
