@@ -233,3 +233,24 @@ def test_given_a_card_payment_pending_then_no_receipt_kind() -> None:
     assert receipt_due(txn.__class__(**{**txn.__dict__, "method": Method.ACH})) is (
         ReceiptKind.PAYMENT_PROCESSING
     )
+
+
+@pytest.mark.parametrize(
+    "order", sorted(set(itertools.permutations(["completed", "failed", "completed", "failed"])))
+)
+def test_given_a_failing_ach_payment_in_any_order_then_one_failure_email_and_payable_again(
+    pay: Receipting, order: tuple[str, ...]
+) -> None:
+    token = pay.link("pl_1", pay.bill(1, 40_000))
+    session = pay.checkout(token, [1], method="ach")
+    events = {"completed": pay.world.stripe.pay(session), "failed": pay.world.stripe.fail(session)}
+
+    for name in order:
+        pay.deliver(events[name])
+
+    subjects = pay.subjects()
+    failure = "Your bank payment of $400.00 to Smith & Jones LLP did not go through"
+    assert subjects.count(failure) == 1 and len(subjects) == len(set(subjects))
+    assert subjects[-1] == failure
+    (bill,) = pay.page.view(token).bills
+    assert (bill.status, bill.payable_cents) == ("payable", 40_000)

@@ -98,6 +98,8 @@ def test_card_payment_paid_gl_partial_refund_and_reconciliation(
     expect(payment).to_have_count(1)
     expect(payment.locator("td[data-label='Amount']")).to_have_text("$200.00")
     expect(payment.locator("td[data-label='Method']")).to_have_text("Card")
+    # The reference the client's confirmation and receipt show, to match a client's call.
+    expect(payment.locator("td[data-label='Type']")).to_contain_text(re.compile(r"Ref\. BB-"))
     expect(payment.locator("td[data-label='Status']")).to_contain_text("Succeeded")
     expect(payment.locator("td[data-label='Allocation']")).to_have_text(
         f"{bill['number']} · Operating · $200.00"
