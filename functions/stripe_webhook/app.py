@@ -4,7 +4,6 @@ is not UTF-8 (no Stripe event is) is a 400."""
 
 from __future__ import annotations
 
-from http import HTTPStatus
 from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger, Tracer
@@ -16,13 +15,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field
 
 from billbridge.api_errors import (
-    error_response,
     error_responses,
     refuse_other_methods,
     register_error_handlers,
 )
 from billbridge.bootstrap import stripe_webhook
-from billbridge.domain.errors import SesThrottled, Unauthenticated
+from billbridge.domain.errors import ReceiptDelayed, SesThrottled, Unauthenticated
 from billbridge.metrics import handler_metrics
 
 logger = Logger()
@@ -107,14 +105,12 @@ def stripe_event(
         sent = webhook.receipts.send_for(outcome.touched)
     except SesThrottled:
         # The event is recorded; only its receipt waits. Stripe retries a non-2xx, and the
-        # retry (a duplicate, which records nothing) sends the receipt.
+        # retry (a duplicate, which records nothing) sends the receipt. Raised, not returned:
+        # the route's answer model is the event's outcome, not the error shape.
         metrics.add_metric(name="ReceiptThrottled", unit=MetricUnit.Count, value=1)
-        return error_response(
-            HTTPStatus.SERVICE_UNAVAILABLE,
-            "receipt_delayed",
-            "The event was recorded; its receipt email could not be sent yet. Send it again.",
-            None,
-        )
+        raise ReceiptDelayed(
+            "The event was recorded; its receipt email could not be sent yet. Send it again."
+        ) from None
     for kind in sent:
         metrics.add_metric(name=f"Receipt_{kind.value}", unit=MetricUnit.Count, value=1)
     return Response(

@@ -34,6 +34,7 @@ from billbridge.domain.errors import (
     NotConnected,
     NotFound,
     PaymentProviderError,
+    ReceiptDelayed,
     RuleViolation,
     Unauthenticated,
 )
@@ -51,6 +52,7 @@ STATUS_BY_ERROR: tuple[tuple[type[DomainError], HTTPStatus], ...] = (
     (ClioAuthorizationLost, HTTPStatus.BAD_GATEWAY),
     (PaymentProviderError, HTTPStatus.BAD_GATEWAY),
     (ClioUnreachable, HTTPStatus.SERVICE_UNAVAILABLE),
+    (ReceiptDelayed, HTTPStatus.SERVICE_UNAVAILABLE),
 )
 
 # pydantic error types that mean "this is not even the right shape" (400); the rest are
