@@ -48,6 +48,7 @@ button:disabled { opacity:.6; cursor:progress; }
 a { color:var(--brand); }
 button:focus-visible, input:focus-visible, a:focus-visible, [tabindex]:focus-visible {
   outline:3px solid #f0b429; outline-offset:2px; }
+ul.history { margin:0; padding-left:1.2rem; } ul.history li { margin:.3rem 0; }
 .summary { background:#eef3fa; border-radius:6px; padding:.6rem .8rem; margin:.6rem 0; }
 .summary ul { margin:.3rem 0 0; padding-left:1.2rem; }
 .error { color:var(--bad); font-weight:600; margin:.5rem 0; }

@@ -17,7 +17,7 @@ from assets import SCRIPT, STYLE
 from formats import date_in, money_in
 
 from billbridge.domain.payments import MINIMUM_CHARGE_CENTS, account_for
-from billbridge.domain.receipts import ACCOUNT_LABEL, METHOD_LABEL
+from billbridge.domain.receipts import ACCOUNT_LABEL, METHOD_LABEL, reference
 from billbridge.services.payments import Confirmation, FirmContact, LinkBill, LinkView
 
 STATUS_BADGE = {"processing": "Processing", "paid": "Paid", "unavailable": "Not payable online"}
@@ -140,6 +140,35 @@ def due_line(item: LinkBill, fmt: Fmt) -> str:
     return f'<p>Amount due now: <span class="amount">{fmt.money(item.payable_cents)}</span></p>'
 
 
+PAYMENT_STATE = {
+    ("payment", "succeeded"): "received",
+    ("payment", "pending"): "processing (bank payments take a few business days)",
+    ("payment", "failed"): "returned by the bank: nothing was taken",
+    ("refund", "succeeded"): "refunded to you",
+    ("refund", "pending"): "refund on its way",
+    ("refund", "failed"): "refund failed: the firm will be in touch",
+}
+
+
+def payments_section(view: LinkView, fmt: Fmt) -> str:
+    """The link's payments and refunds so far, newest first, with their references."""
+    if not view.transactions:
+        return ""
+    items = []
+    for txn in reversed(view.transactions):
+        what = "Refund" if txn.kind.value == "refund" else f"{METHOD_LABEL[txn.method]} payment"
+        state = PAYMENT_STATE[(txn.kind.value, txn.status.value)]
+        items.append(
+            f"<li>{escape(what)} of {fmt.money(txn.amount_cents)} on "
+            f"{fmt.day(txn.created_at.date())}: {escape(state)}. "
+            f'<span class="muted">Reference {escape(reference(txn.id))}</span></li>'
+        )
+    return (
+        '<section class="card" aria-labelledby="history-h"><h2 id="history-h">Your payments'
+        f'</h2><ul class="history">{"".join(items)}</ul></section>'
+    )
+
+
 def payment_form(payable: Sequence[LinkBill], fmt: Fmt) -> str:
     total = sum(b.payable_cents for b in payable)
     return (
@@ -202,6 +231,7 @@ def pay_page_html(
             '<p class="card" role="status">Nothing can be paid on these bills now. Each bill '
             "above says why.</p>"
         )
+    parts.append(payments_section(view, fmt))
     return layout(
         "Pay your bills",
         "".join(parts),

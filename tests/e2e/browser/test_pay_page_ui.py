@@ -110,6 +110,7 @@ def test_pay_page_at_phone_width_labelled_summary_errors_and_card_confirmation(
     )
     card = page.locator(f"li.bill[data-bill-id='{overdue['id']}']")
     expect(card.get_by_text("Past due")).to_be_visible()
+    expect(page.get_by_role("region", name="Your payments")).to_have_count(0)  # none yet
     expect(
         page.locator(f"li.bill[data-bill-id='{later['id']}']").get_by_text("Past due")
     ).to_have_count(0)
@@ -215,6 +216,10 @@ def test_bank_payment_processing_until_it_settles(staff, new_firm, mails, stripe
     expect(card).not_to_contain_text("$0.00")
     expect(card.locator(".badge.paid")).to_have_count(0)
     expect(page.get_by_role("form")).to_have_count(0)  # nothing else to pay
+    history = page.get_by_role("region", name="Your payments").get_by_role("listitem")
+    expect(history).to_have_count(1)
+    expect(history).to_contain_text("Bank account (ACH) payment of $400.00 on ")
+    expect(history).to_contain_text("processing (bank payments take a few business days)")
 
     intent = next(
         e["data"]["object"]["payment_intent"]
