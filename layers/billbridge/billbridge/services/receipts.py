@@ -73,9 +73,11 @@ class Receipts:
         kind = receipt_due(txn)
         if kind is None:
             return None
-        stored = self._bills.get_many(firm_id, [a.bill_id for a in txn.allocations])
+        # Claimed before anything else is read: a duplicate delivery costs one read and one
+        # refused conditional write.
         if not self._log.claim(firm_id, txn.id, kind.value, self._clock()):
             return None  # sent (or being sent) by an earlier delivery
+        stored = self._bills.get_many(firm_id, [a.bill_id for a in txn.allocations])
         clients = [s.bill.client for s in stored.values()]
         to = next((c.email for c in clients if c.email), None)
         problem = address_problem(to) if to else "the bill has no client email address in Clio"
