@@ -124,7 +124,8 @@ def stripe_events(count: int = 1000) -> list[Row]:
             (
                 "Stripe webhook: DynamoDB requests per event",
                 f"{writes / handled:g} TransactWriteItems + {reads / handled:g} GetItem",
-                "target: one TransactWriteItems (plus one read)",
+                "target: one TransactWriteItems (plus one read, and the receipt check's read "
+                "of the transaction)",
             )
         )
         provisioned.lambdas.shutdown()

@@ -50,6 +50,7 @@ from billbridge.services.ports import (
     BillsPage,
     CheckoutRequest,
     CheckoutSession,
+    CheckoutSessionState,
     ConnectedAccountRequest,
     DuplicateEvent,
     FirmHeader,
@@ -782,6 +783,29 @@ class FakeLinks:
         return self.tokens.get(token_hash)
 
 
+class FakeReceiptLog:
+    """ReceiptLog: `records[(firm, txn, kind)] = (status, detail)`; `claims` counts attempts."""
+
+    def __init__(self) -> None:
+        self.records: dict[tuple[str, str, str], tuple[str, str]] = {}
+        self.claims = 0
+
+    def claim(self, firm_id: str, txn_id: str, kind: str, now: datetime) -> bool:
+        self.claims += 1
+        key = (firm_id, txn_id, kind)
+        if key in self.records:
+            return False
+        self.records[key] = ("sending", "")
+        return True
+
+    def finish(self, firm_id: str, txn_id: str, kind: str, outcome: str, detail: str) -> None:
+        self.records[(firm_id, txn_id, kind)] = (outcome, detail)
+
+    def release(self, firm_id: str, txn_id: str, kind: str) -> None:
+        if self.records.get((firm_id, txn_id, kind), ("",))[0] == "sending":
+            del self.records[(firm_id, txn_id, kind)]
+
+
 class LedgerEntryExists(Exception):
     """The append-only ledger refused a second entry with the same id (a failed condition)."""
 
@@ -1019,6 +1043,20 @@ class FakeStripe:
             session.update(status="expired", url=None)
             self.expired.append(session_id)
         return True
+
+    def checkout_session(self, session_id: str) -> CheckoutSessionState | None:
+        session = self.sessions.get(session_id)
+        if session is None:
+            return None
+        return CheckoutSessionState(
+            id=session["id"],
+            status=session["status"],
+            payment_status=session["payment_status"],
+            amount_cents=session["amount_total"],
+            currency=session["currency"].upper(),
+            created_at=self.clock(),
+            metadata=dict(session["metadata"]),
+        )
 
     def create_refund(
         self,
@@ -1266,6 +1304,7 @@ class FakeWorld:
         self.payments = FakePaymentStore(self.bills)
         self.stripe = FakeStripe(self.clock)
         self.mailer = FakeMailer()
+        self.receipts = FakeReceiptLog()
         self.send_starter = FakeSendStarter()
         self.launcher = FakeLauncher()
         self.clio = FakeClioFactory()
@@ -1334,6 +1373,7 @@ class FakeWorld:
             payments=self.payments,
             stripe=self.stripe,
             mailer=self.mailer,
+            receipts=self.receipts,
             send_starter=self.send_starter,
             sync_launcher=self.launcher,
             clio=self.clio,

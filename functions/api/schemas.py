@@ -12,6 +12,7 @@ from billbridge.domain.connection import ClioConnection
 from billbridge.domain.email_headers import HEADER_TEXT_PATTERN
 from billbridge.domain.envelopes import Envelope
 from billbridge.domain.payments import Transaction
+from billbridge.domain.receipts import reference as receipt_reference
 from billbridge.domain.sync import SyncRun
 
 # The ids the API hands out (new_run_id, new_envelope_id, new_batch_id, new_link_id;
@@ -341,6 +342,9 @@ class TransactionOut(ApiModel):
         "until won), then won, lost, warning_closed or prevented"
     )
     failure_reason: str | None
+    reference: str = Field(
+        description="The reference the client's confirmation and receipt show (BB-XXXX-XXXX)"
+    )
 
     @classmethod
     def of(cls, txn: Transaction) -> TransactionOut:
@@ -366,6 +370,7 @@ class TransactionOut(ApiModel):
             disputed=txn.disputed,
             dispute_status=txn.dispute_status,  # type: ignore[arg-type]
             failure_reason=txn.failure_reason,
+            reference=receipt_reference(txn.id),
         )
 
 

@@ -8,8 +8,10 @@ Referer header.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
@@ -17,8 +19,17 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from page import not_found_page, pay_page_html
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
+from formats import client_locale
+from page import confirmation_html, not_found_page, pay_page_html
+from pay_schemas import (
+    CheckoutIn,
+    CheckoutOut,
+    CheckoutSessionOut,
+    ConfirmationOut,
+    PayLinkOut,
+    confirmation_out,
+    pay_link_out,
+)
 
 from billbridge.api_errors import (
     ErrorOut,
@@ -38,8 +49,11 @@ app = APIGatewayRestResolver(enable_validation=True)
 register_error_handlers(app)
 refuse_other_methods(app, "/pay/<token>", ["GET"])
 refuse_other_methods(app, "/pay/<token>/checkout", ["POST"])
+refuse_other_methods(app, "/pay/<token>/confirmation", ["GET"])
+refuse_other_methods(app, "/pay/<token>/bills/<bill_file>", ["GET"])
 
 NO_SUCH_LINK = "This payment link does not exist or has expired."
+SESSION_PATTERN = r"^cs_[A-Za-z0-9_]{1,250}$"
 PRIVATE_HEADERS = {
     "Cache-Control": "no-store",
     "Referrer-Policy": "no-referrer",
@@ -53,52 +67,6 @@ HTML_HEADERS = {
         "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     ),
 }
-
-
-class PayBill(BaseModel):
-    id: str
-    number: str
-    kind: Literal["invoice", "trust_request"]
-    total_cents: int
-    outstanding_cents: int = Field(
-        description="What may be paid now: Outstanding (Clio) minus our payments Clio does not "
-        "show yet and what other checkouts hold; 0 when the bill is not awaiting payment"
-    )
-    due_at: str | None
-    note: str | None = Field(
-        default=None, description="Why nothing can be paid now, in a sentence (else null)"
-    )
-
-
-class PayLinkOut(BaseModel):
-    firm: str
-    bills: list[PayBill]
-    total_cents: int
-    currency: str
-
-
-class CheckoutIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    bill_ids: list[Annotated[str, StringConstraints(pattern=r"^[0-9]{1,18}$")]] = Field(
-        min_length=1, max_length=10, description="Bill ids of this link, as the page lists them"
-    )
-    # Strict: JSON true, "5000" and 1e2 are not amounts (pydantic's lax mode would take them).
-    amount_cents: StrictInt | None = Field(
-        default=None, gt=0, description="Leave out to pay all that is payable on the chosen bills"
-    )
-    method: Literal["card", "ach"] = "card"
-
-
-class CheckoutSessionOut(BaseModel):
-    id: str
-    url: str
-    account: Literal["trust", "operating"]
-    amount_cents: int
-
-
-class CheckoutOut(BaseModel):
-    checkout_sessions: list[CheckoutSessionOut]
 
 
 def wants_json() -> bool:
@@ -127,6 +95,11 @@ PAGE_OR_JSON = {
     tags=["pay"],
     responses={
         200: {"description": "The link's bills and what can be paid", "content": PAGE_OR_JSON},
+        303: {
+            "description": "With `paid` (older Stripe returns): to the confirmation",
+            "headers": {"Location": {"schema": {"type": "string"}}},
+            "content": {"text/html": {"schema": {"type": "string", "maxLength": 0}}},
+        },
         404: {
             "description": "No such link: a page saying so, or the error shape as JSON",
             "content": {
@@ -141,35 +114,124 @@ def show(
     token: Annotated[str, Path(description="The token of the emailed link")],
     paid: Annotated[
         str | None,
-        Query(max_length=300, description="The Checkout Session just paid (Stripe's return)"),
+        Query(
+            max_length=300,
+            pattern=SESSION_PATTERN,
+            description="Older Stripe returns: the session just paid (redirected to the "
+            "confirmation)",
+        ),
     ] = None,
 ) -> Response[Any]:
+    if paid and not wants_json():
+        where = f"/pay/{quote(token, safe='')}/confirmation?session_id={quote(paid, safe='')}"
+        return Response(303, content_types.TEXT_HTML, "", {**HTML_HEADERS, "Location": where})
+    locale = locale_of_request()
     try:
         view = pay_page().view(token)
     except NotFound:
         if wants_json():
             raise
-        return Response(404, content_types.TEXT_HTML, not_found_page(), HTML_HEADERS)
+        return Response(404, content_types.TEXT_HTML, not_found_page(locale), HTML_HEADERS)
     if wants_json():
-        body = PayLinkOut(
-            firm=view.firm_name,
-            bills=[
-                PayBill(
-                    id=str(b.bill.id),
-                    number=b.bill.number,
-                    kind=b.bill.kind.value,
-                    total_cents=b.bill.total_cents,
-                    outstanding_cents=b.payable_cents,
-                    due_at=b.bill.due_at.isoformat() if b.bill.due_at else None,
-                    note=b.note,
-                )
-                for b in view.bills
-            ],
-            total_cents=view.total_payable_cents,
-            currency=view.currency,
-        )
+        body = pay_link_out(view, token)
         return Response(200, content_types.APPLICATION_JSON, body.model_dump(), PRIVATE_HEADERS)
-    return Response(200, content_types.TEXT_HTML, pay_page_html(view, token, paid), HTML_HEADERS)
+    today = datetime.now(UTC).date()
+    html = pay_page_html(view, token, locale, today)
+    return Response(200, content_types.TEXT_HTML, html, HTML_HEADERS)
+
+
+def locale_of_request() -> str:
+    return client_locale(app.current_event.headers.get("Accept-Language"))
+
+
+@app.get(
+    "/pay/<token>/confirmation",
+    summary="After paying: the confirmation (HTML; JSON with Accept: application/json)",
+    tags=["pay"],
+    responses={
+        200: {
+            "description": "The payment just made: amount, date, method, bills, account, "
+            "reference; or that it was not made",
+            "content": {
+                "text/html": {"schema": {"type": "string"}},
+                content_types.APPLICATION_JSON: {"model": ConfirmationOut},
+            },
+        },
+        404: {
+            "description": "No such link, or no such payment on it",
+            "content": {
+                "text/html": {"schema": {"type": "string"}},
+                content_types.APPLICATION_JSON: {"model": ErrorOut},
+            },
+        },
+        **error_responses(400, 422, 502),
+    },
+)
+def confirmation(
+    token: Annotated[str, Path(description="The token of the emailed link")],
+    session_id: Annotated[
+        str,
+        Query(
+            max_length=300,
+            pattern=SESSION_PATTERN,
+            description="The Checkout Session Stripe returned from",
+        ),
+    ],
+) -> Response[Any]:
+    locale = locale_of_request()
+    try:
+        done = pay_page().confirmation(token, session_id)
+    except NotFound:
+        if wants_json():
+            raise
+        return Response(404, content_types.TEXT_HTML, not_found_page(locale), HTML_HEADERS)
+    if wants_json():
+        return Response(
+            200,
+            content_types.APPLICATION_JSON,
+            confirmation_out(done).model_dump(),
+            PRIVATE_HEADERS,
+        )
+    html = confirmation_html(done, token, locale)
+    return Response(200, content_types.TEXT_HTML, html, HTML_HEADERS)
+
+
+@app.get(
+    "/pay/<token>/bills/<bill_file>",
+    summary="The PDF of a bill of this pay link ({bill_id}.pdf)",
+    tags=["pay"],
+    responses={
+        200: {
+            "description": "The bill's PDF (inline; ?download=1 as an attachment)",
+            "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
+        },
+        404: {
+            "description": "Not a bill of this link (JSON), or no such address (a browser "
+            "gets the page that says so)",
+            "content": {
+                "text/html": {"schema": {"type": "string"}},
+                content_types.APPLICATION_JSON: {"model": ErrorOut},
+            },
+        },
+        **error_responses(422, 502, 503),
+    },
+)
+def bill_pdf(  # type: ignore[no-untyped-def]
+    token: Annotated[str, Path(description="The token of the emailed link")],
+    bill_file: Annotated[str, Path(pattern=r"^[0-9]{1,18}\.pdf$", description="<bill_id>.pdf")],
+    download: Annotated[
+        Literal["1"] | None, Query(description="1: download instead of showing it")
+    ] = None,
+):
+    # No return annotation: Powertools would try to read the PDF's bytes as UTF-8 to validate.
+    name, pdf = pay_page().bill_pdf(token, int(bill_file.removesuffix(".pdf")))
+    disposition = "attachment" if download else "inline"
+    return Response(
+        status_code=200,
+        content_type="application/pdf",
+        body=pdf,
+        headers={**PRIVATE_HEADERS, "Content-Disposition": f'{disposition}; filename="{name}"'},
+    )
 
 
 @app.post(

@@ -1,205 +1,321 @@
-"""The pay page's HTML: one small, accessible, phone-friendly page with its style and script
-inline (the page is served by the API, apart from the firm's web UI, and shares its look: the
-colour tokens are those of web/styles.css)."""
+"""The pay page's and the confirmation's HTML: small, accessible (landmarks, labels, a live
+summary, an alert region for errors that takes focus), phone-friendly, in the client's language
+for money and dates (`formats.py`, then the browser's `Intl`).
+
+Built from sections (`firm_header`, `bill_card`, `payment_form`, `firm_footer`, ...) so a
+feature can add its own (payment plans, saved methods, a card surcharge) without rewriting the
+page: `pay_page_html(..., extra_sections=...)` places them before the payment form.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import date, datetime
 from html import escape
 
-from billbridge.domain.envelopes import money  # the same format as the client's email
-from billbridge.domain.payments import MINIMUM_CHARGE_CENTS
-from billbridge.services.payments import LinkView
+from assets import SCRIPT, STYLE
+from formats import date_in, money_in
 
-STYLE = """
-:root { --ink:#1d2733; --muted:#5b6b7c; --line:#dde3ea; --brand:#1f4e8c; --bg:#f5f7fa; }
-* { box-sizing: border-box; }
-body { margin:0; font:16px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; color:var(--ink);
-  background:var(--bg); }
-main { max-width:40rem; margin:0 auto; padding:1.5rem 1rem 3rem; }
-h1 { font-size:1.4rem; margin:.2rem 0 1rem; }
-.muted { color:var(--muted); }
-.card { background:#fff; border:1px solid var(--line); border-radius:8px; padding:1rem;
-  margin:0 0 1rem; }
-.bill { display:grid; grid-template-columns:1fr auto; gap:.5rem 1rem; align-items:end; }
-.bill h2 { font-size:1.05rem; margin:0; }
-.amount { font-variant-numeric:tabular-nums; font-weight:600; }
-label { display:block; font-size:.9rem; color:var(--muted); }
-input[type=text] { font:inherit; width:9rem; padding:.45rem .5rem; border:1px solid #9aa8b6;
-  border-radius:.4rem; }
-button { font:inherit; padding:.55rem 1rem; border:0; border-radius:.4rem; background:var(--brand);
-  color:#fff; cursor:pointer; }
-button:focus-visible, input:focus-visible, a:focus-visible { outline:3px solid #f0b429;
-  outline-offset:2px; }
-fieldset { border:1px solid var(--line); border-radius:.6rem; background:#fff; margin:0 0 1rem; }
-.error { color:#a3261b; font-weight:600; }
-.notice { background:#e3f4e8; border-color:#9cc9a5; }
-@media (max-width:30rem) { .bill { grid-template-columns:1fr; } input[type=text] { width:100%; } }
-"""
+from billbridge.domain.payments import MINIMUM_CHARGE_CENTS, account_for
+from billbridge.domain.receipts import ACCOUNT_LABEL, METHOD_LABEL, reference
+from billbridge.services.payments import Confirmation, FirmContact, LinkBill, LinkView
 
-SCRIPT = """
-const token = document.body.dataset.token;
-const minimum = Number(document.body.dataset.minimum);
-const key = 'billbridge-pay-' + token;
-function cents(text) {
-  const m = String(text).trim().replace(/[$,\\s]/g, '').match(/^(\\d+)(?:\\.(\\d{1,2}))?$/);
-  if (!m) return null;
-  return Number(m[1]) * 100 + Number((m[2] || '0').padEnd(2, '0'));
-}
-function method() {
-  const chosen = document.querySelector('input[name=method]:checked');
-  return chosen ? chosen.value : 'card';
-}
-async function start(form, billIds, amountText, full) {
-  const error = form.querySelector('.error');
-  error.textContent = '';
-  const amount = cents(amountText);
-  if (amount === null || amount <= 0) {
-    error.textContent = 'Enter an amount such as 125.00.';
-    return;
-  }
-  const body = { bill_ids: billIds, method: method() };
-  if (amount !== full) body.amount_cents = amount;
-  const button = form.querySelector('button');
-  button.disabled = true;
-  try {
-    const answer = await fetch(location.pathname.replace(/\\/$/, '') + '/checkout', {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json', 'Idempotency-Key': crypto.randomUUID() },
-      body: JSON.stringify(body),
-    });
-    const data = await answer.json();
-    if (!answer.ok) {
-      error.textContent = data.error ? data.error.message : 'Something went wrong.';
-      return;
-    }
-    const sessions = data.checkout_sessions;
-    sessionStorage.setItem(key, JSON.stringify(sessions.slice(1)));
-    location.assign(sessions[0].url);
-  } catch (e) {
-    error.textContent = 'We could not reach the payment service. Please try again.';
-  } finally {
-    button.disabled = false;
-  }
-}
-document.querySelectorAll('form[data-bills]').forEach((form) => {
-  form.addEventListener('submit', (event) => {
-    event.preventDefault();
-    const input = form.querySelector('input[type=text]');
-    start(form, form.dataset.bills.split(','), input.value, Number(form.dataset.full));
-  });
-});
-const next = JSON.parse(sessionStorage.getItem(key) || '[]');
-if (new URLSearchParams(location.search).get('paid') && next.length) {
-  const box = document.getElementById('next-part');
-  const link = box.querySelector('a');
-  link.href = next[0].url;
-  link.textContent = 'Continue: pay the ' + next[0].account + ' part';
-  sessionStorage.setItem(key, JSON.stringify(next.slice(1)));
-  box.hidden = false;
-}
-"""
+STATUS_BADGE = {"processing": "Processing", "paid": "Paid", "unavailable": "Not payable online"}
 
 
-def plain(cents: int) -> str:
-    return f"{cents // 100}.{cents % 100:02d}"
+class Fmt:
+    """Money and dates in one locale and currency, marked up for the script to re-format."""
+
+    def __init__(self, locale: str, currency: str) -> None:
+        self.locale, self.currency = locale, currency
+
+    def money(self, cents: int) -> str:
+        text = escape(money_in(cents, self.currency, self.locale))
+        return f'<data class="money" value="{int(cents)}">{text}</data>'
+
+    def day(self, day: date) -> str:
+        text = escape(date_in(day, self.locale))
+        return f'<time data-day datetime="{day.isoformat()}">{text}</time>'
+
+    def moment(self, at: datetime) -> str:
+        text = f"{date_in(at.date(), self.locale)}, {at:%H:%M} UTC"
+        return f'<time data-moment datetime="{at.isoformat()}">{escape(text)}</time>'
 
 
-def _layout(title: str, content: str, token: str = "") -> str:
+def layout(
+    title: str,
+    content: str,
+    *,
+    token: str,
+    locale: str,
+    currency: str = "USD",
+    firm: FirmContact | None = None,
+) -> str:
+    header = firm_header(firm) if firm else ""
+    footer = firm_footer(firm) if firm else ""
+    script = f"<script>{SCRIPT}</script>" if token else ""
     return (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f'<!doctype html><html lang="{escape(locale)}"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f'<meta name="robots" content="noindex"><title>{escape(title)}</title>'
         f"<style>{STYLE}</style></head>"
-        f'<body data-token="{escape(token)}" data-minimum="{MINIMUM_CHARGE_CENTS}">'
-        f"<main>{content}</main>"
-        + (f"<script>{SCRIPT}</script>" if token else "")
-        + "</body></html>"
+        f'<body data-token="{escape(token)}" data-currency="{escape(currency)}" '
+        f'data-minimum="{MINIMUM_CHARGE_CENTS}">'
+        '<a class="skip" href="#main">Skip to the content</a>'
+        f'{header}<main id="main" tabindex="-1">{content}</main>{footer}{script}</body></html>'
     )
 
 
-def pay_page_html(view: LinkView, token: str, paid_session: str | None) -> str:
-    currency = view.currency
-    parts = [
-        f'<p class="muted">{escape(view.firm_name)}</p>',
-        "<h1>Pay your bills</h1>",
-    ]
-    if paid_session:
-        parts.append(
-            '<div class="card notice" role="status"><strong>Thank you: your payment was '
-            "received.</strong> Card payments count at once; bank payments take a few business "
-            "days to clear.</div>"
-            '<div class="card notice" id="next-part" hidden><p>Your payment has two parts: '
-            'trust and operating money are paid separately.</p><a href="#"></a></div>'
+def firm_header(firm: FirmContact) -> str:
+    return f'<header class="firm"><div><p>{escape(firm.name)}</p></div></header>'
+
+
+def firm_footer(firm: FirmContact) -> str:
+    who = escape(firm.contact_name or firm.name)
+    if firm.reply_to:
+        address = escape(firm.reply_to)
+        reach = f'{who}: <a href="mailto:{address}">{address}</a>'
+    else:
+        reach = f"{who}, by replying to the email that brought you here"
+    return (
+        '<footer aria-label="Contact the firm"><p>Questions about these bills? Contact '
+        f"{reach}.</p><p>Payments are processed securely by Stripe. Trust money goes to "
+        f"{escape(firm.name)}'s trust account in full.</p></footer>"
+    )
+
+
+def bill_label(item: LinkBill) -> str:
+    return f"{item.bill.kind.label} {item.bill.number}"
+
+
+def bill_card(item: LinkBill, token: str, fmt: Fmt, today: date) -> str:
+    bill = item.bill
+    label = escape(bill_label(item))
+    past_due = item.past_due(today)
+    badges = []
+    if past_due:
+        badges.append('<span class="badge past-due">Past due</span>')
+    if item.status in STATUS_BADGE:
+        badges.append(f'<span class="badge {item.status}">{STATUS_BADGE[item.status]}</span>')
+    due = f"Due {fmt.day(bill.due_at)}" if bill.due_at else "No due date"
+    if past_due:
+        due = f"Was due {fmt.day(bill.due_at)}" if bill.due_at else due
+    pdf = f"/pay/{escape(token)}/bills/{bill.id}.pdf"
+    data = (
+        f' data-bill-id="{bill.id}" data-label="{label}"'
+        + (f' data-due="{bill.due_at.isoformat()}"' if bill.due_at else "")
+        + (f' data-issued="{bill.issued_at.isoformat()}"' if bill.issued_at else "")
+        + (f' data-payable="{item.payable_cents}"' if item.payable_cents > 0 else "")
+        + f' data-account="{account_for(bill.kind).value}"'
+    )
+    choose = ""
+    if item.payable_cents > 0:
+        choose = (
+            f'<p class="choice"><input type="checkbox" name="bill" value="{bill.id}" '
+            f'id="bill-{bill.id}" form="pay-form" checked><label for="bill-{bill.id}">Pay '
+            f"{label}</label></p>"
         )
+    note = f'<p class="note">{escape(item.note)}</p>' if item.note else ""
+    return (
+        f'<li class="card bill"{data} aria-labelledby="bill-{bill.id}-h">'
+        f'<div class="bill-head"><h3 id="bill-{bill.id}-h">{label}</h3>{" ".join(badges)}</div>'
+        f'<p class="muted">{due} · Total {fmt.money(bill.total_cents)}</p>'
+        f"{due_line(item, fmt)}"
+        f"{note}{choose}"
+        f'<p class="links"><a href="{pdf}" target="_blank" rel="noopener">View the PDF of '
+        f'{label}</a><a href="{pdf}?download=1" download>Download the PDF of {label}</a></p>'
+        "</li>"
+    )
+
+
+def due_line(item: LinkBill, fmt: Fmt) -> str:
+    """What the bill asks for now: never "$0.00 due" for a bill a bank payment is paying."""
+    processing = fmt.money(item.processing_cents)
+    if item.status == "processing":
+        return f'<p>Bank payment processing: <span class="amount">{processing}</span></p>'
+    if item.status == "paid":
+        return "<p>Nothing is due on this bill.</p>"
+    if item.status == "unavailable":
+        return ""
+    return f'<p>Amount due now: <span class="amount">{fmt.money(item.payable_cents)}</span></p>'
+
+
+PAYMENT_STATE = {
+    ("payment", "succeeded"): "received",
+    ("payment", "pending"): "processing (bank payments take a few business days)",
+    ("payment", "failed"): "returned by the bank: nothing was taken",
+    ("refund", "succeeded"): "refunded to you",
+    ("refund", "pending"): "refund on its way",
+    ("refund", "failed"): "refund failed: the firm will be in touch",
+}
+
+
+def payments_section(view: LinkView, fmt: Fmt) -> str:
+    """The link's payments and refunds so far, newest first, with their references."""
+    if not view.transactions:
+        return ""
+    items = []
+    for txn in reversed(view.transactions):
+        what = "Refund" if txn.kind.value == "refund" else f"{METHOD_LABEL[txn.method]} payment"
+        state = PAYMENT_STATE[(txn.kind.value, txn.status.value)]
+        items.append(
+            f"<li>{escape(what)} of {fmt.money(txn.amount_cents)} on "
+            f"{fmt.day(txn.created_at.date())}: {escape(state)}. "
+            f'<span class="muted">Reference {escape(reference(txn.id))}</span></li>'
+        )
+    return (
+        '<section class="card" aria-labelledby="history-h"><h2 id="history-h">Your payments'
+        f'</h2><ul class="history">{"".join(items)}</ul></section>'
+    )
+
+
+def payment_form(payable: Sequence[LinkBill], fmt: Fmt) -> str:
+    total = sum(b.payable_cents for b in payable)
+    return (
+        '<form id="pay-form" class="card" aria-labelledby="pay-h" novalidate>'
+        '<h2 id="pay-h">Make a payment</h2>'
+        "<fieldset><legend>How much</legend>"
+        '<p class="choice"><input type="radio" name="how" value="all" id="how-all" checked>'
+        '<label for="how-all">The full amount due on the chosen bills: '
+        f'<span id="full-total" class="amount">{fmt.money(total)}</span></label></p>'
+        '<p class="choice"><input type="radio" name="how" value="part" id="how-part">'
+        '<label for="how-part">Part of it</label></p>'
+        '<div id="part-amount" hidden><label for="amount">Amount to pay '
+        f"({escape(fmt.currency)})</label><br>"
+        '<input type="text" inputmode="decimal" id="amount" autocomplete="off" '
+        'aria-describedby="amount-hint pay-error">'
+        '<p id="amount-hint" class="muted">A part payment pays the oldest due bills first.</p>'
+        "</div></fieldset>"
+        '<div id="summary" class="summary" role="status" aria-live="polite"></div>'
+        "<fieldset><legend>Pay by</legend>"
+        '<p class="choice"><input type="radio" name="method" value="card" id="method-card" '
+        'checked><label for="method-card">Card: the payment counts at once.</label></p>'
+        '<p class="choice"><input type="radio" name="method" value="ach" id="method-ach" '
+        'aria-describedby="ach-timing"><label for="method-ach">Bank account (ACH)</label></p>'
+        '<p id="ach-timing" class="muted">A bank payment takes a few business days to clear. '
+        "Until then your bill shows it as processing; if your bank returns it, we will email "
+        "you and the bill can be paid again.</p></fieldset>"
+        '<p id="pay-error" class="error" role="alert" tabindex="-1"></p>'
+        f'<button type="submit">Pay {money_in(total, fmt.currency, fmt.locale)}</button>'
+        "</form>"
+    )
+
+
+def pay_page_html(
+    view: LinkView,
+    token: str,
+    locale: str,
+    today: date,
+    extra_sections: Sequence[str] = (),
+) -> str:
+    fmt = Fmt(locale, view.currency)
+    firm = view.firm or FirmContact(view.firm_name, None, None)
     payable = [b for b in view.bills if b.payable_cents > 0]
-    if not payable:
-        notes = "".join(
-            f"<li>{escape(b.bill.kind.label)} {escape(b.bill.number)}: {escape(b.note or '')}</li>"
-            for b in view.bills
-            if b.note
-        )
+    cards = "".join(bill_card(b, token, fmt, today) for b in view.bills)
+    parts = [
+        "<h1>Pay your bills</h1>",
+        f'<p class="muted">From {escape(firm.name)}. '
+        + (
+            f"Due now: {fmt.money(view.total_payable_cents)}.</p>"
+            if payable
+            else "Nothing is due now.</p>"
+        ),
+        '<section aria-labelledby="bills-h"><h2 id="bills-h">Your bills</h2>'
+        f'<ul class="bills">{cards}</ul></section>',
+    ]
+    if payable:
+        parts.extend(extra_sections)
+        parts.append(payment_form(payable, fmt))
+    else:
         parts.append(
-            '<div class="card" role="status">Nothing can be paid on these bills now.'
-            f"<ul>{notes}</ul></div>"
+            '<p class="card" role="status">Nothing can be paid on these bills now. Each bill '
+            "above says why.</p>"
         )
-        return _layout("Pay your bills", "".join(parts), token)
-    parts.append(
-        "<fieldset><legend>How would you like to pay?</legend>"
-        '<label><input type="radio" name="method" value="card" checked> Card</label>'
-        '<label><input type="radio" name="method" value="ach"> Bank account (ACH)</label>'
-        "</fieldset>"
+    parts.append(payments_section(view, fmt))
+    return layout(
+        "Pay your bills",
+        "".join(parts),
+        token=token,
+        locale=locale,
+        currency=view.currency,
+        firm=firm,
     )
-    for stored in view.bills:
-        bill = stored.bill
-        kind = bill.kind.label
-        due = (
-            f"Due {bill.due_at:%b} {bill.due_at.day}, {bill.due_at.year}"
-            if bill.due_at
-            else "No due date"
-        )
-        field = f"amount-{bill.id}"
-        header = (
-            f"<div><h2>{kind} {escape(bill.number)}</h2>"
-            f'<p class="muted">{due} · total {money(bill.total_cents, currency)}</p>'
-            '<p>Amount due: <span class="amount">'
-            f"{money(stored.payable_cents, currency)}</span></p>"
-            "</div>"
-        )
-        if stored.payable_cents <= 0:
-            note = escape(stored.note or "Nothing is left to pay on this bill.")
-            parts.append(f'<section class="card bill">{header}<p>{note}</p></section>')
-            continue
-        parts.append(
-            f'<section class="card"><form class="bill" data-bills="{bill.id}" '
-            f'data-full="{stored.payable_cents}" aria-label="Pay {kind} {escape(bill.number)}">'
-            f'{header}<div><label for="{field}">Amount to pay ({escape(currency)})</label>'
-            f'<input type="text" inputmode="decimal" id="{field}" '
-            f'value="{plain(stored.payable_cents)}"> <button type="submit">Pay this bill</button>'
-            '<p class="error" role="alert"></p></div></form></section>'
-        )
-    if len(payable) > 1:
-        ids = ",".join(str(b.bill.id) for b in payable)
-        total = sum(b.payable_cents for b in payable)
-        parts.append(
-            f'<section class="card"><form data-bills="{ids}" data-full="{total}" '
-            'aria-label="Pay all bills"><h2>All bills</h2>'
-            f'<p>Total due: <span class="amount">{money(total, currency)}</span>. '
-            "A smaller amount pays the oldest due bills first.</p>"
-            '<label for="amount-all">Amount to pay</label>'
-            f'<input type="text" inputmode="decimal" id="amount-all" value="{plain(total)}"> '
-            '<button type="submit">Pay all</button><p class="error" role="alert"></p>'
-            "</form></section>"
-        )
-    parts.append(
-        '<p class="muted">Payments are processed by Stripe. Trust money goes to the firm\'s '
-        "trust account in full.</p>"
-    )
-    return _layout("Pay your bills", "".join(parts), token)
 
 
-def not_found_page() -> str:
-    return _layout(
+HEADLINE = {
+    "succeeded": "Thank you: your payment was received",
+    "processing": "Thank you: your bank payment is processing",
+    "failed": "Your bank payment did not go through",
+    "not_paid": "Your payment was not made",
+}
+
+
+def confirmation_html(done: Confirmation, token: str, locale: str) -> str:
+    facts = done.facts
+    currency = facts.currency if facts else "USD"
+    fmt = Fmt(locale, currency)
+    back = f'<p><a href="/pay/{escape(token)}">Back to your bills</a></p>'
+    parts = [f"<h1>{HEADLINE[done.state]}</h1>"]
+    if facts is None:
+        parts.append(
+            '<p class="card notice failed" role="status">Nothing was charged. You can start '
+            "again from your bills.</p>" + back
+        )
+        return layout(
+            HEADLINE[done.state],
+            "".join(parts),
+            token=token,
+            locale=locale,
+            currency=currency,
+            firm=done.firm,
+        )
+    lead = {
+        "succeeded": "Your payment counts at once. A receipt is on its way to your email.",
+        "processing": (
+            "Bank payments take a few business days to clear. Until then your bills show this "
+            "payment as processing. We emailed you that it started, and will email you when "
+            "it clears (or if your bank returns it)."
+        ),
+        "failed": "Your bank returned the payment. Nothing was taken; the bills can be paid again.",
+    }[done.state]
+    rows = [
+        ("Amount", fmt.money(facts.amount_cents)),
+        ("Date", fmt.moment(facts.at)),
+        ("Method", escape(METHOD_LABEL[facts.method])),
+        ("Paid into", escape(f"{done.firm.name}'s {ACCOUNT_LABEL[facts.account].lower()}")),
+        ("Reference", f'<span id="reference">{escape(facts.reference)}</span>'),
+    ]
+    bills = "".join(
+        f"<li>{escape(line.kind_label)} {escape(line.bill_number)}: "
+        f"{fmt.money(line.amount_cents)}</li>"
+        for line in facts.lines
+    )
+    parts.append(
+        f'<div class="card notice {done.state}" role="status"><p>{escape(lead)}</p></div>'
+        '<section class="card" aria-labelledby="facts-h"><h2 id="facts-h">Payment details</h2>'
+        '<dl class="facts">'
+        + "".join(f"<dt>{label}</dt><dd>{value}</dd>" for label, value in rows)
+        + "</dl></section>"
+        '<section class="card" aria-labelledby="paid-h"><h2 id="paid-h">Bills paid</h2>'
+        f"<ul>{bills}</ul></section>"
+        '<div class="card notice" id="next-part" hidden><p>Your payment has a second part: '
+        'trust and operating money are paid separately.</p><a href="#"></a></div>' + back
+    )
+    return layout(
+        HEADLINE[done.state],
+        "".join(parts),
+        token=token,
+        locale=locale,
+        currency=currency,
+        firm=done.firm,
+    )
+
+
+def not_found_page(locale: str = "en-US") -> str:
+    return layout(
         "Payment link not found",
         "<h1>This payment link is not valid</h1><p>It may have been mistyped or replaced by a "
         "newer one. Please use the latest email from your law firm, or contact them.</p>",
+        token="",
+        locale=locale,
     )

@@ -20,7 +20,7 @@ from billbridge.api_errors import (
     register_error_handlers,
 )
 from billbridge.bootstrap import stripe_webhook
-from billbridge.domain.errors import Unauthenticated
+from billbridge.domain.errors import ReceiptDelayed, SesThrottled, Unauthenticated
 from billbridge.metrics import handler_metrics
 
 logger = Logger()
@@ -66,8 +66,8 @@ STRIPE_EVENT_BODY = {
     summary="Stripe's events (checkout, refunds, disputes), signed",
     tags=["webhooks"],
     responses={
-        200: {"description": "The event, recorded once"},
-        **error_responses(400, 401, 422),
+        200: {"description": "The event, recorded once (and its receipt emailed once)"},
+        **error_responses(400, 401, 422, 503),
     },
     openapi_extensions=STRIPE_EVENT_BODY,
 )
@@ -101,6 +101,18 @@ def stripe_event(
     metrics.add_metric(
         name=f"StripeEvent{outcome.outcome.capitalize()}", unit=MetricUnit.Count, value=1
     )
+    try:
+        sent = webhook.receipts.send_for(outcome.touched)
+    except SesThrottled:
+        # The event is recorded; only its receipt waits. Stripe retries a non-2xx, and the
+        # retry (a duplicate, which records nothing) sends the receipt. Raised, not returned:
+        # the route's answer model is the event's outcome, not the error shape.
+        metrics.add_metric(name="ReceiptThrottled", unit=MetricUnit.Count, value=1)
+        raise ReceiptDelayed(
+            "The event was recorded; its receipt email could not be sent yet. Send it again."
+        ) from None
+    for kind in sent:
+        metrics.add_metric(name=f"Receipt_{kind.value}", unit=MetricUnit.Count, value=1)
     return Response(
         status_code=200,
         content_type=content_types.APPLICATION_JSON,

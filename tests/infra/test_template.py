@@ -389,7 +389,8 @@ def _bucket_actions(properties: dict[str, Any]) -> set[str]:
 def test_given_the_functions_then_only_those_using_bill_pdfs_may_touch_their_bucket(
     template: dict[str, Any],
 ) -> None:
-    users = {"ApiFunction", "SyncWorkerFunction", "SendEnvelopeFunction"}
+    # PayFunction: the client views and downloads the bills of the pay link.
+    users = {"ApiFunction", "SyncWorkerFunction", "SendEnvelopeFunction", "PayFunction"}
     for logical_id, properties in _functions(template).items():
         expected = (
             {"s3:GetObject", "s3:PutObject", "s3:ListBucket"} if logical_id in users else set()

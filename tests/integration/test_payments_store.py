@@ -447,3 +447,30 @@ def test_given_two_links_checking_out_one_bill_in_parallel_then_only_one_holds_i
     assert hold.amount_cents == 10_000
     opened = [s for s, v in gateway.sessions.items() if v["status"] == "open"]
     assert opened == [hold.session_id]  # the refused checkout closed the session it made
+
+
+# --- receipts (X5) --------------------------------------------------------------------------
+
+
+def test_given_concurrent_claims_of_one_receipt_then_exactly_one_wins(ledger: Ledger) -> None:
+    from billbridge.adapters.dynamo_receipts import DynamoReceiptLog
+
+    log = DynamoReceiptLog(ledger.client, ledger.table, sleep=no_sleep)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        won = list(
+            pool.map(lambda _: log.claim(FIRM, "pay_cs_1", "payment_succeeded", NOW), range(8))
+        )
+    assert won.count(True) == 1
+    assert log.claim(FIRM, "pay_cs_1", "payment_processing", NOW)  # another kind: its own
+
+    log.finish(FIRM, "pay_cs_1", "payment_succeeded", "sent", "msg-1")
+    log.release(FIRM, "pay_cs_1", "payment_succeeded")  # only a claim still sending goes
+    assert not log.claim(FIRM, "pay_cs_1", "payment_succeeded", NOW)
+
+    log.release(FIRM, "pay_cs_1", "payment_processing")  # throttled: SES took nothing
+    assert log.claim(FIRM, "pay_cs_1", "payment_processing", NOW)
+    item = ledger.client.get_item(
+        TableName=ledger.table,
+        Key={"pk": {"S": f"FIRM#{FIRM}"}, "sk": {"S": "RECEIPT#pay_cs_1#payment_succeeded"}},
+    )["Item"]
+    assert (item["status"]["S"], item["detail"]["S"]) == ("sent", "msg-1")

@@ -793,3 +793,25 @@ def test_given_bracketed_form_keys_then_nested_hashes_and_lists() -> None:
         "payment_method_types": ["card"],
         "expand": ["a", "b"],
     }
+
+
+def test_given_a_session_when_the_gateway_reads_it_back_then_its_state_and_metadata(
+    sandbox: StripeSandbox, client: stripe.StripeClient
+) -> None:
+    # The confirmation screen reads the session when the client is back before the webhook.
+    # (A StripeObject is not a dict: reading its metadata as one crashed the pay function.)
+    from billbridge.adapters.stripe_gateway import StripeGateway
+
+    gateway = StripeGateway(API_KEY, api_base=sandbox.url)
+    session = new_session(client, ("us_bank_account",))
+
+    opened = gateway.checkout_session(str(session.id))
+    assert opened is not None
+    assert (opened.status, opened.payment_status, opened.amount_cents) == ("open", "unpaid", 12345)
+    assert opened.metadata["link_id"] == "pl_abc" and opened.currency == "USD"
+    assert opened.created_at.tzinfo is not None
+
+    control(sandbox, f"checkout_sessions/{session.id}/pay", {"method": "ach"})
+    paid = gateway.checkout_session(str(session.id))
+    assert paid is not None and (paid.status, paid.payment_status) == ("complete", "unpaid")
+    assert gateway.checkout_session("cs_test_nobody") is None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
@@ -11,6 +12,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from billbridge.api_errors import error_responses
 from billbridge.bootstrap import api_services
 from billbridge.domain.csv_export import write_csv
+from billbridge.domain.errors import SesThrottled
 from billbridge.domain.payments import ReconciliationAction
 from billbridge.services.payments import currency_of
 from routes.context import firm_id_of
@@ -25,6 +27,7 @@ from schemas import (
 )
 
 router = Router()
+logger = Logger(child=True)
 
 LinkId = Annotated[str, Path(pattern=ID_PATTERN, description="A payment link's id")]
 
@@ -62,9 +65,15 @@ def refund(
     txn_id: Annotated[str, Path(pattern=ID_PATTERN, description="The payment's id")],
     request: Annotated[RefundRequest, Body()],
 ) -> Response[TransactionOut]:
-    made = api_services().payment_links.refund(
-        firm_id_of(router), link_id, txn_id, request.amount_cents
-    )
+    services = api_services()
+    firm_id = firm_id_of(router)
+    made = services.payment_links.refund(firm_id, link_id, txn_id, request.amount_cents)
+    try:
+        # A card refund usually succeeds at once: its receipt goes now. Otherwise (or when SES
+        # throttles) Stripe's refund event sends it, once.
+        services.receipts.send_due(firm_id, link_id, made.id)
+    except SesThrottled:
+        logger.warning("refund receipt throttled; the refund's event will send it")
     return Response(
         status_code=201, content_type=content_types.APPLICATION_JSON, body=TransactionOut.of(made)
     )

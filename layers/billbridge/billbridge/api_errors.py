@@ -34,6 +34,7 @@ from billbridge.domain.errors import (
     NotConnected,
     NotFound,
     PaymentProviderError,
+    ReceiptDelayed,
     RuleViolation,
     Unauthenticated,
 )
@@ -51,6 +52,7 @@ STATUS_BY_ERROR: tuple[tuple[type[DomainError], HTTPStatus], ...] = (
     (ClioAuthorizationLost, HTTPStatus.BAD_GATEWAY),
     (PaymentProviderError, HTTPStatus.BAD_GATEWAY),
     (ClioUnreachable, HTTPStatus.SERVICE_UNAVAILABLE),
+    (ReceiptDelayed, HTTPStatus.SERVICE_UNAVAILABLE),
 )
 
 # pydantic error types that mean "this is not even the right shape" (400); the rest are
@@ -85,7 +87,7 @@ ERROR_MEANINGS: dict[int, str] = {
     415: "The body is not JSON (Content-Type)",
     422: "Well-formed input that breaks a rule",
     502: "Clio or Stripe refused or failed the request",
-    503: "Clio is unavailable for now; try again later",
+    503: "Clio (or SES, for a receipt) is unavailable for now; try again later",
 }
 
 

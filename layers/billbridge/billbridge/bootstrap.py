@@ -24,7 +24,9 @@ from billbridge.config import (
     ClioConfig,
     ClioWebhookConfig,
     CommonConfig,
+    MailConfig,
     PayConfig,
+    PayLinkConfig,
     PaymentsApiConfig,
     PdfCacheConfig,
     RemindersConfig,
@@ -32,9 +34,11 @@ from billbridge.config import (
     SesEventsConfig,
     StoreConfig,
     StripeConfig,
+    StripeWebhookConfig,
     SyncWorkerConfig,
 )
 from billbridge.domain.connection import ClioConnection, Region
+from billbridge.domain.errors import ClioUnreachable
 from billbridge.domain.payment_links import PaymentLink, link_token, link_url
 from billbridge.domain.sync import utcnow
 from billbridge.services.bill_pdfs import BillPdfs, PrefetchPolicy
@@ -60,6 +64,7 @@ from billbridge.services.ports import (
     PaymentStore,
     PdfStore,
     PlanCoverage,
+    ReceiptLog,
     ReminderStore,
     SenderIdentity,
     SendingRepository,
@@ -68,6 +73,7 @@ from billbridge.services.ports import (
     SyncLauncher,
     SyncRepository,
 )
+from billbridge.services.receipts import Receipts
 from billbridge.services.reminders import RemindersService
 from billbridge.services.sending import DeliveryEvents, SendRequests, SendSteps
 from billbridge.services.settings import SettingsService
@@ -91,6 +97,7 @@ class Adapters:
     payments: PaymentStore | None = None
     stripe: PaymentGateway | None = None
     mailer: Mailer | None = None
+    receipts: ReceiptLog | None = None
     send_starter: SendStarter | None = None
     sync_launcher: SyncLauncher | None = None
     clio: ClioClientFactory | None = None
@@ -354,6 +361,36 @@ class _Wiring:
         return make
 
     @cached_property
+    def receipt_log(self) -> ReceiptLog:
+        if self.given.receipts is not None:
+            return self.given.receipts
+        from billbridge.adapters.dynamo_receipts import DynamoReceiptLog
+
+        return DynamoReceiptLog(self.dynamodb, self._table)
+
+    def receipts(self, link_url: Callable[[PaymentLink], str] | None) -> Receipts:
+        return Receipts(
+            store=self.payments,
+            bills=self.bills,
+            links=self.links,
+            settings=self.settings,
+            log_=self.receipt_log,
+            mailer=self.mailer(),
+            link_url=link_url,
+            clock=self.clock,
+        )
+
+    def link_url(self) -> Callable[[PaymentLink], str]:
+        config = self.config
+        assert isinstance(config, PayLinkConfig), "this function has no pay link key"
+
+        def url_of(link: PaymentLink) -> str:
+            key = self.secrets.pay_link_key()
+            return link_url(config.public_pay_base_url, link_token(key, link.firm_id, link.id))
+
+        return url_of
+
+    @cached_property
     def secrets(self) -> AppSecrets:
         return self.given.secrets or SecretsManagerSecrets(self.config)
 
@@ -387,7 +424,7 @@ class _Wiring:
         if given is not None:
             return lambda: given
         config = self.config
-        assert isinstance(config, SendConfig)
+        assert isinstance(config, MailConfig), "this function has no sender address"
 
         @cache  # made on first use, then kept: a client per send costs time and memory
         def make() -> Mailer:
@@ -449,6 +486,7 @@ class ApiServices:
     reminders: RemindersService
     payment_accounts: PaymentAccountsService
     onboarding: OnboardingService
+    receipts: Receipts
     web_base_url: str
     # The connect cookie (domain/oauth_state.py) goes only to the OAuth callback's path, and
     # only over https when the callback is https.
@@ -487,10 +525,7 @@ def _oauth_client_for(w: _Wiring) -> Callable[[Region], ClioGateway]:
 def build_api(config: PaymentsApiConfig, adapters: Adapters = Adapters()) -> ApiServices:
     w = _Wiring(config, adapters)
     sync = _sync_service(config, w, config.sync_function_name)
-
-    def url_of(link: PaymentLink) -> str:
-        key = w.secrets.pay_link_key()
-        return link_url(config.public_pay_base_url, link_token(key, link.firm_id, link.id))
+    url_of = w.link_url()
 
     accounts = PaymentAccountsService(w.payments, w.stripe(), w.settings)
     return ApiServices(
@@ -537,6 +572,7 @@ def build_api(config: PaymentsApiConfig, adapters: Adapters = Adapters()) -> Api
             sender_address=config.sender_address,
             clock=w.clock,
         ),
+        receipts=w.receipts(url_of),
         web_base_url=config.web_base_url,
         connect_cookie_path=urlsplit(config.clio_redirect_uri).path or "/clio/callback",
         connect_cookie_secure=urlsplit(config.clio_redirect_uri).scheme == "https",
@@ -546,6 +582,15 @@ def build_api(config: PaymentsApiConfig, adapters: Adapters = Adapters()) -> Api
 
 def build_pay_page(config: PayConfig, adapters: Adapters = Adapters()) -> PayPage:
     w = _Wiring(config, adapters)
+
+    def clio_for_firm(firm_id: str) -> ClioGateway:
+        connection = w.connections.get(firm_id)
+        if connection is None or connection.needs_reconnect:
+            raise ClioUnreachable(
+                "The bill's PDF cannot be fetched from the firm's Clio account right now."
+            )
+        return w.clio.for_connection(connection)
+
     return PayPage(
         links=w.links,
         bills=w.bills,
@@ -554,6 +599,8 @@ def build_pay_page(config: PayConfig, adapters: Adapters = Adapters()) -> PayPag
         pay_base_url=config.public_pay_base_url,
         settings=w.settings,
         clock=w.clock,
+        pdfs=w.bill_pdfs(),
+        clio_for_firm=clio_for_firm,
     )
 
 
@@ -561,9 +608,12 @@ def build_pay_page(config: PayConfig, adapters: Adapters = Adapters()) -> PayPag
 class StripeWebhook:
     events: StripeEvents
     verify: Callable[[bytes, str | None], dict[str, object]]
+    receipts: Receipts
 
 
-def build_stripe_webhook(config: CommonConfig, adapters: Adapters = Adapters()) -> StripeWebhook:
+def build_stripe_webhook(
+    config: StripeWebhookConfig, adapters: Adapters = Adapters()
+) -> StripeWebhook:
     w = _Wiring(config, adapters)
 
     def verify(payload: bytes, signature: str | None) -> dict[str, object]:
@@ -576,8 +626,11 @@ def build_stripe_webhook(config: CommonConfig, adapters: Adapters = Adapters()) 
         return verify_event(payload, signature, w.secrets.stripe_webhook_secret(), *more)
 
     accounts = PaymentAccountsService(w.payments, w.stripe(), w.settings)
-    events = StripeEvents(w.payments, clock=w.clock, accounts=accounts)
-    return StripeWebhook(events=events, verify=verify)
+    return StripeWebhook(
+        events=StripeEvents(w.payments, clock=w.clock, accounts=accounts),
+        verify=verify,
+        receipts=w.receipts(w.link_url()),
+    )
 
 
 @dataclass(frozen=True)
@@ -657,8 +710,6 @@ def pay_page() -> PayPage:
 
 @cache
 def stripe_webhook() -> StripeWebhook:
-    from billbridge.config import StripeWebhookConfig
-
     return build_stripe_webhook(StripeWebhookConfig())  # type: ignore[call-arg]
 
 

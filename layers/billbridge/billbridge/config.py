@@ -67,11 +67,15 @@ class ApiConfig(ClioConfig, PdfCacheConfig):
     send_state_machine_arn: str = Field(alias="SEND_STATE_MACHINE_ARN")
 
 
-class SendConfig(ClioConfig, PayLinkConfig, PdfCacheConfig):
-    # The verified SES identity envelopes are sent from.
+class MailConfig(EnvSettings):
+    # The verified SES identity envelopes and receipts are sent from.
     sender_address: str = Field(alias="SENDER_ADDRESS")
     # SES configuration set whose event destination reports delivery, bounce, complaint.
     ses_configuration_set: str | None = Field(default=None, alias="SES_CONFIGURATION_SET")
+
+
+class SendConfig(ClioConfig, PayLinkConfig, PdfCacheConfig, MailConfig):
+    pass
 
 
 class SesEventsConfig(CommonConfig):
@@ -98,17 +102,20 @@ class StripeConfig(EnvSettings):
     stripe_api_base: str | None = Field(default=None, alias="STRIPE_API_BASE")
 
 
-class PayConfig(CommonConfig, PayLinkConfig, StripeConfig):
+class PayConfig(ClioConfig, PayLinkConfig, StripeConfig, PdfCacheConfig):
+    # Clio and the PDF cache: the pay page serves its bills' PDFs (from Clio when not cached).
     pass
 
 
-class StripeWebhookConfig(CommonConfig, StripeConfig):
+class StripeWebhookConfig(CommonConfig, StripeConfig, PayLinkConfig, MailConfig):
+    # SES and the pay link key: receipts (a failed bank payment's links back to the pay page).
     pass
 
 
-class PaymentsApiConfig(ApiConfig, PayLinkConfig, StripeConfig):
-    # The SES identity envelopes are sent from: the onboarding checklist shows its status.
-    sender_address: str | None = Field(default=None, alias="SENDER_ADDRESS")
+class PaymentsApiConfig(ApiConfig, PayLinkConfig, StripeConfig, MailConfig):
+    # SES: the receipt of a refund made from the firm's screen; its identity's status is shown
+    # on the onboarding checklist (MailConfig's sender_address).
+    pass
 
 
 class RemindersConfig(StoreConfig):

@@ -44,15 +44,22 @@ def client_pays(client: Page, pay_url: str, bill: dict, amount: str, method: str
     session id."""
     client.goto(pay_url)
     expect(client.get_by_role("heading", name="Pay your bills")).to_be_visible()
+    expect(client.get_by_label(f"Pay Invoice {bill['number']}")).to_be_checked()
     client.get_by_label("Bank account (ACH)" if method == "ach" else "Card").check()
-    form = client.get_by_role("form", name=re.compile(rf"Pay .* {re.escape(bill['number'])}$"))
-    form.get_by_label(re.compile("^Amount to pay")).fill(amount)
-    form.get_by_role("button", name="Pay this bill").click()
+    client.get_by_label("Part of it").check()
+    client.get_by_label(re.compile("^Amount to pay")).fill(amount)
+    via = "bank transfer" if method == "ach" else "card"
+    client.get_by_role("button", name=re.compile(rf"^Pay \$[\d,.]+ by {via}$")).click()
     expect(client).to_have_url(re.compile(r"/c/pay/cs_"))
     session_id = client.url.split("/c/pay/")[1].split("?")[0]
     expect(client.get_by_role("heading", name=re.compile(r"^Pay \$"))).to_be_visible()
     client.get_by_role("button", name="Pay by bank" if method == "ach" else "Pay by card").click()
-    expect(client.get_by_text("Thank you: your payment was received.")).to_be_visible()
+    headline = (
+        "Thank you: your bank payment is processing"
+        if method == "ach"
+        else "Thank you: your payment was received"
+    )
+    expect(client.get_by_role("heading", name=headline, level=1)).to_be_visible()
     return session_id
 
 
@@ -91,6 +98,8 @@ def test_card_payment_paid_gl_partial_refund_and_reconciliation(
     expect(payment).to_have_count(1)
     expect(payment.locator("td[data-label='Amount']")).to_have_text("$200.00")
     expect(payment.locator("td[data-label='Method']")).to_have_text("Card")
+    # The reference the client's confirmation and receipt show, to match a client's call.
+    expect(payment.locator("td[data-label='Type']")).to_contain_text(re.compile(r"Ref\. BB-"))
     expect(payment.locator("td[data-label='Status']")).to_contain_text("Succeeded")
     expect(payment.locator("td[data-label='Allocation']")).to_have_text(
         f"{bill['number']} · Operating · $200.00"

@@ -10,6 +10,7 @@ not pay for it on requests that never reach Stripe.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from billbridge.domain.errors import PaymentProviderError, Unauthenticated
@@ -18,6 +19,7 @@ from billbridge.domain.payments import Account, Method, encode_allocations
 from billbridge.services.ports import (
     CheckoutRequest,
     CheckoutSession,
+    CheckoutSessionState,
     ConnectedAccountRequest,
     RefundResult,
 )
@@ -144,6 +146,28 @@ class StripeGateway:
             raise _provider_error("closing an older checkout", exc) from exc
         return True
 
+    def checkout_session(self, session_id: str) -> CheckoutSessionState | None:
+        import stripe
+
+        try:
+            session = self._client.v1.checkout.sessions.retrieve(session_id)
+        except stripe.InvalidRequestError as exc:
+            if exc.http_status == 404:
+                return None
+            raise _provider_error("the checkout", exc) from exc
+        except stripe.StripeError as exc:
+            raise _provider_error("the checkout", exc) from exc
+        return CheckoutSessionState(
+            id=str(session.id),
+            status=str(session.status),
+            payment_status=str(session.payment_status),
+            amount_cents=int(session.amount_total or 0),
+            currency=str(session.currency or "usd").upper(),
+            created_at=datetime.fromtimestamp(int(session.created or 0), UTC),
+            # StripeObject is a dict; its `items` attribute would be a field called "items".
+            metadata=_metadata(session.metadata),
+        )
+
     def create_refund(
         self,
         payment_intent_id: str,
@@ -167,7 +191,6 @@ class StripeGateway:
         except stripe.StripeError as exc:
             raise _provider_error("the refund", exc) from exc
         return RefundResult(stripe_refund_id=str(refund.id), status=str(refund.status))
-
 
     # -- Connect: the firm's connected accounts -----------------------------------------------
 
@@ -208,6 +231,12 @@ class StripeGateway:
         except stripe.StripeError as exc:
             raise _provider_error("the connected account", exc) from exc
         return parse_stripe_account(account.to_dict())
+
+
+def _metadata(raw: Any) -> dict[str, str]:
+    # A StripeObject, not a dict: its attributes are its fields (one may be named "items").
+    data = raw.to_dict() if hasattr(raw, "to_dict") else dict(raw or {})
+    return {str(k): str(v) for k, v in data.items()}
 
 
 def _provider_error(what: str, exc: stripe.StripeError) -> PaymentProviderError:

@@ -91,6 +91,13 @@ class EmailNotSent(DomainError):
     code = "email_not_sent"
 
 
+class ReceiptDelayed(DomainError):
+    """A Stripe event was recorded but its receipt email could not be sent yet (SES throttled):
+    the webhook answers 503 so Stripe delivers the event again, and the retry sends it."""
+
+    code = "receipt_delayed"
+
+
 class TransientSendError(DomainError):
     """A send step failed in a way worth retrying (Clio or SES briefly unavailable)."""
 

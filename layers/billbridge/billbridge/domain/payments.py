@@ -268,7 +268,7 @@ def allocate(bills: Sequence[PayableBill], amount_cents: int | None) -> tuple[Al
     total = sum(b.payable_cents for b in bills)
     if total <= 0:
         raise RuleViolation(
-            "nothing is left to pay on the chosen bills", field="bill_ids", code="nothing_payable"
+            "Nothing is left to pay on the chosen bills.", field="bill_ids", code="nothing_payable"
         )
     if amount_cents is None:
         remaining = total
@@ -278,9 +278,12 @@ def allocate(bills: Sequence[PayableBill], amount_cents: int | None) -> tuple[Al
                 "the amount must be a positive number of cents", field="amount_cents"
             )
         if amount_cents > total:
+            from billbridge.domain.envelopes import money
+
+            currency = bills[0].currency
             raise RuleViolation(
-                f"the amount ({amount_cents} cents) is more than is payable on the chosen bills "
-                f"({total} cents)",
+                f"The amount, {money(amount_cents, currency)}, is more than is due on the "
+                f"chosen bills: at most {money(total, currency)} can be paid.",
                 field="amount_cents",
                 code="amount_exceeds_payable",
             )

@@ -8,11 +8,12 @@ import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from billbridge.domain import disputes
-from billbridge.domain.bills import Bill, StoredBill
+from billbridge.domain.bills import Bill, BillState, StoredBill
+from billbridge.domain.envelopes import money as money_text
 from billbridge.domain.errors import DomainError, NotFound, PaymentProviderError, RuleViolation
 from billbridge.domain.fees import application_fee_cents
 from billbridge.domain.ledger import (
@@ -47,11 +48,15 @@ from billbridge.domain.payments import (
     reconciliation_actions,
     split_by_account,
 )
+from billbridge.domain.receipts import ReceiptFacts, facts_of
+from billbridge.domain.settings import FirmSettings
+from billbridge.services.bill_pdfs import BillPdfs
 from billbridge.services.payment_accounts import PaymentAccountsService
 from billbridge.services.ports import (
     BillRepository,
     CheckoutRequest,
     CheckoutSession,
+    ClioGateway,
     DuplicateEvent,
     PaymentGateway,
     PaymentLinkRepository,
@@ -85,11 +90,34 @@ class LinkBill:
 
     stored: StoredBill
     payable_cents: int  # what may be paid now: the bill's state, its balance, other checkouts
-    note: str | None  # why nothing can be paid, in a sentence (None when payable)
+    note: str | None  # why nothing (or not all) can be paid, in a sentence
+    # payable (something can be paid now), processing (an ACH payment of ours is on its way
+    # and nothing else can be paid), paid (nothing is left), unavailable (void, deleted, not
+    # issued, or held by another link's open checkout).
+    status: str = "payable"
+
+    def past_due(self, today: date) -> bool:
+        """Payable, and its due date has passed."""
+        due = self.stored.bill.due_at
+        return self.status == "payable" and due is not None and due < today
+
+    @property
+    def processing_cents(self) -> int:
+        """ACH money of ours on its way to the bill (not Paid (GL) yet, not payable again)."""
+        return self.stored.money.pending_cents
 
     @property
     def bill(self) -> Bill:
         return self.stored.bill
+
+
+@dataclass(frozen=True)
+class FirmContact:
+    """Who the client is paying, and how to reach them (the firm's settings)."""
+
+    name: str
+    contact_name: str | None  # the sender name, when the firm set one
+    reply_to: str | None
 
 
 @dataclass(frozen=True)
@@ -98,10 +126,34 @@ class LinkView:
     firm_name: str
     bills: list[LinkBill]  # in the link's order
     currency: str
+    firm: FirmContact | None = None
+    transactions: tuple[Transaction, ...] = ()  # the link's payments and refunds, oldest first
 
     @property
     def total_payable_cents(self) -> int:
         return sum(b.payable_cents for b in self.bills)
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """What the client sees on returning from Stripe Checkout.
+
+    `state`: succeeded (a card payment, or a bank payment that settled), processing (a bank
+    payment begun), failed (the bank returned it), not_paid (the session was not paid: the
+    client came back without paying)."""
+
+    state: str
+    facts: ReceiptFacts | None  # None when not paid
+    firm: FirmContact
+    link_id: str
+
+
+def _firm_contact(settings: FirmSettings) -> FirmContact:
+    return FirmContact(
+        name=settings.firm_name,
+        contact_name=settings.sender_name,
+        reply_to=str(settings.reply_to) if settings.reply_to else None,
+    )
 
 
 def _until(moment: datetime) -> str:
@@ -111,11 +163,24 @@ def _until(moment: datetime) -> str:
 def link_bill(stored: StoredBill, others: list[Hold]) -> LinkBill:
     """What the client may pay on a bill, given the holds of other links' open checkouts."""
     money = stored.money
+    pending = money_text(money.pending_cents, stored.bill.currency)
     if not money.payable_state:
+        if stored.bill.state is BillState.PAID:
+            return LinkBill(stored, 0, "Paid: nothing is left to pay on this bill.", "paid")
         reason = not_payable_reason(stored.bill.state)
-        return LinkBill(stored, 0, f"This bill can no longer be paid online: {reason}.")
+        return LinkBill(
+            stored, 0, f"This bill can no longer be paid online: {reason}.", "unavailable"
+        )
     if money.payable_cents <= 0:
-        return LinkBill(stored, 0, "Paid: nothing is left to pay on this bill.")
+        if money.pending_cents > 0:
+            return LinkBill(
+                stored,
+                0,
+                f"A bank payment of {pending} is processing. Bank payments take a few business "
+                "days to clear; nothing more is due unless it fails.",
+                "processing",
+            )
+        return LinkBill(stored, 0, "Paid: nothing is left to pay on this bill.", "paid")
     payable = max(0, money.payable_cents - held_cents(others, stored.bill.id))
     if payable <= 0:
         until = max(h.expires_at for h in others if h.bill_id == stored.bill.id)
@@ -124,8 +189,14 @@ def link_bill(stored: StoredBill, others: list[Hold]) -> LinkBill:
             0,
             "This bill is being paid in another checkout; if that payment is not made, it can "
             f"be paid here again after {_until(until)}.",
+            "unavailable",
         )
-    return LinkBill(stored, payable, None)
+    note = (
+        f"A bank payment of {pending} is processing; the amount due is what is left."
+        if money.pending_cents > 0
+        else None
+    )
+    return LinkBill(stored, payable, note)
 
 
 class PayPage:
@@ -140,7 +211,11 @@ class PayPage:
         pay_base_url: str,
         settings: SettingsRepository,
         clock: Clock = _utcnow,
+        pdfs: BillPdfs | None = None,
+        clio_for_firm: Callable[[str], ClioGateway] | None = None,
     ) -> None:
+        self._pdfs = pdfs
+        self._clio_for_firm = clio_for_firm
         self._clock = clock
         self._links = links
         self._bills = bills
@@ -161,12 +236,70 @@ class PayPage:
         bills = link_bills(self._bills, link)
         holds = self._store.holds(link.firm_id, list(link.bill_ids), self._clock())
         others = [h for h in holds if h.link_id != link.id]  # this link's own close on checkout
+        settings = self._settings.get(link.firm_id)
         return LinkView(
             link=link,
-            firm_name=self._settings.get(link.firm_id).firm_name,
+            firm_name=settings.firm_name,
             bills=[link_bill(b, others) for b in bills],
             currency=currency_of(bills),
+            firm=_firm_contact(settings),
+            transactions=tuple(self._store.transactions_for_link(link.firm_id, link.id)),
         )
+
+    def bill_pdf(self, token: str, bill_id: int) -> tuple[str, bytes]:
+        """(file name, PDF) of one bill of the link: from the PDF cache when it holds the bill's
+        current version, else from Clio (then cached). Only the link's own bills."""
+        link = self._link(token)
+        stored = self._bills.get(link.firm_id, bill_id) if bill_id in link.bill_ids else None
+        if stored is None or self._pdfs is None or self._clio_for_firm is None:
+            raise NotFound("this bill is not on this payment link", field="bill_file")
+        clio_for = self._clio_for_firm
+        pdf = self._pdfs.pdf(link.firm_id, stored, lambda: clio_for(link.firm_id))
+        return f"{pdf_file_name(stored.bill.number, bill_id)}.pdf", pdf
+
+    def confirmation(self, token: str, session_id: str) -> Confirmation:
+        """The payment the client just made, as we recorded it, or (when the client is back
+        before Stripe's webhook) as Stripe holds the session. A session of another link is no
+        payment of this one (404)."""
+        link = self._link(token)
+        firm = _firm_contact(self._settings.get(link.firm_id))
+        txn = self._store.get_transaction(link.firm_id, link.id, payment_id_for_session(session_id))
+        if txn is None:
+            session = self._gateway().checkout_session(session_id)
+            metadata = session.metadata if session else {}
+            if (
+                session is None
+                or metadata.get("link_id") != link.id
+                or metadata.get("firm_id") != link.firm_id
+            ):
+                raise NotFound("no such payment on this link", field="session_id")
+            if session.status != "complete":
+                return Confirmation("not_paid", None, firm, link.id)
+            allocations = decode_allocations(metadata.get("allocations", ""))
+            txn = Transaction(
+                id=payment_id_for_session(session.id),
+                firm_id=link.firm_id,
+                link_id=link.id,
+                kind=TxnKind.PAYMENT,
+                method=Method(metadata.get("method") or "card"),
+                account=Account(metadata.get("account") or "operating"),
+                status=(
+                    TxnStatus.SUCCEEDED if session.payment_status == "paid" else TxnStatus.PENDING
+                ),
+                amount_cents=sum(a.amount_cents for a in allocations),
+                currency=session.currency,
+                allocations=allocations,
+                created_at=session.created_at,
+                updated_at=session.created_at,
+            )
+        stored = self._bills.get_many(link.firm_id, [a.bill_id for a in txn.allocations])
+        facts = facts_of(txn, {i: b.bill for i, b in stored.items()})
+        state = {
+            TxnStatus.SUCCEEDED: "succeeded",
+            TxnStatus.PENDING: "processing",
+            TxnStatus.FAILED: "failed",
+        }[txn.status]
+        return Confirmation(state, facts, firm, link.id)
 
     def checkout(
         self,
@@ -185,7 +318,7 @@ class PayPage:
         unknown = [i for i in bill_ids if i not in link.bill_ids]
         if unknown:
             raise RuleViolation(
-                f"bill {unknown[0]} is not on this payment link",
+                f"Bill {unknown[0]} is not on this payment link.",
                 field="bill_ids",
                 code="bill_not_on_link",
             )
@@ -204,8 +337,8 @@ class PayPage:
                 for bill in chosen:
                     if not bill.money.payable_state:
                         raise RuleViolation(
-                            f"bill {bill.bill.number} can no longer be paid online: "
-                            f"{not_payable_reason(bill.bill.state)}",
+                            f"Bill {bill.bill.number} can no longer be paid online: "
+                            f"{not_payable_reason(bill.bill.state)}.",
                             field="bill_ids",
                             code="bill_not_payable",
                         )
@@ -308,7 +441,9 @@ class PayPage:
                 (f"{by_id[a.bill_id].kind.label} {by_id[a.bill_id].number}", a.amount_cents)
                 for a in allocations
             ),
-            success_url=f"{self._pay_base_url}/pay/{token}?paid={{CHECKOUT_SESSION_ID}}",
+            success_url=(
+                f"{self._pay_base_url}/pay/{token}/confirmation?session_id={{CHECKOUT_SESSION_ID}}"
+            ),
             cancel_url=f"{self._pay_base_url}/pay/{token}",
             customer_email=chosen[0].bill.client.email,
             idempotency_key=_checkout_key(link, account, allocations, method, fingerprint),
@@ -346,11 +481,17 @@ def _refuse_if_held(
         bill = held[0].bill
         until = max(h.expires_at for h in holds if h.bill_id == bill.id)
         raise RuleViolation(
-            f"bill {bill.number} is being paid in another checkout; if that payment is not "
-            f"made, it can be paid again after {_until(until)}",
+            f"Bill {bill.number} is being paid in another checkout; if that payment is not "
+            f"made, it can be paid again after {_until(until)}.",
             field="bill_ids",
             code="bill_being_paid",
         )
+
+
+def pdf_file_name(number: str, bill_id: int) -> str:
+    """A bill's PDF named by its number ("INV-00037"), in characters every file system takes."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in number).strip("-.")
+    return safe[:80] or str(bill_id)
 
 
 def link_bills(bills: BillRepository, link: PaymentLink) -> list[StoredBill]:
@@ -400,6 +541,22 @@ class EventOutcome:
     event_id: str
     type: str
     outcome: str  # applied | duplicate | stale | ignored
+    # The transactions the event is about, (firm_id, link_id, txn_id): whatever the outcome,
+    # their receipts are checked (a duplicate may be Stripe retrying a receipt SES throttled).
+    touched: tuple[tuple[str, str, str], ...] = ()
+
+
+def _touched(kind: str, obj: dict[str, Any]) -> tuple[tuple[str, str, str], ...]:
+    metadata = obj.get("metadata") or {}
+    if kind.startswith("checkout.session.") and kind != "checkout.session.expired":
+        if metadata.get("firm_id") and metadata.get("link_id") and obj.get("id"):
+            txn_id = payment_id_for_session(str(obj["id"]))
+            return ((str(metadata["firm_id"]), str(metadata["link_id"]), txn_id),)
+    if kind.startswith("refund.") and all(
+        metadata.get(k) for k in ("firm_id", "link_id", "refund_id")
+    ):
+        return ((str(metadata["firm_id"]), str(metadata["link_id"]), str(metadata["refund_id"])),)
+    return ()
 
 
 class StripeEvents:
@@ -433,7 +590,7 @@ class StripeEvents:
             return EventOutcome(event_id, kind, "ignored")
         if plan is None:
             return EventOutcome(event_id, kind, "ignored")
-        return EventOutcome(event_id, kind, self._apply(plan, event_id))
+        return EventOutcome(event_id, kind, self._apply(plan, event_id), _touched(kind, obj))
 
     def _apply(self, plan: Callable[[], tuple[str, PaymentChange | None]], event_id: str) -> str:
         for _ in range(MAX_REPLANS):

@@ -402,6 +402,40 @@ class PaymentStore(Protocol):
         ...
 
 
+class ReceiptLog(Protocol):
+    """One record per (transaction, receipt kind): the conditional write that makes a receipt
+    go out at most once, whatever duplicate or late webhooks ask for it again."""
+
+    def claim(self, firm_id: str, txn_id: str, kind: str, now: datetime) -> bool:
+        """Record that this receipt is being sent; False when it was claimed before."""
+        ...
+
+    def finish(self, firm_id: str, txn_id: str, kind: str, outcome: str, detail: str) -> None:
+        """Note how the send ended: `sent` (detail: SES's message id), `not_sent` (SES refused
+        it, or the address cannot take mail: detail says why) or `uncertain` (SES did not
+        answer; it may have sent it, so it is not sent again)."""
+        ...
+
+    def release(self, firm_id: str, txn_id: str, kind: str) -> None:
+        """Forget a claim whose email SES certainly did not take (throttled), so the next
+        delivery of the event sends it."""
+        ...
+
+
+@dataclass(frozen=True)
+class CheckoutSessionState:
+    """A Checkout Session as Stripe holds it, for the confirmation screen when the client is
+    back before Stripe's webhook."""
+
+    id: str
+    status: str  # open / complete / expired
+    payment_status: str  # paid / unpaid / no_payment_required
+    amount_cents: int
+    currency: str
+    created_at: datetime
+    metadata: dict[str, str]
+
+
 @dataclass(frozen=True)
 class CheckoutRequest:
     firm_id: str
@@ -453,6 +487,10 @@ class PaymentGateway(Protocol):
         or before); False when it was completed (its payment is on its way)."""
         ...
 
+    def checkout_session(self, session_id: str) -> CheckoutSessionState | None:
+        """The session as Stripe holds it; None when Stripe has no such session."""
+        ...
+
     def create_refund(
         self,
         payment_intent_id: str,
@@ -472,6 +510,7 @@ class PaymentGateway(Protocol):
     def retrieve_account(self, stripe_account_id: str) -> StripeAccountState:
         """`GET /v1/accounts/{id}`: the account as Stripe has it now."""
         ...
+
 
 # --- reminders (X3) ---------------------------------------------------------------------------
 
