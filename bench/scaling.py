@@ -105,7 +105,7 @@ def scaling(n: int, *, increments: bool = True, repeats: int = 25) -> list[Row]:
                 {"Authorization": f"Bearer dev-{FIRM}"},
                 b"",
                 {},
-                {"custom:firm_id": FIRM},
+                {"custom:firm_id": FIRM, "sub": "bench-user", "cognito:groups": "staff"},
             )
             began = time.thread_time()
             answer = handler(event, FakeContext(spec, "us-east-1", "123456789012"))

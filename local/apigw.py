@@ -1,9 +1,12 @@
 """The local API Gateway: HTTP requests on 127.0.0.1 become REST API proxy events for the same
 handler code that runs in Lambda, routed by the Api events declared in template.yaml.
 
-It emulates the Cognito authorizer the template puts on the firm API: `Authorization: Bearer
-dev-<firm_id>` becomes the claim `custom:firm_id`; that token form is accepted here and nowhere
-else. Routes with `Auth: Authorizer: NONE` take no token. Anything not routed is served from
+It emulates the Cognito authorizer the template puts on the firm API (local/authorizer.py):
+`Authorization: Bearer <IdToken>` of the emulated user pool is verified as API Gateway verifies
+it (signature against the pool's JWKS, issuer, audience, token_use, expiry) and its claims reach
+the handler under `requestContext.authorizer.claims`. `Bearer dev-<firm_id>` (an admin of that
+firm, for tests and scripts) is accepted here and nowhere else. Routes with `Auth: Authorizer:
+NONE` take no token. Anything not routed is served from
 `web/` (GET) or by the local extra routes (outbox and the like) given to the server. Its own
 refusals (no token, no route) are the API's `GatewayResponses` from the template, as deployed.
 """
@@ -26,12 +29,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from local.authorizer import DEV_TOKEN, CognitoAuthorizer, dev_claims
 from local.aws_template import load_template
 from local.lambdas import FunctionSpec, LocalLambdas
 
 ROOT = Path(__file__).resolve().parent.parent
 WEB_DIR = ROOT / "web"
-DEV_TOKEN = re.compile(r"^Bearer dev-([A-Za-z0-9_.-]{1,64})$")
 STAGE = "local"
 # API Gateway gives up on an integration after 29 s.
 INTEGRATION_TIMEOUT = 29
@@ -184,8 +187,14 @@ class LocalApiGateway:
         port: int = 3000,
         extra_routes: dict[str, LocalRoute] | None = None,
         region: str = "us-east-1",
+        authorizer: CognitoAuthorizer | None = None,
+        web_config: Callable[[], bytes] | None = None,
     ) -> None:
         self.lambdas = lambdas
+        # None: only the dev tokens (tests that run no user pool).
+        self.authorizer = authorizer
+        # The web UI's config.js, when the stack makes it (the emulated pool's ids).
+        self.web_config = web_config
         self.routes = routes_from_template(lambdas)
         self.extra_routes = extra_routes or {}
         self.gateway_responses = gateway_responses_from_template()
@@ -286,10 +295,9 @@ class LocalApiGateway:
         claims = None
         if route.authorized:
             token = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
-            found = DEV_TOKEN.match(token.strip())
-            if not found:
+            claims = self._claims(token)
+            if claims is None:
                 return render_gateway_response(self.gateway_responses, "UNAUTHORIZED")
-            claims = {"custom:firm_id": found.group(1), "sub": f"dev-user-{found.group(1)}"}
         event = proxy_event(route, method, path, query, headers, body, params, claims)
         outcome = self.lambdas.invoke_api(route.function, event)
         result = None if outcome.failed else _proxy_result(outcome.payload)
@@ -314,7 +322,19 @@ class LocalApiGateway:
         payload = base64.b64decode(raw) if result.get("isBase64Encoded") else str(raw).encode()
         return status, out_headers, payload
 
+    def _claims(self, token: str) -> dict[str, str] | None:
+        found = DEV_TOKEN.match(token.strip())
+        if found:
+            return dev_claims(found.group(1))
+        return self.authorizer.claims_for(token) if self.authorizer is not None else None
+
     def _static(self, path: str) -> tuple[int, dict[str, str], bytes]:
+        if path == "/config.js" and self.web_config is not None:
+            return (
+                200,
+                {"Content-Type": "text/javascript", "Cache-Control": "no-cache"},
+                self.web_config(),
+            )
         relative = path.lstrip("/") or "index.html"
         target = (WEB_DIR / relative).resolve()
         if not str(target).startswith(str(WEB_DIR.resolve())) or not target.is_file():

@@ -88,6 +88,8 @@ class ControlledStack(Protocol):
 
     def functions(self) -> dict[str, Any]: ...
 
+    def make_user(self, email: str, password: str, firm_id: str, role: str) -> dict[str, str]: ...
+
 
 def _json(status: int, body: Any, headers: Mapping[str, str] | None = None) -> Answer:
     return (
@@ -134,6 +136,8 @@ class LocalControls:
         onboarding = PAYMENT_ACCOUNTS.fullmatch(path)
         if path == "/_local/outbox":
             expected = "GET"
+        elif path == "/_local/users":
+            expected = "POST"
         elif onboarding is not None:
             expected = "POST"
         elif path == "/_local/clock":
@@ -155,6 +159,8 @@ class LocalControls:
             return _not_allowed(method, path)
         if path == "/_local/outbox":
             return self._outbox(caller.firm_id)
+        if path == "/_local/users":
+            return self._make_user(caller, body)
         if not caller.admin:
             return _error(403, "forbidden", "this local control needs the local admin token")
         if onboarding is not None:
@@ -201,6 +207,27 @@ class LocalControls:
                 "operating_account_id": made.operating_account_id,
             },
         )
+
+    def _make_user(self, caller: Caller, body: bytes) -> Answer:
+        from local.cognito import LocalUserError
+
+        try:
+            given = json.loads(body or b"{}")
+        except ValueError:
+            return _error(400, "invalid_input", "the body is not JSON")
+        fields = ("email", "password", "firm_id", "role")
+        if not isinstance(given, dict) or any(not isinstance(given.get(f), str) for f in fields):
+            return _error(400, "invalid_input", "give email, password, firm_id and role as text")
+        if not caller.admin and caller.firm_id != given["firm_id"]:
+            return _error(403, "forbidden", "a firm's sign-in makes users of its own firm only")
+        try:
+            made = self._stack.make_user(*(given[f] for f in fields))
+        except LocalUserError as exc:
+            return _json(
+                exc.status,
+                {"error": {"code": exc.code, "message": exc.message, "field": exc.field}},
+            )
+        return _json(201, made)
 
     def _tick(self) -> Answer:
         try:

@@ -14,7 +14,7 @@ import requests
 from botocore.exceptions import ClientError
 
 from billbridge.services.ports import PaymentAccounts
-from local import moto_speedups
+from local import cognito, moto_speedups
 from local.aws_template import create_dynamodb_tables, create_s3_buckets
 from local.lambdas import ROLE_NAME, LocalLambdas
 from local.outbox import verify_sender
@@ -54,6 +54,7 @@ class Provisioned:
     env: dict[str, str]
     table_name: str
     lambdas: LocalLambdas
+    user_pool: cognito.UserPoolInfo
 
 
 def provision(
@@ -77,6 +78,7 @@ def provision(
     `clock_file` is the local clock's offset file (local/clock.py), which every function
     then reads its "now" from."""
     moto_speedups.install()
+    cognito.install()
     kwargs: dict[str, Any] = {"region_name": REGION}
     if endpoint_url:
         kwargs["endpoint_url"] = endpoint_url
@@ -114,6 +116,13 @@ def provision(
         name_for=lambda logical: f"{STACK_NAME}-{logical}".lower(),
         exist_ok=True,
     )
+    # The firm user pool, its clients and groups (made anew each start: see docs/auth.md).
+    user_pool = cognito.create_user_pool(
+        boto3.client("cognito-idp", **kwargs),
+        stack_name=STACK_NAME,
+        endpoint=endpoint_url or f"https://cognito-idp.{REGION}.amazonaws.com",
+        region=REGION,
+    )
     # moto's SES refuses mail from an identity that is not verified, as SES does.
     verify_sender(boto3.client("ses", **kwargs), SENDER_ADDRESS)
     lambdas = LocalLambdas(stack_name=STACK_NAME, mode=lambda_mode)
@@ -144,6 +153,8 @@ def provision(
         "PAY_LINK_SECRET_ARN": pay_link_secret_arn,
         "PUBLIC_PAY_BASE_URL": api_base_url,
         "STRIPE_SECRET_ARN": stripe_secret_arn,
+        "USER_POOL_ID": user_pool.user_pool_id,
+        "SIGNUP_CLIENT_ID": user_pool.signup_client_id,
     }
     if stripe_api_base:
         env["STRIPE_API_BASE"] = stripe_api_base
@@ -155,7 +166,7 @@ def provision(
         env["AWS_ENDPOINT_URL"] = endpoint_url
     if lambda_mode == "process":
         lambdas.start_workers(env)
-    return Provisioned(env=env, table_name=tables["AppTable"], lambdas=lambdas)
+    return Provisioned(env=env, table_name=tables["AppTable"], lambdas=lambdas, user_pool=user_pool)
 
 
 def _token_key(kms: Any) -> str:

@@ -40,9 +40,11 @@ from moto.server import ThreadedMotoServer
 from billbridge.adapters.dynamo_envelopes import DynamoSendingRepository
 from local import controls
 from local.apigw import LocalApiGateway
+from local.authorizer import CognitoAuthorizer
 from local.clio_sandbox import ClioSandbox
 from local.clio_sandbox.seed import seed_demo
 from local.clock import CLOCK_FILE_NAME, LocalClock
+from local.cognito import UserPoolInfo, make_user
 from local.controls import LocalControls
 from local.lambdas import LocalLambdas
 from local.outbox import read_outbox_in_process
@@ -161,6 +163,9 @@ class Stack:
         self.clio: ClioSandbox | None = None
         self.stripe: StripeSandbox | None = None
         self.api: LocalApiGateway | None = None
+        self.user_pool: UserPoolInfo | None = None
+        # The demo firm's admin, made at each start (docs/auth.md): (email, password).
+        self.demo_admin: tuple[str, str] | None = None
 
     @property
     def api_url(self) -> str:
@@ -230,17 +235,22 @@ class Stack:
         # This process's own AWS calls (the ticker, onboarding) go to the emulator too.
         os.environ.update(provisioned.env)
         self.lambdas = provisioned.lambdas
+        self.user_pool = provisioned.user_pool
         self.api = LocalApiGateway(
             provisioned.lambdas,
             host=HOST,
             port=self.ports.api,
             extra_routes={"/_local/": LocalControls(self, self.admin_token)},
+            authorizer=CognitoAuthorizer(provisioned.user_pool),
+            web_config=self.web_config,
         )
         self.api.start()
         if self.saved is not None:  # [persistence] webhooks a stop cut off
             self.saved.send_owed_webhooks(self.stripe)
         if seeding:
             self._seed_demo_firm()
+        if self._seeded_demo():
+            self.demo_admin = self._make_demo_admin()
         threading.Thread(target=self._tick, daemon=True, name="schedule").start()
 
     def _seeding(self) -> bool:
@@ -264,6 +274,44 @@ class Stack:
         name_firm(self.api_url, "demo", "Demo Law LLP")
         if self.saved is not None:
             self.saved.write_note("seeded", True)
+
+    def _seeded_demo(self) -> bool:
+        if self.saved is None:
+            return self.seed
+        return bool(self.saved.note("seed") == "demo")
+
+    def _make_demo_admin(self) -> tuple[str, str]:
+        """The demo firm's admin, to sign in to the web UI with. The emulated pool is made anew
+        at every start, so the admin is too; the password is kept in the state folder."""
+        email = os.environ.get("LOCAL_DEMO_EMAIL", "admin@demo-law.example")
+        password = os.environ.get("LOCAL_DEMO_PASSWORD", "")
+        if not password and self.saved is not None:
+            password = str(self.saved.note("demo_admin_password") or "")
+        if not password:
+            password = f"Demo-{secrets.token_urlsafe(9)}1a"
+            if self.saved is not None:
+                self.saved.write_note("demo_admin_password", password)
+        self.make_user(email, password, "demo", "admin")
+        return email, password
+
+    def make_user(self, email: str, password: str, firm_id: str, role: str) -> dict[str, str]:
+        """A confirmed user of the emulated pool in the firm and role (`POST /_local/users`)."""
+        assert self.user_pool is not None and self.table_name
+        return make_user(self.user_pool, self.table_name, email, password, firm_id, role)
+
+    def web_config(self) -> bytes:
+        """The web UI's config.js: sign-in against the emulated pool, as a deploy's outputs
+        fill it in (template.yaml's WebConfigJs)."""
+        assert self.user_pool is not None
+        auth = {
+            "mode": "cognito",
+            "region": self.user_pool.region,
+            "userPoolId": self.user_pool.user_pool_id,
+            "clientId": self.user_pool.client_id,
+            "endpoint": self.user_pool.endpoint,
+        }
+        config = {"apiBase": "", "auth": auth}
+        return f"window.BILLBRIDGE_CONFIG = {json.dumps(config)};\n".encode()
 
     def payment_accounts(self, firm_id: str, name: str | None = None) -> Any:
         """Onboard a firm to payments (trust and operating Stripe accounts in the sandbox)."""
@@ -365,7 +413,8 @@ class Stack:
         return "\n".join(
             [
                 "BillBridge local stack is up:",
-                f"  web UI and API  {self.api_url}/   (logged in as firm 'demo')",
+                f"  web UI and API  {self.api_url}/",
+                *self._demo_lines(),
                 f"  Clio sandbox    http://{HOST}:{self.ports.clio}",
                 f"  Stripe sandbox  http://{HOST}:{self.ports.stripe}   (checkout pages, "
                 "/_sandbox/events)",
@@ -381,6 +430,12 @@ class Stack:
                 self._state_line(),
             ]
         )
+
+    def _demo_lines(self) -> list[str]:
+        if self.demo_admin is None:
+            return []
+        email, password = self.demo_admin
+        return [f"  sign in as      {email}   password {password}   (firm 'demo', admin)"]
 
     def _state_line(self) -> str:
         if self.saved is None:

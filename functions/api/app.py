@@ -12,6 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from billbridge.api_errors import register_error_handlers
 from routes import (
+    accounts,
     clio,
     envelopes,
     invoices,
@@ -21,12 +22,15 @@ from routes import (
     settings,
     sync,
 )
+from routes.context import enforce_roles
 
 logger = Logger()
 tracer = Tracer()
 
 app = APIGatewayRestResolver(enable_validation=True)
 register_error_handlers(app)
+# Roles (api.md): one table (billbridge/domain/access.py), checked before every route.
+app.use(middlewares=[enforce_roles])
 for module in (
     invoices,
     sync,
@@ -36,6 +40,7 @@ for module in (
     payments,
     payment_accounts,
     onboarding,
+    accounts,
 ):
     app.include_router(module.router)
 

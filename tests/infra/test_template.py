@@ -30,7 +30,7 @@ FIRM_CLAIM = "custom:firm_id"
 # Public by design (api.md): the pay pages and webhooks, which prove themselves by token or
 # signature, plus the OAuth callback (the firm comes from the signed state) and the API's
 # own OpenAPI document.
-PUBLIC_PREFIXES = ("/pay", "/webhooks")
+PUBLIC_PREFIXES = ("/pay", "/webhooks", "/signup")
 PUBLIC_ROUTES = {("GET", "/clio/callback"), ("ANY", "/clio/callback"), ("GET", "/openapi.json")}
 
 
@@ -398,3 +398,108 @@ def test_given_the_functions_then_only_those_using_bill_pdfs_may_touch_their_buc
         assert _bucket_actions(properties) == expected, logical_id
     env = template["Globals"]["Function"]["Environment"]["Variables"]
     assert env["BILL_PDF_BUCKET"] == {"Ref": "BillPdfBucket"}
+
+
+# --- the user pool, its clients and the roles (docs/auth.md) ------------------------------------
+
+
+def _resource(template: dict[str, Any], logical_id: str) -> dict[str, Any]:
+    resource: dict[str, Any] = template["Resources"][logical_id]
+    return resource
+
+
+def test_given_the_user_pool_then_the_firm_id_is_immutable_mfa_optional_totp_and_passwords_strong(
+    template: dict[str, Any],
+) -> None:
+    pool = _resource(template, "UserPool")
+    assert pool["DeletionPolicy"] == "Retain"
+    props = pool["Properties"]
+    firm = next(a for a in props["Schema"] if a["Name"] == "firm_id")
+    assert firm["Mutable"] is False and firm["AttributeDataType"] == "String"
+    assert props["MfaConfiguration"] == "OPTIONAL"
+    assert props["EnabledMfas"] == ["SOFTWARE_TOKEN_MFA"]
+    policy = props["Policies"]["PasswordPolicy"]
+    assert policy["MinimumLength"] >= 12
+    assert policy["RequireUppercase"] and policy["RequireLowercase"] and policy["RequireNumbers"]
+    assert props["UsernameAttributes"] == ["email"]
+    # Sign-up codes and invitations are emailed; the messages carry Cognito's placeholders.
+    assert "{####}" in props["VerificationMessageTemplate"]["EmailMessage"]
+    invite = props["AdminCreateUserConfig"]["InviteMessageTemplate"]["EmailMessage"]
+    assert "{####}" in invite and "{username}" in invite
+
+
+def test_given_the_groups_then_admin_and_staff_exist_in_the_pool(template: dict[str, Any]) -> None:
+    groups = {
+        r["Properties"]["GroupName"]: r["Properties"]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::Cognito::UserPoolGroup"
+    }
+    assert set(groups) == {"admin", "staff"}
+    for group in groups.values():
+        assert group["UserPoolId"] == {"Ref": "UserPool"}
+
+
+def test_given_the_web_client_then_it_has_no_secret_and_cannot_write_the_firm(
+    template: dict[str, Any],
+) -> None:
+    web = _resource(template, "UserPoolClient")["Properties"]
+    assert web["GenerateSecret"] is False
+    assert set(web["ExplicitAuthFlows"]) == {"ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"}
+    assert FIRM_CLAIM not in web["WriteAttributes"]
+    assert FIRM_CLAIM in web["ReadAttributes"]
+    # Sign-up's client: the only writer of the firm id, and it needs the API's secret.
+    signup = _resource(template, "SignupClient")["Properties"]
+    assert signup["GenerateSecret"] is True
+    assert FIRM_CLAIM in signup["WriteAttributes"]
+    assert signup["ExplicitAuthFlows"] == ["ALLOW_REFRESH_TOKEN_AUTH"]
+
+
+def test_given_the_outputs_then_they_fill_the_web_uis_config(template: dict[str, Any]) -> None:
+    outputs = template["Outputs"]
+    assert outputs["UserPoolId"]["Value"] == {"Ref": "UserPool"}
+    assert outputs["UserPoolClientId"]["Value"] == {"Ref": "UserPoolClient"}
+    config = outputs["WebConfigJs"]["Value"]["Fn::Sub"]
+    for part in ("${UserPool}", "${UserPoolClient}", "${AWS::Region}", 'mode: "cognito"'):
+        assert part in config
+    assert "cognito-idp.${AWS::Region}" in outputs["CognitoEndpoint"]["Value"]["Fn::Sub"]
+
+
+def test_given_the_api_function_then_it_may_call_only_named_cognito_actions_on_its_pool(
+    template: dict[str, Any],
+) -> None:
+    api = _functions(template)["ApiFunction"]
+    assert api["Environment"]["Variables"]["USER_POOL_ID"] == {"Ref": "UserPool"}
+    assert api["Environment"]["Variables"]["SIGNUP_CLIENT_ID"] == {"Ref": "SignupClient"}
+    statements = [
+        statement
+        for policy in api["Policies"]
+        if isinstance(policy, dict) and "Statement" in policy
+        for statement in policy["Statement"]
+        if any(str(a).startswith("cognito-idp:") for a in statement["Action"])
+    ]
+    assert len(statements) == 1
+    actions = statements[0]["Action"]
+    assert "cognito-idp:*" not in actions and all(a.startswith("cognito-idp:") for a in actions)
+    assert statements[0]["Resource"] == {"Fn::GetAtt": ["UserPool", "Arn"]}
+    # No other function touches the pool.
+    for name, properties in _functions(template).items():
+        if name != "ApiFunction":
+            assert "cognito-idp:" not in json.dumps(properties.get("Policies", [])), name
+
+
+def test_given_every_firm_api_route_then_the_role_table_names_it_or_it_is_public(
+    template: dict[str, Any],
+) -> None:
+    from billbridge.domain.access import PUBLIC_RESOURCES, ROUTE_ROLES
+
+    api_routes = {
+        (event["Properties"]["Method"].upper(), event["Properties"]["Path"]): event["Properties"]
+        for event in (_functions(template)["ApiFunction"].get("Events") or {}).values()
+        if event["Type"] == "Api"
+    }
+    for (method, path), event in api_routes.items():
+        public = (event.get("Auth") or {}).get("Authorizer") == "NONE"
+        if public:
+            assert path in PUBLIC_RESOURCES, (method, path)
+        else:
+            assert (method, path) in ROUTE_ROLES, f"{method} {path}: add it to ROUTE_ROLES"

@@ -10,7 +10,9 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 
 from billbridge.api_errors import error_responses
 from billbridge.bootstrap import api_services
+from billbridge.domain.accounts import AuditAction
 from billbridge.domain.errors import InvalidInput
+from routes.accounts import record
 from routes.context import firm_id_of
 from schemas import (
     ID_PATTERN,
@@ -120,6 +122,16 @@ def get_batch(batch_id: BatchId) -> BatchOut:
 )
 def send_envelope(envelope_id: EnvelopeId) -> Response[SendStarted]:
     envelope, execution = api_services().sending.send_envelope(firm_id_of(router), envelope_id)
+    record(
+        AuditAction.ENVELOPE_SENT,
+        {
+            "envelope_id": envelope.id,
+            "batch_id": envelope.batch_id,
+            "to": envelope.to,
+            "bill_ids": [str(b) for b in envelope.bill_ids],
+        },
+        router,
+    )
     body = SendStarted(execution_id=execution, envelope=EnvelopeOut.of(envelope))
     return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=body)
 
@@ -132,5 +144,6 @@ def send_envelope(envelope_id: EnvelopeId) -> Response[SendStarted]:
 )
 def send_batch(batch_id: BatchId) -> Response[BatchSendStarted]:
     execution = api_services().sending.send_batch(firm_id_of(router), batch_id)
+    record(AuditAction.ENVELOPE_SENT, {"batch_id": batch_id, "execution_id": execution}, router)
     body = BatchSendStarted(execution_id=execution)
     return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=body)

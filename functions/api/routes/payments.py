@@ -11,10 +11,12 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 
 from billbridge.api_errors import error_responses
 from billbridge.bootstrap import api_services
+from billbridge.domain.accounts import AuditAction
 from billbridge.domain.csv_export import write_csv
 from billbridge.domain.errors import SesThrottled
 from billbridge.domain.payments import ReconciliationAction
 from billbridge.services.payments import currency_of
+from routes.accounts import record
 from routes.context import firm_id_of
 from schemas import (
     ID_PATTERN,
@@ -68,6 +70,17 @@ def refund(
     services = api_services()
     firm_id = firm_id_of(router)
     made = services.payment_links.refund(firm_id, link_id, txn_id, request.amount_cents)
+    record(
+        AuditAction.REFUND_CREATED,
+        {
+            "link_id": link_id,
+            "transaction_id": txn_id,
+            "refund_id": made.id,
+            "amount_cents": made.amount_cents,
+            "currency": made.currency,
+        },
+        router,
+    )
     try:
         # A card refund usually succeeds at once: its receipt goes now. Otherwise (or when SES
         # throttles) Stripe's refund event sends it, once.

@@ -9,7 +9,9 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 
 from billbridge.api_errors import error_responses
 from billbridge.bootstrap import api_services
+from billbridge.domain.accounts import AuditAction
 from billbridge.domain.settings import FirmSettings
+from routes.accounts import record
 from routes.context import firm_id_of
 
 router = Router()
@@ -36,5 +38,10 @@ def get_settings() -> FirmSettings:
 )
 def put_settings(settings: Annotated[FirmSettings, Body()]) -> FirmSettings:
     firm_id = firm_id_of(router)
+    before = api_services().settings.get(firm_id).model_dump(mode="json")
     api_services().settings.put(firm_id, settings)
-    return api_services().settings.get(firm_id)
+    saved = api_services().settings.get(firm_id)
+    after = saved.model_dump(mode="json")
+    changed = sorted(k for k in after if before.get(k) != after.get(k))
+    record(AuditAction.SETTINGS_UPDATED, {"fields": changed}, router)
+    return saved

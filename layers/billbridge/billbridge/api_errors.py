@@ -30,6 +30,7 @@ from billbridge.domain.errors import (
     ClioUnreachable,
     Conflict,
     DomainError,
+    Forbidden,
     InvalidInput,
     NotConnected,
     NotFound,
@@ -45,6 +46,7 @@ logger = Logger(child=True)
 STATUS_BY_ERROR: tuple[tuple[type[DomainError], HTTPStatus], ...] = (
     (NotFound, HTTPStatus.NOT_FOUND),
     (Unauthenticated, HTTPStatus.UNAUTHORIZED),
+    (Forbidden, HTTPStatus.FORBIDDEN),
     (InvalidInput, HTTPStatus.BAD_REQUEST),
     (NotConnected, HTTPStatus.UNPROCESSABLE_ENTITY),
     (RuleViolation, HTTPStatus.UNPROCESSABLE_ENTITY),
@@ -82,6 +84,7 @@ ERROR_MEANINGS: dict[int, str] = {
     400: "Malformed input: a wrong type, an unparsable value, a missing field, a body that is "
     "not UTF-8 JSON",
     401: "No valid credentials: a missing or bad token or signature",
+    403: "Signed in, but the caller's role may not do this (code forbidden)",
     404: "Not found, or not the caller's",
     409: "The request conflicts with the object's current state",
     415: "The body is not JSON (Content-Type)",

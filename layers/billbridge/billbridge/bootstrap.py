@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from billbridge.config import (
+    AccountsConfig,
     ClioConfig,
     ClioWebhookConfig,
     CommonConfig,
@@ -41,6 +42,7 @@ from billbridge.domain.connection import ClioConnection, Region
 from billbridge.domain.errors import ClioUnreachable
 from billbridge.domain.payment_links import PaymentLink, link_token, link_url
 from billbridge.domain.sync import utcnow
+from billbridge.services.accounts import AuditTrail, Signup, Users
 from billbridge.services.bill_pdfs import BillPdfs, PrefetchPolicy
 from billbridge.services.clio_webhooks import ClioWebhookService
 from billbridge.services.connect import ConnectService, WebhookSubscriptions
@@ -51,6 +53,7 @@ from billbridge.services.payment_accounts import PaymentAccountsService
 from billbridge.services.payments import PaymentLinks, PayPage, Reconciliation, StripeEvents
 from billbridge.services.ports import (
     AppSecrets,
+    AuditLog,
     BillRepository,
     ClioClientFactory,
     ClioGateway,
@@ -59,6 +62,7 @@ from billbridge.services.ports import (
     FirmHeaders,
     Mailer,
     OnboardingRepository,
+    MemberRepository,
     PaymentGateway,
     PaymentLinkRepository,
     PaymentStore,
@@ -72,6 +76,7 @@ from billbridge.services.ports import (
     SettingsRepository,
     SyncLauncher,
     SyncRepository,
+    UserDirectory,
 )
 from billbridge.services.receipts import Receipts
 from billbridge.services.reminders import RemindersService
@@ -110,6 +115,10 @@ class Adapters:
     plans: PlanCoverage | None = None
     onboarding: OnboardingRepository | None = None
     sender_identity: SenderIdentity | None = None
+    # Accounts (docs/auth.md): the user pool, the firm's members, the audit trail.
+    directory: UserDirectory | None = None
+    members: MemberRepository | None = None
+    audit: AuditLog | None = None
 
 
 class SecretsManagerSecrets:
@@ -703,6 +712,44 @@ def api_services() -> ApiServices:
     return build_api(PaymentsApiConfig())  # type: ignore[call-arg]
 
 
+@dataclass(frozen=True)
+class AccountServices:
+    signup: Signup
+    users: Users
+    audit: AuditTrail
+
+
+def build_accounts(config: AccountsConfig, adapters: Adapters = Adapters()) -> AccountServices:
+    w = _Wiring(config, adapters)
+    audit_log = adapters.audit
+    members = adapters.members
+    directory = adapters.directory
+    if audit_log is None or members is None:
+        from billbridge.adapters.dynamo_accounts import DynamoAuditLog, DynamoMembers
+
+        audit_log = audit_log or DynamoAuditLog(w.dynamodb, config.table_name)
+        members = members or DynamoMembers(w.dynamodb, config.table_name)
+    if directory is None:
+        import boto3
+
+        from billbridge.adapters.cognito_directory import CognitoDirectory
+
+        directory = CognitoDirectory(
+            boto3.client("cognito-idp"), config.user_pool_id, config.signup_client_id
+        )
+    audit = AuditTrail(audit_log, w.clock)
+    return AccountServices(
+        signup=Signup(directory, members, w.settings, audit, w.clock),
+        users=Users(directory, members, audit, w.clock),
+        audit=audit,
+    )
+
+
+@cache
+def account_services() -> AccountServices:
+    return build_accounts(AccountsConfig())  # type: ignore[call-arg]
+
+
 @cache
 def pay_page() -> PayPage:
     return build_pay_page(PayConfig())  # type: ignore[call-arg]
@@ -740,6 +787,7 @@ def delivery_events() -> DeliveryEvents:
 
 def reset() -> None:
     api_services.cache_clear()
+    account_services.cache_clear()
     sync_worker_services.cache_clear()
     clio_webhook_service.cache_clear()
     send_steps.cache_clear()

@@ -123,3 +123,9 @@ class RemindersConfig(StoreConfig):
     send workflow for each reminder it claims."""
 
     send_state_machine_arn: str = Field(alias="SEND_STATE_MACHINE_ARN")
+
+
+class AccountsConfig(CommonConfig):
+    # The firm user pool and the API's own sign-up client (docs/auth.md).
+    user_pool_id: str = Field(alias="USER_POOL_ID")
+    signup_client_id: str = Field(alias="SIGNUP_CLIENT_ID")

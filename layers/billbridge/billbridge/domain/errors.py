@@ -45,6 +45,12 @@ class Unauthenticated(DomainError):
     code = "unauthenticated"
 
 
+class Forbidden(DomainError):
+    """The caller is signed in but their role may not do this (HTTP 403)."""
+
+    code = "forbidden"
+
+
 class Conflict(DomainError):
     """The request conflicts with the object's current state (HTTP 409)."""
 

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from billbridge.domain.access import Role
+from billbridge.domain.accounts import AuditEntry, Member, MemberStatus
 from billbridge.domain.bills import Bill, BillState, StoredBill
 from billbridge.domain.connection import ClioConnection, Region
 from billbridge.domain.envelopes import Batch, Envelope, EnvelopeStatus
@@ -567,3 +569,69 @@ class NoPlans:
 
     def covered_bill_ids(self, firm_id: str, bill_ids: Sequence[int]) -> set[int]:
         return set()
+
+
+# --- accounts: the user pool, the firm's members, the audit trail ------------------------------
+
+
+class UserDirectory(Protocol):
+    """The user pool (Cognito): who can sign in, to which firm, in which group."""
+
+    def sign_up(self, firm_id: str, email: str, password: str) -> str:
+        """A new, unconfirmed user of a new firm; Cognito emails the code. Answers the `sub`.
+        Raises EmailTaken, or InvalidInput (field password) for a password the pool refuses."""
+        ...
+
+    def confirm_sign_up(self, email: str, code: str) -> tuple[str, str]:
+        """Confirm with the emailed code; answers (user id, firm id). RuleViolation
+        `wrong_code` / `code_expired` otherwise."""
+        ...
+
+    def invite(self, firm_id: str, email: str) -> str:
+        """A user of the firm, emailed a temporary password by Cognito. Answers the `sub`."""
+        ...
+
+    def set_role(self, user_id: str, role: Role) -> None:
+        """Put the user in the role's group and out of the other."""
+        ...
+
+    def remove(self, user_id: str) -> None:
+        """Sign the user out everywhere and delete them from the pool."""
+        ...
+
+
+class MemberRepository(Protocol):
+    """The firm's users as the API lists them, with the count of admins that guards the
+    last-admin rule."""
+
+    def list(self, firm_id: str) -> list[Member]: ...
+
+    def get(self, firm_id: str, user_id: str) -> Member | None: ...
+
+    def add(self, member: Member) -> None:
+        """Conflict if the user is already a member."""
+        ...
+
+    def set_status(self, firm_id: str, user_id: str, status: MemberStatus) -> None: ...
+
+    def change_role(self, firm_id: str, user_id: str, role: Role) -> Member:
+        """LastAdmin when it would leave the firm no admin; NotFound for no such member."""
+        ...
+
+    def remove(self, firm_id: str, user_id: str) -> Member:
+        """LastAdmin when it would leave the firm no admin; NotFound for no such member."""
+        ...
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    items: list[AuditEntry]
+    next_cursor: str | None
+
+
+class AuditLog(Protocol):
+    def record(self, entry: AuditEntry) -> None: ...
+
+    def page(self, firm_id: str, cursor: str | None, limit: int) -> AuditPage:
+        """Newest first; InvalidInput (field cursor) for a cursor this firm's pages never gave."""
+        ...
