@@ -1,7 +1,7 @@
 // The one way the UI talks to the API (../shared/docs/api.md): JSON in and out, the auth
 // header on every call, and failures as ApiError carrying the contract's {code, message, field}.
 
-import { apiBase, authorization } from "./auth.js";
+import { SignInError, apiBase, authMode, authorization, dropSession } from "./auth.js";
 
 export class ApiError extends Error {
   constructor(status, code, message, field = null) {
@@ -12,7 +12,7 @@ export class ApiError extends Error {
   }
 }
 
-async function send(path, { method = "GET", body, query, signal, accept = "application/json" } = {}) {
+async function send(path, { method = "GET", body, query, signal, accept = "application/json", anonymous = false } = {}) {
   let url = `${apiBase()}${path}`;
   if (query) {
     const params = new URLSearchParams();
@@ -20,7 +20,16 @@ async function send(path, { method = "GET", body, query, signal, accept = "appli
     const text = params.toString();
     if (text) url += `${url.includes("?") ? "&" : "?"}${text}`;
   }
-  const headers = { Authorization: authorization(), Accept: accept };
+  const headers = { Accept: accept };
+  // Sign-up's calls go out with no credential: nobody is signed in yet.
+  if (!anonymous) {
+    try {
+      headers.Authorization = await authorization();
+    } catch (err) {
+      if (err instanceof SignInError) { toSignIn(); throw new ApiError(401, "unauthorized", err.message); }
+      throw err;
+    }
+  }
   if (body !== undefined) headers["Content-Type"] = "application/json";
   let response;
   try {
@@ -31,14 +40,28 @@ async function send(path, { method = "GET", body, query, signal, accept = "appli
     if (err.name === "AbortError") throw err;
     throw new ApiError(0, "network", "BillBridge could not be reached. Check your connection and try again.");
   }
-  if (!response.ok) throw await errorOf(response);
+  if (!response.ok) {
+    const error = await errorOf(response);
+    if (response.status === 401 && !anonymous && authMode() === "cognito") { dropSession(); toSignIn(); }
+    throw error;
+  }
   return response;
+}
+
+/** Send the user to the sign-in screen, back here once signed in. */
+export function toSignIn() {
+  const here = location.hash || "#/invoices";
+  if (here.startsWith("#/sign-in") || here.startsWith("#/sign-up")) return;
+  location.hash = `#/sign-in?next=${encodeURIComponent(here)}`;
 }
 
 async function errorOf(response) {
   let payload = null;
   try { payload = await response.json(); } catch { /* not JSON: a gateway or proxy page */ }
   const error = payload && payload.error;
+  if (response.status === 403 && error && error.code === "forbidden") {
+    return new ApiError(403, "forbidden", error.message || "Your role may not do this.");
+  }
   if (response.status === 401 || response.status === 403) {
     return new ApiError(response.status, "unauthorized", "You are not signed in, or your session has ended. Sign in again.");
   }

@@ -1,10 +1,10 @@
 // The web UI's entry point: screens by hash route, the header, and the Clio banners (just
 // connected; not connected or must reconnect, with the button that connects).
 
-import { describe, getJson } from "./api.js";
-import { AuthNotConfigured, authorization, whoAmI } from "./auth.js";
+import { describe, getJson, toSignIn } from "./api.js";
+import { AuthNotConfigured, authMode, currentUser, isAdmin, signOut, signedIn, whoAmI } from "./auth.js";
 import { h, replace } from "./dom.js";
-import { route, start } from "./router.js";
+import { navigate, route, setGuard, start } from "./router.js";
 
 route(/^\/invoices$/, "invoices", () => import("./views/invoices.js"));
 route(/^\/review\/(?<batchId>[^/]+)$/, "invoices", () => import("./views/review.js"));
@@ -13,6 +13,10 @@ route(/^\/payment-links\/(?<linkId>[^/]+)$/, "invoices", () => import("./views/p
 route(/^\/reconciliation$/, "reconciliation", () => import("./views/reconciliation.js"));
 route(/^\/settings$/, "settings", () => import("./views/settings.js"));
 route(/^\/onboarding$/, "onboarding", () => import("./views/onboarding.js"));
+route(/^\/users$/, "users", () => import("./views/users.js"), { admin: true });
+route(/^\/audit$/, "audit", () => import("./views/audit.js"), { admin: true });
+route(/^\/sign-in$/, "sign-in", () => import("./views/sign-in.js"), { open: true });
+route(/^\/sign-up$/, "sign-up", () => import("./views/sign-up.js"), { open: true });
 
 async function connectClio(button, message) {
   // GET /clio/connect answers a redirect that needs our Authorization header, which a link
@@ -90,10 +94,59 @@ document.querySelector(".skip-link").addEventListener("click", (event) => {
   document.getElementById("main").focus();
 });
 
+/** The header once signed in: who, their role's screens, and Sign out. */
+export async function showSignedIn() {
+  const me = await currentUser(getJson);
+  const who = document.getElementById("who");
+  const out = authMode() === "cognito"
+    ? h("button", { type: "button", class: "link-button", onclick: async () => {
+      await signOut();
+      showSignedOut();
+      navigate("#/sign-in");
+    } }, "Sign out")
+    : null;
+  replace(who, h("span", { "data-testid": "signed-in-as" }, whoAmI()), out ? " " : null, out);
+  for (const item of document.querySelectorAll("[data-admin-only]")) item.hidden = !isAdmin();
+  for (const item of document.querySelectorAll("[data-signed-in-only]")) item.hidden = false;
+  if (!bannerShown) { bannerShown = true; banner(); }
+  return me;
+}
+
+let bannerShown = false;
+
+function showSignedOut() {
+  document.getElementById("who").replaceChildren();
+  document.getElementById("banner").replaceChildren();
+  bannerShown = false;
+  for (const item of document.querySelectorAll("[data-admin-only], [data-signed-in-only]")) item.hidden = true;
+}
+
+// Every screen but sign-in and sign-up needs a signed-in user; an admin's screens an admin.
+setGuard(async (screen) => {
+  if (!signedIn()) {
+    showSignedOut();
+    toSignIn();
+    return false;
+  }
+  try {
+    await showSignedIn();
+  } catch (err) {
+    if (!signedIn()) return false; // the API refused the session: api.js sent us to sign in
+    throw err;
+  }
+  if (screen.admin && !isAdmin()) {
+    const main = document.getElementById("main");
+    replace(main, h("div", { class: "error-box", role: "alert" },
+      h("h1", { tabindex: "-1", "data-page-title": true }, "Admins only"),
+      h("p", {}, "Only an admin of your firm can open this screen.")));
+    return false;
+  }
+  return true;
+});
+
 try {
-  authorization(); // fails here, once, when config.js names no usable sign-in
-  document.getElementById("who").textContent = whoAmI();
-  banner();
+  authMode(); // fails here, once, when config.js names no usable sign-in
+  if (!signedIn()) showSignedOut();
   start();
 } catch (err) {
   const main = document.getElementById("main");

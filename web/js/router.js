@@ -4,10 +4,18 @@
 const routes = [];
 let current = null; // AbortController of the screen on view
 let firstRender = true;
+let guard = null; // (route) => true when the screen may show; else it has sent the user on
 
-/** route(/^\/invoices$/, "invoices", () => import("./views/invoices.js")) */
-export function route(pattern, nav, load) {
-  routes.push({ pattern, nav, load });
+/** route(/^\/invoices$/, "invoices", () => import("./views/invoices.js")); `{ open: true }`
+ * for the screens shown to someone not signed in (sign-in, sign-up), `{ admin: true }` for
+ * an admin's only. */
+export function route(pattern, nav, load, { open = false, admin = false } = {}) {
+  routes.push({ pattern, nav, load, open, admin });
+}
+
+/** Checked before every screen that is not open: the sign-in gate (app.js). */
+export function setGuard(check) {
+  guard = check;
 }
 
 export function parseHash(hash = location.hash) {
@@ -39,6 +47,8 @@ export async function render() {
     if (match && link.dataset.nav === match.r.nav) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
   }
+  if (match && !match.r.open && guard && !(await guard(match.r))) return;
+  if (controller.signal.aborted) return;
   main.replaceChildren();
   main.setAttribute("aria-busy", "true");
   try {

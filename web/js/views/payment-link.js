@@ -2,6 +2,7 @@
 // with a Refund action on settled payments.
 
 import { describe, getJson } from "../api.js";
+import { isAdmin } from "../auth.js";
 import { announce, badge, emptyBox, errorBox, h, loadingBox, pageTitle, replace } from "../dom.js";
 import { accountLabel, dateTime, flagLabel, kindLabel, methodLabel, money } from "../format.js";
 import { openRefund } from "./refund-dialog.js";
@@ -116,6 +117,8 @@ export async function render({ main, params, signal }) {
     if (t.kind !== "payment") return null;
     if (t.status === "pending") return h("span", { class: "sub" }, "Refundable once it settles");
     if (t.status !== "succeeded" || !(t.refundable_cents > 0)) return null;
+    // Refunds are an admin's (api.md): staff see the payment, not the action.
+    if (!isAdmin()) return h("span", { class: "sub" }, "An admin can refund this");
     const button = h("button", {
       type: "button", class: "small",
       "aria-label": `Refund the ${methodLabel(t.method).toLowerCase()} payment of ${money(t.amount_cents, currency)}`,

@@ -3,6 +3,7 @@
 // with a live preview.
 
 import { describe, getJson, sendJson } from "../api.js";
+import { isAdmin } from "../auth.js";
 import { announce, errorBox, h, loadingBox, newId, pageTitle, replace, setFieldError, textField } from "../dom.js";
 import { BILL_STATES } from "../format.js";
 import { MERGE_FIELDS, preview } from "./template-preview.js";
@@ -83,6 +84,12 @@ export async function render({ main, signal }) {
     general,
     h("div", { class: "actions end" }, saved, save));
   replace(content, form);
+  if (!isAdmin()) {
+    // Settings are an admin's to change (api.md): staff read them.
+    for (const control of form.querySelectorAll("input, textarea, select")) control.disabled = true;
+    save.remove();
+    saved.textContent = "Only an admin of your firm can change settings.";
+  }
 
   form.addEventListener("input", () => { saved.textContent = ""; });
   form.addEventListener("submit", async (event) => {
