@@ -309,6 +309,11 @@ class AllocationOut(ApiModel):
     amount_cents: int
 
 
+class UserRef(ApiModel):
+    user_id: str
+    email: str | None
+
+
 class TransactionOut(ApiModel):
     id: str
     kind: Literal["payment", "refund"]
@@ -345,6 +350,9 @@ class TransactionOut(ApiModel):
     reference: str = Field(
         description="The reference the client's confirmation and receipt show (BB-XXXX-XXXX)"
     )
+    requested_by: UserRef | None = Field(
+        default=None, description="Refunds: the firm user who made the refund"
+    )
 
     @classmethod
     def of(cls, txn: Transaction) -> TransactionOut:
@@ -371,6 +379,9 @@ class TransactionOut(ApiModel):
             dispute_status=txn.dispute_status,  # type: ignore[arg-type]
             failure_reason=txn.failure_reason,
             reference=receipt_reference(txn.id),
+            requested_by=UserRef(user_id=txn.requested_by_user_id, email=txn.requested_by_email)
+            if txn.requested_by_user_id
+            else None,
         )
 
 

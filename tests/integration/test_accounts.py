@@ -32,7 +32,7 @@ from billbridge.domain.accounts import (
     MemberStatus,
 )
 from billbridge.domain.errors import InvalidInput
-from local import cognito
+from local import cognito, moto_speedups
 from local.authorizer import CognitoAuthorizer
 from local.aws_template import create_dynamodb_tables
 from local.provision import FAKE_AWS_ENV
@@ -269,6 +269,9 @@ def test_given_a_sign_up_then_the_code_is_emailed_and_only_it_confirms(pool: Poo
 
 @pytest.fixture
 def table() -> Iterator[str]:
+    # As the local stack runs moto: one lock over DynamoDB's requests, so its transactions are
+    # atomic against each other (bare moto interleaves two threads' transactions).
+    moto_speedups.install()
     with mock_aws():
         names = create_dynamodb_tables(
             boto3.client("dynamodb", region_name="us-east-1"), name_for=lambda n: f"t-{n}"
@@ -358,3 +361,46 @@ def test_given_many_audit_entries_then_pages_come_newest_first_and_cursors_stay_
     # A cursor of firm-b's pages reads firm-a's own partition, never firm-b's.
     other = log.page("firm-b", None, 3).next_cursor
     assert all(e.firm_id == "firm-a" for e in log.page("firm-a", other, 3).items)
+
+
+def test_given_a_refund_by_a_user_then_the_stored_refund_and_ledger_entry_keep_who(table: str):
+    from billbridge.adapters.dynamo_payments import ledger_item, txn_from_item, txn_item
+    from billbridge.domain.ledger import EntryKind, _entry
+    from billbridge.domain.payments import (
+        Account,
+        Allocation,
+        Method,
+        Transaction,
+        TxnKind,
+        TxnStatus,
+    )
+
+    now = datetime(2026, 3, 1, tzinfo=UTC)
+    refund = Transaction(
+        id="rf_1",
+        firm_id="firm-a",
+        link_id="pl_1",
+        kind=TxnKind.REFUND,
+        method=Method.CARD,
+        account=Account.OPERATING,
+        status=TxnStatus.SUCCEEDED,
+        amount_cents=2_500,
+        currency="USD",
+        allocations=(Allocation(1, Account.OPERATING, 2_500),),
+        created_at=now,
+        updated_at=now,
+        requested_by_user_id="sub-ann",
+        requested_by_email="ann@firm-a.example",
+    )
+    client = boto3.client("dynamodb", region_name="us-east-1")
+    client.put_item(TableName=table, Item=txn_item(refund))
+    stored = client.get_item(
+        TableName=table, Key={"pk": {"S": "FIRM#firm-a"}, "sk": txn_item(refund)["sk"]}
+    )["Item"]
+    again = txn_from_item("firm-a", stored)
+    assert (again.requested_by_user_id, again.requested_by_email) == (
+        "sub-ann",
+        "ann@firm-a.example",
+    )
+    item = ledger_item(_entry(again, EntryKind.REFUND, -1, now, "evt_1"))
+    assert item["user_id"] == {"S": "sub-ann"} and item["user_email"] == {"S": "ann@firm-a.example"}

@@ -17,7 +17,7 @@ from billbridge.domain.errors import SesThrottled
 from billbridge.domain.payments import ReconciliationAction
 from billbridge.services.payments import currency_of
 from routes.accounts import record
-from routes.context import firm_id_of
+from routes.context import firm_id_of, principal_of
 from schemas import (
     ID_PATTERN,
     Invoice,
@@ -68,8 +68,16 @@ def refund(
     request: Annotated[RefundRequest, Body()],
 ) -> Response[TransactionOut]:
     services = api_services()
-    firm_id = firm_id_of(router)
-    made = services.payment_links.refund(firm_id, link_id, txn_id, request.amount_cents)
+    principal = principal_of(router)
+    firm_id = principal.firm_id
+    made = services.payment_links.refund(
+        firm_id,
+        link_id,
+        txn_id,
+        request.amount_cents,
+        by_user_id=principal.user_id,
+        by_email=principal.email,
+    )
     record(
         AuditAction.REFUND_CREATED,
         {

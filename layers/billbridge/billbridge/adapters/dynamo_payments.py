@@ -162,6 +162,8 @@ def txn_item(txn: Transaction) -> Item:
             "dispute_funds": txn.dispute_funds or None,
             "chargeback_allocations": _allocations_attr(txn.chargeback_allocations) or None,
             "failure_reason": txn.failure_reason,
+            "requested_by_user_id": txn.requested_by_user_id,
+            "requested_by_email": txn.requested_by_email,
         }
     )
 
@@ -193,6 +195,8 @@ def txn_from_item(firm_id: str, item: Item) -> Transaction:
         dispute_funds=int(data.get("dispute_funds") or 0),
         chargeback_allocations=_allocations(data.get("chargeback_allocations")),
         failure_reason=data.get("failure_reason"),
+        requested_by_user_id=data.get("requested_by_user_id"),
+        requested_by_email=data.get("requested_by_email"),
     )
 
 
@@ -213,6 +217,8 @@ def ledger_item(entry: LedgerEntry) -> Item:
             "allocations": _allocations_attr(entry.allocations),
             "created_at": iso_utc(entry.created_at),
             "stripe_event_id": entry.stripe_event_id,
+            "user_id": entry.user_id,
+            "user_email": entry.user_email,
         }
     )
 

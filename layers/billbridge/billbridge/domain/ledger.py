@@ -54,6 +54,9 @@ class LedgerEntry:
     allocations: tuple[Allocation, ...]
     created_at: datetime
     stripe_event_id: str | None
+    # A refund's entries name the firm user who made it (A4); payments have none.
+    user_id: str | None = None
+    user_email: str | None = None
 
 
 # The bill attributes a BillDelta ADDs, named as its fields (and the stored attributes).
@@ -157,6 +160,8 @@ def _entry(
         allocations=tuple(Allocation(a.bill_id, a.account, sign * a.amount_cents) for a in moved),
         created_at=now,
         stripe_event_id=event_id,
+        user_id=txn.requested_by_user_id,
+        user_email=txn.requested_by_email,
     )
 
 

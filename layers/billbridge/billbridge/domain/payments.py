@@ -354,6 +354,9 @@ class Transaction:
     # Payments: what a chargeback took back, per bill (claimed like refunds while withdrawn).
     chargeback_allocations: tuple[Allocation, ...] = ()
     failure_reason: str | None = None
+    # Refunds: the firm user who asked for it (Cognito sub and email; A4).
+    requested_by_user_id: str | None = None
+    requested_by_email: str | None = None
 
     @property
     def claimed_cents(self) -> int:

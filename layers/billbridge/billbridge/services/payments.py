@@ -768,7 +768,14 @@ class PaymentLinks:
         )
 
     def refund(
-        self, firm_id: str, link_id: str, txn_id: str, amount_cents: int | None
+        self,
+        firm_id: str,
+        link_id: str,
+        txn_id: str,
+        amount_cents: int | None,
+        *,
+        by_user_id: str | None = None,
+        by_email: str | None = None,
     ) -> Transaction:
         """Refund all or part of a payment (P7). The refund is claimed on the payment first (so
         two refunds can never together exceed it), then asked of Stripe with the refund's id as
@@ -801,6 +808,8 @@ class PaymentLinks:
                 version=1,
                 payment_id=payment.id,
                 payment_intent_id=payment.payment_intent_id,
+                requested_by_user_id=by_user_id,
+                requested_by_email=by_email,
             )
             try:
                 self._store.apply(refund_request_change(payment, refund, now))
