@@ -89,6 +89,9 @@ ADMIN_ONLY = frozenset({Role.ADMIN})
 ROUTE_ROLES: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/me"): STAFF_AND_ADMIN,
     ("GET", "/invoices"): STAFF_AND_ADMIN,
+    ("POST", "/invoices/{bill_id}/reminders/pause"): STAFF_AND_ADMIN,
+    ("POST", "/invoices/{bill_id}/reminders/resume"): STAFF_AND_ADMIN,
+    ("GET", "/invoices/{bill_id}/envelopes"): STAFF_AND_ADMIN,
     ("POST", "/sync"): STAFF_AND_ADMIN,
     ("GET", "/sync/{id}"): STAFF_AND_ADMIN,
     ("GET", "/settings"): STAFF_AND_ADMIN,
