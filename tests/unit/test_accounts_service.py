@@ -151,3 +151,11 @@ def test_given_many_entries_then_the_audit_pages_newest_first_per_firm():
     assert second.next_cursor is None
     assert second.items[-1].action is AuditAction.FIRM_CREATED
     assert services.audit.page("other-firm", None).items == []
+
+
+def test_given_a_firm_name_that_would_break_an_email_header_then_refused_and_no_user():
+    world = AccountsWorld()
+    with pytest.raises(RuleViolation) as refused:
+        world.services().signup.sign_up("Evil\u0000Firm", "a@firm.example", "Good-pass-1234")
+    assert refused.value.field == "firm_name"
+    assert world.directory.users == {}

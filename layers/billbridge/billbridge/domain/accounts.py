@@ -16,7 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 from billbridge.domain.access import Role
-from billbridge.domain.email_headers import address_problem
+from billbridge.domain.email_headers import address_problem, header_problem
 from billbridge.domain.errors import InvalidInput, RuleViolation
 
 
@@ -75,6 +75,12 @@ def checked_firm_name(value: str) -> str:
     if len(text) > FIRM_NAME_MAX:
         raise InvalidInput(
             f"The firm's name is at most {FIRM_NAME_MAX} characters.", field="firm_name"
+        )
+    # It becomes the sender's display name of the firm's emails.
+    problem = header_problem(text)
+    if problem is not None:
+        raise RuleViolation(
+            f"The firm's name cannot contain {problem}.", field="firm_name", code="invalid_value"
         )
     return text
 
