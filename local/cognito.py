@@ -17,6 +17,9 @@ sent from Cognito's default address.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import secrets
 import string
@@ -26,14 +29,18 @@ from urllib.parse import urlsplit
 
 from joserfc import jwk, jwt
 from moto.cognitoidp import urls as cognito_urls
-from moto.cognitoidp.exceptions import CodeMismatchException, NotAuthorizedError
+from moto.cognitoidp import utils as cognito_utils
+from moto.cognitoidp.exceptions import (
+    CodeMismatchException,
+    NotAuthorizedError,
+    UserNotFoundError,
+)
 from moto.cognitoidp.models import (
     CognitoIdpBackend,
     CognitoIdpUserPool,
     cognitoidp_backends,
 )
 from moto.cognitoidp.responses import CognitoIdpResponse
-from moto.cognitoidp.utils import check_secret_hash
 from moto.ses.models import ses_backends
 
 from local.aws_template import load_template
@@ -218,9 +225,17 @@ def _pool_of_client(client_id: str) -> tuple[CognitoIdpUserPool, Any]:
     raise NotAuthorizedError("no such app client")
 
 
+def _secret_hash(secret: str, client_id: str, username: str) -> str:
+    # Cognito's SECRET_HASH: HMAC-SHA256 of username + client id, in UTF-8 (moto's own check
+    # encodes Latin-1 and fails on an internationalised address).
+    digest = hmac.new(secret.encode(), (username + client_id).encode(), hashlib.sha256).digest()
+    return base64.b64encode(digest).decode()
+
+
 def _check_secret(client: Any, username: str, secret_hash: str | None) -> None:
-    if client.generate_secret and not check_secret_hash(
-        client.secret, client.id, username, secret_hash
+    if client.generate_secret and not (
+        secret_hash is not None
+        and hmac.compare_digest(_secret_hash(client.secret, client.id, username), secret_hash)
     ):
         raise NotAuthorizedError(
             f"Client {client.id} is configured with secret but SECRET_HASH "
@@ -258,7 +273,9 @@ def _confirm_sign_up(original: Any) -> Any:
         pool, client = _pool_of_client(client_id)
         _check_secret(client, username, self._get_param("SecretHash"))
         user = pool._get_user(username)
-        expected = getattr(user, "_billbridge_code", None) if user is not None else None
+        if user is None:
+            raise UserNotFoundError("Username/client id combination not found.")
+        expected = getattr(user, "_billbridge_code", None)
         given = str(self._get_param("ConfirmationCode") or "")
         if expected is None or not secrets.compare_digest(given, expected):
             raise CodeMismatchException("Invalid verification code provided, please try again.")
@@ -305,6 +322,9 @@ def install() -> None:
         return
     _installed = True
     cognito_urls.url_paths[JWKS_PATH] = _serve_json_web_key
+    # Cognito takes any address as an email username; moto's check refuses RFC 5322's
+    # `!#$&'*/=?^{|}~` in the local part.
+    cognito_utils.FORMATS["email"] = r"[^@\s]+@[^@\s]+\.[^@\s]+"
     CognitoIdpUserPool.create_jwt = _signed_by_pool(CognitoIdpUserPool.create_jwt)  # type: ignore[method-assign]
     CognitoIdpResponse.sign_up = _sign_up(CognitoIdpResponse.sign_up)  # type: ignore[method-assign]
     CognitoIdpResponse.confirm_sign_up = _confirm_sign_up(  # type: ignore[method-assign]

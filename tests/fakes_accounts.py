@@ -11,7 +11,7 @@ from typing import Any
 
 from billbridge.domain.access import Role
 from billbridge.domain.accounts import AuditEntry, EmailTaken, LastAdmin, Member, MemberStatus
-from billbridge.domain.errors import Conflict, InvalidInput, NotFound, RuleViolation
+from billbridge.domain.errors import Conflict, InvalidInput, NotFound
 from billbridge.services.ports import AuditPage
 from tests.fakes import FakeClock, FakeSettings
 
@@ -66,9 +66,9 @@ class FakeDirectory:
     def confirm_sign_up(self, email: str, code: str) -> tuple[str, str]:
         user = self.users.get(email)
         if user is None or user.confirmed:
-            raise RuleViolation("nothing to confirm", field="email", code="nothing_to_confirm")
+            raise NotFound("nothing to confirm", field="email", code="nothing_to_confirm")
         if code != user.code:
-            raise RuleViolation("wrong code", field="code", code="wrong_code")
+            raise NotFound("wrong code", field="code", code="wrong_code")
         user.confirmed, user.code = True, None
         return user.user_id, user.firm_id
 
@@ -168,7 +168,7 @@ class FakeAuditLog:
         if cursor is not None:
             ids = [e.id for e in mine]
             if cursor not in ids:
-                raise InvalidInput("That cursor is not one this list gave out.", field="cursor")
+                raise NotFound("unknown cursor", field="cursor", code="unknown_cursor")
             start = ids.index(cursor) + 1
         chunk = mine[start : start + limit]
         more = start + limit < len(mine)

@@ -31,7 +31,7 @@ from billbridge.domain.accounts import (
     Member,
     MemberStatus,
 )
-from billbridge.domain.errors import InvalidInput
+from billbridge.domain.errors import NotFound
 from local import cognito, moto_speedups
 from local.authorizer import CognitoAuthorizer
 from local.aws_template import create_dynamodb_tables
@@ -264,7 +264,30 @@ def test_given_a_sign_up_then_the_code_is_emailed_and_only_it_confirms(pool: Poo
     assert user["UserStatus"] == "CONFIRMED"
 
 
+def test_given_an_internationalised_address_then_sign_up_and_confirm_work_through_the_adapter(
+    pool: Pool,
+):
+    # A generated case found the secret hash computed in Latin-1 (a 502 on confirm).
+    from billbridge.adapters.cognito_directory import CognitoDirectory
+    from billbridge.domain.accounts import checked_email
+    from billbridge.domain.errors import NotFound as Refused
+    from local.outbox import read_outbox_in_process
+
+    email = checked_email("Founder@Kanzlei.XN--h2BREG3eVE")
+    assert email == "founder@kanzlei.\u092d\u093e\u0930\u0924\u092e\u094d"
+    directory = CognitoDirectory(pool.client, pool.info.user_pool_id, pool.info.signup_client_id)
+    with pytest.raises(Refused) as nothing:
+        directory.confirm_sign_up(email, "123456")
+    assert nothing.value.code == "nothing_to_confirm"
+    user_id = directory.sign_up("firm-intl", email, PASSWORD)
+    mail = [m for m in read_outbox_in_process() if m["to"] and m["to"][0].startswith("founder@")]
+    code = re.search(r"\b(\d{6})\b", mail[-1]["body"])
+    assert code
+    assert directory.confirm_sign_up(email, code.group(1)) == (user_id, "firm-intl")
+
+
 # --- members and the audit trail on DynamoDB ---------------------------------------------------
+# (after every test of the emulator above: mock_aws() resets moto's backends, the server's too)
 
 
 @pytest.fixture
@@ -356,7 +379,7 @@ def test_given_many_audit_entries_then_pages_come_newest_first_and_cursors_stay_
         if not cursor:
             break
     assert seen == [6, 5, 4, 3, 2, 1, 0]
-    with pytest.raises(InvalidInput):
+    with pytest.raises(NotFound):
         log.page("firm-a", "not-a-cursor", 3)
     # A cursor of firm-b's pages reads firm-a's own partition, never firm-b's.
     other = log.page("firm-b", None, 3).next_cursor

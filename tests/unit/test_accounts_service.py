@@ -48,7 +48,7 @@ def test_given_a_wrong_code_then_refused_and_nothing_granted():
     world = AccountsWorld()
     services = world.services()
     services.signup.sign_up("Firm", "a@firm.example", "Good-pass-1234")
-    with pytest.raises(RuleViolation) as refused:
+    with pytest.raises(NotFound) as refused:
         services.signup.confirm("a@firm.example", "999999")
     assert refused.value.code == "wrong_code"
     assert world.directory.users["a@firm.example"].groups == set()
@@ -159,3 +159,13 @@ def test_given_a_firm_name_that_would_break_an_email_header_then_refused_and_no_
         world.services().signup.sign_up("Evil\u0000Firm", "a@firm.example", "Good-pass-1234")
     assert refused.value.field == "firm_name"
     assert world.directory.users == {}
+
+
+def test_given_an_invited_user_signing_in_then_they_show_as_active():
+    world = AccountsWorld()
+    services, admin = _signed_up(world)
+    invited = services.users.invite(admin, "staff@smith.example", Role.STAFF)
+    staff = Principal(invited.user_id, invited.email, admin.firm_id, Role.STAFF)
+    services.users.seen(staff)
+    member = world.members.get(admin.firm_id, invited.user_id)
+    assert member is not None and member.status is MemberStatus.ACTIVE

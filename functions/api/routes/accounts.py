@@ -15,7 +15,15 @@ from pydantic import Field
 from billbridge.api_errors import error_responses, refuse_other_methods
 from billbridge.bootstrap import account_services
 from billbridge.domain.access import Role
-from billbridge.domain.accounts import AuditAction, AuditEntry, Member
+from billbridge.domain.accounts import (
+    FIRM_NAME_MAX,
+    FIRM_NAME_PATTERN,
+    PASSWORD_FORMAT,
+    AuditAction,
+    AuditEntry,
+    Member,
+)
+from billbridge.domain.settings import EmailAddress
 from billbridge.services.accounts import actor_of
 from routes.context import principal_of
 from schemas import CURSOR_PATTERN, ID_PATTERN, ApiModel
@@ -62,7 +70,7 @@ class UsersOut(ApiModel):
 
 class InviteRequest(ApiModel):
     model_config = ApiModel.model_config | {"extra": "forbid"}
-    email: str = Field(min_length=1, max_length=254)
+    email: EmailAddress = Field(max_length=254)
     role: RoleName
 
 
@@ -101,9 +109,20 @@ class AuditOut(ApiModel):
 
 class SignupRequest(ApiModel):
     model_config = ApiModel.model_config | {"extra": "forbid"}
-    firm_name: str = Field(min_length=1, max_length=200)
-    email: str = Field(min_length=1, max_length=254)
-    password: str = Field(min_length=1, max_length=256)
+    firm_name: str = Field(
+        min_length=1,
+        max_length=FIRM_NAME_MAX,
+        description="One line of text with at least one visible character",
+        json_schema_extra={"pattern": FIRM_NAME_PATTERN},
+    )
+    email: EmailAddress = Field(max_length=254)
+    password: str = Field(
+        min_length=12,
+        max_length=256,
+        description="The user pool's policy: 12 or more characters with an upper and a lower "
+        "case letter and a digit",
+        json_schema_extra={"format": PASSWORD_FORMAT},
+    )
 
 
 class SignupOut(ApiModel):
@@ -115,7 +134,7 @@ class SignupOut(ApiModel):
 
 class ConfirmRequest(ApiModel):
     model_config = ApiModel.model_config | {"extra": "forbid"}
-    email: str = Field(min_length=1, max_length=254)
+    email: EmailAddress = Field(max_length=254)
     code: str = Field(pattern=r"^\s*[0-9]{6}\s*$", description="The six-digit emailed code")
 
 
@@ -131,6 +150,7 @@ def _json(status: int, body: Any) -> Response[Any]:
 )
 def me() -> MeOut:
     principal = principal_of(router)
+    account_services().users.seen(principal)
     return MeOut(
         user_id=principal.user_id,
         email=principal.email,
@@ -185,20 +205,22 @@ def change_user(user_id: UserId, request: Annotated[RoleChange, Body()]) -> User
     summary="Remove a user from the firm (admin); never the last admin",
     tags=["accounts"],
     responses={
-        204: {"description": "Removed"},
-        **error_responses(401, 403, 404, 409, 422),
+        200: {"description": "The user removed"},
+        **error_responses(401, 403, 404, 409),
     },
 )
-def remove_user(user_id: UserId) -> Response[None]:
-    account_services().users.remove(principal_of(router), user_id)
-    return Response(status_code=204, content_type=content_types.APPLICATION_JSON, body=None)
+def remove_user(user_id: UserId) -> UserOut:
+    return UserOut.of(account_services().users.remove(principal_of(router), user_id))
 
 
 @router.get(
     "/audit",
     summary="The audit trail, newest first (admin)",
     tags=["accounts"],
-    responses={200: {"description": "One page of entries"}, **error_responses(400, 401, 403)},
+    responses={
+        200: {"description": "One page of entries"},
+        **error_responses(400, 401, 403, 404, 422),
+    },
 )
 def audit(
     cursor: Annotated[str | None, Query(pattern=CURSOR_PATTERN, max_length=2000)] = None,
@@ -214,7 +236,7 @@ def audit(
     security=[{}],
     responses={
         201: {"description": "Signed up; the code is on its way"},
-        **error_responses(400, 415, 422),
+        **error_responses(400, 409, 415, 422),
     },
 )
 def sign_up(request: Annotated[SignupRequest, Body()]) -> Response[SignupOut]:
@@ -230,7 +252,10 @@ def sign_up(request: Annotated[SignupRequest, Body()]) -> Response[SignupOut]:
     summary="Confirm a sign-up with the emailed code; the person becomes the firm's admin",
     tags=["accounts"],
     security=[{}],
-    responses={200: {"description": "Confirmed: sign in now"}, **error_responses(400, 415, 422)},
+    responses={
+        200: {"description": "Confirmed: sign in now"},
+        **error_responses(400, 404, 415, 422),
+    },
 )
 def confirm_sign_up(request: Annotated[ConfirmRequest, Body()]) -> SignupOut:
     made = account_services().signup.confirm(request.email, request.code)

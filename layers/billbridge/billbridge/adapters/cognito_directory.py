@@ -86,7 +86,8 @@ class CognitoDirectory:
         except ClientError as exc:
             error = _code(exc)
             if error == "CodeMismatchException":
-                raise RuleViolation(
+                # As any unguessable token that is not the caller's: 404.
+                raise NotFound(
                     "That code is not the one we emailed: check the email and try again.",
                     field="code",
                     code="wrong_code",
@@ -98,7 +99,7 @@ class CognitoDirectory:
                     code="code_expired",
                 ) from exc
             if error in ("UserNotFoundException", "NotAuthorizedException"):
-                raise RuleViolation(
+                raise NotFound(
                     "There is no sign-up waiting for this email address to be confirmed.",
                     field="email",
                     code="nothing_to_confirm",

@@ -40,7 +40,7 @@ from billbridge.domain.accounts import (
     Member,
     MemberStatus,
 )
-from billbridge.domain.errors import Conflict, InvalidInput, NotFound
+from billbridge.domain.errors import Conflict, NotFound
 from billbridge.services.ports import AuditPage
 
 COUNT_SK = "USERS"
@@ -231,7 +231,11 @@ def decode_cursor(cursor: str) -> str:
     except (ValueError, KeyError, TypeError, binascii.Error):
         sk = None
     if not isinstance(sk, str) or not AUDIT_SK.fullmatch(sk):
-        raise InvalidInput("That cursor is not one this list gave out.", field="cursor")
+        raise NotFound(
+            "The cursor is not one this API gave out: start again from the first page.",
+            field="cursor",
+            code="unknown_cursor",
+        )
     return sk
 
 

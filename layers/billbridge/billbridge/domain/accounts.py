@@ -16,8 +16,8 @@ from enum import StrEnum
 from typing import Any
 
 from billbridge.domain.access import Role
-from billbridge.domain.email_headers import address_problem, header_problem
-from billbridge.domain.errors import InvalidInput, RuleViolation
+from billbridge.domain.email_headers import header_problem
+from billbridge.domain.errors import Conflict, InvalidInput, RuleViolation
 
 
 class MemberStatus(StrEnum):
@@ -45,27 +45,49 @@ class Member:
     invited_by: str | None = None  # the inviting admin's user id
 
 
-class LastAdmin(RuleViolation):
+class LastAdmin(Conflict):
+    """The change would leave the firm without an admin (409: the firm's state forbids it)."""
+
     code = "last_admin"
 
 
-class EmailTaken(RuleViolation):
+class EmailTaken(Conflict):
+    """The pool already has an account with this email (409)."""
+
     code = "email_taken"
 
 
 def checked_email(value: str, field_name: str = "email") -> str:
     """An address a person can sign in with and receive mail at, lower-cased (the pool's
-    usernames are case-insensitive)."""
+    usernames are case-insensitive). The same check as the API's EmailAddress fields
+    (pydantic's), plus what would break an email header."""
+    from pydantic.networks import validate_email
+
     text = str(value).strip()
-    problem = address_problem(text) if text else "it is empty"
+    problem = header_problem(text) if text else "nothing"
+    if problem is None:
+        try:
+            text = validate_email(text)[1]
+        except ValueError as exc:
+            problem = str(exc)
     if problem is not None:
         raise InvalidInput(
-            f"{text or 'The email address'} is not an email address: {problem}.", field=field_name
+            f"{text or 'The email address'} is not an email address ({problem}).",
+            field=field_name,
         )
     return text.lower()
 
 
-FIRM_NAME_MAX = 120
+FIRM_NAME_MAX = 200  # as the settings' firm_name
+# One line (no control characters, line or paragraph separators: it becomes an email header)
+# with at least one character that is not a space.
+_ONE_LINE_CHAR = "[^\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029]"
+FIRM_NAME_PATTERN = (
+    f"^{_ONE_LINE_CHAR}*[^\\s\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029]{_ONE_LINE_CHAR}*$"
+)
+# The user pool's password policy (template.yaml), which JSON Schema cannot spell without
+# look-aheads: named by this format in the OpenAPI document.
+PASSWORD_FORMAT = "billbridge-password"
 
 
 def checked_firm_name(value: str) -> str:

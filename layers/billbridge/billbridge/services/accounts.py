@@ -134,6 +134,13 @@ class Users:
     def list(self, firm_id: str) -> list[Member]:
         return sorted(self._members.list(firm_id), key=lambda m: (m.email, m.user_id))
 
+    def seen(self, principal: Principal) -> None:
+        """The user is signed in (GET /me): an invited member becomes active. One read when
+        nothing changes."""
+        member = self._members.get(principal.firm_id, principal.user_id)
+        if member is not None and member.status is MemberStatus.INVITED:
+            self._members.set_status(principal.firm_id, principal.user_id, MemberStatus.ACTIVE)
+
     def invite(self, admin: Principal, email: str, role: Role) -> Member:
         address = checked_email(email)
         user_id = self._directory.invite(admin.firm_id, address)

@@ -583,8 +583,8 @@ class UserDirectory(Protocol):
         ...
 
     def confirm_sign_up(self, email: str, code: str) -> tuple[str, str]:
-        """Confirm with the emailed code; answers (user id, firm id). RuleViolation
-        `wrong_code` / `code_expired` otherwise."""
+        """Confirm with the emailed code; answers (user id, firm id). NotFound `wrong_code`
+        or `nothing_to_confirm`, RuleViolation `code_expired` otherwise."""
         ...
 
     def invite(self, firm_id: str, email: str) -> str:
@@ -633,5 +633,5 @@ class AuditLog(Protocol):
     def record(self, entry: AuditEntry) -> None: ...
 
     def page(self, firm_id: str, cursor: str | None, limit: int) -> AuditPage:
-        """Newest first; InvalidInput (field cursor) for a cursor this firm's pages never gave."""
+        """Newest first; NotFound `unknown_cursor` for a cursor these pages never gave."""
         ...
