@@ -14,8 +14,10 @@ from pydantic import ConfigDict, Field
 
 from billbridge.api_errors import error_responses
 from billbridge.bootstrap import api_services
+from billbridge.domain.accounts import AuditAction
 from billbridge.domain.payment_accounts import ConnectedAccount
 from billbridge.services.payment_accounts import account_kind
+from routes.accounts import record
 from routes.context import firm_id_of
 from schemas import ApiModel
 
@@ -104,6 +106,11 @@ def start_onboarding(
     refresh_url, return_url = onboarding_urls(kind.value)
     account, url = api_services().payment_accounts.start_onboarding(
         firm_id, kind, refresh_url, return_url
+    )
+    record(
+        AuditAction.PAYMENT_ACCOUNT_UPDATED,
+        {"account": kind.value, "change": "onboarding_link", "status": account.status.value},
+        router,
     )
     body = OnboardingLinkOut(account=kind.value, onboarding_url=url, status=account.status.value)
     return Response(status_code=201, content_type=content_types.APPLICATION_JSON, body=body)

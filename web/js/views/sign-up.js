@@ -69,10 +69,11 @@ function confirmStep(content, address, password) {
       submit.disabled = false;
       return;
     }
-    if (authMode() !== "cognito") { navigate("#/invoices"); return; }
+    // A new firm starts on its onboarding checklist (Clio, payment accounts, sender, templates).
+    if (authMode() !== "cognito") { navigate("#/onboarding"); return; }
     try {
       await signIn(address, password);
-      navigate("#/invoices");
+      navigate("#/onboarding");
     } catch (err) {
       navigate(`#/sign-in?email=${encodeURIComponent(address)}`);
     }

@@ -110,6 +110,11 @@ ROUTE_ROLES: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/reconciliation"): STAFF_AND_ADMIN,
     ("GET", "/payment-accounts"): ADMIN_ONLY,
     ("POST", "/payment-accounts/onboarding"): ADMIN_ONLY,
+    # The onboarding checklist: anyone may see where the firm is; its steps are an admin's
+    # (payment accounts, sender, templates).
+    ("GET", "/onboarding"): STAFF_AND_ADMIN,
+    ("POST", "/onboarding/steps/{step}"): ADMIN_ONLY,
+    ("POST", "/onboarding/templates/reviewed"): ADMIN_ONLY,
     ("GET", "/users"): ADMIN_ONLY,
     ("POST", "/users"): ADMIN_ONLY,
     ("PATCH", "/users/{user_id}"): ADMIN_ONLY,
@@ -132,6 +137,8 @@ _WHAT = {
     "/users": "manage the firm's users",
     "/users/{user_id}": "manage the firm's users",
     "/audit": "read the audit trail",
+    "/onboarding/steps/{step}": "change the onboarding checklist",
+    "/onboarding/templates/reviewed": "change the onboarding checklist",
 }
 
 
