@@ -392,3 +392,22 @@ def test_given_staff_sending_an_envelope_then_the_audit_names_them(new_firm, loc
     assert entry["actor"]["email"] == staff.email
     assert entry["object"]["envelope_id"] == envelope["id"]
     assert entry["object"]["bill_ids"] == [str(bill["id"])]
+
+
+def test_given_payment_accounts_then_only_an_admin_starts_onboarding_and_it_is_audited(
+    local_stack,
+):
+    firm = firm_id()
+    admin = make_user(local_stack, firm, "admin")
+    staff = make_user(local_stack, firm, "staff")
+    assert_forbidden(staff.call("GET", "/payment-accounts"))
+    assert_forbidden(staff.call("POST", "/payment-accounts/onboarding", {"account": "trust"}))
+    assert staff.call("GET", "/onboarding").status_code == 200
+    started = admin.call("POST", "/payment-accounts/onboarding", {"account": "trust"})
+    assert started.status_code == 201, started.text
+    (entry,) = [
+        i
+        for i in admin.call("GET", "/audit").json()["items"]
+        if i["action"] == "payment_account.updated"
+    ]
+    assert entry["actor"]["email"] == admin.email and entry["object"]["account"] == "trust"
