@@ -172,6 +172,8 @@ def test_given_a_new_firm_when_signing_up_then_the_emailed_code_confirms_and_sig
     page.get_by_label("Confirmation code").fill(code.group(1))
     page.get_by_role("button", name="Confirm").click()
     expect(page.get_by_test_id("signed-in-as")).to_have_text(f"{email} · Admin")
+    # A new firm starts on its onboarding checklist.
+    expect(page.get_by_role("heading", name="Get started")).to_be_visible()
     expect(page.get_by_role("link", name="Users")).to_be_visible()
-    page.get_by_role("link", name="Settings").click()
+    page.get_by_role("link", name="Settings", exact=True).click()
     expect(page.get_by_label("Firm name")).to_have_value("Browser Law LLP")
