@@ -12,7 +12,8 @@ what it changed before moto answers, and restored from disk at start.
 - SES sent mail (the outbox): each message appended, in send order.
 
 Not kept: IAM, Lambda and Step Functions definitions (made again from the template, same names
-and ARNs), Step Functions executions, DynamoDB's PartiQL writes (the product makes none) and
+and ARNs), the Cognito user pool (made again from the template, new ids; docs/auth.md),
+Step Functions executions, DynamoDB's PartiQL writes (the product makes none) and
 anything else moto holds. S3 objects are not kept either: the only bucket is a cache that
 refills itself.
 """
