@@ -449,7 +449,7 @@ def test_given_a_template_failing_on_a_bills_values_when_drafting_then_422_namin
     assert answer.status_code == 422, answer.text
     error = answer.json()["error"]
     assert error["code"] == "template_failed" and error["field"] == "bill_ids"
-    assert "invoice email template's body" in error["message"]
+    assert "The invoice email template's body" in error["message"]
     assert f"bill {bill['id']} ({bill['number']})" in error["message"]
 
 

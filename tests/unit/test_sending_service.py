@@ -226,7 +226,7 @@ def test_given_a_stored_subject_with_a_line_break_then_failed_before_ses_then_ed
 
     failed = app.envelope(envelope_id)
     assert result["outcome"] == "failed" and failed.status is EnvelopeStatus.FAILED
-    assert "the subject contains a line break" in failed.error
+    assert "The subject contains a line break" in failed.error
     assert "edit the envelope's subject" in failed.error
     assert app.mailer.calls == 0
     app.drafting.edit(FIRM, envelope_id, "Your invoice", None)

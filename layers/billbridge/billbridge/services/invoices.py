@@ -79,7 +79,7 @@ class InvoicesService:
     ) -> InvoicesPage:
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise InvalidInput(
-                f"page_size must be between 1 and {MAX_PAGE_SIZE}", field="page_size"
+                f"The page size must be between 1 and {MAX_PAGE_SIZE}.", field="page_size"
             )
         # One read for the default filter, the sync state and the run: the firm header.
         header = self._headers.read(firm_id)

@@ -28,6 +28,7 @@ from billbridge.domain.ledger import (
     refund_request_change,
 )
 from billbridge.domain.payment_accounts import needs_ready
+from billbridge.domain.money import format_money
 from billbridge.domain.payment_links import PaymentLink, token_hash
 from billbridge.domain.payments import (
     Account,
@@ -228,7 +229,7 @@ class PayPage:
         found = self._links.by_token_hash(token_hash(token)) if token else None
         link = self._links.get(*found) if found else None
         if link is None:
-            raise NotFound("this payment link does not exist or has expired")
+            raise NotFound("This payment link does not exist or has expired.")
         return link
 
     def view(self, token: str) -> LinkView:
@@ -347,7 +348,7 @@ class PayPage:
                 counted = [h for h in holds if h not in closed]
                 payable = [_payable(b, counted) for b in chosen]
                 _refuse_if_held(chosen, payable, counted)
-                parts = split_by_account(allocate(payable, amount_cents))
+                parts = split_by_account(allocate(payable, amount_cents), currency_of(chosen))
                 # Only into accounts Stripe lets take charges (domain/payment_accounts.py).
                 needs_ready(accounts, set(parts))
                 closed_ids = sorted({h.session_id for h in closed})
@@ -760,7 +761,7 @@ class PaymentLinks:
     def get(self, firm_id: str, link_id: str) -> LinkTransactions:
         link = self._links.get(firm_id, link_id)
         if link is None:
-            raise NotFound(f"payment link {link_id} not found", field="link_id")
+            raise NotFound("This payment link does not exist.", field="link_id")
         return LinkTransactions(
             link=link,
             bills=link_bills(self._bills, link),
@@ -778,11 +779,11 @@ class PaymentLinks:
         for _ in range(MAX_REPLANS):
             payment = self._store.get_transaction(firm_id, link_id, txn_id)
             if payment is None or payment.kind is not TxnKind.PAYMENT:
-                raise NotFound(f"payment {txn_id} not found on this link", field="txn_id")
+                raise NotFound("This payment is not on this payment link.", field="txn_id")
             allocations = plan_refund(payment, amount_cents)
             if not payment.payment_intent_id:
                 raise RuleViolation(
-                    "this payment has no Stripe charge to refund", code="payment_not_settled"
+                    "This payment has no charge to refund yet.", code="payment_not_settled"
                 )
             now = self._clock()
             refund = Transaction(
@@ -890,10 +891,8 @@ class ReconciliationLine:
     @property
     def note(self) -> str:
         """What staff should do, in a sentence."""
-        from billbridge.domain.envelopes import money
-
         bill = self.bill.bill
-        amount = money(self.amount_cents, bill.currency)
+        amount = format_money(self.amount_cents, bill.currency)
         if self.action is ReconciliationAction.RECORD_PAYMENT:
             return f"Record a payment of {amount} on bill {bill.number} in Clio."
         if self.action is ReconciliationAction.RECORD_REFUND:
