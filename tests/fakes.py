@@ -44,6 +44,7 @@ from billbridge.domain.payment_accounts import (
 )
 from billbridge.domain.payment_links import PaymentLink
 from billbridge.domain.payments import Account, Hold, Transaction
+from billbridge.domain.reconciliation import RecordedNote
 from billbridge.domain.settings import FirmSettings
 from billbridge.domain.sync import LOCK_TTL, SyncCheckpoint, SyncRun
 from billbridge.services.ports import (
@@ -829,6 +830,7 @@ class FakePaymentStore:
         self.connected: dict[tuple[str, Account], ConnectedAccount] = {}
         # Runs once at the start of the next save_connected_account (a racing writer).
         self.before_save_account: Callable[[ConnectedAccount], None] | None = None
+        self.notes: dict[tuple[str, tuple[int, str, int]], RecordedNote] = {}
         self.hold_items: dict[tuple[str, int, str], Hold] = {}
         self.before_apply: Callable[[PaymentChange], None] | None = None
         self.before_hold: Callable[[CheckoutHolds], None] | None = None
@@ -850,6 +852,16 @@ class FakePaymentStore:
 
     def connected_accounts(self, firm_id: str) -> dict[Account, ConnectedAccount]:
         return {k: a for (f, k), a in self.connected.items() if f == firm_id}
+
+    def all_transactions(self, firm_id: str) -> list[Transaction]:
+        found = [t for (f, _, _), t in self.transactions.items() if f == firm_id]
+        return sorted(found, key=lambda t: (t.created_at, t.id))
+
+    def recorded_notes(self, firm_id: str) -> list[RecordedNote]:
+        return [n for (f, _), n in self.notes.items() if f == firm_id]
+
+    def save_recorded_note(self, firm_id: str, note: RecordedNote) -> None:
+        self.notes[(firm_id, (note.bill_id, note.action.value, note.amount_cents))] = note
 
     def payment_accounts(self, firm_id: str) -> PaymentAccounts | None:
         found = self.connected_accounts(firm_id)

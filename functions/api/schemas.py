@@ -457,6 +457,39 @@ class RefundRequest(ApiModel):
     )
 
 
+class LineTransactionOut(ApiModel):
+    """A payment or refund behind a reconciliation line, as the clerk records it in Clio."""
+
+    id: str
+    kind: Literal["payment", "refund"]
+    date: datetime = Field(description="When it was made (a refund: when it succeeded)")
+    method: Literal["card", "ach"]
+    account: Literal["trust", "operating"]
+    amount_cents: int = Field(description="Its money on this line's bill")
+    reference: str = Field(description="Stripe's id of the money movement (pi_…, re_…)")
+
+
+class RecordedOut(ApiModel):
+    """A clerk's note that the line is recorded in Clio; it holds until a sync shows Clio
+    caught up (then the line leaves the report)."""
+
+    by_user_id: str
+    by_email: str | None
+    at: datetime
+    status: Literal["waiting_for_sync", "not_in_clio_at_last_sync"] = Field(
+        description="waiting_for_sync: no sync since the note; not_in_clio_at_last_sync: a "
+        "sync since found Clio's balance still unchanged"
+    )
+
+
+class RecordedRequest(ApiModel):
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+
+    bill_id: Annotated[str, StringConstraints(pattern=r"^[0-9]{1,18}$")]
+    action: Literal["record_payment", "record_refund"]
+    amount_cents: StrictInt = Field(gt=0, description="The line's amount, as the report gave it")
+
+
 class ReconciliationItem(ApiModel):
     bill_id: str
     number: str
@@ -484,6 +517,14 @@ class ReconciliationItem(ApiModel):
         description="The amount staff should record in Clio (record_* actions; else 0)"
     )
     note: str = Field(description="What staff should do, in a sentence")
+    transactions: list[LineTransactionOut] = Field(
+        description="The payments (record_refund: the refunds) behind the amount, newest first"
+    )
+    payment_date: datetime | None = Field(description="The newest of them: its date")
+    method: Literal["card", "ach"] | None
+    account: Literal["trust", "operating"] | None
+    reference: str | None = Field(description="Their references, newest first, `; `-separated")
+    recorded_in_clio: RecordedOut | None
 
 
 class ReconciliationOut(ApiModel):

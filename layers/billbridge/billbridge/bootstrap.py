@@ -560,7 +560,12 @@ def build_api(config: PaymentsApiConfig, adapters: Adapters = Adapters()) -> Api
             link_url=url_of,
             clock=w.clock,
         ),
-        reconciliation=Reconciliation(store=w.payments, bills=w.bills),
+        reconciliation=Reconciliation(
+            store=w.payments,
+            bills=w.bills,
+            last_synced=lambda firm_id: w.headers.read(firm_id).checkpoint.last_synced_at,
+            clock=w.clock,
+        ),
         reminders=w.reminder_service(w.send_starter()),
         payment_accounts=accounts,
         onboarding=OnboardingService(

@@ -113,7 +113,9 @@ def test_invoices_sync_filter_pages_and_select_all_with_a_balance(staff, local_s
         page.get_by_role("button", name=f"Review and send selected ({len(expected)})")
     ).to_be_visible()
     for item in one["items"]:
-        box = page.get_by_role("checkbox", name=re.compile(rf"^Select bill {item['id']} "))
+        box = page.get_by_role(
+            "checkbox", name=re.compile(rf"^Select {re.escape(item['number'])} ")
+        )
         if item in expected:
             expect(box).to_be_checked()
         else:
@@ -121,7 +123,9 @@ def test_invoices_sync_filter_pages_and_select_all_with_a_balance(staff, local_s
     staff.screenshot(page, "invoices", docs=True)
 
     # One bill off again: the header box is now partly checked.
-    page.get_by_role("checkbox", name=re.compile(rf"^Select bill {expected[0]['id']} ")).uncheck()
+    page.get_by_role(
+        "checkbox", name=re.compile(rf"^Select {re.escape(expected[0]['number'])} ")
+    ).uncheck()
     expect(page.get_by_text(f"{len(expected) - 1} bills selected")).to_be_visible()
     assert header.evaluate("box => box.indeterminate") is True
 

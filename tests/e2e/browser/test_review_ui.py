@@ -106,7 +106,7 @@ def test_review_edit_view_pdf_send_one_then_send_all(staff, new_firm, mails):
     for bill in bills:
         row = page.locator(f"tr[data-bill-id='{bill['id']}']")
         expect(row.locator("td[data-label='Last sent']")).not_to_have_text("Never")
-        expect(row.get_by_role("link", name=f"Payment link of bill {bill['id']}")).to_be_visible()
+        expect(row.get_by_role("link", name=f"Payment link of {bill['number']}")).to_be_visible()
 
 
 def test_a_failed_envelope_is_edited_and_sent_again(staff, new_firm, mails):

@@ -184,7 +184,7 @@ export async function render({ main, query, signal }) {
     const withBalance = items.filter(hasBalance);
     const chosen = withBalance.filter((b) => s.selected.has(b.id)).length;
     headerBox.disabled = withBalance.length === 0;
-    headerBox.title = withBalance.length ? "Select every bill with a balance on this page" : "No bill on this page has a balance to send";
+    headerBox.title = withBalance.length ? "Select every bill with a balance on this page" : "Nothing on this page is payable now";
     headerBox.checked = withBalance.length > 0 && chosen === withBalance.length;
     headerBox.indeterminate = chosen > 0 && chosen < withBalance.length;
   }

@@ -16,6 +16,7 @@ from billbridge.domain.oauth_state import ConnectingUser, ConnectIntent
 from billbridge.domain.payment_accounts import ConnectedAccount, StripeAccountState
 from billbridge.domain.payment_links import PaymentLink
 from billbridge.domain.payments import Account, Allocation, Hold, Method, Transaction
+from billbridge.domain.reconciliation import RecordedNote
 from billbridge.domain.settings import FirmSettings
 from billbridge.domain.sync import SyncCheckpoint, SyncRun
 
@@ -383,6 +384,14 @@ class PaymentStore(Protocol):
     def payment_for_intent(self, payment_intent_id: str) -> tuple[str, str, str] | None: ...
 
     def reconciliation_bill_ids(self, firm_id: str) -> list[int]: ...
+
+    def all_transactions(self, firm_id: str) -> list[Transaction]:
+        """Every payment and refund of the firm, oldest first."""
+        ...
+
+    def recorded_notes(self, firm_id: str) -> list[RecordedNote]: ...
+
+    def save_recorded_note(self, firm_id: str, note: RecordedNote) -> None: ...
 
     def payment_accounts(self, firm_id: str) -> PaymentAccounts | None: ...
 
