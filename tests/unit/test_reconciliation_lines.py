@@ -85,9 +85,7 @@ def test_given_a_second_payment_then_a_note_on_the_first_amount_no_longer_matche
     pay.bill(1, total=20_000)
     token = pay.link("lnk_1", 1)
     pay.pay(pay.checkout(token, [1], 5_000))
-    pay.api.reconciliation.mark_recorded(
-        FIRM, 1, ReconciliationAction.RECORD_PAYMENT, 5_000, CLERK
-    )
+    pay.api.reconciliation.mark_recorded(FIRM, 1, ReconciliationAction.RECORD_PAYMENT, 5_000, CLERK)
     pay.world.clock.advance(minutes=5)
     pay.pay(pay.checkout(token, [1], 3_000))
     (line,) = pay.api.reconciliation.report(FIRM)
