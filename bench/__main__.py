@@ -3,14 +3,15 @@ in docs/benchmarks.md.
 
 Everything runs in-process on moto with the Clio sandbox over HTTP; each part in a mocked AWS
 of its own (bench/common.py). `make bench` measures sync and list at 2,000 and 20,000 bills,
-the PDF prefetch against Clio's real rate limit, freshness through webhooks and through the
+the searched and sorted page among 20,000, the PDF prefetch against Clio's real rate limit, freshness through webhooks and through the
 schedule, sending after a prefetch, Stripe's webhook and every handler's cold import;
 `make bench-large` the sync and list at 100,000 bills, in a section of its own.
 
 Knobs (environment): BENCH_BILLS (sizes, default "2000,20000"), BENCH_LARGE_BILLS (100000),
 BENCH_ENVELOPES (500), BENCH_EVENTS (1000), BENCH_FRESHNESS_CHANGES (50),
 BENCH_PATIENCE_SECONDS (900, the longest any one wait may take). `--only NAME,...` runs some
-parts (scaling, prefetch, freshness, sending, stripe, cold) and prints without writing.
+parts (scaling, listing, prefetch, freshness, sending, stripe, cold) and prints without
+writing. BENCH_LISTING_BILLS (20000): the searched and sorted page's firm size.
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ def _env_int(name: str, default: int) -> int:
 def parts() -> dict[str, Callable[[], list[Row]]]:
     from bench.cold import cold_imports
     from bench.freshness import freshness
+    from bench.listing import listing
     from bench.prefetch import prefetch_budget
     from bench.scaling import scaling
     from bench.sending import sending
@@ -88,6 +90,7 @@ def parts() -> dict[str, Callable[[], list[Row]]]:
 
     return {
         "scaling": all_sizes,
+        "listing": lambda: listing(_env_int("BENCH_LISTING_BILLS", 20_000)),
         "prefetch": prefetch_budget,
         "freshness": lambda: freshness(changes=_env_int("BENCH_FRESHNESS_CHANGES", 50)),
         "sending": lambda: sending(_env_int("BENCH_ENVELOPES", 500)),

@@ -12,7 +12,7 @@ import functools
 import itertools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from billbridge.adapters.stripe_gateway import (
@@ -41,6 +41,15 @@ from billbridge.domain.payment_accounts import (
     ConnectedAccount,
     StripeAccountState,
     parse_stripe_account,
+from billbridge.domain.listing import (
+    Position,
+    Sort,
+    SortField,
+    after,
+    arrange,
+    is_overdue,
+    matches,
+    position_of,
 )
 from billbridge.domain.payment_links import PaymentLink
 from billbridge.domain.payments import Account, Hold, Transaction
@@ -58,6 +67,7 @@ from billbridge.services.ports import (
     PaymentAccounts,
     RefundResult,
     SentRecord,
+    SortedPage,
     StaleTransaction,
     WantedPdf,
 )
@@ -145,6 +155,34 @@ class FakeBills:
         return BillsPage(
             items=page, last_bill_id=page[-1].bill.id if len(rows) > page_size else None
         )
+
+    def search_page(
+        self,
+        firm_id: str,
+        states: Sequence[BillState],
+        *,
+        sort: Sort | None,
+        query: str | None,
+        overdue_on: date | None,
+        page_size: int,
+        cursor: Position | None,
+    ) -> SortedPage:
+        if query is None and sort is None:
+            sort = Sort(SortField.DUE_AT)
+        rows = [
+            s
+            for (f, _), s in self.items.items()
+            if f == firm_id
+            and s.bill.state in states
+            and s.bill.state is not BillState.DELETED
+            and (overdue_on is None or is_overdue(s, overdue_on))
+            and (query is None or matches(s, query))
+            and after(s, sort, cursor)
+        ]
+        ordered = arrange(rows, sort)
+        page = ordered[:page_size]
+        last = position_of(page[-1], sort) if len(ordered) > page_size else None
+        return SortedPage(items=page, last=last)
 
 
 class FakeEnvelopes:

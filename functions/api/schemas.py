@@ -144,6 +144,9 @@ class InvoicesPageOut(ApiModel):
     synced_at: datetime | None
     sync: SyncRef | None
     states: list[BillState]
+    sort: str | None = Field(description="The sort of this page (null: newest id first)")
+    q: str | None = Field(description="The search, as matched (normalised); null for none")
+    overdue: bool
 
 
 class SyncOut(ApiModel):

@@ -529,7 +529,9 @@ def build_api(config: PaymentsApiConfig, adapters: Adapters = Adapters()) -> Api
 
     accounts = PaymentAccountsService(w.payments, w.stripe(), w.settings)
     return ApiServices(
-        invoices=InvoicesService(bills=w.bills, headers=w.headers, sync_on_view=sync.sync_on_view),
+        invoices=InvoicesService(
+            bills=w.bills, headers=w.headers, sync_on_view=sync.sync_on_view, clock=w.clock
+        ),
         sync=sync,
         sync_runs=w.syncs,
         settings=SettingsService(w.settings),

@@ -20,7 +20,9 @@ def make_bills(firm, clio, count: int) -> list[dict]:
         made = clio.create_bill(
             total_cents=12_500 * (n + 1), client={"name": name, "email": address}
         )
-        bills.append({"id": str(made["id"]), "email": address, "name": name})
+        bills.append(
+            {"id": str(made["id"]), "number": made["number"], "email": address, "name": name}
+        )
     firm.sync_now()
     return bills
 
@@ -168,7 +170,7 @@ def test_settings_preview_validation_and_default_filter(staff, new_firm):
     )
     page.get_by_role("button", name="Save settings").click()
     error = invoice.locator(".field-error")
-    expect(error).to_have_text(re.compile(r"^Unknown merge field 'balance'; allowed: "))
+    expect(error).to_have_text(re.compile(r"^Unknown merge field 'balance'\. Allowed: "))
     expect(subject).to_have_attribute("aria-invalid", "true")
     expect(subject).to_be_focused()
     staff.screenshot(page, "settings-error", full_page=False)

@@ -16,7 +16,7 @@ export async function render({ main, params, signal }) {
   const content = h("div", {});
   const title = pageTitle("Payment link");
   replace(main,
-    h("p", { class: "back-link" }, h("a", { href: "#/invoices" }, "← Back to Invoices")),
+    h("p", { class: "back-link" }, h("a", { href: "#/invoices" }, "← Back to the bill list")),
     h("div", { class: "page-head" }, title), head, notice, content);
   replace(content, loadingBox("Loading the payment link…"));
   await load();

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Protocol
 
 from billbridge.domain.bills import Bill, BillState, StoredBill
 from billbridge.domain.connection import ClioConnection, Region
 from billbridge.domain.envelopes import Batch, Envelope, EnvelopeStatus
 from billbridge.domain.ledger import CheckoutHolds, PaymentChange
+from billbridge.domain.listing import Position, Sort
 from billbridge.domain.oauth_state import ConnectingUser, ConnectIntent
 from billbridge.domain.payment_accounts import ConnectedAccount, StripeAccountState
 from billbridge.domain.payment_links import PaymentLink
@@ -26,6 +27,13 @@ class BillsPage:
     items: list[StoredBill]
     # The last bill id of this page when more bills follow, else None.
     last_bill_id: int | None
+
+
+@dataclass(frozen=True)
+class SortedPage:
+    items: list[StoredBill]
+    # Where this page ends when more bills follow, else None (the next page's cursor).
+    last: Position | None
 
 
 @dataclass(frozen=True)
@@ -73,6 +81,22 @@ class BillRepository(Protocol):
         before_bill_id: int | None,
     ) -> BillsPage:
         """Bills in any of `states`, newest Clio id first, strictly below `before_bill_id`."""
+        ...
+
+    def search_page(
+        self,
+        firm_id: str,
+        states: Sequence[BillState],
+        *,
+        sort: Sort | None,
+        query: str | None,
+        overdue_on: date | None,
+        page_size: int,
+        cursor: Position | None,
+    ) -> SortedPage:
+        """Bills in any of `states` (deleted ones left out), matching `query` (domain/listing:
+        a field starts with it) and overdue on `overdue_on` when given, in `sort`'s order (a
+        search without one: newest id first; no search and no sort: due date), after `cursor`."""
         ...
 
     def pdf_wanted(self, firm_id: str, limit: int) -> list[WantedPdf]:
