@@ -4,7 +4,8 @@ in docs/benchmarks.md.
 Everything runs in-process on moto with the Clio sandbox over HTTP; each part in a mocked AWS
 of its own (bench/common.py). `make bench` measures sync and list at 2,000 and 20,000 bills,
 the searched and sorted page among 20,000, the PDF prefetch against Clio's real rate limit,
-freshness through webhooks and through the schedule, sending after a prefetch, Stripe's webhook and every handler's cold import;
+freshness through webhooks and through the schedule, sending after a prefetch, Stripe's
+webhook and every handler's cold import;
 `make bench-large` the sync and list at 100,000 bills, in a section of its own.
 
 Knobs (environment): BENCH_BILLS (sizes, default "2000,20000"), BENCH_LARGE_BILLS (100000),
