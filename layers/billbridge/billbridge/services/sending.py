@@ -169,6 +169,10 @@ class SendRequests:
         return self._starter().start(firm_id, batch_id, pending)
 
 
+# StoredBill.unsendable's codes for "nothing is payable on this bill now".
+NOTHING_PAYABLE_CODES = frozenset({"bill_not_outstanding", "nothing_payable", "payment_pending"})
+
+
 class SendSteps:
     """The workflow's half: each envelope's send step, its failure step, and SES's events."""
 
@@ -221,6 +225,14 @@ class SendSteps:
                     firm_id, envelope_id, claim_token, f"Not sent: {stopped}."
                 )
                 return {"envelope_id": envelope_id, "outcome": "cancelled", "reason": stopped}
+        else:
+            # A first send asks for what its draft said: a bill with nothing payable now (paid
+            # through BillBridge since it was drafted, a bank payment settling, paid or voided
+            # in Clio) is never billed again; the envelope fails saying why.
+            unpayable = self._nothing_payable(firm_id, envelope)
+            if unpayable is not None:
+                self._envelopes.mark_failed(firm_id, envelope_id, claim_token, unpayable)
+                return {"envelope_id": envelope_id, "outcome": "cancelled", "reason": unpayable}
         try:
             attachments = self._attachments(firm_id, envelope.bill_ids)
         except ClioUnreachable as exc:
@@ -289,6 +301,17 @@ class SendSteps:
             number = bill.bill.number if bill else str(bill_id)
             attachments.append((attachment_name(number, bill_id), pdf))
         return attachments
+
+    def _nothing_payable(self, firm_id: str, envelope: Envelope) -> str | None:
+        """Why a bill of this envelope must not be asked for now (`StoredBill.unsendable`,
+        payability only: an address problem is the header check's), or None."""
+        stored = self._bills.get_many(firm_id, envelope.bill_ids)
+        for bill_id in envelope.bill_ids:
+            bill = stored.get(bill_id)
+            problem = bill.unsendable() if bill is not None else None
+            if problem is not None and problem.code in NOTHING_PAYABLE_CODES:
+                return f"Not sent: {problem.message}"
+        return None
 
     def _reminder_stopped(self, firm_id: str, envelope: Envelope) -> str | None:
         """Why this reminder must not go out now, or None."""
