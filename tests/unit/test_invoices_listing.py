@@ -133,6 +133,8 @@ def test_given_search_text_then_it_is_normalised_and_blank_is_no_search():
     assert parse_query("   ") is None and parse_query(None) is None
     with pytest.raises(InvalidInput):
         parse_query("x" * 101)
+    with pytest.raises(InvalidInput):
+        parse_query("ab\ud800")
 
 
 def test_given_a_bill_due_today_then_it_is_not_overdue_yet():

@@ -84,6 +84,10 @@ def parse_query(raw: str | None) -> str | None:
     """The normalised search text, or None for no search."""
     if raw is None:
         return None
+    try:
+        raw.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: not text DynamoDB can compare
+        raise InvalidInput("The search text is not valid text.", field="q") from None
     text = normalize_text(raw)
     if not text:
         return None
