@@ -49,10 +49,10 @@ export async function render({ main, signal }) {
     const recordedCell = h("td", { "data-label": "Recorded in Clio" });
     showRecorded(recordedCell, item);
     return h("tr", { "data-bill-id": item.bill_id, "data-action": item.action },
-      h("td", { "data-label": "Bill" }, h("a", { href: item.clio_url, target: "_blank", rel: "noopener",
+      h("td", { "data-label": "Bill", class: "nowrap" }, h("a", { href: item.clio_url, target: "_blank", rel: "noopener",
         "aria-label": `${item.number} in Clio (opens in a new tab)` }, item.number)),
       h("td", { "data-label": "Client" }, item.client_name),
-      h("td", { "data-label": "Date" }, many((t) => date(t.date.slice(0, 10)))),
+      h("td", { "data-label": "Date", class: "nowrap" }, many((t) => date(t.date.slice(0, 10)))),
       h("td", { "data-label": "Method" }, many((t) => methodLabel(t.method))),
       h("td", { "data-label": "Account" }, many((t) => accountLabel(t.account))),
       h("td", { "data-label": "Reference" }, many((t) => h("code", {}, t.reference))),
@@ -71,7 +71,7 @@ export async function render({ main, signal }) {
     }
     const note = item.recorded_in_clio;
     if (note) {
-      const who = note.by_email || "a colleague";
+      const who = note.by_email || note.by_user_id;
       const status = note.status === "not_in_clio_at_last_sync"
         ? h("span", { class: "sub warn-text" }, "The last sync still found Clio's balance unchanged: check the entry in Clio.")
         : h("span", { class: "sub" }, "Waiting for the next sync to confirm it.");
