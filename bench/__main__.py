@@ -40,6 +40,14 @@ NOTES = """Reading the table:
   Query's own time grows with N; what a page reads (requests, items) does not, and that is what
   carries over to DynamoDB. One view in 25 starts the 30-second sync on view (its
   TransactWriteItems and the connection's GetItem).
+- Searched and sorted pages (L5, `--only listing`, its own 20,000 bills): a sorted page is one
+  Query per asked state of the sort's index (two for the default states) plus the header's
+  GetItem, against one raw Query of the same index. A search reads every match of each searched
+  field (client, number, matter) per state to sort them: `q=ava` begins one client's name in
+  every seeded group of clients (about one bill in ten, some 1,700 matches), so its page reads
+  them all, and moto's slow per-item serialisation makes that the costly row; `q=inv-0012`
+  (ten bill numbers) is the selective search staff type most. A search matching more than 1,000
+  bills of one field reads the listing's own order instead, with the search as a filter.
 - Prefetch: the sandbox enforces Clio's 50 requests per minute; each window's scheduled sync
   takes what it needs first, and the prefetch then takes what is left above a reserve of 20% of
   the window (for views, manual syncs and sends), never waiting for a window and stopping at

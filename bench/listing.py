@@ -46,7 +46,7 @@ def listing(n: int, repeats: int = 15) -> list[Row]:
         route = next(r for r in api.routes if r.path == "/invoices")
         ddb = boto3.session.Session().client("dynamodb")  # not counted: the handler's calls are
 
-        def handler_call(query: str) -> Callable[[], float]:
+        def handler_call(query: str, full: bool) -> Callable[[], float]:
             def call() -> float:
                 event = proxy_event(
                     route,
@@ -62,7 +62,8 @@ def listing(n: int, repeats: int = 15) -> list[Row]:
                 answer = handler(event, FakeContext(spec, "us-east-1", "123456789012"))
                 spent = time.thread_time() - began
                 assert answer["statusCode"] == 200, answer
-                assert len(json.loads(answer["body"])["items"]) == PAGE, answer["body"][:300]
+                items = json.loads(answer["body"])["items"]
+                assert len(items) == PAGE if full else 0 < len(items) < PAGE, answer["body"][:300]
                 return spent
 
             return call
@@ -83,7 +84,8 @@ def listing(n: int, repeats: int = 15) -> list[Row]:
             return call
 
         firm_pk = f"FIRM#{FIRM}"
-        # "ava" begins one client's name in every seeded group of clients: a common search.
+        # "ava" begins one client's name in every seeded group of clients (about one bill in
+        # ten matches: every match is read to sort them); "inv-0012" ten bill numbers.
         cases = [
             (
                 f"Sorted page (sort=-amount) of {PAGE} among {count(n)}",
@@ -94,6 +96,7 @@ def listing(n: int, repeats: int = 15) -> list[Row]:
                     {":p": firm_pk, ":s": "awaiting_payment#"},
                     False,
                 ),
+                True,
             ),
             (
                 f"Searched and sorted page (q=ava, sort=due_at) of {PAGE} among {count(n)}",
@@ -104,10 +107,22 @@ def listing(n: int, repeats: int = 15) -> list[Row]:
                     {":p": firm_pk, ":s": "awaiting_payment#ava"},
                     True,
                 ),
+                True,
+            ),
+            (
+                f"Searched and sorted page (q=inv-0012, sort=-amount) among {count(n)}",
+                "page_size=50&q=inv-0012&sort=-amount",
+                raw(
+                    "gsi7",
+                    "pk = :p AND begins_with(lsearch_number, :s)",
+                    {":p": firm_pk, ":s": "awaiting_payment#inv-0012"},
+                    True,
+                ),
+                False,
             ),
         ]
-        for label, query, raw_query in cases:
-            call = handler_call(query)
+        for label, query, raw_query, full in cases:
+            call = handler_call(query, full)
             for _ in range(3):  # warm
                 call()
                 raw_query()
