@@ -37,10 +37,6 @@ from billbridge.domain.ledger import (
     LedgerEntry,
     PaymentChange,
 )
-from billbridge.domain.payment_accounts import (
-    ConnectedAccount,
-    StripeAccountState,
-    parse_stripe_account,
 from billbridge.domain.listing import (
     Position,
     Sort,
@@ -50,6 +46,11 @@ from billbridge.domain.listing import (
     is_overdue,
     matches,
     position_of,
+)
+from billbridge.domain.payment_accounts import (
+    ConnectedAccount,
+    StripeAccountState,
+    parse_stripe_account,
 )
 from billbridge.domain.payment_links import PaymentLink
 from billbridge.domain.payments import Account, Hold, Transaction

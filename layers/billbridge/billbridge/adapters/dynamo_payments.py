@@ -281,6 +281,7 @@ class DynamoPaymentStore(DynamoRepository):
                 raise StaleTransaction("the connected account changed since it was read") from exc
             raise
         return stored
+
     def all_transactions(self, firm_id: str) -> list[Transaction]:
         """Every payment and refund of the firm (reconciliation's dates, methods, references):
         one Query of the firm's partition, `begins_with(sk, "TXN#")`."""

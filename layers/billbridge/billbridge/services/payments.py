@@ -27,9 +27,9 @@ from billbridge.domain.ledger import (
     refund_change,
     refund_request_change,
 )
-from billbridge.domain.payment_accounts import needs_ready
 from billbridge.domain.money import format_money
 from billbridge.domain.oauth_state import ConnectingUser
+from billbridge.domain.payment_accounts import needs_ready
 from billbridge.domain.payment_links import PaymentLink, token_hash
 from billbridge.domain.payments import (
     Account,
@@ -61,6 +61,7 @@ from billbridge.domain.reconciliation import (
     line_transactions,
     note_for,
 )
+from billbridge.services.payment_accounts import PaymentAccountsService
 from billbridge.services.ports import (
     BillRepository,
     CheckoutRequest,
