@@ -185,7 +185,8 @@ def _payable(cents: int, kind: BillKind = BillKind.INVOICE) -> PayableBill:
     [
         (
             lambda: allocate([_payable(37210)], 50000),
-            "The amount ($500.00) is more than is payable on the chosen bills ($372.10).",
+            "The amount, $500.00, is more than is due on the chosen bills: at most $372.10 can "
+            "be paid.",
         ),
         (
             lambda: split_by_account([Allocation(1, Account.TRUST, 20)]),

@@ -17,6 +17,7 @@ from enum import StrEnum
 from billbridge.domain.bills import BillKind, Client, StoredBill
 from billbridge.domain.email_headers import check_header_text, header_safe
 from billbridge.domain.errors import RuleViolation
+from billbridge.domain.money import CURRENCY_SIGNS as CURRENCY_SIGNS  # older callers import it here
 from billbridge.domain.money import format_money
 from billbridge.domain.settings import FirmSettings
 from billbridge.domain.templates import TemplateProblem, render

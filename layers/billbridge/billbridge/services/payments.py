@@ -51,9 +51,6 @@ from billbridge.domain.payments import (
     split_by_account,
 )
 from billbridge.domain.receipts import ReceiptFacts, facts_of
-from billbridge.domain.settings import FirmSettings
-from billbridge.services.bill_pdfs import BillPdfs
-from billbridge.services.payment_accounts import PaymentAccountsService
 from billbridge.domain.reconciliation import (
     LineTransaction,
     RecordedNote,
@@ -61,6 +58,8 @@ from billbridge.domain.reconciliation import (
     line_transactions,
     note_for,
 )
+from billbridge.domain.settings import FirmSettings
+from billbridge.services.bill_pdfs import BillPdfs
 from billbridge.services.payment_accounts import PaymentAccountsService
 from billbridge.services.ports import (
     BillRepository,
@@ -262,7 +261,7 @@ class PayPage:
         link = self._link(token)
         stored = self._bills.get(link.firm_id, bill_id) if bill_id in link.bill_ids else None
         if stored is None or self._pdfs is None or self._clio_for_firm is None:
-            raise NotFound("this bill is not on this payment link", field="bill_file")
+            raise NotFound("This bill is not on this payment link.", field="bill_file")
         clio_for = self._clio_for_firm
         pdf = self._pdfs.pdf(link.firm_id, stored, lambda: clio_for(link.firm_id))
         return f"{pdf_file_name(stored.bill.number, bill_id)}.pdf", pdf
@@ -282,7 +281,7 @@ class PayPage:
                 or metadata.get("link_id") != link.id
                 or metadata.get("firm_id") != link.firm_id
             ):
-                raise NotFound("no such payment on this link", field="session_id")
+                raise NotFound("This payment is not on this payment link.", field="session_id")
             if session.status != "complete":
                 return Confirmation("not_paid", None, firm, link.id)
             allocations = decode_allocations(metadata.get("allocations", ""))
