@@ -47,7 +47,10 @@ NOTES = """Reading the table:
   every seeded group of clients (about one bill in ten, some 1,700 matches), so its page reads
   them all, and moto's slow per-item serialisation makes that the costly row; `q=inv-0012`
   (ten bill numbers) is the selective search staff type most. A search matching more than 1,000
-  bills of one field reads the listing's own order instead, with the search as a filter.
+  bills of one field reads the listing's own order instead, with the search as a filter. moto
+  walks the whole table for every Query (about a second each at 20,000 bills here), so a
+  search's six Queries (three fields, two states) cost six walks there; on DynamoDB each reads
+  only its own matches.
 - Prefetch: the sandbox enforces Clio's 50 requests per minute; each window's scheduled sync
   takes what it needs first, and the prefetch then takes what is left above a reserve of 20% of
   the window (for views, manual syncs and sends), never waiting for a window and stopping at
