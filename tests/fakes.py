@@ -12,7 +12,7 @@ import functools
 import itertools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from billbridge.adapters.stripe_gateway import (
@@ -37,6 +37,16 @@ from billbridge.domain.ledger import (
     LedgerEntry,
     PaymentChange,
 )
+from billbridge.domain.listing import (
+    Position,
+    Sort,
+    SortField,
+    after,
+    arrange,
+    is_overdue,
+    matches,
+    position_of,
+)
 from billbridge.domain.payment_accounts import (
     ConnectedAccount,
     StripeAccountState,
@@ -44,6 +54,7 @@ from billbridge.domain.payment_accounts import (
 )
 from billbridge.domain.payment_links import PaymentLink
 from billbridge.domain.payments import Account, Hold, Transaction
+from billbridge.domain.reconciliation import RecordedNote
 from billbridge.domain.settings import FirmSettings
 from billbridge.domain.sync import LOCK_TTL, SyncCheckpoint, SyncRun
 from billbridge.services.ports import (
@@ -57,6 +68,7 @@ from billbridge.services.ports import (
     PaymentAccounts,
     RefundResult,
     SentRecord,
+    SortedPage,
     StaleTransaction,
     WantedPdf,
 )
@@ -144,6 +156,34 @@ class FakeBills:
         return BillsPage(
             items=page, last_bill_id=page[-1].bill.id if len(rows) > page_size else None
         )
+
+    def search_page(
+        self,
+        firm_id: str,
+        states: Sequence[BillState],
+        *,
+        sort: Sort | None,
+        query: str | None,
+        overdue_on: date | None,
+        page_size: int,
+        cursor: Position | None,
+    ) -> SortedPage:
+        if query is None and sort is None:
+            sort = Sort(SortField.DUE_AT)
+        rows = [
+            s
+            for (f, _), s in self.items.items()
+            if f == firm_id
+            and s.bill.state in states
+            and s.bill.state is not BillState.DELETED
+            and (overdue_on is None or is_overdue(s, overdue_on))
+            and (query is None or matches(s, query))
+            and after(s, sort, cursor)
+        ]
+        ordered = arrange(rows, sort)
+        page = ordered[:page_size]
+        last = position_of(page[-1], sort) if len(ordered) > page_size else None
+        return SortedPage(items=page, last=last)
 
 
 class FakeEnvelopes:
@@ -829,6 +869,7 @@ class FakePaymentStore:
         self.connected: dict[tuple[str, Account], ConnectedAccount] = {}
         # Runs once at the start of the next save_connected_account (a racing writer).
         self.before_save_account: Callable[[ConnectedAccount], None] | None = None
+        self.notes: dict[tuple[str, tuple[int, str, int]], RecordedNote] = {}
         self.hold_items: dict[tuple[str, int, str], Hold] = {}
         self.before_apply: Callable[[PaymentChange], None] | None = None
         self.before_hold: Callable[[CheckoutHolds], None] | None = None
@@ -850,6 +891,16 @@ class FakePaymentStore:
 
     def connected_accounts(self, firm_id: str) -> dict[Account, ConnectedAccount]:
         return {k: a for (f, k), a in self.connected.items() if f == firm_id}
+
+    def all_transactions(self, firm_id: str) -> list[Transaction]:
+        found = [t for (f, _, _), t in self.transactions.items() if f == firm_id]
+        return sorted(found, key=lambda t: (t.created_at, t.id))
+
+    def recorded_notes(self, firm_id: str) -> list[RecordedNote]:
+        return [n for (f, _), n in self.notes.items() if f == firm_id]
+
+    def save_recorded_note(self, firm_id: str, note: RecordedNote) -> None:
+        self.notes[(firm_id, (note.bill_id, note.action.value, note.amount_cents))] = note
 
     def payment_accounts(self, firm_id: str) -> PaymentAccounts | None:
         found = self.connected_accounts(firm_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
@@ -10,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 from billbridge.domain.bills import BillKind, BillState, StoredBill
 from billbridge.domain.connection import ClioConnection
 from billbridge.domain.email_headers import HEADER_TEXT_PATTERN
-from billbridge.domain.envelopes import Envelope
+from billbridge.domain.envelopes import Envelope, attachment_name, template_kind
 from billbridge.domain.payments import Transaction
 from billbridge.domain.receipts import reference as receipt_reference
 from billbridge.domain.sync import SyncRun
@@ -61,6 +62,21 @@ class Invoice(ApiModel):
         description="What the client may pay now: Outstanding (Clio) minus our payments that "
         "Clio does not show yet"
     )
+    pending_cents: int = Field(
+        description="Bank (ACH) payments begun and not settled yet: not payable again, not Paid "
+        "(GL) yet"
+    )
+    sendable: bool = Field(
+        description="Whether the bill can be selected and sent to the client now: something is "
+        "payable on it (payable_cents above zero) and the client has an email address"
+    )
+    unsendable_code: str | None = Field(
+        description="Why not, as a code (bill_not_outstanding, nothing_payable, payment_pending, "
+        "client_without_email, client_email_invalid); null when sendable"
+    )
+    unsendable_reason: str | None = Field(
+        description="Why not, in a sentence for staff; null when sendable"
+    )
     flags: list[str] = Field(
         description="Things staff should look at (X2): payment_not_in_clio, refund_not_in_clio, "
         "overpaid (collected beyond what the bill owes across its links), paid_but_unpayable "
@@ -79,6 +95,7 @@ class Invoice(ApiModel):
     @classmethod
     def of(cls, stored: StoredBill, next_reminder_at: datetime | None = None) -> Invoice:
         bill = stored.bill
+        unsendable = stored.unsendable()
         return cls(
             id=str(bill.id),
             number=bill.number,
@@ -106,6 +123,10 @@ class Invoice(ApiModel):
             payment_link_id=stored.payment_link_id,
             last_sent_at=stored.last_sent_at,
             payable_cents=stored.payable_cents,
+            pending_cents=stored.pending_cents,
+            sendable=unsendable is None,
+            unsendable_code=unsendable.code if unsendable else None,
+            unsendable_reason=unsendable.message if unsendable else None,
             flags=list(stored.all_flags()),
             next_reminder_at=next_reminder_at,
             reminders_paused=stored.reminders_paused,
@@ -123,6 +144,9 @@ class InvoicesPageOut(ApiModel):
     synced_at: datetime | None
     sync: SyncRef | None
     states: list[BillState]
+    sort: str | None = Field(description="The sort of this page (null: newest id first)")
+    q: str | None = Field(description="The search, as matched (normalised); null for none")
+    overdue: bool
 
 
 class SyncOut(ApiModel):
@@ -202,6 +226,39 @@ class ConnectedOut(ApiModel):
     clio_user_name: str | None
 
 
+class EnvelopeBillOut(ApiModel):
+    """One bill of an envelope, named by its Clio number, with what is payable on it now."""
+
+    id: str
+    number: str
+    kind: BillKind
+    currency: str
+    total_cents: int
+    outstanding_clio_cents: int
+    paid_gl_cents: int
+    payable_cents: int
+    pending_cents: int
+    due_at: date | None
+    attachment_name: str = Field(description="The PDF's file name in the email (INV-00037.pdf)")
+
+    @classmethod
+    def of(cls, stored: StoredBill) -> EnvelopeBillOut:
+        bill = stored.bill
+        return cls(
+            id=str(bill.id),
+            number=bill.number,
+            kind=bill.kind,
+            currency=bill.currency,
+            total_cents=bill.total_cents,
+            outstanding_clio_cents=bill.outstanding_clio_cents,
+            paid_gl_cents=stored.paid_gl_cents,
+            payable_cents=stored.payable_cents,
+            pending_cents=stored.pending_cents,
+            due_at=bill.due_at,
+            attachment_name=attachment_name(bill.number, bill.id),
+        )
+
+
 class EnvelopeOut(ApiModel):
     id: str
     batch_id: str
@@ -221,9 +278,18 @@ class EnvelopeOut(ApiModel):
     reminder_number: int | None = Field(
         default=None, description="Which reminder of the bill this is (1 = the first)"
     )
+    bills: list[EnvelopeBillOut] = Field(
+        description="The envelope's bills in bill_ids order, as the store holds them now "
+        "(number, kind, amounts, the attachment's file name); a bill no longer stored is left out"
+    )
+    template: Literal["invoice", "trust_request", "mixed"] | None = Field(
+        description="Which of the firm's templates the bills call for"
+    )
 
     @classmethod
-    def of(cls, envelope: Envelope) -> EnvelopeOut:
+    def of(cls, envelope: Envelope, bills: Mapping[int, StoredBill] | None = None) -> EnvelopeOut:
+        known = bills or {}
+        mine = [known[i] for i in envelope.bill_ids if i in known]
         return cls(
             id=envelope.id,
             batch_id=envelope.batch_id,
@@ -241,6 +307,8 @@ class EnvelopeOut(ApiModel):
             error=envelope.error,
             purpose=envelope.purpose.value,
             reminder_number=envelope.reminder_number,
+            bills=[EnvelopeBillOut.of(b) for b in mine],
+            template=template_kind(mine) if mine else None,  # type: ignore[arg-type]
         )
 
 
@@ -403,6 +471,39 @@ class RefundRequest(ApiModel):
     )
 
 
+class LineTransactionOut(ApiModel):
+    """A payment or refund behind a reconciliation line, as the clerk records it in Clio."""
+
+    id: str
+    kind: Literal["payment", "refund"]
+    date: datetime = Field(description="When it was made (a refund: when it succeeded)")
+    method: Literal["card", "ach"]
+    account: Literal["trust", "operating"]
+    amount_cents: int = Field(description="Its money on this line's bill")
+    reference: str = Field(description="Stripe's id of the money movement (pi_…, re_…)")
+
+
+class RecordedOut(ApiModel):
+    """A clerk's note that the line is recorded in Clio; it holds until a sync shows Clio
+    caught up (then the line leaves the report)."""
+
+    by_user_id: str
+    by_email: str | None
+    at: datetime
+    status: Literal["waiting_for_sync", "not_in_clio_at_last_sync"] = Field(
+        description="waiting_for_sync: no sync since the note; not_in_clio_at_last_sync: a "
+        "sync since found Clio's balance still unchanged"
+    )
+
+
+class RecordedRequest(ApiModel):
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+
+    bill_id: Annotated[str, StringConstraints(pattern=r"^[0-9]{1,18}$")]
+    action: Literal["record_payment", "record_refund"]
+    amount_cents: StrictInt = Field(gt=0, description="The line's amount, as the report gave it")
+
+
 class ReconciliationItem(ApiModel):
     bill_id: str
     number: str
@@ -430,6 +531,14 @@ class ReconciliationItem(ApiModel):
         description="The amount staff should record in Clio (record_* actions; else 0)"
     )
     note: str = Field(description="What staff should do, in a sentence")
+    transactions: list[LineTransactionOut] = Field(
+        description="The payments (record_refund: the refunds) behind the amount, newest first"
+    )
+    payment_date: datetime | None = Field(description="The newest of them: its date")
+    method: Literal["card", "ach"] | None
+    account: Literal["trust", "operating"] | None
+    reference: str | None = Field(description="Their references, newest first, `; `-separated")
+    recorded_in_clio: RecordedOut | None
 
 
 class ReconciliationOut(ApiModel):

@@ -100,12 +100,13 @@ def test_given_bodies_that_are_not_utf8_then_each_route_answers_400_in_the_error
 ):
     firm, clio = new_firm()
     client, (bill,), link_id = send_bills(firm, clio, [{"total_cents": 5_000}])
+    # A draft to PATCH, made while the bill is still payable (a paid bill is not drafted).
+    envelope = firm.post("/envelopes", {"bill_ids": [bill]}).json()["envelopes"][0]
     (session,) = client.sessions([bill])
     stripe_sandbox.pay(session["id"])
     (payment,) = transactions(firm, link_id)
     api = firm.stack.api_url
     auth = {"Authorization": f"Bearer dev-{firm.firm_id}"}
-    envelope = firm.post("/envelopes", {"bill_ids": [bill]}).json()["envelopes"][0]
     calls = [
         ("POST", f"{api}/envelopes", auth),
         ("PATCH", f"{api}/envelopes/{envelope['id']}", auth),

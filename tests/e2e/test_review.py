@@ -90,15 +90,19 @@ def test_given_bills_that_cannot_be_sent_then_4xx_names_them_and_no_batch_is_mad
         ],
     )
     (foreign,) = _synced_bills(other, other_clio, [{"total_cents": 100}])
-    for bad, code, status in (
-        (paid, "bill_not_outstanding", 422),
-        (no_email, "client_without_email", 422),
-        (foreign, "bill_not_found", 404),  # another firm's bill is not the caller's
+    listed = firm.get("/invoices", states="awaiting_payment,paid", page_size=200).json()
+    number = {i["id"]: i["number"] for i in listed["items"]}
+    for bad, code, status, named in (
+        # A bill of the firm's is named by its number; another firm's is not the caller's.
+        (paid, "bill_not_outstanding", 422, number[paid]),
+        (no_email, "client_without_email", 422, number[no_email]),
+        (foreign, "bill_not_found", 404, foreign),
     ):
         answer = firm.post("/envelopes", {"bill_ids": [good, bad]})
         assert answer.status_code == status, answer.text
         error = answer.json()["error"]
-        assert error["code"] == code and bad in error["message"] and error["field"] == "bill_ids"
+        assert error["code"] == code and error["field"] == "bill_ids"
+        assert named in error["message"] and error["message"].endswith(".")
 
 
 @pytest.mark.parametrize(

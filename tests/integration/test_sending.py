@@ -449,8 +449,8 @@ def test_given_a_template_failing_on_a_bills_values_when_drafting_then_422_namin
     assert answer.status_code == 422, answer.text
     error = answer.json()["error"]
     assert error["code"] == "template_failed" and error["field"] == "bill_ids"
-    assert "invoice email template's body" in error["message"]
-    assert f"bill {bill['id']} ({bill['number']})" in error["message"]
+    assert "The invoice email template's body" in error["message"]
+    assert f"for {bill['number']} of " in error["message"]
 
 
 def test_given_many_sends_when_counting_aws_clients_made_then_one_per_service_serves_them(

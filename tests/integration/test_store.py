@@ -252,7 +252,19 @@ def test_given_the_template_when_tables_are_created_then_keys_index_and_ttl_matc
         ("sk", "RANGE"),
     }
     indexes = {gsi["IndexName"]: gsi for gsi in table["GlobalSecondaryIndexes"]}
-    assert set(indexes) == {"gsi1", "gsi2", "gsi3"}
+    assert set(indexes) == {f"gsi{n}" for n in range(1, 9)}
+    for name, key in (
+        ("gsi4", "lsort_due"),
+        ("gsi5", "lsort_amount"),
+        ("gsi6", "lsort_client"),
+        ("gsi7", "lsearch_number"),
+        ("gsi8", "lsearch_matter"),
+    ):
+        assert [(k["AttributeName"], k["KeyType"]) for k in indexes[name]["KeySchema"]] == [
+            ("pk", "HASH"),
+            (key, "RANGE"),
+        ]
+        assert indexes[name]["Projection"]["ProjectionType"] == "ALL"
     assert {k["AttributeName"] for k in indexes["gsi2"]["KeySchema"]} == {"gsi2pk", "gsi1sk"}
     assert indexes["gsi1"]["Projection"]["ProjectionType"] == "ALL"
     assert indexes["gsi2"]["Projection"]["ProjectionType"] == "ALL"

@@ -115,7 +115,7 @@ def test_money_formats_cents_exactly():
     assert money(-250, "EUR") == "-€2.50" and money(1999, "JPY") == "19.99 JPY"
 
 
-def test_given_trust_requests_only_then_the_trust_template_is_used_and_mixed_uses_the_invoice_one():
+def test_given_trust_requests_only_then_the_trust_template_is_used_and_mixed_its_own():
     settings = FirmSettings(
         templates=Templates(
             invoice=EmailTemplate(
@@ -124,14 +124,19 @@ def test_given_trust_requests_only_then_the_trust_template_is_used_and_mixed_use
             trust_request=EmailTemplate(
                 subject="Trust {{ bill_numbers }}", body="Deposit {{ amount_due }}"
             ),
+            mixed=EmailTemplate(
+                subject="Both {{ bill_numbers }}",
+                body="Invoices {{ invoice_amount_due }}:\n{{ invoice_lines }}\n"
+                "Trust {{ trust_amount_due }}:\n{{ trust_request_lines }}",
+            ),
         )
     )
     trust = [stored(1, kind=BillKind.TRUST_REQUEST)]
     mixed = [stored(1, kind=BillKind.TRUST_REQUEST), stored(2)]
     assert draft_text(trust, settings) == ("Trust INV-1", "Deposit $100.00")
     subject, body = draft_text(mixed, settings)
-    assert subject == "Invoice INV-1, INV-2"
-    assert body == f"Pay $200.00: {PAY_LINK_MARKER}"
+    assert subject == "Both INV-1, INV-2"
+    assert body == "Invoices $100.00:\nINV-2: $100.00\nTrust $100.00:\nINV-1: $100.00"
 
 
 @pytest.mark.parametrize(
@@ -190,7 +195,8 @@ def test_given_a_bill_that_cannot_be_sent_then_422_names_it_and_nothing_is_writt
     service, envelopes = _service([stored(1), bill])
     with pytest.raises(RuleViolation) as error:
         service.draft(FIRM, [1, 5])
-    assert error.value.code == code and "bill 5" in error.value.message
+    assert error.value.code == code and error.value.message.startswith("INV-5 cannot be sent: ")
+    assert error.value.message.endswith(".")
     assert envelopes.envelopes == {} and envelopes.batches == {}
 
 

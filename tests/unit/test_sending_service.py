@@ -147,6 +147,26 @@ def test_given_a_draft_when_sent_then_one_email_with_its_pdf_and_pay_link_and_th
     assert stored.payment_link_id == sent.payment_link_id and stored.last_sent_at is not None
 
 
+def test_given_a_bill_paid_through_billbridge_after_drafting_then_its_envelope_is_not_sent(app):
+    (envelope_id,) = app.draft(1)
+    stored = app.bills.items[(FIRM, 1)]
+    # The client paid it all (another link) before this draft was sent; Clio not told yet.
+    app.bills.items[(FIRM, 1)] = replace(
+        stored, paid_gl_cents=10_000, baseline_outstanding_cents=10_000
+    )
+
+    (result,) = run_workflow(app, [envelope_id])
+
+    assert result["outcome"] == "cancelled"
+    assert app.mailer.sent == []
+    failed = app.envelope(envelope_id)
+    assert failed.status is EnvelopeStatus.FAILED
+    assert failed.error == (
+        "Not sent: INV-1 cannot be sent: it is already paid through BillBridge ($100.00 in "
+        "Paid (GL)), which Clio does not show yet, so nothing is payable on it."
+    )
+
+
 def test_given_the_same_bills_sent_twice_then_the_second_email_carries_the_same_link(app):
     (first,) = app.draft(1)
     run_workflow(app, [first])
@@ -226,7 +246,7 @@ def test_given_a_stored_subject_with_a_line_break_then_failed_before_ses_then_ed
 
     failed = app.envelope(envelope_id)
     assert result["outcome"] == "failed" and failed.status is EnvelopeStatus.FAILED
-    assert "the subject contains a line break" in failed.error
+    assert "The subject contains a line break" in failed.error
     assert "edit the envelope's subject" in failed.error
     assert app.mailer.calls == 0
     app.drafting.edit(FIRM, envelope_id, "Your invoice", None)

@@ -42,7 +42,7 @@ def test_given_a_template_failing_only_on_real_values_when_drafting_then_422_and
     error = refused.value
     assert (error.code, error.field) == ("template_failed", "bill_ids")
     assert "invoice email template's body" in error.message
-    assert "bill 1 (INV-1)" in error.message and "'Client 1'" in error.message
+    assert "for INV-1 of" in error.message and "'Client 1'" in error.message
     assert "division" in error.message and "templates.invoice.body" in error.message
     assert envelopes.envelopes == {} and envelopes.batches == {}
 

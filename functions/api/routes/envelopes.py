@@ -40,10 +40,11 @@ BatchId = Annotated[str, Path(pattern=ID_PATTERN, description="A batch's id")]
     },
 )
 def draft_envelopes(request: Annotated[DraftRequest, Body()]) -> Response[BatchOut]:
-    batch, envelopes = api_services().envelopes.draft(
-        firm_id_of(router), [int(i) for i in request.bill_ids]
-    )
-    body = BatchOut(batch_id=batch.id, envelopes=[EnvelopeOut.of(e) for e in envelopes])
+    service = api_services().envelopes
+    firm_id = firm_id_of(router)
+    batch, envelopes = service.draft(firm_id, [int(i) for i in request.bill_ids])
+    bills = service.bills_of(firm_id, envelopes)
+    body = BatchOut(batch_id=batch.id, envelopes=[EnvelopeOut.of(e, bills) for e in envelopes])
     return Response(status_code=201, content_type=content_types.APPLICATION_JSON, body=body)
 
 
@@ -54,7 +55,10 @@ def draft_envelopes(request: Annotated[DraftRequest, Body()]) -> Response[BatchO
     responses={200: {"description": "The envelope"}, **error_responses(401, 404, 422)},
 )
 def get_envelope(envelope_id: EnvelopeId) -> EnvelopeOut:
-    return EnvelopeOut.of(api_services().envelopes.get(firm_id_of(router), envelope_id))
+    service = api_services().envelopes
+    firm_id = firm_id_of(router)
+    envelope = service.get(firm_id, envelope_id)
+    return EnvelopeOut.of(envelope, service.bills_of(firm_id, [envelope]))
 
 
 @router.patch(
@@ -69,10 +73,10 @@ def get_envelope(envelope_id: EnvelopeId) -> EnvelopeOut:
 def edit_envelope(envelope_id: EnvelopeId, request: Annotated[EditRequest, Body()]) -> EnvelopeOut:
     if request.subject is None and request.body is None:
         raise InvalidInput("give subject and/or body", field="subject")
-    edited = api_services().envelopes.edit(
-        firm_id_of(router), envelope_id, request.subject, request.body
-    )
-    return EnvelopeOut.of(edited)
+    service = api_services().envelopes
+    firm_id = firm_id_of(router)
+    edited = service.edit(firm_id, envelope_id, request.subject, request.body)
+    return EnvelopeOut.of(edited, service.bills_of(firm_id, [edited]))
 
 
 @router.get(
@@ -110,8 +114,11 @@ def bill_pdf(  # type: ignore[no-untyped-def]
     responses={200: {"description": "The batch"}, **error_responses(401, 404, 422)},
 )
 def get_batch(batch_id: BatchId) -> BatchOut:
-    batch, envelopes = api_services().envelopes.get_batch(firm_id_of(router), batch_id)
-    return BatchOut(batch_id=batch.id, envelopes=[EnvelopeOut.of(e) for e in envelopes])
+    service = api_services().envelopes
+    firm_id = firm_id_of(router)
+    batch, envelopes = service.get_batch(firm_id, batch_id)
+    bills = service.bills_of(firm_id, envelopes)
+    return BatchOut(batch_id=batch.id, envelopes=[EnvelopeOut.of(e, bills) for e in envelopes])
 
 
 @router.post(
@@ -121,7 +128,9 @@ def get_batch(batch_id: BatchId) -> BatchOut:
     responses={202: {"description": "Sending started"}, **error_responses(401, 404, 409, 422)},
 )
 def send_envelope(envelope_id: EnvelopeId) -> Response[SendStarted]:
-    envelope, execution = api_services().sending.send_envelope(firm_id_of(router), envelope_id)
+    services = api_services()
+    firm_id = firm_id_of(router)
+    envelope, execution = services.sending.send_envelope(firm_id, envelope_id)
     record(
         AuditAction.ENVELOPE_SENT,
         {
@@ -132,7 +141,8 @@ def send_envelope(envelope_id: EnvelopeId) -> Response[SendStarted]:
         },
         router,
     )
-    body = SendStarted(execution_id=execution, envelope=EnvelopeOut.of(envelope))
+    bills = services.envelopes.bills_of(firm_id, [envelope])
+    body = SendStarted(execution_id=execution, envelope=EnvelopeOut.of(envelope, bills))
     return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=body)
 
 

@@ -11,6 +11,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from billbridge.api_errors import error_responses
 from billbridge.bootstrap import api_services
 from billbridge.domain.bills import BillState, StoredBill
+from billbridge.domain.listing import MAX_QUERY_CHARS, SortField
 from billbridge.services.invoices import MAX_PAGE_SIZE
 from routes.context import firm_id_of
 from schemas import (
@@ -27,6 +28,7 @@ router = Router()
 _STATE = "|".join(s.value for s in BillState)
 # One or more Clio bill states, comma-separated: the same list parse_states reads.
 STATES_PATTERN = rf"^({_STATE})(,({_STATE}))*$"
+SORT_PATTERN = rf"^-?({'|'.join(f.value for f in SortField)})$"
 
 
 @router.get(
@@ -49,13 +51,43 @@ def list_invoices(
         str | None,
         Query(
             pattern=CURSOR_PATTERN,
-            max_length=400,
-            description="next_cursor of the previous page, with the same states",
+            max_length=800,
+            description="next_cursor of the previous page, with the same states, q, sort and "
+            "overdue",
         ),
     ] = None,
+    q: Annotated[
+        str | None,
+        Query(
+            max_length=MAX_QUERY_CHARS,
+            description="Search: the start of the client's name, the bill number or the "
+            "matter's display number (case- and accent-insensitive); newest first unless sorted",
+        ),
+    ] = None,
+    sort: Annotated[
+        str | None,
+        Query(
+            pattern=SORT_PATTERN,
+            description="due_at, amount (Outstanding (Clio)) or client; a leading - sorts "
+            "descending. Ties go by Clio id",
+        ),
+    ] = None,
+    overdue: Annotated[
+        bool,
+        Query(
+            description="Only bills awaiting payment with a balance, due before today (sorted "
+            "by due date unless sort says otherwise)"
+        ),
+    ] = False,
 ) -> InvoicesPageOut:
     page = api_services().invoices.list(
-        firm_id_of(router), states=states, page_size=page_size, cursor=cursor
+        firm_id_of(router),
+        states=states,
+        page_size=page_size,
+        cursor=cursor,
+        q=q,
+        sort=sort,
+        overdue=overdue,
     )
     services = api_services()
     firm_id = firm_id_of(router)
@@ -70,6 +102,9 @@ def list_invoices(
         synced_at=page.synced_at,
         sync=SyncRef(id=page.sync.id, status=page.sync.status.value) if page.sync else None,
         states=list(page.states),
+        sort=page.sort,
+        q=page.q,
+        overdue=page.overdue,
     )
 
 

@@ -15,15 +15,18 @@ from billbridge.domain.accounts import AuditAction
 from billbridge.domain.csv_export import write_csv
 from billbridge.domain.errors import SesThrottled
 from billbridge.domain.payments import ReconciliationAction
-from billbridge.services.payments import currency_of
+from billbridge.services.payments import RECORDED_IN_CLIO, ReconciliationLine, currency_of
 from routes.accounts import record
-from routes.context import firm_id_of, principal_of
+from routes.context import firm_id_of, principal_of, user_of
 from schemas import (
     ID_PATTERN,
     Invoice,
+    LineTransactionOut,
     PaymentLinkOut,
     ReconciliationItem,
     ReconciliationOut,
+    RecordedOut,
+    RecordedRequest,
     RefundRequest,
     TransactionOut,
 )
@@ -107,6 +110,10 @@ CSV_COLUMNS = [
     "action",
     "to_record",
     "currency",
+    "payment_date",
+    "method",
+    "account",
+    "reference",
     "paid_gl",
     "refunded",
     "clio_reflected",
@@ -116,6 +123,8 @@ CSV_COLUMNS = [
     "overpaid",
     "unpayable",
     "note",
+    "recorded_in_clio_by",
+    "recorded_in_clio_at",
 ]
 
 
@@ -123,6 +132,63 @@ def _dollars(cents: int) -> str:
     sign = "-" if cents < 0 else ""
     cents = abs(cents)
     return f"{sign}{cents // 100}.{cents % 100:02d}"
+
+
+def _item(line: ReconciliationLine) -> ReconciliationItem:
+    bill, money = line.bill.bill, line.bill.money
+    recorded = line.action in RECORDED_IN_CLIO
+    txns = line.transactions
+    newest = txns[0] if txns else None
+    note = line.recorded
+    return ReconciliationItem(
+        bill_id=str(bill.id),
+        number=bill.number,
+        client_name=bill.client.name,
+        clio_url=bill.clio_url,
+        currency=bill.currency,
+        bill_state=bill.state,
+        paid_gl_cents=line.bill.paid_gl_cents,
+        refunded_cents=line.bill.refunded_cents,
+        pending_cents=line.bill.pending_cents,
+        clio_reflected_cents=money.clio_reflected_cents,
+        overpaid_cents=money.overpaid_cents,
+        unpayable_cents=money.unpayable_cents,
+        action=line.action.value,
+        amount_cents=line.amount_cents,
+        to_record_cents=line.amount_cents if recorded else 0,
+        note=line.note,
+        transactions=[
+            LineTransactionOut(
+                id=t.id,
+                kind=t.kind.value,
+                date=t.date,
+                method=t.method.value,
+                account=t.account.value,
+                amount_cents=t.amount_cents,
+                reference=t.reference,
+            )
+            for t in txns
+        ],
+        payment_date=newest.date if newest else None,
+        method=_one({t.method.value for t in txns}),  # type: ignore[arg-type]
+        account=_one({t.account.value for t in txns}),  # type: ignore[arg-type]
+        reference="; ".join(t.reference for t in txns) or None,
+        recorded_in_clio=(
+            RecordedOut(
+                by_user_id=note.user_id,
+                by_email=note.email,
+                at=note.at,
+                status=line.recorded_status.value,  # type: ignore[union-attr,arg-type]
+            )
+            if note
+            else None
+        ),
+    )
+
+
+def _one(values: set[str]) -> str | None:
+    """The value all of a line's transactions share; none when they differ or there are none."""
+    return next(iter(values)) if len(values) == 1 else None
 
 
 @router.get(
@@ -143,34 +209,7 @@ def _dollars(cents: int) -> str:
 def reconciliation(  # type: ignore[no-untyped-def]  # JSON or CSV: no one response model
     format: Annotated[Literal["json", "csv"], Query()] = "json",
 ):
-    lines = api_services().reconciliation.report(firm_id_of(router))
-    items = []
-    for line in lines:
-        bill, money = line.bill.bill, line.bill.money
-        recorded = line.action in (
-            ReconciliationAction.RECORD_PAYMENT,
-            ReconciliationAction.RECORD_REFUND,
-        )
-        items.append(
-            ReconciliationItem(
-                bill_id=str(bill.id),
-                number=bill.number,
-                client_name=bill.client.name,
-                clio_url=bill.clio_url,
-                currency=bill.currency,
-                bill_state=bill.state,
-                paid_gl_cents=line.bill.paid_gl_cents,
-                refunded_cents=line.bill.refunded_cents,
-                pending_cents=line.bill.pending_cents,
-                clio_reflected_cents=money.clio_reflected_cents,
-                overpaid_cents=money.overpaid_cents,
-                unpayable_cents=money.unpayable_cents,
-                action=line.action.value,
-                amount_cents=line.amount_cents,
-                to_record_cents=line.amount_cents if recorded else 0,
-                note=line.note,
-            )
-        )
+    items = [_item(line) for line in api_services().reconciliation.report(firm_id_of(router))]
     if format == "csv":
         body_text = write_csv(
             CSV_COLUMNS,
@@ -182,6 +221,10 @@ def reconciliation(  # type: ignore[no-untyped-def]  # JSON or CSV: no one respo
                     item.action,
                     _dollars(item.to_record_cents),
                     item.currency,
+                    item.payment_date.date().isoformat() if item.payment_date else "",
+                    item.method or "; ".join(t.method for t in item.transactions),
+                    item.account or "; ".join(t.account for t in item.transactions),
+                    item.reference or "",
                     _dollars(item.paid_gl_cents),
                     _dollars(item.refunded_cents),
                     _dollars(item.clio_reflected_cents),
@@ -191,6 +234,12 @@ def reconciliation(  # type: ignore[no-untyped-def]  # JSON or CSV: no one respo
                     _dollars(item.overpaid_cents),
                     _dollars(item.unpayable_cents),
                     item.note,
+                    (
+                        item.recorded_in_clio.by_email or item.recorded_in_clio.by_user_id
+                        if item.recorded_in_clio
+                        else ""
+                    ),
+                    item.recorded_in_clio.at.isoformat() if item.recorded_in_clio else "",
                 ]
                 for item in items
             ),
@@ -207,3 +256,23 @@ def reconciliation(  # type: ignore[no-untyped-def]  # JSON or CSV: no one respo
         content_type=content_types.APPLICATION_JSON,
         body=body.model_dump(mode="json"),
     )
+
+
+@router.post(
+    "/reconciliation/recorded",
+    summary="Mark a reconciliation line as recorded in Clio (until a sync shows Clio caught up)",
+    tags=["payments"],
+    responses={
+        201: {"description": "The line, with who recorded it and when"},
+        **error_responses(400, 401, 404, 415, 422),
+    },
+)
+def mark_recorded(request: Annotated[RecordedRequest, Body()]) -> Response[ReconciliationItem]:
+    line = api_services().reconciliation.mark_recorded(
+        firm_id_of(router),
+        int(request.bill_id),
+        ReconciliationAction(request.action),
+        request.amount_cents,
+        user_of(router),
+    )
+    return Response(status_code=201, content_type=content_types.APPLICATION_JSON, body=_item(line))

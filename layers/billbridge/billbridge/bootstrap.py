@@ -538,7 +538,9 @@ def build_api(config: PaymentsApiConfig, adapters: Adapters = Adapters()) -> Api
 
     accounts = PaymentAccountsService(w.payments, w.stripe(), w.settings)
     return ApiServices(
-        invoices=InvoicesService(bills=w.bills, headers=w.headers, sync_on_view=sync.sync_on_view),
+        invoices=InvoicesService(
+            bills=w.bills, headers=w.headers, sync_on_view=sync.sync_on_view, clock=w.clock
+        ),
         sync=sync,
         sync_runs=w.syncs,
         settings=SettingsService(w.settings),
@@ -569,7 +571,12 @@ def build_api(config: PaymentsApiConfig, adapters: Adapters = Adapters()) -> Api
             link_url=url_of,
             clock=w.clock,
         ),
-        reconciliation=Reconciliation(store=w.payments, bills=w.bills),
+        reconciliation=Reconciliation(
+            store=w.payments,
+            bills=w.bills,
+            last_synced=lambda firm_id: w.headers.read(firm_id).checkpoint.last_synced_at,
+            clock=w.clock,
+        ),
         reminders=w.reminder_service(w.send_starter()),
         payment_accounts=accounts,
         onboarding=OnboardingService(

@@ -14,7 +14,7 @@ DEFAULT = "awaiting_payment,paid"
 
 def ids_on_page(page: Page) -> list[str]:
     return page.locator("table.invoices tbody tr").evaluate_all(
-        "rows => rows.map(r => r.querySelector('td:nth-child(2) a').textContent)"
+        "rows => rows.map(r => r.dataset.billId)"
     )
 
 
@@ -50,10 +50,10 @@ def test_invoices_sync_filter_pages_and_select_all_with_a_balance(staff, local_s
     assert ids_on_page(page) == [i["id"] for i in first["items"]]
     bill = first["items"][0]
     row = page.locator(f"tr[data-bill-id='{bill['id']}']")
-    expect(row.get_by_role("link", name=f"Bill {bill['id']} in Clio")).to_have_attribute(
+    expect(row.get_by_role("link", name=f"{bill['number']} in Clio")).to_have_attribute(
         "href", bill["clio_url"]
     )
-    expect(row.get_by_role("link", name=f"Bill {bill['id']} in Clio")).to_have_attribute(
+    expect(row.get_by_role("link", name=f"{bill['number']} in Clio")).to_have_attribute(
         "target", "_blank"
     )
     expect(row.locator("td[data-label='Client']")).to_have_text(bill["client"]["name"])
@@ -113,7 +113,9 @@ def test_invoices_sync_filter_pages_and_select_all_with_a_balance(staff, local_s
         page.get_by_role("button", name=f"Review and send selected ({len(expected)})")
     ).to_be_visible()
     for item in one["items"]:
-        box = page.get_by_role("checkbox", name=re.compile(rf"^Select bill {item['id']} "))
+        box = page.get_by_role(
+            "checkbox", name=re.compile(rf"^Select {re.escape(item['number'])} ")
+        )
         if item in expected:
             expect(box).to_be_checked()
         else:
@@ -121,7 +123,9 @@ def test_invoices_sync_filter_pages_and_select_all_with_a_balance(staff, local_s
     staff.screenshot(page, "invoices", docs=True)
 
     # One bill off again: the header box is now partly checked.
-    page.get_by_role("checkbox", name=re.compile(rf"^Select bill {expected[0]['id']} ")).uncheck()
+    page.get_by_role(
+        "checkbox", name=re.compile(rf"^Select {re.escape(expected[0]['number'])} ")
+    ).uncheck()
     expect(page.get_by_text(f"{len(expected) - 1} bills selected")).to_be_visible()
     assert header.evaluate("box => box.indeterminate") is True
 

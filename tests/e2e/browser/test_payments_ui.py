@@ -69,8 +69,10 @@ def paid_gl_cell(page: Page, bill: dict):
 
 def open_payment_link(page: Page, bill: dict) -> None:
     page.get_by_role("link", name="Invoices").click()
-    page.get_by_role("link", name=f"Payment link of bill {bill['id']}").click()
-    expect(page.get_by_role("heading", name="Payment link", level=1)).to_be_visible()
+    page.get_by_role("link", name=f"Payment link of {bill['number']}").click()
+    expect(
+        page.get_by_role("heading", name=f"Payment link for {bill['number']}", exact=False, level=1)
+    ).to_be_visible()
 
 
 def test_card_payment_paid_gl_partial_refund_and_reconciliation(
@@ -92,8 +94,10 @@ def test_card_payment_paid_gl_partial_refund_and_reconciliation(
     expect(row.get_by_text("Payment not in Clio")).to_be_visible()
 
     # The payment link: its bill and the payment, allocated to the bill's operating account.
-    page.get_by_role("link", name=f"Payment link of bill {bill['id']}").click()
-    expect(page.get_by_role("heading", name="Payment link", level=1)).to_be_visible()
+    page.get_by_role("link", name=f"Payment link of {bill['number']}").click()
+    expect(
+        page.get_by_role("heading", name=f"Payment link for {bill['number']}", exact=False, level=1)
+    ).to_be_visible()
     payment = page.locator("table.transactions tbody tr").filter(has_text="Payment")
     expect(payment).to_have_count(1)
     expect(payment.locator("td[data-label='Amount']")).to_have_text("$200.00")
@@ -112,9 +116,14 @@ def test_card_payment_paid_gl_partial_refund_and_reconciliation(
     amount = dialog.get_by_label("Amount to refund (USD)")
     expect(amount).to_have_value("200.00")
     amount.fill("500")
-    dialog.get_by_role("button", name="Refund $500.00").click()
+    # Over the limit: the button is off and says why, next to the amount (issue 13, item 8).
+    refund_button = dialog.get_by_role("button", name="Refund", exact=True)
+    expect(refund_button).to_be_disabled()
     expect(dialog.get_by_text("At most $200.00 can be refunded on this payment.")).to_be_visible()
     expect(amount).to_have_attribute("aria-invalid", "true")
+    expect(refund_button).to_have_attribute(
+        "title", "At most $200.00 can be refunded on this payment."
+    )
     amount.fill("50")
     staff.screenshot(page, "refund-dialog", full_page=False)
     dialog.get_by_role("button", name="Refund $50.00").click()

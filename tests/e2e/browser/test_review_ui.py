@@ -20,7 +20,9 @@ def make_bills(firm, clio, count: int) -> list[dict]:
         made = clio.create_bill(
             total_cents=12_500 * (n + 1), client={"name": name, "email": address}
         )
-        bills.append({"id": str(made["id"]), "email": address, "name": name})
+        bills.append(
+            {"id": str(made["id"]), "number": made["number"], "email": address, "name": name}
+        )
     firm.sync_now()
     return bills
 
@@ -106,7 +108,7 @@ def test_review_edit_view_pdf_send_one_then_send_all(staff, new_firm, mails):
     for bill in bills:
         row = page.locator(f"tr[data-bill-id='{bill['id']}']")
         expect(row.locator("td[data-label='Last sent']")).not_to_have_text("Never")
-        expect(row.get_by_role("link", name=f"Payment link of bill {bill['id']}")).to_be_visible()
+        expect(row.get_by_role("link", name=f"Payment link of {bill['number']}")).to_be_visible()
 
 
 def test_a_failed_envelope_is_edited_and_sent_again(staff, new_firm, mails):
@@ -168,7 +170,7 @@ def test_settings_preview_validation_and_default_filter(staff, new_firm):
     )
     page.get_by_role("button", name="Save settings").click()
     error = invoice.locator(".field-error")
-    expect(error).to_have_text(re.compile(r"^Unknown merge field 'balance'; allowed: "))
+    expect(error).to_have_text(re.compile(r"^Unknown merge field 'balance'\. Allowed: "))
     expect(subject).to_have_attribute("aria-invalid", "true")
     expect(subject).to_be_focused()
     staff.screenshot(page, "settings-error", full_page=False)

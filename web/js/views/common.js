@@ -23,7 +23,8 @@ export function rememberBills(bills) {
   for (const b of bills) {
     known[b.id] = {
       id: b.id, number: b.number, kind: b.kind, currency: b.currency, total_cents: b.total_cents,
-      outstanding_clio_cents: b.outstanding_clio_cents, due_at: b.due_at, clio_url: b.clio_url,
+      outstanding_clio_cents: b.outstanding_clio_cents, payable_cents: b.payable_cents,
+      due_at: b.due_at, clio_url: b.clio_url,
     };
   }
   const ids = Object.keys(known);
@@ -34,6 +35,19 @@ export function rememberBills(bills) {
 export function knownBill(id) {
   try { return JSON.parse(sessionStorage.getItem(BILLS_KEY) || "{}")[id] || null; } catch { return null; }
 }
+
+/** The envelope's bills as the API answers them (`envelope.bills`), in bill_ids order; a bill
+ * the store no longer holds falls back to what this tab saw on Invoices, else to its id. */
+export function envelopeBills(envelope) {
+  const byId = Object.fromEntries((envelope.bills || []).map((b) => [b.id, b]));
+  return envelope.bill_ids.map((id) => byId[id] || knownBill(id) || { id, number: `Bill ${id}` });
+}
+
+/** The PDF's file name as the email attaches it (the API's `attachment_name`). */
+export const attachmentName = (bill) => bill.attachment_name || `${String(bill.number).replace(/[^A-Za-z0-9._-]+/g, "-")}.pdf`;
+
+/** The envelope's bills by number: "INV-00037, TR-00039". */
+export const billNames = (envelope) => envelopeBills(envelope).map((b) => b.number).join(", ");
 
 /** "INV-00040" when the bill was seen on Invoices, else "Bill 10040". */
 export function billName(id) {

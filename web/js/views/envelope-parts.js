@@ -4,23 +4,36 @@
 import { describe, getBlob, sendJson } from "../api.js";
 import { announce, badge, h, replace, setFieldError } from "../dom.js";
 import { ENVELOPE_TONES, envelopeStatusLabel, kindLabel, money } from "../format.js";
-import { knownBill } from "./common.js";
+import { attachmentName, envelopeBills } from "./common.js";
 
 export const statusBadge = (status) => badge(envelopeStatusLabel(status), ENVELOPE_TONES[status] || "neutral");
 
 export const isDone = (e) => !["draft", "sending"].includes(e.status);
 export const isSentOk = (e) => ["sent", "delivered"].includes(e.status);
 
-/** The envelope's bills, each with a "View PDF" button. */
+/** The envelope's bills by number, each with its amount line and a "View PDF" button. */
 export function attachments(envelope) {
-  return h("ul", { class: "attachments", "aria-label": "Attached bills" }, envelope.bill_ids.map((billId) => {
-    const bill = knownBill(billId);
-    const name = bill ? bill.number : `Bill ${billId}`;
-    const detail = bill ? `${kindLabel(bill.kind)} · ${money(bill.outstanding_clio_cents, bill.currency)} outstanding` : "";
+  return h("ul", { class: "attachments", "aria-label": "Attached bills" }, envelopeBills(envelope).map((bill) => {
+    const name = bill.number;
     const button = h("button", { type: "button", class: "small", "aria-label": `View PDF of ${name}` }, "View PDF");
-    button.addEventListener("click", () => viewPdf(envelope.id, billId, name, button));
-    return h("li", {}, h("span", { class: "pdf-name" }, `${name}.pdf`), detail ? h("span", { class: "sub" }, detail) : null, button);
+    button.addEventListener("click", () => viewPdf(envelope.id, bill.id, name, button));
+    return h("li", {}, h("span", { class: "pdf-name" }, attachmentName(bill)),
+      bill.currency ? h("span", { class: "sub" }, amountLine(bill)) : null, button);
   }));
+}
+
+/** "Invoice · $372.10 payable now (Outstanding (Clio) $500.00, Paid (GL) $127.90)". */
+export function amountLine(bill) {
+  const c = bill.currency;
+  const payable = bill.payable_cents ?? bill.outstanding_clio_cents;
+  const parts = [`${kindLabel(bill.kind)} · ${money(payable, c)} payable now`];
+  const extra = [];
+  if (bill.outstanding_clio_cents !== undefined && bill.outstanding_clio_cents !== payable) {
+    extra.push(`Outstanding (Clio) ${money(bill.outstanding_clio_cents, c)}`);
+  }
+  if (bill.paid_gl_cents > 0) extra.push(`Paid (GL) ${money(bill.paid_gl_cents, c)}`);
+  if (bill.pending_cents > 0) extra.push(`${money(bill.pending_cents, c)} pending`);
+  return extra.length ? `${parts[0]} (${extra.join(", ")})` : parts[0];
 }
 
 /** Fetch the bill PDF with the auth header and show it in a dialog (the API needs the header, so

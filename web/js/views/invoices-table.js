@@ -9,18 +9,29 @@ const STATE_TONES = {
   awaiting_approval: "neutral", void: "muted", deleted: "muted",
 };
 
-/** Why a bill cannot go in an envelope (the API's rule, S1), or null when it can. */
+// Short words for why a bill cannot be selected, next to its turned-off checkbox; the API's own
+// sentence (`unsendable_reason`) is its accessible description and tooltip.
+const SHORT_REASONS = {
+  nothing_payable: "Paid, not yet in Clio",
+  payment_pending: "Payment pending",
+  bill_not_outstanding: "Nothing payable",
+  client_without_email: "No email address in Clio",
+  client_email_invalid: "Email address unusable",
+};
+
+/** Why a bill cannot go in an envelope (the API's rule, S1: `sendable`), or null when it can:
+ * {short, sentence}. */
 export function whyNotSendable(bill) {
-  if (bill.state !== "awaiting_payment" || bill.outstanding_clio_cents <= 0) return "No balance to send";
-  if (!bill.client.email) return "No email address in Clio";
-  return null;
+  if (bill.sendable !== false) return null;
+  const sentence = bill.unsendable_reason || "Nothing is payable on this bill.";
+  return { short: SHORT_REASONS[bill.unsendable_code] || "Cannot be sent", sentence };
 }
 
-/** True for bills the header checkbox selects: an outstanding balance a client can be sent. */
+/** True for bills the header checkbox selects: something payable now, and an address. */
 export const hasBalance = (bill) => whyNotSendable(bill) === null;
 
 export const COLUMNS = ["ID", "Client", "Matter", "Kind", "Total", "Outstanding (Clio)", "Paid (GL)",
-  "Due", "Last sent", "Reminders", "Payment link"];
+  "Payable now", "Due", "Last sent", "Reminders", "Payment link"];
 
 /** invoicesTable({items, selected, onToggle, headerBox}) -> {table, rows}. `selected` holds the
  * selected bill ids; onToggle(bill, checked) is called when a row's checkbox changes; `rows`
@@ -28,7 +39,7 @@ export const COLUMNS = ["ID", "Client", "Matter", "Kind", "Total", "Outstanding 
 export function invoicesTable({ items, selected, onToggle, headerBox }) {
   const head = h("thead", {}, h("tr", {},
     h("th", { scope: "col", class: "select-col" }, headerBox),
-    COLUMNS.map((name, i) => h("th", { scope: "col", class: i >= 4 && i <= 6 ? "num" : null }, name))));
+    COLUMNS.map((name, i) => h("th", { scope: "col", class: i >= 4 && i <= 7 ? "num" : null }, name))));
   const rows = new Map();
   const body = h("tbody", {}, items.map((bill) => {
     const made = row(bill, selected.has(bill.id), onToggle);
@@ -47,22 +58,28 @@ export function markRow(made, checked) {
 
 function row(bill, checked, onToggle) {
   const reason = whyNotSendable(bill);
+  const reasonId = `why-${bill.id}`;
   const box = h("input", {
     type: "checkbox", checked, disabled: reason !== null,
-    "aria-label": `Select bill ${bill.id} (${bill.client.name})`,
-    title: reason || `Select bill ${bill.id}`,
+    "aria-label": `Select ${bill.number} (${bill.client.name})`,
+    "aria-describedby": reason ? reasonId : null,
+    title: reason ? reason.sentence : `Select ${bill.number}`,
   });
   box.addEventListener("change", () => onToggle(bill, box.checked));
+  const why = reason
+    ? h("span", { class: "sub why-not", id: reasonId, title: reason.sentence },
+      reason.short, h("span", { class: "visually-hidden" }, `: ${reason.sentence}`))
+    : null;
   const flags = (bill.flags || []).map((f) => badge(flagLabel(f), "warn"));
   const matter = bill.matter
     ? [h("span", {}, bill.matter.display_number), bill.matter.description ? h("span", { class: "sub" }, bill.matter.description) : null]
     : h("span", { class: "muted" }, "No matter");
-  const overdue = bill.outstanding_clio_cents > 0 && isPastDue(bill.due_at);
+  const overdue = bill.payable_cents > 0 && isPastDue(bill.due_at);
   const tr = h("tr", { "data-bill-id": bill.id, class: checked ? "selected" : null },
-    h("td", { class: "select-col" }, box, reason && reason !== "No balance to send" ? h("span", { class: "sub warn-text" }, reason) : null),
+    h("td", { class: "select-col" }, box, why),
     h("td", { "data-label": "ID" },
-      h("a", { href: bill.clio_url, target: "_blank", rel: "noopener", "aria-label": `Bill ${bill.id} in Clio (opens in a new tab)` }, bill.id),
-      h("span", { class: "sub" }, bill.number),
+      h("a", { href: bill.clio_url, target: "_blank", rel: "noopener", "aria-label": `${bill.number} in Clio (opens in a new tab)` }, bill.number),
+      h("span", { class: "sub" }, `Clio id ${bill.id}`),
       h("span", { class: "badges" }, badge(stateLabel(bill.state), STATE_TONES[bill.state]), flags)),
     h("td", { "data-label": "Client" }, bill.client.name),
     h("td", { "data-label": "Matter" }, matter),
@@ -70,13 +87,15 @@ function row(bill, checked, onToggle) {
     h("td", { "data-label": "Total", class: "num" }, money(bill.total_cents, bill.currency)),
     h("td", { "data-label": "Outstanding (Clio)", class: "num" }, money(bill.outstanding_clio_cents, bill.currency)),
     h("td", { "data-label": "Paid (GL)", class: "num" }, money(bill.paid_gl_cents, bill.currency)),
+    h("td", { "data-label": "Payable now", class: "num" }, money(bill.payable_cents, bill.currency),
+      bill.pending_cents > 0 ? h("span", { class: "sub" }, `${money(bill.pending_cents, bill.currency)} pending`) : null),
     h("td", { "data-label": "Due", class: overdue ? "overdue nowrap" : "nowrap" },
       date(bill.due_at), overdue ? h("span", { class: "sub" }, "Past due") : null),
     h("td", { "data-label": "Last sent" }, bill.last_sent_at ? dateTime(bill.last_sent_at) : h("span", { class: "muted" }, "Never")),
     h("td", { "data-label": "Reminders" }, remindersCell(bill)),
     h("td", { "data-label": "Payment link" }, bill.payment_link_id
       ? h("a", { href: `#/payment-links/${encodeURIComponent(bill.payment_link_id)}`, class: "icon-link",
-        "aria-label": `Payment link of bill ${bill.id}`, title: "Payment link: transactions and refunds" }, linkIcon())
+        "aria-label": `Payment link of ${bill.number}`, title: "Payment link: transactions and refunds" }, linkIcon())
       : h("span", { class: "muted", title: "Made the first time the bill is sent" }, "–")));
   return { tr, box };
 }

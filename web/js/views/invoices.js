@@ -7,6 +7,7 @@ import { BILL_STATES, dateTime, plural } from "../format.js";
 import { navigate, replaceQuery } from "../router.js";
 import { rememberBills } from "./common.js";
 import { hasBalance, invoicesTable, markRow } from "./invoices-table.js";
+import { findersBar, findersFromQuery } from "./invoices-finders.js";
 import { stateFilter } from "./state-filter.js";
 
 const PAGE_SIZES = [10, 25, 50, 100, 200];
@@ -18,6 +19,7 @@ export async function render({ main, query, signal }) {
   const s = {
     states: (query.get("states") || "").split(",").filter((x) => KNOWN_STATES.includes(x)),
     pageSize: PAGE_SIZES.includes(savedSize) ? savedSize : 25,
+    ...findersFromQuery(query),
     cursors: [null], // cursors[i] opens page i; "Previous" steps back through them
     index: 0,
     page: null,
@@ -50,11 +52,15 @@ export async function render({ main, query, signal }) {
   const pageLabel = h("span", { class: "page-label", "aria-live": "polite" });
   const filterSlot = h("div", { class: "filter-slot" });
 
+  // Search, sort and the overdue filter (L5): each change starts again at page 1.
+  const finders = findersBar({ s, onChange: () => restart() });
+
   replace(main,
     h("div", { class: "page-head" },
       pageTitle("Invoices"),
       h("div", { class: "sync" }, syncStatus, syncButton),
       syncError),
+    finders,
     h("div", { class: "toolbar" }, filterSlot,
       h("div", { class: "toolbar-actions" }, selection, reviewButton)),
     reviewError,
@@ -83,6 +89,9 @@ export async function render({ main, query, signal }) {
     s.cursors = [null];
     s.index = 0;
     const q = new URLSearchParams({ states: s.states.join(","), per_page: String(s.pageSize) });
+    if (s.q.trim()) q.set("q", s.q.trim());
+    if (s.sort) q.set("sort", s.sort);
+    if (s.overdue) q.set("overdue", "1");
     replaceQuery(q);
     load();
   }
@@ -96,7 +105,10 @@ export async function render({ main, query, signal }) {
     try {
       const page = await getJson("/invoices", {
         signal,
-        query: { states: s.states.join(","), page_size: s.pageSize, cursor: s.cursors[s.index] },
+        query: {
+          states: s.states.join(","), page_size: s.pageSize, cursor: s.cursors[s.index],
+          q: s.q.trim() || null, sort: s.sort || null, overdue: s.overdue ? "true" : null,
+        },
       });
       if (mine !== s.loads) return;
       s.page = page;
@@ -128,9 +140,13 @@ export async function render({ main, query, signal }) {
     if (!items.length) {
       s.rows = new Map();
       const firstImport = !s.page.synced_at;
+      const narrowed = s.q.trim() || s.overdue;
       replace(results, firstImport
         ? emptyBox("Importing your bills from Clio…", "They appear here as soon as the first sync finishes.")
-        : emptyBox("No bills in the chosen Clio states.", "Choose more states in the Clio Status filter, or press Sync to fetch changes from Clio."));
+        : narrowed
+          ? emptyBox(s.q.trim() ? `No bills match “${s.q.trim()}”.` : "No overdue bills in the chosen Clio states.",
+            "Search by the start of the client's name, the bill number or the matter, or clear the search and the Overdue filter.")
+          : emptyBox("No bills in the chosen Clio states.", "Choose more states in the Clio Status filter, or press Sync to fetch changes from Clio."));
       updateHeaderBox();
       return;
     }
@@ -184,7 +200,7 @@ export async function render({ main, query, signal }) {
     const withBalance = items.filter(hasBalance);
     const chosen = withBalance.filter((b) => s.selected.has(b.id)).length;
     headerBox.disabled = withBalance.length === 0;
-    headerBox.title = withBalance.length ? "Select every bill with a balance on this page" : "No bill on this page has a balance to send";
+    headerBox.title = withBalance.length ? "Select every bill with a balance on this page" : "Nothing on this page is payable now";
     headerBox.checked = withBalance.length > 0 && chosen === withBalance.length;
     headerBox.indeterminate = chosen > 0 && chosen < withBalance.length;
   }

@@ -4,7 +4,7 @@
 import { describe, getJson } from "../api.js";
 import { isAdmin } from "../auth.js";
 import { announce, badge, emptyBox, errorBox, h, loadingBox, pageTitle, replace } from "../dom.js";
-import { accountLabel, dateTime, flagLabel, kindLabel, methodLabel, money } from "../format.js";
+import { accountLabel, dateTime, flagLabel, kindLabel, methodLabel, money, plural } from "../format.js";
 import { openRefund } from "./refund-dialog.js";
 
 const STATUS_TONES = { pending: "info", succeeded: "good", failed: "bad" };
@@ -15,7 +15,10 @@ export async function render({ main, params, signal }) {
   const head = h("div", {});
   const notice = h("div", { class: "notice-slot" });
   const content = h("div", {});
-  replace(main, h("div", { class: "page-head" }, pageTitle("Payment link")), head, notice, content);
+  const title = pageTitle("Payment link");
+  replace(main,
+    h("p", { class: "back-link" }, h("a", { href: "#/invoices" }, "← Back to the bill list")),
+    h("div", { class: "page-head" }, title), head, notice, content);
   replace(content, loadingBox("Loading the payment link…"));
   await load();
 
@@ -34,15 +37,21 @@ export async function render({ main, params, signal }) {
   }
 
   function show(link) {
+    // Named by what people know: the bills' numbers and the client, never the link's id.
+    const bills = link.bills || [];
+    const numbers = bills.length ? bills.map((b) => b.number).join(", ") : `${plural(link.bill_ids.length, "bill")}`;
+    const client = bills[0]?.client?.name;
+    const text = `Payment link for ${numbers}${client ? ` (${client})` : ""}`;
+    title.textContent = text;
+    document.title = `${text} · BillBridge`;
     const copy = h("button", { type: "button", class: "small" }, "Copy link");
     copy.addEventListener("click", async () => {
       try { await navigator.clipboard.writeText(link.url); announce("Payment link copied."); copy.textContent = "Copied"; }
       catch { announce("Copying is not allowed here; select the address and copy it."); }
     });
     replace(head, h("p", { class: "link-url" },
-      h("span", { class: "muted" }, `${link.id} · `),
+      h("span", { class: "muted" }, "The client's pay page: "),
       h("a", { href: link.url, target: "_blank", rel: "noopener" }, link.url), " ", copy));
-    const bills = link.bills || [];
     const names = Object.fromEntries(bills.map((b) => [b.id, b.number]));
     replace(content,
       h("section", { "aria-labelledby": "bills-title" },

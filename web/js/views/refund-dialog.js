@@ -48,11 +48,30 @@ export function openRefund({ link, payment, onDone, onRefused = () => {} }) {
     h("div", { class: "actions end" }, cancel, submit));
   const dialog = h("dialog", { class: "refund-dialog", "aria-labelledby": titleId }, form);
 
+  // Why the typed amount cannot be refunded, or null; the Refund button is off while it cannot,
+  // and says why next to the amount.
+  function problem(cents) {
+    if (isAch) return null;
+    if (cents === null) return String(amount.value).trim() ? "Enter an amount such as 25.00." : "Enter the amount to refund.";
+    if (cents <= 0) return "Enter an amount above zero.";
+    if (cents > left) return `At most ${money(left, currency)} can be refunded on this payment.`;
+    return null;
+  }
+
   function label() {
     const cents = isAch ? payment.amount_cents : parseAmount(amount.value, currency);
-    submit.textContent = cents ? `Refund ${money(cents, currency)}` : "Refund";
+    const why = problem(cents);
+    submit.disabled = why !== null;
+    submit.title = why || "";
+    submit.textContent = cents && !why ? `Refund ${money(cents, currency)}` : "Refund";
+    return why;
   }
-  amount.addEventListener("input", () => { setFieldError(amount, null); label(); });
+  amount.addEventListener("input", () => {
+    const why = label();
+    setFieldError(amount, why);
+    if (why) submit.setAttribute("aria-describedby", amount.getAttribute("aria-describedby") || "");
+    else submit.removeAttribute("aria-describedby");
+  });
   label();
 
   form.addEventListener("submit", async (event) => {

@@ -5,7 +5,7 @@ import { describe, getJson, pollUntil, sendJson } from "../api.js";
 import { emptyBox, errorBox, h, loadingBox, pageTitle, replace } from "../dom.js";
 import { dateTime, plural } from "../format.js";
 import { attachments, draftEditor, isDone, isSentOk, statusBadge } from "./envelope-parts.js";
-import { billName } from "./common.js";
+import { attachmentName, billNames, envelopeBills } from "./common.js";
 
 export async function render({ main, params, signal }) {
   const batchId = params.batchId;
@@ -97,7 +97,7 @@ export async function render({ main, params, signal }) {
   function recipient(envelope) {
     return h("dl", { class: "facts" },
       h("dt", {}, "To"), h("dd", {}, envelope.to || h("span", { class: "warn-text" }, "No email address")),
-      h("dt", {}, "Bills"), h("dd", {}, envelope.bill_ids.map(billName).join(", ")));
+      h("dt", {}, "Bills"), h("dd", {}, billNames(envelope)));
   }
 
   function showConfirm(envelope) {
@@ -110,7 +110,7 @@ export async function render({ main, params, signal }) {
       h("dl", { class: "facts" },
         h("dt", {}, "To"), h("dd", {}, envelope.to),
         h("dt", {}, "Subject"), h("dd", {}, envelope.subject),
-        h("dt", {}, "Attachments"), h("dd", {}, envelope.bill_ids.map((id) => `${billName(id)}.pdf`).join(", "))),
+        h("dt", {}, "Attachments"), h("dd", {}, envelopeBills(envelope).map(attachmentName).join(", "))),
       h("h3", {}, "Message"),
       h("div", { class: "message-preview" }, envelope.body.replace(/\{\{\s*pay_link\s*\}\}/g, "[payment link]")),
       status,

@@ -4,7 +4,7 @@
 import { describe, getJson, pollUntil, sendJson } from "../api.js";
 import { announce, emptyBox, errorBox, h, loadingBox, pageTitle, replace } from "../dom.js";
 import { plural } from "../format.js";
-import { billName } from "./common.js";
+import { billNames } from "./common.js";
 import { attachments, draftEditor, isDone, isSentOk, statusBadge } from "./envelope-parts.js";
 
 export async function render({ main, params, signal }) {
@@ -35,19 +35,19 @@ export async function render({ main, params, signal }) {
   const cards = envelopes.map((envelope, i) => {
     const headingId = `card-${envelope.id}`;
     const status = h("span", { class: "card-status" }, statusBadge(envelope.status));
-    let body;
+    const body = h("div", { class: "card-body" });
     if (envelope.status === "draft") {
       const editor = draftEditor(envelope, { idPrefix: `all-${envelope.id}` });
       editors.set(envelope.id, editor);
-      body = [editor.element, attachments(envelope)];
+      replace(body, editor.element, attachments(envelope));
     } else {
-      body = h("p", { class: "muted" }, "Already sent: it is not sent again.");
+      replace(body, h("p", { class: "muted" }, "Already sent: it is not sent again."), readOnly(envelope));
     }
     const card = h("section", { class: "card", "aria-labelledby": headingId },
       h("h2", { id: headingId }, `${i + 1}. ${envelope.client.name}`, " ", status),
-      h("p", { class: "sub" }, `To ${envelope.to} · ${envelope.bill_ids.map(billName).join(", ")}`),
+      h("p", { class: "sub" }, `To ${envelope.to} · ${billNames(envelope)}`),
       body);
-    return { envelope, card, status };
+    return { envelope, card, status, body };
   });
 
   const progress = h("div", { class: "progress-slot", role: "status" });
@@ -113,6 +113,14 @@ export async function render({ main, params, signal }) {
       : bad.length ? `${ok} of ${plural(mine.length, "envelope")} sent; ${bad.length} failed.` : `All ${plural(mine.length, "envelope")} sent.`;
     announce(headline);
     continueButton.remove();
+    // What was sent is history: its subject and message are shown, no longer editable.
+    for (const c of cards) {
+      const now = latest.find((e) => e.id === c.envelope.id);
+      if (now && isSentOk(now)) {
+        editors.delete(now.id);
+        replace(c.body, readOnly(now), attachments(now));
+      }
+    }
     replace(progress,
       h("h2", { tabindex: "-1", class: "result-title" }, headline),
       h("ul", { class: "results-list" }, mine.map((e) => h("li", {},
@@ -121,4 +129,11 @@ export async function render({ main, params, signal }) {
       h("div", { class: "actions" }, h("a", { href: "#/invoices", class: "button primary" }, "Back to Invoices")));
     progress.querySelector("h2").focus();
   }
+}
+
+/** A sent envelope's subject and message, as text. */
+function readOnly(envelope) {
+  return h("dl", { class: "facts sent-text" },
+    h("dt", {}, "Subject"), h("dd", { class: "sent-subject" }, envelope.subject),
+    h("dt", {}, "Message"), h("dd", {}, h("div", { class: "message-preview" }, envelope.body)));
 }

@@ -43,13 +43,46 @@ from billbridge.domain.bills import (
     is_sendable,
 )
 from billbridge.domain.errors import InvalidInput
-from billbridge.services.ports import BillsPage, WantedPdf
+from billbridge.domain.listing import (
+    MAX_SEARCH_MATCHES,
+    Position,
+    SearchField,
+    Sort,
+    SortField,
+    after,
+    arrange,
+    index_key,
+    is_overdue,
+    matches,
+    position_of,
+    search_value,
+    sort_value,
+)
+from billbridge.services.ports import BillsPage, SortedPage, WantedPdf
 
 log = logging.getLogger(__name__)
 
 STATE_INDEX = "gsi1"  # one state, newest id first
 GROUP_INDEX = "gsi2"  # a group of states, newest id first
 PDF_INDEX = "gsi3"  # sendable bills whose PDF is wanted (sparse), newest id first
+# Sorted and searched lists (L5): partition `pk` (the firm), sort keys `{state}#{value}#{id}`.
+SORT_INDEXES: dict[SortField, tuple[str, str]] = {
+    SortField.DUE_AT: ("gsi4", "lsort_due"),
+    SortField.AMOUNT: ("gsi5", "lsort_amount"),
+    SortField.CLIENT: ("gsi6", "lsort_client"),
+}
+SEARCH_INDEXES: dict[SearchField, tuple[str, str]] = {
+    SearchField.CLIENT: ("gsi6", "lsort_client"),  # the client sort key is also its search key
+    SearchField.NUMBER: ("gsi7", "lsearch_number"),
+    SearchField.MATTER: ("gsi8", "lsearch_matter"),
+}
+LIST_KEY_ATTRIBUTES = (
+    "lsort_due",
+    "lsort_amount",
+    "lsort_client",
+    "lsearch_number",
+    "lsearch_matter",
+)
 _DELETED = BillState.DELETED.value
 
 # States listed together, each group one Query of gsi2 in id order. The default filter is one
@@ -98,11 +131,29 @@ def _date_or_none(value: date | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
+def list_keys(bill: Bill) -> list[tuple[str, Any]]:
+    """The sort and search keys of a bill (domain/listing.py); none for a deleted bill, which
+    only the id-ordered listing shows."""
+    if bill.state is BillState.DELETED:
+        return [(name, None) for name in LIST_KEY_ATTRIBUTES]
+    stored = StoredBill(bill=bill)
+    keys: list[tuple[str, Any]] = []
+    for field, (_, attribute) in SORT_INDEXES.items():
+        keys.append((attribute, index_key(bill.state, sort_value(stored, field), bill.id)))
+    for search, (_, attribute) in SEARCH_INDEXES.items():
+        if search is SearchField.CLIENT:
+            continue
+        value = search_value(stored, search)
+        keys.append((attribute, index_key(bill.state, value, bill.id) if value else None))
+    return keys
+
+
 def clio_attributes(firm_id: str, bill: Bill, synced_at: str) -> list[tuple[str, Any]]:
     """The Clio-owned attributes of a bill item (None means absent). Product-owned attributes
     (paid_gl_cents, payment_link_id, last_sent_at) are never among them."""
     matter = bill.matter
     return [
+        *list_keys(bill),
         ("type", "bill"),
         ("gsi1pk", state_pk(firm_id, bill.state)),
         ("gsi1sk", bill_sk(bill.id)),  # also the sort key of gsi2 and gsi3
@@ -256,12 +307,20 @@ class DynamoBillRepository(DynamoRepository):
                 {"pk": {"S": firm_pk(firm_id)}, "sk": {"S": bill_sk(bill_id)}}
                 for bill_id in unique[start : start + BATCH_GET_LIMIT]
             ]
-            names = {"#b": "bill_id", "#e": "etag", "#g": "gsi2pk"}
-            for item in self._batch_get(keys, "#b, #e, #g", names):
+            names = {
+                "#b": "bill_id",
+                "#e": "etag",
+                "#g": "gsi2pk",
+                "#l": "lsort_due",
+                "#s": "state",
+            }
+            for item in self._batch_get(keys, "#b, #e, #g, #l, #s", names):
                 data = from_item(item)
-                # A bill stored before gsi2 existed is listed by no default page: answering no
-                # etag makes the sync write it again, with its keys.
-                current = "gsi2pk" in data
+                # A bill stored before gsi2 (or the sort keys) existed is missing from some
+                # listings: answering no etag makes the sync write it again, with its keys.
+                current = "gsi2pk" in data and (
+                    "lsort_due" in data or data.get("state") == _DELETED
+                )
                 found[int(data["bill_id"])] = str(data.get("etag") or "") if current else ""
         return found
 
@@ -322,6 +381,8 @@ class DynamoBillRepository(DynamoRepository):
         update = Update(self._table, {"pk": {"S": firm_pk(firm_id)}, "sk": {"S": bill_sk(bill_id)}})
         update.set("state", _DELETED).set("gsi1pk", state_pk(firm_id, BillState.DELETED))
         update.set("gsi2pk", group_pk(firm_id, BillState.DELETED)).remove("gsi3pk")
+        for attribute in LIST_KEY_ATTRIBUTES:  # sorted and searched lists leave it out
+            update.remove(attribute)
         update.set("deleted_at", iso_utc(at))
         # A delete is final in Clio, so it wins over any stored version; only a bill we have and
         # have not already deleted changes.
@@ -385,6 +446,175 @@ class DynamoBillRepository(DynamoRepository):
                 "ExpressionAttributeValues": values,
                 "ScanIndexForward": False,
                 "Limit": wanted - len(found),
+            }
+            if start:
+                args["ExclusiveStartKey"] = start
+            response = self._retrying(partial(self._read, "query", **args))
+            found.extend(response.get("Items", []))
+            start = response.get("LastEvaluatedKey")
+            if not start:
+                break
+        return found
+
+    # -- sorted and searched lists (L5) ---------------------------------------------------------
+
+    def search_page(
+        self,
+        firm_id: str,
+        states: Sequence[BillState],
+        *,
+        sort: Sort | None,
+        query: str | None,
+        overdue_on: date | None,
+        page_size: int,
+        cursor: Position | None,
+    ) -> SortedPage:
+        """One page of bills in some states, sorted (and searched, and only overdue ones).
+
+        A sorted page is one Query per state of the sort's index, a range in order. A search
+        first asks the search indexes for every match (one Query per state and field, at most
+        MAX_SEARCH_MATCHES each) and sorts them; a search matching more than that (a client
+        with thousands of bills) is dense, so it reads the listing's own order instead (the
+        sort's index, or gsi1 for newest first) with the search as a filter, which then finds
+        a page in the first few reads."""
+        if page_size < 1:
+            raise InvalidInput("The page size must be at least 1.", field="page_size")
+        wanted_states = [BillState(s) for s in dict.fromkeys(states) if s is not BillState.DELETED]
+        if overdue_on is not None:
+            wanted_states = [s for s in wanted_states if s is BillState.AWAITING_PAYMENT]
+        found: dict[int, StoredBill] = {}
+
+        def keep(items: list[Item]) -> None:
+            for item in items:
+                stored = stored_bill_from_item(item)
+                # While an index catches up with a change a bill can show twice: the newest.
+                kept = found.get(stored.bill.id)
+                if kept is None or stored.bill.clio_updated_at > kept.bill.clio_updated_at:
+                    found[stored.bill.id] = stored
+
+        dense = False
+        if query is not None:
+            for state in wanted_states:
+                for index, attribute in SEARCH_INDEXES.values():
+                    items = self._range(
+                        index,
+                        "#pk = :p AND begins_with(#k, :lo)",
+                        {"#pk": "pk", "#k": attribute},
+                        {":p": {"S": firm_pk(firm_id)}, ":lo": {"S": f"{state.value}#{query}"}},
+                        True,
+                        MAX_SEARCH_MATCHES + 1,
+                    )
+                    if len(items) > MAX_SEARCH_MATCHES:
+                        dense = True
+                        break
+                    keep(items)
+                if dense:
+                    break
+        if query is None or dense:
+            found.clear()
+            for state in wanted_states:
+                keep(self._ordered(firm_id, state, sort, query, overdue_on, page_size, cursor))
+            if sort is None and query is None:
+                sort = Sort(SortField.DUE_AT)
+        rows = [
+            b
+            for b in found.values()
+            if b.bill.state in wanted_states
+            and (overdue_on is None or is_overdue(b, overdue_on))
+            and (query is None or matches(b, query))
+            and after(b, sort, cursor)
+        ]
+        ordered = arrange(rows, sort)
+        if len(ordered) > page_size:
+            page = ordered[:page_size]
+            return SortedPage(items=page, last=position_of(page[-1], sort))
+        return SortedPage(items=ordered, last=None)
+
+    def _ordered(
+        self,
+        firm_id: str,
+        state: BillState,
+        sort: Sort | None,
+        query: str | None,
+        overdue_on: date | None,
+        page_size: int,
+        cursor: Position | None,
+    ) -> list[Item]:
+        """The first bills of one state after the cursor in the listing's order: a range of
+        the sort's index (gsi1 for newest first), with the search and overdue as filters."""
+        values: dict[str, Any] = {}
+        names: dict[str, str] = {}
+        filters: list[str] = []
+        if sort is None and query is not None:
+            # Newest first: the state's id-ordered partition (gsi1).
+            index = STATE_INDEX
+            values[":p"] = {"S": state_pk(firm_id, state)}
+            names["#pk"] = "gsi1pk"
+            condition = "#pk = :p"
+            if cursor is not None:
+                names["#sk"] = "gsi1sk"
+                condition += " AND #sk < :before"
+                values[":before"] = {"S": bill_sk(cursor.bill_id)}
+            forward = False
+        else:
+            chosen = sort or Sort(SortField.DUE_AT)
+            index, attribute = SORT_INDEXES[chosen.field]
+            low, high = f"{state.value}#", f"{state.value}$"  # '$' follows '#'
+            if overdue_on is not None and chosen.field is SortField.DUE_AT:
+                high = f"{state.value}#{overdue_on.isoformat()}"  # due before that day
+            if cursor is not None:
+                mark = index_key(state, cursor.value, cursor.bill_id)
+                if chosen.descending:
+                    high = min(high, mark)
+                else:
+                    low = max(low, mark)
+            values.update({":p": {"S": firm_pk(firm_id)}, ":lo": {"S": low}, ":hi": {"S": high}})
+            names.update({"#pk": "pk", "#k": attribute})
+            condition = "#pk = :p AND #k BETWEEN :lo AND :hi"
+            forward = not chosen.descending
+        if query is not None:
+            values[":q"] = {"S": f"{state.value}#{query}"}
+            searched = [a for _, a in SEARCH_INDEXES.values()]
+            names.update({f"#s{i}": a for i, a in enumerate(searched)})
+            filters.append(
+                "(" + " OR ".join(f"begins_with(#s{i}, :q)" for i in range(len(searched))) + ")"
+            )
+        if overdue_on is not None:
+            values.update({":zero": {"N": "0"}, ":today": {"S": overdue_on.isoformat()}})
+            names.update({"#o": "outstanding_clio_cents", "#d": "due_at"})
+            filters.append("#o > :zero AND #d < :today")
+        # The cursor's own bill may come back (BETWEEN is inclusive): one more than a page+1.
+        return self._range(
+            index, condition, names, values, forward, page_size + 2, " AND ".join(filters) or None
+        )
+
+    def _range(
+        self,
+        index: str,
+        condition: str,
+        names: dict[str, str],
+        values: dict[str, Any],
+        forward: bool,
+        wanted: int,
+        filter_expression: str | None = None,
+    ) -> list[Item]:
+        """Up to `wanted` items of one index Query (its filter applied), reading on past 1 MB
+        responses and filtered-out items until enough are found or the range ends."""
+        extra: dict[str, Any] = {}
+        if filter_expression:
+            extra["FilterExpression"] = filter_expression
+        found: list[Item] = []
+        start: Item | None = None
+        while len(found) < wanted:
+            args: dict[str, Any] = {
+                "TableName": self._table,
+                "IndexName": index,
+                "KeyConditionExpression": condition,
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": values,
+                "ScanIndexForward": forward,
+                "Limit": wanted - len(found),
+                **extra,
             }
             if start:
                 args["ExclusiveStartKey"] = start

@@ -50,10 +50,12 @@ from billbridge.domain.payments import (
     Allocation,
     Hold,
     Method,
+    ReconciliationAction,
     Transaction,
     TxnKind,
     TxnStatus,
 )
+from billbridge.domain.reconciliation import RECORDED_NOTE_DAYS, RecordedNote
 from billbridge.services.ports import DuplicateEvent, PaymentAccounts, StaleTransaction
 
 # Stripe retries a webhook for up to three days and lists events for thirty: keep a little more.
@@ -285,6 +287,50 @@ class DynamoPaymentStore(DynamoRepository):
                 raise StaleTransaction("the connected account changed since it was read") from exc
             raise
         return stored
+
+    def all_transactions(self, firm_id: str) -> list[Transaction]:
+        """Every payment and refund of the firm (reconciliation's dates, methods, references):
+        one Query of the firm's partition, `begins_with(sk, "TXN#")`."""
+        items = self._query_prefix(firm_pk(firm_id), "TXN#")
+        found = [txn_from_item(firm_id, item) for item in items]
+        return sorted(found, key=lambda t: (t.created_at, t.id))
+
+    def recorded_notes(self, firm_id: str) -> list[RecordedNote]:
+        """The clerks' "recorded in Clio" notes (one Query, `begins_with(sk, "RECORDED#")`)."""
+        notes = []
+        for item in self._query_prefix(firm_pk(firm_id), "RECORDED#"):
+            data = from_item(item)
+            notes.append(
+                RecordedNote(
+                    bill_id=int(data["bill_id"]),
+                    action=ReconciliationAction(str(data["action"])),
+                    amount_cents=int(data["amount_cents"]),
+                    user_id=str(data["user_id"]),
+                    email=str(data["email"]) if data.get("email") else None,
+                    at=datetime.fromisoformat(str(data["at"])),
+                )
+            )
+        return notes
+
+    def save_recorded_note(self, firm_id: str, note: RecordedNote) -> None:
+        """One note per line (bill, action, amount): a second mark of the same line replaces
+        the first, so the newest clerk and time are shown."""
+        sk = f"RECORDED#{bill_sk(note.bill_id)}#{note.action.value}#{note.amount_cents:015d}"
+        data: dict[str, Any] = {
+            "pk": firm_pk(firm_id),
+            "sk": sk,
+            "type": "recorded_in_clio",
+            "firm_id": firm_id,
+            "bill_id": note.bill_id,
+            "action": note.action.value,
+            "amount_cents": note.amount_cents,
+            "user_id": note.user_id,
+            "at": iso_utc(note.at),
+            "expires_at_epoch": epoch_seconds(note.at + timedelta(days=RECORDED_NOTE_DAYS)),
+        }
+        if note.email:
+            data["email"] = note.email
+        self._retrying(lambda: self._write("put_item", TableName=self._table, Item=to_item(data)))
 
     def payment_accounts(self, firm_id: str) -> PaymentAccounts | None:
         """Both accounts' Stripe ids, once both exist (ready or not)."""

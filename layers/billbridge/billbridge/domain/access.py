@@ -108,6 +108,7 @@ ROUTE_ROLES: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/payment-links/{link_id}"): STAFF_AND_ADMIN,
     ("POST", "/payment-links/{link_id}/transactions/{txn_id}/refunds"): ADMIN_ONLY,
     ("GET", "/reconciliation"): STAFF_AND_ADMIN,
+    ("POST", "/reconciliation/recorded"): STAFF_AND_ADMIN,
     ("GET", "/payment-accounts"): ADMIN_ONLY,
     ("POST", "/payment-accounts/onboarding"): ADMIN_ONLY,
     # The onboarding checklist: anyone may see where the firm is; its steps are an admin's

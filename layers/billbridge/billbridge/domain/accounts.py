@@ -72,7 +72,7 @@ def checked_email(value: str, field_name: str = "email") -> str:
             problem = str(exc)
     if problem is not None:
         raise InvalidInput(
-            f"{text or 'The email address'} is not an email address ({problem}).",
+            f"That is not an email address we can use ({problem}): {text or 'nothing was given'}.",
             field=field_name,
         )
     return text.lower()

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from billbridge.domain.email_headers import address_problem, header_safe
 from billbridge.domain.errors import InvalidInput, RuleViolation
-from billbridge.domain.money import cents_from_major
+from billbridge.domain.money import cents_from_major, format_money
 
 if TYPE_CHECKING:
     from billbridge.domain.payments import BillMoney
@@ -46,7 +46,7 @@ def parse_states(raw: str | list[str] | tuple[str, ...]) -> tuple[BillState, ...
     items = raw.split(",") if isinstance(raw, str) else list(raw)
     names = [s.strip() for s in items if s.strip()]
     if not names:
-        raise InvalidInput("at least one bill state is needed", field="states")
+        raise InvalidInput("Choose at least one bill state.", field="states")
     states: list[BillState] = []
     for name in names:
         try:
@@ -54,7 +54,7 @@ def parse_states(raw: str | list[str] | tuple[str, ...]) -> tuple[BillState, ...
         except ValueError:
             allowed = ", ".join(s.value for s in BillState)
             raise InvalidInput(
-                f"unknown bill state {name!r}; allowed: {allowed}", field="states"
+                f"Unknown bill state {name!r}. Allowed: {allowed}.", field="states"
             ) from None
         if state not in states:
             states.append(state)
@@ -167,17 +167,29 @@ MONEY_COUNTERS = (
 
 
 def unsendable_reason(bill: Bill) -> RuleViolation | None:
-    """Why a bill cannot go in an envelope, or None: a client could pay it and has an address."""
-    if bill.state is not BillState.AWAITING_PAYMENT or bill.outstanding_clio_cents <= 0:
+    """Why Clio's side of a bill keeps it out of an envelope, or None: Clio says it is awaiting
+    payment with a balance, and the client has an address. (What our own payments leave
+    payable is `StoredBill.unsendable`, which starts here.)"""
+    if bill.state is not BillState.AWAITING_PAYMENT:
+        from billbridge.domain.payments import not_payable_reason
+
         return RuleViolation(
-            f"bill {bill.id} ({bill.number}) has no outstanding balance to send",
+            f"{bill.number} cannot be sent: {not_payable_reason(bill.state)} in Clio, so "
+            "nothing is payable on it.",
+            field="bill_ids",
+            code="bill_not_outstanding",
+        )
+    if bill.outstanding_clio_cents <= 0:
+        return RuleViolation(
+            f"{bill.number} cannot be sent: it has no balance in Clio, so nothing is payable "
+            "on it.",
             field="bill_ids",
             code="bill_not_outstanding",
         )
     if not bill.client.email:
         return RuleViolation(
-            f"bill {bill.id} ({bill.number}): client {bill.client.name!r} "
-            "has no email address in Clio",
+            f"{bill.number} cannot be sent: the client {bill.client.name!r} has no email "
+            "address in Clio.",
             field="bill_ids",
             code="client_without_email",
         )
@@ -185,8 +197,8 @@ def unsendable_reason(bill: Bill) -> RuleViolation | None:
     if problem is not None:
         # It would be the email's To header: correct it in Clio, then sync.
         return RuleViolation(
-            f"bill {bill.id} ({bill.number}): client {header_safe(bill.client.name)!r} has an "
-            f"email address in Clio that cannot be sent to ({problem}); correct it in Clio",
+            f"{bill.number} cannot be sent: the client {header_safe(bill.client.name)!r} has an "
+            f"email address in Clio that cannot be sent to ({problem}). Correct it in Clio.",
             field="bill_ids",
             code="client_email_invalid",
         )
@@ -194,7 +206,8 @@ def unsendable_reason(bill: Bill) -> RuleViolation | None:
 
 
 def is_sendable(bill: Bill) -> bool:
-    """Staff could send this bill now (its PDF is worth having ready: docs/sending.md)."""
+    """Staff could send this bill now as far as Clio says (its PDF is worth having ready:
+    docs/sending.md)."""
     return unsendable_reason(bill) is None
 
 
@@ -248,7 +261,35 @@ class StoredBill:
 
     @property
     def payable_cents(self) -> int:
+        """What a client is asked for now: the one payability rule (domain/payments.py,
+        `BillMoney.payable_cents`): Outstanding (Clio) minus our payments Clio does not show
+        yet, and nothing on a bill whose state is not payable."""
         return self.money.payable_cents
+
+    def unsendable(self) -> RuleViolation | None:
+        """Why this bill cannot be selected and sent to the client now, in a sentence, or None.
+        Clio's side first (state, balance, address), then ours: nothing is payable because our
+        payments already cover what Clio shows (Paid (GL) not yet in Clio), or because a bank
+        payment is still settling."""
+        problem = unsendable_reason(self.bill)
+        if problem is not None or self.payable_cents > 0:
+            return problem
+        bill, currency = self.bill, self.bill.currency
+        if self.pending_cents > 0:
+            return RuleViolation(
+                f"{bill.number} cannot be sent: a bank payment of "
+                f"{format_money(self.pending_cents, currency)} is still settling, so nothing is "
+                "payable until it settles or fails.",
+                field="bill_ids",
+                code="payment_pending",
+            )
+        return RuleViolation(
+            f"{bill.number} cannot be sent: it is already paid through BillBridge "
+            f"({format_money(self.paid_gl_cents, currency)} in Paid (GL)), which Clio does not "
+            "show yet, so nothing is payable on it.",
+            field="bill_ids",
+            code="nothing_payable",
+        )
 
     def all_flags(self) -> tuple[str, ...]:
         """What staff should look at: disputes (inquiry, disputed: an open chargeback,

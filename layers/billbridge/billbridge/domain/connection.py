@@ -28,7 +28,7 @@ def parse_region(raw: str | None) -> Region:
     except ValueError:
         allowed = ", ".join(r.value for r in Region)
         raise InvalidInput(
-            f"unknown Clio region {raw!r}; allowed: {allowed}", field="region"
+            f"Unknown Clio region {raw!r}. Allowed: {allowed}.", field="region"
         ) from None
 
 

@@ -55,8 +55,8 @@ def check_header_text(value: str, field: str, what: str) -> None:
     problem = header_problem(value)
     if problem is not None:
         raise RuleViolation(
-            f"{what} goes in the email's header and must be one line of text: it contains "
-            f"{problem}",
+            f"{what[:1].upper()}{what[1:]} goes in the email's header and must be one line of "
+            f"text: it contains {problem}.",
             field=field,
             code=HEADER_UNSAFE,
         )

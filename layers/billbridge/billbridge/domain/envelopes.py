@@ -7,23 +7,24 @@ requests may share an envelope: the payment is split by account later (P3).
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 
-from billbridge.domain.bills import BillKind, Client, StoredBill, unsendable_reason
+from billbridge.domain.bills import BillKind, Client, StoredBill
 from billbridge.domain.email_headers import check_header_text, header_safe
 from billbridge.domain.errors import RuleViolation
+from billbridge.domain.money import CURRENCY_SIGNS as CURRENCY_SIGNS  # older callers import it here
+from billbridge.domain.money import format_money
 from billbridge.domain.settings import FirmSettings
 from billbridge.domain.templates import TemplateProblem, render
 
 MAX_BILLS_PER_ENVELOPE = 10
 # One batch is written in one DynamoDB transaction (100 items): the batch and its envelopes.
 MAX_ENVELOPES_PER_BATCH = 99
-
-CURRENCY_SIGNS = {"USD": "$", "CAD": "$", "AUD": "$", "GBP": "£", "EUR": "€"}
 
 
 class EnvelopeStatus(StrEnum):
@@ -120,8 +121,9 @@ def new_envelope_id() -> str:
 
 
 def check_sendable(stored: StoredBill) -> None:
-    """A bill goes in an envelope only when a client could pay it and has an address."""
-    problem = unsendable_reason(stored.bill)
+    """A bill goes in an envelope only when something is payable on it now and its client has
+    an address (`StoredBill.unsendable`)."""
+    problem = stored.unsendable()
     if problem is not None:
         raise problem
 
@@ -145,34 +147,64 @@ def group_bills(bills: Sequence[StoredBill], aggregate: bool) -> list[list[Store
     return groups
 
 
-def money(cents: int, currency: str) -> str:
-    sign = CURRENCY_SIGNS.get(currency)
-    amount = f"{abs(cents) // 100:,}.{abs(cents) % 100:02d}"
-    text = f"{sign}{amount}" if sign else f"{amount} {currency}"
-    return f"-{text}" if cents < 0 else text
+money = format_money  # the name older callers (the pay page) import
+
+
+def attachment_name(number: str, bill_id: int) -> str:
+    """The bill PDF's file name, in the email and on every screen: its Clio number made safe
+    for a file name ("INV-00037.pdf"), the Clio id only when the number has nothing usable."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", number).strip("-.") or str(bill_id)
+    return f"{name}.pdf"
+
+
+def _lines(bills: Sequence[StoredBill], currency: str) -> str:
+    return "\n".join(f"{b.bill.number}: {format_money(b.payable_cents, currency)}" for b in bills)
 
 
 def merge_fields(bills: Sequence[StoredBill], settings: FirmSettings) -> dict[str, str]:
+    """The merge fields of an envelope's bills. Every amount is what is payable now (Outstanding
+    (Clio) minus our payments Clio does not show yet: `StoredBill.payable_cents`), never Clio's
+    outstanding alone, so a bill paid here and not yet in Clio never asks for its amount again."""
     currency = bills[0].bill.currency
     due_dates = sorted({b.bill.due_at for b in bills if b.bill.due_at})
+    invoices = [b for b in bills if b.bill.kind is not BillKind.TRUST_REQUEST]
+    trust = [b for b in bills if b.bill.kind is BillKind.TRUST_REQUEST]
     return {
         "client_name": bills[0].bill.client.name,
         "bill_numbers": ", ".join(b.bill.number for b in bills),
-        "amount_due": money(sum(b.bill.outstanding_clio_cents for b in bills), currency),
-        "amounts_due": "\n".join(
-            f"{b.bill.number}: {money(b.bill.outstanding_clio_cents, currency)}" for b in bills
-        ),
+        "amount_due": format_money(sum(b.payable_cents for b in bills), currency),
+        "amounts_due": _lines(bills, currency),
+        "invoice_lines": _lines(invoices, currency),
+        "invoice_amount_due": format_money(sum(b.payable_cents for b in invoices), currency),
+        "trust_request_lines": _lines(trust, currency),
+        "trust_amount_due": format_money(sum(b.payable_cents for b in trust), currency),
         "due_dates": ", ".join(d.strftime("%b %d, %Y").replace(" 0", " ") for d in due_dates),
         "firm_name": settings.firm_name,
     }
 
 
+TEMPLATE_LABELS = {
+    "invoice": "invoice",
+    "trust_request": "trust request",
+    "mixed": "invoices and trust requests",
+}
+
+
+def template_kind(bills: Sequence[StoredBill]) -> str:
+    """Which of the firm's templates an envelope uses: trust requests alone the trust template,
+    invoices alone the invoice template, both together the mixed template (T1)."""
+    kinds = {b.bill.kind for b in bills}
+    if kinds == {BillKind.TRUST_REQUEST}:
+        return "trust_request"
+    if BillKind.TRUST_REQUEST in kinds:
+        return "mixed"
+    return "invoice"
+
+
 def draft_text(bills: Sequence[StoredBill], settings: FirmSettings) -> tuple[str, str]:
-    """Subject and body from the firm's templates: trust requests use the trust template; an
-    envelope with any operating invoice uses the invoice template (it also covers the mix)."""
-    trust_only = all(b.bill.kind is BillKind.TRUST_REQUEST for b in bills)
-    kind = "trust_request" if trust_only else "invoice"
-    template = settings.templates.trust_request if trust_only else settings.templates.invoice
+    """Subject and body from the firm's template for the envelope's kind of bills."""
+    kind = template_kind(bills)
+    template = getattr(settings.templates, kind)
     fields = merge_fields(bills, settings)
     rendered = {}
     for part in ("subject", "body"):
@@ -181,12 +213,11 @@ def draft_text(bills: Sequence[StoredBill], settings: FirmSettings) -> tuple[str
         except TemplateProblem as exc:
             # A template that rendered the sample values can still fail on a bill's own
             # (`{% if client_name != 'Acme Ltd' %}{{ 1//0 }}{% endif %}`): name both.
-            numbers = ", ".join(f"{b.bill.id} ({b.bill.number})" for b in bills)
-            label = "trust request" if trust_only else "invoice"
+            numbers = ", ".join(b.bill.number for b in bills)
             raise RuleViolation(
-                f"the {label} email template's {part} cannot be filled in for bill "
-                f"{numbers} of {header_safe(bills[0].bill.client.name)!r}: {exc}; correct "
-                f"the template in Settings (templates.{kind}.{part})",
+                f"The {TEMPLATE_LABELS[kind]} email template's {part} cannot be filled in for "
+                f"{numbers} of {header_safe(bills[0].bill.client.name)!r}: {exc} Correct the "
+                f"template in Settings (templates.{kind}.{part}).",
                 field="bill_ids",
                 code="template_failed",
             ) from None
@@ -198,8 +229,8 @@ def draft_text(bills: Sequence[StoredBill], settings: FirmSettings) -> tuple[str
 def check_batch_size(envelope_count: int) -> None:
     if envelope_count > MAX_ENVELOPES_PER_BATCH:
         raise RuleViolation(
-            f"these bills make {envelope_count} envelopes; at most {MAX_ENVELOPES_PER_BATCH} "
-            "can be reviewed at once: select fewer bills",
+            f"These bills make {envelope_count} envelopes; at most {MAX_ENVELOPES_PER_BATCH} "
+            "can be reviewed at once. Select fewer bills.",
             field="bill_ids",
             code="too_many_envelopes",
         )
@@ -208,8 +239,8 @@ def check_batch_size(envelope_count: int) -> None:
 def check_editable(envelope: Envelope) -> None:
     if envelope.status not in EDITABLE:
         raise RuleViolation(
-            f"envelope {envelope.id} is {envelope.status.value}; only drafts and envelopes "
-            "that failed can be edited",
+            f"This envelope is {envelope.status.value}: only drafts and envelopes that failed "
+            "can be edited.",
             field="id",
             code="envelope_not_draft",
         )
@@ -219,7 +250,7 @@ def check_sendable_envelope(envelope: Envelope) -> None:
     """A send may start only for an envelope that may move to `sending` (a draft or failed)."""
     if not can_move(envelope.status, EnvelopeStatus.SENDING):
         raise RuleViolation(
-            f"envelope {envelope.id} is {envelope.status.value}; it is not sent again",
+            f"This envelope is {envelope.status.value}: it is not sent again.",
             field="id",
             code="envelope_already_sent",
         )

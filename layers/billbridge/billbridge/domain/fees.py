@@ -45,7 +45,7 @@ def application_fee_cents(
     """What the platform keeps of one charge: 0 for every trust charge; for an operating
     charge its processing cost, rounded up to the cent, never more than the charge."""
     if isinstance(amount_cents, bool) or not isinstance(amount_cents, int) or amount_cents < 0:
-        raise InvalidInput("amount_cents must be a non-negative integer number of cents")
+        raise InvalidInput("The amount must be a whole number, zero or more.")
     if account is Account.TRUST or amount_cents == 0:
         return 0
     if method is Method.ACH:

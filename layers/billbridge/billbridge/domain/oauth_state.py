@@ -106,7 +106,7 @@ def verify_state(state: str, key: bytes, now: datetime) -> ConnectIntent:
     # A state we did not sign (or no longer honour) proves no connect of ours: a 401, like a
     # bad webhook signature.
     invalid = Unauthenticated(
-        "the state parameter is invalid or has expired: start connecting Clio again",
+        "The state parameter is invalid or has expired. Start connecting Clio again.",
         field="state",
         code="invalid_state",
     )
@@ -142,8 +142,8 @@ def check_browser(intent: ConnectIntent, browser_secret: str | None) -> None:
     whose hash the state carries)."""
     if not browser_secret or not hmac.compare_digest(_hash(browser_secret), intent.browser_hash):
         raise RuleViolation(
-            "this Clio approval was not started from this browser: start connecting Clio again "
-            "from BillBridge, in the browser you are signed in with",
+            "This Clio approval was not started from this browser. Start connecting Clio again "
+            "from BillBridge, in the browser you are signed in with.",
             field="state",
             code="clio_connect_other_browser",
         )
@@ -151,7 +151,7 @@ def check_browser(intent: ConnectIntent, browser_secret: str | None) -> None:
 
 def already_used() -> RuleViolation:
     return RuleViolation(
-        "this Clio approval was already used: start connecting Clio again from BillBridge",
+        "This Clio approval was already used. Start connecting Clio again from BillBridge.",
         field="state",
         code="clio_connect_used",
     )

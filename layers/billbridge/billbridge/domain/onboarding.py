@@ -100,10 +100,10 @@ def check_mark(step_id: StepId, mark: Mark) -> None:
     from billbridge.domain.errors import RuleViolation
 
     if step_id is StepId.DONE:
-        raise RuleViolation("the last step is done when the others are", code="step_not_markable")
+        raise RuleViolation("The last step is done when the others are.", code="step_not_markable")
     if mark is Mark.DONE and step_id not in MARKABLE_DONE:
         raise RuleViolation(
-            f"{TITLES[step_id]} is done once it really is; it can only be skipped",
+            f"{TITLES[step_id]} is done once it really is: it can only be skipped.",
             field="status",
             code="step_not_markable",
         )

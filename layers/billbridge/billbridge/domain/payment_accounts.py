@@ -190,6 +190,6 @@ def needs_ready(accounts: Mapping[Account, ConnectedAccount], needed: set[Accoun
     if missing:
         names = " and ".join(f"{a.value} account" for a in missing)
         raise RuleViolation(
-            f"this firm cannot take online payments yet: its {names} is not set up",
+            f"This firm cannot take online payments yet: its {names} is not set up.",
             code="payments_not_set_up",
         )

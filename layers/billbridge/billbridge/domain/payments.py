@@ -27,6 +27,7 @@ from enum import StrEnum
 
 from billbridge.domain.bills import BillKind, BillState
 from billbridge.domain.errors import InvalidInput, RuleViolation
+from billbridge.domain.money import format_money
 
 # Stripe refuses charges below 50 cents (USD); a session of less cannot be paid.
 MINIMUM_CHARGE_CENTS = 50
@@ -257,14 +258,15 @@ def allocate(bills: Sequence[PayableBill], amount_cents: int | None) -> tuple[Al
     """Allocate a payment over the chosen bills: each in full when no amount is given, else the
     amount oldest due date first. Nothing is ever allocated beyond a bill's payable amount."""
     if not bills:
-        raise InvalidInput("choose at least one bill to pay", field="bill_ids")
+        raise InvalidInput("Choose at least one bill to pay.", field="bill_ids")
     currencies = {b.currency for b in bills}
     if len(currencies) > 1:
         raise RuleViolation(
-            "bills in different currencies must be paid separately",
+            "Bills in different currencies must be paid separately.",
             field="bill_ids",
             code="mixed_currencies",
         )
+    currency = next(iter(currencies))
     total = sum(b.payable_cents for b in bills)
     if total <= 0:
         raise RuleViolation(
@@ -274,9 +276,7 @@ def allocate(bills: Sequence[PayableBill], amount_cents: int | None) -> tuple[Al
         remaining = total
     else:
         if amount_cents <= 0:
-            raise InvalidInput(
-                "the amount must be a positive number of cents", field="amount_cents"
-            )
+            raise InvalidInput("The amount must be more than zero.", field="amount_cents")
         if amount_cents > total:
             from billbridge.domain.envelopes import money
 
@@ -297,7 +297,9 @@ def allocate(bills: Sequence[PayableBill], amount_cents: int | None) -> tuple[Al
     return tuple(allocations)
 
 
-def split_by_account(allocations: Sequence[Allocation]) -> dict[Account, tuple[Allocation, ...]]:
+def split_by_account(
+    allocations: Sequence[Allocation], currency: str = "USD"
+) -> dict[Account, tuple[Allocation, ...]]:
     """One payment per account (P3): trust money and operating money never share a charge.
     Each part must be chargeable on its own."""
     parts: dict[Account, tuple[Allocation, ...]] = {}
@@ -308,8 +310,9 @@ def split_by_account(allocations: Sequence[Allocation]) -> dict[Account, tuple[A
         amount = sum(a.amount_cents for a in mine)
         if amount < MINIMUM_CHARGE_CENTS:
             raise RuleViolation(
-                f"the {account.value} part of this payment ({amount} cents) is below the "
-                f"minimum card or bank payment of {MINIMUM_CHARGE_CENTS} cents",
+                f"The {account.value} part of this payment ({format_money(amount, currency)}) "
+                "is below the minimum card or bank payment of "
+                f"{format_money(MINIMUM_CHARGE_CENTS, currency)}.",
                 field="amount_cents",
                 code="amount_below_minimum",
             )
@@ -391,37 +394,37 @@ def plan_refund(payment: Transaction, amount_cents: int | None) -> tuple[Allocat
     latest-due bill first (the reverse of how the payment was allocated)."""
     if payment.status is TxnStatus.PENDING:
         raise RuleViolation(
-            "this payment has not settled yet; it can be refunded once it has",
+            "This payment has not settled yet. It can be refunded once it has.",
             code="payment_not_settled",
         )
     if payment.status is TxnStatus.FAILED:
         raise RuleViolation(
-            "this payment failed: there is nothing to refund", code="payment_failed"
+            "This payment failed: there is nothing to refund.", code="payment_failed"
         )
     left = payment.refundable_cents
     if amount_cents is not None and amount_cents <= 0:
-        raise InvalidInput("the refund must be a positive number of cents", field="amount_cents")
+        raise InvalidInput("The refund must be more than zero.", field="amount_cents")
     if payment.method is Method.ACH:
         # A product rule (Stripe itself allows partial ACH refunds): a bank payment is refunded
         # whole, and only once; that covers a payment of several bills as one.
         if payment.claimed_cents > 0:
             raise RuleViolation(
-                "this bank (ACH) payment has already been refunded",
+                "This bank (ACH) payment has already been refunded.",
                 field="amount_cents",
                 code="refund_exceeds_paid",
             )
         if amount_cents is not None and amount_cents != payment.amount_cents:
             raise RuleViolation(
-                "bank (ACH) payments can only be refunded in full "
-                f"({payment.amount_cents} cents), not in part",
+                "Bank (ACH) payments can only be refunded in full "
+                f"({format_money(payment.amount_cents, payment.currency)}), not in part.",
                 field="amount_cents",
                 code="ach_partial_refund",
             )
     amount = left if amount_cents is None else amount_cents
     if amount <= 0 or amount > left:
         raise RuleViolation(
-            f"the refund ({amount} cents) is more than is left to refund on this payment "
-            f"({left} cents)",
+            f"The refund ({format_money(amount, payment.currency)}) is more than is left to "
+            f"refund on this payment ({format_money(left, payment.currency)}).",
             field="amount_cents",
             code="refund_exceeds_paid",
         )

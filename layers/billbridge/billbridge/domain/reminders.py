@@ -111,9 +111,9 @@ def reminder_text(stored: StoredBill, settings: FirmSettings) -> tuple[str, str]
             rendered[part] = render(getattr(template, part), fields)
         except TemplateProblem as exc:
             raise RuleViolation(
-                f"the reminder email template's {part} cannot be filled in for bill "
-                f"{stored.bill.id} ({stored.bill.number}): {exc}; correct the template in "
-                f"Settings (templates.reminder.{part})",
+                f"The reminder email template's {part} cannot be filled in for "
+                f"{stored.bill.number}: {exc} Correct the template in Settings "
+                f"(templates.reminder.{part}).",
                 field="bill_ids",
                 code="template_failed",
             ) from None

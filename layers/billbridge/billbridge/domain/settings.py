@@ -90,6 +90,22 @@ class Templates(BaseModel):
             ),
         )
     )
+    # Envelopes holding both (Aggregate Payment Links): the invoices and the trust requests
+    # listed apart, with the trust sentence kept.
+    mixed: EmailTemplate = Field(
+        default_factory=lambda: EmailTemplate(
+            subject="Invoices and trust requests {{ bill_numbers }} from {{ firm_name }}",
+            body=(
+                "Dear {{ client_name }},\n\n"
+                "Please find attached your invoices and trust requests, {{ amount_due }} in "
+                "all, due {{ due_dates }}.\n\n"
+                "Invoices ({{ invoice_amount_due }}):\n{{ invoice_lines }}\n\n"
+                "Trust requests ({{ trust_amount_due }}):\n{{ trust_request_lines }}\n"
+                "Funds for trust requests are deposited into our trust account.\n\n"
+                "You can pay online here: {{ pay_link }}\n\nThank you,\n{{ firm_name }}"
+            ),
+        )
+    )
 
     # X3: the payment reminder; the same merge fields as a first send.
     reminder: EmailTemplate = Field(
@@ -141,7 +157,7 @@ class FirmSettings(BaseModel):
     @classmethod
     def _states_not_empty(cls, value: list[BillState]) -> list[BillState]:
         if not value:
-            raise ValueError("at least one bill state is needed")
+            raise ValueError("Choose at least one bill state.")
         return list(dict.fromkeys(value))
 
 
@@ -154,6 +170,6 @@ def check_header_fields(settings: FirmSettings) -> None:
         check_header_text(settings.sender_name, "sender_name", "The sender's name")
     if settings.reply_to is not None:
         check_header_text(str(settings.reply_to), "reply_to", "The reply-to address")
-    for kind in ("invoice", "trust_request", "reminder"):
+    for kind in ("invoice", "trust_request", "mixed", "reminder"):
         template: EmailTemplate = getattr(settings.templates, kind)
         check_header_text(template.subject, f"templates.{kind}.subject", "The subject template")

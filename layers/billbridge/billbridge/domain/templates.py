@@ -41,8 +41,12 @@ if TYPE_CHECKING:
 MERGE_FIELDS: dict[str, str] = {
     "client_name": "the client's name as in Clio",
     "bill_numbers": "the envelope's bill numbers, comma-separated",
-    "amount_due": "what is outstanding on the envelope's bills, formatted",
-    "amounts_due": "each bill's number and outstanding amount, one per line",
+    "amount_due": "what is payable now on the envelope's bills, formatted",
+    "amounts_due": "each bill's number and the amount payable now, one per line",
+    "invoice_lines": "the envelope's operating invoices, number and amount, one per line",
+    "invoice_amount_due": "what is payable now on the envelope's operating invoices",
+    "trust_request_lines": "the envelope's trust requests, number and amount, one per line",
+    "trust_amount_due": "what is payable now on the envelope's trust requests",
     "due_dates": "the bills' due dates, comma-separated",
     "firm_name": "the firm's name from settings",
     "pay_link": "the payment link (filled in when the envelope is sent)",
@@ -56,6 +60,10 @@ SAMPLE: dict[str, str] = {
     "bill_numbers": "INV-0042, INV-0043",
     "amount_due": "$1,500.00",
     "amounts_due": "INV-0042: $1,000.00\nINV-0043: $500.00",
+    "invoice_lines": "INV-0042: $1,000.00",
+    "invoice_amount_due": "$1,000.00",
+    "trust_request_lines": "TR-0043: $500.00",
+    "trust_amount_due": "$500.00",
     "due_dates": "Oct 31, 2026",
     "firm_name": "Smith & Jones LLP",
     "pay_link": "https://pay.example.com/pay/abc",
@@ -326,7 +334,9 @@ def _syntax(text: str) -> Any:
     try:
         return _environment().parse(text)
     except TemplateError as exc:
-        raise TemplateProblem(f"template syntax error: {exc.message}") from None
+        raise TemplateProblem(
+            f"The template has a syntax error: {_sentence(exc.message)}"
+        ) from None
 
 
 @lru_cache(maxsize=256)
@@ -343,7 +353,9 @@ def _compiled(text: str) -> Template:
     try:
         return _environment().from_string(parsed)
     except TemplateError as exc:
-        raise TemplateProblem(f"template syntax error: {exc.message}") from None
+        raise TemplateProblem(
+            f"The template has a syntax error: {_sentence(exc.message)}"
+        ) from None
 
 
 @lru_cache(maxsize=256)
@@ -356,7 +368,7 @@ def check_template(text: str) -> None:
     unknown = sorted(meta.find_undeclared_variables(_syntax(text)) - MERGE_FIELDS.keys())
     if unknown:
         allowed = ", ".join(sorted(MERGE_FIELDS))
-        raise TemplateProblem(f"unknown merge field {unknown[0]!r}; allowed: {allowed}")
+        raise TemplateProblem(f"Unknown merge field {unknown[0]!r}. Allowed: {allowed}.")
     render(text, SAMPLE)
 
 
@@ -385,14 +397,22 @@ def render(
             out.append(chunk)
         return "".join(out)
     except _LimitReached as exc:
-        raise TemplateProblem(f"template does too much: {exc}") from None
+        raise TemplateProblem(f"The template does too much: {exc}.") from None
     except TemplateError as exc:
-        raise TemplateProblem(f"template cannot be rendered: {exc.message}") from None
+        raise TemplateProblem(
+            f"The template cannot be rendered: {_sentence(exc.message)}"
+        ) from None
     except (ArithmeticError, TypeError, ValueError, LookupError, RecursionError) as exc:
         # Expressions of the template itself failing on these values ({{ 1 // 0 }}).
-        raise TemplateProblem(f"template cannot be rendered: {_reason(exc)}") from None
+        raise TemplateProblem(f"The template cannot be rendered: {_reason(exc)}.") from None
     finally:
         _BUDGET.reset(token)
+
+
+def _sentence(text: str | None) -> str:
+    """Jinja's own words, ended as a sentence."""
+    text = (text or "").strip() or "unknown problem"
+    return text if text.endswith((".", "?", "!")) else f"{text}."
 
 
 def _reason(exc: Exception) -> str:

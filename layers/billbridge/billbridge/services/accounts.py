@@ -208,5 +208,7 @@ def refuse_unknown_role(value: str) -> Role:
         return Role(value)
     except ValueError:
         raise RuleViolation(
-            f"{value!r} is not a role: use admin or staff.", field="role", code="invalid_role"
+            f"The role {value!r} is not one we know: use admin or staff.",
+            field="role",
+            code="invalid_role",
         ) from None

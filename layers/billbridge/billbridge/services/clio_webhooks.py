@@ -49,19 +49,21 @@ class ClioWebhookService:
 
     def deliver(self, firm_id: str | None, raw_body: bytes, signature: str | None) -> WebhookResult:
         if not firm_id:
-            raise InvalidInput("the firm_id query parameter is missing", field="firm_id")
+            raise InvalidInput("The firm_id query parameter is missing.", field="firm_id")
         connection = self._connections.get(firm_id)
         if connection is None or not connection.webhook_secret:
-            raise NotFound("no Clio webhook is registered for this address")
+            raise NotFound("No Clio webhook is registered for this address.")
         if not self._verify(connection.webhook_secret, raw_body, signature):
-            raise Unauthenticated("the X-Hook-Signature does not match the body")
+            raise Unauthenticated("The X-Hook-Signature does not match the body.")
         try:
             payload = json.loads(raw_body, parse_float=Decimal)
             data = payload["data"]
             event = str(payload.get("meta", {}).get("event", "updated"))
             bill_id = int(data["id"])
         except (ValueError, KeyError, TypeError) as exc:
-            raise InvalidInput(f"not a Clio webhook delivery: {exc}", field="body") from None
+            raise InvalidInput(
+                f"This is not a Clio webhook delivery ({exc}).", field="body"
+            ) from None
         now = self._clock()
         if event == "deleted":
             applied = self._bills.mark_deleted(firm_id, bill_id, now)
@@ -70,7 +72,7 @@ class ClioWebhookService:
                 bill = bill_from_clio(data, self._web_host_for(connection))
             except (KeyError, ValueError, TypeError) as exc:
                 raise InvalidInput(
-                    f"the bill in the delivery is incomplete: {exc}", field="data"
+                    f"The bill in the delivery is incomplete ({exc}).", field="data"
                 ) from None
             applied = self._bills.save_clio_bills(firm_id, [bill], now) == 1
         logger.info(

@@ -104,7 +104,7 @@ class ConnectService:
         browser_secret: str | None,
     ) -> ClioConnection:
         if not state:
-            raise InvalidInput("the state parameter is missing", field="state")
+            raise InvalidInput("The state parameter is missing.", field="state")
         now = self._clock()
         intent = verify_state(state, self._state_key, now)
         check_browser(intent, browser_secret)
@@ -112,9 +112,9 @@ class ConnectService:
         if user is None:
             raise already_used()
         if error:
-            raise InvalidInput(f"Clio did not authorize the connection: {error}", field="error")
+            raise InvalidInput(f"Clio did not authorize the connection ({error}).", field="error")
         if not code:
-            raise InvalidInput("the code parameter is missing", field="code")
+            raise InvalidInput("The code parameter is missing.", field="code")
         client = self._client_for(intent.region)
         tokens = client.exchange_code(code)
         who = client.who_am_i()

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
+from billbridge.domain.bills import StoredBill
 from billbridge.domain.connection import ClioConnection
 from billbridge.domain.email_headers import sendable_address
 from billbridge.domain.envelopes import (
@@ -60,7 +61,7 @@ class EnvelopeService:
             if bill_id not in found:
                 # Another firm's bill, or none at all: not the caller's (api.md: a 404).
                 raise NotFound(
-                    f"bill {bill_id} is not one of this firm's synced bills",
+                    f"Bill {bill_id} is not one of this firm's synced bills.",
                     field="bill_ids",
                     code="bill_not_found",
                 )
@@ -100,7 +101,7 @@ class EnvelopeService:
     def get(self, firm_id: str, envelope_id: str) -> Envelope:
         envelope = self._envelopes.get(firm_id, envelope_id)
         if envelope is None:
-            raise NotFound("no such envelope", field="id")
+            raise NotFound("This envelope does not exist.", field="id")
         return envelope
 
     def edit(
@@ -118,10 +119,16 @@ class EnvelopeService:
             current.body if body is None else body,
         )
 
+    def bills_of(self, firm_id: str, envelopes: Sequence[Envelope]) -> dict[int, StoredBill]:
+        """The stored bills of some envelopes (one batched read), so that every screen names
+        them by number and shows what is payable on each now."""
+        ids = list(dict.fromkeys(i for e in envelopes for i in e.bill_ids))
+        return self._bills.get_many(firm_id, ids) if ids else {}
+
     def get_batch(self, firm_id: str, batch_id: str) -> tuple[Batch, list[Envelope]]:
         found = self._envelopes.get_batch(firm_id, batch_id)
         if found is None:
-            raise NotFound("no such batch", field="batch_id")
+            raise NotFound("This batch of envelopes does not exist.", field="batch_id")
         return found
 
     def bill_pdf(self, firm_id: str, envelope_id: str, bill_id: int) -> bytes:
@@ -129,12 +136,12 @@ class EnvelopeService:
         same cache the send uses, so viewing it first makes the send's copy free."""
         envelope = self.get(firm_id, envelope_id)
         if bill_id not in envelope.bill_ids:
-            raise NotFound("that bill is not attached to this envelope", field="bill_id")
+            raise NotFound("That bill is not attached to this envelope.", field="bill_id")
 
         def clio() -> ClioGateway:
             connection = self._connections.get(firm_id)
             if connection is None or connection.needs_reconnect:
-                raise NotConnected("reconnect Clio to view the bill's PDF")
+                raise NotConnected("Reconnect Clio to view the bill's PDF.")
             return self._clio_for(connection)
 
         stored = self._bills.get(firm_id, bill_id)

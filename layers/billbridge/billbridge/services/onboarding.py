@@ -42,12 +42,12 @@ def parse_step(raw: str) -> StepId:
         return StepId(raw)
     except ValueError:
         known = ", ".join(s.value for s in ORDER)
-        raise InvalidInput(f"no onboarding step {raw!r}; the steps are {known}") from None
+        raise InvalidInput(f"There is no onboarding step {raw!r}. The steps are {known}.") from None
 
 
 def parse_mark(raw: Any) -> Mark:
     if raw not in {m.value for m in Mark}:
-        raise InvalidInput("status must be done, skipped or todo", field="status")
+        raise InvalidInput("The status must be done, skipped or todo.", field="status")
     return Mark(raw)
 
 

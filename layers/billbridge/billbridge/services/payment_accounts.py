@@ -40,7 +40,7 @@ MAX_RETRIES = 5
 
 def account_kind(raw: Any) -> Account:
     if raw not in (Account.TRUST.value, Account.OPERATING.value):
-        raise InvalidInput("account must be trust or operating", field="account")
+        raise InvalidInput("The account must be trust or operating.", field="account")
     return Account(raw)
 
 

@@ -7,7 +7,7 @@ import hashlib
 import logging
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -27,6 +27,8 @@ from billbridge.domain.ledger import (
     refund_change,
     refund_request_change,
 )
+from billbridge.domain.money import format_money
+from billbridge.domain.oauth_state import ConnectingUser
 from billbridge.domain.payment_accounts import needs_ready
 from billbridge.domain.payment_links import PaymentLink, token_hash
 from billbridge.domain.payments import (
@@ -49,6 +51,13 @@ from billbridge.domain.payments import (
     split_by_account,
 )
 from billbridge.domain.receipts import ReceiptFacts, facts_of
+from billbridge.domain.reconciliation import (
+    LineTransaction,
+    RecordedNote,
+    RecordedStatus,
+    line_transactions,
+    note_for,
+)
 from billbridge.domain.settings import FirmSettings
 from billbridge.services.bill_pdfs import BillPdfs
 from billbridge.services.payment_accounts import PaymentAccountsService
@@ -228,7 +237,7 @@ class PayPage:
         found = self._links.by_token_hash(token_hash(token)) if token else None
         link = self._links.get(*found) if found else None
         if link is None:
-            raise NotFound("this payment link does not exist or has expired")
+            raise NotFound("This payment link does not exist or has expired.")
         return link
 
     def view(self, token: str) -> LinkView:
@@ -252,7 +261,7 @@ class PayPage:
         link = self._link(token)
         stored = self._bills.get(link.firm_id, bill_id) if bill_id in link.bill_ids else None
         if stored is None or self._pdfs is None or self._clio_for_firm is None:
-            raise NotFound("this bill is not on this payment link", field="bill_file")
+            raise NotFound("This bill is not on this payment link.", field="bill_file")
         clio_for = self._clio_for_firm
         pdf = self._pdfs.pdf(link.firm_id, stored, lambda: clio_for(link.firm_id))
         return f"{pdf_file_name(stored.bill.number, bill_id)}.pdf", pdf
@@ -272,7 +281,7 @@ class PayPage:
                 or metadata.get("link_id") != link.id
                 or metadata.get("firm_id") != link.firm_id
             ):
-                raise NotFound("no such payment on this link", field="session_id")
+                raise NotFound("This payment is not on this payment link.", field="session_id")
             if session.status != "complete":
                 return Confirmation("not_paid", None, firm, link.id)
             allocations = decode_allocations(metadata.get("allocations", ""))
@@ -347,7 +356,7 @@ class PayPage:
                 counted = [h for h in holds if h not in closed]
                 payable = [_payable(b, counted) for b in chosen]
                 _refuse_if_held(chosen, payable, counted)
-                parts = split_by_account(allocate(payable, amount_cents))
+                parts = split_by_account(allocate(payable, amount_cents), currency_of(chosen))
                 # Only into accounts Stripe lets take charges (domain/payment_accounts.py).
                 needs_ready(accounts, set(parts))
                 closed_ids = sorted({h.session_id for h in closed})
@@ -760,7 +769,7 @@ class PaymentLinks:
     def get(self, firm_id: str, link_id: str) -> LinkTransactions:
         link = self._links.get(firm_id, link_id)
         if link is None:
-            raise NotFound(f"payment link {link_id} not found", field="link_id")
+            raise NotFound("This payment link does not exist.", field="link_id")
         return LinkTransactions(
             link=link,
             bills=link_bills(self._bills, link),
@@ -785,11 +794,11 @@ class PaymentLinks:
         for _ in range(MAX_REPLANS):
             payment = self._store.get_transaction(firm_id, link_id, txn_id)
             if payment is None or payment.kind is not TxnKind.PAYMENT:
-                raise NotFound(f"payment {txn_id} not found on this link", field="txn_id")
+                raise NotFound("This payment is not on this payment link.", field="txn_id")
             allocations = plan_refund(payment, amount_cents)
             if not payment.payment_intent_id:
                 raise RuleViolation(
-                    "this payment has no Stripe charge to refund", code="payment_not_settled"
+                    "This payment has no charge to refund yet.", code="payment_not_settled"
                 )
             now = self._clock()
             refund = Transaction(
@@ -895,14 +904,16 @@ class ReconciliationLine:
     bill: StoredBill
     action: ReconciliationAction
     amount_cents: int  # positive: the amount to record in Clio, or to refund / apply
+    # The payments (or refunds) behind the amount: what the clerk types into Clio.
+    transactions: tuple[LineTransaction, ...] = ()
+    recorded: RecordedNote | None = None  # a clerk said it is recorded in Clio
+    recorded_status: RecordedStatus | None = None
 
     @property
     def note(self) -> str:
         """What staff should do, in a sentence."""
-        from billbridge.domain.envelopes import money
-
         bill = self.bill.bill
-        amount = money(self.amount_cents, bill.currency)
+        amount = format_money(self.amount_cents, bill.currency)
         if self.action is ReconciliationAction.RECORD_PAYMENT:
             return f"Record a payment of {amount} on bill {bill.number} in Clio."
         if self.action is ReconciliationAction.RECORD_REFUND:
@@ -919,20 +930,101 @@ class ReconciliationLine:
         )
 
 
+# The actions a clerk records in Clio (the others are refunds to make, not Clio entries).
+RECORDED_IN_CLIO = (ReconciliationAction.RECORD_PAYMENT, ReconciliationAction.RECORD_REFUND)
+
+
 class Reconciliation:
     """X2: what staff should do about our money that Clio does not show: payments and refunds
     to record (Clio's API cannot record a payment), overpayments to refund, money on void or
-    deleted bills to refund or apply. A line disappears once Clio or a refund settles it."""
+    deleted bills to refund or apply. Each line names the payments or refunds behind it (date,
+    method, account, reference). A line disappears once Clio or a refund settles it; until then
+    a clerk may note it as recorded in Clio, which it says until a sync shows Clio caught up."""
 
-    def __init__(self, store: PaymentStore, bills: BillRepository) -> None:
+    def __init__(
+        self,
+        store: PaymentStore,
+        bills: BillRepository,
+        last_synced: Callable[[str], datetime | None] = lambda firm_id: None,
+        clock: Clock = _utcnow,
+    ) -> None:
         self._store = store
         self._bills = bills
+        self._last_synced = last_synced
+        self._clock = clock
 
     def report(self, firm_id: str) -> list[ReconciliationLine]:
         ids = self._store.reconciliation_bill_ids(firm_id)
         stored = self._bills.get_many(firm_id, ids)
+        actions = {
+            bill_id: reconciliation_actions(stored[bill_id].money) for bill_id in sorted(stored)
+        }
+        if not any(actions.values()):
+            return []
+        txns = self._store.all_transactions(firm_id)
+        notes = self._store.recorded_notes(firm_id)
+        synced = self._last_synced(firm_id) if notes else None
         lines = []
-        for bill_id in sorted(stored):
-            for action, cents in reconciliation_actions(stored[bill_id].money):
-                lines.append(ReconciliationLine(stored[bill_id], action, cents))
+        for bill_id, found in actions.items():
+            for action, cents in found:
+                note = (
+                    note_for(notes, bill_id, action, cents) if action in RECORDED_IN_CLIO else None
+                )
+                lines.append(
+                    ReconciliationLine(
+                        stored[bill_id],
+                        action,
+                        cents,
+                        transactions=line_transactions(bill_id, action, cents, txns),
+                        recorded=note,
+                        recorded_status=note.status(synced) if note else None,
+                    )
+                )
         return lines
+
+    def mark_recorded(
+        self,
+        firm_id: str,
+        bill_id: int,
+        action: ReconciliationAction,
+        amount_cents: int,
+        user: ConnectingUser,
+    ) -> ReconciliationLine:
+        """A clerk recorded this line in Clio: noted (who, when) on the line as it is now."""
+        if action not in RECORDED_IN_CLIO:
+            raise RuleViolation(
+                "Only payments and refunds to record in Clio can be marked as recorded.",
+                field="action",
+                code="not_a_clio_entry",
+            )
+        for line in self.report(firm_id):
+            if line.bill.bill.id != bill_id or line.action is not action:
+                continue
+            if line.amount_cents != amount_cents:
+                currency = line.bill.bill.currency
+                raise RuleViolation(
+                    f"This line changed: {line.bill.bill.number} now has "
+                    f"{format_money(line.amount_cents, currency)} to record, not "
+                    f"{format_money(amount_cents, currency)}. Reload the report.",
+                    field="amount_cents",
+                    code="line_changed",
+                )
+            note = RecordedNote(
+                bill_id=bill_id,
+                action=action,
+                amount_cents=amount_cents,
+                user_id=user.user_id,
+                email=user.email,
+                at=self._clock(),
+            )
+            self._store.save_recorded_note(firm_id, note)
+            return replace(
+                line,
+                recorded=note,
+                recorded_status=note.status(self._last_synced(firm_id)),
+            )
+        raise NotFound(
+            "This bill has nothing to record in Clio now: Clio may have caught up already.",
+            field="bill_id",
+            code="no_such_line",
+        )

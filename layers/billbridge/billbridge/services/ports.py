@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Protocol
 
 from billbridge.domain.access import Role
@@ -14,10 +14,12 @@ from billbridge.domain.bills import Bill, BillState, StoredBill
 from billbridge.domain.connection import ClioConnection, Region
 from billbridge.domain.envelopes import Batch, Envelope, EnvelopeStatus
 from billbridge.domain.ledger import CheckoutHolds, PaymentChange
+from billbridge.domain.listing import Position, Sort
 from billbridge.domain.oauth_state import ConnectingUser, ConnectIntent
 from billbridge.domain.payment_accounts import ConnectedAccount, StripeAccountState
 from billbridge.domain.payment_links import PaymentLink
 from billbridge.domain.payments import Account, Allocation, Hold, Method, Transaction
+from billbridge.domain.reconciliation import RecordedNote
 from billbridge.domain.settings import FirmSettings
 from billbridge.domain.sync import SyncCheckpoint, SyncRun
 
@@ -27,6 +29,13 @@ class BillsPage:
     items: list[StoredBill]
     # The last bill id of this page when more bills follow, else None.
     last_bill_id: int | None
+
+
+@dataclass(frozen=True)
+class SortedPage:
+    items: list[StoredBill]
+    # Where this page ends when more bills follow, else None (the next page's cursor).
+    last: Position | None
 
 
 @dataclass(frozen=True)
@@ -74,6 +83,22 @@ class BillRepository(Protocol):
         before_bill_id: int | None,
     ) -> BillsPage:
         """Bills in any of `states`, newest Clio id first, strictly below `before_bill_id`."""
+        ...
+
+    def search_page(
+        self,
+        firm_id: str,
+        states: Sequence[BillState],
+        *,
+        sort: Sort | None,
+        query: str | None,
+        overdue_on: date | None,
+        page_size: int,
+        cursor: Position | None,
+    ) -> SortedPage:
+        """Bills in any of `states` (deleted ones left out), matching `query` (domain/listing:
+        a field starts with it) and overdue on `overdue_on` when given, in `sort`'s order (a
+        search without one: newest id first; no search and no sort: due date), after `cursor`."""
         ...
 
     def pdf_wanted(self, firm_id: str, limit: int) -> list[WantedPdf]:
@@ -385,6 +410,14 @@ class PaymentStore(Protocol):
     def payment_for_intent(self, payment_intent_id: str) -> tuple[str, str, str] | None: ...
 
     def reconciliation_bill_ids(self, firm_id: str) -> list[int]: ...
+
+    def all_transactions(self, firm_id: str) -> list[Transaction]:
+        """Every payment and refund of the firm, oldest first."""
+        ...
+
+    def recorded_notes(self, firm_id: str) -> list[RecordedNote]: ...
+
+    def save_recorded_note(self, firm_id: str, note: RecordedNote) -> None: ...
 
     def payment_accounts(self, firm_id: str) -> PaymentAccounts | None: ...
 

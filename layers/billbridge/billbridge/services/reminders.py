@@ -188,10 +188,10 @@ class RemindersService:
 
     def _set_paused(self, firm_id: str, bill_id: int, paused: bool) -> StoredBill:
         if not self._reminders.set_paused(firm_id, bill_id, paused):
-            raise NotFound("no such bill", field="id")
+            raise NotFound("This bill is not one of this firm's synced bills.", field="id")
         stored = self._bills.get(firm_id, bill_id)
         if stored is None:  # deleted from the store in between: as if never there
-            raise NotFound("no such bill", field="id")
+            raise NotFound("This bill is not one of this firm's synced bills.", field="id")
         return stored
 
     def next_reminders(
@@ -211,5 +211,5 @@ class RemindersService:
 
     def history(self, firm_id: str, bill_id: int) -> list[SentRecord]:
         if self._bills.get(firm_id, bill_id) is None:
-            raise NotFound("no such bill", field="id")
+            raise NotFound("This bill is not one of this firm's synced bills.", field="id")
         return self._reminders.history(firm_id, bill_id)

@@ -24,6 +24,7 @@ from billbridge.domain.envelopes import (
     Envelope,
     EnvelopePurpose,
     EnvelopeStatus,
+    attachment_name,
     can_move,
     check_sendable_envelope,
     statuses_before,
@@ -93,8 +94,8 @@ def _check_headers(*, subject: str, to: str, sender_name: str, reply_to: str | N
         problem = header_problem(value)
         if problem is not None:
             raise EmailNotSent(
-                f"{what} contains {problem}, which an email header cannot carry: {fix}, "
-                "then send the envelope again"
+                f"{what[:1].upper()}{what[1:]} contains {problem}, which an email header "
+                f"cannot carry: {fix}, then send the envelope again."
             )
     for what, address, fix in (
         ("the client's email address", to, "correct it in Clio and draft the bill again"),
@@ -102,7 +103,9 @@ def _check_headers(*, subject: str, to: str, sender_name: str, reply_to: str | N
     ):
         problem = address_problem(address) if address is not None else None
         if problem is not None:
-            raise EmailNotSent(f"{what} cannot be sent to ({problem}): {fix}")
+            raise EmailNotSent(
+                f"{what[:1].upper()}{what[1:]} cannot be sent to ({problem}): {fix}."
+            )
 
 
 def _lazy_clio(
@@ -117,7 +120,7 @@ def _lazy_clio(
         if not made:
             connection = connections.get(firm_id)
             if connection is None or connection.needs_reconnect:
-                raise NotConnected("Clio is not connected: the bill PDFs cannot be fetched")
+                raise NotConnected("Clio is not connected, so the bill PDFs cannot be fetched.")
             made.append(clio_for(connection))
         return made[0]
 
@@ -137,7 +140,7 @@ class SendRequests:
         """S3: start sending one envelope; answer it and the workflow run's id."""
         envelope = self._envelopes.get(firm_id, envelope_id)
         if envelope is None:
-            raise NotFound("no such envelope", field="id")
+            raise NotFound("This envelope does not exist.", field="id")
         check_sendable_envelope(envelope)
         if envelope.status is EnvelopeStatus.FAILED:
             # Sent again: a draft until its run claims it, so what the caller sees next is this
@@ -151,7 +154,7 @@ class SendRequests:
         """S4: start sending every draft (or failed) envelope of the batch."""
         found = self._envelopes.get_batch(firm_id, batch_id)
         if found is None:
-            raise NotFound("no such batch", field="batch_id")
+            raise NotFound("This batch of envelopes does not exist.", field="batch_id")
         _, envelopes = found
         pending = [e.id for e in envelopes if can_move(e.status, EnvelopeStatus.SENDING)]
         for envelope in envelopes:
@@ -159,11 +162,15 @@ class SendRequests:
                 self._envelopes.requeue(firm_id, envelope.id)
         if not pending:
             raise RuleViolation(
-                f"batch {batch_id} has no envelope left to send",
+                "This batch has no envelope left to send.",
                 field="batch_id",
                 code="nothing_to_send",
             )
         return self._starter().start(firm_id, batch_id, pending)
+
+
+# StoredBill.unsendable's codes for "nothing is payable on this bill now".
+NOTHING_PAYABLE_CODES = frozenset({"bill_not_outstanding", "nothing_payable", "payment_pending"})
 
 
 class SendSteps:
@@ -205,7 +212,7 @@ class SendSteps:
         now = self._clock()
         envelope = self._envelopes.get(firm_id, envelope_id)
         if envelope is None:
-            raise NotFound(f"envelope {envelope_id} does not exist")
+            raise NotFound("This envelope does not exist.")
         if not self._envelopes.claim(firm_id, envelope_id, claim_token, now):
             # Sent, or being sent by another run: a repeated send never emails twice.
             return {"envelope_id": envelope_id, "outcome": "skipped", "status": envelope.status}
@@ -218,11 +225,19 @@ class SendSteps:
                     firm_id, envelope_id, claim_token, f"Not sent: {stopped}."
                 )
                 return {"envelope_id": envelope_id, "outcome": "cancelled", "reason": stopped}
+        else:
+            # A first send asks for what its draft said: a bill with nothing payable now (paid
+            # through BillBridge since it was drafted, a bank payment settling, paid or voided
+            # in Clio) is never billed again; the envelope fails saying why.
+            unpayable = self._nothing_payable(firm_id, envelope)
+            if unpayable is not None:
+                self._envelopes.mark_failed(firm_id, envelope_id, claim_token, unpayable)
+                return {"envelope_id": envelope_id, "outcome": "cancelled", "reason": unpayable}
         try:
             attachments = self._attachments(firm_id, envelope.bill_ids)
         except ClioUnreachable as exc:
             if exc.transient:
-                raise TransientSendError(f"Clio unavailable: {exc.message}") from None
+                raise TransientSendError(f"Clio is unavailable ({exc.message}).") from None
             raise
         link = self._link_for(firm_id, envelope.bill_ids, now, envelope.payment_link_id)
         url = link_url(self._pay_base_url, link_token(self._pay_link_key(), firm_id, link.id))
@@ -284,9 +299,19 @@ class SendSteps:
             bill = stored.get(bill_id)
             pdf = self._pdfs.pdf(firm_id, bill, clio) if bill else clio().bill_pdf(bill_id)
             number = bill.bill.number if bill else str(bill_id)
-            name = re.sub(r"[^A-Za-z0-9._-]+", "-", number) or str(bill_id)
-            attachments.append((f"{name}.pdf", pdf))
+            attachments.append((attachment_name(number, bill_id), pdf))
         return attachments
+
+    def _nothing_payable(self, firm_id: str, envelope: Envelope) -> str | None:
+        """Why a bill of this envelope must not be asked for now (`StoredBill.unsendable`,
+        payability only: an address problem is the header check's), or None."""
+        stored = self._bills.get_many(firm_id, envelope.bill_ids)
+        for bill_id in envelope.bill_ids:
+            bill = stored.get(bill_id)
+            problem = bill.unsendable() if bill is not None else None
+            if problem is not None and problem.code in NOTHING_PAYABLE_CODES:
+                return f"Not sent: {problem.message}"
+        return None
 
     def _reminder_stopped(self, firm_id: str, envelope: Envelope) -> str | None:
         """Why this reminder must not go out now, or None."""

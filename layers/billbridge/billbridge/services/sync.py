@@ -118,9 +118,9 @@ class SyncService:
                 return current, checkpoint
         connection = self._connections.get(firm_id)
         if connection is None:
-            raise NotConnected("connect Clio first: this firm has no Clio connection")
+            raise NotConnected("Connect Clio first: this firm has no Clio connection.")
         if connection.needs_reconnect:
-            raise NotConnected("Clio refused this firm's authorization: reconnect Clio")
+            raise NotConnected("Clio refused this firm's authorization. Reconnect Clio.")
         mode = SyncMode.INCREMENTAL if checkpoint.full_import_done else SyncMode.FULL
         run = SyncRun(
             firm_id=firm_id,
