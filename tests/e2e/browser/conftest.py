@@ -182,3 +182,28 @@ def mails_to(stack: LocalStack, address: str) -> list[dict]:
 @pytest.fixture
 def mails(local_stack: LocalStack) -> Callable[[str], list[dict]]:
     return lambda address: mails_to(local_stack, address)
+
+
+@pytest.fixture
+def open_ui(browser: Browser, local_stack: LocalStack) -> Iterator[Callable[..., Page]]:
+    """The web UI exactly as the local stack serves it (its own config.js: the emulated
+    Cognito pool, no dev token), in fresh contexts; no page may throw."""
+    contexts: list[BrowserContext] = []
+    pages: list[Page] = []
+
+    def open_page(route: str = "#/invoices") -> Page:
+        context = browser.new_context(viewport=VIEWPORT, locale="en-US", timezone_id="UTC")
+        contexts.append(context)
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.bb_errors = errors  # type: ignore[attr-defined]
+        pages.append(page)
+        page.goto(f"{local_stack.api_url}/{route}")
+        return page
+
+    yield open_page
+    for page in pages:
+        assert not getattr(page, "bb_errors", []), page.bb_errors  # type: ignore[attr-defined]
+    for context in contexts:
+        context.close()

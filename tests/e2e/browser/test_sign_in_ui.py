@@ -8,39 +8,12 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 import requests
-from playwright.sync_api import Browser, Page, expect
-
-from tests.e2e.browser.conftest import VIEWPORT
+from playwright.sync_api import Page, expect
 
 PASSWORD = "Browser-pass-1234"
-
-
-@pytest.fixture
-def open_ui(browser: Browser, local_stack: Any) -> Iterator[Any]:
-    contexts = []
-    pages: list[Page] = []
-
-    def open_page(route: str = "#/invoices") -> Page:
-        context = browser.new_context(viewport=VIEWPORT, locale="en-US", timezone_id="UTC")
-        contexts.append(context)
-        page = context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.bb_errors = errors  # type: ignore[attr-defined]
-        pages.append(page)
-        page.goto(f"{local_stack.api_url}/{route}")
-        return page
-
-    yield open_page
-    for page in pages:
-        assert not getattr(page, "bb_errors", []), page.bb_errors  # type: ignore[attr-defined]
-    for context in contexts:
-        context.close()
 
 
 def make_user(stack: Any, firm_id: str, role: str) -> str:
