@@ -77,7 +77,8 @@ def test_a_new_firm_signs_up_onboards_and_sends_its_first_envelope(open_ui, loca
     expect(step(page, "sender")).to_have_attribute("aria-current", "step")
     step(page, "sender").get_by_role("link", name="Open Settings").click()
     page.get_by_label("Sender name").fill("First Envelope Billing")
-    page.get_by_label("Reply-to address").fill(f"billing-{tag}@first-envelope.example")
+    reply_to = f"billing-{tag}@first-envelope.example"
+    page.get_by_label("Reply-to address").fill(reply_to)
     page.get_by_role("button", name="Save settings").click()
     expect(page.locator("main").get_by_text("Settings saved.")).to_be_visible()
 
@@ -119,6 +120,9 @@ def test_a_new_firm_signs_up_onboards_and_sends_its_first_envelope(open_ui, loca
     (client_mail,) = [m for m in local_stack.outbox() if m["to"] == [first["email"]]]
     assert client_mail["attachments"] == [f"{first['number']}.pdf"], client_mail
     assert re.search(r"https?://\S+/pay/\S+", client_mail["body"]), client_mail["body"]
+    # From the sender set in Settings; the client's reply goes to the firm's reply-to.
+    assert client_mail["from"].startswith("First Envelope Billing <"), client_mail["from"]
+    assert reply_to in (client_mail["reply_to"] or ""), client_mail
 
     # The audit trail shows the send, by this person's email.
     page.goto(f"{local_stack.api_url}/#/audit")
