@@ -56,7 +56,7 @@ def listing(n: int, repeats: int = 15) -> list[Row]:
                     {"Authorization": f"Bearer dev-{FIRM}"},
                     b"",
                     {},
-                    {"custom:firm_id": FIRM},
+                    {"custom:firm_id": FIRM, "sub": "bench-user", "cognito:groups": "staff"},
                 )
                 began = time.thread_time()
                 answer = handler(event, FakeContext(spec, "us-east-1", "123456789012"))
