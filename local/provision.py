@@ -116,7 +116,8 @@ def provision(
         name_for=lambda logical: f"{STACK_NAME}-{logical}".lower(),
         exist_ok=True,
     )
-    # The firm user pool, its clients and groups (made anew each start: see docs/auth.md).
+    # The firm user pool, its clients and groups: a restarted local stack finds it restored
+    # with its ids, keys and users (local/persistence), and keeps it.
     user_pool = cognito.create_user_pool(
         boto3.client("cognito-idp", **kwargs),
         stack_name=STACK_NAME,

@@ -358,14 +358,105 @@ def test_given_a_restart_when_provisioned_again_then_the_same_key_and_arns_and_c
             == pay_key
         )
         keys = kms.list_keys()["Keys"]
-    # Same key id, same secret ARNs, same table and function names. The user pool is not kept:
-    # it is made anew at each start with new ids (docs/auth.md, "Locally").
-    made_anew = ("USER_POOL_ID", "SIGNUP_CLIENT_ID")
-    assert all(first[name] != second[name] for name in made_anew)
-    assert {k: v for k, v in second.items() if k not in made_anew} == {
-        k: v for k, v in first.items() if k not in made_anew
-    }
+        pools = boto3.client("cognito-idp").list_user_pools(MaxResults=10)["UserPools"]
+    # Same key id, same secret ARNs, same table and function names, same user pool and app
+    # client ids: every variable the functions get is the same.
+    assert second == first
+    assert first["USER_POOL_ID"] and first["SIGNUP_CLIENT_ID"]
     assert [k["KeyId"] for k in keys] == [first["TOKEN_KMS_KEY_ID"]]  # no second key made
+    assert len(pools) == 1  # no second pool made
+
+
+def _sign_in(pool_id: str, email: str, password: str) -> dict[str, Any]:
+    cognito = boto3.client("cognito-idp")
+    web = next(
+        c["ClientId"]
+        for c in cognito.list_user_pool_clients(UserPoolId=pool_id, MaxResults=10)[
+            "UserPoolClients"
+        ]
+        if c["ClientName"].endswith("-web")
+    )
+    answer = cognito.initiate_auth(
+        ClientId=web,
+        AuthFlow="USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": email, "PASSWORD": password},
+    )
+    return dict(answer["AuthenticationResult"])
+
+
+def _jwks(pool_id: str) -> dict[str, Any]:
+    from local import cognito as local_cognito
+
+    pool = local_cognito._find_pool(pool_id)
+    assert pool is not None
+    status, _, body = local_cognito._serve_json_web_key(None, f"/{pool_id}/.well-known/jwks.json")
+    assert status == 200
+    return dict(json.loads(body))
+
+
+def test_given_a_restart_then_the_user_pool_keeps_its_users_groups_and_signing_key(
+    tmp_path: Path,
+) -> None:
+    from joserfc import jwk, jwt
+
+    with emulator(tmp_path, tables=False):
+        env = provisioned_env()
+        pool_id = env["USER_POOL_ID"]
+        cognito = boto3.client("cognito-idp")
+        cognito.admin_create_user(
+            UserPoolId=pool_id,
+            Username="ana@firm.example",
+            MessageAction="SUPPRESS",
+            TemporaryPassword="Temporary-pass-1",
+            UserAttributes=[
+                {"Name": "email", "Value": "ana@firm.example"},
+                {"Name": "email_verified", "Value": "true"},
+                {"Name": "custom:firm_id", "Value": "firm-a"},
+            ],
+        )
+        cognito.admin_set_user_password(
+            UserPoolId=pool_id,
+            Username="ana@firm.example",
+            Password="Kept-pass-123",
+            Permanent=True,
+        )
+        cognito.admin_add_user_to_group(
+            UserPoolId=pool_id, Username="ana@firm.example", GroupName="staff"
+        )
+        old = _sign_in(pool_id, "ana@firm.example", "Kept-pass-123")
+        old_keys = _jwks(pool_id)
+
+    with emulator(tmp_path, tables=False):
+        assert provisioned_env() == env
+        cognito = boto3.client("cognito-idp")
+        user = cognito.admin_get_user(UserPoolId=pool_id, Username="ana@firm.example")
+        attributes = {a["Name"]: a["Value"] for a in user["UserAttributes"]}
+        assert user["UserStatus"] == "CONFIRMED"
+        assert attributes["custom:firm_id"] == "firm-a"
+        assert attributes["email"] == "ana@firm.example"
+        assert attributes["email_verified"] == "true"
+        groups = cognito.admin_list_groups_for_user(
+            UserPoolId=pool_id, Username="ana@firm.example"
+        )["Groups"]
+        assert [g["GroupName"] for g in groups] == ["staff"]
+        with pytest.raises(ClientError, match="NotAuthorized"):
+            _sign_in(pool_id, "ana@firm.example", "Another-pass-123")
+        new = _sign_in(pool_id, "ana@firm.example", "Kept-pass-123")
+        # The same published key, and both the old and the new ID token verify against it.
+        assert _jwks(pool_id) == old_keys
+        key_set = jwk.KeySet.import_key_set(_jwks(pool_id))  # type: ignore[arg-type]
+        for token in (old["IdToken"], new["IdToken"]):
+            claims = jwt.decode(token, key_set).claims
+            assert claims["custom:firm_id"] == "firm-a"
+            assert claims["cognito:groups"] == ["staff"]
+        # And the refresh token issued before the restart still refreshes.
+        web = jwt.decode(old["IdToken"], key_set).claims["aud"]
+        refreshed = cognito.initiate_auth(
+            ClientId=web,
+            AuthFlow="REFRESH_TOKEN_AUTH",
+            AuthParameters={"REFRESH_TOKEN": old["RefreshToken"]},
+        )
+        assert refreshed["AuthenticationResult"]["IdToken"]
 
 
 def test_given_a_restart_then_the_stripe_webhook_signing_secret_is_the_kept_one(
