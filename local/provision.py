@@ -83,7 +83,8 @@ def provision(
     if endpoint_url:
         kwargs["endpoint_url"] = endpoint_url
     # Create or restore: a restarted local stack finds its key and secrets already restored
-    # into moto (local/persistence) and keeps them; everything else is made anew, by name.
+    # into moto (local/persistence) and keeps them, and its user pool (below); everything else
+    # is made anew, by name.
     tables = create_dynamodb_tables(
         boto3.client("dynamodb", **kwargs),
         name_for=lambda logical: f"{STACK_NAME}-{logical}",

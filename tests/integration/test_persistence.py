@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -551,3 +552,44 @@ def test_given_an_encrypted_token_item_then_it_is_readable_after_a_restart_throu
         env = provisioned_env()
         cipher = KmsCipher(boto3.client("kms"), env["TOKEN_KMS_KEY_ID"])
         assert cipher.decrypt(sealed, context) == b"access-token-of-a-firm"
+
+
+def test_given_a_sign_up_waiting_for_its_code_when_restarted_then_the_emailed_code_confirms_it(
+    tmp_path: Path,
+) -> None:
+    from local import cognito as local_cognito
+
+    with emulator(tmp_path, tables=False):
+        env = provisioned_env()
+        cognito = boto3.client("cognito-idp")
+        client_id = env["SIGNUP_CLIENT_ID"]
+        secret = cognito.describe_user_pool_client(
+            UserPoolId=env["USER_POOL_ID"], ClientId=client_id
+        )["UserPoolClient"]["ClientSecret"]
+        email = "new@firm.example"
+        secret_hash = local_cognito._secret_hash(secret, client_id, email)
+        cognito.sign_up(
+            ClientId=client_id,
+            SecretHash=secret_hash,
+            Username=email,
+            Password="Signed-up-pass-1",
+            UserAttributes=[{"Name": "email", "Value": email}],
+        )
+        (mail,) = [m for m in read_outbox_in_process() if m["to"] == [email]]
+
+    with emulator(tmp_path, tables=False):
+        assert provisioned_env() == env
+        cognito = boto3.client("cognito-idp")
+        user = cognito.admin_get_user(UserPoolId=env["USER_POOL_ID"], Username=email)
+        assert user["UserStatus"] == "UNCONFIRMED"
+        with pytest.raises(ClientError, match="CodeMismatch"):
+            cognito.confirm_sign_up(
+                ClientId=client_id, SecretHash=secret_hash, Username=email, ConfirmationCode="0"
+            )
+        (code,) = re.findall(r"\b\d{6}\b", mail["body"])
+        cognito.confirm_sign_up(
+            ClientId=client_id, SecretHash=secret_hash, Username=email, ConfirmationCode=code
+        )
+        user = cognito.admin_get_user(UserPoolId=env["USER_POOL_ID"], Username=email)
+        attributes = {a["Name"]: a["Value"] for a in user["UserAttributes"]}
+        assert user["UserStatus"] == "CONFIRMED" and attributes["email_verified"] == "true"
