@@ -614,9 +614,18 @@ def _dump_pool(pool: CognitoIdpUserPool) -> str:
 
 
 def _restore_pool(saved: dict[str, Any]) -> CognitoIdpUserPool:
-    pool = pickle.loads(base64.b64decode(saved["$pickle"]))
+    try:
+        pool = pickle.loads(base64.b64decode(saved["$pickle"]))
+    except Exception as exc:  # written by another moto version, whose classes differ
+        raise RuntimeError(
+            f"a saved Cognito user pool cannot be read back ({exc!r}); "
+            "start clean with `make run FRESH=1`"
+        ) from exc
     if not isinstance(pool, CognitoIdpUserPool):
-        raise TypeError(f"a saved user pool is a {type(pool).__name__}")
+        raise RuntimeError(
+            f"a saved Cognito user pool is a {type(pool).__name__}; "
+            "start clean with `make run FRESH=1`"
+        )
     return pool
 
 

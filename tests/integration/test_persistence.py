@@ -593,3 +593,14 @@ def test_given_a_sign_up_waiting_for_its_code_when_restarted_then_the_emailed_co
         user = cognito.admin_get_user(UserPoolId=env["USER_POOL_ID"], Username=email)
         attributes = {a["Name"]: a["Value"] for a in user["UserAttributes"]}
         assert user["UserStatus"] == "CONFIRMED" and attributes["email_verified"] == "true"
+
+
+def test_given_a_kept_user_pool_that_cannot_be_read_back_then_the_start_names_the_clean_start(
+    tmp_path: Path,
+) -> None:
+    store = StateStore(tmp_path)
+    scope = f"cognito-idp/{ACCOUNT}/{REGION}"
+    store.write([(scope, "us-east-1_gone", json.dumps({"$pickle": "bm90IGEgcGlja2xl"}))])
+    store.close()
+    with pytest.raises(RuntimeError, match="FRESH=1"), emulator(tmp_path):
+        pass
