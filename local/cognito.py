@@ -114,11 +114,23 @@ _POOL_ONLY_IN_CFN = {"UserPoolName", "EnabledMfas", "DeletionProtection"}
 
 
 def create_user_pool(client: Any, *, stack_name: str, endpoint: str, region: str) -> UserPoolInfo:
-    """The template's user pool, its app clients and groups, made in the emulator."""
+    """The template's user pool, its app clients and groups, made in the emulator; or, when
+    the emulator holds it already (a restarted local stack restored it, local/persistence),
+    that pool with its ids, clients, groups and users as they were."""
     template = load_template()
     pools = _resources(template, "AWS::Cognito::UserPool")
     ((pool_logical, pool_props),) = pools.items()
     props = _resolve(pool_props, stack_name, {})
+    kept = _kept_pool(client, template, pool_logical, props["UserPoolName"], stack_name)
+    if kept is not None:
+        kept_id, kept_clients = kept
+        return UserPoolInfo(
+            user_pool_id=kept_id,
+            client_id=kept_clients["UserPoolClient"],
+            signup_client_id=kept_clients["SignupClient"],
+            region=region,
+            endpoint=endpoint,
+        )
     request = {k: v for k, v in props.items() if k not in _POOL_ONLY_IN_CFN}
     pool_id = str(
         client.create_user_pool(PoolName=props["UserPoolName"], **request)["UserPool"]["Id"]
@@ -143,6 +155,40 @@ def create_user_pool(client: Any, *, stack_name: str, endpoint: str, region: str
         region=region,
         endpoint=endpoint,
     )
+
+
+def _kept_pool(
+    client: Any,
+    template: dict[str, Any],
+    pool_logical: str,
+    name: str,
+    stack_name: str,
+) -> tuple[str, dict[str, str]] | None:
+    """The pool of that name the emulator holds already, and its app clients' ids by logical
+    id; a group the template added since is made."""
+    listed = client.list_user_pools(MaxResults=60)["UserPools"]
+    found = [pool["Id"] for pool in listed if pool["Name"] == name]
+    if not found:
+        return None
+    pool_id = str(found[0])
+    refs = {pool_logical: pool_id}
+    clients = client.list_user_pool_clients(UserPoolId=pool_id, MaxResults=60)
+    by_name = {c["ClientName"]: str(c["ClientId"]) for c in clients["UserPoolClients"]}
+    client_ids: dict[str, str] = {}
+    for logical, raw in _resources(template, "AWS::Cognito::UserPoolClient").items():
+        client_name = str(_resolve(raw, stack_name, refs).get("ClientName", ""))
+        if client_name not in by_name:
+            raise RuntimeError(
+                f"the kept user pool {pool_id} has no app client {client_name!r}, which "
+                "template.yaml declares; start clean with `make run FRESH=1`"
+            )
+        client_ids[logical] = by_name[client_name]
+    groups = {g["GroupName"] for g in client.list_groups(UserPoolId=pool_id)["Groups"]}
+    for raw in _resources(template, "AWS::Cognito::UserPoolGroup").values():
+        group = _resolve(raw, stack_name, refs)
+        if group["GroupName"] not in groups:
+            client.create_group(**group)
+    return pool_id, client_ids
 
 
 def signup_client_secret(client: Any, pool: UserPoolInfo) -> str:

@@ -83,7 +83,8 @@ def provision(
     if endpoint_url:
         kwargs["endpoint_url"] = endpoint_url
     # Create or restore: a restarted local stack finds its key and secrets already restored
-    # into moto (local/persistence) and keeps them; everything else is made anew, by name.
+    # into moto (local/persistence) and keeps them, and its user pool (below); everything else
+    # is made anew, by name.
     tables = create_dynamodb_tables(
         boto3.client("dynamodb", **kwargs),
         name_for=lambda logical: f"{STACK_NAME}-{logical}",
@@ -116,7 +117,8 @@ def provision(
         name_for=lambda logical: f"{STACK_NAME}-{logical}".lower(),
         exist_ok=True,
     )
-    # The firm user pool, its clients and groups (made anew each start: see docs/auth.md).
+    # The firm user pool, its clients and groups: a restarted local stack finds it restored
+    # with its ids, keys and users (local/persistence), and keeps it.
     user_pool = cognito.create_user_pool(
         boto3.client("cognito-idp", **kwargs),
         stack_name=STACK_NAME,

@@ -44,7 +44,7 @@ from local.authorizer import CognitoAuthorizer
 from local.clio_sandbox import ClioSandbox
 from local.clio_sandbox.seed import seed_demo
 from local.clock import CLOCK_FILE_NAME, LocalClock
-from local.cognito import UserPoolInfo, make_user
+from local.cognito import LocalUserError, UserPoolInfo, make_user
 from local.controls import LocalControls
 from local.lambdas import LocalLambdas
 from local.outbox import read_outbox_in_process
@@ -281,8 +281,8 @@ class Stack:
         return bool(self.saved.note("seed") == "demo")
 
     def _make_demo_admin(self) -> tuple[str, str]:
-        """The demo firm's admin, to sign in to the web UI with. The emulated pool is made anew
-        at every start, so the admin is too; the password is kept in the state folder."""
+        """The demo firm's admin, to sign in to the web UI with: made on the first start (the
+        password kept in the state folder), found in the kept pool on a restart."""
         email = os.environ.get("LOCAL_DEMO_EMAIL", "admin@demo-law.example")
         password = os.environ.get("LOCAL_DEMO_PASSWORD", "")
         if not password and self.saved is not None:
@@ -291,7 +291,20 @@ class Stack:
             password = f"Demo-{secrets.token_urlsafe(9)}1a"
             if self.saved is not None:
                 self.saved.write_note("demo_admin_password", password)
-        self.make_user(email, password, "demo", "admin")
+        try:
+            self.make_user(email, password, "demo", "admin")
+        except LocalUserError as exc:
+            if exc.code != "email_taken":
+                raise
+            # Kept from an earlier start: the banner's password is made true again (it may
+            # come from LOCAL_DEMO_PASSWORD, or have been changed since).
+            assert self.user_pool is not None
+            boto3.client("cognito-idp", region_name=self.user_pool.region).admin_set_user_password(
+                UserPoolId=self.user_pool.user_pool_id,
+                Username=email,
+                Password=password,
+                Permanent=True,
+            )
         return email, password
 
     def make_user(self, email: str, password: str, firm_id: str, role: str) -> dict[str, str]:

@@ -11,18 +11,24 @@ what it changed before moto answers, and restored from disk at start.
   write calls and what differs is written.
 - SES sent mail (the outbox): each message appended, in send order.
 
+- The Cognito user pools, whole, after each cognito-idp write call (and after SignUp and
+  ConfirmSignUp's own steps, local/cognito.py): ids, app clients and their secrets, groups,
+  users (passwords, attributes, status, groups, a pending confirmation code), tokens issued,
+  and the pool's signing key, so a token issued before a restart still verifies.
+
 Not kept: IAM, Lambda and Step Functions definitions (made again from the template, same names
-and ARNs), the Cognito user pool (made again from the template, new ids; docs/auth.md),
-Step Functions executions, DynamoDB's PartiQL writes (the product makes none) and
-anything else moto holds. S3 objects are not kept either: the only bucket is a cache that
-refills itself.
+and ARNs), Cognito's sign-in sessions of a challenge in progress, Step Functions executions,
+DynamoDB's PartiQL writes (the product makes none) and anything else moto holds. S3 objects
+are not kept either: the only bucket is a cache that refills itself.
 """
 
 from __future__ import annotations
 
 import base64
 import functools
+import io
 import json
+import pickle
 import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -30,6 +36,9 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
+from joserfc import jwk
+from moto.cognitoidp.models import CognitoIdpBackend, CognitoIdpUserPool, cognitoidp_backends
+from moto.cognitoidp.responses import CognitoIdpResponse
 from moto.dynamodb.exceptions import ConditionalCheckFailed, TransactionCanceledException
 from moto.dynamodb.models import DynamoDBBackend, dynamodb_backends
 from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
@@ -44,7 +53,7 @@ from moto.secretsmanager.models import (
 from moto.ses import models as ses_models
 from moto.ses.models import SESBackend, ses_backends
 
-from local import moto_speedups
+from local import cognito, moto_speedups
 from local.persistence.journal import Journal
 from local.persistence.store import StateStore
 
@@ -54,6 +63,7 @@ SECRETS = "secretsmanager"
 SES_IDENTITIES = "ses.identities"
 SES_SENT = "ses.sent"
 SES_COUNT = "ses.count"
+COGNITO = "cognito-idp"
 
 # The write calls of each service: after one, what it may have changed is saved. Reads
 # (get_, describe_, list_, encrypt, decrypt, ...) change nothing and are left alone.
@@ -102,6 +112,19 @@ SES_WRITES = (
     "send_bulk_templated_email",
     "send_raw_email",
 )
+# Every cognito-idp call but the few reads: a sign-in records the tokens it issued (a refresh
+# token must refresh after a restart), so nearly every call may change a pool.
+COGNITO_READS = {"admin_get_user", "admin_list_groups_for_user", "reset"}
+COGNITO_WRITES = tuple(
+    name
+    for name, value in vars(CognitoIdpBackend).items()
+    if callable(value)
+    and not name.startswith(("_", "describe_", "list_", "get_", "default_vpc", "url"))
+    and name not in COGNITO_READS
+)
+# Response steps that change a user after the backend's call returned (local/cognito.py sets
+# the emailed confirmation code, and email_verified, there).
+COGNITO_RESPONSE_WRITES = ("sign_up", "confirm_sign_up")
 DYNAMODB_WRITES = ("put_item", "update_item", "delete_item", "transact_write_items")
 UNCHANGED = (ConditionalCheckFailed, TransactionCanceledException)
 SENT_TYPES = {
@@ -256,6 +279,12 @@ class AwsPersistence:
             for identity, value in self.store.load(scope):
                 _restore_identity(ses_backends[account][region], json.loads(value))
                 self._journal.seen(scope, identity, value)
+        for scope in self.store.scopes(f"{COGNITO}/"):
+            account, region, _ = _split(scope)
+            pools = cognitoidp_backends[account][region].user_pools
+            for pool_id, value in self.store.load(scope):
+                pools[pool_id] = _restore_pool(json.loads(value))
+                self._journal.seen(scope, pool_id, value)
         for scope in self.store.scopes(f"{SES_SENT}/"):
             account, region, _ = _split(scope)
             backend = ses_backends[account][region]
@@ -305,6 +334,17 @@ class AwsPersistence:
             self._patch(SecretsManagerBackend, name, self._service_call(self._save_secrets))
         for name in SES_WRITES:
             self._patch(SESBackend, name, self._service_call(self._save_ses))
+        # Cognito's own behaviour first (idempotent), so these wrappers are outermost and save
+        # what its steps add after moto's.
+        cognito.install()
+        for name in COGNITO_WRITES:
+            self._patch(CognitoIdpBackend, name, self._service_call(self._save_cognito))
+        for name in COGNITO_RESPONSE_WRITES:
+            self._patch(
+                CognitoIdpResponse,
+                name,
+                self._service_call(lambda response: self._save_cognito(response.backend)),
+            )
 
     def uninstall(self) -> None:
         for owner, name, original in reversed(self._originals):
@@ -417,6 +457,14 @@ class AwsPersistence:
             if isinstance(secret, FakeSecret)  # replicas live in their own region's backend
         }
         self._touch_all(_scope(SECRETS, backend), images)
+        return []
+
+    def _save_cognito(self, backend: CognitoIdpBackend) -> list[tuple[str, str, str]]:
+        images = {
+            pool_id: json.dumps({"$pickle": _dump_pool(pool)})
+            for pool_id, pool in backend.user_pools.items()
+        }
+        self._touch_all(_scope(COGNITO, backend), images)
         return []
 
     def _save_ses(self, backend: SESBackend) -> list[tuple[str, str, str]]:
@@ -543,6 +591,42 @@ def _restore_secret(backend: SecretsManagerBackend, saved: dict[str, Any]) -> No
         setattr(secret, name, value)
     secret.replicas = []
     backend.secrets[secret.name] = secret
+
+
+# -- Cognito --------------------------------------------------------------------------------------
+#
+# A pool is a graph of moto's objects (users and groups name each other), so it is kept as a
+# pickle of the pool, the signing keys (joserfc keys hold cryptography's, which do not pickle)
+# as their JWK. The file is the stack's own, written by the stack: nothing else unpickles it.
+
+
+class _PoolPickler(pickle.Pickler):
+    def reducer_override(self, obj: Any) -> Any:
+        if isinstance(obj, jwk.RSAKey):
+            return jwk.RSAKey.import_key, (obj.as_dict(private=True),)
+        return NotImplemented
+
+
+def _dump_pool(pool: CognitoIdpUserPool) -> str:
+    buffer = io.BytesIO()
+    _PoolPickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(pool)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def _restore_pool(saved: dict[str, Any]) -> CognitoIdpUserPool:
+    try:
+        pool = pickle.loads(base64.b64decode(saved["$pickle"]))
+    except Exception as exc:  # written by another moto version, whose classes differ
+        raise RuntimeError(
+            f"a saved Cognito user pool cannot be read back ({exc!r}); "
+            "start clean with `make run FRESH=1`"
+        ) from exc
+    if not isinstance(pool, CognitoIdpUserPool):
+        raise RuntimeError(
+            f"a saved Cognito user pool is a {type(pool).__name__}; "
+            "start clean with `make run FRESH=1`"
+        )
+    return pool
 
 
 # -- SES ----------------------------------------------------------------------------------------

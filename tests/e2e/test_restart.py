@@ -184,3 +184,62 @@ def test_given_a_kill_right_after_an_answer_when_started_again_then_what_it_conf
     assert Firm(stack, FIRM).get("/clio/status").json()["status"] == "not_connected"
     assert Firm(stack, "demo").get("/clio/status").json()["status"] == "connected"
     assert requests.get(client.pay_url, timeout=30).status_code == 404
+
+
+def test_given_users_of_the_pool_when_the_stack_is_killed_and_restarted_then_they_sign_in_again(
+    restarts: Restarts,
+) -> None:
+    """The emulated user pool is kept as the rest is: same pool and app client ids, same
+    signing key (a token issued before the restart still verifies), the users with their
+    passwords, firm and groups; written as it changes, so a kill keeps it too."""
+    from tests.e2e.test_accounts import PASSWORD, User, _cognito, make_user, pool_info, sign_in
+
+    stack = restarts.start("--no-seed")
+    firm = "kept-pool-firm"
+    admin = make_user(stack, firm, "admin")
+    info = pool_info(stack)
+    # An invited staff member who accepted: the emailed temporary password, then their own.
+    email = f"invitee@{firm}.example"
+    invited = admin.call("POST", "/users", {"email": email, "role": "staff"})
+    assert invited.status_code == 201, invited.text
+    mail = [m for m in stack.outbox() if m["to"] == [email]][-1]
+    temporary = re.search(r"temporary password (\S+?),? then", mail["body"])
+    assert temporary, mail["body"]
+    client = _cognito(info)
+    challenge = client.initiate_auth(
+        ClientId=info["client_id"],
+        AuthFlow="USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": email, "PASSWORD": temporary.group(1)},
+    )
+    client.respond_to_auth_challenge(
+        ClientId=info["client_id"],
+        ChallengeName="NEW_PASSWORD_REQUIRED",
+        Session=challenge["Session"],
+        ChallengeResponses={"USERNAME": email, "NEW_PASSWORD": PASSWORD},
+    )
+    before = admin.call("GET", "/me").json()
+
+    # Killed right after the answers: nothing had a chance to flush at exit.
+    stack = restarts.restart(signal.SIGKILL)
+    assert pool_info(stack) == info
+    old = User(stack, admin.email, admin.token)
+    me = old.call("GET", "/me")  # the ID token issued before the restart, not yet expired
+    assert me.status_code == 200, me.text
+    assert me.json() == before
+    again = sign_in(stack, info, admin.email)  # the same password
+    assert again.token != admin.token
+    assert again.call("GET", "/me").json() == before
+    with pytest.raises(_cognito(info).exceptions.NotAuthorizedException):
+        sign_in(stack, info, admin.email, "Not-the-password-1")
+    staff = sign_in(stack, info, email)  # the password they chose, no challenge again
+    me = staff.call("GET", "/me").json()
+    assert me["firm_id"] == firm and me["role"] == "staff" and me["email"] == email
+    listed = {u["email"]: u for u in again.call("GET", "/users").json()["users"]}
+    assert listed[email]["status"] == "active" and listed[email]["role"] == "staff"
+    assert set(listed) == {admin.email, email}
+
+    # And a Ctrl-C and start again keeps it as well.
+    stack = restarts.restart(signal.SIGINT)
+    assert pool_info(stack) == info
+    assert User(stack, admin.email, admin.token).call("GET", "/me").json() == before
+    assert sign_in(stack, info, email).call("GET", "/me").json()["role"] == "staff"

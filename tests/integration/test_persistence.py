@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -358,14 +359,105 @@ def test_given_a_restart_when_provisioned_again_then_the_same_key_and_arns_and_c
             == pay_key
         )
         keys = kms.list_keys()["Keys"]
-    # Same key id, same secret ARNs, same table and function names. The user pool is not kept:
-    # it is made anew at each start with new ids (docs/auth.md, "Locally").
-    made_anew = ("USER_POOL_ID", "SIGNUP_CLIENT_ID")
-    assert all(first[name] != second[name] for name in made_anew)
-    assert {k: v for k, v in second.items() if k not in made_anew} == {
-        k: v for k, v in first.items() if k not in made_anew
-    }
+        pools = boto3.client("cognito-idp").list_user_pools(MaxResults=10)["UserPools"]
+    # Same key id, same secret ARNs, same table and function names, same user pool and app
+    # client ids: every variable the functions get is the same.
+    assert second == first
+    assert first["USER_POOL_ID"] and first["SIGNUP_CLIENT_ID"]
     assert [k["KeyId"] for k in keys] == [first["TOKEN_KMS_KEY_ID"]]  # no second key made
+    assert len(pools) == 1  # no second pool made
+
+
+def _sign_in(pool_id: str, email: str, password: str) -> dict[str, Any]:
+    cognito = boto3.client("cognito-idp")
+    web = next(
+        c["ClientId"]
+        for c in cognito.list_user_pool_clients(UserPoolId=pool_id, MaxResults=10)[
+            "UserPoolClients"
+        ]
+        if c["ClientName"].endswith("-web")
+    )
+    answer = cognito.initiate_auth(
+        ClientId=web,
+        AuthFlow="USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": email, "PASSWORD": password},
+    )
+    return dict(answer["AuthenticationResult"])
+
+
+def _jwks(pool_id: str) -> dict[str, Any]:
+    from local import cognito as local_cognito
+
+    pool = local_cognito._find_pool(pool_id)
+    assert pool is not None
+    status, _, body = local_cognito._serve_json_web_key(None, f"/{pool_id}/.well-known/jwks.json")
+    assert status == 200
+    return dict(json.loads(body))
+
+
+def test_given_a_restart_then_the_user_pool_keeps_its_users_groups_and_signing_key(
+    tmp_path: Path,
+) -> None:
+    from joserfc import jwk, jwt
+
+    with emulator(tmp_path, tables=False):
+        env = provisioned_env()
+        pool_id = env["USER_POOL_ID"]
+        cognito = boto3.client("cognito-idp")
+        cognito.admin_create_user(
+            UserPoolId=pool_id,
+            Username="ana@firm.example",
+            MessageAction="SUPPRESS",
+            TemporaryPassword="Temporary-pass-1",
+            UserAttributes=[
+                {"Name": "email", "Value": "ana@firm.example"},
+                {"Name": "email_verified", "Value": "true"},
+                {"Name": "custom:firm_id", "Value": "firm-a"},
+            ],
+        )
+        cognito.admin_set_user_password(
+            UserPoolId=pool_id,
+            Username="ana@firm.example",
+            Password="Kept-pass-123",
+            Permanent=True,
+        )
+        cognito.admin_add_user_to_group(
+            UserPoolId=pool_id, Username="ana@firm.example", GroupName="staff"
+        )
+        old = _sign_in(pool_id, "ana@firm.example", "Kept-pass-123")
+        old_keys = _jwks(pool_id)
+
+    with emulator(tmp_path, tables=False):
+        assert provisioned_env() == env
+        cognito = boto3.client("cognito-idp")
+        user = cognito.admin_get_user(UserPoolId=pool_id, Username="ana@firm.example")
+        attributes = {a["Name"]: a["Value"] for a in user["UserAttributes"]}
+        assert user["UserStatus"] == "CONFIRMED"
+        assert attributes["custom:firm_id"] == "firm-a"
+        assert attributes["email"] == "ana@firm.example"
+        assert attributes["email_verified"] == "true"
+        groups = cognito.admin_list_groups_for_user(
+            UserPoolId=pool_id, Username="ana@firm.example"
+        )["Groups"]
+        assert [g["GroupName"] for g in groups] == ["staff"]
+        with pytest.raises(ClientError, match="NotAuthorized"):
+            _sign_in(pool_id, "ana@firm.example", "Another-pass-123")
+        new = _sign_in(pool_id, "ana@firm.example", "Kept-pass-123")
+        # The same published key, and both the old and the new ID token verify against it.
+        assert _jwks(pool_id) == old_keys
+        key_set = jwk.KeySet.import_key_set(_jwks(pool_id))  # type: ignore[arg-type]
+        for token in (old["IdToken"], new["IdToken"]):
+            claims = jwt.decode(token, key_set).claims
+            assert claims["custom:firm_id"] == "firm-a"
+            assert claims["cognito:groups"] == ["staff"]
+        # And the refresh token issued before the restart still refreshes.
+        web = jwt.decode(old["IdToken"], key_set).claims["aud"]
+        refreshed = cognito.initiate_auth(
+            ClientId=web,
+            AuthFlow="REFRESH_TOKEN_AUTH",
+            AuthParameters={"REFRESH_TOKEN": old["RefreshToken"]},
+        )
+        assert refreshed["AuthenticationResult"]["IdToken"]
 
 
 def test_given_a_restart_then_the_stripe_webhook_signing_secret_is_the_kept_one(
@@ -460,3 +552,55 @@ def test_given_an_encrypted_token_item_then_it_is_readable_after_a_restart_throu
         env = provisioned_env()
         cipher = KmsCipher(boto3.client("kms"), env["TOKEN_KMS_KEY_ID"])
         assert cipher.decrypt(sealed, context) == b"access-token-of-a-firm"
+
+
+def test_given_a_sign_up_waiting_for_its_code_when_restarted_then_the_emailed_code_confirms_it(
+    tmp_path: Path,
+) -> None:
+    from local import cognito as local_cognito
+
+    with emulator(tmp_path, tables=False):
+        env = provisioned_env()
+        cognito = boto3.client("cognito-idp")
+        client_id = env["SIGNUP_CLIENT_ID"]
+        secret = cognito.describe_user_pool_client(
+            UserPoolId=env["USER_POOL_ID"], ClientId=client_id
+        )["UserPoolClient"]["ClientSecret"]
+        email = "new@firm.example"
+        secret_hash = local_cognito._secret_hash(secret, client_id, email)
+        cognito.sign_up(
+            ClientId=client_id,
+            SecretHash=secret_hash,
+            Username=email,
+            Password="Signed-up-pass-1",
+            UserAttributes=[{"Name": "email", "Value": email}],
+        )
+        (mail,) = [m for m in read_outbox_in_process() if m["to"] == [email]]
+
+    with emulator(tmp_path, tables=False):
+        assert provisioned_env() == env
+        cognito = boto3.client("cognito-idp")
+        user = cognito.admin_get_user(UserPoolId=env["USER_POOL_ID"], Username=email)
+        assert user["UserStatus"] == "UNCONFIRMED"
+        with pytest.raises(ClientError, match="CodeMismatch"):
+            cognito.confirm_sign_up(
+                ClientId=client_id, SecretHash=secret_hash, Username=email, ConfirmationCode="0"
+            )
+        (code,) = re.findall(r"\b\d{6}\b", mail["body"])
+        cognito.confirm_sign_up(
+            ClientId=client_id, SecretHash=secret_hash, Username=email, ConfirmationCode=code
+        )
+        user = cognito.admin_get_user(UserPoolId=env["USER_POOL_ID"], Username=email)
+        attributes = {a["Name"]: a["Value"] for a in user["UserAttributes"]}
+        assert user["UserStatus"] == "CONFIRMED" and attributes["email_verified"] == "true"
+
+
+def test_given_a_kept_user_pool_that_cannot_be_read_back_then_the_start_names_the_clean_start(
+    tmp_path: Path,
+) -> None:
+    store = StateStore(tmp_path)
+    scope = f"cognito-idp/{ACCOUNT}/{REGION}"
+    store.write([(scope, "us-east-1_gone", json.dumps({"$pickle": "bm90IGEgcGlja2xl"}))])
+    store.close()
+    with pytest.raises(RuntimeError, match="FRESH=1"), emulator(tmp_path):
+        pass
