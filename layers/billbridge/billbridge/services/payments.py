@@ -9,7 +9,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from billbridge.domain import disputes
 from billbridge.domain.bills import Bill, BillState, StoredBill
@@ -545,6 +545,12 @@ REFUND_STATUSES = {
 }
 
 
+class PlanEvents(Protocol):
+    def handle_event(self, event_id: str, kind: str, obj: dict[str, Any]) -> str | None:
+        """The outcome of an event about a plan or a saved method; None if it is not one."""
+        ...
+
+
 @dataclass(frozen=True)
 class EventOutcome:
     event_id: str
@@ -576,10 +582,12 @@ class StripeEvents:
         store: PaymentStore,
         clock: Clock = _utcnow,
         accounts: PaymentAccountsService | None = None,
+        plans: PlanEvents | None = None,
     ) -> None:
         self._store = store
         self._clock = clock
         self._accounts = accounts
+        self._plans = plans
 
     def handle(self, event: dict[str, Any]) -> EventOutcome:
         event_id, kind = str(event["id"]), str(event["type"])
@@ -587,6 +595,10 @@ class StripeEvents:
         if kind == "account.updated" and self._accounts is not None:
             # A Connect event: its own ordering rule (services/payment_accounts.py).
             return EventOutcome(event_id, kind, self._accounts.account_updated(event))
+        if self._plans is not None:  # saved methods and plan installments (services/plans.py)
+            outcome = self._plans.handle_event(event_id, kind, obj)
+            if outcome is not None:
+                return EventOutcome(event_id, kind, outcome)
         if kind == "checkout.session.expired":
             plan = self._expired_plan(obj, event_id)
         elif kind.startswith("checkout.session."):
