@@ -54,10 +54,15 @@ class FakePlanStore:
     def for_link(self, firm_id: str, link_id: str) -> list[Plan]:
         return [p for (f, _), p in self.plans.items() if f == firm_id and p.link_id == link_id]
 
-    def covering(self, firm_id: str, bill_ids: Sequence[int]) -> dict[int, str]:
+    def covering(
+        self, firm_id: str, bill_ids: Sequence[int], active_only: bool = True
+    ) -> dict[int, str]:
         covered: dict[int, str] = {}
+        wanted = (
+            {PlanStatus.ACTIVE} if active_only else {PlanStatus.ACTIVE, PlanStatus.AWAITING_METHOD}
+        )
         for (f, _), plan in self.plans.items():
-            if f == firm_id and plan.status in (PlanStatus.ACTIVE, PlanStatus.AWAITING_METHOD):
+            if f == firm_id and plan.status in wanted:
                 covered.update({b: plan.id for b in plan.bill_ids if b in bill_ids})
         return covered
 

@@ -13,6 +13,7 @@ import json
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from billbridge.adapters.stripe_saved import SavedMethodsMixin
 from billbridge.domain.errors import PaymentProviderError, Unauthenticated
 from billbridge.domain.payment_accounts import StripeAccountState, parse_stripe_account
 from billbridge.domain.payments import Account, Method, encode_allocations
@@ -78,7 +79,7 @@ def account_params(request: ConnectedAccountRequest) -> dict[str, Any]:
     }
 
 
-class StripeGateway:
+class StripeGateway(SavedMethodsMixin):
     def __init__(self, api_key: str, api_base: str | None = None, timeout: float = 20.0) -> None:
         import stripe
 

@@ -190,7 +190,7 @@ class PaymentPlans:
                     field="bill_ids",
                     code="bill_not_payable",
                 )
-        covered = self._plans.covering(firm_id, chosen_ids)
+        covered = self._plans.covering(firm_id, chosen_ids, active_only=False)
         if covered:
             bill_id = next(iter(covered))
             raise RuleViolation(

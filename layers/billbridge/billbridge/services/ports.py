@@ -750,8 +750,11 @@ class PlanStore(Protocol):
 
     def for_link(self, firm_id: str, link_id: str) -> list[Plan]: ...
 
-    def covering(self, firm_id: str, bill_ids: Sequence[int]) -> dict[int, str]:
-        """The bills among these that an active plan covers, with the plan's id."""
+    def covering(
+        self, firm_id: str, bill_ids: Sequence[int], active_only: bool = True
+    ) -> dict[int, str]:
+        """The bills among these that an active plan covers (or, with `active_only` False,
+        any open plan, one waiting for its method too), with the plan's id."""
         ...
 
     def customer(self, firm_id: str, client_id: int) -> str | None:
