@@ -30,6 +30,7 @@ from pay_schemas import (
     confirmation_out,
     pay_link_out,
 )
+from plan_routes import router as plans_router
 
 from billbridge.api_errors import (
     ErrorOut,
@@ -51,6 +52,8 @@ refuse_other_methods(app, "/pay/<token>", ["GET"])
 refuse_other_methods(app, "/pay/<token>/checkout", ["POST"])
 refuse_other_methods(app, "/pay/<token>/confirmation", ["GET"])
 refuse_other_methods(app, "/pay/<token>/bills/<bill_file>", ["GET"])
+app.include_router(plans_router)  # payment plans (plan_routes.py)
+refuse_other_methods(app, "/pay/<token>/payment-plans", ["GET", "POST"])
 
 NO_SUCH_LINK = "This payment link does not exist or has expired."
 SESSION_PATTERN = r"^cs_[A-Za-z0-9_]{1,250}$"

@@ -91,6 +91,7 @@ def _installment_doc(i: Installment) -> dict[str, Any]:
         "collected_cents": i.collected_cents,
         "parts": [_part_doc(p) for p in i.parts],
         "failure": i.failure,
+        "attempted_on": i.attempted_on.isoformat() if i.attempted_on else None,
     }
     return {k: v for k, v in doc.items() if v is not None}
 
@@ -167,6 +168,7 @@ def _plan_from_item(firm_id: str, item: Item) -> Plan:
                 for p in i.get("parts") or []
             ),
             failure=i.get("failure"),
+            attempted_on=date.fromisoformat(i["attempted_on"]) if i.get("attempted_on") else None,
         )
         for i in data["installments"]
     )
@@ -339,6 +341,10 @@ class DynamoPlanStore(DynamoRepository):
                     continue
                 found[int(data["bill_id"])] = str(data["plan_id"])
         return found
+
+    def covered_bill_ids(self, firm_id: str, bill_ids: Sequence[int]) -> set[int]:
+        """PlanCoverage (services/reminders.py): reminders leave these bills alone."""
+        return set(self.covering(firm_id, bill_ids))
 
     def customer(self, firm_id: str, client_id: int) -> str | None:
         item = self._get_item(firm_pk(firm_id), f"CUSTOMER#{client_id}")

@@ -119,6 +119,7 @@ class Installment:
     collected_cents: int = 0  # settled by earlier attempts (one account paid, the other not)
     parts: tuple[Part, ...] = ()  # the current attempt's
     failure: str | None = None
+    attempted_on: date | None = None  # the tick's day of the current attempt
 
     @property
     def next_action_on(self) -> date | None:
@@ -310,7 +311,9 @@ def idempotency_key(plan_id: str, number: int, attempt: int, account: Account) -
 def settle_installment(plan: Plan, installment: Installment, today: date) -> tuple[Plan, bool]:
     """The installment after its parts moved: paid when all succeeded, processing while one
     is pending, else (a part failed) retried or failed. Answers the plan and whether this
-    attempt just failed (so the client and the firm are told once)."""
+    attempt just failed (so the client and the firm are told once). A retry is counted from
+    the day of the attempt (`today` when that is unknown), not from when Stripe told."""
+    today = installment.attempted_on or today
     statuses = {p.status for p in installment.parts}
     if TxnStatus.PENDING in statuses:
         moved = replace(installment, status=InstallmentStatus.PROCESSING)

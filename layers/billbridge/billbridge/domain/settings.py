@@ -18,6 +18,7 @@ from pydantic.json_schema import JsonDict
 
 from billbridge.domain.bills import DEFAULT_STATES, BillState
 from billbridge.domain.email_headers import HEADER_TEXT_PATTERN, check_header_text
+from billbridge.domain.plans import PlanSettings
 from billbridge.domain.templates import TEMPLATE_FORMAT, check_template
 
 # Values that go in an email header, documented as one line of text (check_header_fields
@@ -152,6 +153,8 @@ class FirmSettings(BaseModel):
     sender_name: str | None = Field(default=None, max_length=200, json_schema_extra=ONE_LINE)
     reply_to: EmailAddress | None = None
     reminders: ReminderSettings = Field(default_factory=ReminderSettings)
+    # Issue 12: the limits of plans clients choose on the pay page (domain/plans.py).
+    payment_plans: PlanSettings = Field(default_factory=PlanSettings)
 
     @field_validator("default_states")
     @classmethod

@@ -238,6 +238,9 @@ class PaymentPlans:
         token = link_token(self._pay_link_key(), firm_id, link.id)
         return self._links.create(link, token_hash(token))
 
+    def link_for_plan(self, plan: Plan) -> PaymentLink | None:
+        return self._links.get(plan.firm_id, plan.link_id)
+
     def get(self, firm_id: str, plan_id: str) -> Plan:
         plan = self._plans.get(firm_id, plan_id)
         if plan is None:
@@ -256,6 +259,73 @@ class PaymentPlans:
     def covering(self, firm_id: str, bill_ids: Sequence[int]) -> dict[int, str]:
         """Bills an active plan covers: reminders leave them alone."""
         return self._plans.covering(firm_id, bill_ids)
+
+    # -- the client's side (the pay page) -------------------------------------------------------
+
+    def link_of(self, token: str) -> PaymentLink:
+        found = self._links.by_token_hash(token_hash(token)) if token else None
+        link = self._links.get(*found) if found else None
+        if link is None:
+            raise NotFound("this payment link does not exist or has expired")
+        return link
+
+    def client_view(self, token: str) -> tuple[PaymentLink, PlanSettings, list[Plan]]:
+        """What the pay page shows: the firm's limits and this link's plans."""
+        link = self.link_of(token)
+        limits = self._settings.get(link.firm_id).payment_plans
+        return link, limits, self._plans.for_link(link.firm_id, link.id)
+
+    def client_create(
+        self,
+        token: str,
+        bill_ids: Sequence[int],
+        installment_cents: int,
+        every: Every,
+        start_on: date,
+        method: Method,
+        mandate_accepted: bool,
+    ) -> PlanView:
+        """The client chooses a plan within the firm's limits and goes to save its method.
+        An earlier plan of theirs on this link still waiting for its method is replaced."""
+        link = self.link_of(token)
+        unknown = [i for i in bill_ids if i not in link.bill_ids]
+        if unknown:
+            raise RuleViolation(
+                f"bill {unknown[0]} is not on this payment link",
+                field="bill_ids",
+                code="bill_not_on_link",
+            )
+        if method is Method.ACH and not mandate_accepted:
+            raise RuleViolation(
+                "to pay the plan from a bank account, accept the debit authorization",
+                field="mandate_accepted",
+                code="mandate_not_accepted",
+            )
+        settings = self._settings.get(link.firm_id)
+        for waiting in self._plans.for_link(link.firm_id, link.id):
+            if waiting.status is PlanStatus.AWAITING_METHOD and waiting.created_by == "client":
+                self.cancel(link.firm_id, waiting.id)
+        plan = self.create(
+            link.firm_id,
+            bill_ids,
+            installment_cents,
+            every,
+            start_on,
+            link=link,
+            limits=settings.payment_plans,
+            created_by="client",
+        )
+        client_name = self._client_name(plan)
+        return self.start_setup(
+            plan, method, token, settings.firm_name, client_name, mandate_accepted
+        )
+
+    def firm_name(self, firm_id: str) -> str:
+        return self._settings.get(firm_id).firm_name
+
+    def _client_name(self, plan: Plan) -> str:
+        stored = self._bills.get(plan.firm_id, plan.bill_ids[0])
+        return stored.bill.client.name if stored else ""
 
     # -- the client's saved method ----------------------------------------------------------------
 
@@ -415,6 +485,7 @@ class PaymentPlans:
             status=InstallmentStatus.CHARGING,
             attempts=attempt,
             next_attempt_on=None,
+            attempted_on=today,
             parts=tuple(
                 Part(
                     account=account,
