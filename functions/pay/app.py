@@ -54,6 +54,7 @@ refuse_other_methods(app, "/pay/<token>/confirmation", ["GET"])
 refuse_other_methods(app, "/pay/<token>/bills/<bill_file>", ["GET"])
 app.include_router(plans_router)  # payment plans (plan_routes.py)
 refuse_other_methods(app, "/pay/<token>/payment-plans", ["GET", "POST"])
+refuse_other_methods(app, "/pay/<token>/payment-plans/<plan_id>/method", ["POST"])
 
 NO_SUCH_LINK = "This payment link does not exist or has expired."
 SESSION_PATTERN = r"^cs_[A-Za-z0-9_]{1,250}$"

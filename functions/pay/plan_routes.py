@@ -46,6 +46,13 @@ class ClientPlanIn(BaseModel):
     )
 
 
+class MethodIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    method: Literal["card", "ach"] = "card"
+    mandate_accepted: StrictBool = False
+
+
 class ClientInstallment(BaseModel):
     number: int
     due_on: date
@@ -145,6 +152,28 @@ def choose_plan(
         request.start_on,
         Method(request.method),
         request.mandate_accepted,
+    )
+    assert view.setup_url is not None
+    body = ClientPlanOut(plan=ClientPlan.of(view.plan), setup_url=view.setup_url)
+    return Response(201, content_types.APPLICATION_JSON, body, PRIVATE_HEADERS)
+
+
+@router.post(
+    "/pay/<token>/payment-plans/<plan_id>/method",
+    summary="Save another card or bank account for an open plan of this link",
+    tags=["pay"],
+    responses={
+        201: {"description": "The plan and where to save the new method"},
+        **error_responses(400, 404, 415, 422, 502),
+    },
+)
+def change_method(
+    token: Annotated[str, Path(description="The token of the emailed link")],
+    plan_id: Annotated[str, Path(pattern=r"^plan_[A-Za-z0-9]{1,40}$")],
+    request: Annotated[MethodIn, Body()],
+) -> Response[ClientPlanOut]:
+    view = pay_plans().client_change_method(
+        token, plan_id, Method(request.method), request.mandate_accepted
     )
     assert view.setup_url is not None
     body = ClientPlanOut(plan=ClientPlan.of(view.plan), setup_url=view.setup_url)

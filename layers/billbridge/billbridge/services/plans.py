@@ -320,6 +320,20 @@ class PaymentPlans:
             plan, method, token, settings.firm_name, client_name, mandate_accepted
         )
 
+    def client_change_method(
+        self, token: str, plan_id: str, method: Method, mandate_accepted: bool
+    ) -> PlanView:
+        """The client saves another card or bank account for an open plan of this link (after
+        a declined installment, say); its next attempts use it."""
+        link = self.link_of(token)
+        plan = self._plans.get(link.firm_id, plan_id)
+        if plan is None or plan.link_id != link.id:
+            raise NotFound(f"payment plan {plan_id} not found on this link", field="plan_id")
+        settings = self._settings.get(link.firm_id)
+        return self.start_setup(
+            plan, method, token, settings.firm_name, self._client_name(plan), mandate_accepted
+        )
+
     def firm_name(self, firm_id: str) -> str:
         return self._settings.get(firm_id).firm_name
 
@@ -341,10 +355,10 @@ class PaymentPlans:
         """A Checkout Session in `mode=setup` where the client saves the plan's card or bank
         account. A bank account needs the client's acceptance of the debit authorization shown
         on the pay page (mandate_text), recorded on the plan."""
-        if plan.status is not PlanStatus.AWAITING_METHOD:
+        if plan.status not in OPEN_PLAN:
             raise RuleViolation(
-                f"this plan is {plan.status.value}: its payment method is set",
-                code="plan_not_awaiting_method",
+                f"this plan is {plan.status.value}: it takes no payment method now",
+                code="plan_not_open",
             )
         now = self._clock()
         text = None
@@ -708,7 +722,8 @@ class PaymentPlans:
             f"Dear client,\n\nInstallment {installment.number} of your payment plan with "
             f"{settings.firm_name} ({amount}, due {installment.due_on.isoformat()}) could not be "
             f"charged to {method}: {why}. {next_step}\n\nTo use another card or bank account, "
-            f"or for any question, please contact {settings.firm_name}.\n"
+            "save it from the payment link you received (Pay in installments); for any "
+            f"question, please contact {settings.firm_name}.\n"
         )
         firm_text = (
             f"Installment {installment.number} of payment plan {plan.id} ({amount}, due "
