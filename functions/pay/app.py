@@ -31,6 +31,7 @@ from pay_schemas import (
     pay_link_out,
 )
 from plan_routes import router as plans_router
+from surcharge_routes import router as surcharge_router
 
 from billbridge.api_errors import (
     ErrorOut,
@@ -55,6 +56,8 @@ refuse_other_methods(app, "/pay/<token>/bills/<bill_file>", ["GET"])
 app.include_router(plans_router)  # payment plans (plan_routes.py)
 refuse_other_methods(app, "/pay/<token>/payment-plans", ["GET", "POST"])
 refuse_other_methods(app, "/pay/<token>/payment-plans/<plan_id>/method", ["POST"])
+app.include_router(surcharge_router)  # the card surcharge, before paying (surcharge_routes.py)
+refuse_other_methods(app, "/pay/<token>/surcharge", ["GET"])
 
 NO_SUCH_LINK = "This payment link does not exist or has expired."
 SESSION_PATTERN = r"^cs_[A-Za-z0-9_]{1,250}$"
@@ -259,7 +262,11 @@ def checkout(
     body = CheckoutOut(
         checkout_sessions=[
             CheckoutSessionOut(
-                id=s.id, url=s.url, account=account.value, amount_cents=s.amount_cents
+                id=s.id,
+                url=s.url,
+                account=account.value,
+                amount_cents=s.amount_cents,
+                surcharge_cents=s.surcharge_cents,
             )
             for account, s in sessions
         ]

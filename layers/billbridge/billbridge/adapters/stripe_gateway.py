@@ -43,6 +43,7 @@ def checkout_metadata(request: CheckoutRequest) -> dict[str, str]:
         "account": request.account.value,
         "method": request.method.value,
         "allocations": encode_allocations(request.allocations),
+        **({"surcharge_cents": str(request.surcharge_cents)} if request.surcharge_cents else {}),
     }
 
 

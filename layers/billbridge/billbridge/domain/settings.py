@@ -19,6 +19,7 @@ from pydantic.json_schema import JsonDict
 from billbridge.domain.bills import DEFAULT_STATES, BillState
 from billbridge.domain.email_headers import HEADER_TEXT_PATTERN, check_header_text
 from billbridge.domain.plans import PlanSettings
+from billbridge.domain.surcharge import SurchargeSettings
 from billbridge.domain.templates import TEMPLATE_FORMAT, check_template
 
 # Values that go in an email header, documented as one line of text (check_header_fields
@@ -155,6 +156,8 @@ class FirmSettings(BaseModel):
     reminders: ReminderSettings = Field(default_factory=ReminderSettings)
     # Issue 12: the limits of plans clients choose on the pay page (domain/plans.py).
     payment_plans: PlanSettings = Field(default_factory=PlanSettings)
+    # Issue 12: card surcharges, off by default (domain/surcharge.py).
+    surcharge: SurchargeSettings = Field(default_factory=SurchargeSettings)
 
     @field_validator("default_states")
     @classmethod

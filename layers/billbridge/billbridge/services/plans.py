@@ -54,6 +54,8 @@ from billbridge.domain.plans import (
     schedule,
     settle_installment,
 )
+from billbridge.domain.surcharge import SurchargeSettings
+from billbridge.domain.surcharge import applies as surcharge_applies
 from billbridge.services.ports import (
     BillRepository,
     DuplicateEvent,
@@ -333,6 +335,16 @@ class PaymentPlans:
         return self.start_setup(
             plan, method, token, settings.firm_name, self._client_name(plan), mandate_accepted
         )
+
+    def surcharge_of(self, token: str) -> tuple[SurchargeSettings, bool]:
+        """The firm's surcharge settings and whether they apply to this link's client (the
+        pay page shows it before the client pays: card payments of invoices only)."""
+        link = self.link_of(token)
+        settings = self._settings.get(link.firm_id).surcharge
+        stored = self._bills.get_many(link.firm_id, list(link.bill_ids))
+        states = {b.bill.client.state for b in stored.values()}
+        state = next(iter(states)) if len(states) == 1 else None
+        return settings, surcharge_applies(settings, Account.OPERATING, Method.CARD, state)
 
     def firm_name(self, firm_id: str) -> str:
         return self._settings.get(firm_id).firm_name

@@ -490,6 +490,8 @@ class CheckoutRequest:
     # What the platform keeps of the charge to cover processing (domain/fees.py): operating
     # charges only; a trust charge always carries 0 and no application fee is sent.
     application_fee_cents: int = 0
+    # A card surcharge on the operating part (domain/surcharge.py), one of the line items.
+    surcharge_cents: int = 0
 
 
 @dataclass(frozen=True)
@@ -506,7 +508,8 @@ class ConnectedAccountRequest:
 class CheckoutSession:
     id: str
     url: str
-    amount_cents: int
+    amount_cents: int  # what the client pays: the bills and any surcharge
+    surcharge_cents: int = 0
 
 
 @dataclass(frozen=True)
