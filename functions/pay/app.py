@@ -31,6 +31,7 @@ from pay_schemas import (
     pay_link_out,
 )
 from plan_routes import router as plans_router
+from plan_section import plan_section
 from surcharge_routes import router as surcharge_router
 
 from billbridge.api_errors import (
@@ -143,7 +144,8 @@ def show(
         body = pay_link_out(view, token)
         return Response(200, content_types.APPLICATION_JSON, body.model_dump(), PRIVATE_HEADERS)
     today = datetime.now(UTC).date()
-    html = pay_page_html(view, token, locale, today)
+    # Issue 12's own section (plan_section.py): the surcharge note and Pay in installments.
+    html = pay_page_html(view, token, locale, today, extra_sections=(plan_section(token),))
     return Response(200, content_types.TEXT_HTML, html, HTML_HEADERS)
 
 
