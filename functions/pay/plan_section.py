@@ -22,11 +22,9 @@ SECTION = """
 <option value="week">Every week</option></select>
 <label for="plan-start">First installment on</label>
 <input type="date" id="plan-start" required>
-<fieldset><legend>Pay the installments by</legend>
-<label><input type="radio" name="plan-method" value="card" checked> Installments by card</label>
-<label><input type="radio" name="plan-method" value="ach"> Installments from a bank account
-(ACH)</label>
-</fieldset>
+<label for="plan-method">Pay the installments by</label>
+<select id="plan-method"><option value="card">Card</option>
+<option value="ach">Bank account (ACH)</option></select>
 <div id="plan-mandate" hidden><p id="plan-mandate-text"></p>
 <label><input type="checkbox" id="plan-mandate-ok"> I authorize these debits</label></div>
 <button type="submit">Set up payment plan</button>
@@ -87,11 +85,9 @@ SECTION = """
     if (billIds.length) { el("plans").hidden = false; }
   });
   el("plan-start").value = new Date().toISOString().slice(0, 10);
-  for (const radio of document.querySelectorAll("input[name=plan-method]")) {
-    radio.addEventListener("change", () => {
-      el("plan-mandate").hidden = radio.value !== "ach" || !radio.checked;
-    });
-  }
+  el("plan-method").addEventListener("change", () => {
+    el("plan-mandate").hidden = el("plan-method").value !== "ach";
+  });
   el("plan-form").addEventListener("submit", (event) => {
     event.preventDefault();
     const error = el("plan-error");
@@ -102,7 +98,7 @@ SECTION = """
     }
     const [whole, frac = ""] = raw.split(".");
     const cents = Number(whole) * 100 + Number((frac + "00").slice(0, 2));
-    const method = document.querySelector("input[name=plan-method]:checked").value;
+    const method = el("plan-method").value;
     const payload = {bill_ids: billIds, installment_cents: cents, every: el("plan-every").value,
       start_on: el("plan-start").value, method: method,
       mandate_accepted: el("plan-mandate-ok").checked};

@@ -28,13 +28,13 @@ def test_a_client_sets_up_a_plan_on_the_pay_page_and_the_first_installment_is_ch
     # A bank account is not saved without the debit authorization.
     form = plans.get_by_role("form", name="Set up a payment plan")
     form.get_by_label("Installment amount").fill("100.00")
-    form.get_by_label(re.compile("from a bank account")).check()
+    form.get_by_label("Pay the installments by").select_option("ach")
     expect(form.get_by_text(re.compile(r"you authorize .* to debit it"))).to_be_visible()
     form.get_by_role("button", name="Set up payment plan").click()
     expect(form.get_by_role("alert")).to_have_text(re.compile("accept the debit authorization"))
 
     # By card: to Stripe's page, save the card, back to the pay page.
-    form.get_by_label("Installments by card").check()
+    form.get_by_label("Pay the installments by").select_option("card")
     form.get_by_role("button", name="Set up payment plan").click()
     expect(client).to_have_url(re.compile(r"/c/pay/cs_"))
     expect(client.get_by_role("heading", name="Save a payment method")).to_be_visible()
