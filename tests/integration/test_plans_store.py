@@ -118,6 +118,7 @@ def test_given_a_saved_card_then_installments_are_charged_on_stripe_and_recorded
     assert world.store.covering(FIRM, [1, 2]) == {}  # waiting for its method: not active yet
     world.save_card(plan.id)
     assert world.store.covering(FIRM, [1, 2]) == {1: plan.id, 2: plan.id}
+    assert world.store.covered_bill_ids(FIRM, [1, 2, 3]) == {1, 2}  # the reminders' port
     assert world.store.due(TODAY) == [(FIRM, plan.id)]
 
     world.plans.run_due(TODAY)

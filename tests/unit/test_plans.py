@@ -388,3 +388,40 @@ def test_given_an_ach_installment_returned_by_the_bank_then_it_is_retried() -> N
     )
     assert plans.money(bill).money.pending_cents == 0 and plans.paid_gl(bill) == 0
     assert len(plans.world.mailer.sent) == 2
+
+
+def test_given_an_installments_webhook_before_the_ticks_own_record_then_counted_once(
+    plans: Plans,
+) -> None:
+    """Stripe's `payment_intent.succeeded` can arrive while the tick is still recording
+    Stripe's answer: whichever comes first records the payment, the other changes nothing."""
+    bill = plans.bill(1, 30_000)
+    plan_id = plans.active_plan([bill], 10_000)
+    stripe = plans.world.stripe
+    answer_of = type(stripe).charge_off_session
+
+    def charge_then_webhook(charge):  # type: ignore[no-untyped-def]
+        result = answer_of(stripe, charge)
+        assert plans.deliver(stripe.intent_events(result.payment_intent_id)) == ["applied"]
+        return result
+
+    stripe.charge_off_session = charge_then_webhook  # type: ignore[method-assign]
+    plans.tick(TODAY)
+
+    assert plans.paid_gl(bill) == 10_000
+    payments = [e for e in plans.world.payments.ledger if e.kind is EntryKind.PAYMENT]
+    assert len(payments) == 1
+    assert plans.plan(plan_id).installments[0].status is InstallmentStatus.PAID
+
+
+def test_given_an_active_plan_then_reminders_leave_its_bills_alone_until_it_ends(
+    plans: Plans,
+) -> None:
+    bill, other = plans.bill(1, 30_000), plans.bill(2, 5_000)
+    waiting = plans.plans.create(FIRM, [bill], 10_000, Every.MONTH, TODAY)
+    assert plans.world.plans.covered_bill_ids(FIRM, [bill, other]) == set()  # not active yet
+    plans.plans.cancel(FIRM, waiting.id)
+    plan_id = plans.active_plan([bill], 10_000)
+    assert plans.world.plans.covered_bill_ids(FIRM, [bill, other]) == {bill}
+    plans.plans.cancel(FIRM, plan_id)
+    assert plans.world.plans.covered_bill_ids(FIRM, [bill, other]) == set()
