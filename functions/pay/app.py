@@ -86,7 +86,9 @@ def wants_json() -> bool:
 def no_such_route(exc: NotFoundError) -> Response[Any]:
     # Powertools' path pattern does not match every character (a symbol, an emoji): such a
     # token is no link either, and a browser opening it gets the page that says so.
-    if app.current_event.http_method == "GET" and not wants_json():
+    # Only the page itself answers HTML; its JSON sub-resources (plans, surcharge) answer JSON.
+    page_path = (app.current_event.path or "").rstrip("/").count("/") <= 2
+    if app.current_event.http_method == "GET" and not wants_json() and page_path:
         return Response(404, content_types.TEXT_HTML, not_found_page(), HTML_HEADERS)
     return error_response(HTTPStatus.NOT_FOUND, "not_found", NO_SUCH_LINK, "token")
 

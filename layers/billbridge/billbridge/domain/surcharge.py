@@ -21,6 +21,7 @@ from pydantic import (
     Field,
     PlainSerializer,
     StrictBool,
+    StringConstraints,
     WithJsonSchema,
     field_validator,
 )
@@ -30,6 +31,8 @@ from billbridge.domain.payments import Account, Method
 DEFAULT_EXCLUDED_STATES = ("CT", "ME", "MA", "PR")
 MAX_PERCENT = 3
 
+# A state's two-letter code (any case; kept upper case).
+StateCode = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2}$")]
 # A Decimal (DynamoDB keeps numbers as Decimal, never float), written as a JSON number.
 Percent = Annotated[
     Decimal,
@@ -43,7 +46,7 @@ class SurchargeSettings(BaseModel):
 
     enabled: StrictBool = False
     percent: Percent = Field(default=Decimal(3), description="Up to 3, in steps of 0.01")
-    excluded_states: list[str] = Field(
+    excluded_states: list[StateCode] = Field(
         default_factory=lambda: list(DEFAULT_EXCLUDED_STATES),
         max_length=60,
         description="Two-letter codes of the states where no surcharge is added",
@@ -64,14 +67,7 @@ class SurchargeSettings(BaseModel):
     @field_validator("excluded_states")
     @classmethod
     def _codes(cls, value: list[str]) -> list[str]:
-        codes = []
-        for code in value:
-            if not isinstance(code, str) or len(code) != 2 or not code.isascii():
-                raise ValueError("each excluded state is a two-letter code, such as CT")
-            if not code.isalpha():
-                raise ValueError("each excluded state is a two-letter code, such as CT")
-            codes.append(code.upper())
-        return list(dict.fromkeys(codes))
+        return list(dict.fromkeys(code.upper() for code in value))
 
     @property
     def basis_points(self) -> int:
