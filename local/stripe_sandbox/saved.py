@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from local.stripe_sandbox.accounts import transfers_active
 from local.stripe_sandbox.params import (
     METHODS,
     MINIMUM_CHARGE,
@@ -36,7 +37,7 @@ PAYMENT_INTENT_PARAMS = {
     **dict.fromkeys(
         "amount currency customer payment_method payment_method_types off_session confirm "
         "metadata description receipt_email statement_descriptor_suffix expand "
-        "setup_future_usage mandate error_on_requires_action".split()
+        "setup_future_usage mandate error_on_requires_action application_fee_amount".split()
     ),
     "transfer_data": {"destination": None},
 }
@@ -240,6 +241,30 @@ class SavedMethods:
             raise StripeApiError(
                 400, message, param="transfer_data[destination]", code="resource_missing"
             )
+        if destination and not transfers_active(self.objects[str(destination)]):
+            message = (
+                "Your destination account needs to have at least one of the following "
+                "capabilities enabled: transfers, crypto_transfers, legacy_payments"
+            )
+            raise StripeApiError(
+                400,
+                message,
+                param="transfer_data[destination]",
+                code="insufficient_capabilities_for_transfer",
+            )
+        fee = None
+        if p.get("application_fee_amount") is not None:
+            fee = as_int(p["application_fee_amount"], "application_fee_amount", 0)
+            if not destination:
+                message = (
+                    "Can only apply an application_fee_amount when the PaymentIntent is "
+                    "attempting a direct payment (using an OAuth key or Stripe-Account header) "
+                    "or destination payment (using `transfer_data[destination]`)."
+                )
+                raise StripeApiError(400, message, param="application_fee_amount")
+            if fee > amount:
+                message = "The application fee amount must be less than or equal to the amount."
+                raise StripeApiError(400, message, param="application_fee_amount")
         intent = self._new(  # type: ignore[attr-defined]
             "pi_",
             "payment_intent",
@@ -247,6 +272,7 @@ class SavedMethods:
             amount=amount,
             amount_capturable=0,
             amount_received=0,
+            application_fee_amount=fee,
             capture_method="automatic",
             currency=currency,
             customer=customer["id"] if customer else None,

@@ -86,8 +86,11 @@ def world(aws: Any) -> Iterator[World]:
     sandbox = StripeSandbox(port=0, api_key=API_KEY)
     sandbox.start()
     gateway = StripeGateway(API_KEY, api_base=sandbox.url)
-    trust = gateway._client.v1.accounts.create(params={"type": "custom"})
-    operating = gateway._client.v1.accounts.create(params={"type": "custom"})
+    trust = gateway._client.v1.accounts.create(params={"type": "express"})
+    operating = gateway._client.v1.accounts.create(params={"type": "express"})
+    for account in (trust, operating):  # onboarded: destination charges need `transfers`
+        done = requests.post(f"{sandbox.url}/_sandbox/accounts/{account.id}/complete", timeout=10)
+        assert done.status_code == 200, done.text
     payments.save_payment_accounts(PaymentAccounts(FIRM, str(trust.id), str(operating.id)))
     store = DynamoPlanStore(aws, table, sleep=no_sleep)
     mailer = FakeMailer()
@@ -140,6 +143,8 @@ def test_given_a_saved_card_then_installments_are_charged_on_stripe_and_recorded
     assert sorted(i["amount"] for i in intents) == [3_000, 4_000, 7_000]
     assert all(i["status"] == "succeeded" for i in intents)
     destinations = {i["amount"]: i["transfer_data"]["destination"] for i in intents}
+    fees = {i["amount"]: i["application_fee_amount"] for i in intents}
+    assert fees[4_000] is None and fees[3_000] > 0  # no fee ever taken from the trust part
     assert destinations[4_000] != destinations[3_000] == destinations[7_000]
 
 

@@ -162,6 +162,9 @@ def test_given_a_plan_when_its_dates_come_then_each_installment_is_charged_oldes
     # Oldest due first: the trust request in full, then 4,000 of the invoice, one charge each.
     charged = {c.destination_account_id: c.amount_cents for c in plans.world.stripe.charges}
     assert charged == {"acct_trust": 6_000, "acct_operating": 4_000}
+    # The platform's fee as on checkout: operating parts only, never trust money.
+    fees = {c.destination_account_id: c.application_fee_cents for c in plans.world.stripe.charges}
+    assert fees["acct_trust"] == 0 and fees["acct_operating"] == 146  # 2.9% + 30 cents
     assert (plans.paid_gl(trust), plans.paid_gl(invoice)) == (6_000, 4_000)
 
     plans.tick(add_months(TODAY, 1))  # the last installment: what is left

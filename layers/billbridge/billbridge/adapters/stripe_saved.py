@@ -116,6 +116,8 @@ class SavedMethodsMixin:
         }
         if charge.receipt_email:
             params["receipt_email"] = charge.receipt_email
+        if charge.application_fee_cents > 0:  # operating parts only: trust is paid in full
+            params["application_fee_amount"] = charge.application_fee_cents
         try:
             intent = self._client.v1.payment_intents.create(
                 params=params,  # type: ignore[arg-type]

@@ -15,6 +15,7 @@ from typing import Any
 from billbridge.domain.bills import StoredBill
 from billbridge.domain.envelopes import money
 from billbridge.domain.errors import NotFound, PaymentProviderError, RuleViolation
+from billbridge.domain.fees import application_fee_cents
 from billbridge.domain.ledger import PaymentChange, payment_change
 from billbridge.domain.payment_links import (
     PaymentLink,
@@ -587,6 +588,9 @@ class PaymentPlans:
                             plan.id, installment.number, installment.attempts, part.account
                         ),
                         receipt_email=plan.client_email,
+                        application_fee_cents=application_fee_cents(
+                            part.account, plan.method.method, part.amount_cents
+                        ),
                     )
                 )
             except PaymentProviderError as exc:

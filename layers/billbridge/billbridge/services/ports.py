@@ -711,6 +711,8 @@ class OffSessionCharge:
     description: str
     idempotency_key: str
     receipt_email: str | None = None
+    # The platform's fee, operating parts only (domain/fees.py): a trust part carries 0.
+    application_fee_cents: int = 0
 
 
 @dataclass(frozen=True)
