@@ -168,3 +168,27 @@ def test_given_a_surcharged_payments_events_twice_then_the_surcharge_is_recorded
     assert pay.deliver(events + events) == ["applied", "duplicate"]
     surcharges = [e for e in pay.world.payments.ledger if e.kind is EntryKind.SURCHARGE]
     assert len(surcharges) == 1
+
+
+def test_given_a_surcharged_payment_then_its_receipt_shows_the_surcharge_and_the_total() -> None:
+    from billbridge.domain.receipts import ReceiptKind, facts_of, receipt_email
+
+    pay = Surcharged()
+    token = pay.link("pl_1", pay.bill(1, 10_000))
+    ((_, session),) = pay.page.checkout(token, [1], None, Method.CARD)
+    pay.pay(session.id)
+    (txn,) = pay.world.payments.transactions.values()
+    bills = {1: pay.money(1).bill}
+
+    mail = receipt_email(
+        ReceiptKind.PAYMENT_SUCCEEDED,
+        facts_of(txn, bills),
+        firm_name="Demo Law",
+        client_name="Ann",
+        reply_to=None,
+        pay_url=None,
+    )
+
+    assert mail.subject == "Receipt: your payment of $103.00 to Demo Law"
+    assert "Amount: $103.00\nCard surcharge: $3.00 (included)\n" in mail.text
+    assert "Invoice INV-00001: $100.00" in mail.text  # the bill got the bill's money only
