@@ -5,6 +5,7 @@ Connecticut (excluded by default), a bank payment and a trust request carry none
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -73,6 +74,17 @@ def test_given_surcharges_on_then_a_card_payment_of_an_invoice_carries_one_apart
     report = firm.get("/reconciliation").json()["items"]
     (line,) = [r for r in report if r["bill_id"] == invoice]
     assert line["to_record_cents"] == 20_000
+    address = f"{clio.account}-ca@client.example"
+    deadline = time.monotonic() + 60
+    while not [
+        m for m in firm.stack.outbox() if m["to"] == [address] and "Receipt" in m["subject"]
+    ]:
+        assert time.monotonic() < deadline, "no receipt"
+        time.sleep(0.2)
+    (receipt,) = [
+        m for m in firm.stack.outbox() if m["to"] == [address] and "Receipt" in m["subject"]
+    ]
+    assert "$206.00" in receipt["subject"] and "Card surcharge: $6.00" in receipt["body"]
 
 
 def test_given_an_excluded_state_a_bank_payment_or_a_trust_request_then_no_surcharge(
