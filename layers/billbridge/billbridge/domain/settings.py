@@ -32,7 +32,14 @@ def _email_address(value: str) -> str:
     EmailStr loads email-validator when the model is defined, on every cold start."""
     from pydantic.networks import validate_email
 
-    return validate_email(value)[1]
+    normalized = validate_email(value)[1]
+    if value.isascii() and not normalized.isascii():
+        # An ASCII (punycode) address stays ASCII: `format: email` and email headers want it,
+        # and the normalizer would have turned xn--80adxhks into москва.
+        import email_validator
+
+        return str(email_validator.validate_email(value, check_deliverability=False).ascii_email)
+    return normalized
 
 
 # pydantic's EmailStr, validated alike and described alike in the OpenAPI document.
