@@ -25,6 +25,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from billbridge.domain.errors import InvalidInput, RuleViolation
+from billbridge.domain.money import format_money as money
 from billbridge.domain.payments import (
     MINIMUM_CHARGE_CENTS,
     Account,
@@ -205,12 +206,10 @@ def schedule(
     """Installments of `installment_cents` that pay `total_cents`, the last the remainder."""
     if total_cents <= 0:
         raise RuleViolation(
-            "nothing is left to pay on the chosen bills", field="bill_ids", code="nothing_payable"
+            "Nothing is left to pay on the chosen bills.", field="bill_ids", code="nothing_payable"
         )
     if installment_cents <= 0:
-        raise InvalidInput(
-            "the installment must be a positive number of cents", field="installment_cents"
-        )
+        raise InvalidInput("The installment must be a positive amount.", field="installment_cents")
     count = -(-total_cents // installment_cents)
     amounts = [installment_cents] * (count - 1) + [total_cents - installment_cents * (count - 1)]
     return tuple(
@@ -231,25 +230,25 @@ def check_plan_request(
     """The rules every plan keeps; `limits` (the firm's, for a plan the client chooses) too."""
     if start_on < today:
         raise RuleViolation(
-            f"the first installment cannot be before today ({today.isoformat()})",
+            f"The first installment cannot be before today ({today.isoformat()}).",
             field="start_on",
             code="start_in_past",
         )
     if start_on > today + timedelta(days=MAX_START_DAYS):
         raise RuleViolation(
-            f"the first installment must be within {MAX_START_DAYS} days",
+            f"The first installment must be within {MAX_START_DAYS} days.",
             field="start_on",
             code="start_too_late",
         )
     if installment_cents < MINIMUM_CHARGE_CENTS:
         raise RuleViolation(
-            f"an installment must be at least {MINIMUM_CHARGE_CENTS} cents",
+            f"An installment must be at least {money(MINIMUM_CHARGE_CENTS, 'USD')}.",
             field="installment_cents",
             code="installment_too_small",
         )
     if installment_cents >= total_cents:
         raise RuleViolation(
-            "the installment covers the whole amount: pay it at once instead",
+            "The installment covers the whole amount: pay it at once instead.",
             field="installment_cents",
             code="installment_too_large",
         )
@@ -257,19 +256,19 @@ def check_plan_request(
         return
     if not limits.client_may_choose:
         raise RuleViolation(
-            "this firm does not offer payment plans online", code="plans_not_offered"
+            "This firm does not offer payment plans online.", code="plans_not_offered"
         )
     if installment_cents < limits.min_installment_cents:
         raise RuleViolation(
-            f"an installment must be at least {limits.min_installment_cents} cents",
+            f"An installment must be at least {money(limits.min_installment_cents, 'USD')}.",
             field="installment_cents",
             code="installment_too_small",
         )
     count = -(-total_cents // installment_cents)
     if count > limits.max_installments:
         raise RuleViolation(
-            f"this plan would take {count} installments; this firm allows at most "
-            f"{limits.max_installments}",
+            f"This plan would take {count} installments; this firm allows at most "
+            f"{limits.max_installments}.",
             field="installment_cents",
             code="too_many_installments",
         )
@@ -378,7 +377,7 @@ def end_paid(plan: Plan) -> Plan:
 def cancel(plan: Plan) -> Plan:
     if plan.status not in OPEN_PLAN:
         raise RuleViolation(
-            f"this plan is {plan.status.value}; only an open plan can be canceled",
+            f"This plan is {plan.status.value}; only an open plan can be canceled.",
             code="plan_not_open",
         )
     return replace(

@@ -168,28 +168,28 @@ class PaymentPlans:
         client's saved method when there is one, else waits for it (`awaiting_method`)."""
         chosen_ids = list(dict.fromkeys(bill_ids))
         if not chosen_ids:
-            raise RuleViolation("choose at least one bill", field="bill_ids", code="no_bills")
+            raise RuleViolation("Choose at least one bill.", field="bill_ids", code="no_bills")
         stored = self._bills.get_many(firm_id, chosen_ids)
         missing = [i for i in chosen_ids if i not in stored]
         if missing:
-            raise NotFound(f"bill {missing[0]} not found", field="bill_ids")
+            raise NotFound(f"Bill {missing[0]} was not found.", field="bill_ids")
         chosen = [stored[i] for i in chosen_ids]
         clients = {b.bill.client.id for b in chosen}
         if len(clients) > 1:
             raise RuleViolation(
-                "a payment plan covers one client's bills", field="bill_ids", code="mixed_clients"
+                "A payment plan covers one client's bills.", field="bill_ids", code="mixed_clients"
             )
         if len({b.bill.currency for b in chosen}) > 1:
             raise RuleViolation(
-                "bills in different currencies need separate plans",
+                "Bills in different currencies need separate plans.",
                 field="bill_ids",
                 code="mixed_currencies",
             )
         for bill in chosen:
             if not bill.money.payable_state:
                 raise RuleViolation(
-                    f"bill {bill.bill.number} cannot be paid: "
-                    f"{not_payable_reason(bill.bill.state)}",
+                    f"Bill {bill.bill.number} cannot be paid: "
+                    f"{not_payable_reason(bill.bill.state)}.",
                     field="bill_ids",
                     code="bill_not_payable",
                 )
@@ -197,14 +197,15 @@ class PaymentPlans:
         if covered:
             bill_id = next(iter(covered))
             raise RuleViolation(
-                f"bill {stored[bill_id].bill.number} is already in payment plan {covered[bill_id]}",
+                f"Bill {stored[bill_id].bill.number} is already in payment plan "
+                f"{covered[bill_id]}.",
                 field="bill_ids",
                 code="bill_in_plan",
             )
         client = chosen[0].bill.client
         if not client.email:
             raise RuleViolation(
-                "the client has no email address in Clio: a plan's notices could not reach them",
+                "The client has no email address in Clio: a plan's notices could not reach them.",
                 field="bill_ids",
                 code="client_without_email",
             )
@@ -247,7 +248,7 @@ class PaymentPlans:
     def get(self, firm_id: str, plan_id: str) -> Plan:
         plan = self._plans.get(firm_id, plan_id)
         if plan is None:
-            raise NotFound(f"payment plan {plan_id} not found", field="plan_id")
+            raise NotFound(f"Payment plan {plan_id} was not found.", field="plan_id")
         return plan
 
     def cancel(self, firm_id: str, plan_id: str) -> Plan:
@@ -269,7 +270,7 @@ class PaymentPlans:
         found = self._links.by_token_hash(token_hash(token)) if token else None
         link = self._links.get(*found) if found else None
         if link is None:
-            raise NotFound("this payment link does not exist or has expired")
+            raise NotFound("This payment link does not exist or has expired.")
         return link
 
     def client_view(self, token: str) -> tuple[PaymentLink, PlanSettings, list[Plan]]:
@@ -294,13 +295,13 @@ class PaymentPlans:
         unknown = [i for i in bill_ids if i not in link.bill_ids]
         if unknown:
             raise RuleViolation(
-                f"bill {unknown[0]} is not on this payment link",
+                f"Bill {unknown[0]} is not on this payment link.",
                 field="bill_ids",
                 code="bill_not_on_link",
             )
         if method is Method.ACH and not mandate_accepted:
             raise RuleViolation(
-                "to pay the plan from a bank account, accept the debit authorization",
+                "To pay the plan from a bank account, accept the debit authorization.",
                 field="mandate_accepted",
                 code="mandate_not_accepted",
             )
@@ -331,7 +332,7 @@ class PaymentPlans:
         link = self.link_of(token)
         plan = self._plans.get(link.firm_id, plan_id)
         if plan is None or plan.link_id != link.id:
-            raise NotFound(f"payment plan {plan_id} not found on this link", field="plan_id")
+            raise NotFound(f"Payment plan {plan_id} was not found on this link.", field="plan_id")
         settings = self._settings.get(link.firm_id)
         return self.start_setup(
             plan, method, token, settings.firm_name, self._client_name(plan), mandate_accepted
@@ -370,7 +371,7 @@ class PaymentPlans:
         on the pay page (mandate_text), recorded on the plan."""
         if plan.status not in OPEN_PLAN:
             raise RuleViolation(
-                f"this plan is {plan.status.value}: it takes no payment method now",
+                f"This plan is {plan.status.value}: it takes no payment method now.",
                 code="plan_not_open",
             )
         now = self._clock()
@@ -378,7 +379,7 @@ class PaymentPlans:
         if method is Method.ACH:
             if not mandate_accepted:
                 raise RuleViolation(
-                    "to pay the plan from a bank account, accept the debit authorization",
+                    "To pay the plan from a bank account, accept the debit authorization.",
                     field="mandate_accepted",
                     code="mandate_not_accepted",
                 )
