@@ -382,7 +382,23 @@ class Stack:
         result = json.loads(answer["Payload"].read() or b"null")
         if answer.get("FunctionError"):
             raise RuntimeError(f"the reminders tick failed: {result}")
-        return {"reminders": result}
+        return {"reminders": result, "plans": self.tick_plans(client, now)}
+
+    def tick_plans(self, client: Any, now: datetime) -> Any:
+        """The payment plans' schedule (EventBridge's hourly tick in AWS), waited for: the
+        end-to-end tests read the plan right after `POST /_local/tick`."""
+        assert self.lambdas is not None
+        answer = client.invoke(
+            FunctionName=self.lambdas.name_of("PlanInstallmentsFunction"),
+            InvocationType="RequestResponse",
+            Payload=json.dumps(
+                scheduled_event(now, "billbridge-local-plan-installments-schedule")
+            ).encode(),
+        )
+        result = json.loads(answer["Payload"].read() or b"null")
+        if answer.get("FunctionError"):
+            raise RuntimeError(f"the payment plans tick failed: {result}")
+        return result
 
     def _tick(self) -> None:
         # EventBridge's rate(1 minute); the end-to-end tests tick by hand (POST /_local/tick)

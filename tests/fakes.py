@@ -72,6 +72,7 @@ from billbridge.services.ports import (
     StaleTransaction,
     WantedPdf,
 )
+from tests.fakes_plans import FakePlanStore, FakeSavedMethods
 
 
 class FakeBills:
@@ -1027,7 +1028,7 @@ def _txn_key(txn: Transaction) -> tuple[str, str, str]:
     return (txn.firm_id, txn.link_id, txn.id)
 
 
-class FakeStripe:
+class FakeStripe(FakeSavedMethods):
     """The PaymentGateway with Stripe's behaviour the services rely on: Checkout Sessions
     (idempotency keys, expiring, paying), refunds (idempotency keys, a chosen status or error),
     and the webhook events each of those sends, in Stripe's shapes. Events are returned, not
@@ -1046,6 +1047,7 @@ class FakeStripe:
         self.account_reads = 0
         self.before_create_session: Callable[[CheckoutRequest], None] | None = None
         self._ids = itertools.count(1)
+        self._init_saved()
 
     def _id(self, prefix: str) -> str:
         return f"{prefix}{next(self._ids)}"
@@ -1326,16 +1328,6 @@ class FakeReminders:
         ]
 
 
-class FakePlans:
-    """PlanCoverage: the bills a test says an active plan covers."""
-
-    def __init__(self) -> None:
-        self.covered: set[tuple[str, int]] = set()
-
-    def covered_bill_ids(self, firm_id: str, bill_ids: Sequence[int]) -> set[int]:
-        return {i for i in bill_ids if (firm_id, i) in self.covered}
-
-
 class FakeWorld:
     """Every port's fake, sharing state as the real store does (the payment store and the
     sending repository write on the same bills), and the whole app built on them through the
@@ -1361,7 +1353,7 @@ class FakeWorld:
         self.clio = FakeClioFactory()
         self.secrets = FakeSecrets()
         self.reminders = FakeReminders(self.bills, self.envelopes)
-        self.plans = FakePlans()
+        self.plans = FakePlanStore()
         self.onboarding = FakeOnboarding()
         self.sender_identity = FakeSenderIdentity()
         # A test's own state that snapshot() and restore() carry along.
@@ -1478,6 +1470,12 @@ class FakeWorld:
         from billbridge.config import RemindersConfig
 
         return bootstrap.build_reminders(fake_config(RemindersConfig), self.adapters())
+
+    def payment_plans(self) -> Any:
+        from billbridge import bootstrap
+        from billbridge.config import PaymentsApiConfig
+
+        return bootstrap.build_payment_plans(fake_config(PaymentsApiConfig), self.adapters())
 
     def clio_webhook(self) -> Any:
         from billbridge import bootstrap

@@ -19,6 +19,7 @@ from routes import (
     onboarding,
     payment_accounts,
     payments,
+    plans,
     settings,
     sync,
 )
@@ -38,6 +39,7 @@ for module in (
     clio,
     envelopes,
     payments,
+    plans,
     payment_accounts,
     onboarding,
     accounts,

@@ -421,6 +421,11 @@ class TransactionOut(ApiModel):
     requested_by: UserRef | None = Field(
         default=None, description="Refunds: the firm user who made the refund"
     )
+    surcharge_cents: int = Field(
+        default=0,
+        description="A card surcharge charged with the payment, beside amount_cents (which "
+        "pays the bills); never in Paid (GL)",
+    )
 
     @classmethod
     def of(cls, txn: Transaction) -> TransactionOut:
@@ -450,6 +455,7 @@ class TransactionOut(ApiModel):
             requested_by=UserRef(user_id=txn.requested_by_user_id, email=txn.requested_by_email)
             if txn.requested_by_user_id
             else None,
+            surcharge_cents=txn.surcharge_cents,
         )
 
 

@@ -30,6 +30,9 @@ from pay_schemas import (
     confirmation_out,
     pay_link_out,
 )
+from plan_routes import router as plans_router
+from plan_section import plan_section
+from surcharge_routes import router as surcharge_router
 
 from billbridge.api_errors import (
     ErrorOut,
@@ -51,6 +54,11 @@ refuse_other_methods(app, "/pay/<token>", ["GET"])
 refuse_other_methods(app, "/pay/<token>/checkout", ["POST"])
 refuse_other_methods(app, "/pay/<token>/confirmation", ["GET"])
 refuse_other_methods(app, "/pay/<token>/bills/<bill_file>", ["GET"])
+app.include_router(plans_router)  # payment plans (plan_routes.py)
+refuse_other_methods(app, "/pay/<token>/payment-plans", ["GET", "POST"])
+refuse_other_methods(app, "/pay/<token>/payment-plans/<plan_id>/method", ["POST"])
+app.include_router(surcharge_router)  # the card surcharge, before paying (surcharge_routes.py)
+refuse_other_methods(app, "/pay/<token>/surcharge", ["GET"])
 
 NO_SUCH_LINK = "This payment link does not exist or has expired."
 SESSION_PATTERN = r"^cs_[A-Za-z0-9_]{1,250}$"
@@ -78,7 +86,9 @@ def wants_json() -> bool:
 def no_such_route(exc: NotFoundError) -> Response[Any]:
     # Powertools' path pattern does not match every character (a symbol, an emoji): such a
     # token is no link either, and a browser opening it gets the page that says so.
-    if app.current_event.http_method == "GET" and not wants_json():
+    # Only the page itself answers HTML; its JSON sub-resources (plans, surcharge) answer JSON.
+    page_path = (app.current_event.path or "").rstrip("/").count("/") <= 2
+    if app.current_event.http_method == "GET" and not wants_json() and page_path:
         return Response(404, content_types.TEXT_HTML, not_found_page(), HTML_HEADERS)
     return error_response(HTTPStatus.NOT_FOUND, "not_found", NO_SUCH_LINK, "token")
 
@@ -136,7 +146,8 @@ def show(
         body = pay_link_out(view, token)
         return Response(200, content_types.APPLICATION_JSON, body.model_dump(), PRIVATE_HEADERS)
     today = datetime.now(UTC).date()
-    html = pay_page_html(view, token, locale, today)
+    # Issue 12's own section (plan_section.py): the surcharge note and Pay in installments.
+    html = pay_page_html(view, token, locale, today, extra_sections=(plan_section(token),))
     return Response(200, content_types.TEXT_HTML, html, HTML_HEADERS)
 
 
@@ -255,7 +266,11 @@ def checkout(
     body = CheckoutOut(
         checkout_sessions=[
             CheckoutSessionOut(
-                id=s.id, url=s.url, account=account.value, amount_cents=s.amount_cents
+                id=s.id,
+                url=s.url,
+                account=account.value,
+                amount_cents=s.amount_cents,
+                surcharge_cents=s.surcharge_cents,
             )
             for account, s in sessions
         ]

@@ -101,7 +101,10 @@ class CheckoutSessionOut(BaseModel):
     id: str
     url: str
     account: Literal["trust", "operating"]
-    amount_cents: int
+    amount_cents: int = Field(description="What the client pays here, any surcharge included")
+    surcharge_cents: int = Field(
+        default=0, description="The card surcharge included in amount_cents (operating only)"
+    )
 
 
 class CheckoutOut(BaseModel):

@@ -108,6 +108,25 @@ def _bill_answer(sb: ClioSandbox, bill: Bill) -> dict[str, Any]:
     return {"account": bill.account, **sb.state.render_bill(bill, FULL_BILL_SPEC)}
 
 
+ADDRESS_FIELDS = ("street", "city", "state", "postal_code", "country")
+
+
+def _address(raw: Any) -> dict[str, str] | None:
+    """`client.address`: {street, city, state, postal_code, country}, every one a string; the
+    state a two-letter code (Clio keeps it as the address's `province`)."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or set(raw) - set(ADDRESS_FIELDS):
+        raise _bad(f"client.address must be an object {{{', '.join(ADDRESS_FIELDS)}}}", "client")
+    for key, value in raw.items():
+        if not isinstance(value, str) or len(value) > 200:
+            raise _bad(f"client.address.{key} must be a string", f"client.address.{key}")
+    state = raw.get("state")
+    if state is not None and not re.fullmatch(r"[A-Za-z]{2}", state):
+        raise _bad("client.address.state must be a two-letter code", "client.address.state")
+    return {k: v for k, v in raw.items()}
+
+
 def create_bill(sb: ClioSandbox, req: Request, _: re.Match[str]) -> Response:
     body = _body(req)
     account = _str(body, "account")
@@ -123,6 +142,7 @@ def create_bill(sb: ClioSandbox, req: Request, _: re.Match[str]) -> Response:
         raise _bad("client must be an object {name, email}", "client")
     client_name = _str(client, "name", path="client.")
     client_email = _str(client, "email", required=False, path="client.")
+    client_address = _address(client.get("address"))
     matter = body.get("matter")
     if matter is not None and not isinstance(matter, dict):
         raise _bad("matter must be an object {display_number, description}", "matter")
@@ -140,6 +160,7 @@ def create_bill(sb: ClioSandbox, req: Request, _: re.Match[str]) -> Response:
         state=state or "",
         client_name=client_name or "",
         client_email=client_email,
+        client_address=client_address,
         matter_display_number=matter_number,
         matter_description=matter_description,
         balance_cents=balance,

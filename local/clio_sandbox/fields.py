@@ -51,6 +51,12 @@ CONTACT = NestedSchema(
     ),
     defaults=("id", "etag"),
 )
+ADDRESS = NestedSchema(
+    fields=frozenset(
+        {"id", "etag", "name", "primary", "street", "city", "province", "postal_code", "country"}
+    ),
+    defaults=("id", "etag"),
+)
 MATTER = NestedSchema(
     fields=frozenset(
         {
@@ -107,7 +113,13 @@ BILL = Schema(
             "available_state_transitions",
         }
     ),
-    nested={"client": CONTACT, "matters": MATTER, "currency": CURRENCY, "user": USER},
+    nested={
+        "client": CONTACT,
+        "client_addresses": ADDRESS,
+        "matters": MATTER,
+        "currency": CURRENCY,
+        "user": USER,
+    },
 )
 
 WEBHOOK = Schema(

@@ -137,6 +137,8 @@ class Contact:
     last_name: str | None
     created_at: datetime
     etag: str
+    # The client's address as Clio keeps it (street, city, province, postal_code, country).
+    address: dict[str, str] | None = None
 
 
 @dataclass
@@ -602,8 +604,11 @@ class SandboxState:
 
     # -- contacts and matters -----------------------------------------------------------------
 
-    def contact(self, account: str, name: str, email: str | None) -> Contact:
-        """The account's contact of that name, made on first use; a new email replaces the old."""
+    def contact(
+        self, account: str, name: str, email: str | None, address: dict[str, str] | None = None
+    ) -> Contact:
+        """The account's contact of that name, made on first use; a new email (or address)
+        replaces the old."""
         with self.lock:
             self.account(account)
             found_id = self._contact_by_name.get((account, name))
@@ -612,6 +617,9 @@ class SandboxState:
                 if email is not None and email != found.email:
                     found.email = email
                     found.etag = _etag("contact", found.id, email)
+                if address is not None and address != found.address:
+                    found.address = dict(address)
+                    found.etag = _etag("contact", found.id, f"{email}|{sorted(address.items())}")
                 return found
             words = name.split()
             company = len(words) != 2 or any(
@@ -628,6 +636,7 @@ class SandboxState:
                 last_name=None if company else words[1],
                 created_at=self.stamp(),
                 etag=_etag("contact", new_id, email),
+                address=dict(address) if address else None,
             )
             self.contacts[new_id] = found
             self._contact_by_name[(account, name)] = new_id
@@ -666,6 +675,7 @@ class SandboxState:
         state: str,
         client_name: str,
         client_email: str | None,
+        client_address: dict[str, str] | None = None,
         matter_display_number: str | None = None,
         matter_description: str | None = None,
         balance_cents: int | None = None,
@@ -685,7 +695,7 @@ class SandboxState:
             raise ApiError(400, "BadRequest", "total_cents must not be negative", "total_cents")
         with self.lock:
             acct = self.account(account)
-            client = self.contact(account, client_name, client_email)
+            client = self.contact(account, client_name, client_email, client_address)
             matter = (
                 self.matter(account, matter_display_number, matter_description or "", client.id)
                 if matter_display_number
@@ -847,6 +857,8 @@ class SandboxState:
             for name, inner in spec:
                 if name == "client":
                     out[name] = self._render_contact(self.contacts[bill.client_id], inner)
+                elif name == "client_addresses":
+                    out[name] = self._render_addresses(self.contacts[bill.client_id], inner)
                 elif name == "matters":
                     out[name] = (
                         [self._render_matter(self.matters[bill.matter_id], inner)]
@@ -880,6 +892,26 @@ class SandboxState:
             "updated_at": iso(contact.created_at),
         }
         return {k: values[k] for k in nested_names(inner, BILL.nested["client"])}
+
+    def _render_addresses(
+        self, contact: Contact, inner: tuple[str, ...] | None
+    ) -> list[dict[str, Any]]:
+        """Clio's Address objects of the bill's client (`province` is the state)."""
+        if not contact.address:
+            return []
+        address = contact.address
+        values = {
+            "id": contact.id,
+            "etag": contact.etag,
+            "name": "Billing",
+            "primary": True,
+            "street": address.get("street"),
+            "city": address.get("city"),
+            "province": address.get("state"),
+            "postal_code": address.get("postal_code"),
+            "country": address.get("country"),
+        }
+        return [{k: values[k] for k in nested_names(inner, BILL.nested["client_addresses"])}]
 
     def _render_matter(self, matter: Matter, inner: tuple[str, ...] | None) -> dict[str, Any]:
         values = {

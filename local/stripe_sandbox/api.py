@@ -2,8 +2,9 @@
 POSTs (same key and params replay the first answer byte for byte; other params are refused with
 `idempotency_error`), JSON answers in Stripe's shapes and errors in Stripe's error envelope.
 
-Only successful answers are kept for replay: Stripe saves no result for a request that failed
-validation. Events an API call causes are delivered after its answer has been sent.
+Successful answers and declined charges (402) are kept for replay: Stripe saves no result for
+a request that failed validation. Events an API call causes are delivered after its answer has
+been sent.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from local.stripe_sandbox.wire import Request, Response
 if TYPE_CHECKING:
     from local.stripe_sandbox.server import StripeSandbox
 
-Handler = Callable[["StripeSandbox", re.Match[str], Obj], Obj]
+Handler = Callable[["StripeSandbox", re.Match[str], Obj], Any]
 _ID = r"([A-Za-z0-9_]+)"
 
 
@@ -65,6 +66,17 @@ ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
         ("POST", r"/v1/accounts", lambda sb, m, p: sb.state.create_account(p)),
         ("GET", rf"/v1/accounts/{_ID}", _retrieve("account", "account")),
         ("POST", r"/v1/account_links", lambda sb, m, p: sb.state.create_account_link(p)),
+        ("POST", r"/v1/customers", lambda sb, m, p: sb.state.create_customer(p)),
+        ("GET", rf"/v1/customers/{_ID}", _retrieve("customer", "customer")),
+        (
+            "GET",
+            rf"/v1/customers/{_ID}/payment_methods",
+            lambda sb, m, p: sb.state.customer_payment_methods(m[1], p),
+        ),
+        ("GET", rf"/v1/payment_methods/{_ID}", _retrieve("payment_method", "payment_method")),
+        ("GET", rf"/v1/setup_intents/{_ID}", _retrieve("setup_intent", "intent")),
+        ("GET", rf"/v1/mandates/{_ID}", _retrieve("mandate", "mandate")),
+        ("POST", r"/v1/payment_intents", lambda sb, m, p: sb.state.create_payment_intent(p)),
         ("GET", r"/v1/events", _events),
         ("GET", rf"/v1/events/{_ID}", _event),
     ]
@@ -143,11 +155,15 @@ def handle_api(sb: StripeSandbox, req: Request) -> Response:
             status: int
             payload: Any
             try:
-                status, payload = 200, handler(sb, match, params)
+                answer = handler(sb, match, params)
+                # A confirmation that was declined answers 402 with the PaymentIntent inside.
+                status, payload = answer if isinstance(answer, tuple) else (200, answer)
             except StripeApiError as exc:
                 status, payload = exc.status, exc.body()
         response = _answer(status, payload, headers)
-        if idem and status < 400:
+        # Stripe saves the result of every request that began executing, a declined charge
+        # (402) included; not one that failed validation (docs.stripe.com/idempotency).
+        if idem and (status < 400 or status == 402):
             state.idempotency[idem] = Replay(route, params, status, response.body, request_id)
     response.deliver_after = tx.events
     return response

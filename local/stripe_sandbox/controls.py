@@ -44,7 +44,16 @@ def _changing(sb: StripeSandbox, change: Callable[[], Obj]) -> Response:
 def pay(sb: StripeSandbox, req: Request, m: re.Match[str]) -> Response:
     body = req.json()
     method, outcome = body.get("method"), body.get("outcome", "succeeded")
-    return _changing(sb, lambda: sb.state.pay(m[1], method, outcome, _amount(body)))
+    test = body.get("test_method")
+    return _changing(sb, lambda: sb.state.pay(m[1], method, outcome, _amount(body), test))
+
+
+def clock(sb: StripeSandbox, req: Request, m: re.Match[str]) -> Response:
+    """`GET` the sandbox's time; `POST {"now": unix seconds}` moves it (the local clock)."""
+    if req.method == "POST":
+        with sb.state.lock:
+            return json_response(200, sb.state.set_clock(req.json().get("now")))
+    return json_response(200, {"now": sb.state.now()})
 
 
 def settle(sb: StripeSandbox, req: Request, m: re.Match[str]) -> Response:
@@ -178,6 +187,7 @@ def page(sb: StripeSandbox, req: Request, m: re.Match[str]) -> Response:
 def page_submit(sb: StripeSandbox, req: Request, m: re.Match[str]) -> Response:
     form = dict(parse_qsl(req.body.decode("utf-8", "replace")))
     method, outcome = form.get("method", ""), form.get("outcome", "succeeded")
+    test = form.get("test_method") or None
     with sb.state.lock:
         session = sb.state.find("checkout.session", m[1])
         if session is None:
@@ -186,7 +196,7 @@ def page_submit(sb: StripeSandbox, req: Request, m: re.Match[str]) -> Response:
             return html_response(*closed_page(session))
         try:
             with sb.state.txn() as tx:
-                sb.state.pay(m[1], method, outcome)
+                sb.state.pay(m[1], method, outcome, None, test)
         except ControlError as exc:
             return html_response(*message_page(exc.status, str(exc)))
         success_url = session["success_url"].replace("{CHECKOUT_SESSION_ID}", m[1])
@@ -257,6 +267,8 @@ ROUTES: list[tuple[str, re.Pattern[str], Route]] = [
         ("GET", r"/_sandbox/health", health),
         ("GET", r"/_sandbox/idle", idle),
         ("POST", r"/_sandbox/reset", reset),
+        ("GET", r"/_sandbox/clock", clock),
+        ("POST", r"/_sandbox/clock", clock),
         ("POST", r"/_sandbox/delivery", delivery),
         ("GET", r"/_sandbox/events", events),
         ("GET", rf"/_sandbox/events/{_ID}/deliveries", deliveries),

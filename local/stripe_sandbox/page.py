@@ -41,7 +41,49 @@ def _document(title: str, body: str) -> str:
     )
 
 
+# `mode=setup`: (button name, method, test card token or "", payment method type it needs)
+_SETUP_BUTTONS = (
+    ("Save card", "card", "", "card"),
+    ("Save bank account", "ach", "", "us_bank_account"),
+    ("Save a card that will be declined", "card", "pm_card_chargeCustomerFail", "card"),
+    ("Save a card that needs authentication", "card", "pm_card_authenticationRequired", "card"),
+)
+
+
+def setup_page(session: Obj) -> str:
+    """A `mode=setup` session: the client saves a card or bank account; nothing is charged.
+    For a bank account Stripe's page shows the debit authorization (the mandate) it records."""
+    action = f"/c/pay/{escape(session['id'])}"
+    buttons = "\n".join(
+        f'<form method="post" action="{action}">'
+        f'<input type="hidden" name="method" value="{method}">'
+        f'<input type="hidden" name="test_method" value="{test}">'
+        f'<button type="submit">{name}</button></form>'
+        for name, method, test, needs in _SETUP_BUTTONS
+        if needs in session["payment_method_types"]
+    )
+    mandate = ""
+    if "us_bank_account" in session["payment_method_types"]:
+        mandate = (
+            "<p>By saving your bank account you authorize the business to debit it for the "
+            "payments you agreed to, and to credit it to correct erroneous debits, until you "
+            "revoke this authorization.</p>\n"
+        )
+    cancel = (
+        f'<p><a href="{escape(session["cancel_url"])}">Cancel</a></p>'
+        if session.get("cancel_url")
+        else ""
+    )
+    body = (
+        "<h1>Save a payment method</h1>\n<p>Nothing is charged now.</p>\n"
+        f'{mandate}<div role="group" aria-label="Payment method">\n{buttons}\n</div>\n{cancel}'
+    )
+    return _document("Stripe sandbox checkout", body)
+
+
 def checkout_page(session: Obj, items: list[Obj], declined: str | None = None) -> str:
+    if session.get("mode") == "setup":
+        return setup_page(session)
     rows = "\n".join(
         f"<tr><td>{escape(str(item['name']))}</td><td>{item['quantity']}</td>"
         f'<td class="amount">{dollars(item["quantity"] * item["unit_amount"])}</td></tr>'

@@ -28,6 +28,8 @@ _ALNUM = string.ascii_letters + string.digits
 SESSION_PARAMS: Schema = {
     **dict.fromkeys("mode payment_method_types success_url cancel_url customer_email".split()),
     **dict.fromkeys(("client_reference_id", "metadata", "expand", "expires_at")),
+    **dict.fromkeys(("customer", "currency")),
+    "setup_intent_data": dict.fromkeys(("metadata", "description")),
     "line_items": {
         "quantity": None,
         "price_data": {
@@ -37,7 +39,9 @@ SESSION_PARAMS: Schema = {
         },
     },
     "payment_intent_data": {
-        **dict.fromkeys(("metadata", "description", "application_fee_amount")),
+        **dict.fromkeys(
+            ("metadata", "description", "application_fee_amount", "setup_future_usage")
+        ),
         "transfer_data": {"destination": None},
     },
 }

@@ -40,6 +40,7 @@ from local.stripe_sandbox.params import (
     missing,
     new_id,
 )
+from local.stripe_sandbox.saved import TEST_CARDS, SavedMethods
 
 
 @dataclass
@@ -74,11 +75,12 @@ class Replay:
     request_id: str
 
 
-class SandboxState(ConnectAccounts):
+class SandboxState(ConnectAccounts, SavedMethods):
     def __init__(self, base_url: str = "", clock: Callable[[], float] = time.time) -> None:
         self.lock = threading.RLock()
         self.base_url = base_url
-        self.clock = clock
+        self.real_clock = clock
+        self.clock_offset = 0.0  # the local clock control moves the sandbox's time
         self.webhook_url: str | None = None
         self.webhook_secret = ""
         # Connect events (`account.updated`) go to the Connect endpoint: its own URL (None:
@@ -99,6 +101,9 @@ class SandboxState(ConnectAccounts):
             self.events: list[Event] = []
             self.idempotency: dict[str, Replay] = {}
             self.paused = False
+
+    def clock(self) -> float:
+        return self.real_clock() + self.clock_offset
 
     def now(self) -> int:
         return int(self.clock())
@@ -192,8 +197,9 @@ class SandboxState(ConnectAccounts):
         check_params(p, SESSION_PARAMS)
         if not p.get("mode"):
             raise missing("mode")
-        if p["mode"] != "payment":
-            message = f"Invalid mode: the sandbox supports only payment, not {p['mode']!r}"
+        mode = p["mode"]
+        if mode not in ("payment", "setup"):
+            message = f"Invalid mode: the sandbox supports payment and setup, not {mode!r}"
             raise StripeApiError(400, message, param="mode")
         types = p.get("payment_method_types") or ["card"]
         if not isinstance(types, list):
@@ -204,14 +210,20 @@ class SandboxState(ConnectAccounts):
                     f"Invalid payment_method_types[{index}]: must be one of card or us_bank_account"
                 )
                 raise StripeApiError(400, message, param=f"payment_method_types[{index}]")
-        items, currency, total = self._line_items(p.get("line_items"))
-        if total < MINIMUM_CHARGE.get(currency, 50):
-            minimum = MINIMUM_CHARGE.get(currency, 50)
-            message = (
-                "The Checkout Session's total amount due must add up to at least "
-                f"{dollars(minimum)} {currency}"
-            )
-            raise StripeApiError(400, message, code="amount_too_small")
+        if mode == "payment":
+            items, currency, total = self._line_items(p.get("line_items"))
+            if total < MINIMUM_CHARGE.get(currency, 50):
+                minimum = MINIMUM_CHARGE.get(currency, 50)
+                message = (
+                    "The Checkout Session's total amount due must add up to at least "
+                    f"{dollars(minimum)} {currency}"
+                )
+                raise StripeApiError(400, message, code="amount_too_small")
+        else:
+            if p.get("line_items"):
+                message = "You can not pass `line_items` in `setup` mode."
+                raise StripeApiError(400, message, param="line_items")
+            items, currency, total = [], str(p.get("currency") or "usd").lower(), 0
         if not p.get("success_url"):
             raise missing("success_url")
         success_url = as_url(p["success_url"], "success_url")
@@ -219,6 +231,14 @@ class SandboxState(ConnectAccounts):
         email = p.get("customer_email") or None
         if email is not None and "@" not in email:
             raise StripeApiError(400, f"Invalid email address: {email}", param="customer_email")
+        customer = None
+        if p.get("customer"):
+            if email is not None:
+                message = "You may only specify one of these parameters: customer, customer_email."
+                raise StripeApiError(400, message, param="customer")
+            customer = self._customer(p["customer"])
+        if mode == "setup" and customer is None:
+            raise missing("customer")
         metadata = as_metadata(p.get("metadata"), "metadata")
         expires_at = self.now() + SESSION_TTL_SECONDS
         if p.get("expires_at") is not None:
@@ -234,7 +254,14 @@ class SandboxState(ConnectAccounts):
                 )
                 raise StripeApiError(400, message, param="expires_at")
         intent = p.get("payment_intent_data") or {}
+        if mode == "setup" and intent:
+            message = "You can not pass `payment_intent_data` in `setup` mode."
+            raise StripeApiError(400, message, param="payment_intent_data")
         intent_metadata = as_metadata(intent.get("metadata"), "payment_intent_data[metadata]")
+        future = intent.get("setup_future_usage") or None
+        if future is not None and future not in ("off_session", "on_session"):
+            message = "Invalid setup_future_usage: must be one of off_session or on_session"
+            raise StripeApiError(400, message, param="payment_intent_data[setup_future_usage]")
         transfer = intent.get("transfer_data")
         param = "payment_intent_data[transfer_data][destination]"
         if transfer is not None and not (transfer or {}).get("destination"):
@@ -265,34 +292,48 @@ class SandboxState(ConnectAccounts):
             if fee > total:
                 message = "The application fee amount must be less than or equal to the amount."
                 raise StripeApiError(400, message, param=fee_param)
+        setup_data = p.get("setup_intent_data") or {}
+        if mode == "payment" and setup_data:
+            message = "You can only pass `setup_intent_data` in `setup` mode."
+            raise StripeApiError(400, message, param="setup_intent_data")
         session = self._new(
             "cs_test_",
             "checkout.session",
-            "customer payment_intent",
-            amount_subtotal=total,
-            amount_total=total,
+            "payment_intent setup_intent",
+            amount_subtotal=total if mode == "payment" else None,
+            amount_total=total if mode == "payment" else None,
             cancel_url=cancel_url,
             client_reference_id=p.get("client_reference_id") or None,
             currency=currency,
+            customer=customer["id"] if customer else None,
             customer_email=email,
             expires_at=expires_at,
             metadata=metadata,
-            mode="payment",
+            mode=mode,
             payment_method_types=types,
-            payment_status="unpaid",
+            payment_status="unpaid" if mode == "payment" else "no_payment_required",
             status="open",
             success_url=success_url,
         )
         session_id = session["id"]
         session["url"] = f"{self.base_url}/c/pay/{session_id}"
         self.line_items[session_id] = items
-        self.intent_data[session_id] = {
-            "metadata": intent_metadata,
-            "description": intent.get("description"),
-            "destination": destination,
-            "application_fee_amount": fee,
-            "receipt_email": email,
-        }
+        if mode == "setup":
+            setup = {
+                "metadata": as_metadata(setup_data.get("metadata"), "setup_intent_data[metadata]"),
+                "description": setup_data.get("description"),
+            }
+            session["setup_intent"] = self.new_setup_intent(session, setup)["id"]
+            self.intent_data[session_id] = {}
+        else:
+            self.intent_data[session_id] = {
+                "metadata": intent_metadata,
+                "description": intent.get("description"),
+                "destination": destination,
+                "application_fee_amount": fee,
+                "receipt_email": email or (customer or {}).get("email"),
+                "setup_future_usage": future,
+            }
         return copy.deepcopy(session)
 
     def _line_items(self, raw: Any) -> tuple[list[Obj], str, int]:
@@ -353,7 +394,16 @@ class SandboxState(ConnectAccounts):
 
     # -- paying (controls and the checkout page) ----------------------------------------------
 
-    def pay(self, session_id: str, method: Any, outcome: Any, amount_cents: Any = None) -> Obj:
+    def pay(
+        self,
+        session_id: str,
+        method: Any,
+        outcome: Any,
+        amount_cents: Any = None,
+        test_method: Any = None,
+    ) -> Obj:
+        """The client pays the session (or, in `mode=setup`, saves a card or bank account):
+        `test_method` names one of Stripe's test cards (local/stripe_sandbox/saved.py)."""
         session = self._control_get("checkout.session", session_id)
         if session["status"] != "open":
             raise ControlError(409, f"checkout session {session_id} is {session['status']}")
@@ -365,14 +415,24 @@ class SandboxState(ConnectAccounts):
             )
         if outcome not in ("succeeded", "failed"):
             raise ControlError(422, "outcome must be succeeded or failed")
+        if test_method is not None and test_method not in TEST_CARDS:
+            raise ControlError(422, f"test_method must be one of {sorted(TEST_CARDS)}")
+        if session["mode"] == "setup":
+            first = len(self.events)
+            if outcome == "failed":
+                raise ControlError(422, "a setup session is not charged: it cannot be declined")
+            setup = self.complete_setup(session, type_, test_method)
+            return self._answer(first, checkout_session=session, setup_intent=setup)
         if amount_cents is not None and amount_cents != session["amount_total"]:
             total = session["amount_total"]
             raise ControlError(422, f"Checkout charges exactly the session's total ({total})")
         intent = self.find("payment_intent", session["payment_intent"] or "")
         if intent is None:
             intent = self._new_intent(session)
-        charge = self._new_charge(intent, type_)
         first = len(self.events)
+        charge = self._new_charge(intent, type_)
+        if outcome != "failed" and session["customer"]:
+            self._save_for_later(session, intent, type_, test_method)
         if outcome == "failed":
             self._decline(intent, charge, type_)
         elif type_ == "card":
@@ -386,6 +446,17 @@ class SandboxState(ConnectAccounts):
             session.update(status="complete", url=None)
             self._emit("checkout.session.completed", session)
         return self._answer(first, checkout_session=session, payment_intent=intent)
+
+    def _save_for_later(self, session: Obj, intent: Obj, type_: str, test: Any) -> None:
+        """A session with a customer keeps the method the client paid with on the customer
+        when `setup_future_usage` asked for it (an ACH one with its mandate)."""
+        extra = self.intent_data[session["id"]]
+        customer = self.find("customer", session["customer"])
+        future = extra.get("setup_future_usage")
+        pm = self.new_payment_method(type_, test, customer if future else None)
+        intent.update(payment_method=pm["id"], customer=session["customer"])
+        if future and type_ == "us_bank_account":
+            self._mandate(pm)
 
     def _new_intent(self, session: Obj) -> Obj:
         extra = self.intent_data[session["id"]]
@@ -404,6 +475,7 @@ class SandboxState(ConnectAccounts):
             payment_method=None,
             payment_method_types=list(session["payment_method_types"]),
             receipt_email=extra["receipt_email"],
+            setup_future_usage=extra.get("setup_future_usage"),
             status="requires_payment_method",
             application_fee_amount=extra.get("application_fee_amount"),
             transfer_data={"amount": None, "destination": destination} if destination else None,
@@ -432,7 +504,9 @@ class SandboxState(ConnectAccounts):
             refunded=False,
             status="pending",
         )
-        intent.update(latest_charge=charge["id"], payment_method=new_id("pm_"))
+        intent.update(latest_charge=charge["id"])
+        if not intent.get("payment_method"):
+            intent["payment_method"] = new_id("pm_")
         return charge
 
     def _succeed(self, intent: Obj, charge: Obj) -> None:
@@ -464,17 +538,22 @@ class SandboxState(ConnectAccounts):
         answer["events"] = [event.id for event in self.events[first:]]
         return answer
 
-    def _processing_intent(self, intent_id: str) -> tuple[Obj, Obj, Obj]:
+    def _processing_intent(self, intent_id: str) -> tuple[Obj, Obj, Obj | None]:
+        """A processing (ACH) PaymentIntent, its charge, and its Checkout Session (None for an
+        off-session PaymentIntent made through the API)."""
         intent = self._control_get("payment_intent", intent_id)
         if intent["status"] != "processing":
             raise ControlError(409, f"payment intent {intent_id} is {intent['status']}")
-        session = self.objects[self.session_of[intent_id]]
+        session_id = self.session_of.get(intent_id)
+        session = self.objects[session_id] if session_id else None
         return intent, self.objects[intent["latest_charge"]], session
 
     def settle(self, intent_id: str) -> Obj:
         intent, charge, session = self._processing_intent(intent_id)
         first = len(self.events)
         self._succeed(intent, charge)
+        if session is None:
+            return self._answer(first, payment_intent=intent)
         session["payment_status"] = "paid"
         self._emit("checkout.session.async_payment_succeeded", session)
         return self._answer(first, checkout_session=session, payment_intent=intent)
@@ -483,6 +562,9 @@ class SandboxState(ConnectAccounts):
         intent, charge, session = self._processing_intent(intent_id)
         first = len(self.events)
         self._decline(intent, charge, "us_bank_account")
+        if session is None:
+            self._emit("charge.failed", charge)
+            return self._answer(first, payment_intent=intent)
         self._emit("checkout.session.async_payment_failed", session)
         return self._answer(first, checkout_session=session, payment_intent=intent)
 

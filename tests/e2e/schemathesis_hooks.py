@@ -47,6 +47,10 @@ _EMAIL = TypeAdapter(EmailStr)
 
 
 def _email_accepted(address: str) -> bool:
+    # `format: email` is RFC 5321's ASCII address (an internationalized one is `idn-email`):
+    # schemathesis checks answers against that, so generate only what both sides call email.
+    if not address.isascii():
+        return False
     try:
         _EMAIL.validate_python(address)
     except ValidationError:
@@ -70,9 +74,10 @@ schemathesis.openapi.format(
 )
 
 
-# Fields the API takes as strict JSON integers: money, and the reminder settings' day and count
-# fields (`first_after_days`, `repeat_every_days`, `max_count`).
-STRICT_INTEGER_SUFFIXES = ("_cents", "_days", "_count")
+# Fields the API takes as strict JSON integers: money, the reminder settings' day and count
+# fields (`first_after_days`, `repeat_every_days`, `max_count`) and the plan limits'
+# `max_installments`.
+STRICT_INTEGER_SUFFIXES = ("_cents", "_days", "_count", "_installments")
 
 
 def _integer_spelling(value: Any) -> Any:

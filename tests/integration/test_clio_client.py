@@ -195,6 +195,7 @@ def test_given_450_bills_when_paging_then_each_is_seen_once_in_ceil_450_over_200
         "currency",
         "client",
         "matters",
+        "client_addresses",
     }
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import functools
 import itertools
+import json
 import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import boto3
@@ -747,6 +749,21 @@ def test_given_no_settings_when_read_then_defaults_and_a_put_round_trips(store: 
     assert repo.get("firm-b") == FirmSettings()
 
 
+def test_given_a_surcharge_percent_with_a_fraction_when_put_then_it_round_trips(
+    store: Store,
+) -> None:
+    """DynamoDB takes no floats: PUT /settings with a 2.5% surcharge was a 500 before."""
+    from billbridge.domain.surcharge import SurchargeSettings
+
+    repo = store.settings()
+    chosen = FirmSettings(surcharge=SurchargeSettings(enabled=True, percent=2.5))
+    repo.put(FIRM, chosen)
+    back = repo.get(FIRM)
+    assert back == chosen and back.surcharge.percent == Decimal("2.5")
+    assert back.surcharge.basis_points == 250
+    assert back.model_dump(mode="json")["surcharge"]["percent"] == 2.5
+
+
 def test_given_settings_stored_with_a_field_no_longer_known_when_read_then_the_rest_is_kept(
     store: Store,
 ) -> None:
@@ -802,7 +819,11 @@ def test_given_settings_saved_before_the_firm_header_when_read_then_they_move_in
             "pk": {"S": f"FIRM#{FIRM}"},
             "sk": {"S": "SETTINGS"},
             "type": {"S": "settings"},
-            "settings": to_attr(legacy.model_dump(mode="json")),
+            # As the settings repository stores them: numbers as Decimals (DynamoDB has no
+            # floats; the surcharge percent is one).
+            "settings": to_attr(
+                json.loads(json.dumps(legacy.model_dump(mode="json")), parse_float=Decimal)
+            ),
         },
     )
     headers = DynamoFirmHeaders(store.client, store.table)

@@ -154,3 +154,12 @@ def test_given_default_settings_then_unpaid_and_paid_are_the_default_filter():
 def test_given_settings_with_no_default_states_then_refused():
     with pytest.raises(ValueError):
         FirmSettings(default_states=[])
+
+
+def test_given_a_punycode_reply_to_then_it_stays_ascii() -> None:
+    """Schemathesis found `xn--80adxhks` (ASCII) coming back as `москва`, which the answer's
+    `format: email` refuses and an email header would have to encode."""
+    from billbridge.domain.settings import FirmSettings
+
+    settings = FirmSettings(reply_to="nv@a.sk.Xn--80ADxhks")
+    assert settings.reply_to == "nv@a.sk.xn--80adxhks"

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache, cached_property
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from billbridge.config import (
@@ -30,6 +30,7 @@ from billbridge.config import (
     PayLinkConfig,
     PaymentsApiConfig,
     PdfCacheConfig,
+    PlanInstallmentsConfig,
     RemindersConfig,
     SendConfig,
     SesEventsConfig,
@@ -51,6 +52,7 @@ from billbridge.services.invoices import InvoicesService
 from billbridge.services.onboarding import OnboardingService
 from billbridge.services.payment_accounts import PaymentAccountsService
 from billbridge.services.payments import PaymentLinks, PayPage, Reconciliation, StripeEvents
+from billbridge.services.plans import PaymentPlans
 from billbridge.services.ports import (
     AppSecrets,
     AuditLog,
@@ -67,9 +69,10 @@ from billbridge.services.ports import (
     PaymentLinkRepository,
     PaymentStore,
     PdfStore,
-    PlanCoverage,
+    PlanStore,
     ReceiptLog,
     ReminderStore,
+    SavedMethodGateway,
     SenderIdentity,
     SendingRepository,
     SendStarter,
@@ -110,9 +113,8 @@ class Adapters:
     pdfs: PdfStore | None = None
     clock: Clock | None = None
     reminders: ReminderStore | None = None
-    # Which bills an active payment plan covers (their reminders stop meanwhile); None: no
-    # bill is (services.ports.NoPlans) until payment plans provide an adapter.
-    plans: PlanCoverage | None = None
+    # Payment plans; also which bills an active plan covers (their reminders stop meanwhile).
+    plans: PlanStore | None = None
     onboarding: OnboardingRepository | None = None
     sender_identity: SenderIdentity | None = None
     # Accounts (docs/auth.md): the user pool, the firm's members, the audit trail.
@@ -330,10 +332,6 @@ class _Wiring:
 
         return DynamoReminderStore(self.dynamodb, self._table)
 
-    @property
-    def plans(self) -> PlanCoverage | None:
-        return self.given.plans
-
     def reminder_service(self, starter: Callable[[], SendStarter]) -> RemindersService:
         return RemindersService(
             connections=self.connections,
@@ -410,6 +408,36 @@ class _Wiring:
         assert isinstance(self.config, StoreConfig)
         return ClioClients(self.config, self.connections, self.clock)
 
+    @cached_property
+    def plans(self) -> PlanStore:
+        if self.given.plans is not None:
+            return self.given.plans
+        from billbridge.adapters.dynamo_plans import DynamoPlanStore
+
+        return DynamoPlanStore(self.dynamodb, self._table)
+
+    def payment_plans(self) -> PaymentPlans:
+        """Payment plans (services/plans.py): Stripe and the pay link key on first use; SES
+        only in the functions that tell a failed installment (the tick, the webhook)."""
+        config = self.config
+        assert isinstance(config, PayLinkConfig) and isinstance(config, StripeConfig)
+        stripe = self.stripe()
+        sends = self.given.mailer is not None or isinstance(config, MailConfig)
+        mailer = self.mailer() if sends else _no_mailer
+        return PaymentPlans(
+            plans=self.plans,
+            bills=self.bills,
+            links=self.links,
+            store=self.payments,
+            gateway=lambda: cast(SavedMethodGateway, stripe()),
+            settings=self.settings,
+            mailer=mailer,
+            pay_link_key=self.secrets.pay_link_key,
+            pay_base_url=config.public_pay_base_url,
+            firm_notice_address=getattr(config, "sender_address", None),
+            clock=self.clock,
+        )
+
     def stripe(self) -> Callable[[], PaymentGateway]:
         """The gateway, made on first use (the Stripe secret is read then, and cached)."""
         given = self.given.stripe
@@ -476,6 +504,10 @@ class _Wiring:
         from billbridge.adapters.lambda_launcher import LambdaSyncLauncher
 
         return LambdaSyncLauncher(boto3.client("lambda"), function_name)
+
+
+def _no_mailer() -> Mailer:
+    raise RuntimeError("this function does not send email")
 
 
 # --- building each function's services --------------------------------------------------------
@@ -643,10 +675,17 @@ def build_stripe_webhook(
 
     accounts = PaymentAccountsService(w.payments, w.stripe(), w.settings)
     return StripeWebhook(
-        events=StripeEvents(w.payments, clock=w.clock, accounts=accounts),
+        events=StripeEvents(w.payments, clock=w.clock, accounts=accounts, plans=w.payment_plans()),
         verify=verify,
         receipts=w.receipts(w.link_url()),
     )
+
+
+def build_payment_plans(
+    config: PaymentsApiConfig | PayConfig | StripeWebhookConfig | PlanInstallmentsConfig,
+    adapters: Adapters = Adapters(),
+) -> PaymentPlans:
+    return _Wiring(config, adapters).payment_plans()
 
 
 @dataclass(frozen=True)
@@ -763,6 +802,21 @@ def pay_page() -> PayPage:
 
 
 @cache
+def api_plans() -> PaymentPlans:
+    return build_payment_plans(PaymentsApiConfig())  # type: ignore[call-arg]
+
+
+@cache
+def pay_plans() -> PaymentPlans:
+    return build_payment_plans(PayConfig())  # type: ignore[call-arg]
+
+
+@cache
+def tick_plans() -> PaymentPlans:
+    return build_payment_plans(PlanInstallmentsConfig())  # type: ignore[call-arg]
+
+
+@cache
 def stripe_webhook() -> StripeWebhook:
     return build_stripe_webhook(StripeWebhookConfig())  # type: ignore[call-arg]
 
@@ -802,3 +856,6 @@ def reset() -> None:
     reminders_service.cache_clear()
     pay_page.cache_clear()
     stripe_webhook.cache_clear()
+    api_plans.cache_clear()
+    pay_plans.cache_clear()
+    tick_plans.cache_clear()

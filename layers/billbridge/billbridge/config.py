@@ -118,6 +118,11 @@ class PaymentsApiConfig(ApiConfig, PayLinkConfig, StripeConfig, MailConfig):
     pass
 
 
+class PlanInstallmentsConfig(CommonConfig, PayLinkConfig, StripeConfig, MailConfig):
+    # The scheduled tick that charges payment plans' installments (services/plans.py).
+    pass
+
+
 class RemindersConfig(StoreConfig):
     """The reminders function (X3): it reads connections, settings and bills, and starts the
     send workflow for each reminder it claims."""

@@ -51,7 +51,9 @@ __all__ = ["REGION_HOSTS", "ClioClient", "ClioTokens", "verify_webhook_signature
 API_VERSION = "4.0.9"
 BILL_FIELDS = (
     "id,etag,number,state,kind,issued_at,due_at,updated_at,total,balance,currency{code},"
-    "client{id,name,primary_email_address},matters{id,display_number,description}"
+    "client{id,name,primary_email_address},matters{id,display_number,description},"
+    # The client's state decides whether a card surcharge may apply (domain/surcharge.py).
+    "client_addresses{name,primary,province,country}"
 )
 WEBHOOK_FIELDS = "id,etag,url,fields,shared_secret,model,status,events,expires_at"
 WHO_AM_I_FIELDS = "id,name,email,account{id,name}"

@@ -12,6 +12,7 @@ import json
 import time
 from collections.abc import Callable
 from datetime import datetime
+from decimal import Decimal
 from functools import partial
 from typing import Any
 
@@ -56,7 +57,10 @@ class DynamoSettingsRepository(FirmHeaderItem):
         # An update of the one attribute: the sync state shares the item. to_attr keeps None
         # values inside the settings as explicit nulls.
         update = header_update(self._table, firm_id)
-        update.set("settings", settings.model_dump(mode="json"))
+        # DynamoDB takes no floats: a JSON number with a fraction (the surcharge percent)
+        # is stored as the Decimal of its text.
+        stored = json.loads(json.dumps(settings.model_dump(mode="json")), parse_float=Decimal)
+        update.set("settings", stored)
         self._update(update)
 
 

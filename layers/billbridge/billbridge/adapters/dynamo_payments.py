@@ -166,6 +166,7 @@ def txn_item(txn: Transaction) -> Item:
             "failure_reason": txn.failure_reason,
             "requested_by_user_id": txn.requested_by_user_id,
             "requested_by_email": txn.requested_by_email,
+            "surcharge_cents": txn.surcharge_cents or None,
         }
     )
 
@@ -199,6 +200,7 @@ def txn_from_item(firm_id: str, item: Item) -> Transaction:
         failure_reason=data.get("failure_reason"),
         requested_by_user_id=data.get("requested_by_user_id"),
         requested_by_email=data.get("requested_by_email"),
+        surcharge_cents=int(data.get("surcharge_cents") or 0),
     )
 
 

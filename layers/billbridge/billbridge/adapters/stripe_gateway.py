@@ -13,6 +13,7 @@ import json
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from billbridge.adapters.stripe_saved import SavedMethodsMixin
 from billbridge.domain.errors import PaymentProviderError, Unauthenticated
 from billbridge.domain.payment_accounts import StripeAccountState, parse_stripe_account
 from billbridge.domain.payments import Account, Method, encode_allocations
@@ -42,6 +43,7 @@ def checkout_metadata(request: CheckoutRequest) -> dict[str, str]:
         "account": request.account.value,
         "method": request.method.value,
         "allocations": encode_allocations(request.allocations),
+        **({"surcharge_cents": str(request.surcharge_cents)} if request.surcharge_cents else {}),
     }
 
 
@@ -78,7 +80,7 @@ def account_params(request: ConnectedAccountRequest) -> dict[str, Any]:
     }
 
 
-class StripeGateway:
+class StripeGateway(SavedMethodsMixin):
     def __init__(self, api_key: str, api_base: str | None = None, timeout: float = 20.0) -> None:
         import stripe
 

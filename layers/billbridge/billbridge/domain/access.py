@@ -109,6 +109,10 @@ ROUTE_ROLES: dict[tuple[str, str], frozenset[Role]] = {
     ("POST", "/payment-links/{link_id}/transactions/{txn_id}/refunds"): ADMIN_ONLY,
     ("GET", "/reconciliation"): STAFF_AND_ADMIN,
     ("POST", "/reconciliation/recorded"): STAFF_AND_ADMIN,
+    # Payment plans (api.md: staff make them): make, read, cancel.
+    ("POST", "/payment-plans"): STAFF_AND_ADMIN,
+    ("GET", "/payment-plans/{plan_id}"): STAFF_AND_ADMIN,
+    ("POST", "/payment-plans/{plan_id}/cancel"): STAFF_AND_ADMIN,
     ("GET", "/payment-accounts"): ADMIN_ONLY,
     ("POST", "/payment-accounts/onboarding"): ADMIN_ONLY,
     # The onboarding checklist: anyone may see where the firm is; its steps are an admin's

@@ -66,6 +66,8 @@ class Client:
     id: int
     name: str
     email: str | None
+    # The two-letter state (or province) of the client's primary address in Clio, if any.
+    state: str | None = None
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,20 @@ def bill_url(clio_web_host: str, bill_id: int) -> str:
     return f"{clio_web_host.rstrip('/')}/nc/#/bills/{bill_id}"
 
 
+def client_state(addresses: Any) -> str | None:
+    """The state of the client's primary address (else the first): Clio's `province`, kept
+    only when it is a two-letter code."""
+    if not isinstance(addresses, list):
+        return None
+    found = [a for a in addresses if isinstance(a, dict)]
+    found.sort(key=lambda a: not a.get("primary"))
+    for address in found:
+        province = str(address.get("province") or "").strip().upper()
+        if len(province) == 2 and province.isalpha() and province.isascii():
+            return province
+    return None
+
+
 def bill_from_clio(record: dict[str, Any], clio_web_host: str) -> Bill:
     """Map one Clio API v4 bill record (asked with the client's BILL_FIELDS) to a Bill."""
     client = record.get("client") or {}
@@ -136,6 +152,7 @@ def bill_from_clio(record: dict[str, Any], clio_web_host: str) -> Bill:
             id=int(client.get("id") or 0),
             name=str(client.get("name") or ""),
             email=client.get("primary_email_address") or None,
+            state=client_state(record.get("client_addresses")),
         ),
         matter=(
             Matter(

@@ -36,6 +36,7 @@ class EntryKind(StrEnum):
     REVERSAL = "reversal"  # a refund that succeeded came back (the bank returned it)
     CHARGEBACK = "chargeback"  # money out: a chargeback withdrew the disputed amount
     CHARGEBACK_REVERSAL = "chargeback_reversal"  # money back in: the firm won the chargeback
+    SURCHARGE = "surcharge"  # a card surcharge paid into operating: no bill's money
 
 
 @dataclass(frozen=True)
@@ -203,6 +204,13 @@ def payment_change(
     ledger: tuple[LedgerEntry, ...] = ()
     if target is TxnStatus.SUCCEEDED:
         ledger = (_entry(txn, EntryKind.PAYMENT, +1, now, event_id),)
+        if txn.surcharge_cents > 0:  # apart from the bills: Paid (GL) never counts it
+            ledger += (
+                replace(
+                    _entry(txn, EntryKind.SURCHARGE, +1, now, event_id, allocations=()),
+                    amount_cents=txn.surcharge_cents,
+                ),
+            )
     return PaymentChange(
         firm_id=txn.firm_id,
         event_id=event_id,

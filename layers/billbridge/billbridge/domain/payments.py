@@ -360,6 +360,8 @@ class Transaction:
     # Refunds: the firm user who asked for it (Cognito sub and email; A4).
     requested_by_user_id: str | None = None
     requested_by_email: str | None = None
+    # A card surcharge charged beside the bills (domain/surcharge.py): never in Paid (GL).
+    surcharge_cents: int = 0
 
     @property
     def claimed_cents(self) -> int:

@@ -90,10 +90,18 @@ class ReceiptFacts:
     at: datetime
     reference: str
     lines: tuple[ReceiptLine, ...]
+    # A card surcharge charged beside the bills (domain/surcharge.py): in what the client
+    # paid, never in what pays the bills.
+    surcharge_cents: int = 0
 
     @property
     def amount(self) -> str:
         return money(self.amount_cents, self.currency)
+
+    @property
+    def charged(self) -> str:
+        """What the client was charged: the bills' amount and any surcharge."""
+        return money(self.amount_cents + self.surcharge_cents, self.currency)
 
     @property
     def bill_numbers(self) -> str:
@@ -125,6 +133,7 @@ def facts_of(txn: Transaction, bills: Mapping[int, Bill]) -> ReceiptFacts:
         at=txn.created_at,
         reference=reference(txn.id),
         lines=tuple(lines),
+        surcharge_cents=txn.surcharge_cents if txn.kind is TxnKind.PAYMENT else 0,
     )
 
 
@@ -175,11 +184,16 @@ def receipt_email(
     escapes everything it did not write itself."""
     subject_t, lead_t = _HEADLINES[kind]
     firm = header_safe(firm_name).strip() or "your law firm"
-    subject = header_safe(subject_t.format(amount=facts.amount, firm=firm))
-    lead = lead_t.format(amount=facts.amount, firm=firm)
+    subject = header_safe(subject_t.format(amount=facts.charged, firm=firm))
+    lead = lead_t.format(amount=facts.charged, firm=firm)
     date_label = "Refund date" if kind is ReceiptKind.REFUND_SUCCEEDED else "Payment date"
     rows: list[tuple[str, str]] = [
-        ("Amount", facts.amount),
+        ("Amount", facts.charged),
+        *(
+            [("Card surcharge", f"{money(facts.surcharge_cents, facts.currency)} (included)")]
+            if facts.surcharge_cents
+            else []
+        ),
         (date_label, long_date(facts.at)),
         ("Method", METHOD_LABEL[facts.method]),
         (

@@ -18,6 +18,8 @@ from pydantic.json_schema import JsonDict
 
 from billbridge.domain.bills import DEFAULT_STATES, BillState
 from billbridge.domain.email_headers import HEADER_TEXT_PATTERN, check_header_text
+from billbridge.domain.plans import PlanSettings
+from billbridge.domain.surcharge import SurchargeSettings
 from billbridge.domain.templates import TEMPLATE_FORMAT, check_template
 
 # Values that go in an email header, documented as one line of text (check_header_fields
@@ -30,7 +32,14 @@ def _email_address(value: str) -> str:
     EmailStr loads email-validator when the model is defined, on every cold start."""
     from pydantic.networks import validate_email
 
-    return validate_email(value)[1]
+    normalized = validate_email(value)[1]
+    if value.isascii() and not normalized.isascii():
+        # An ASCII (punycode) address stays ASCII: `format: email` and email headers want it,
+        # and the normalizer would have turned xn--80adxhks into москва.
+        import email_validator
+
+        return str(email_validator.validate_email(value, check_deliverability=False).ascii_email)
+    return normalized
 
 
 # pydantic's EmailStr, validated alike and described alike in the OpenAPI document.
@@ -152,6 +161,10 @@ class FirmSettings(BaseModel):
     sender_name: str | None = Field(default=None, max_length=200, json_schema_extra=ONE_LINE)
     reply_to: EmailAddress | None = None
     reminders: ReminderSettings = Field(default_factory=ReminderSettings)
+    # Issue 12: the limits of plans clients choose on the pay page (domain/plans.py).
+    payment_plans: PlanSettings = Field(default_factory=PlanSettings)
+    # Issue 12: card surcharges, off by default (domain/surcharge.py).
+    surcharge: SurchargeSettings = Field(default_factory=SurchargeSettings)
 
     @field_validator("default_states")
     @classmethod

@@ -9,7 +9,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from billbridge.domain import disputes
 from billbridge.domain.bills import Bill, BillState, StoredBill
@@ -59,6 +59,7 @@ from billbridge.domain.reconciliation import (
     note_for,
 )
 from billbridge.domain.settings import FirmSettings
+from billbridge.domain.surcharge import card_surcharge, surcharge_items
 from billbridge.services.bill_pdfs import BillPdfs
 from billbridge.services.payment_accounts import PaymentAccountsService
 from billbridge.services.ports import (
@@ -364,7 +365,8 @@ class PayPage:
                 sessions = [
                     (
                         account,
-                        gateway.create_checkout_session(
+                        _opened(
+                            gateway,
                             self._request(
                                 link,
                                 account,
@@ -375,7 +377,7 @@ class PayPage:
                                 token,
                                 fingerprint,
                                 session_expires,
-                            )
+                            ),
                         ),
                     )
                     for account, allocations in parts.items()
@@ -438,6 +440,13 @@ class PayPage:
         expires_at: datetime,
     ) -> CheckoutRequest:
         by_id = {b.bill.id: b.bill for b in chosen}
+        surcharge = card_surcharge(
+            self._settings.get(link.firm_id).surcharge,
+            account,
+            method,
+            chosen[0].bill.client.state,
+            sum(a.amount_cents for a in allocations),
+        )
         return CheckoutRequest(
             firm_id=link.firm_id,
             link_id=link.id,
@@ -449,7 +458,8 @@ class PayPage:
             line_items=tuple(
                 (f"{by_id[a.bill_id].kind.label} {by_id[a.bill_id].number}", a.amount_cents)
                 for a in allocations
-            ),
+            )
+            + surcharge_items(surcharge, self._settings.get(link.firm_id).surcharge),
             success_url=(
                 f"{self._pay_base_url}/pay/{token}/confirmation?session_id={{CHECKOUT_SESSION_ID}}"
             ),
@@ -461,7 +471,14 @@ class PayPage:
             application_fee_cents=application_fee_cents(
                 account, method, sum(a.amount_cents for a in allocations)
             ),
+            surcharge_cents=surcharge,
         )
+
+
+def _opened(gateway: PaymentGateway, request: CheckoutRequest) -> CheckoutSession:
+    """The session made for `request`, saying the surcharge it includes."""
+    made = gateway.create_checkout_session(request)
+    return replace(made, surcharge_cents=request.surcharge_cents)
 
 
 def _payable(stored: StoredBill, holds: list[Hold]) -> PayableBill:
@@ -545,6 +562,12 @@ REFUND_STATUSES = {
 }
 
 
+class PlanEvents(Protocol):
+    def handle_event(self, event_id: str, kind: str, obj: dict[str, Any]) -> str | None:
+        """The outcome of an event about a plan or a saved method; None if it is not one."""
+        ...
+
+
 @dataclass(frozen=True)
 class EventOutcome:
     event_id: str
@@ -576,10 +599,12 @@ class StripeEvents:
         store: PaymentStore,
         clock: Clock = _utcnow,
         accounts: PaymentAccountsService | None = None,
+        plans: PlanEvents | None = None,
     ) -> None:
         self._store = store
         self._clock = clock
         self._accounts = accounts
+        self._plans = plans
 
     def handle(self, event: dict[str, Any]) -> EventOutcome:
         event_id, kind = str(event["id"]), str(event["type"])
@@ -587,6 +612,10 @@ class StripeEvents:
         if kind == "account.updated" and self._accounts is not None:
             # A Connect event: its own ordering rule (services/payment_accounts.py).
             return EventOutcome(event_id, kind, self._accounts.account_updated(event))
+        if self._plans is not None:  # saved methods and plan installments (services/plans.py)
+            outcome = self._plans.handle_event(event_id, kind, obj)
+            if outcome is not None:
+                return EventOutcome(event_id, kind, outcome)
         if kind == "checkout.session.expired":
             plan = self._expired_plan(obj, event_id)
         elif kind.startswith("checkout.session."):
@@ -654,6 +683,7 @@ class StripeEvents:
             updated_at=now,
             checkout_session_id=str(session["id"]),
             payment_intent_id=session.get("payment_intent"),
+            surcharge_cents=int(metadata.get("surcharge_cents") or 0),
         )
 
         def plan() -> tuple[str, PaymentChange | None]:

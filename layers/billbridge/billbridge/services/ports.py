@@ -19,6 +19,7 @@ from billbridge.domain.oauth_state import ConnectingUser, ConnectIntent
 from billbridge.domain.payment_accounts import ConnectedAccount, StripeAccountState
 from billbridge.domain.payment_links import PaymentLink
 from billbridge.domain.payments import Account, Allocation, Hold, Method, Transaction
+from billbridge.domain.plans import Plan, SavedMethod
 from billbridge.domain.reconciliation import RecordedNote
 from billbridge.domain.settings import FirmSettings
 from billbridge.domain.sync import SyncCheckpoint, SyncRun
@@ -489,6 +490,8 @@ class CheckoutRequest:
     # What the platform keeps of the charge to cover processing (domain/fees.py): operating
     # charges only; a trust charge always carries 0 and no application fee is sent.
     application_fee_cents: int = 0
+    # A card surcharge on the operating part (domain/surcharge.py), one of the line items.
+    surcharge_cents: int = 0
 
 
 @dataclass(frozen=True)
@@ -505,7 +508,8 @@ class ConnectedAccountRequest:
 class CheckoutSession:
     id: str
     url: str
-    amount_cents: int
+    amount_cents: int  # what the client pays: the bills and any surcharge
+    surcharge_cents: int = 0
 
 
 @dataclass(frozen=True)
@@ -667,4 +671,105 @@ class AuditLog(Protocol):
 
     def page(self, firm_id: str, cursor: str | None, limit: int) -> AuditPage:
         """Newest first; NotFound `unknown_cursor` for a cursor these pages never gave."""
+
+
+# --- saved methods and payment plans ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SetupRequest:
+    """A Checkout Session in `mode=setup`: the client saves a card or bank account on the
+    Customer for a plan's off-session installments."""
+
+    customer_id: str
+    method: Method
+    metadata: dict[str, str]  # firm_id, plan_id, client_id: the webhook finds the plan by it
+    success_url: str
+    cancel_url: str
+    idempotency_key: str
+
+
+@dataclass(frozen=True)
+class SetupResult:
+    status: str  # Stripe's SetupIntent status: succeeded, requires_payment_method, ...
+    customer_id: str | None
+    method: SavedMethod | None
+
+
+@dataclass(frozen=True)
+class OffSessionCharge:
+    """One installment part: a PaymentIntent confirmed at once on the saved method
+    (`off_session=true, confirm=true`), a destination charge into the part's account."""
+
+    customer_id: str
+    payment_method_id: str
+    method: Method
+    amount_cents: int
+    currency: str
+    destination_account_id: str
+    metadata: dict[str, str]
+    description: str
+    idempotency_key: str
+    receipt_email: str | None = None
+    # The platform's fee, operating parts only (domain/fees.py): a trust part carries 0.
+    application_fee_cents: int = 0
+
+
+@dataclass(frozen=True)
+class ChargeResult:
+    status: str  # succeeded | processing | failed
+    payment_intent_id: str | None
+    failure_code: str | None = None  # card_declined, authentication_required, ...
+    failure_message: str | None = None
+
+
+class SavedMethodGateway(Protocol):
+    """Stripe's Customers, SetupIntents and off-session PaymentIntents."""
+
+    def create_customer(self, email: str, name: str, metadata: dict[str, str], key: str) -> str:
+        """A Customer's id (one per firm and client; `key` makes a retry answer the same)."""
+        ...
+
+    def create_setup_session(self, request: SetupRequest) -> CheckoutSession: ...
+
+    def retrieve_setup_intent(self, setup_intent_id: str) -> SetupResult: ...
+
+    def charge_off_session(self, charge: OffSessionCharge) -> ChargeResult:
+        """A decline or a needed authentication is a `failed` result, not an exception; a
+        Stripe that did not answer raises PaymentProviderError(definitive=False)."""
+        ...
+
+
+class PlanStore(Protocol):
+    def get(self, firm_id: str, plan_id: str) -> Plan | None: ...
+
+    def save(self, plan: Plan, now: datetime) -> Plan:
+        """Write the plan if its stored version is still `plan.version` (0: new); answers it
+        with the next version. StaleTransaction otherwise. The due index and the bills'
+        "covered by an active plan" markers move in the same transaction."""
+        ...
+
+    def due(self, today: date) -> list[tuple[str, str]]:
+        """(firm id, plan id) of every active plan with something to do on or before today."""
+        ...
+
+    def for_link(self, firm_id: str, link_id: str) -> list[Plan]: ...
+
+    def covering(
+        self, firm_id: str, bill_ids: Sequence[int], active_only: bool = True
+    ) -> dict[int, str]:
+        """The bills among these that an active plan covers (or, with `active_only` False,
+        any open plan, one waiting for its method too), with the plan's id."""
+        ...
+
+    def customer(self, firm_id: str, client_id: int) -> str | None:
+        """The client's Stripe Customer id, if one was made."""
+        ...
+
+    def save_customer(self, firm_id: str, client_id: int, customer_id: str) -> str:
+        """Keep the first Customer made for the client; answers the one kept."""
+        ...
+
+    def covered_bill_ids(self, firm_id: str, bill_ids: Sequence[int]) -> set[int]:
+        """PlanCoverage: the bills an active plan covers (reminders leave them alone)."""
         ...

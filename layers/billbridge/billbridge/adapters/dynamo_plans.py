@@ -1,0 +1,375 @@
+"""Payment plan items of the app table (implements services.ports.PlanStore). See
+docs/data-model.md, "Payment plans".
+
+- `FIRM#{firm}` / `PLAN#{plan_id}`: the plan, its installments and their parts as a map;
+  `version` (N) guards every save (conditional put).
+- `FIRM#{firm}` / `LINKPLAN#{link_id}#{plan_id}`: the plans of a payment link (the pay page).
+- `FIRM#{firm}` / `PLANBILL#{bill_id:020d}`: the open plan covering a bill, `plan_id` and
+  `plan_status`; put conditional on no other plan holding the bill (two plans can never cover
+  one bill, however they race), deleted when the plan ends.
+- `PLANDUE` / `{firm}#{plan_id}`: the due index, `due_on` (date) the plan's next action;
+  absent when there is none. The tick Queries this one partition.
+- `FIRM#{firm}` / `CUSTOMER#{client_id}`: the client's Stripe Customer (first one kept).
+All of a save's items move in one TransactWriteItems.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import date, datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from billbridge.adapters.dynamo_common import (
+    DynamoRepository,
+    Item,
+    cancellation_codes,
+    firm_pk,
+    from_item,
+    iso_or_none,
+    iso_utc,
+    parse_iso,
+    require_iso,
+    to_attr,
+    to_item,
+)
+from billbridge.domain.errors import RuleViolation
+from billbridge.domain.payments import Account, Allocation, Method, TxnStatus
+from billbridge.domain.plans import (
+    OPEN_PLAN,
+    Every,
+    Installment,
+    InstallmentStatus,
+    Part,
+    Plan,
+    PlanStatus,
+    SavedMethod,
+)
+from billbridge.services.ports import StaleTransaction
+
+CONDITION_FAILED = "ConditionalCheckFailed"
+DUE_PK = "PLANDUE"
+
+
+def plan_sk(plan_id: str) -> str:
+    return f"PLAN#{plan_id}"
+
+
+def plan_bill_sk(bill_id: int) -> str:
+    return f"PLANBILL#{bill_id:020d}"
+
+
+def _allocations(allocations: Sequence[Allocation]) -> list[dict[str, Any]]:
+    return [
+        {"bill_id": a.bill_id, "account": a.account.value, "amount_cents": a.amount_cents}
+        for a in allocations
+    ]
+
+
+def _part_doc(part: Part) -> dict[str, Any]:
+    doc = {
+        "account": part.account.value,
+        "allocations": _allocations(part.allocations),
+        "txn_id": part.txn_id,
+        "status": part.status.value,
+        "payment_intent_id": part.payment_intent_id,
+        "failure": part.failure,
+    }
+    return {k: v for k, v in doc.items() if v is not None}
+
+
+def _installment_doc(i: Installment) -> dict[str, Any]:
+    doc = {
+        "number": i.number,
+        "due_on": i.due_on.isoformat(),
+        "amount_cents": i.amount_cents,
+        "status": i.status.value,
+        "attempts": i.attempts,
+        "next_attempt_on": i.next_attempt_on.isoformat() if i.next_attempt_on else None,
+        "collected_cents": i.collected_cents,
+        "parts": [_part_doc(p) for p in i.parts],
+        "failure": i.failure,
+        "attempted_on": i.attempted_on.isoformat() if i.attempted_on else None,
+    }
+    return {k: v for k, v in doc.items() if v is not None}
+
+
+def plan_item(plan: Plan, version: int) -> Item:
+    method = plan.method
+    return to_item(
+        {
+            "pk": firm_pk(plan.firm_id),
+            "sk": plan_sk(plan.id),
+            "type": "payment_plan",
+            "plan_id": plan.id,
+            "link_id": plan.link_id,
+            "client_id": plan.client_id,
+            "client_email": plan.client_email,
+            "bill_ids": list(plan.bill_ids),
+            "every": plan.every.value,
+            "start_on": plan.start_on.isoformat(),
+            "installment_cents": plan.installment_cents,
+            "installments": [_installment_doc(i) for i in plan.installments],
+            "status": plan.status.value,
+            "created_at": iso_utc(plan.created_at),
+            "created_by": plan.created_by,
+            "currency": plan.currency,
+            "payment_method_id": method.payment_method_id if method else None,
+            "payment_method_type": method.method.value if method else None,
+            "payment_method_label": method.label if method else None,
+            "customer_id": plan.customer_id,
+            "mandate_text": plan.mandate_text,
+            "mandate_accepted_at": iso_or_none(plan.mandate_accepted_at),
+            "version": version,
+        }
+    )
+
+
+def _number(value: Any) -> int:
+    return int(value)
+
+
+def _plan_from_item(firm_id: str, item: Item) -> Plan:
+    data = from_item(item)
+    method = None
+    if data.get("payment_method_id"):
+        method = SavedMethod(
+            str(data["payment_method_id"]),
+            Method(data["payment_method_type"]),
+            str(data.get("payment_method_label") or ""),
+        )
+    installments = tuple(
+        Installment(
+            number=_number(i["number"]),
+            due_on=date.fromisoformat(i["due_on"]),
+            amount_cents=_number(i["amount_cents"]),
+            status=InstallmentStatus(i["status"]),
+            attempts=_number(i.get("attempts") or 0),
+            next_attempt_on=(
+                date.fromisoformat(i["next_attempt_on"]) if i.get("next_attempt_on") else None
+            ),
+            collected_cents=_number(i.get("collected_cents") or 0),
+            parts=tuple(
+                Part(
+                    account=Account(p["account"]),
+                    allocations=tuple(
+                        Allocation(
+                            _number(a["bill_id"]), Account(a["account"]), _number(a["amount_cents"])
+                        )
+                        for a in p["allocations"]
+                    ),
+                    txn_id=str(p["txn_id"]),
+                    status=TxnStatus(p["status"]),
+                    payment_intent_id=p.get("payment_intent_id"),
+                    failure=p.get("failure"),
+                )
+                for p in i.get("parts") or []
+            ),
+            failure=i.get("failure"),
+            attempted_on=date.fromisoformat(i["attempted_on"]) if i.get("attempted_on") else None,
+        )
+        for i in data["installments"]
+    )
+    return Plan(
+        id=str(data["plan_id"]),
+        firm_id=firm_id,
+        link_id=str(data["link_id"]),
+        client_id=_number(data["client_id"]),
+        client_email=str(data["client_email"]),
+        bill_ids=tuple(_number(b) for b in data["bill_ids"]),
+        every=Every(data["every"]),
+        start_on=date.fromisoformat(data["start_on"]),
+        installment_cents=_number(data["installment_cents"]),
+        installments=installments,
+        status=PlanStatus(data["status"]),
+        created_at=require_iso(data["created_at"]),
+        created_by=str(data.get("created_by") or "staff"),
+        currency=str(data.get("currency") or "USD"),
+        method=method,
+        customer_id=data.get("customer_id"),
+        mandate_text=data.get("mandate_text"),
+        mandate_accepted_at=parse_iso(data.get("mandate_accepted_at")),
+        version=_number(data["version"]),
+    )
+
+
+class DynamoPlanStore(DynamoRepository):
+    def get(self, firm_id: str, plan_id: str) -> Plan | None:
+        item = self._get_item(firm_pk(firm_id), plan_sk(plan_id))
+        return _plan_from_item(firm_id, item) if item else None
+
+    def save(self, plan: Plan, now: datetime) -> Plan:
+        stored = self.get(plan.firm_id, plan.id) if plan.version else None
+        if plan.version and (stored is None or stored.version != plan.version):
+            raise StaleTransaction(plan.id)
+        firm = firm_pk(plan.firm_id)
+        put: dict[str, Any] = {
+            "TableName": self._table,
+            "Item": plan_item(plan, plan.version + 1),
+        }
+        if plan.version:
+            put["ConditionExpression"] = "#v = :v"
+            put["ExpressionAttributeNames"] = {"#v": "version"}
+            put["ExpressionAttributeValues"] = {":v": to_attr(plan.version)}
+        else:
+            put["ConditionExpression"] = "attribute_not_exists(pk)"
+        actions: list[dict[str, Any]] = [{"Put": put}]
+        if not plan.version:
+            actions.append(
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": to_item(
+                            {
+                                "pk": firm,
+                                "sk": f"LINKPLAN#{plan.link_id}#{plan.id}",
+                                "type": "link_plan",
+                                "plan_id": plan.id,
+                            }
+                        ),
+                    }
+                }
+            )
+        was_open = stored is not None and stored.status in OPEN_PLAN
+        is_open = plan.status in OPEN_PLAN
+        markers = len(actions)
+        if is_open and (stored is None or stored.status is not plan.status):
+            for bill_id in plan.bill_ids:
+                actions.append(
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": to_item(
+                                {
+                                    "pk": firm,
+                                    "sk": plan_bill_sk(bill_id),
+                                    "type": "plan_bill",
+                                    "bill_id": bill_id,
+                                    "plan_id": plan.id,
+                                    "plan_status": plan.status.value,
+                                }
+                            ),
+                            "ConditionExpression": "attribute_not_exists(pk) OR plan_id = :me",
+                            "ExpressionAttributeValues": {":me": to_attr(plan.id)},
+                        }
+                    }
+                )
+        elif was_open and not is_open:
+            for bill_id in plan.bill_ids:
+                actions.append(
+                    {
+                        "Delete": {
+                            "TableName": self._table,
+                            "Key": {"pk": {"S": firm}, "sk": {"S": plan_bill_sk(bill_id)}},
+                            "ConditionExpression": "attribute_not_exists(pk) OR plan_id = :me",
+                            "ExpressionAttributeValues": {":me": to_attr(plan.id)},
+                        }
+                    }
+                )
+        due_key = {"pk": {"S": DUE_PK}, "sk": {"S": f"{plan.firm_id}#{plan.id}"}}
+        due = plan.next_action_on
+        if due is not None:
+            actions.append(
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": {
+                            **due_key,
+                            **to_item(
+                                {
+                                    "type": "plan_due",
+                                    "firm_id": plan.firm_id,
+                                    "plan_id": plan.id,
+                                    "due_on": due.isoformat(),
+                                }
+                            ),
+                        },
+                    }
+                }
+            )
+        elif plan.version:
+            actions.append({"Delete": {"TableName": self._table, "Key": due_key}})
+        try:
+            self._transact(actions)
+        except ClientError as exc:
+            codes = cancellation_codes(exc)
+            if codes and codes[0] == CONDITION_FAILED:
+                raise StaleTransaction(plan.id) from None
+            taken = [i for i, c in enumerate(codes) if c == CONDITION_FAILED and i >= markers]
+            if taken:
+                raise RuleViolation(
+                    "a bill of this plan is already in another payment plan",
+                    field="bill_ids",
+                    code="bill_in_plan",
+                ) from None
+            raise
+        return replace(plan, version=plan.version + 1)
+
+    def due(self, today: date) -> list[tuple[str, str]]:
+        items = self._query_all(
+            KeyConditionExpression="pk = :pk",
+            FilterExpression="due_on <= :today",
+            ExpressionAttributeValues={
+                ":pk": to_attr(DUE_PK),
+                ":today": to_attr(today.isoformat()),
+            },
+            ConsistentRead=True,
+        )
+        found = [from_item(i) for i in items]
+        return [(str(d["firm_id"]), str(d["plan_id"])) for d in found]
+
+    def for_link(self, firm_id: str, link_id: str) -> list[Plan]:
+        pointers = self._query_prefix(firm_pk(firm_id), f"LINKPLAN#{link_id}#")
+        plans = [self.get(firm_id, str(from_item(p)["plan_id"])) for p in pointers]
+        return sorted((p for p in plans if p is not None), key=lambda p: p.created_at)
+
+    def covering(
+        self, firm_id: str, bill_ids: Sequence[int], active_only: bool = True
+    ) -> dict[int, str]:
+        ids = list(dict.fromkeys(bill_ids))
+        found: dict[int, str] = {}
+        for start in range(0, len(ids), 100):
+            keys = [
+                {"pk": {"S": firm_pk(firm_id)}, "sk": {"S": plan_bill_sk(b)}}
+                for b in ids[start : start + 100]
+            ]
+            for item in self._batch_get(keys):
+                data = from_item(item)
+                if active_only and data.get("plan_status") != PlanStatus.ACTIVE.value:
+                    continue
+                found[int(data["bill_id"])] = str(data["plan_id"])
+        return found
+
+    def covered_bill_ids(self, firm_id: str, bill_ids: Sequence[int]) -> set[int]:
+        """PlanCoverage (services/reminders.py): reminders leave these bills alone."""
+        return set(self.covering(firm_id, bill_ids))
+
+    def customer(self, firm_id: str, client_id: int) -> str | None:
+        item = self._get_item(firm_pk(firm_id), f"CUSTOMER#{client_id}")
+        return str(from_item(item)["customer_id"]) if item else None
+
+    def save_customer(self, firm_id: str, client_id: int, customer_id: str) -> str:
+        try:
+            self._write(
+                "put_item",
+                TableName=self._table,
+                Item=to_item(
+                    {
+                        "pk": firm_pk(firm_id),
+                        "sk": f"CUSTOMER#{client_id}",
+                        "type": "stripe_customer",
+                        "client_id": client_id,
+                        "customer_id": customer_id,
+                    }
+                ),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            kept = self.customer(firm_id, client_id)
+            assert kept is not None
+            return kept
+        return customer_id
