@@ -313,6 +313,21 @@ class Clients:
             with self.world.events_lock:
                 self.world.events.extend(answer.json().get("events", []))
 
+    def resend_one(self) -> None:
+        """One resend of the first delivered event, if any (after the timed run)."""
+        with self.world.events_lock:
+            event = self.world.events[0] if self.world.events else None
+        if event is None:
+            return
+        with requests.Session() as public:
+            self.recorder.call(
+                "Stripe sandbox: resend an event",
+                public,
+                "POST",
+                f"{self.urls.stripe}/_sandbox/events/{event}/resend",
+                json={},
+            )
+
     def resend(self, firm: FirmWorld, staff: Any, public: requests.Session, rng: Any) -> None:
         with self.world.events_lock:
             event = rng.choice(self.world.events) if self.world.events else None
