@@ -183,3 +183,28 @@ def write_section(name: str, text: str) -> None:
     else:
         updated = (current.rstrip() + "\n\n" + block).lstrip() + "\n"
     DOC.write_text(updated, encoding="utf-8")
+
+
+def call_invoices(
+    handler: Any, spec: Any, route: Any, firm: str, query: str
+) -> tuple[dict[str, Any], float]:
+    """One `GET /invoices` through the API handler, as the gateway hands it over (a staff user's
+    claims), and the calling thread's CPU seconds it took. Answers (the proxy answer, seconds)."""
+    from local.apigw import proxy_event
+    from local.lambdas import FakeContext
+
+    event = proxy_event(
+        route,
+        "GET",
+        "/invoices",
+        query,
+        {"Authorization": f"Bearer dev-{firm}"},
+        b"",
+        {},
+        {"custom:firm_id": firm, "sub": "bench-user", "cognito:groups": "staff"},
+    )
+    began = time.thread_time()
+    answer = handler(event, FakeContext(spec, "us-east-1", "123456789012"))
+    spent = time.thread_time() - began
+    assert answer["statusCode"] == 200, answer
+    return answer, spent

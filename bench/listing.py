@@ -12,16 +12,15 @@ from collections.abc import Callable
 import boto3
 import requests
 
-from bench.common import Row, aws, count, seed_spread, start_api
+from bench.common import Row, aws, call_invoices, count, seed_spread, start_api
 
 FIRM = "bench"
 PAGE = 50
 
 
 def listing(n: int, repeats: int = 15) -> list[Row]:
-    from local.apigw import proxy_event
     from local.clio_sandbox import ClioSandbox
-    from local.lambdas import FakeContext, load_handler
+    from local.lambdas import load_handler
     from local.stack import connect_firm
 
     rows: list[Row] = []
@@ -48,20 +47,7 @@ def listing(n: int, repeats: int = 15) -> list[Row]:
 
         def handler_call(query: str, full: bool) -> Callable[[], float]:
             def call() -> float:
-                event = proxy_event(
-                    route,
-                    "GET",
-                    "/invoices",
-                    query,
-                    {"Authorization": f"Bearer dev-{FIRM}"},
-                    b"",
-                    {},
-                    {"custom:firm_id": FIRM, "sub": "bench-user", "cognito:groups": "staff"},
-                )
-                began = time.thread_time()
-                answer = handler(event, FakeContext(spec, "us-east-1", "123456789012"))
-                spent = time.thread_time() - began
-                assert answer["statusCode"] == 200, answer
+                answer, spent = call_invoices(handler, spec, route, FIRM, query)
                 items = json.loads(answer["body"])["items"]
                 assert len(items) == PAGE if full else 0 < len(items) < PAGE, answer["body"][:300]
                 return spent

@@ -15,16 +15,15 @@ import time
 import boto3
 import requests
 
-from bench.common import Row, aws, count, seed_spread, start_api
+from bench.common import Row, aws, call_invoices, count, seed_spread, start_api
 
 FIRM = "bench"
 PAGE = 50
 
 
 def scaling(n: int, *, increments: bool = True, repeats: int = 25) -> list[Row]:
-    from local.apigw import proxy_event
     from local.clio_sandbox import ClioSandbox
-    from local.lambdas import FakeContext, load_handler
+    from local.lambdas import load_handler
     from local.stack import connect_firm
 
     rows: list[Row] = []
@@ -97,20 +96,7 @@ def scaling(n: int, *, increments: bool = True, repeats: int = 25) -> list[Row]:
         ddb = boto3.session.Session().client("dynamodb")
 
         def handler_call(query: str) -> float:
-            event = proxy_event(
-                route,
-                "GET",
-                "/invoices",
-                query,
-                {"Authorization": f"Bearer dev-{FIRM}"},
-                b"",
-                {},
-                {"custom:firm_id": FIRM, "sub": "bench-user", "cognito:groups": "staff"},
-            )
-            began = time.thread_time()
-            answer = handler(event, FakeContext(spec, "us-east-1", "123456789012"))
-            spent = time.thread_time() - began
-            assert answer["statusCode"] == 200, answer
+            answer, spent = call_invoices(handler, spec, route, FIRM, query)
             assert len(json.loads(answer["body"])["items"]) == PAGE
             return spent
 
