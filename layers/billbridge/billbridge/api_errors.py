@@ -226,6 +226,17 @@ def register_error_handlers(app: ApiGatewayResolver) -> None:
         errors = exc.errors()
         first = errors[0] if errors else {"loc": (), "type": "invalid", "msg": "invalid request"}
         field = _field_of(tuple(first.get("loc", ())))
+        if tuple(first.get("loc", ()))[:1] == ("path",):
+            # A path names a resource: a value that names none of them is not found, as an
+            # unknown id is (a link that hands a value from one answer to the next, such as
+            # the checklist's `current_step` "done", reaches nothing, it breaks no rule).
+            return error_response(
+                HTTPStatus.NOT_FOUND,
+                "not_found",
+                f"There is no {(field or 'resource').replace('_', ' ')} "
+                f"{str(first.get('input', ''))[:80]!r} here.",
+                field,
+            )
         malformed = _is_malformed(str(first.get("type", "")))
         message = str(first.get("msg", "invalid value"))
         if field:
