@@ -11,6 +11,10 @@ moto, before the first cognito-idp request):
   (moto confirms with any code); a client with a secret must send its `SecretHash`.
 - `AdminCreateUser` makes a temporary password when none is given and emails the invitation
   with it (unless `MessageAction` is `SUPPRESS`).
+- An app client writes only its `WriteAttributes` (`SignUp`, `UpdateUserAttributes`), and no
+  one changes an attribute the schema makes immutable once the user exists
+  (`UpdateUserAttributes`, `AdminUpdateUserAttributes`): moto checks neither, so the web
+  client could sign someone up into any firm (`custom:firm_id`) or move a user to another.
 Cognito's emails land in the emulator's SES, so the outbox (`GET /_local/outbox`) shows them,
 sent from Cognito's default address.
 """
@@ -32,6 +36,7 @@ from moto.cognitoidp import urls as cognito_urls
 from moto.cognitoidp import utils as cognito_utils
 from moto.cognitoidp.exceptions import (
     CodeMismatchException,
+    InvalidParameterException,
     NotAuthorizedError,
     UserNotFoundError,
 )
@@ -289,12 +294,68 @@ def _check_secret(client: Any, username: str, secret_hash: str | None) -> None:
         )
 
 
+def _names(attributes: Any) -> list[str]:
+    return [str(a.get("Name")) for a in attributes or [] if isinstance(a, dict)]
+
+
+def _check_writable(client: Any, attributes: Any) -> None:
+    """Cognito refuses an attribute the app client may not write (its WriteAttributes; all,
+    when it names none)."""
+    allowed = client.extended_config.get("WriteAttributes")
+    if allowed is None:
+        return
+    for name in _names(attributes):
+        if name not in allowed:
+            raise NotAuthorizedError("A client attempted to write unauthorized attribute")
+
+
+def _check_mutable(pool: CognitoIdpUserPool, attributes: Any) -> None:
+    for name in _names(attributes):
+        schema = pool.schema_attributes.get(name)
+        if schema is not None and not schema.mutable:
+            raise InvalidParameterException(f"Cannot modify an immutable attribute: {name}.")
+
+
+def _pool_of_access_token(backend: CognitoIdpBackend, token: str) -> tuple[Any, Any] | None:
+    for pool in backend.user_pools.values():
+        issued = pool.access_tokens.get(token)
+        if issued is not None:
+            return pool, pool.clients.get(issued[0])
+    return None
+
+
+def _update_user_attributes(original: Any) -> Any:
+    def update_user_attributes(
+        self: CognitoIdpBackend, access_token: str, attributes: list[dict[str, str]]
+    ) -> Any:
+        found = _pool_of_access_token(self, access_token)
+        if found is not None:
+            pool, client = found
+            if client is not None:
+                _check_writable(client, attributes)
+            _check_mutable(pool, attributes)
+        return original(self, access_token, attributes)
+
+    return update_user_attributes
+
+
+def _admin_update_user_attributes(original: Any) -> Any:
+    def admin_update_user_attributes(
+        self: CognitoIdpBackend, user_pool_id: str, username: str, attributes: Any
+    ) -> Any:
+        _check_mutable(self.describe_user_pool(user_pool_id), attributes)
+        return original(self, user_pool_id, username, attributes)
+
+    return admin_update_user_attributes
+
+
 def _sign_up(original: Any) -> Any:
     def sign_up(self: CognitoIdpResponse) -> Any:
         client_id = str(self._get_param("ClientId"))
         username = str(self._get_param("Username"))
         pool, client = _pool_of_client(client_id)
         _check_secret(client, username, self._get_param("SecretHash"))
+        _check_writable(client, self._get_param("UserAttributes"))
         answer = original(self)
         user = pool._get_user(username)
         code = _code()
@@ -378,6 +439,12 @@ def install() -> None:
     )
     CognitoIdpBackend.admin_create_user = _admin_create_user(  # type: ignore[method-assign]
         CognitoIdpBackend.admin_create_user
+    )
+    CognitoIdpBackend.update_user_attributes = _update_user_attributes(  # type: ignore[method-assign]
+        CognitoIdpBackend.update_user_attributes
+    )
+    CognitoIdpBackend.admin_update_user_attributes = _admin_update_user_attributes(  # type: ignore[method-assign]
+        CognitoIdpBackend.admin_update_user_attributes
     )
 
 

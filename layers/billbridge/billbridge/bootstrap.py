@@ -786,7 +786,14 @@ def build_accounts(config: AccountsConfig, adapters: Adapters = Adapters()) -> A
     audit = AuditTrail(audit_log, w.clock)
     return AccountServices(
         signup=Signup(directory, members, w.settings, audit, w.clock),
-        users=Users(directory, members, audit, w.clock),
+        users=Users(
+            directory,
+            members,
+            audit,
+            w.clock,
+            # Only the local stack's stage trusts its `dev-<firm>` stand-in (docs/auth.md).
+            trust_local_stand_in=config.stage == "local",
+        ),
         audit=audit,
     )
 
