@@ -514,3 +514,69 @@ def assert_unauthorized_sentence(answer: requests.Response, words: str) -> None:
     assert answer.status_code == 401, answer.text
     error = answer.json()["error"]
     assert words in error["message"] and error["message"].endswith("."), error
+
+
+def test_given_totp_turned_on_then_sign_in_asks_for_a_code_of_that_secret_until_turned_off(
+    local_stack,
+):
+    from local.cognito import totp_code
+
+    firm = firm_id()
+    user = make_user(local_stack, firm, "staff")
+    info = pool_info(local_stack)
+    client = _cognito(info)
+
+    def password_step() -> dict[str, Any]:
+        answer: dict[str, Any] = client.initiate_auth(
+            ClientId=info["client_id"],
+            AuthFlow="USER_PASSWORD_AUTH",
+            AuthParameters={"USERNAME": user.email, "PASSWORD": PASSWORD},
+        )
+        return answer
+
+    access = password_step()["AuthenticationResult"]["AccessToken"]
+    secret = client.associate_software_token(AccessToken=access)["SecretCode"]
+    other = make_user(local_stack, firm, "staff")
+    other_access = client.initiate_auth(
+        ClientId=info["client_id"],
+        AuthFlow="USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": other.email, "PASSWORD": PASSWORD},
+    )["AuthenticationResult"]["AccessToken"]
+    # Each user gets a secret of their own (moto gives everyone one published secret).
+    assert client.associate_software_token(AccessToken=other_access)["SecretCode"] != secret
+    now = time.time()
+    wrong = f"{(int(totp_code(secret, now)) + 1) % 1_000_000:06d}"
+    with pytest.raises(client.exceptions.EnableSoftwareTokenMFAException):
+        client.verify_software_token(AccessToken=access, UserCode=wrong)
+    verified = client.verify_software_token(AccessToken=access, UserCode=totp_code(secret, now))
+    assert verified["Status"] == "SUCCESS"
+    client.set_user_mfa_preference(
+        AccessToken=access, SoftwareTokenMfaSettings={"Enabled": True, "PreferredMfa": True}
+    )
+    assert client.get_user(AccessToken=access)["UserMFASettingList"] == ["SOFTWARE_TOKEN_MFA"]
+
+    challenge = password_step()
+    assert challenge["ChallengeName"] == "SOFTWARE_TOKEN_MFA"
+    with pytest.raises(client.exceptions.CodeMismatchException):
+        client.respond_to_auth_challenge(
+            ClientId=info["client_id"],
+            ChallengeName="SOFTWARE_TOKEN_MFA",
+            Session=challenge["Session"],
+            ChallengeResponses={"USERNAME": user.email, "SOFTWARE_TOKEN_MFA_CODE": wrong},
+        )
+    signed_in = client.respond_to_auth_challenge(
+        ClientId=info["client_id"],
+        ChallengeName="SOFTWARE_TOKEN_MFA",
+        Session=challenge["Session"],
+        ChallengeResponses={
+            "USERNAME": user.email,
+            "SOFTWARE_TOKEN_MFA_CODE": totp_code(secret, time.time()),
+        },
+    )["AuthenticationResult"]
+    assert User(local_stack, user.email, signed_in["IdToken"]).call("GET", "/me").ok
+
+    client.set_user_mfa_preference(
+        AccessToken=signed_in["AccessToken"],
+        SoftwareTokenMfaSettings={"Enabled": False, "PreferredMfa": False},
+    )
+    assert "AuthenticationResult" in password_step()
