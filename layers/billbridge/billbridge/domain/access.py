@@ -84,11 +84,6 @@ def principal_from_claims(claims: Mapping[str, Any] | None) -> Principal:
 # and only a local stage trusts it without a member record (services/accounts.py).
 LOCAL_STAND_IN_PREFIX = "dev-user-"
 
-NOT_A_MEMBER = (
-    "Your account is no longer a member of this firm: it was removed, or never joined. "
-    "Sign in again, or ask your firm's admin."
-)
-
 
 def is_local_stand_in(principal: Principal) -> bool:
     return principal.user_id == f"{LOCAL_STAND_IN_PREFIX}{principal.firm_id}"

@@ -10,7 +10,6 @@ from datetime import datetime
 from typing import Any
 
 from billbridge.domain.access import (
-    NOT_A_MEMBER,
     Principal,
     Role,
     is_local_stand_in,
@@ -154,7 +153,10 @@ class Users:
             return principal
         member = self._members.get(principal.firm_id, principal.user_id)
         if member is None:
-            raise Unauthenticated(NOT_A_MEMBER)
+            raise Unauthenticated(
+                "Your account is no longer a member of this firm: it was removed, or never "
+                "joined. Sign in again, or ask your firm's admin."
+            )
         role = lesser_role(principal.role, member.role)
         return principal if role is principal.role else replace(principal, role=role)
 
