@@ -201,7 +201,8 @@ def call_invoices(
         {"Authorization": f"Bearer dev-{firm}"},
         b"",
         {},
-        {"custom:firm_id": firm, "sub": "bench-user", "cognito:groups": "staff"},
+        # The local stand-in user (no member record; the local stage trusts it), as staff.
+        {"custom:firm_id": firm, "sub": f"dev-user-{firm}", "cognito:groups": "staff"},
     )
     began = time.thread_time()
     answer = handler(event, FakeContext(spec, "us-east-1", "123456789012"))

@@ -11,6 +11,14 @@ moto, before the first cognito-idp request):
   (moto confirms with any code); a client with a secret must send its `SecretHash`.
 - `AdminCreateUser` makes a temporary password when none is given and emails the invitation
   with it (unless `MessageAction` is `SUPPRESS`).
+- An app client writes only its `WriteAttributes` (`SignUp`, `UpdateUserAttributes`), and no
+  one changes an attribute the schema makes immutable once the user exists
+  (`UpdateUserAttributes`, `AdminUpdateUserAttributes`): moto checks neither, so the web
+  client could sign someone up into any firm (`custom:firm_id`) or move a user to another.
+- TOTP (RFC 6238: SHA-1, 6 digits, 30 s): `AssociateSoftwareToken` gives each user a secret of
+  their own, `VerifySoftwareToken` and the `SOFTWARE_TOKEN_MFA` challenge take only a code of
+  that secret (one step either side). moto hands every user one secret published in its source
+  and takes any code unless an environment switch is on.
 Cognito's emails land in the emulator's SES, so the outbox (`GET /_local/outbox`) shows them,
 sent from Cognito's default address.
 """
@@ -32,6 +40,7 @@ from moto.cognitoidp import urls as cognito_urls
 from moto.cognitoidp import utils as cognito_utils
 from moto.cognitoidp.exceptions import (
     CodeMismatchException,
+    InvalidParameterException,
     NotAuthorizedError,
     UserNotFoundError,
 )
@@ -41,6 +50,7 @@ from moto.cognitoidp.models import (
     cognitoidp_backends,
 )
 from moto.cognitoidp.responses import CognitoIdpResponse
+from moto.core.exceptions import JsonRESTError
 from moto.ses.models import ses_backends
 
 from local.aws_template import load_template
@@ -289,12 +299,68 @@ def _check_secret(client: Any, username: str, secret_hash: str | None) -> None:
         )
 
 
+def _names(attributes: Any) -> list[str]:
+    return [str(a.get("Name")) for a in attributes or [] if isinstance(a, dict)]
+
+
+def _check_writable(client: Any, attributes: Any) -> None:
+    """Cognito refuses an attribute the app client may not write (its WriteAttributes; all,
+    when it names none)."""
+    allowed = client.extended_config.get("WriteAttributes")
+    if allowed is None:
+        return
+    for name in _names(attributes):
+        if name not in allowed:
+            raise NotAuthorizedError("A client attempted to write unauthorized attribute")
+
+
+def _check_mutable(pool: CognitoIdpUserPool, attributes: Any) -> None:
+    for name in _names(attributes):
+        schema = pool.schema_attributes.get(name)
+        if schema is not None and not schema.mutable:
+            raise InvalidParameterException(f"Cannot modify an immutable attribute: {name}.")
+
+
+def _pool_of_access_token(backend: CognitoIdpBackend, token: str) -> tuple[Any, Any] | None:
+    for pool in backend.user_pools.values():
+        issued = pool.access_tokens.get(token)
+        if issued is not None:
+            return pool, pool.clients.get(issued[0])
+    return None
+
+
+def _update_user_attributes(original: Any) -> Any:
+    def update_user_attributes(
+        self: CognitoIdpBackend, access_token: str, attributes: list[dict[str, str]]
+    ) -> Any:
+        found = _pool_of_access_token(self, access_token)
+        if found is not None:
+            pool, client = found
+            if client is not None:
+                _check_writable(client, attributes)
+            _check_mutable(pool, attributes)
+        return original(self, access_token, attributes)
+
+    return update_user_attributes
+
+
+def _admin_update_user_attributes(original: Any) -> Any:
+    def admin_update_user_attributes(
+        self: CognitoIdpBackend, user_pool_id: str, username: str, attributes: Any
+    ) -> Any:
+        _check_mutable(self.describe_user_pool(user_pool_id), attributes)
+        return original(self, user_pool_id, username, attributes)
+
+    return admin_update_user_attributes
+
+
 def _sign_up(original: Any) -> Any:
     def sign_up(self: CognitoIdpResponse) -> Any:
         client_id = str(self._get_param("ClientId"))
         username = str(self._get_param("Username"))
         pool, client = _pool_of_client(client_id)
         _check_secret(client, username, self._get_param("SecretHash"))
+        _check_writable(client, self._get_param("UserAttributes"))
         answer = original(self)
         user = pool._get_user(username)
         code = _code()
@@ -361,6 +427,115 @@ def _admin_create_user(original: Any) -> Any:
     return admin_create_user
 
 
+# --- TOTP (software token MFA) -------------------------------------------------------------------
+
+TOTP_STEP_SECONDS = 30
+
+
+def totp_code(secret: str, at: float) -> str:
+    """RFC 6238's code of a base32 secret at a moment (RFC 4226's HOTP of the 30 s step)."""
+    padded = secret.upper() + "=" * (-len(secret) % 8)
+    key = base64.b32decode(padded)
+    counter = int(at // TOTP_STEP_SECONDS).to_bytes(8, "big")
+    digest = hmac.new(key, counter, hashlib.sha1).digest()
+    offset = digest[-1] & 0x0F
+    value = int.from_bytes(digest[offset : offset + 4], "big") & 0x7FFFFFFF
+    return f"{value % 1_000_000:06d}"
+
+
+def _totp_matches(secret: str | None, code: Any) -> bool:
+    import time
+
+    given = str(code or "").strip()
+    if not secret or not given.isdigit():
+        return False
+    now = time.time()
+    return any(
+        secrets.compare_digest(totp_code(secret, now + step * TOTP_STEP_SECONDS), given)
+        for step in (-1, 0, 1)
+    )
+
+
+class EnableSoftwareTokenMfaError(JsonRESTError):
+    def __init__(self) -> None:
+        super().__init__(
+            "EnableSoftwareTokenMFAException", "Code mismatch and fail enable Software Token MFA"
+        )
+
+
+def _user_of(backend: CognitoIdpBackend, access_token: str, session: str | None) -> Any:
+    if session:
+        found = backend.sessions.get(session)
+        if found is None:
+            return None
+        username, pool = found
+        return pool._get_user(username)
+    for pool in backend.user_pools.values():
+        issued = pool.access_tokens.get(access_token)
+        if issued is not None:
+            return pool._get_user(issued[1])
+    return None
+
+
+def _associate_software_token(original: Any) -> Any:
+    def associate_software_token(
+        self: CognitoIdpBackend, access_token: str, session: str
+    ) -> dict[str, str]:
+        user = _user_of(self, access_token, session)
+        secret = base64.b32encode(secrets.token_bytes(20)).decode()
+        if user is not None:
+            # Set before moto's call, which the persistence layer saves after.
+            user._billbridge_totp_pending = secret
+        answer = dict(original(self, access_token, session))
+        answer["SecretCode"] = secret
+        return answer
+
+    return associate_software_token
+
+
+def _verify_software_token(original: Any) -> Any:
+    def verify_software_token(
+        self: CognitoIdpBackend,
+        access_token: str,
+        session: str,
+        user_code: str,
+        friendly_device_name: str,
+    ) -> dict[str, str]:
+        user = _user_of(self, access_token, session)
+        if user is not None:
+            pending = getattr(user, "_billbridge_totp_pending", None)
+            if not _totp_matches(pending, user_code):
+                raise EnableSoftwareTokenMfaError()
+            user._billbridge_totp_secret = pending
+            user._billbridge_totp_pending = None
+        answer = dict(original(self, access_token, session, user_code, friendly_device_name))
+        if not session:
+            answer.pop("Session", None)  # Cognito answers a Session only to a Session
+        return answer
+
+    return verify_software_token
+
+
+def _respond_to_auth_challenge(original: Any) -> Any:
+    def respond_to_auth_challenge(
+        self: CognitoIdpBackend,
+        session: str,
+        client_id: str,
+        challenge_name: str,
+        challenge_responses: dict[str, str],
+    ) -> Any:
+        if challenge_name == "SOFTWARE_TOKEN_MFA":
+            user = _user_of(self, "", session)
+            code = (challenge_responses or {}).get("SOFTWARE_TOKEN_MFA_CODE")
+            if user is not None and not _totp_matches(
+                getattr(user, "_billbridge_totp_secret", None), code
+            ):
+                raise CodeMismatchException("Invalid code received for user")
+        return original(self, session, client_id, challenge_name, challenge_responses)
+
+    return respond_to_auth_challenge
+
+
 def install() -> None:
     """Make moto's cognito-idp behave as described above (idempotent)."""
     global _installed
@@ -378,6 +553,21 @@ def install() -> None:
     )
     CognitoIdpBackend.admin_create_user = _admin_create_user(  # type: ignore[method-assign]
         CognitoIdpBackend.admin_create_user
+    )
+    CognitoIdpBackend.associate_software_token = _associate_software_token(  # type: ignore[method-assign]
+        CognitoIdpBackend.associate_software_token
+    )
+    CognitoIdpBackend.verify_software_token = _verify_software_token(  # type: ignore[method-assign]
+        CognitoIdpBackend.verify_software_token
+    )
+    CognitoIdpBackend.respond_to_auth_challenge = _respond_to_auth_challenge(  # type: ignore[method-assign]
+        CognitoIdpBackend.respond_to_auth_challenge
+    )
+    CognitoIdpBackend.update_user_attributes = _update_user_attributes(  # type: ignore[method-assign]
+        CognitoIdpBackend.update_user_attributes
+    )
+    CognitoIdpBackend.admin_update_user_attributes = _admin_update_user_attributes(  # type: ignore[method-assign]
+        CognitoIdpBackend.admin_update_user_attributes
     )
 
 

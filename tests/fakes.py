@@ -1355,6 +1355,9 @@ class FakeWorld:
         self.reminders = FakeReminders(self.bills, self.envelopes)
         self.plans = FakePlanStore()
         self.onboarding = FakeOnboarding()
+        from tests.fakes_accounts import FakeAuditLog  # it imports this module
+
+        self.audit_log = FakeAuditLog()
         self.sender_identity = FakeSenderIdentity()
         # A test's own state that snapshot() and restore() carry along.
         self.scratch: dict[str, Any] = {}
@@ -1427,6 +1430,7 @@ class FakeWorld:
             plans=self.plans,
             onboarding=self.onboarding,
             sender_identity=self.sender_identity,
+            audit=self.audit_log,
         )
 
     def api(self) -> Any:

@@ -411,3 +411,172 @@ def test_given_payment_accounts_then_only_an_admin_starts_onboarding_and_it_is_a
         if i["action"] == "payment_account.updated"
     ]
     assert entry["actor"]["email"] == admin.email and entry["object"]["account"] == "trust"
+
+
+def test_given_an_admin_removing_staff_then_the_staffs_token_is_refused_on_its_next_call(
+    local_stack,
+):
+    firm = firm_id()
+    admin = make_user(local_stack, firm, "admin")
+    staff = make_user(local_stack, firm, "staff")
+    staff_id = staff.call("GET", "/me").json()["user_id"]
+    assert staff.call("GET", "/invoices").status_code == 200
+    removed = admin.call("DELETE", f"/users/{staff_id}")
+    assert removed.status_code == 200, removed.text
+    # The same ID token, still within its hour and still verifying at the gateway.
+    for method, path in (("GET", "/invoices"), ("GET", "/me"), ("POST", "/sync")):
+        answer = staff.call(method, path)
+        assert answer.status_code == 401, (path, answer.text)
+        error = answer.json()["error"]
+        assert error["message"].startswith("Your account is no longer a member of this firm")
+        assert error["message"].endswith(".") and set(error) == {"code", "message", "field"}
+
+
+def test_given_an_admin_demoted_then_their_next_refund_is_403_with_the_same_token(local_stack):
+    firm = firm_id()
+    founder = make_user(local_stack, firm, "admin")
+    second = make_user(local_stack, firm, "admin")
+    second_id = second.call("GET", "/me").json()["user_id"]
+    refund = "/payment-links/lnk1/transactions/txn1/refunds"
+    # An admin may refund: this link is unknown, so 404, not 403.
+    assert second.call("POST", refund, {"amount_cents": 100}).status_code == 404
+    demoted = founder.call("PATCH", f"/users/{second_id}", {"role": "staff"})
+    assert demoted.status_code == 200, demoted.text
+    # The token still says admin (cognito:groups); the firm's record says staff.
+    assert_forbidden(second.call("POST", refund, {"amount_cents": 100}))
+    assert_forbidden(second.call("GET", "/users"))
+    assert second.call("GET", "/me").json()["role"] == "staff"
+    assert second.call("GET", "/invoices").status_code == 200
+    # Promoted again: this token (which says admin) acts as admin again.
+    assert founder.call("PATCH", f"/users/{second_id}", {"role": "admin"}).status_code == 200
+    assert second.call("GET", "/users").status_code == 200
+
+
+def test_given_a_sign_up_not_made_by_the_api_then_no_firm_is_chosen_or_reached(local_stack):
+    firm = firm_id()
+    victim = make_user(local_stack, firm, "admin")
+    info = pool_info(local_stack)
+    client = _cognito(info)
+    # The web client cannot write custom:firm_id (template.yaml WriteAttributes), as Cognito.
+    with pytest.raises(client.exceptions.NotAuthorizedException):
+        client.sign_up(
+            ClientId=info["client_id"],
+            Username=f"mallory-{uuid.uuid4().hex[:6]}@intruder.example",
+            Password=PASSWORD,
+            UserAttributes=[{"Name": "custom:firm_id", "Value": firm}],
+        )
+    # A public sign-up without it makes a user of no firm: every call of theirs is 401.
+    email = f"nofirm-{uuid.uuid4().hex[:6]}@intruder.example"
+    client.sign_up(ClientId=info["client_id"], Username=email, Password=PASSWORD)
+    client.confirm_sign_up(
+        ClientId=info["client_id"], Username=email, ConfirmationCode=_code_in(local_stack, email)
+    )
+    firmless = sign_in(local_stack, info, email)
+    answer = firmless.call("GET", "/me")
+    assert_unauthorized_sentence(answer, "belongs to no firm")
+    # Nor can a signed-in user move themselves to another firm (custom:firm_id is immutable).
+    access = client.initiate_auth(
+        ClientId=info["client_id"],
+        AuthFlow="USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": email, "PASSWORD": PASSWORD},
+    )["AuthenticationResult"]["AccessToken"]
+    with pytest.raises(client.exceptions.NotAuthorizedException):
+        client.update_user_attributes(
+            AccessToken=access, UserAttributes=[{"Name": "custom:firm_id", "Value": firm}]
+        )
+    # A pool user that carries the firm's id and the admin group, made by anything but the
+    # API (so no member record of that firm), reaches nothing of it.
+    planted = f"planted-{uuid.uuid4().hex[:6]}@intruder.example"
+    client.admin_create_user(
+        UserPoolId=info["user_pool_id"],
+        Username=planted,
+        MessageAction="SUPPRESS",
+        TemporaryPassword=PASSWORD,
+        UserAttributes=[{"Name": "custom:firm_id", "Value": firm}],
+    )
+    client.admin_set_user_password(
+        UserPoolId=info["user_pool_id"], Username=planted, Password=PASSWORD, Permanent=True
+    )
+    client.admin_add_user_to_group(
+        UserPoolId=info["user_pool_id"], Username=planted, GroupName="admin"
+    )
+    intruder = sign_in(local_stack, info, planted)
+    for method, path in (("GET", "/users"), ("GET", "/settings"), ("GET", "/audit")):
+        assert_unauthorized_sentence(intruder.call(method, path), "no longer a member")
+    assert_unauthorized_sentence(
+        intruder.call("PUT", "/settings", {"firm_name": "Hijacked"}), "no longer a member"
+    )
+    assert victim.call("GET", "/settings").json()["firm_name"] != "Hijacked"
+    assert [u["email"] for u in victim.call("GET", "/users").json()["users"]] == [victim.email]
+
+
+def assert_unauthorized_sentence(answer: requests.Response, words: str) -> None:
+    assert answer.status_code == 401, answer.text
+    error = answer.json()["error"]
+    assert words in error["message"] and error["message"].endswith("."), error
+
+
+def test_given_totp_turned_on_then_sign_in_asks_for_a_code_of_that_secret_until_turned_off(
+    local_stack,
+):
+    from local.cognito import totp_code
+
+    firm = firm_id()
+    user = make_user(local_stack, firm, "staff")
+    info = pool_info(local_stack)
+    client = _cognito(info)
+
+    def password_step() -> dict[str, Any]:
+        answer: dict[str, Any] = client.initiate_auth(
+            ClientId=info["client_id"],
+            AuthFlow="USER_PASSWORD_AUTH",
+            AuthParameters={"USERNAME": user.email, "PASSWORD": PASSWORD},
+        )
+        return answer
+
+    access = password_step()["AuthenticationResult"]["AccessToken"]
+    secret = client.associate_software_token(AccessToken=access)["SecretCode"]
+    other = make_user(local_stack, firm, "staff")
+    other_access = client.initiate_auth(
+        ClientId=info["client_id"],
+        AuthFlow="USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": other.email, "PASSWORD": PASSWORD},
+    )["AuthenticationResult"]["AccessToken"]
+    # Each user gets a secret of their own (moto gives everyone one published secret).
+    assert client.associate_software_token(AccessToken=other_access)["SecretCode"] != secret
+    now = time.time()
+    wrong = f"{(int(totp_code(secret, now)) + 1) % 1_000_000:06d}"
+    with pytest.raises(client.exceptions.EnableSoftwareTokenMFAException):
+        client.verify_software_token(AccessToken=access, UserCode=wrong)
+    verified = client.verify_software_token(AccessToken=access, UserCode=totp_code(secret, now))
+    assert verified["Status"] == "SUCCESS"
+    client.set_user_mfa_preference(
+        AccessToken=access, SoftwareTokenMfaSettings={"Enabled": True, "PreferredMfa": True}
+    )
+    assert client.get_user(AccessToken=access)["UserMFASettingList"] == ["SOFTWARE_TOKEN_MFA"]
+
+    challenge = password_step()
+    assert challenge["ChallengeName"] == "SOFTWARE_TOKEN_MFA"
+    with pytest.raises(client.exceptions.CodeMismatchException):
+        client.respond_to_auth_challenge(
+            ClientId=info["client_id"],
+            ChallengeName="SOFTWARE_TOKEN_MFA",
+            Session=challenge["Session"],
+            ChallengeResponses={"USERNAME": user.email, "SOFTWARE_TOKEN_MFA_CODE": wrong},
+        )
+    signed_in = client.respond_to_auth_challenge(
+        ClientId=info["client_id"],
+        ChallengeName="SOFTWARE_TOKEN_MFA",
+        Session=challenge["Session"],
+        ChallengeResponses={
+            "USERNAME": user.email,
+            "SOFTWARE_TOKEN_MFA_CODE": totp_code(secret, time.time()),
+        },
+    )["AuthenticationResult"]
+    assert User(local_stack, user.email, signed_in["IdToken"]).call("GET", "/me").ok
+
+    client.set_user_mfa_preference(
+        AccessToken=signed_in["AccessToken"],
+        SoftwareTokenMfaSettings={"Enabled": False, "PreferredMfa": False},
+    )
+    assert "AuthenticationResult" in password_step()

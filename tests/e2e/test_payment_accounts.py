@@ -142,6 +142,19 @@ def test_given_account_updated_again_or_out_of_order_then_nothing_changes(
     assert stripe_sandbox.resend(older["id"]) == 200  # late, out of order
     assert accounts(firm)["trust"] == done
 
+    # The audit trail: each event that changed the account, once, by Stripe, with the change;
+    # the repeats added nothing.
+    audit = firm.get("/audit")
+    assert audit.status_code == 200, audit.text
+    by_stripe = [i for i in audit.json()["items"] if i["actor"]["user_id"] == "stripe"]
+    assert [i["object"]["event_id"] for i in by_stripe] == [newest["id"], older["id"]]
+    assert {i["action"] for i in by_stripe} == {"payment_account.updated"}
+    last = by_stripe[0]["object"]
+    assert last["account"] == "trust" and last["stripe_account_id"] == trust_id
+    assert last["status"] == {"from": "pending", "to": "ready"}
+    assert last["requirements"]["from"] and last["requirements"]["to"] == []
+    assert by_stripe[0]["actor"]["email"] is None
+
 
 def test_given_onboarding_then_the_checklist_follows_the_real_state_and_remembers_marks(
     new_firm, stripe_sandbox

@@ -129,3 +129,18 @@ def test_given_a_route_missing_from_the_table_then_only_admins_may_call_it():
 def test_given_the_table_then_every_role_set_is_non_empty_and_admins_may_do_everything():
     for roles in ROUTE_ROLES.values():
         assert Role.ADMIN in roles
+
+
+@pytest.mark.parametrize(
+    ("token", "recorded", "acts_as"),
+    [
+        (Role.ADMIN, Role.ADMIN, Role.ADMIN),
+        (Role.ADMIN, Role.STAFF, Role.STAFF),  # demoted since the token was issued
+        (Role.STAFF, Role.ADMIN, Role.STAFF),  # promoted: from the next sign-in's token
+        (Role.STAFF, Role.STAFF, Role.STAFF),
+    ],
+)
+def test_given_the_token_and_the_member_record_then_the_lesser_role_acts(token, recorded, acts_as):
+    from billbridge.domain.access import lesser_role
+
+    assert lesser_role(token, recorded) is acts_as

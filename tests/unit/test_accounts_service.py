@@ -6,7 +6,7 @@ import pytest
 
 from billbridge.domain.access import Principal, Role
 from billbridge.domain.accounts import AuditAction, LastAdmin, MemberStatus
-from billbridge.domain.errors import InvalidInput, NotFound, RuleViolation
+from billbridge.domain.errors import InvalidInput, NotFound, RuleViolation, Unauthenticated
 from tests.fakes_accounts import AccountsWorld
 
 
@@ -169,3 +169,79 @@ def test_given_an_invited_user_signing_in_then_they_show_as_active():
     services.users.seen(staff)
     member = world.members.get(admin.firm_id, invited.user_id)
     assert member is not None and member.status is MemberStatus.ACTIVE
+
+
+# --- the caller as the firm knows them now (every signed-in request) ---------------------------
+
+
+def test_given_a_removed_user_then_their_still_valid_token_is_refused_at_once():
+    world = AccountsWorld()
+    services, admin = _signed_up(world)
+    invited = services.users.invite(admin, "staff@smith.example", Role.STAFF)
+    staff = Principal(invited.user_id, invited.email, admin.firm_id, Role.STAFF)
+    assert services.users.current(staff) == staff
+    services.users.remove(admin, invited.user_id)
+    with pytest.raises(Unauthenticated) as refused:
+        services.users.current(staff)
+    assert "no longer a member of this firm" in refused.value.message
+
+
+def test_given_a_demoted_admin_then_their_admin_token_acts_as_staff_and_a_promotion_waits():
+    world = AccountsWorld()
+    services, admin = _signed_up(world)
+    second = services.users.invite(admin, "second@smith.example", Role.ADMIN)
+    token_admin = Principal(second.user_id, second.email, admin.firm_id, Role.ADMIN)
+    assert services.users.current(token_admin).role is Role.ADMIN
+    services.users.change_role(admin, second.user_id, Role.STAFF)
+    assert services.users.current(token_admin).role is Role.STAFF
+    # Promoted again: the old staff token stays staff until the next sign-in's token.
+    services.users.change_role(admin, second.user_id, Role.ADMIN)
+    token_staff = Principal(second.user_id, second.email, admin.firm_id, Role.STAFF)
+    assert services.users.current(token_staff).role is Role.STAFF
+
+
+def test_given_a_token_naming_a_firm_its_user_is_not_a_member_of_then_refused():
+    world = AccountsWorld()
+    services, admin = _signed_up(world)
+    other, _ = _signed_up_as(world, "Other LLP", "other@other.example")
+    # The first firm's admin, with a token that names the other firm (a forged claim, or a
+    # pool user made with that firm id by anything but our API).
+    with pytest.raises(Unauthenticated):
+        services.users.current(Principal(admin.user_id, admin.email, other.firm_id, Role.ADMIN))
+    with pytest.raises(Unauthenticated):
+        services.users.current(Principal("no-such-sub", None, admin.firm_id, Role.ADMIN))
+
+
+def test_given_the_local_stand_in_then_trusted_only_on_the_local_stage():
+    from billbridge import bootstrap
+    from billbridge.config import AccountsConfig
+
+    world = AccountsWorld()
+    stand_in = Principal("dev-user-firm-a", None, "firm-a", Role.ADMIN)
+    with pytest.raises(Unauthenticated):
+        world.services().users.current(stand_in)  # a deployed stage: dev or prod
+    adapters = bootstrap.Adapters(
+        settings=world.settings,
+        clock=world.clock,
+        directory=world.directory,
+        members=world.members,
+        audit=world.audit_log,
+    )
+    local = AccountsConfig(
+        TABLE_NAME="unused",
+        USER_POOL_ID="us-east-1_fake",
+        SIGNUP_CLIENT_ID="fake-signup",
+        STAGE="local",
+    )
+    users = bootstrap.build_accounts(local, adapters).users
+    assert users.current(stand_in) == stand_in
+    # Another firm's stand-in name is no stand-in for this firm.
+    with pytest.raises(Unauthenticated):
+        users.current(Principal("dev-user-firm-b", None, "firm-a", Role.ADMIN))
+
+
+def _signed_up_as(world: AccountsWorld, firm_name: str, email: str) -> tuple[object, Principal]:
+    services = world.services()
+    made = services.signup.sign_up(firm_name, email, "Good-pass-1234")
+    services.signup.confirm(email, world.directory.users[email].code)
+    return made, Principal(made.user_id, made.email, made.firm_id, Role.ADMIN)

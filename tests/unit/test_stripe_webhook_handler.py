@@ -77,3 +77,32 @@ def test_given_ses_throttles_a_receipt_then_503_and_stripes_retry_sends_it_once(
     handler.app.resolve(api_event(completed), None)
     (receipt,) = pay.world.mailer.sent
     assert receipt.subject.startswith("Receipt: your payment of $80.00")
+
+
+def test_given_account_updated_through_the_handler_then_audited_once_by_stripe_with_the_change(
+    handler: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import UTC, datetime
+
+    from tests.unit.test_payment_accounts import FIRM, onboarded_world
+
+    world, _, stripe_id = onboarded_world()
+    hook = replace(world.stripe_webhook(), verify=lambda raw, signature: json.loads(raw))
+    monkeypatch.setattr(handler, "stripe_webhook", lambda: hook)
+    world.clock.advance(seconds=5)
+    event = world.stripe.onboard(stripe_id)
+
+    first = handler.app.resolve(api_event(event), None)
+    assert first["statusCode"] == 200 and json.loads(first["body"])["outcome"] == "applied"
+    again = handler.app.resolve(api_event(event), None)  # Stripe delivers it again
+    assert again["statusCode"] == 200, again["body"]
+
+    (entry,) = [e for e in world.audit_log.entries if e.firm_id == FIRM]
+    assert entry.action.value == "payment_account.updated"
+    assert entry.actor.user_id == "stripe" and entry.actor.email is None
+    assert entry.at == datetime.fromtimestamp(event["created"], UTC)
+    assert entry.object["account"] == "trust" and entry.object["event_id"] == event["id"]
+    assert entry.object["stripe_account_id"] == stripe_id
+    assert entry.object["status"] == {"from": "pending", "to": "ready"}
+    assert entry.object["requirements"]["to"] == []
+    assert entry.object["requirements"]["from"]  # what Stripe still needed before

@@ -15,6 +15,7 @@ route(/^\/settings$/, "settings", () => import("./views/settings.js"));
 route(/^\/onboarding$/, "onboarding", () => import("./views/onboarding.js"));
 route(/^\/users$/, "users", () => import("./views/users.js"), { admin: true });
 route(/^\/audit$/, "audit", () => import("./views/audit.js"), { admin: true });
+route(/^\/account$/, "account", () => import("./views/account.js"));
 route(/^\/sign-in$/, "sign-in", () => import("./views/sign-in.js"), { open: true });
 route(/^\/sign-up$/, "sign-up", () => import("./views/sign-up.js"), { open: true });
 

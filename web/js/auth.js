@@ -225,3 +225,40 @@ export function whoAmI() {
   const local = authMode() === "dev" ? " (local)" : "";
   return `${me.email || `Firm ${me.firm_id}`} · ${role}${local}`;
 }
+
+// --- two-step sign-in (TOTP): the signed-in user's own Cognito calls, with their access token
+
+FRIENDLY.EnableSoftwareTokenMFAException = "That code is not right. Check the time on your phone, then enter the code your app shows now.";
+
+async function accessToken() {
+  await authorization(); // refreshes the tokens when they are about to expire
+  const session = readSession();
+  if (!session || !session.accessToken) throw new SignInError("signed_out", "Sign in to continue.");
+  return session.accessToken;
+}
+
+/** Whether the signed-in user's sign-in asks for an authenticator code (GetUser). */
+export async function totpEnabled() {
+  const user = await cognito("GetUser", { AccessToken: await accessToken() });
+  return (user.UserMFASettingList || []).includes("SOFTWARE_TOKEN_MFA");
+}
+
+/** A new authenticator secret for the user (AssociateSoftwareToken): {secret, uri}. */
+export async function startTotp() {
+  const answer = await cognito("AssociateSoftwareToken", { AccessToken: await accessToken() });
+  const secret = answer.SecretCode;
+  const account = encodeURIComponent(`BillBridge:${readSession().email || "account"}`);
+  return { secret, uri: `otpauth://totp/${account}?secret=${secret}&issuer=BillBridge` };
+}
+
+/** Check a code of the new secret (VerifySoftwareToken), then ask for it at every sign-in. */
+export async function confirmTotp(code) {
+  const token = await accessToken();
+  await cognito("VerifySoftwareToken", { AccessToken: token, UserCode: code, FriendlyDeviceName: "Authenticator app" });
+  await cognito("SetUserMFAPreference", { AccessToken: token, SoftwareTokenMfaSettings: { Enabled: true, PreferredMfa: true } });
+}
+
+/** Stop asking for a code at sign-in (SetUserMFAPreference). */
+export async function turnOffTotp() {
+  await cognito("SetUserMFAPreference", { AccessToken: await accessToken(), SoftwareTokenMfaSettings: { Enabled: false, PreferredMfa: false } });
+}

@@ -1,6 +1,8 @@
-"""Who is calling: the principal (user, email, firm, role) comes only from the API Gateway
-authorizer's claims (billbridge/domain/access.py), and every signed-in route's role is checked
-once, centrally, by `enforce_roles` before the route runs."""
+"""Who is calling: the principal (user, email, firm, role) comes from the API Gateway
+authorizer's claims (billbridge/domain/access.py), checked against the firm's member record on
+every signed-in request (a removed user is refused, a demoted admin acts as staff, before their
+token expires), and every signed-in route's role is checked once, centrally, by
+`enforce_roles` before the route runs."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import ApiGatewayResolver, Router
 
+from billbridge.bootstrap import account_services
 from billbridge.domain.access import (
     PUBLIC_RESOURCES,
     Principal,
@@ -19,6 +22,9 @@ from billbridge.domain.access import (
 from billbridge.domain.oauth_state import ConnectingUser
 
 FIRM_CLAIM = "custom:firm_id"
+# Where enforce_roles leaves the request's principal for the route (the resolver's context is
+# cleared after each request).
+PRINCIPAL = "principal"
 
 
 def _claims(router: Router | ApiGatewayResolver) -> dict[str, Any]:
@@ -27,7 +33,11 @@ def _claims(router: Router | ApiGatewayResolver) -> dict[str, Any]:
 
 
 def principal_of(router: Router | ApiGatewayResolver) -> Principal:
-    return principal_from_claims(_claims(router))
+    """The request's principal as enforce_roles checked it (the member record's role)."""
+    found = router.context.get(PRINCIPAL)
+    if isinstance(found, Principal):
+        return found
+    return account_services().users.current(principal_from_claims(_claims(router)))
 
 
 def firm_id_of(router: Router) -> str:
@@ -43,9 +53,12 @@ def user_of(router: Router) -> ConnectingUser:
 def enforce_roles(
     app: ApiGatewayResolver, next_middleware: Callable[[ApiGatewayResolver], Response[Any]]
 ) -> Response[Any]:
-    """The route-to-role table, applied to every signed-in route (a 401 without a principal,
-    a 403 `forbidden` for a role the table does not allow)."""
+    """The route-to-role table, applied to every signed-in route: a 401 without a principal or
+    without a member record in the firm the token names, a 403 `forbidden` for a role the
+    table does not allow (the lesser of the token's and the record's)."""
     event = app.current_event
     if event.resource not in PUBLIC_RESOURCES:
-        authorize(principal_of(app), event.http_method, event.resource)
+        principal = account_services().users.current(principal_from_claims(_claims(app)))
+        authorize(principal, event.http_method, event.resource)
+        app.append_context(**{PRINCIPAL: principal})
     return next_middleware(app)

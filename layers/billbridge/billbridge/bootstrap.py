@@ -325,6 +325,14 @@ class _Wiring:
         return DynamoPaymentStore(self.dynamodb, self._table)
 
     @cached_property
+    def audit_log(self) -> AuditLog:
+        if self.given.audit is not None:
+            return self.given.audit
+        from billbridge.adapters.dynamo_accounts import DynamoAuditLog
+
+        return DynamoAuditLog(self.dynamodb, self._table)
+
+    @cached_property
     def reminders(self) -> ReminderStore:
         if self.given.reminders is not None:
             return self.given.reminders
@@ -673,7 +681,8 @@ def build_stripe_webhook(
         more = (connect,) if connect else ()
         return verify_event(payload, signature, w.secrets.stripe_webhook_secret(), *more)
 
-    accounts = PaymentAccountsService(w.payments, w.stripe(), w.settings)
+    # Every change Stripe reports to an account goes in the firm's audit trail.
+    accounts = PaymentAccountsService(w.payments, w.stripe(), w.settings, audit=w.audit_log)
     return StripeWebhook(
         events=StripeEvents(w.payments, clock=w.clock, accounts=accounts, plans=w.payment_plans()),
         verify=verify,
@@ -786,7 +795,14 @@ def build_accounts(config: AccountsConfig, adapters: Adapters = Adapters()) -> A
     audit = AuditTrail(audit_log, w.clock)
     return AccountServices(
         signup=Signup(directory, members, w.settings, audit, w.clock),
-        users=Users(directory, members, audit, w.clock),
+        users=Users(
+            directory,
+            members,
+            audit,
+            w.clock,
+            # Only the local stack's stage trusts its `dev-<firm>` stand-in (docs/auth.md).
+            trust_local_stand_in=config.stage == "local",
+        ),
         audit=audit,
     )
 

@@ -150,3 +150,46 @@ def test_given_a_new_firm_when_signing_up_then_the_emailed_code_confirms_and_sig
     expect(page.get_by_role("link", name="Users")).to_be_visible()
     page.get_by_role("link", name="Settings", exact=True).click()
     expect(page.get_by_label("Firm name")).to_have_value("Browser Law LLP")
+
+
+def test_given_your_account_when_turning_on_two_step_sign_in_then_sign_in_asks_for_the_code(
+    open_ui, local_stack
+):
+    from local.cognito import totp_code
+
+    email = make_user(local_stack, f"ui-{uuid.uuid4().hex[:8]}", "staff")
+    page = open_ui("#/account")
+    sign_in(page, email)
+    expect(page.get_by_role("heading", name="Your account")).to_be_visible()
+    expect(page.get_by_test_id("totp-status")).to_have_text(re.compile(r"^Off: "))
+    page.get_by_role("button", name="Turn on two-step sign-in").click()
+    secret = page.get_by_test_id("totp-secret").inner_text().strip()
+    assert re.fullmatch(r"[A-Z2-7]{32}", secret), secret
+    uri = page.get_by_test_id("totp-uri").get_attribute("href") or ""
+    assert uri.startswith("otpauth://totp/BillBridge%3A") and f"secret={secret}" in uri
+    # A wrong code is refused in a sentence; the code the secret gives now turns it on.
+    code = totp_code(secret, time.time())
+    page.get_by_label("Code from your authenticator app").fill(f"{(int(code) + 1) % 1_000_000:06d}")
+    page.get_by_role("button", name="Turn on", exact=True).click()
+    expect(page.get_by_text("That code is not right.")).to_be_visible()
+    page.get_by_label("Code from your authenticator app").fill(totp_code(secret, time.time()))
+    page.get_by_role("button", name="Turn on", exact=True).click()
+    expect(page.get_by_test_id("totp-status")).to_have_text(re.compile(r"^On: "))
+
+    # Signed out, signing in again asks for the code after the password.
+    page.get_by_role("button", name="Sign out").click()
+    sign_in(page, email)
+    page.get_by_label("Code from your authenticator app").fill(totp_code(secret, time.time()))
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_test_id("signed-in-as")).to_have_text(f"{email} · Staff")
+    page.get_by_role("link", name="Your account").click()
+    expect(page.get_by_test_id("totp-status")).to_have_text(re.compile(r"^On: "))
+
+    # Turned off, the password alone signs in again.
+    page.get_by_role("button", name="Turn off two-step sign-in").click()
+    expect(page.get_by_test_id("totp-status")).to_have_text(re.compile(r"^Off: "))
+    page.get_by_role("button", name="Sign out").click()
+    sign_in(page, email)
+    expect(page.get_by_test_id("signed-in-as")).to_have_text(f"{email} · Staff")
+    page.get_by_role("link", name="Your account").click()
+    expect(page.get_by_test_id("totp-status")).to_have_text(re.compile(r"^Off: "))

@@ -241,9 +241,19 @@ def decode_cursor(cursor: str) -> str:
 
 class DynamoAuditLog(DynamoRepository):
     def record(self, entry: AuditEntry) -> None:
+        """Written once: an entry already there (the same id and time, as a repeated Stripe
+        event's) is left as it is."""
+        try:
+            self._put_entry(entry)
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+
+    def _put_entry(self, entry: AuditEntry) -> None:
         self._write(
             "put_item",
             TableName=self._table,
+            ConditionExpression="attribute_not_exists(pk)",
             Item=to_item(
                 {
                     "pk": audit_pk(entry.firm_id),

@@ -79,6 +79,25 @@ def principal_from_claims(claims: Mapping[str, Any] | None) -> Principal:
     )
 
 
+# The local stack's `Bearer dev-<firm_id>` stand-in signs in as this user of that firm
+# (local/authorizer.py). Cognito's `sub` is a UUID it assigns, so no pool user is ever named so;
+# and only a local stage trusts it without a member record (services/accounts.py).
+LOCAL_STAND_IN_PREFIX = "dev-user-"
+
+
+def is_local_stand_in(principal: Principal) -> bool:
+    return principal.user_id == f"{LOCAL_STAND_IN_PREFIX}{principal.firm_id}"
+
+
+def lesser_role(token_role: Role, recorded_role: Role) -> Role:
+    """The role a request acts with: the token's (Cognito's groups when it was issued) and the
+    firm's member record (changed at once by an admin) must both grant it, so a demotion takes
+    effect at the next request and a promotion at the next sign-in."""
+    if token_role is Role.ADMIN and recorded_role is Role.ADMIN:
+        return Role.ADMIN
+    return Role.STAFF
+
+
 STAFF_AND_ADMIN = frozenset({Role.ADMIN, Role.STAFF})
 ADMIN_ONLY = frozenset({Role.ADMIN})
 

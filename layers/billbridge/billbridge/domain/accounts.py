@@ -144,3 +144,15 @@ class AuditEntry:
 
 def new_entry_id() -> str:
     return secrets.token_hex(8)
+
+
+# Who changed a payment account when Stripe reported it (`account.updated`): Stripe itself.
+STRIPE_ACTOR = Actor(user_id="stripe", email=None)
+
+
+def entry_id_of_event(event_id: str) -> str:
+    """One audit entry per Stripe event, however often Stripe delivers it: its id comes from the
+    event's, so a repeat writes the same entry (the log's put is conditional)."""
+    import hashlib
+
+    return hashlib.sha256(event_id.encode()).hexdigest()[:16]

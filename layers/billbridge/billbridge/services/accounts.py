@@ -5,11 +5,16 @@ UserDirectory (the user pool), MemberRepository and AuditLog (the table)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from billbridge.domain.access import Principal, Role
+from billbridge.domain.access import (
+    Principal,
+    Role,
+    is_local_stand_in,
+    lesser_role,
+)
 from billbridge.domain.accounts import (
     Actor,
     AuditAction,
@@ -21,7 +26,7 @@ from billbridge.domain.accounts import (
     new_entry_id,
     new_firm_id,
 )
-from billbridge.domain.errors import NotFound, RuleViolation
+from billbridge.domain.errors import NotFound, RuleViolation, Unauthenticated
 from billbridge.services.ports import (
     AuditLog,
     AuditPage,
@@ -124,12 +129,36 @@ class Users:
     """An admin's users (A3): invite by email, change a role, remove; never the last admin."""
 
     def __init__(
-        self, directory: UserDirectory, members: MemberRepository, audit: AuditTrail, clock: Clock
+        self,
+        directory: UserDirectory,
+        members: MemberRepository,
+        audit: AuditTrail,
+        clock: Clock,
+        *,
+        trust_local_stand_in: bool = False,
     ) -> None:
         self._directory = directory
         self._members = members
         self._audit = audit
         self._clock = clock
+        self._trust_local_stand_in = trust_local_stand_in
+
+    def current(self, principal: Principal) -> Principal:
+        """The caller as the firm knows them now, on every signed-in request: one consistent
+        read of their member record. A token outlives a removal or a demotion by up to its
+        lifetime (an hour), and names a firm only by its claim; so no record in the firm the
+        token names is a 401, and the role is the lesser of the token's and the record's.
+        The local stack's `dev-<firm>` stand-in has no record and keeps its token's role."""
+        if self._trust_local_stand_in and is_local_stand_in(principal):
+            return principal
+        member = self._members.get(principal.firm_id, principal.user_id)
+        if member is None:
+            raise Unauthenticated(
+                "Your account is no longer a member of this firm: it was removed, or never "
+                "joined. Sign in again, or ask your firm's admin."
+            )
+        role = lesser_role(principal.role, member.role)
+        return principal if role is principal.role else replace(principal, role=role)
 
     def list(self, firm_id: str) -> list[Member]:
         return sorted(self._members.list(firm_id), key=lambda m: (m.email, m.user_id))

@@ -10,6 +10,11 @@ Events: `account.updated` may arrive twice, late or out of order. An event older
 stored changes nothing. Otherwise the account is read again from Stripe (its state now, not
 the event's copy), and written only if the stored version is still the one read; a writer
 that lost re-reads both. So the newest state wins, and a repeat writes nothing.
+
+Audit: each event that changed an account is recorded in the firm's audit trail as
+`payment_account.updated` by Stripe (the actor), at the event's time, with the status and the
+requirements before and after; its entry id comes from the event id, so a repeat (which
+changes nothing anyway) could never record it twice.
 """
 
 from __future__ import annotations
@@ -17,8 +22,15 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
+from billbridge.domain.accounts import (
+    STRIPE_ACTOR,
+    AuditAction,
+    AuditEntry,
+    entry_id_of_event,
+)
 from billbridge.domain.errors import InvalidInput
 from billbridge.domain.payment_accounts import (
     ConnectedAccount,
@@ -27,6 +39,7 @@ from billbridge.domain.payment_accounts import (
 )
 from billbridge.domain.payments import Account
 from billbridge.services.ports import (
+    AuditLog,
     ConnectedAccountRequest,
     PaymentGateway,
     PaymentStore,
@@ -50,10 +63,12 @@ class PaymentAccountsService:
         store: PaymentStore,
         gateway: Callable[[], PaymentGateway],
         settings: SettingsRepository | None = None,
+        audit: AuditLog | None = None,
     ) -> None:
         self._store = store
         self._gateway = gateway
         self._settings = settings
+        self._audit = audit
 
     def list(self, firm_id: str) -> list[ConnectedAccount]:
         """Both accounts, trust first; one onboarding has not begun is `not_started`."""
@@ -141,8 +156,32 @@ class PaymentAccountsService:
                 self._store.save_connected_account(updated)
             except StaleTransaction:
                 continue  # another event was recorded meanwhile: read both again
+            self._record(event, current, updated, at)
             return "applied"
         raise RuntimeError(f"account.updated for {stripe_id} kept losing races; Stripe retries")
+
+    def _record(
+        self, event: dict[str, Any], before: ConnectedAccount, after: ConnectedAccount, at: int
+    ) -> None:
+        if self._audit is None:
+            return
+        moment = datetime.fromtimestamp(at, UTC) if at > 0 else datetime.now(UTC)
+        self._audit.record(
+            AuditEntry(
+                id=entry_id_of_event(str(event.get("id") or "")),
+                firm_id=after.firm_id,
+                at=moment,
+                actor=STRIPE_ACTOR,
+                action=AuditAction.PAYMENT_ACCOUNT_UPDATED,
+                object={
+                    "account": after.account.value,
+                    "stripe_account_id": after.stripe_account_id,
+                    "event_id": str(event.get("id") or ""),
+                    "status": {"from": before.status.value, "to": after.status.value},
+                    "requirements": {"from": before.requirements, "to": after.requirements},
+                },
+            )
+        )
 
 
 def _account_key(firm_id: str, kind: Account, name: str) -> str:
