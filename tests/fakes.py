@@ -1215,6 +1215,23 @@ class FakeStripe(FakeSavedMethods):
             refund["failure_reason"] = "unknown"
         return self._event(type_, refund)
 
+    def charge_refunded_event(self, refund_id: str) -> dict[str, Any]:
+        """`charge.refunded`: the charge (not the refund) with its refunded total, in Stripe's
+        shape: it names no refund of ours, so the refund events drive our records."""
+        refund = self.refunds[refund_id]
+        intent = str(refund["payment_intent"])
+        charge = {
+            "id": f"ch_{intent}",
+            "object": "charge",
+            "payment_intent": intent,
+            "amount_refunded": sum(
+                r["amount"] for r in self.refunds.values() if r["payment_intent"] == intent
+            ),
+            "refunded": False,
+            "metadata": {},
+        }
+        return self._event("charge.refunded", charge)
+
     def dispute_event(
         self,
         payment_intent_id: str,

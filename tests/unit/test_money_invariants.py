@@ -69,6 +69,9 @@ def check_invariants(pay: Pay, *, guarded: bool = True) -> None:
         assert 0 <= txn.refunded_cents <= txn.amount_cents
         assert refunded[txn.id] <= txn.amount_cents, f"{txn.id} refunded beyond its amount"
         assert txn.claimed_cents <= txn.amount_cents
+        # A surcharge goes back with refunds, never beyond what was charged.
+        assert 0 <= txn.surcharge_refunded_cents <= txn.surcharge_claimed_cents
+        assert txn.surcharge_claimed_cents <= txn.surcharge_cents
         for allocation in txn.allocations:
             assert 0 <= txn.refund_claims.get(allocation.bill_id, 0) <= allocation.amount_cents
 
@@ -85,6 +88,7 @@ def end_state(pay: Pay) -> tuple[Any, ...]:
     txns = tuple(
         sorted(
             (t.kind.value, t.status.value, t.amount_cents, t.refunded_cents, t.dispute_status)
+            + ((t.surcharge_cents, t.surcharge_refunded_cents) if t.surcharge_cents else ())
             for t in pay.world.payments.transactions.values()
         )
     )
@@ -105,11 +109,12 @@ def every_ordering(
     twice: Sequence[str] = (),
     after: Sequence[str] = (),
     guarded: bool = True,
+    make: Callable[[], Pay] = Pay,
 ) -> Walk:
     """Replay every ordering of `events`, and of `events` plus one of `twice` delivered a second
     time; `after` rules "a<b" say b can only happen once a has (a client pays a session only
     after the checkout made it)."""
-    pay = Pay()
+    pay = make()
     steps = setup(pay)
     start = pay.world.snapshot()
     rules = [tuple(rule.split("<")) for rule in after]
@@ -158,8 +163,10 @@ def brute_count(events: Sequence[str], twice: Sequence[str] = (), after: Sequenc
     return len(found)
 
 
-def final(setup: Callable[[Pay], Steps], events: Sequence[str]) -> Pay:
-    pay = Pay()
+def final(
+    setup: Callable[[Pay], Steps], events: Sequence[str], make: Callable[[], Pay] = Pay
+) -> Pay:
+    pay = make()
     steps = setup(pay)
     for name in events:
         steps[name]()
@@ -236,7 +243,11 @@ def refund_race(method: str, webhooks: dict[str, tuple[str, str]]) -> Callable[[
                 result.status,
             )
             for name, (type_, status) in webhooks.items():
-                made[name] = [stripe.refund_event(result.stripe_refund_id, type_, status)]
+                made[name] = [
+                    stripe.charge_refunded_event(result.stripe_refund_id)
+                    if type_ == "charge.refunded"
+                    else stripe.refund_event(result.stripe_refund_id, type_, status)
+                ]
             return RefundResult(result.stripe_refund_id, "pending")  # its answer comes later
 
         stripe.create_refund = stripe_makes_it  # type: ignore[method-assign]
@@ -256,13 +267,16 @@ def refund_race(method: str, webhooks: dict[str, tuple[str, str]]) -> Callable[[
     return setup
 
 
-def refund_orderings(method: str, webhooks: dict[str, tuple[str, str]]) -> Walk:
+def refund_orderings(
+    method: str, webhooks: dict[str, tuple[str, str]], make: Callable[[], Pay] = Pay
+) -> Walk:
     names = list(webhooks)
     return every_ordering(
         refund_race(method, webhooks),
         ["stripe", "answer", *names],
         twice=names,
         after=[f"stripe<{n}" for n in ["answer", *names]],
+        make=make,
     )
 
 
@@ -287,6 +301,33 @@ def test_every_ordering_of_a_card_refund_that_succeeds() -> None:
     assert walk.orderings == count(2, 1) == 5
     ((bills, _, _),) = walk.ends
     assert bills[0][1] == 5_000
+
+
+def test_every_ordering_of_a_surcharged_card_refund_succeeded_then_returned() -> None:
+    """Issue 12: a card payment of 8,000 with a 3% surcharge (240), 3,000 refunded with its
+    share of the surcharge (90), Stripe's refund.created (succeeded), charge.refunded and the
+    bank's return in every order and twice: the surcharge's share leaves and comes back once."""
+    from tests.unit.test_surcharge import Surcharged
+
+    webhooks = {
+        "created": ("refund.created", "succeeded"),
+        "charge": ("charge.refunded", "succeeded"),
+        "returned": ("refund.updated", "failed"),
+    }
+    walk = refund_orderings("card", webhooks, make=Surcharged)
+    assert walk.orderings == count(4, 3) == 204
+    ((bills, txns, _),) = walk.ends
+    assert bills[0][1] == 8_000
+    assert ("payment", "succeeded", 8_000, 0, None, 240, 0) in txns
+    assert ("refund", "failed", 3_000, 0, None, 90, 0) in txns
+    settled = final(refund_race("card", {}), ["stripe", "answer"], make=Surcharged)
+    kinds = [(e.kind.value, e.amount_cents) for e in settled.world.payments.ledger]
+    assert kinds == [
+        ("payment", 8_000),
+        ("surcharge", 240),
+        ("refund", -3_000),
+        ("surcharge_refund", -90),
+    ]
 
 
 def test_every_ordering_of_a_bank_refund_pending_then_succeeded_then_returned() -> None:

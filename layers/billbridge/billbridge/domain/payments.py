@@ -361,7 +361,12 @@ class Transaction:
     requested_by_user_id: str | None = None
     requested_by_email: str | None = None
     # A card surcharge charged beside the bills (domain/surcharge.py): never in Paid (GL).
+    # On a refund: the part of the payment's surcharge it gives back with the bills' money.
     surcharge_cents: int = 0
+    # Payments: the surcharge claimed by refunds (pending and succeeded) and the part of it
+    # whose refunds succeeded; never more than `surcharge_cents` (surcharge.refund_share).
+    surcharge_claimed_cents: int = 0
+    surcharge_refunded_cents: int = 0
 
     @property
     def claimed_cents(self) -> int:

@@ -59,7 +59,7 @@ from billbridge.domain.reconciliation import (
     note_for,
 )
 from billbridge.domain.settings import FirmSettings
-from billbridge.domain.surcharge import card_surcharge, surcharge_items
+from billbridge.domain.surcharge import card_surcharge, refund_share, surcharge_items
 from billbridge.services.bill_pdfs import BillPdfs
 from billbridge.services.payment_accounts import PaymentAccountsService
 from billbridge.services.ports import (
@@ -831,6 +831,7 @@ class PaymentLinks:
                     "This payment has no charge to refund yet.", code="payment_not_settled"
                 )
             now = self._clock()
+            refund_cents = sum(a.amount_cents for a in allocations)
             refund = Transaction(
                 id=f"rf_{secrets.token_urlsafe(12)}",
                 firm_id=firm_id,
@@ -839,13 +840,20 @@ class PaymentLinks:
                 method=payment.method,
                 account=payment.account,
                 status=TxnStatus.PENDING,
-                amount_cents=sum(a.amount_cents for a in allocations),
+                amount_cents=refund_cents,
                 currency=payment.currency,
                 allocations=allocations,
                 created_at=now,
                 updated_at=now,
                 version=1,
                 payment_id=payment.id,
+                # The surcharge goes back with the bills' money, in proportion (card rules).
+                surcharge_cents=refund_share(
+                    payment.surcharge_cents,
+                    payment.amount_cents,
+                    payment.claimed_cents + refund_cents,
+                    payment.surcharge_claimed_cents,
+                ),
                 payment_intent_id=payment.payment_intent_id,
                 requested_by_user_id=by_user_id,
                 requested_by_email=by_email,
@@ -861,12 +869,18 @@ class PaymentLinks:
         try:
             result = self._gateway().create_refund(
                 payment.payment_intent_id,
-                refund.amount_cents,
+                # One Stripe refund of the charge: the bills' money and the surcharge's share.
+                refund.amount_cents + refund.surcharge_cents,
                 metadata={
                     "firm_id": firm_id,
                     "link_id": link_id,
                     "refund_id": refund.id,
                     "transaction_id": payment.id,
+                    **(
+                        {"surcharge_cents": str(refund.surcharge_cents)}
+                        if refund.surcharge_cents
+                        else {}
+                    ),
                 },
                 idempotency_key=refund.id,
             )
