@@ -1397,6 +1397,13 @@ class FakeWorld:
             "expired": list(stripe.expired),
             "now": self.clock.now,
             "scratch": copy.deepcopy(self.scratch),
+            # Plans and Stripe's off-session PaymentIntents (frozen plans; dicts copied).
+            "plans": dict(self.plans.plans),
+            "off_session": (
+                {k: dict(v) for k, v in stripe.intents.items()},
+                dict(stripe.charge_answers),
+                list(stripe.charges),
+            ),
         }
 
     def restore(self, saved: dict[str, Any]) -> None:
@@ -1415,6 +1422,10 @@ class FakeWorld:
         stripe.keys = dict(saved["keys"])
         stripe.expired = list(saved["expired"])
         self.clock.now = saved["now"]
+        self.plans.plans = dict(saved["plans"])
+        intents, answers, charges = saved["off_session"]
+        stripe.intents = {k: dict(v) for k, v in intents.items()}
+        stripe.charge_answers, stripe.charges = dict(answers), list(charges)
         self.scratch.clear()  # in place: tests hold on to it
         self.scratch.update(copy.deepcopy(saved["scratch"]))
 

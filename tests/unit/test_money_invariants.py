@@ -562,3 +562,86 @@ def test_every_ordering_with_a_lapsed_hold_flags_the_overpayment_and_lists_the_r
         (20_000, False, ((1, "record_payment", 20_000),)),
         (40_000, True, ((1, "record_payment", 20_000), (1, "refund_overpayment", 20_000))),
     }
+
+
+# --- a plan's installment and a one-off checkout on the same bill -----------------------------
+
+
+def installment_and_checkout(pay: Pay) -> Steps:
+    """A bill of 20,000 in a card plan of 15,000 installments, and the client's one-off
+    payment of all of it from the bill's own link. "tick": the installment is charged, but
+    the tick dies before Stripe's answer is recorded (only the webhook tells); "tick2": the
+    next tick asks Stripe again with the same key; "checkout", "pay", "session": the one-off
+    checkout, the client paying it, its webhook; "intent": the installment's webhook."""
+    from billbridge.domain.errors import PaymentProviderError
+    from billbridge.domain.payments import Method
+    from tests.unit.test_plans import TODAY, Plans
+
+    assert isinstance(pay, Plans)
+    bill = pay.bill(1, 20_000)
+    token = pay.link("pl_1", bill)
+    pay.active_plan([bill], 15_000)
+    stripe, scratch = pay.world.stripe, pay.world.scratch
+    charge = type(stripe).charge_off_session
+
+    def answer_lost_once(request: Any) -> Any:
+        result = charge(stripe, request)
+        if not scratch.get("lost"):
+            scratch["lost"] = True
+            raise PaymentProviderError("Stripe did not answer", definitive=False)
+        return result
+
+    stripe.charge_off_session = answer_lost_once  # type: ignore[method-assign]
+
+    def checkout() -> None:
+        try:
+            ((_, session),) = pay.page.checkout(token, [bill], None, Method.CARD)
+        except RuleViolation as refused:  # held by the installment, or nothing left
+            assert refused.code in ("bill_being_paid", "nothing_payable")
+            return
+        scratch["session"] = session.id
+
+    def client_pays() -> None:
+        if "session" in scratch:
+            scratch["paid"] = stripe.pay(scratch["session"])
+
+    return {
+        "tick": lambda: pay.tick(TODAY),  # type: ignore[attr-defined]
+        "tick2": lambda: pay.tick(TODAY),  # type: ignore[attr-defined]
+        "checkout": checkout,
+        "pay": client_pays,
+        "session": lambda: pay.deliver(scratch.get("paid", [])),
+        "intent": lambda: pay.deliver(
+            [e for intent in list(stripe.intents) for e in stripe.intent_events(intent)]
+        ),
+    }
+
+
+def test_every_ordering_of_an_installment_and_a_one_off_checkout_never_collects_twice() -> None:
+    """Finding: an installment took no checkout hold, so a checkout between its charge and
+    the record of Stripe's answer took the whole bill again (35,000 collected on a 20,000
+    bill). Now the installment holds its money on the bill before Stripe is asked, in the same
+    conditional write as a checkout's holds: whatever the order, the bill is collected at most
+    once, and the one-off payment takes only what the installment left."""
+    from tests.unit.test_plans import Plans
+
+    events = ["tick", "tick2", "checkout", "pay", "session", "intent"]
+    walk = every_ordering(
+        installment_and_checkout,
+        events,
+        twice=["session", "intent", "tick2"],
+        after=["checkout<pay", "pay<session", "tick<tick2", "tick<intent"],
+        make=Plans,
+    )
+    assert walk.orderings == brute_count(
+        events,
+        ["session", "intent", "tick2"],
+        ["checkout<pay", "pay<session", "tick<tick2", "tick<intent"],
+    )
+    collected = {bills[0][1] + bills[0][2] for bills, _, _ in walk.ends}
+    assert collected <= {15_000, 20_000}  # never beyond the bill
+    assert 20_000 in collected
+    end = final(installment_and_checkout, events, make=Plans)  # tick first, then the checkout
+    payments = sorted(t.amount_cents for t in end.world.payments.transactions.values())
+    assert payments == [5_000, 15_000]  # the checkout took only what the installment left
+    assert end.world.payments.holds(FIRM, [1], end.world.clock()) == []

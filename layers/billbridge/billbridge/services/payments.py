@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
@@ -355,7 +355,7 @@ class PayPage:
                 holds = self._store.holds(link.firm_id, chosen_ids, now)
                 closed = self._close_own(gateway, link, holds)
                 counted = [h for h in holds if h not in closed]
-                payable = [_payable(b, counted) for b in chosen]
+                payable = [payable_now(b, counted) for b in chosen]
                 _refuse_if_held(chosen, payable, counted)
                 parts = split_by_account(allocate(payable, amount_cents), currency_of(chosen))
                 # Only into accounts Stripe lets take charges (domain/payment_accounts.py).
@@ -481,7 +481,10 @@ def _opened(gateway: PaymentGateway, request: CheckoutRequest) -> CheckoutSessio
     return replace(made, surcharge_cents=request.surcharge_cents)
 
 
-def _payable(stored: StoredBill, holds: list[Hold]) -> PayableBill:
+def payable_now(stored: StoredBill, holds: Sequence[Hold]) -> PayableBill:
+    """What a checkout or a plan installment may still collect on a bill: its payable amount
+    (nothing when it is not awaiting payment) less every hold of other checkouts and
+    installments on it, across all its links."""
     bill = stored.bill
     return PayableBill(
         bill_id=bill.id,
