@@ -1215,6 +1215,23 @@ class FakeStripe(FakeSavedMethods):
             refund["failure_reason"] = "unknown"
         return self._event(type_, refund)
 
+    def charge_refunded_event(self, refund_id: str) -> dict[str, Any]:
+        """`charge.refunded`: the charge (not the refund) with its refunded total, in Stripe's
+        shape: it names no refund of ours, so the refund events drive our records."""
+        refund = self.refunds[refund_id]
+        intent = str(refund["payment_intent"])
+        charge = {
+            "id": f"ch_{intent}",
+            "object": "charge",
+            "payment_intent": intent,
+            "amount_refunded": sum(
+                r["amount"] for r in self.refunds.values() if r["payment_intent"] == intent
+            ),
+            "refunded": False,
+            "metadata": {},
+        }
+        return self._event("charge.refunded", charge)
+
     def dispute_event(
         self,
         payment_intent_id: str,
@@ -1383,6 +1400,13 @@ class FakeWorld:
             "expired": list(stripe.expired),
             "now": self.clock.now,
             "scratch": copy.deepcopy(self.scratch),
+            # Plans and Stripe's off-session PaymentIntents (frozen plans; dicts copied).
+            "plans": dict(self.plans.plans),
+            "off_session": (
+                {k: dict(v) for k, v in stripe.intents.items()},
+                dict(stripe.charge_answers),
+                list(stripe.charges),
+            ),
         }
 
     def restore(self, saved: dict[str, Any]) -> None:
@@ -1401,6 +1425,10 @@ class FakeWorld:
         stripe.keys = dict(saved["keys"])
         stripe.expired = list(saved["expired"])
         self.clock.now = saved["now"]
+        self.plans.plans = dict(saved["plans"])
+        intents, answers, charges = saved["off_session"]
+        stripe.intents = {k: dict(v) for k, v in intents.items()}
+        stripe.charge_answers, stripe.charges = dict(answers), list(charges)
         self.scratch.clear()  # in place: tests hold on to it
         self.scratch.update(copy.deepcopy(saved["scratch"]))
 

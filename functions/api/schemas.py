@@ -14,6 +14,7 @@ from billbridge.domain.email_headers import HEADER_TEXT_PATTERN
 from billbridge.domain.envelopes import Envelope, attachment_name, template_kind
 from billbridge.domain.payments import Transaction
 from billbridge.domain.receipts import reference as receipt_reference
+from billbridge.domain.surcharge import surcharge_note
 from billbridge.domain.sync import SyncRun
 
 # The ids the API hands out (new_run_id, new_envelope_id, new_batch_id, new_link_id;
@@ -423,8 +424,16 @@ class TransactionOut(ApiModel):
     )
     surcharge_cents: int = Field(
         default=0,
-        description="A card surcharge charged with the payment, beside amount_cents (which "
-        "pays the bills); never in Paid (GL)",
+        description="Payments: a card surcharge charged with the payment, beside amount_cents "
+        "(which pays the bills); refunds: the part of the payment's surcharge refunded with "
+        "it, in proportion. Never in Paid (GL)",
+    )
+    surcharge_refunded_cents: int = Field(
+        default=0, description="Payments: the part of the surcharge whose refunds succeeded"
+    )
+    surcharge_note: str | None = Field(
+        default=None,
+        description="The surcharge in a sentence, in money format, as the clerk reads it",
     )
 
     @classmethod
@@ -456,6 +465,8 @@ class TransactionOut(ApiModel):
             if txn.requested_by_user_id
             else None,
             surcharge_cents=txn.surcharge_cents,
+            surcharge_refunded_cents=txn.surcharge_refunded_cents,
+            surcharge_note=surcharge_note(txn),
         )
 
 

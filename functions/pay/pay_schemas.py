@@ -47,6 +47,11 @@ class ReceiptOut(BaseModel):
     account: Literal["trust", "operating"]
     reference: str = Field(description="The reference the receipt email and confirmation show")
     created_at: str
+    surcharge_cents: int = Field(
+        default=0,
+        description="A payment's card surcharge, or the part of it a refund gave back; "
+        "beside amount_cents (the bills' money)",
+    )
 
 
 class FirmOut(BaseModel):
@@ -147,6 +152,7 @@ def pay_link_out(view: LinkView, token: str) -> PayLinkOut:
                 account=t.account.value,
                 reference=reference(t.id),
                 created_at=t.created_at.isoformat(),
+                surcharge_cents=t.surcharge_cents,
             )
             for t in view.transactions
         ],

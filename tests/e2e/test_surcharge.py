@@ -107,3 +107,81 @@ def test_given_an_excluded_state_a_bank_payment_or_a_trust_request_then_no_surch
     sessions = {s["account"]: s for s in in_ca.sessions([invoice, trust], "card")}
     assert sessions["trust"]["surcharge_cents"] == 0 and sessions["trust"]["amount_cents"] == 5_000
     assert sessions["operating"]["surcharge_cents"] == 300
+
+
+def test_given_a_surcharged_card_payment_when_refunded_then_the_surcharge_goes_back_in_proportion(
+    new_firm, stripe_sandbox
+):
+    """Card-network rules: a refund of a surcharged card payment refunds the surcharge too, in
+    proportion on a partial refund. Through the refund API, the Stripe sandbox's wire format,
+    its webhooks (replayed twice and newest first) and the ledger (Paid (GL) and reconciliation
+    count only the bills' money); the clerk and the refund receipt read it in money format."""
+    firm, clio = surcharging_firm(new_firm)
+    client, (invoice,), link_id = sent_to(firm, clio, "CA", [{"total_cents": 20_000}])
+    (session,) = client.sessions([invoice], "card")
+    paid = stripe_sandbox.pay(session["id"], "card")
+    charged_intent = paid["payment_intent"]["id"]
+    (payment,) = transactions(firm, link_id)
+    refunds = f"/payment-links/{link_id}/transactions/{payment['id']}/refunds"
+
+    part = firm.post(refunds, {"amount_cents": 5_000})
+
+    assert part.status_code == 201, part.text
+    body = part.json()
+    assert (body["amount_cents"], body["surcharge_cents"], body["status"]) == (
+        5_000,
+        150,
+        "succeeded",
+    )
+    assert body["surcharge_note"] == (
+        "With it, $1.50 of the card surcharge was given back in proportion: the client gets "
+        "$51.50 in all."
+    )
+    stripe_refunds = [
+        e["data"]["object"]
+        for e in stripe_sandbox.events()
+        if e["type"] == "refund.created" and e["data"]["object"]["payment_intent"] == charged_intent
+    ]
+    assert [r["amount"] for r in stripe_refunds] == [5_150]  # one refund: bills' part + share
+    assert stripe_refunds[0]["metadata"]["surcharge_cents"] == "150"
+    assert paid_gl(firm)[invoice] == 15_000
+    (line,) = [r for r in firm.get("/reconciliation").json()["items"] if r["bill_id"] == invoice]
+    assert line["to_record_cents"] == 15_000
+
+    address = f"{clio.account}-ca@client.example"
+    deadline = time.monotonic() + 60
+    while not [m for m in firm.stack.outbox() if m["to"] == [address] and "Refund" in m["subject"]]:
+        assert time.monotonic() < deadline, "no refund receipt"
+        time.sleep(0.2)
+    (receipt,) = [
+        m for m in firm.stack.outbox() if m["to"] == [address] and "Refund" in m["subject"]
+    ]
+    assert receipt["subject"].startswith("Refund of $51.50 from ")
+    assert "Card surcharge refunded: $1.50 (included)" in receipt["body"]
+
+    # Stripe's refund.created, refund.updated and charge.refunded again, newest first, twice.
+    ours = [
+        e
+        for e in stripe_sandbox.events()
+        if e["type"] in ("refund.created", "refund.updated", "charge.refunded")
+        and e["data"]["object"].get("payment_intent") == charged_intent
+    ]
+    assert {e["type"] for e in ours} == {"refund.created", "charge.refunded"}
+    once = (paid_gl(firm), transactions(firm, link_id))
+    for event in list(reversed(ours)) + ours:
+        assert stripe_sandbox.resend(event["id"]) == 200
+    assert (paid_gl(firm), transactions(firm, link_id)) == once
+
+    rest = firm.post(refunds, {})
+    assert rest.status_code == 201, rest.text
+    assert (rest.json()["amount_cents"], rest.json()["surcharge_cents"]) == (15_000, 450)
+    payment = next(t for t in transactions(firm, link_id) if t["kind"] == "payment")
+    assert (payment["refunded_cents"], payment["surcharge_refunded_cents"]) == (20_000, 600)
+    assert payment["surcharge_note"].endswith("$6.00 of it has been refunded.")
+    assert paid_gl(firm)[invoice] == 0
+    refunded_total = sum(
+        e["data"]["object"]["amount"]
+        for e in stripe_sandbox.events()
+        if e["type"] == "refund.created" and e["data"]["object"]["payment_intent"] == charged_intent
+    )
+    assert refunded_total == 20_600  # everything the card was charged, and no more

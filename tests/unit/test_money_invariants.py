@@ -69,6 +69,9 @@ def check_invariants(pay: Pay, *, guarded: bool = True) -> None:
         assert 0 <= txn.refunded_cents <= txn.amount_cents
         assert refunded[txn.id] <= txn.amount_cents, f"{txn.id} refunded beyond its amount"
         assert txn.claimed_cents <= txn.amount_cents
+        # A surcharge goes back with refunds, never beyond what was charged.
+        assert 0 <= txn.surcharge_refunded_cents <= txn.surcharge_claimed_cents
+        assert txn.surcharge_claimed_cents <= txn.surcharge_cents
         for allocation in txn.allocations:
             assert 0 <= txn.refund_claims.get(allocation.bill_id, 0) <= allocation.amount_cents
 
@@ -85,6 +88,7 @@ def end_state(pay: Pay) -> tuple[Any, ...]:
     txns = tuple(
         sorted(
             (t.kind.value, t.status.value, t.amount_cents, t.refunded_cents, t.dispute_status)
+            + ((t.surcharge_cents, t.surcharge_refunded_cents) if t.surcharge_cents else ())
             for t in pay.world.payments.transactions.values()
         )
     )
@@ -105,11 +109,12 @@ def every_ordering(
     twice: Sequence[str] = (),
     after: Sequence[str] = (),
     guarded: bool = True,
+    make: Callable[[], Pay] = Pay,
 ) -> Walk:
     """Replay every ordering of `events`, and of `events` plus one of `twice` delivered a second
     time; `after` rules "a<b" say b can only happen once a has (a client pays a session only
     after the checkout made it)."""
-    pay = Pay()
+    pay = make()
     steps = setup(pay)
     start = pay.world.snapshot()
     rules = [tuple(rule.split("<")) for rule in after]
@@ -158,8 +163,10 @@ def brute_count(events: Sequence[str], twice: Sequence[str] = (), after: Sequenc
     return len(found)
 
 
-def final(setup: Callable[[Pay], Steps], events: Sequence[str]) -> Pay:
-    pay = Pay()
+def final(
+    setup: Callable[[Pay], Steps], events: Sequence[str], make: Callable[[], Pay] = Pay
+) -> Pay:
+    pay = make()
     steps = setup(pay)
     for name in events:
         steps[name]()
@@ -236,7 +243,11 @@ def refund_race(method: str, webhooks: dict[str, tuple[str, str]]) -> Callable[[
                 result.status,
             )
             for name, (type_, status) in webhooks.items():
-                made[name] = [stripe.refund_event(result.stripe_refund_id, type_, status)]
+                made[name] = [
+                    stripe.charge_refunded_event(result.stripe_refund_id)
+                    if type_ == "charge.refunded"
+                    else stripe.refund_event(result.stripe_refund_id, type_, status)
+                ]
             return RefundResult(result.stripe_refund_id, "pending")  # its answer comes later
 
         stripe.create_refund = stripe_makes_it  # type: ignore[method-assign]
@@ -256,13 +267,16 @@ def refund_race(method: str, webhooks: dict[str, tuple[str, str]]) -> Callable[[
     return setup
 
 
-def refund_orderings(method: str, webhooks: dict[str, tuple[str, str]]) -> Walk:
+def refund_orderings(
+    method: str, webhooks: dict[str, tuple[str, str]], make: Callable[[], Pay] = Pay
+) -> Walk:
     names = list(webhooks)
     return every_ordering(
         refund_race(method, webhooks),
         ["stripe", "answer", *names],
         twice=names,
         after=[f"stripe<{n}" for n in ["answer", *names]],
+        make=make,
     )
 
 
@@ -287,6 +301,33 @@ def test_every_ordering_of_a_card_refund_that_succeeds() -> None:
     assert walk.orderings == count(2, 1) == 5
     ((bills, _, _),) = walk.ends
     assert bills[0][1] == 5_000
+
+
+def test_every_ordering_of_a_surcharged_card_refund_succeeded_then_returned() -> None:
+    """Issue 12: a card payment of 8,000 with a 3% surcharge (240), 3,000 refunded with its
+    share of the surcharge (90), Stripe's refund.created (succeeded), charge.refunded and the
+    bank's return in every order and twice: the surcharge's share leaves and comes back once."""
+    from tests.unit.test_surcharge import Surcharged
+
+    webhooks = {
+        "created": ("refund.created", "succeeded"),
+        "charge": ("charge.refunded", "succeeded"),
+        "returned": ("refund.updated", "failed"),
+    }
+    walk = refund_orderings("card", webhooks, make=Surcharged)
+    assert walk.orderings == count(4, 3) == 204
+    ((bills, txns, _),) = walk.ends
+    assert bills[0][1] == 8_000
+    assert ("payment", "succeeded", 8_000, 0, None, 240, 0) in txns
+    assert ("refund", "failed", 3_000, 0, None, 90, 0) in txns
+    settled = final(refund_race("card", {}), ["stripe", "answer"], make=Surcharged)
+    kinds = [(e.kind.value, e.amount_cents) for e in settled.world.payments.ledger]
+    assert kinds == [
+        ("payment", 8_000),
+        ("surcharge", 240),
+        ("refund", -3_000),
+        ("surcharge_refund", -90),
+    ]
 
 
 def test_every_ordering_of_a_bank_refund_pending_then_succeeded_then_returned() -> None:
@@ -521,3 +562,86 @@ def test_every_ordering_with_a_lapsed_hold_flags_the_overpayment_and_lists_the_r
         (20_000, False, ((1, "record_payment", 20_000),)),
         (40_000, True, ((1, "record_payment", 20_000), (1, "refund_overpayment", 20_000))),
     }
+
+
+# --- a plan's installment and a one-off checkout on the same bill -----------------------------
+
+
+def installment_and_checkout(pay: Pay) -> Steps:
+    """A bill of 20,000 in a card plan of 15,000 installments, and the client's one-off
+    payment of all of it from the bill's own link. "tick": the installment is charged, but
+    the tick dies before Stripe's answer is recorded (only the webhook tells); "tick2": the
+    next tick asks Stripe again with the same key; "checkout", "pay", "session": the one-off
+    checkout, the client paying it, its webhook; "intent": the installment's webhook."""
+    from billbridge.domain.errors import PaymentProviderError
+    from billbridge.domain.payments import Method
+    from tests.unit.test_plans import TODAY, Plans
+
+    assert isinstance(pay, Plans)
+    bill = pay.bill(1, 20_000)
+    token = pay.link("pl_1", bill)
+    pay.active_plan([bill], 15_000)
+    stripe, scratch = pay.world.stripe, pay.world.scratch
+    charge = type(stripe).charge_off_session
+
+    def answer_lost_once(request: Any) -> Any:
+        result = charge(stripe, request)
+        if not scratch.get("lost"):
+            scratch["lost"] = True
+            raise PaymentProviderError("Stripe did not answer", definitive=False)
+        return result
+
+    stripe.charge_off_session = answer_lost_once  # type: ignore[method-assign]
+
+    def checkout() -> None:
+        try:
+            ((_, session),) = pay.page.checkout(token, [bill], None, Method.CARD)
+        except RuleViolation as refused:  # held by the installment, or nothing left
+            assert refused.code in ("bill_being_paid", "nothing_payable")
+            return
+        scratch["session"] = session.id
+
+    def client_pays() -> None:
+        if "session" in scratch:
+            scratch["paid"] = stripe.pay(scratch["session"])
+
+    return {
+        "tick": lambda: pay.tick(TODAY),  # type: ignore[attr-defined]
+        "tick2": lambda: pay.tick(TODAY),  # type: ignore[attr-defined]
+        "checkout": checkout,
+        "pay": client_pays,
+        "session": lambda: pay.deliver(scratch.get("paid", [])),
+        "intent": lambda: pay.deliver(
+            [e for intent in list(stripe.intents) for e in stripe.intent_events(intent)]
+        ),
+    }
+
+
+def test_every_ordering_of_an_installment_and_a_one_off_checkout_never_collects_twice() -> None:
+    """Finding: an installment took no checkout hold, so a checkout between its charge and
+    the record of Stripe's answer took the whole bill again (35,000 collected on a 20,000
+    bill). Now the installment holds its money on the bill before Stripe is asked, in the same
+    conditional write as a checkout's holds: whatever the order, the bill is collected at most
+    once, and the one-off payment takes only what the installment left."""
+    from tests.unit.test_plans import Plans
+
+    events = ["tick", "tick2", "checkout", "pay", "session", "intent"]
+    walk = every_ordering(
+        installment_and_checkout,
+        events,
+        twice=["session", "intent", "tick2"],
+        after=["checkout<pay", "pay<session", "tick<tick2", "tick<intent"],
+        make=Plans,
+    )
+    assert walk.orderings == brute_count(
+        events,
+        ["session", "intent", "tick2"],
+        ["checkout<pay", "pay<session", "tick<tick2", "tick<intent"],
+    )
+    collected = {bills[0][1] + bills[0][2] for bills, _, _ in walk.ends}
+    assert collected <= {15_000, 20_000}  # never beyond the bill
+    assert 20_000 in collected
+    end = final(installment_and_checkout, events, make=Plans)  # tick first, then the checkout
+    payments = sorted(t.amount_cents for t in end.world.payments.transactions.values())
+    assert payments == [5_000, 15_000]  # the checkout took only what the installment left
+    assert end.world.payments.holds(FIRM, [1], end.world.clock()) == []

@@ -428,3 +428,91 @@ def test_given_an_active_plan_then_reminders_leave_its_bills_alone_until_it_ends
     assert plans.world.plans.covered_bill_ids(FIRM, [bill, other]) == {bill}
     plans.plans.cancel(FIRM, plan_id)
     assert plans.world.plans.covered_bill_ids(FIRM, [bill, other]) == set()
+
+
+# --- installments hold their bills as checkouts do ----------------------------------------------
+
+
+def test_given_a_checkout_between_an_installments_claim_and_its_hold_then_stripe_is_not_asked(
+    plans: Plans,
+) -> None:
+    """The one-off checkout wins the bill while the tick is between claiming the attempt and
+    holding its money: the installment's hold is conditional on the bill's money_version, so
+    it fails, the tick gives the claim up without asking Stripe, and the installment is charged
+    on a later tick once the checkout's hold has ended."""
+    bill = plans.bill(1, 20_000)
+    token = plans.link("pl_1", bill)
+    plan_id = plans.active_plan([bill], 15_000)
+    sessions: list[str] = []
+
+    def client_checks_out_meanwhile(change):  # type: ignore[no-untyped-def]
+        assert change.holds[0].link_id == f"plan:{plan_id}"
+        ((_, session),) = plans.page.checkout(token, [bill], None, Method.CARD)
+        sessions.append(session.id)
+
+    plans.world.payments.before_hold = client_checks_out_meanwhile
+    plans.tick(TODAY)
+
+    assert plans.world.stripe.charges == []  # Stripe was never asked
+    first = plans.plan(plan_id).installments[0]
+    assert (first.status, first.attempts, first.parts) == (InstallmentStatus.SCHEDULED, 0, ())
+    (held,) = plans.world.payments.holds(FIRM, [bill], plans.world.clock())
+    assert (held.session_id, held.amount_cents) == (sessions[0], 20_000)
+
+    plans.deliver(plans.world.stripe.expire_event(sessions[0]))  # the client did not pay
+    plans.tick(TODAY)
+
+    assert [c.amount_cents for c in plans.world.stripe.charges] == [15_000]
+    assert plans.paid_gl(bill) == 15_000
+    assert plans.plan(plan_id).installments[0].status is InstallmentStatus.PAID
+    assert plans.world.payments.holds(FIRM, [bill], plans.world.clock()) == []
+
+
+def test_given_an_installment_in_flight_then_a_checkout_may_take_only_what_it_left(
+    plans: Plans,
+) -> None:
+    """While Stripe answers an installment (here: its answer lost, the tick died), its money
+    is held on the bill: the pay page's checkout on any link counts it."""
+    from billbridge.domain.errors import PaymentProviderError
+
+    bill = plans.bill(1, 20_000)
+    token = plans.link("pl_1", bill)
+    plan_id = plans.active_plan([bill], 15_000)
+    stripe = plans.world.stripe
+    charge = type(stripe).charge_off_session
+
+    def answer_lost(request):  # type: ignore[no-untyped-def]
+        charge(stripe, request)
+        raise PaymentProviderError("no answer", definitive=False)
+
+    stripe.charge_off_session = answer_lost  # type: ignore[method-assign]
+    plans.tick(TODAY)
+    (held,) = plans.world.payments.holds(FIRM, [bill], plans.world.clock())
+    assert (held.link_id, held.amount_cents) == (f"plan:{plan_id}", 15_000)
+
+    with pytest.raises(RuleViolation) as refused:
+        plans.page.checkout(token, [bill], 20_000, Method.CARD)
+    assert refused.value.code == "amount_exceeds_payable"
+    ((_, session),) = plans.page.checkout(token, [bill], None, Method.CARD)
+    assert session.amount_cents == 5_000
+    assert stripe.expired == []  # the installment is not one of the link's own sessions
+
+
+def test_given_a_checkout_holding_the_whole_bill_on_the_day_then_the_plan_waits_not_ends(
+    plans: Plans,
+) -> None:
+    """Finding: a bill held by an open checkout counted as paid, so the tick ended the plan
+    (completed, its installments canceled) although the client might never pay that session."""
+    bill = plans.bill(1, 20_000)
+    token = plans.link("pl_1", bill)
+    plan_id = plans.active_plan([bill], 15_000)
+    ((_, session),) = plans.page.checkout(token, [bill], None, Method.CARD)
+
+    plans.tick(TODAY)
+
+    assert plans.plan(plan_id).status is PlanStatus.ACTIVE
+    assert plans.plan(plan_id).installments[0].status is InstallmentStatus.SCHEDULED
+    assert plans.world.stripe.charges == []
+    plans.deliver(plans.world.stripe.expire_event(session.id))
+    plans.tick(TODAY)
+    assert plans.paid_gl(bill) == 15_000

@@ -192,3 +192,170 @@ def test_given_a_surcharged_payment_then_its_receipt_shows_the_surcharge_and_the
     assert mail.subject == "Receipt: your payment of $103.00 to Demo Law"
     assert "Amount: $103.00\nCard surcharge: $3.00 (included)\n" in mail.text
     assert "Invoice INV-00001: $100.00" in mail.text  # the bill got the bill's money only
+
+
+# --- refunds give the surcharge back in proportion (card-network rules) -----------------------
+
+
+@given(
+    surcharge=st.integers(min_value=0, max_value=30_000),
+    paid=st.integers(min_value=1, max_value=1_000_000),
+    data=st.data(),
+)
+def test_property_refunds_give_back_the_surcharge_in_proportion_never_more_than_was_charged(
+    surcharge: int, paid: int, data: st.DataObject
+) -> None:
+    """Several partial refunds, some of which fail (their claim released), then the rest: each
+    share is an integer of cents; what the refunds that stand claim is the surcharge times
+    their share of the bills' money, rounded half up (within half a cent), never more than the
+    surcharge; and once all the bills' money is refunded, exactly all of the surcharge is."""
+    from billbridge.domain.surcharge import refund_share
+
+    claimed = surcharge_claimed = 0
+    standing: list[tuple[int, int]] = []  # (bills' money, surcharge) of refunds not failed
+    failed_any = False
+    for _ in range(data.draw(st.integers(min_value=0, max_value=6))):
+        if claimed >= paid:
+            break
+        amount = data.draw(st.integers(min_value=1, max_value=paid - claimed))
+        share = refund_share(surcharge, paid, claimed + amount, surcharge_claimed)
+        assert isinstance(share, int) and share >= 0
+        claimed, surcharge_claimed = claimed + amount, surcharge_claimed + share
+        standing.append((amount, share))
+        assert surcharge_claimed <= surcharge
+        if not failed_any:  # the surcharge times the refunded share, rounded half up
+            assert abs(2 * surcharge_claimed * paid - 2 * surcharge * claimed) <= paid
+        if data.draw(st.booleans()):  # a refund failed: its claim is released
+            amount, share = standing.pop(data.draw(st.integers(0, len(standing) - 1)))
+            claimed, surcharge_claimed = claimed - amount, surcharge_claimed - share
+            failed_any = True
+    last = refund_share(surcharge, paid, paid, surcharge_claimed)  # the rest of the money
+    assert surcharge_claimed + last == surcharge
+
+
+def test_given_half_up_rounding_then_the_shares_of_three_partial_refunds_add_up_to_the_whole() -> (
+    None
+):
+    from billbridge.domain.surcharge import refund_share
+
+    # A $100.00 payment with a $3.00 surcharge, refunded $33.33, $33.33 and $33.34.
+    shares = []
+    claimed = surcharge_claimed = 0
+    for amount in (3_333, 3_333, 3_334):
+        share = refund_share(300, 10_000, claimed + amount, surcharge_claimed)
+        shares.append(share)
+        claimed, surcharge_claimed = claimed + amount, surcharge_claimed + share
+    assert shares == [100, 100, 100]
+    assert refund_share(300, 10_000, 5_000, 0) == 150
+    assert refund_share(3, 10_000, 5_000, 0) == 2  # 1.5 cents: half up
+    assert refund_share(3, 10_000, 4_999, 0) == 1  # 1.4997 cents: down
+
+
+def refunded(pay: Surcharged, status: str = "succeeded") -> tuple[str, str]:
+    """A surcharged card payment of $100.00 (+ $3.00); answers its transaction and token."""
+    token = pay.link("pl_1", pay.bill(1, 10_000))
+    ((_, session),) = pay.page.checkout(token, [1], None, Method.CARD)
+    pay.pay(session.id)
+    pay.world.stripe.refund_status = status
+    return f"pay_{session.id}", token
+
+
+def test_given_a_partial_refund_of_a_surcharged_payment_then_the_surcharge_goes_back_in_part() -> (
+    None
+):
+    """Finding 1: a refund gave back the bills' money only; the surcharge stayed charged."""
+    pay = Surcharged()
+    txn_id, _ = refunded(pay)
+    links = pay.api.payment_links
+
+    first = links.refund(FIRM, "pl_1", txn_id, 5_000)
+
+    assert (first.amount_cents, first.surcharge_cents) == (5_000, 150)
+    (stripe_refund,) = pay.world.stripe.refunds.values()
+    assert stripe_refund["amount"] == 5_150  # Stripe refunds the bills' part and the surcharge's
+    assert stripe_refund["metadata"]["surcharge_cents"] == "150"
+    assert pay.money(1).money.paid_gl_cents == 5_000  # Paid (GL): the bills' money only
+    kinds = [(e.kind, e.amount_cents) for e in pay.world.payments.ledger]
+    assert kinds[-2:] == [(EntryKind.REFUND, -5_000), (EntryKind.SURCHARGE_REFUND, -150)]
+    refund_entry = pay.world.payments.ledger[-1]
+    assert refund_entry.allocations == () and refund_entry.account is Account.OPERATING
+    assert pay.report() == [(1, "record_payment", 5_000)]  # the surcharge is not reconciled
+
+    second = links.refund(FIRM, "pl_1", txn_id, None)  # the rest
+
+    assert (second.amount_cents, second.surcharge_cents) == (5_000, 150)
+    payment = pay.world.payments.get_transaction(FIRM, "pl_1", txn_id)
+    assert payment is not None
+    assert (payment.surcharge_refunded_cents, payment.surcharge_claimed_cents) == (300, 300)
+    assert sum(r["amount"] for r in pay.world.stripe.refunds.values()) == 10_300  # all charged
+    assert pay.money(1).money.paid_gl_cents == 0
+
+
+def test_given_a_surcharged_refund_then_its_receipt_and_the_clerk_show_the_surcharge_part() -> None:
+    from billbridge.domain.receipts import ReceiptKind, facts_of, receipt_email
+    from billbridge.domain.surcharge import surcharge_note
+
+    pay = Surcharged()
+    txn_id, _ = refunded(pay)
+    refund = pay.api.payment_links.refund(FIRM, "pl_1", txn_id, 2_500)
+
+    mail = receipt_email(
+        ReceiptKind.REFUND_SUCCEEDED,
+        facts_of(refund, {1: pay.money(1).bill}),
+        firm_name="Demo Law",
+        client_name="Ann",
+        reply_to=None,
+        pay_url=None,
+    )
+    assert mail.subject == "Refund of $25.75 from Demo Law"
+    assert "Amount: $25.75\nCard surcharge refunded: $0.75 (included)\n" in mail.text
+    assert "Invoice INV-00001: $25.00" in mail.text
+    assert surcharge_note(refund) == (
+        "With it, $0.75 of the card surcharge was given back in proportion: the client gets "
+        "$25.75 in all."
+    )
+    payment = pay.world.payments.get_transaction(FIRM, "pl_1", txn_id)
+    assert payment is not None
+    assert surcharge_note(payment) == (
+        "The client also paid a $3.00 card surcharge ($103.00 in all), kept apart from the "
+        "bills. $0.75 of it has been refunded."
+    )
+
+
+def test_given_a_surcharged_refunds_events_twice_and_out_of_order_then_counted_once() -> None:
+    """refund.updated (succeeded) before refund.created (pending), each twice, and Stripe's
+    charge.refunded: the surcharge's share is refunded once, and a refund that the bank
+    returns afterwards gives it back once."""
+    pay = Surcharged()
+    txn_id, _ = refunded(pay, status="pending")
+    refund = pay.api.payment_links.refund(FIRM, "pl_1", txn_id, 4_000)
+    assert (refund.status.value, refund.surcharge_cents) == ("pending", 120)
+    stripe = pay.world.stripe
+    (stripe_id,) = stripe.refunds
+    succeeded = stripe.refund_event(stripe_id, "refund.updated", "succeeded")
+    created = stripe.refund_event(stripe_id, "refund.created", "pending")
+    charge_refunded = stripe.charge_refunded_event(stripe_id)
+
+    outcomes = pay.deliver([succeeded, succeeded, created, charge_refunded, created])
+
+    assert outcomes == ["applied", "duplicate", "stale", "ignored", "duplicate"]
+    surcharge_entries = [
+        e.amount_cents
+        for e in pay.world.payments.ledger
+        if e.kind in (EntryKind.SURCHARGE_REFUND, EntryKind.SURCHARGE_REVERSAL)
+    ]
+    assert surcharge_entries == [-120]
+    assert pay.money(1).money.paid_gl_cents == 6_000
+
+    returned = stripe.refund_event(stripe_id, "refund.updated", "failed")
+    assert pay.deliver([returned, returned]) == ["applied", "duplicate"]
+    surcharge_entries = [
+        e.amount_cents
+        for e in pay.world.payments.ledger
+        if e.kind in (EntryKind.SURCHARGE_REFUND, EntryKind.SURCHARGE_REVERSAL)
+    ]
+    assert surcharge_entries == [-120, 120]
+    payment = pay.world.payments.get_transaction(FIRM, "pl_1", txn_id)
+    assert payment is not None
+    assert (payment.surcharge_claimed_cents, payment.surcharge_refunded_cents) == (0, 0)
+    assert pay.money(1).money.paid_gl_cents == 10_000

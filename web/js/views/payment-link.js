@@ -110,7 +110,8 @@ export async function render({ main, params, signal }) {
         t.updated_at && t.updated_at !== t.created_at ? h("span", { class: "sub" }, `Updated ${dateTime(t.updated_at)}`) : null),
       h("td", { "data-label": "Type" }, what, t.account ? h("span", { class: "sub" }, accountLabel(t.account)) : null,
         t.reference ? h("span", { class: "sub" }, `Ref. ${t.reference}`) : null),
-      h("td", { "data-label": "Amount", class: "num" }, `${isPayment ? "" : "−"}${money(t.amount_cents, currency)}`),
+      h("td", { "data-label": "Amount", class: "num" }, `${isPayment ? "" : "−"}${money(t.amount_cents, currency)}`,
+        t.surcharge_note ? h("span", { class: "sub surcharge-note" }, t.surcharge_note) : null),
       h("td", { "data-label": "Method" }, methodLabel(t.method)),
       h("td", { "data-label": "Status" }, badge(STATUS_LABELS[t.status] || t.status, STATUS_TONES[t.status]),
         t.disputed ? badge(...disputeBadge(t.dispute_status)) : null,
@@ -135,9 +136,10 @@ export async function render({ main, params, signal }) {
     button.addEventListener("click", () => openRefund({
       link, payment: { ...t, currency },
       onDone: (refund) => {
+        const withSurcharge = refund.surcharge_note ? ` ${refund.surcharge_note}` : "";
         const text = refund.status === "succeeded"
-          ? `Refund of ${money(refund.amount_cents, currency)} made.`
-          : `Refund of ${money(refund.amount_cents, currency)} started; it shows as pending until the processor confirms it.`;
+          ? `Refund of ${money(refund.amount_cents, currency)} made.${withSurcharge}`
+          : `Refund of ${money(refund.amount_cents, currency)} started; it shows as pending until the processor confirms it.${withSurcharge}`;
         replace(notice, h("p", { class: "notice good", role: "status" }, text));
         load();
       },

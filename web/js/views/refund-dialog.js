@@ -43,6 +43,9 @@ export function openRefund({ link, payment, onDone, onRefused = () => {} }) {
       h("label", { for: amountId }, `Amount to refund (${currency})`),
       h("p", { class: "hint", id: hintId }, isAch ? "Locked to the whole payment." : `Up to ${money(left, currency)}.`),
       amount),
+    payment.surcharge_cents > 0 ? h("p", { class: "notice", id: `${amountId}-surcharge` },
+      `This payment carried a ${money(payment.surcharge_cents, currency)} card surcharge. The amount above is the bills' money; `,
+      "the matching part of the surcharge is refunded with it, in proportion, and shows on the client's refund receipt.") : null,
     h("p", { class: "hint" }, "Refunds are not written to Clio: record this refund on the bill in Clio afterwards (Reconciliation lists what to record)."),
     general,
     h("div", { class: "actions end" }, cancel, submit));

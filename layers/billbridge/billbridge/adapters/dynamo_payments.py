@@ -167,6 +167,8 @@ def txn_item(txn: Transaction) -> Item:
             "requested_by_user_id": txn.requested_by_user_id,
             "requested_by_email": txn.requested_by_email,
             "surcharge_cents": txn.surcharge_cents or None,
+            "surcharge_claimed_cents": txn.surcharge_claimed_cents or None,
+            "surcharge_refunded_cents": txn.surcharge_refunded_cents or None,
         }
     )
 
@@ -201,6 +203,8 @@ def txn_from_item(firm_id: str, item: Item) -> Transaction:
         requested_by_user_id=data.get("requested_by_user_id"),
         requested_by_email=data.get("requested_by_email"),
         surcharge_cents=int(data.get("surcharge_cents") or 0),
+        surcharge_claimed_cents=int(data.get("surcharge_claimed_cents") or 0),
+        surcharge_refunded_cents=int(data.get("surcharge_refunded_cents") or 0),
     )
 
 

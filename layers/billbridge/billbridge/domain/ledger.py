@@ -37,6 +37,8 @@ class EntryKind(StrEnum):
     CHARGEBACK = "chargeback"  # money out: a chargeback withdrew the disputed amount
     CHARGEBACK_REVERSAL = "chargeback_reversal"  # money back in: the firm won the chargeback
     SURCHARGE = "surcharge"  # a card surcharge paid into operating: no bill's money
+    SURCHARGE_REFUND = "surcharge_refund"  # a refund's share of the surcharge: no bill's money
+    SURCHARGE_REVERSAL = "surcharge_reversal"  # that share came back with its refund
 
 
 @dataclass(frozen=True)
@@ -204,13 +206,8 @@ def payment_change(
     ledger: tuple[LedgerEntry, ...] = ()
     if target is TxnStatus.SUCCEEDED:
         ledger = (_entry(txn, EntryKind.PAYMENT, +1, now, event_id),)
-        if txn.surcharge_cents > 0:  # apart from the bills: Paid (GL) never counts it
-            ledger += (
-                replace(
-                    _entry(txn, EntryKind.SURCHARGE, +1, now, event_id, allocations=()),
-                    amount_cents=txn.surcharge_cents,
-                ),
-            )
+        # The surcharge apart from the bills: Paid (GL) never counts it.
+        ledger += _surcharge_entry(txn, EntryKind.SURCHARGE, +1, now, event_id)
     return PaymentChange(
         firm_id=txn.firm_id,
         event_id=event_id,
@@ -244,12 +241,27 @@ def checkout_expired_change(
     )
 
 
+def _surcharge_entry(
+    txn: Transaction, kind: EntryKind, sign: int, now: datetime, event_id: str | None
+) -> tuple[LedgerEntry, ...]:
+    """A surcharge's own entry (no bill allocation, so Paid (GL) never counts it), if any."""
+    if txn.surcharge_cents <= 0:
+        return ()
+    entry = _entry(txn, kind, sign, now, event_id, allocations=())
+    return (replace(entry, amount_cents=sign * txn.surcharge_cents),)
+
+
 def refund_request_change(
     payment: Transaction, refund: Transaction, now: datetime
 ) -> PaymentChange:
-    """A refund begins: the refund is stored pending and its amount is claimed on the payment,
-    conditional on the payment being unchanged since it was read."""
-    claimed = _bump(with_claims(payment, refund.allocations, +1), now)
+    """A refund begins: the refund is stored pending and its amount (the bills' money and its
+    share of the surcharge) is claimed on the payment, conditional on the payment being
+    unchanged since it was read."""
+    claimed = _bump(
+        with_claims(payment, refund.allocations, +1),
+        now,
+        surcharge_claimed_cents=payment.surcharge_claimed_cents + refund.surcharge_cents,
+    )
     return PaymentChange(
         firm_id=payment.firm_id,
         event_id=None,
@@ -281,20 +293,31 @@ def refund_change(
     deltas: tuple[BillDelta, ...] = ()
     if target is TxnStatus.SUCCEEDED:
         new_payment = _bump(
-            payment, now, refunded_cents=payment.refunded_cents + refund.amount_cents
+            payment,
+            now,
+            refunded_cents=payment.refunded_cents + refund.amount_cents,
+            surcharge_refunded_cents=payment.surcharge_refunded_cents + refund.surcharge_cents,
         )
         ledger = (_entry(moved, EntryKind.REFUND, -1, now, event_id),)
+        ledger += _surcharge_entry(moved, EntryKind.SURCHARGE_REFUND, -1, now, event_id)
         deltas = tuple(
             BillDelta(a.bill_id, paid_gl_cents=-a.amount_cents, refunded_cents=a.amount_cents)
             for a in refund.allocations
         )
     else:
-        released = with_claims(payment, refund.allocations, -1)
+        released = replace(
+            with_claims(payment, refund.allocations, -1),
+            surcharge_claimed_cents=payment.surcharge_claimed_cents - refund.surcharge_cents,
+        )
         if refund.status is TxnStatus.SUCCEEDED:
             new_payment = _bump(
-                released, now, refunded_cents=payment.refunded_cents - refund.amount_cents
+                released,
+                now,
+                refunded_cents=payment.refunded_cents - refund.amount_cents,
+                surcharge_refunded_cents=payment.surcharge_refunded_cents - refund.surcharge_cents,
             )
             ledger = (_entry(moved, EntryKind.REVERSAL, +1, now, event_id),)
+            ledger += _surcharge_entry(moved, EntryKind.SURCHARGE_REVERSAL, +1, now, event_id)
             deltas = tuple(
                 BillDelta(a.bill_id, paid_gl_cents=a.amount_cents, refunded_cents=-a.amount_cents)
                 for a in refund.allocations

@@ -298,16 +298,21 @@ def allocate(bills: Sequence[PayableBill], amount_cents: int | None) -> tuple[Al
 
 
 def split_by_account(
-    allocations: Sequence[Allocation], currency: str = "USD"
+    allocations: Sequence[Allocation], currency: str = "USD", *, defer_small: bool = False
 ) -> dict[Account, tuple[Allocation, ...]]:
     """One payment per account (P3): trust money and operating money never share a charge.
-    Each part must be chargeable on its own."""
+    Each part must be chargeable on its own: a part below Stripe's minimum is refused (a
+    checkout: the client chooses another amount) or, with `defer_small`, left out (a plan's
+    installment: the next installment takes it). The one split a checkout and an installment
+    both use."""
     parts: dict[Account, tuple[Allocation, ...]] = {}
     for account in (Account.TRUST, Account.OPERATING):
         mine = tuple(a for a in allocations if a.account is account)
         if not mine:
             continue
         amount = sum(a.amount_cents for a in mine)
+        if amount < MINIMUM_CHARGE_CENTS and defer_small:
+            continue
         if amount < MINIMUM_CHARGE_CENTS:
             raise RuleViolation(
                 f"The {account.value} part of this payment ({format_money(amount, currency)}) "
@@ -361,7 +366,12 @@ class Transaction:
     requested_by_user_id: str | None = None
     requested_by_email: str | None = None
     # A card surcharge charged beside the bills (domain/surcharge.py): never in Paid (GL).
+    # On a refund: the part of the payment's surcharge it gives back with the bills' money.
     surcharge_cents: int = 0
+    # Payments: the surcharge claimed by refunds (pending and succeeded) and the part of it
+    # whose refunds succeeded; never more than `surcharge_cents` (surcharge.refund_share).
+    surcharge_claimed_cents: int = 0
+    surcharge_refunded_cents: int = 0
 
     @property
     def claimed_cents(self) -> int:

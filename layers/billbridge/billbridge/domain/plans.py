@@ -34,6 +34,7 @@ from billbridge.domain.payments import (
     PayableBill,
     TxnStatus,
     allocate,
+    split_by_account,
 )
 
 # Days after a failed attempt that the next is made; one entry per retry.
@@ -287,13 +288,24 @@ def installment_allocations(
     amount = total if plan.is_last(installment) else min(wanted, total)
     if amount <= 0:
         return {}
-    parts: dict[Account, tuple[Allocation, ...]] = {}
     allocations = allocate([b for b in bills if b.payable_cents > 0], amount)
-    for account in (Account.TRUST, Account.OPERATING):
-        mine = tuple(a for a in allocations if a.account is account)
-        if mine and sum(a.amount_cents for a in mine) >= MINIMUM_CHARGE_CENTS:
-            parts[account] = mine
-    return parts
+    return split_by_account(allocations, plan.currency, defer_small=True)
+
+
+def unclaimed(plan: Plan, installment: Installment, today: date) -> Plan:
+    """The plan with this attempt's claim given up before Stripe was asked (its money was
+    taken meanwhile by a checkout's hold): the installment is due again today, to be claimed
+    afresh over what the bills may pay then."""
+    attempts = installment.attempts - 1
+    back = replace(
+        installment,
+        status=InstallmentStatus.RETRY_SCHEDULED if attempts else InstallmentStatus.SCHEDULED,
+        attempts=attempts,
+        next_attempt_on=today if attempts else None,
+        attempted_on=None,
+        parts=(),
+    )
+    return plan.with_installment(back)
 
 
 def part_txn_id(plan_id: str, number: int, attempt: int, account: Account) -> str:

@@ -133,7 +133,8 @@ def facts_of(txn: Transaction, bills: Mapping[int, Bill]) -> ReceiptFacts:
         at=txn.created_at,
         reference=reference(txn.id),
         lines=tuple(lines),
-        surcharge_cents=txn.surcharge_cents if txn.kind is TxnKind.PAYMENT else 0,
+        # A payment's surcharge, or a refund's share of it given back with the bills' money.
+        surcharge_cents=txn.surcharge_cents,
     )
 
 
@@ -190,7 +191,14 @@ def receipt_email(
     rows: list[tuple[str, str]] = [
         ("Amount", facts.charged),
         *(
-            [("Card surcharge", f"{money(facts.surcharge_cents, facts.currency)} (included)")]
+            [
+                (
+                    "Card surcharge"
+                    if facts.kind is TxnKind.PAYMENT
+                    else "Card surcharge refunded",
+                    f"{money(facts.surcharge_cents, facts.currency)} (included)",
+                )
+            ]
             if facts.surcharge_cents
             else []
         ),

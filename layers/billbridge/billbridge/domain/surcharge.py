@@ -26,7 +26,8 @@ from pydantic import (
     field_validator,
 )
 
-from billbridge.domain.payments import Account, Method
+from billbridge.domain.money import format_money
+from billbridge.domain.payments import Account, Method, Transaction, TxnKind
 
 DEFAULT_EXCLUDED_STATES = ("CT", "ME", "MA", "PR")
 MAX_PERCENT = 3
@@ -94,6 +95,27 @@ def surcharge_cents(amount_cents: int, basis_points: int) -> int:
     return (amount_cents * basis_points + 5_000) // 10_000
 
 
+def refund_share(
+    surcharge_cents: int, paid_cents: int, claimed_after_cents: int, surcharge_claimed_cents: int
+) -> int:
+    """The part of a payment's surcharge a refund gives back (card-network rules: a refunded
+    card payment refunds its surcharge, in proportion on a partial refund).
+
+    `paid_cents` is the bills' money of the payment, `claimed_after_cents` the bills' money its
+    refunds claim once this refund is counted, `surcharge_claimed_cents` the surcharge its
+    earlier refunds claim. The rule is cumulative: after refunds claiming R of P, the surcharge
+    claimed is `S * R / P` rounded half up to the cent, and this refund gives back what that
+    adds to what earlier refunds gave. So several partial refunds give back what one refund of
+    their sum would, never more than S in all (R never exceeds P), and the refund that takes
+    the last of the bills' money gives back the last of the surcharge (R = P: exactly S). A
+    refund that failed gave nothing back, so its share goes to the later refunds."""
+    if surcharge_cents <= 0 or paid_cents <= 0:
+        return 0
+    claimed = min(max(claimed_after_cents, 0), paid_cents)
+    cumulative = (2 * surcharge_cents * claimed + paid_cents) // (2 * paid_cents)
+    return max(0, min(cumulative, surcharge_cents) - surcharge_claimed_cents)
+
+
 def percent_text(settings: SurchargeSettings) -> str:
     """ "3%" or "2.5%": the rate as the client reads it."""
     bp = settings.basis_points
@@ -119,3 +141,24 @@ def surcharge_items(cents: int, settings: SurchargeSettings) -> tuple[tuple[str,
     if cents <= 0:
         return ()
     return ((f"Card surcharge ({percent_text(settings)})", cents),)
+
+
+def surcharge_note(txn: Transaction) -> str | None:
+    """The surcharge of a payment or refund in a sentence the clerk reads; None without one."""
+    if txn.surcharge_cents <= 0:
+        return None
+    surcharge = format_money(txn.surcharge_cents, txn.currency)
+    total = format_money(txn.amount_cents + txn.surcharge_cents, txn.currency)
+    if txn.kind is TxnKind.REFUND:
+        return (
+            f"With it, {surcharge} of the card surcharge was given back in proportion: "
+            f"the client gets {total} in all."
+        )
+    note = (
+        f"The client also paid a {surcharge} card surcharge ({total} in all), kept apart "
+        "from the bills."
+    )
+    if txn.surcharge_refunded_cents > 0:
+        refunded = format_money(txn.surcharge_refunded_cents, txn.currency)
+        note += f" {refunded} of it has been refunded."
+    return note

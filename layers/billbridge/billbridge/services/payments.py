@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
@@ -59,7 +59,7 @@ from billbridge.domain.reconciliation import (
     note_for,
 )
 from billbridge.domain.settings import FirmSettings
-from billbridge.domain.surcharge import card_surcharge, surcharge_items
+from billbridge.domain.surcharge import card_surcharge, refund_share, surcharge_items
 from billbridge.services.bill_pdfs import BillPdfs
 from billbridge.services.payment_accounts import PaymentAccountsService
 from billbridge.services.ports import (
@@ -355,7 +355,7 @@ class PayPage:
                 holds = self._store.holds(link.firm_id, chosen_ids, now)
                 closed = self._close_own(gateway, link, holds)
                 counted = [h for h in holds if h not in closed]
-                payable = [_payable(b, counted) for b in chosen]
+                payable = [payable_now(b, counted) for b in chosen]
                 _refuse_if_held(chosen, payable, counted)
                 parts = split_by_account(allocate(payable, amount_cents), currency_of(chosen))
                 # Only into accounts Stripe lets take charges (domain/payment_accounts.py).
@@ -481,7 +481,10 @@ def _opened(gateway: PaymentGateway, request: CheckoutRequest) -> CheckoutSessio
     return replace(made, surcharge_cents=request.surcharge_cents)
 
 
-def _payable(stored: StoredBill, holds: list[Hold]) -> PayableBill:
+def payable_now(stored: StoredBill, holds: Sequence[Hold]) -> PayableBill:
+    """What a checkout or a plan installment may still collect on a bill: its payable amount
+    (nothing when it is not awaiting payment) less every hold of other checkouts and
+    installments on it, across all its links."""
     bill = stored.bill
     return PayableBill(
         bill_id=bill.id,
@@ -831,6 +834,7 @@ class PaymentLinks:
                     "This payment has no charge to refund yet.", code="payment_not_settled"
                 )
             now = self._clock()
+            refund_cents = sum(a.amount_cents for a in allocations)
             refund = Transaction(
                 id=f"rf_{secrets.token_urlsafe(12)}",
                 firm_id=firm_id,
@@ -839,13 +843,20 @@ class PaymentLinks:
                 method=payment.method,
                 account=payment.account,
                 status=TxnStatus.PENDING,
-                amount_cents=sum(a.amount_cents for a in allocations),
+                amount_cents=refund_cents,
                 currency=payment.currency,
                 allocations=allocations,
                 created_at=now,
                 updated_at=now,
                 version=1,
                 payment_id=payment.id,
+                # The surcharge goes back with the bills' money, in proportion (card rules).
+                surcharge_cents=refund_share(
+                    payment.surcharge_cents,
+                    payment.amount_cents,
+                    payment.claimed_cents + refund_cents,
+                    payment.surcharge_claimed_cents,
+                ),
                 payment_intent_id=payment.payment_intent_id,
                 requested_by_user_id=by_user_id,
                 requested_by_email=by_email,
@@ -861,12 +872,18 @@ class PaymentLinks:
         try:
             result = self._gateway().create_refund(
                 payment.payment_intent_id,
-                refund.amount_cents,
+                # One Stripe refund of the charge: the bills' money and the surcharge's share.
+                refund.amount_cents + refund.surcharge_cents,
                 metadata={
                     "firm_id": firm_id,
                     "link_id": link_id,
                     "refund_id": refund.id,
                     "transaction_id": payment.id,
+                    **(
+                        {"surcharge_cents": str(refund.surcharge_cents)}
+                        if refund.surcharge_cents
+                        else {}
+                    ),
                 },
                 idempotency_key=refund.id,
             )

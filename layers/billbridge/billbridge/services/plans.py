@@ -9,14 +9,20 @@ import logging
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from billbridge.domain.bills import StoredBill
 from billbridge.domain.envelopes import money
 from billbridge.domain.errors import NotFound, PaymentProviderError, RuleViolation
 from billbridge.domain.fees import application_fee_cents
-from billbridge.domain.ledger import PaymentChange, payment_change
+from billbridge.domain.ledger import (
+    BillGuard,
+    CheckoutHolds,
+    PaymentChange,
+    payment_change,
+    session_holds,
+)
 from billbridge.domain.payment_links import (
     PaymentLink,
     link_token,
@@ -26,6 +32,7 @@ from billbridge.domain.payment_links import (
 )
 from billbridge.domain.payments import (
     Account,
+    Hold,
     Method,
     PayableBill,
     Transaction,
@@ -33,7 +40,6 @@ from billbridge.domain.payments import (
     TxnStatus,
     decode_allocations,
     encode_allocations,
-    held_cents,
     not_payable_reason,
 )
 from billbridge.domain.plans import (
@@ -54,9 +60,11 @@ from billbridge.domain.plans import (
     part_txn_id,
     schedule,
     settle_installment,
+    unclaimed,
 )
 from billbridge.domain.surcharge import SurchargeSettings
 from billbridge.domain.surcharge import applies as surcharge_applies
+from billbridge.services.payments import payable_now
 from billbridge.services.ports import (
     BillRepository,
     DuplicateEvent,
@@ -74,6 +82,9 @@ from billbridge.services.ports import (
 log = logging.getLogger(__name__)
 
 MAX_REPLANS = 8
+# How long an installment holds its bills while Stripe answers (seconds, as a rule): long
+# enough for a tick that died mid-charge to be finished by the next hourly tick.
+INSTALLMENT_HOLD = timedelta(hours=2)
 Clock = Callable[[], datetime]
 
 PART_EVENT_TARGETS = {
@@ -493,17 +504,83 @@ class PaymentPlans:
                 except StaleTransaction:
                     continue  # another tick claimed it: read again (and finish its charge)
                 installment = plan.current(today)
-                assert installment is not None
+                if installment is None or installment.status is not InstallmentStatus.CHARGING:
+                    return False  # the plan ended: its bills need nothing more
+            held = self._hold(plan, installment)
+            if held is None:
+                # A checkout took the money after the claim: give the claim up (Stripe was not
+                # asked) and claim again over what the bills may pay now.
+                try:
+                    self._plans.save(unclaimed(plan, installment, today), self._clock())
+                except StaleTransaction:
+                    pass
+                continue
+            if not held:
+                return False  # answered parts and an unheld rest: the next tick
             self._charge(plan, installment, today)
             return True
         raise RuntimeError(f"plan {plan_id} kept changing")
 
+    def _hold(self, plan: Plan, installment: Installment) -> bool | None:
+        """Hold the attempt's unanswered parts on their bills before Stripe is asked, as a
+        checkout holds its sessions' (services/payments.py): in one write conditional on each
+        bill's `money_version`, state and Clio balance being what was read, so an installment
+        and a one-off checkout can never both take the same payable money. Answers True when
+        held (now or by an earlier tick), None when the claimed allocation no longer fits what
+        the bills may pay beside other holds (give the claim up), False when it does not fit
+        but part of the attempt was already answered (leave it to the next tick)."""
+        todo = [
+            p
+            for p in installment.parts
+            if p.status is TxnStatus.PENDING and not p.payment_intent_id
+        ]
+        if not todo:
+            return True
+        wanted = [(p.txn_id, a) for p in todo for a in p.allocations]
+        bill_ids = sorted({a.bill_id for _, a in wanted})
+        for _ in range(MAX_REPLANS):
+            now = self._clock()
+            stored = self._bills.get_many(plan.firm_id, bill_ids)
+            holds = self._store.holds(plan.firm_id, bill_ids, now)
+            mine = {(h.bill_id, h.session_id) for h in holds if _of_plan(h, plan)}
+            if all((a.bill_id, txn_id) in mine for txn_id, a in wanted):
+                return True  # held by the tick that claimed it
+            others = [h for h in holds if not _of_plan(h, plan)]
+            fits = all(
+                a.bill_id in stored
+                and a.amount_cents <= payable_now(stored[a.bill_id], others).payable_cents
+                for _, a in wanted
+            )
+            if not fits:
+                answered = len(todo) < len(installment.parts)
+                return False if answered else None
+            expires = now + INSTALLMENT_HOLD
+            change = CheckoutHolds(
+                firm_id=plan.firm_id,
+                guards=tuple(
+                    BillGuard(
+                        b.bill.id, b.money_version, b.bill.state, b.bill.outstanding_clio_cents
+                    )
+                    for b in (stored[i] for i in bill_ids)
+                ),
+                holds=tuple(
+                    Hold(a.bill_id, plan_hold_link(plan), txn_id, a.amount_cents, expires)
+                    for txn_id, a in wanted
+                ),
+            )
+            try:
+                self._store.hold_checkout(change, now)
+            except StaleTransaction:
+                continue  # a checkout or a payment moved a bill: read again
+            return True
+        raise RuntimeError(f"the bills of plan {plan.id} kept changing")
+
     def _claim(self, plan: Plan, installment: Installment, today: date) -> Plan | None:
         """The plan with this installment's next attempt claimed and allocated, or with the
         plan ended when its bills need nothing more."""
-        payable = self._payable(plan)
-        if sum(b.payable_cents for b in payable) <= 0 and not self._pending(plan):
-            return end_paid(plan)
+        owed, payable = self._payable(plan)
+        if owed <= 0 and not self._pending(plan):
+            return end_paid(plan)  # paid (not merely held by a checkout): the plan is done
         parts = installment_allocations(plan, installment, payable)
         if not parts:
             return None  # nothing chargeable now (another checkout holds it): next tick
@@ -525,28 +602,15 @@ class PaymentPlans:
         )
         return plan.with_installment(claimed)
 
-    def _payable(self, plan: Plan) -> list[PayableBill]:
+    def _payable(self, plan: Plan) -> tuple[int, list[PayableBill]]:
+        """What the plan's bills still owe, and what they may pay now beside other checkouts'
+        and installments' holds (the plan's own, of an attempt given up, do not count). A
+        bill another checkout holds is not paid: the plan waits, it does not end."""
         stored = self._bills.get_many(plan.firm_id, list(plan.bill_ids))
         holds = self._store.holds(plan.firm_id, list(plan.bill_ids), self._clock())
-        payable = []
-        for bill_id in plan.bill_ids:
-            found = stored.get(bill_id)
-            if found is None:
-                continue
-            bill = found.bill
-            cents = found.payable_cents if found.money.payable_state else 0
-            payable.append(
-                PayableBill(
-                    bill_id=bill.id,
-                    number=bill.number,
-                    kind=bill.kind,
-                    due_at=bill.due_at,
-                    issued_at=bill.issued_at,
-                    payable_cents=max(0, cents - held_cents(holds, bill.id)),
-                    currency=bill.currency,
-                )
-            )
-        return payable
+        others = [h for h in holds if not _of_plan(h, plan)]
+        found = [stored[i] for i in plan.bill_ids if i in stored]
+        return sum(b.payable_cents for b in found), [payable_now(b, others) for b in found]
 
     def _pending(self, plan: Plan) -> bool:
         return any(i.status is InstallmentStatus.PROCESSING for i in plan.installments)
@@ -705,6 +769,9 @@ class PaymentPlans:
         for _ in range(MAX_REPLANS):
             existing = self._store.get_transaction(firm_id, link_id, proposed.id)
             change: PaymentChange | None = payment_change(existing, proposed, target, now, event_id)
+            if change is not None:
+                # The part's money is now pending, paid or failed: its hold has done its job.
+                change = replace(change, released_holds=session_holds(proposed.id, allocations))
             try:
                 if change is None:
                     if event_id is not None and not self._store.record_event(
@@ -771,6 +838,16 @@ class PaymentPlans:
 
     def _firm_address(self, settings: Any) -> str:
         return str(settings.reply_to or self._firm_notice_address or "")
+
+
+def plan_hold_link(plan: Plan) -> str:
+    """The `link_id` an installment's holds carry: never a payment link's id, so a checkout
+    on the plan's link never tries to close an installment as one of its own sessions."""
+    return f"plan:{plan.id}"
+
+
+def _of_plan(hold: Hold, plan: Plan) -> bool:
+    return hold.link_id == plan_hold_link(plan)
 
 
 def _part(plan: Plan, txn_id: str) -> tuple[Installment, Part] | None:
