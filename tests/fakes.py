@@ -209,9 +209,38 @@ class FakeEnvelopes:
     def edit_draft(self, firm_id: str, envelope_id: str, subject: str, body: str) -> Envelope:
         current = self.envelopes[(firm_id, envelope_id)]
         check_editable(current)
-        edited = replace(current, subject=subject, body=body)
+        edited = replace(current, subject=subject, body=body, edited=True)
         self.envelopes[(firm_id, envelope_id)] = edited
         return edited
+
+    def rewrite(self, envelope: Envelope, claim_token: str | None = None) -> bool:
+        from billbridge.domain.envelopes import EDITABLE, EnvelopeStatus
+
+        key = (envelope.firm_id, envelope.id)
+        current = self.envelopes.get(key)
+        if current is None or current.edited:
+            return False
+        if claim_token is None:
+            if current.status not in EDITABLE:
+                return False
+        else:
+            claims = getattr(self, "claims", {})
+            started = getattr(self, "ses_started", set())
+            if (
+                current.status is not EnvelopeStatus.SENDING
+                or claims.get(key) != claim_token
+                or key in started
+            ):
+                return False
+        self.envelopes[key] = replace(
+            current,
+            subject=envelope.subject,
+            body=envelope.body,
+            bill_ids=envelope.bill_ids,
+            drafted_amounts=envelope.drafted_amounts,
+            send_note=envelope.send_note or current.send_note,
+        )
+        return True
 
     def requeue(self, firm_id: str, envelope_id: str) -> bool:
         from billbridge.domain.envelopes import EnvelopeStatus, statuses_before

@@ -286,6 +286,16 @@ class EnvelopeOut(ApiModel):
     template: Literal["invoice", "trust_request", "mixed"] | None = Field(
         description="Which of the firm's templates the bills call for"
     )
+    edited: bool = Field(
+        default=False,
+        description="Staff changed the subject or message: a send never rewrites them, so it "
+        "is refused (409 amounts_changed) if what is payable changed since the draft",
+    )
+    send_note: str | None = Field(
+        default=None,
+        description="What the send changed so the email asks for what was payable then "
+        "(amounts re-rendered, bills with nothing payable left out), in sentences",
+    )
 
     @classmethod
     def of(cls, envelope: Envelope, bills: Mapping[int, StoredBill] | None = None) -> EnvelopeOut:
@@ -310,6 +320,8 @@ class EnvelopeOut(ApiModel):
             reminder_number=envelope.reminder_number,
             bills=[EnvelopeBillOut.of(b) for b in mine],
             template=template_kind(mine) if mine else None,  # type: ignore[arg-type]
+            edited=envelope.edited,
+            send_note=envelope.send_note,
         )
 
 

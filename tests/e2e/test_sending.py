@@ -132,3 +132,68 @@ def test_given_one_envelope_failing_then_the_others_are_still_sent(new_firm, loc
     assert "404" in failed["error"] or "Not Found" in failed["error"]
     assert sum(len(mails_to(local_stack, a)) for a in addresses) == 2
     assert mails_to(local_stack, failed["to"]) == []
+
+
+def test_given_a_payment_webhook_between_draft_and_send_then_the_email_asks_for_the_rest(
+    new_firm, local_stack, stripe_sandbox
+):
+    """The race of issue 13: the clerk drafts, the client pays part through the link of an
+    earlier email (Stripe's webhook lands, Paid (GL) grows, Clio not told), then the clerk
+    sends: the workflow's send step re-renders the draft to what is payable now."""
+    from tests.e2e.test_payments import paid_gl, send_bills
+
+    firm, clio = new_firm()
+    client, (bill_id,), _ = send_bills(firm, clio, [{"total_cents": 50_000}], aggregate=False)
+    address = f"{clio.account}@client.example"
+    drafted = firm.post("/envelopes", {"bill_ids": [bill_id]})
+    assert drafted.status_code == 201, drafted.text
+    (draft,) = drafted.json()["envelopes"]
+    assert "$500.00" in draft["body"]
+
+    (session,) = client.sessions([bill_id], amount_cents=20_000)
+    stripe_sandbox.pay(session["id"], "card")
+    assert paid_gl(firm)[bill_id] == 20_000
+
+    run = firm.post(f"/batches/{draft['batch_id']}/send")
+    assert run.status_code == 202, run.text
+    (sent,) = wait_envelopes(firm, draft["batch_id"])
+
+    assert sent["status"] == "sent", sent
+    number = sent["bills"][0]["number"]
+    assert sent["send_note"] == (
+        f"Updated when sent to ask for what was payable then. {number} was $500.00 and is now "
+        "$300.00."
+    )
+    # The bill's two emails (the client's receipt goes to the same address, with no PDF).
+    first, second = [m for m in mails_to(local_stack, address) if m["attachments"]]
+    assert "$500.00" in first["body"]
+    assert "$300.00" in second["body"] and "$500.00" not in second["body"]
+    assert client.outstanding() == {bill_id: 30_000}
+
+
+def test_given_a_bill_paid_in_full_after_drafting_when_sent_then_409_and_no_email(
+    new_firm, local_stack, stripe_sandbox
+):
+    from tests.e2e.test_payments import paid_gl, send_bills
+
+    firm, clio = new_firm()
+    client, (bill_id,), _ = send_bills(firm, clio, [{"total_cents": 40_000}], aggregate=False)
+    (draft,) = firm.post("/envelopes", {"bill_ids": [bill_id]}).json()["envelopes"]
+    (session,) = client.sessions([bill_id])
+    stripe_sandbox.pay(session["id"], "card")
+    assert paid_gl(firm)[bill_id] == 40_000
+
+    answer = firm.post(f"/envelopes/{draft['id']}/send")
+
+    assert answer.status_code == 409, answer.text
+    error = answer.json()["error"]
+    assert error["code"] == "nothing_payable"
+    assert error["message"].endswith(
+        "cannot be sent: it is already paid through BillBridge ($400.00 in Paid (GL)), which "
+        "Clio does not show yet, so nothing is payable on it."
+    )
+    assert firm.get(f"/envelopes/{draft['id']}").json()["status"] == "draft"
+    bill_emails = [
+        m for m in mails_to(local_stack, f"{clio.account}@client.example") if m["attachments"]
+    ]
+    assert len(bill_emails) == 1  # the first send's, not this draft's

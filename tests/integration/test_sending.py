@@ -479,3 +479,88 @@ def test_given_many_sends_when_counting_aws_clients_made_then_one_per_service_se
     assert {e["status"] for e in _wait_statuses(inproc, session, batch["batch_id"])} == {"sent"}
     assert made.count("stepfunctions") <= 1
     assert made.count("sesv2") <= 1
+
+
+def _sync(stack, session) -> None:
+    """A manual sync, waited for (Clio's changes are then in the store)."""
+    started = session.post(f"{stack.api.url}/sync")
+    assert started.status_code == 202, started.text
+    deadline = time.monotonic() + 60
+    while session.get(f"{stack.api.url}/sync/{started.json()['id']}").json()["status"] == "running":
+        assert time.monotonic() < deadline, "sync never finished"
+        time.sleep(0.1)
+
+
+def _payable(stack, session) -> dict[str, int]:
+    items = session.get(
+        f"{stack.api.url}/invoices", params={"states": "awaiting_payment,void", "page_size": 200}
+    ).json()["items"]
+    return {i["id"]: i["outstanding_clio_cents"] - i["paid_gl_cents"] for i in items}
+
+
+def test_given_clio_changed_after_drafting_when_the_batch_is_sent_then_emails_ask_for_now(inproc):
+    """A draft's amounts are checked again in the workflow's send step: a balance Clio lowered
+    is re-rendered, a bill voided in Clio is never emailed (docs/sending.md, "Amounts at send")."""
+    session, batch = _firm_with_drafts(inproc, "amounts-now", 2)
+    lowered, voided = batch["envelopes"]
+    assert "$100.00" in lowered["body"]
+    inproc.clio.state.update_bill(int(lowered["bill_ids"][0]), balance_cents=6_000, notify=False)
+    inproc.clio.state.update_bill(int(voided["bill_ids"][0]), state="void", notify=False)
+    _sync(inproc, session)
+
+    run = session.post(f"{inproc.api.url}/batches/{batch['batch_id']}/send")
+    assert run.status_code == 202, run.text
+    inproc.wait_execution(run.json()["execution_id"])
+
+    by_id = {e["id"]: e for e in _wait_statuses(inproc, session, batch["batch_id"])}
+    sent, refused = by_id[lowered["id"]], by_id[voided["id"]]
+    (mail,) = [m for m in inproc.outbox() if m["to"] == [sent["to"]]]
+    assert "$60.00" in mail["body"] and "$100.00" not in mail["body"]
+    assert sent["status"] == "sent" and "$60.00" in sent["body"]
+    number = sent["bills"][0]["number"]
+    assert sent["send_note"] == (
+        "Updated when sent to ask for what was payable then. "
+        f"{number} was $100.00 and is now $60.00."
+    )
+    assert refused["status"] == "failed"
+    assert refused["error"] == (
+        f"Not sent: {refused['bills'][0]['number']} cannot be sent: the firm voided it in Clio, "
+        "so nothing is payable on it."
+    )
+    assert [m for m in inproc.outbox() if m["to"] == [refused["to"]]] == []
+
+
+def test_given_an_edited_draft_whose_balance_changed_when_sent_then_409_and_no_email(inproc):
+    session, batch = _firm_with_drafts(inproc, "edited-409", 1)
+    (envelope,) = batch["envelopes"]
+    edited = session.patch(
+        f"{inproc.api.url}/envelopes/{envelope['id']}",
+        json={"body": "Please pay $100.00 by Friday.\n\n{{ pay_link }}"},
+    )
+    assert edited.status_code == 200 and edited.json()["edited"] is True
+    inproc.clio.state.update_bill(int(envelope["bill_ids"][0]), balance_cents=2_500, notify=False)
+    _sync(inproc, session)
+
+    answer = session.post(f"{inproc.api.url}/envelopes/{envelope['id']}/send")
+
+    assert answer.status_code == 409, answer.text
+    error = answer.json()["error"]
+    number = envelope["bills"][0]["number"]
+    assert error["code"] == "amounts_changed" and error["field"] == "id"
+    assert error["message"] == (
+        f"What is payable changed since this envelope was drafted. {number} was $100.00 and is "
+        "now $25.00. It is not sent, because its subject or message was edited, so BillBridge "
+        f"does not rewrite them: draft {number} again to send what is payable now."
+    )
+    still = session.get(f"{inproc.api.url}/envelopes/{envelope['id']}").json()
+    assert still["status"] == "draft" and still["body"].startswith("Please pay $100.00")
+    assert [m for m in inproc.outbox() if m["to"] == [envelope["to"]]] == []
+    # Drafted again, it asks for what is payable now and goes.
+    again = session.post(f"{inproc.api.url}/envelopes", json={"bill_ids": envelope["bill_ids"]})
+    (redrafted,) = again.json()["envelopes"]
+    assert "$25.00" in redrafted["body"]
+    run = session.post(f"{inproc.api.url}/envelopes/{redrafted['id']}/send")
+    assert run.status_code == 202, run.text
+    inproc.wait_execution(run.json()["execution_id"])
+    (mail,) = [m for m in inproc.outbox() if m["to"] == [envelope["to"]]]
+    assert "$25.00" in mail["body"]

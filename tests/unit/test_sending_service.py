@@ -20,6 +20,7 @@ from billbridge.domain.bills import Bill, BillKind, BillState, Client, StoredBil
 from billbridge.domain.envelopes import EnvelopeStatus, can_move
 from billbridge.domain.errors import (
     ClioUnreachable,
+    Conflict,
     EmailNotSent,
     RuleViolation,
     SesThrottled,
@@ -165,6 +166,104 @@ def test_given_a_bill_paid_through_billbridge_after_drafting_then_its_envelope_i
         "Not sent: INV-1 cannot be sent: it is already paid through BillBridge ($100.00 in "
         "Paid (GL)), which Clio does not show yet, so nothing is payable on it."
     )
+
+
+def _paid_in_part(app: SendApp, bill_id: int, cents: int) -> None:
+    """A payment through BillBridge that Clio does not show yet (Paid (GL) grows)."""
+    stored = app.bills.items[(FIRM, bill_id)]
+    app.bills.items[(FIRM, bill_id)] = replace(
+        stored, paid_gl_cents=cents, baseline_outstanding_cents=stored.bill.outstanding_clio_cents
+    )
+
+
+def test_given_a_partial_payment_after_drafting_when_sent_then_the_email_asks_for_the_rest(app):
+    (envelope_id,) = app.draft(1)
+    assert "$100.00" in app.envelope(envelope_id).body
+    _paid_in_part(app, 1, 3_000)
+
+    (result,) = run_workflow(app, [envelope_id])
+
+    assert result["outcome"] == "sent"
+    (mail,) = app.mailer.sent
+    assert "$70.00" in mail.text and "$100.00" not in mail.text
+    sent = app.envelope(envelope_id)
+    assert "$70.00" in sent.body and sent.subject == mail.subject
+    assert sent.drafted_amounts == ((1, 7_000),)
+    assert sent.send_note == (
+        "Updated when sent to ask for what was payable then. INV-1 was $100.00 and is now $70.00."
+    )
+
+
+def test_given_an_edited_draft_whose_amount_changed_when_sent_then_refused_and_not_emailed(app):
+    (envelope_id,) = app.draft(1)
+    app.drafting.edit(FIRM, envelope_id, None, "Dear client, please pay $100.00 today.")
+    _paid_in_part(app, 1, 3_000)
+
+    with pytest.raises(Conflict) as refused:
+        app.requests.send_envelope(FIRM, envelope_id)
+
+    assert refused.value.code == "amounts_changed"
+    assert refused.value.message == (
+        "What is payable changed since this envelope was drafted. INV-1 was $100.00 and is now "
+        "$70.00. It is not sent, because its subject or message was edited, so BillBridge does "
+        "not rewrite them: draft INV-1 again to send what is payable now."
+    )
+    assert app.status(envelope_id) is EnvelopeStatus.DRAFT and app.starter.started == []
+    # The same race after the API's check: the send step fails it, saying the same.
+    (result,) = run_workflow(app, [envelope_id])
+    assert result["outcome"] == "cancelled" and app.mailer.sent == []
+    assert app.envelope(envelope_id).error == f"Not sent: {refused.value.message}"
+
+
+def test_given_an_edit_that_changes_nothing_then_the_draft_is_still_the_templates(app):
+    (envelope_id,) = app.draft(1)
+    draft = app.envelope(envelope_id)
+    app.drafting.edit(FIRM, envelope_id, draft.subject, draft.body)
+    assert app.envelope(envelope_id).edited is False
+    _paid_in_part(app, 1, 1_000)
+
+    envelope, _ = app.requests.send_envelope(FIRM, envelope_id)
+
+    assert "$90.00" in envelope.body and "$100.00" not in envelope.body
+
+
+def test_given_an_aggregate_envelope_when_one_bill_was_paid_then_it_is_left_out_of_the_email(
+    app,
+):
+    for bill_id in (1, 2):
+        stored = app.bills.items[(FIRM, bill_id)]
+        app.bills.items[(FIRM, bill_id)] = replace(
+            stored, bill=replace(stored.bill, client=bill(1).bill.client)
+        )
+    app.settings.items[FIRM] = app.settings.items[FIRM].model_copy(
+        update={"aggregate_payment_links": True}
+    )
+    (envelope_id,) = app.draft(1, 2)
+    _paid_in_part(app, 2, 10_000)
+
+    envelope, _ = app.requests.send_envelope(FIRM, envelope_id)
+    assert envelope.bill_ids == (1,)
+    (result,) = run_workflow(app, [envelope_id])
+
+    assert result["outcome"] == "sent"
+    (mail,) = app.mailer.sent
+    assert [name for name, _ in mail.attachments] == ["INV-1.pdf"]
+    assert "INV-2" not in mail.text and "INV-2" not in mail.subject
+    sent = app.envelope(envelope_id)
+    assert sent.bill_ids == (1,) and app.links.for_bills(FIRM, (1,)) is not None
+    assert sent.send_note is not None and "Left out: INV-2 cannot be sent" in sent.send_note
+
+
+def test_given_nothing_payable_when_sent_through_the_api_then_409_and_nothing_started(app):
+    (envelope_id,) = app.draft(1)
+    _paid_in_part(app, 1, 10_000)
+
+    with pytest.raises(Conflict) as refused:
+        app.requests.send_envelope(FIRM, envelope_id)
+
+    assert refused.value.code == "nothing_payable"
+    assert refused.value.message.startswith("INV-1 cannot be sent: it is already paid")
+    assert app.starter.started == [] and app.status(envelope_id) is EnvelopeStatus.DRAFT
 
 
 def test_given_the_same_bills_sent_twice_then_the_second_email_carries_the_same_link(app):

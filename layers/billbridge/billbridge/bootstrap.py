@@ -602,7 +602,12 @@ def build_api(config: PaymentsApiConfig, adapters: Adapters = Adapters()) -> Api
             pdfs=w.bill_pdfs(),
             clock=w.clock,
         ),
-        sending=SendRequests(envelopes=w.envelopes, starter=w.send_starter()),
+        sending=SendRequests(
+            envelopes=w.envelopes,
+            starter=w.send_starter(),
+            bills=w.bills,
+            settings=w.settings,
+        ),
         payment_links=PaymentLinks(
             links=w.links,
             bills=w.bills,

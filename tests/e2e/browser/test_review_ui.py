@@ -194,3 +194,26 @@ def test_settings_preview_validation_and_default_filter(staff, new_firm):
     page.get_by_role("link", name="Invoices").click()
     expect(page.locator("summary")).to_have_text("Clio Status: Paid")
     expect(page.locator("table.invoices tbody tr")).to_have_count(1)
+
+
+def test_settings_previews_the_mixed_template_with_its_merge_fields(staff, new_firm):
+    firm, _ = new_firm()
+    page = staff.open(firm.firm_id, "#/settings")
+
+    mixed = page.get_by_role("group", name="Invoices and trust requests together")
+    for field in ("invoice_lines", "invoice_amount_due", "trust_request_lines", "trust_amount_due"):
+        expect(mixed.locator(".mixed-fields dt", has_text=f"{{{{ {field} }}}}")).to_be_visible()
+    preview = mixed.locator(".preview")
+    expect(preview).to_contain_text("Trust requests ($500.00):")
+
+    mixed.get_by_label("Message").fill(
+        "Invoices {{ invoice_amount_due }}:\n{{ invoice_lines }}\n"
+        "Trust {{ trust_amount_due }}:\n{{ trust_request_lines }}"
+    )
+    expect(preview).to_contain_text("Invoices $1,000.00:\nINV-0042: $1,000.00")
+    expect(preview).to_contain_text("Trust $500.00:\nTR-0043: $500.00")
+    expect(preview.get_by_text("Not a merge field")).to_have_count(0)
+    page.get_by_role("button", name="Save settings").click()
+    expect(page.locator("main").get_by_text("Settings saved.")).to_be_visible()
+    saved = firm.get("/settings").json()["templates"]["mixed"]
+    assert saved["body"].startswith("Invoices {{ invoice_amount_due }}:")

@@ -6,9 +6,14 @@ import { describe, getJson, sendJson } from "../api.js";
 import { isAdmin } from "../auth.js";
 import { announce, errorBox, h, loadingBox, newId, pageTitle, replace, setFieldError, textField } from "../dom.js";
 import { BILL_STATES } from "../format.js";
-import { MERGE_FIELDS, preview } from "./template-preview.js";
+import { MERGE_FIELDS, MIXED_FIELDS, preview } from "./template-preview.js";
 
-const TEMPLATE_KINDS = [["invoice", "Invoice email"], ["trust_request", "Trust request email"], ["reminder", "Payment reminder email"]];
+const TEMPLATE_KINDS = [
+  ["invoice", "Invoice email"],
+  ["trust_request", "Trust request email"],
+  ["mixed", "Invoices and trust requests together"],
+  ["reminder", "Payment reminder email"],
+];
 const REMINDER_NUMBERS = [
   ["first_after_days", "First reminder, days after the bill was sent", 1, 365],
   ["repeat_every_days", "Then every, in days", 1, 365],
@@ -150,6 +155,9 @@ function templateEditor(kind, title, template, firmName) {
   const headingId = newId("tpl");
   const element = h("fieldset", { class: "template", "aria-labelledby": headingId },
     h("legend", { id: headingId }, title),
+    kind === "mixed" ? h("div", { class: "hint mixed-fields" },
+      h("p", {}, "Used when one email carries both operating invoices and trust requests (Aggregate Payment Links). These merge fields list them apart:"),
+      h("dl", {}, MIXED_FIELDS.map((name) => [h("dt", {}, h("code", {}, `{{ ${name} }}`)), h("dd", {}, MERGE_FIELDS[name][0])]))) : null,
     h("div", { class: "template-grid" },
       h("div", {}, subject.field, body.field),
       h("div", { class: "preview", "aria-label": `${title} preview` },

@@ -6,12 +6,19 @@
 export const MERGE_FIELDS = {
   client_name: ["the client's name as in Clio", "Acme Ltd"],
   bill_numbers: ["the envelope's bill numbers, comma-separated", "INV-0042, INV-0043"],
-  amount_due: ["what is outstanding on the envelope's bills, formatted", "$1,500.00"],
-  amounts_due: ["each bill's number and outstanding amount, one per line", "INV-0042: $1,000.00\nINV-0043: $500.00"],
+  amount_due: ["what is payable now on the envelope's bills, formatted", "$1,500.00"],
+  amounts_due: ["each bill's number and the amount payable now, one per line", "INV-0042: $1,000.00\nINV-0043: $500.00"],
+  invoice_lines: ["the envelope's operating invoices, number and amount, one per line", "INV-0042: $1,000.00"],
+  invoice_amount_due: ["what is payable now on the envelope's operating invoices", "$1,000.00"],
+  trust_request_lines: ["the envelope's trust requests, number and amount, one per line", "TR-0043: $500.00"],
+  trust_amount_due: ["what is payable now on the envelope's trust requests", "$500.00"],
   due_dates: ["the bills' due dates, comma-separated", "Oct 31, 2026"],
   firm_name: ["the firm's name from settings", "Smith & Jones LLP"],
   pay_link: ["the payment link (filled in when the envelope is sent)", "https://pay.example.com/pay/abc"],
 };
+
+// The merge fields that list a mixed envelope's invoices and trust requests apart.
+export const MIXED_FIELDS = ["invoice_lines", "invoice_amount_due", "trust_request_lines", "trust_amount_due"];
 
 const PLACEHOLDER = /\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}/g;
 

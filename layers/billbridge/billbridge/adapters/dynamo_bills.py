@@ -437,16 +437,24 @@ class DynamoBillRepository(DynamoRepository):
         if before_bill_id is not None:
             condition += " AND gsi1sk < :before"
             values[":before"] = {"S": bill_sk(before_bill_id)}
+        return self._query_up_to(
+            wanted,
+            IndexName=index,
+            KeyConditionExpression=condition,
+            ExpressionAttributeValues=values,
+            ScanIndexForward=False,
+        )
+
+    def _query_up_to(self, wanted: int, **query: Any) -> list[Item]:
+        """Up to `wanted` items of one Query, paging on until enough are found or it ends:
+        Limit is a ceiling, not a promise (a 1 MB response, or a filter dropping items, ends a
+        page early)."""
         found: list[Item] = []
         start: Item | None = None
-        # Limit is a ceiling, not a promise: a 1 MB response ends early, so keep going.
         while len(found) < wanted:
             args: dict[str, Any] = {
                 "TableName": self._table,
-                "IndexName": index,
-                "KeyConditionExpression": condition,
-                "ExpressionAttributeValues": values,
-                "ScanIndexForward": False,
+                **query,
                 "Limit": wanted - len(found),
             }
             if start:
@@ -605,27 +613,15 @@ class DynamoBillRepository(DynamoRepository):
         extra: dict[str, Any] = {}
         if filter_expression:
             extra["FilterExpression"] = filter_expression
-        found: list[Item] = []
-        start: Item | None = None
-        while len(found) < wanted:
-            args: dict[str, Any] = {
-                "TableName": self._table,
-                "IndexName": index,
-                "KeyConditionExpression": condition,
-                "ExpressionAttributeNames": names,
-                "ExpressionAttributeValues": values,
-                "ScanIndexForward": forward,
-                "Limit": wanted - len(found),
-                **extra,
-            }
-            if start:
-                args["ExclusiveStartKey"] = start
-            response = self._retrying(partial(self._read, "query", **args))
-            found.extend(response.get("Items", []))
-            start = response.get("LastEvaluatedKey")
-            if not start:
-                break
-        return found
+        return self._query_up_to(
+            wanted,
+            IndexName=index,
+            KeyConditionExpression=condition,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+            ScanIndexForward=forward,
+            **extra,
+        )
 
     # -- bill PDFs ------------------------------------------------------------------------------
 

@@ -73,8 +73,19 @@ def envelope_item(envelope: Envelope) -> Item:
         # First sends are stored without it (as before reminders existed).
         "purpose": None if envelope.purpose is EnvelopePurpose.SEND else envelope.purpose.value,
         "reminder_number": envelope.reminder_number,
+        "drafted_amounts": _amounts_attr(envelope.drafted_amounts),
+        "edited": True if envelope.edited else None,
+        "send_note": envelope.send_note,
     }
     return to_item({k: v for k, v in values.items() if v is not None})
+
+
+def _amounts_attr(amounts: tuple[tuple[int, int], ...] | None) -> list[list[int]] | None:
+    return None if amounts is None else [[int(b), int(c)] for b, c in amounts]
+
+
+def _amounts_of(value: Any) -> tuple[tuple[int, int], ...] | None:
+    return None if value is None else tuple((int(b), int(c)) for b, c in value)
 
 
 def envelope_from_item(firm_id: str, item: Item) -> Envelope:
@@ -102,6 +113,9 @@ def envelope_from_item(firm_id: str, item: Item) -> Envelope:
         reminder_number=(
             int(data["reminder_number"]) if data.get("reminder_number") is not None else None
         ),
+        drafted_amounts=_amounts_of(data.get("drafted_amounts")),
+        edited=bool(data.get("edited")),
+        send_note=data.get("send_note"),
     )
 
 
@@ -171,7 +185,7 @@ class DynamoEnvelopeRepository(DynamoRepository):
         update = Update(
             self._table, {"pk": {"S": firm_pk(firm_id)}, "sk": {"S": envelope_sk(envelope_id)}}
         )
-        update.set("subject", subject).set("body", body)
+        update.set("subject", subject).set("body", body).set("edited", True)
         update.when(f"attribute_exists({update.name('pk')}) AND {status_in(update, EDITABLE)}")
         try:
             self._update(update)
@@ -186,6 +200,40 @@ class DynamoEnvelopeRepository(DynamoRepository):
         edited = self.get(firm_id, envelope_id)
         assert edited is not None
         return edited
+
+    def rewrite(self, envelope: Envelope, claim_token: str | None = None) -> bool:
+        """Store the envelope's text, bills and amounts as re-rendered for its send (an
+        unedited draft whose amounts changed: docs/sending.md, "Amounts at send"). Without a
+        claim token only while it is editable (draft or failed); with one, only while that run
+        holds it and no SES call was started. False when the condition did not hold."""
+        update = Update(
+            self._table,
+            {"pk": {"S": firm_pk(envelope.firm_id)}, "sk": {"S": envelope_sk(envelope.id)}},
+        )
+        update.set("subject", envelope.subject).set("body", envelope.body)
+        update.set("bill_ids", [int(i) for i in envelope.bill_ids])
+        update.set("drafted_amounts", _amounts_attr(envelope.drafted_amounts))
+        if envelope.send_note is not None:
+            update.set("send_note", envelope.send_note)
+        if claim_token is None:
+            update.when(
+                f"attribute_exists({update.name('pk')}) AND {status_in(update, EDITABLE)}"
+                f" AND attribute_not_exists({update.name('edited')})"
+            )
+        else:
+            update.when(
+                f"{update.name('claim_token')} = {update.value(claim_token)} AND "
+                f"{update.name('status')} = {update.value(EnvelopeStatus.SENDING.value)} AND "
+                f"attribute_not_exists({update.name('ses_started_at')}) AND "
+                f"attribute_not_exists({update.name('edited')})"
+            )
+        try:
+            self._update(update)
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
 
     def requeue(self, firm_id: str, envelope_id: str) -> bool:
         """failed -> draft, its error cleared: it is to be sent again, and its run's result is

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from enum import StrEnum
 
 from billbridge.domain.bills import BillKind, Client, StoredBill
 from billbridge.domain.email_headers import check_header_text, header_safe
-from billbridge.domain.errors import RuleViolation
+from billbridge.domain.errors import Conflict, RuleViolation
 from billbridge.domain.money import CURRENCY_SIGNS as CURRENCY_SIGNS  # older callers import it here
 from billbridge.domain.money import format_money
 from billbridge.domain.settings import FirmSettings
@@ -102,6 +102,14 @@ class Envelope:
     error: str | None = None
     purpose: EnvelopePurpose = EnvelopePurpose.SEND
     reminder_number: int | None = None  # a reminder's slot (1 = the first reminder)
+    # What each bill's payable amount was when the text was rendered (bill id, cents), so the
+    # send can tell whether the text still asks for what is payable (None: drafted before this
+    # was kept; only "nothing payable" is checked for those).
+    drafted_amounts: tuple[tuple[int, int], ...] | None = None
+    # Staff changed the subject or message (PATCH): the text is theirs, not the template's.
+    edited: bool = False
+    # What the send changed to ask for what was payable then, in a sentence (or None).
+    send_note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -224,6 +232,114 @@ def draft_text(bills: Sequence[StoredBill], settings: FirmSettings) -> tuple[str
     # The subject is a header: merged values from Clio (a client's name, `amounts_due`'s lines)
     # must not break it, so it is made one line; the template itself was checked when saved.
     return header_safe(rendered["subject"]).strip(), rendered["body"]
+
+
+def drafted_amounts(bills: Sequence[StoredBill]) -> tuple[tuple[int, int], ...]:
+    """The amounts an envelope's text is rendered with, kept to be compared at send."""
+    return tuple((b.bill.id, b.payable_cents) for b in bills)
+
+
+# StoredBill.unsendable's codes for "nothing is payable on this bill now".
+NOTHING_PAYABLE_CODES = frozenset({"bill_not_outstanding", "nothing_payable", "payment_pending"})
+
+
+@dataclass(frozen=True)
+class AmountsChanged:
+    """How what an envelope asks for differs from what is payable now: the bills still payable
+    (in the envelope's order), a sentence per bill whose amount changed, and why each bill with
+    nothing payable now cannot be sent."""
+
+    payable: tuple[StoredBill, ...]
+    changes: tuple[str, ...]
+    unpayable: tuple[str, ...]
+
+    def summary(self, *, left_out: bool) -> str:
+        """What changed, in sentences; `left_out` when the bills with nothing payable are
+        being dropped from the envelope (else they are named as what stops it)."""
+        parts = []
+        if self.changes:
+            text = "; ".join(self.changes)
+            parts.append(_sentence(text[:1].upper() + text[1:]))
+        for reason in self.unpayable:
+            parts.append(f"Left out: {_sentence(reason)}" if left_out else _sentence(reason))
+        return " ".join(parts)
+
+
+def _sentence(text: str) -> str:
+    return text if text.endswith((".", "!", "?")) else f"{text}."
+
+
+def amounts_changed(envelope: Envelope, stored: Mapping[int, StoredBill]) -> AmountsChanged | None:
+    """None when every bill of the envelope is still payable for exactly the amount its text
+    was rendered with; else what changed. A bill no longer stored counts as not payable."""
+    drafted = dict(envelope.drafted_amounts or ())
+    payable: list[StoredBill] = []
+    changes: list[str] = []
+    unpayable: list[str] = []
+    for bill_id in envelope.bill_ids:
+        bill = stored.get(bill_id)
+        if bill is None:
+            unpayable.append(f"bill {bill_id} is no longer among the firm's synced bills")
+            continue
+        problem = bill.unsendable()
+        if problem is not None and problem.code in NOTHING_PAYABLE_CODES:
+            unpayable.append(problem.message)
+            continue
+        payable.append(bill)
+        was = drafted.get(bill_id)
+        if envelope.drafted_amounts is not None and was != bill.payable_cents:
+            currency = bill.bill.currency
+            changes.append(
+                f"{bill.bill.number} was {format_money(was or 0, currency)} and is now "
+                f"{format_money(bill.payable_cents, currency)}"
+            )
+    if not changes and not unpayable:
+        return None
+    return AmountsChanged(tuple(payable), tuple(changes), tuple(unpayable))
+
+
+TextRenderer = Callable[[Sequence[StoredBill]], tuple[str, str]]
+
+
+def refresh_for_send(
+    envelope: Envelope, stored: Mapping[int, StoredBill], render_text: TextRenderer
+) -> Envelope | None:
+    """What an envelope must say when it is sent: every amount it asks for is what is payable
+    now (docs/sending.md, "Amounts at send"). None when it says so already; else the envelope
+    re-rendered from the template for its bills still payable, their amounts now, with a note
+    saying what changed. Conflict, naming the bills, when it cannot be sent as it stands:
+    nothing is payable on any of its bills, or staff edited its text (their words are not
+    rewritten, and may name the old amounts), or it was drafted before amounts were kept."""
+    changed = amounts_changed(envelope, stored)
+    if changed is None:
+        return None
+    if not changed.payable:
+        raise Conflict(_sentence(changed.unpayable[0]), field="id", code="nothing_payable")
+    numbers = ", ".join(stored[i].bill.number for i in envelope.bill_ids if i in stored)
+    if envelope.edited or envelope.drafted_amounts is None:
+        why = (
+            "its subject or message was edited, so BillBridge does not rewrite them"
+            if envelope.edited
+            else "it was drafted before BillBridge kept its amounts"
+        )
+        raise Conflict(
+            "What is payable changed since this envelope was drafted. "
+            f"{changed.summary(left_out=False)} It is not sent, because {why}: draft "
+            f"{numbers or 'its bills'} again to send what is payable now.",
+            field="id",
+            code="amounts_changed",
+        )
+    subject, body = render_text(changed.payable)
+    return replace(
+        envelope,
+        bill_ids=tuple(b.bill.id for b in changed.payable),
+        subject=subject,
+        body=body,
+        drafted_amounts=drafted_amounts(changed.payable),
+        send_note=(
+            f"Updated when sent to ask for what was payable then. {changed.summary(left_out=True)}"
+        ),
+    )
 
 
 def check_batch_size(envelope_count: int) -> None:

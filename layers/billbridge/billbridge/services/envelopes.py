@@ -14,9 +14,11 @@ from billbridge.domain.envelopes import (
     Envelope,
     EnvelopeStatus,
     check_batch_size,
+    check_editable,
     check_sendable,
     check_subject,
     draft_text,
+    drafted_amounts,
     group_bills,
     new_batch_id,
     new_envelope_id,
@@ -87,6 +89,7 @@ class EnvelopeService:
                     body=body,
                     status=EnvelopeStatus.DRAFT,
                     created_at=now,
+                    drafted_amounts=drafted_amounts(group),
                 )
             )
         batch = Batch(
@@ -112,6 +115,12 @@ class EnvelopeService:
         if subject is not None:
             check_subject(subject)
         current = self.get(firm_id, envelope_id)
+        if (subject is None or subject == current.subject) and (
+            body is None or body == current.body
+        ):
+            # Saved unchanged: still the template's text, so a send may re-render its amounts.
+            check_editable(current)
+            return current
         return self._envelopes.edit_draft(
             firm_id,
             envelope_id,

@@ -134,6 +134,12 @@ class EnvelopeRepository(Protocol):
         when it is not an editable envelope of the firm."""
         ...
 
+    def rewrite(self, envelope: Envelope, claim_token: str | None = None) -> bool:
+        """Store an unedited envelope's re-rendered text, bills and amounts: while it is
+        editable (no claim token), or while the run holding `claim_token` has not called SES.
+        False when that does not hold."""
+        ...
+
     def requeue(self, firm_id: str, envelope_id: str) -> bool:
         """A failed envelope back to draft (error cleared), to be sent again; False when it was
         not failed."""

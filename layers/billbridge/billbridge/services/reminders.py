@@ -22,6 +22,7 @@ from billbridge.domain.envelopes import (
     Envelope,
     EnvelopePurpose,
     EnvelopeStatus,
+    drafted_amounts,
     new_batch_id,
     new_envelope_id,
 )
@@ -173,6 +174,7 @@ class RemindersService:
             payment_link_id=stored.payment_link_id,
             purpose=EnvelopePurpose.REMINDER,
             reminder_number=slot,
+            drafted_amounts=drafted_amounts([stored]),
         )
         if not self._reminders.claim(firm_id, bill.id, slot, anchor, batch, envelope):
             return None  # another tick claimed this slot, or the bill changed meanwhile

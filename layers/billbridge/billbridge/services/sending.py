@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from billbridge.domain.bills import StoredBill
 from billbridge.domain.connection import ClioConnection
 from billbridge.domain.email_headers import address_problem, header_problem
 from billbridge.domain.envelopes import (
@@ -27,10 +28,13 @@ from billbridge.domain.envelopes import (
     attachment_name,
     can_move,
     check_sendable_envelope,
+    draft_text,
+    refresh_for_send,
     statuses_before,
 )
 from billbridge.domain.errors import (
     ClioUnreachable,
+    Conflict,
     EmailNotSent,
     NotConnected,
     NotFound,
@@ -45,7 +49,8 @@ from billbridge.domain.payment_links import (
     new_link_id,
     token_hash,
 )
-from billbridge.domain.reminders import stop_reason
+from billbridge.domain.reminders import reminder_text, stop_reason
+from billbridge.domain.settings import FirmSettings
 from billbridge.domain.sync import utcnow
 from billbridge.domain.templates import PAY_LINK_MARKER, fill_pay_link
 from billbridge.services.bill_pdfs import BillPdfs
@@ -127,21 +132,52 @@ def _lazy_clio(
     return clio
 
 
+def text_renderer(
+    envelope: Envelope, settings: FirmSettings
+) -> Callable[[Sequence[StoredBill]], tuple[str, str]]:
+    """How the envelope's text is rendered again for its bills: from the firm's template for
+    them as a draft is, or, for a reminder, from the reminder template."""
+    if envelope.purpose is EnvelopePurpose.REMINDER:
+        return lambda bills: reminder_text(bills[0], settings)
+    return lambda bills: draft_text(bills, settings)
+
+
 class SendRequests:
     """The API's half: staff ask for envelopes to be sent; the workflow does the sending."""
 
     def __init__(
-        self, *, envelopes: EnvelopeRepository, starter: Callable[[], SendStarter]
+        self,
+        *,
+        envelopes: EnvelopeRepository,
+        starter: Callable[[], SendStarter],
+        bills: BillRepository,
+        settings: SettingsRepository,
     ) -> None:
         self._envelopes = envelopes
         self._starter = starter
+        self._bills = bills
+        self._settings = settings
 
     def send_envelope(self, firm_id: str, envelope_id: str) -> tuple[Envelope, str]:
-        """S3: start sending one envelope; answer it and the workflow run's id."""
+        """S3: start sending one envelope; answer it and the workflow run's id. Its amounts
+        are checked first (`refresh_for_send`): an unedited draft is re-rendered to what is
+        payable now, one that cannot be (edited, or nothing payable) is refused with a 409
+        saying why, and nothing is written. The send step checks again, just before SES."""
         envelope = self._envelopes.get(firm_id, envelope_id)
         if envelope is None:
             raise NotFound("This envelope does not exist.", field="id")
         check_sendable_envelope(envelope)
+        stored = self._bills.get_many(firm_id, envelope.bill_ids)
+        settings = self._settings.get(firm_id)
+        refreshed = refresh_for_send(envelope, stored, text_renderer(envelope, settings))
+        if refreshed is not None:
+            if not self._envelopes.rewrite(refreshed):
+                raise Conflict(
+                    "This envelope changed while it was being sent; look at it again.",
+                    field="id",
+                    code="envelope_changed",
+                )
+            envelope = self._envelopes.get(firm_id, envelope_id) or refreshed
         if envelope.status is EnvelopeStatus.FAILED:
             # Sent again: a draft until its run claims it, so what the caller sees next is this
             # run's outcome, not the last failure.
@@ -167,10 +203,6 @@ class SendRequests:
                 code="nothing_to_send",
             )
         return self._starter().start(firm_id, batch_id, pending)
-
-
-# StoredBill.unsendable's codes for "nothing is payable on this bill now".
-NOTHING_PAYABLE_CODES = frozenset({"bill_not_outstanding", "nothing_payable", "payment_pending"})
 
 
 class SendSteps:
@@ -225,14 +257,21 @@ class SendSteps:
                     firm_id, envelope_id, claim_token, f"Not sent: {stopped}."
                 )
                 return {"envelope_id": envelope_id, "outcome": "cancelled", "reason": stopped}
-        else:
-            # A first send asks for what its draft said: a bill with nothing payable now (paid
-            # through BillBridge since it was drafted, a bank payment settling, paid or voided
-            # in Clio) is never billed again; the envelope fails saying why.
-            unpayable = self._nothing_payable(firm_id, envelope)
-            if unpayable is not None:
-                self._envelopes.mark_failed(firm_id, envelope_id, claim_token, unpayable)
-                return {"envelope_id": envelope_id, "outcome": "cancelled", "reason": unpayable}
+        # Every amount the email asks for is what is payable now: a bill with nothing payable
+        # (paid through BillBridge since the draft, a bank payment settling, paid or voided in
+        # Clio) is never billed again, and an amount that changed (a partial payment, a sync)
+        # is re-rendered, or the envelope fails saying why (docs/sending.md, "Amounts at send").
+        try:
+            refreshed = self._refresh_amounts(firm_id, envelope)
+        except (Conflict, RuleViolation) as exc:
+            reason = f"Not sent: {exc.message}"
+            self._envelopes.mark_failed(firm_id, envelope_id, claim_token, reason)
+            return {"envelope_id": envelope_id, "outcome": "cancelled", "reason": reason}
+        if refreshed is not None:
+            if not self._envelopes.rewrite(refreshed, claim_token):
+                # Another run took it, or an earlier attempt reached SES: never send twice.
+                return {"envelope_id": envelope_id, "outcome": "skipped", "status": "sending"}
+            envelope = refreshed
         try:
             attachments = self._attachments(firm_id, envelope.bill_ids)
         except ClioUnreachable as exc:
@@ -302,16 +341,12 @@ class SendSteps:
             attachments.append((attachment_name(number, bill_id), pdf))
         return attachments
 
-    def _nothing_payable(self, firm_id: str, envelope: Envelope) -> str | None:
-        """Why a bill of this envelope must not be asked for now (`StoredBill.unsendable`,
-        payability only: an address problem is the header check's), or None."""
+    def _refresh_amounts(self, firm_id: str, envelope: Envelope) -> Envelope | None:
+        """The envelope re-rendered to what is payable now, None when it says so already;
+        Conflict when it cannot be sent as it stands (`refresh_for_send`)."""
         stored = self._bills.get_many(firm_id, envelope.bill_ids)
-        for bill_id in envelope.bill_ids:
-            bill = stored.get(bill_id)
-            problem = bill.unsendable() if bill is not None else None
-            if problem is not None and problem.code in NOTHING_PAYABLE_CODES:
-                return f"Not sent: {problem.message}"
-        return None
+        settings = self._settings.get(firm_id)
+        return refresh_for_send(envelope, stored, text_renderer(envelope, settings))
 
     def _reminder_stopped(self, firm_id: str, envelope: Envelope) -> str | None:
         """Why this reminder must not go out now, or None."""
