@@ -34,6 +34,9 @@ NOTES = """Reading the table:
   writes ⌈N/25⌉ BatchWriteItems (plus one for the deleted pass's own batch): both linear in N.
 - The default page is one consistent GetItem of the firm header (settings, sync state, the run)
   and one Query of gsi2, whose `issued` group holds the two default states in id order. The
+  bench calls as the local stack's stand-in user, who has no member record; a signed-in user's
+  request also reads theirs (one more consistent GetItem: a removed or demoted user is refused
+  at once, docs/auth.md). The
   ratio is CPU time of the calling thread (handler and moto both run in it), interleaved with
   the raw Query, so other work on the machine weighs on both alike. moto answers any Query by
   walking and sorting the whole table, and serialises each returned item slowly, so the raw

@@ -138,7 +138,7 @@ def scaling(n: int, *, increments: bool = True, repeats: int = 25) -> list[Row]:
                 f"DynamoDB requests per default page ({count(n)} bills)",
                 ", ".join(f"{op} {c:g}" for op, c in sorted(per_page.items()))
                 + f"; {items_per_page:g} items read",
-                "target: 1 Query + at most 1 GetItem",
+                "target: 1 Query + at most 1 GetItem (a signed-in user adds the member record's)",
             )
         )
         api.stop()
