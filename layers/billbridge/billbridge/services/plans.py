@@ -64,7 +64,7 @@ from billbridge.domain.plans import (
 )
 from billbridge.domain.surcharge import SurchargeSettings
 from billbridge.domain.surcharge import applies as surcharge_applies
-from billbridge.services.payments import payable_now
+from billbridge.services.payments import MAX_REPLANS, payable_now
 from billbridge.services.ports import (
     BillRepository,
     DuplicateEvent,
@@ -81,7 +81,6 @@ from billbridge.services.ports import (
 
 log = logging.getLogger(__name__)
 
-MAX_REPLANS = 8
 # How long an installment holds its bills while Stripe answers (seconds, as a rule): long
 # enough for a tick that died mid-charge to be finished by the next hourly tick.
 INSTALLMENT_HOLD = timedelta(hours=2)
