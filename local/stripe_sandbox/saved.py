@@ -322,7 +322,7 @@ class SavedMethods:
             message = f"No such PaymentMethod: '{pm_id}'"
             raise StripeApiError(400, message, param="payment_method", code="resource_missing")
         used = any(
-            o["object"] == "payment_intent" and o.get("payment_method") == pm_id
+            o["object"] in ("payment_intent", "setup_intent") and o.get("payment_method") == pm_id
             for o in self.objects.values()
         )
         if not pm["customer"] and used:  # detached, or used once without a Customer

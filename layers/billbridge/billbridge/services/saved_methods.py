@@ -57,7 +57,6 @@ log = logging.getLogger(__name__)
 # How long a payment on a saved method holds its bills while Stripe answers: the client waits
 # for that answer, so a request that died leaves the bill blocked on other links briefly only.
 SAVED_HOLD = timedelta(minutes=15)
-NOT_ON_LINK = "This saved card or bank account is not available on this payment link."
 Clock = Callable[[], datetime]
 
 
@@ -177,7 +176,10 @@ class SavedMethods:
     def _method(self, link: PaymentLink, method_id: str) -> StoredMethod:
         found = next((m for m in self.methods(link) if m.id == method_id), None)
         if found is None:
-            raise NotFound(NOT_ON_LINK, field="method_id")
+            raise NotFound(
+                "This saved card or bank account is not available on this payment link.",
+                field="method_id",
+            )
         return found
 
     def customer_for(self, firm_id: str, client: Client) -> str:
@@ -429,8 +431,8 @@ class SavedMethods:
                 and plan.method.payment_method_id == stored_method.method.payment_method_id
             ):
                 raise RuleViolation(
-                    f"{stored_method.method.label} pays the installments of your payment plan "
-                    f"({plan.id}): save another card or bank account for the plan first.",
+                    f"The {stored_method.method.label} pays the installments of your payment "
+                    f"plan ({plan.id}): save another card or bank account for the plan first.",
                     field="method_id",
                     code="method_in_plan",
                 )
