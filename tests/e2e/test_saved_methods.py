@@ -167,3 +167,26 @@ def test_given_a_saved_bank_account_then_saving_needs_the_mandate_and_paying_is_
     )
     assert bad.status_code == 422, bad.text
     assert "$" in bad.json()["error"]["message"]  # money format, never raw cents
+
+
+def test_given_a_saved_card_then_a_plan_chosen_on_the_pay_page_uses_it_at_once(
+    new_firm, stripe_sandbox
+):
+    from tests.e2e.test_plans import choose_plan
+
+    firm, clio = new_firm()
+    client, (bill,), _ = send_bills(firm, clio, [{"total_cents": 30_000}])
+    body = {"bill_ids": [bill], "method": "card", "amount_cents": 5_000, "save_method": True}
+    started = requests.post(f"{client.pay_url}/checkout", json=body, timeout=60)
+    assert started.status_code == 201, started.text
+    stripe_sandbox.pay(started.json()["checkout_sessions"][0]["id"])
+    wait_saved(client)
+    setups_before = [e for e in stripe_sandbox.events() if e["type"] == "setup_intent.created"]
+    chosen = choose_plan(client, [bill])
+    assert chosen["setup_url"] is None
+    assert chosen["plan"]["status"] == "active" and chosen["plan"]["method"] == "Visa ending 4242"
+    assert chosen["message"].startswith(
+        "Your payment plan is set up on your saved Visa ending 4242"
+    )
+    setups_after = [e for e in stripe_sandbox.events() if e["type"] == "setup_intent.created"]
+    assert setups_after == setups_before  # no second SetupIntent

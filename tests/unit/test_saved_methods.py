@@ -196,3 +196,44 @@ def test_forgetting_detaches_it_and_a_late_webhook_never_brings_it_back() -> Non
         pay.saved.pay(token, method_id, [1], None, "a")
     with pytest.raises(NotFound):
         pay.saved.forget(token, method_id)
+
+
+def test_a_clients_plan_uses_the_saved_card_instead_of_a_second_setup() -> None:
+    from billbridge.domain.plans import Every, PlanStatus
+
+    pay = Saved()
+    token = pay.link("pl_1", pay.client_bill(1, 20_000))
+    pay.deliver(pay.save_by_paying(token, [1], 5_000))
+    plans = pay.world.payment_plans()
+    today = pay.world.clock().date()
+    view = plans.client_create(token, [1], 5_000, Every.MONTH, today, Method.CARD, False)
+    assert view.setup_url is None  # no Checkout in mode=setup
+    assert pay.world.stripe.setups == {}
+    assert view.plan.status is PlanStatus.ACTIVE
+    assert view.plan.method is not None and view.plan.method.label == "Visa ending 4242"
+    plans.run_due(today)
+    (charge,) = pay.world.stripe.charges
+    (card,) = pay.saved.for_token(token)[1]
+    assert charge.payment_method_id == card.method.payment_method_id
+    assert charge.customer_id == card.customer_id
+    assert pay.money(1).paid_gl_cents == 10_000  # the checkout's 5,000 and the installment's
+
+
+def test_a_bank_plan_does_not_take_a_saved_card_and_a_saved_method_in_a_plan_is_kept() -> None:
+    from billbridge.domain.plans import Every
+
+    pay = Saved()
+    token = pay.link("pl_1", pay.client_bill(1, 20_000))
+    pay.deliver(pay.save_by_paying(token, [1], 5_000))
+    plans = pay.world.payment_plans()
+    today = pay.world.clock().date()
+    bank = plans.client_create(token, [1], 5_000, Every.MONTH, today, Method.ACH, True)
+    assert bank.setup_url is not None  # no saved bank account: Stripe's setup page
+    plans.cancel(FIRM, bank.plan.id)
+    card_plan = plans.client_create(token, [1], 5_000, Every.MONTH, today, Method.CARD, False)
+    (card,) = pay.saved.for_token(token)[1]
+    with pytest.raises(RuleViolation) as refused:
+        pay.saved.forget(token, card.id)
+    assert refused.value.code == "method_in_plan"
+    assert card_plan.plan.id in refused.value.message
+    assert pay.world.stripe.detached == []

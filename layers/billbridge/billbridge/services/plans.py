@@ -329,10 +329,46 @@ class PaymentPlans:
             limits=settings.payment_plans,
             created_by="client",
         )
+        reused = self._use_saved(plan, method, settings.firm_name)
+        if reused is not None:
+            return PlanView(reused)  # nothing to save: no second SetupIntent
         client_name = self._client_name(plan)
         return self.start_setup(
             plan, method, token, settings.firm_name, client_name, mandate_accepted
         )
+
+    def _use_saved(self, plan: Plan, method: Method, firm_name: str) -> Plan | None:
+        """The client's plan, active at once on the card or bank account (of the method
+        chosen) they saved on the pay page, newest first: its consent covered a payment plan's
+        installments they set up, and a bank account's plan mandate was accepted for this plan
+        (client_create checks it). None when they saved none of that kind."""
+        saved = [
+            m
+            for m in self._plans.saved_methods(plan.firm_id, plan.client_id)
+            if m.live and m.method.method is method
+        ]
+        if not saved:
+            return None
+        chosen = saved[-1]
+        now = self._clock()
+        text = mandate_text(firm_name, summary(plan)) if method is Method.ACH else None
+        for _ in range(MAX_REPLANS):
+            current = self.get(plan.firm_id, plan.id)
+            if current.status is not PlanStatus.AWAITING_METHOD:
+                return current
+            updated = replace(
+                current,
+                method=chosen.method,
+                customer_id=chosen.customer_id,
+                status=PlanStatus.ACTIVE,
+                mandate_text=text or current.mandate_text,
+                mandate_accepted_at=now if text else current.mandate_accepted_at,
+            )
+            try:
+                return self._plans.save(updated, now)
+            except StaleTransaction:
+                continue
+        raise RuntimeError("the plan kept changing; try again")
 
     def client_change_method(
         self, token: str, plan_id: str, method: Method, mandate_accepted: bool
