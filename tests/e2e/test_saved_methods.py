@@ -46,7 +46,7 @@ def paid_gl(firm: Any, ids: list[str], want: dict[str, int], timeout: float = 60
 
 
 def test_given_a_saved_card_then_a_later_link_pays_with_it_and_forgetting_detaches_it(
-    new_firm, stripe_sandbox
+    new_firm, stripe_sandbox, local_stack
 ):
     firm, clio = new_firm()
     first, (bill_a,), _ = send_bills(firm, clio, [{"total_cents": 20_000}])
@@ -105,6 +105,23 @@ def test_given_a_saved_card_then_a_later_link_pays_with_it_and_forgetting_detach
         != (by_account["operating"]["transfer_data"]["destination"])
     )
     assert by_account["trust"].get("application_fee_amount") is None  # trust paid in full
+    address = f"{clio.account}@client.example"
+    deadline = time.monotonic() + 60
+    while True:  # a receipt per charge, once, as for any payment
+        receipts = sorted(
+            m["subject"]
+            for m in local_stack.outbox()
+            if m["to"] == [address] and m["subject"].startswith("Receipt: your payment of")
+        )
+        if len(receipts) >= 3:
+            break
+        assert time.monotonic() < deadline, receipts
+        time.sleep(0.2)
+    assert [r.split(" to ")[0] for r in receipts] == [
+        "Receipt: your payment of $100.00",
+        "Receipt: your payment of $300.00",
+        "Receipt: your payment of $50.00",
+    ]
 
     other, (theirs,), _ = send_bills(
         firm, clio, [{"total_cents": 7_000}], client_name="Other Client"

@@ -691,12 +691,22 @@ def saved_and_checkout(pay: Pay) -> Steps:
         ours = [i for i, v in stripe.intents.items() if v["metadata"].get("link_id") == "pl_2"]
         pay.deliver([e for i in ours for e in stripe.intent_events(i)])
 
+    def saved_then_checkout_between() -> None:  # a checkout between the saved read and write
+        pay.world.payments.before_hold = lambda change: checkout()
+        pay_saved()
+
+    def checkout_then_saved_between() -> None:  # and the other way round
+        pay.world.payments.before_hold = lambda change: pay_saved()
+        checkout()
+
     return {
         "saved": pay_saved,
         "checkout": checkout,
         "pay": client_pays,
         "session": lambda: pay.deliver(scratch.get("paid", [])),
         "intent": intent,
+        "parallel_saved_first": saved_then_checkout_between,
+        "parallel_checkout_first": checkout_then_saved_between,
     }
 
 
@@ -718,3 +728,23 @@ def test_every_ordering_of_a_saved_card_payment_and_a_one_off_checkout_never_col
         "pay_sv",
     ]
     assert end.world.payments.holds(FIRM, [1], end.world.clock()) == []
+
+
+@pytest.mark.parametrize("parallel", ["parallel_saved_first", "parallel_checkout_first"])
+def test_every_ordering_after_a_saved_card_payment_and_a_checkout_in_the_same_instant(
+    parallel: str,
+) -> None:
+    """The two start together: one of them reads the bill, the other writes its hold first.
+    The loser's conditional write fails, it reads again and finds the winner's hold."""
+    events = [parallel, "pay", "session", "intent"]
+    rules = [f"{parallel}<pay", "pay<session", f"{parallel}<intent"]
+    walk = every_ordering(saved_and_checkout, events, twice=["session", "intent"], after=rules)
+    assert walk.orderings == brute_count(events, ["session", "intent"], rules)
+    assert {bills[0][1] + bills[0][2] for bills, _, _ in walk.ends} == {20_000}
+    assert len(walk.ends) == 1
+    # The one that wrote its hold first is the payment; the other was refused, not charged.
+    end = final(saved_and_checkout, events)
+    winner = "pay_cs" if parallel == "parallel_saved_first" else "pay_sv"
+    paid = {t.id[:6] for t in end.world.payments.transactions.values() if t.link_id != "pl_0"}
+    assert paid == {winner}
+    assert len(end.world.stripe.charges) == (1 if winner == "pay_sv" else 0)
