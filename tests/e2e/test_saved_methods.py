@@ -207,3 +207,33 @@ def test_given_a_saved_card_then_a_plan_chosen_on_the_pay_page_uses_it_at_once(
     )
     setups_after = [e for e in stripe_sandbox.events() if e["type"] == "setup_intent.created"]
     assert setups_after == setups_before  # no second SetupIntent
+
+
+def test_given_a_saved_card_that_needs_authentication_then_checkout_takes_over(
+    new_firm, stripe_sandbox
+):
+    firm, clio = new_firm()
+    client, (bill,), _ = send_bills(firm, clio, [{"total_cents": 20_000}])
+    body = {"bill_ids": [bill], "method": "card", "amount_cents": 5_000, "save_method": True}
+    started = requests.post(f"{client.pay_url}/checkout", json=body, timeout=60)
+    assert started.status_code == 201, started.text
+    stripe_sandbox.control(
+        f"checkout_sessions/{started.json()['checkout_sessions'][0]['id']}/pay",
+        {"method": "card", "test_method": "pm_card_authenticationRequired"},
+    )
+    (card,) = wait_saved(client)
+    assert card["label"] == "Visa ending 3184"
+    paid = requests.post(
+        f"{client.pay_url}/saved-methods/{card['id']}/pay", json={"bill_ids": [bill]}, timeout=60
+    )
+    assert paid.status_code == 201, paid.text
+    answer = paid.json()
+    assert [p["status"] for p in answer["payments"]] == ["failed"]
+    assert "wants you to confirm the payment of $150.00" in answer["message"]
+    assert answer["checkout"] == {"bill_ids": [bill], "amount_cents": 15_000, "method": "card"}
+    again = requests.post(f"{client.pay_url}/checkout", json=answer["checkout"], timeout=60)
+    assert again.status_code == 201, again.text  # not held: Stripe's page takes it
+    (session,) = again.json()["checkout_sessions"]
+    assert session["amount_cents"] == 15_000
+    stripe_sandbox.pay(session["id"])
+    paid_gl(firm, [bill], {bill: 20_000})
