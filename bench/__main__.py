@@ -54,12 +54,12 @@ NOTES = """Reading the table:
   them all, and moto's slow per-item serialisation makes that the costly row; `q=inv-0012`
   (ten bill numbers) is the selective search staff type most. A search matching more than 1,000
   bills of one field reads the listing's own order instead, with the search as a filter.
-  `q=smith` is word-start search: "Smith" is the second word of one seeded group of clients'
-  names, found by their word items (one Query of the base table per state) and read by
-  BatchGetItem (100 bills a request); its raw Query is the word items' own range. moto walks
-  the whole table for every Query (about a second each at 20,000 bills here), so a search's
-  eight Queries (three fields and the word items, two states) cost eight walks there; on
-  DynamoDB each reads only its own matches.
+  `q=smith3` is word-start search: "Smith3" is the second word of one client's name in every
+  seeded group of clients (as many matches as `q=ava`), found by their word items (one Query
+  of the base table per state) and read by BatchGetItem (100 bills a request); its raw Query
+  is the word items' own range. moto walks the whole table for every Query (about a second
+  each at 20,000 bills here), so a search's eight Queries (three fields and the word items,
+  two states) cost eight walks there; on DynamoDB each reads only its own matches.
 - Prefetch: the sandbox enforces Clio's 50 requests per minute; each window's scheduled sync
   takes what it needs first, and the prefetch then takes what is left above a reserve of 20% of
   the window (for views, manual syncs and sends), never waiting for a window and stopping at

@@ -72,9 +72,9 @@ def listing(n: int, repeats: int = 15) -> list[Row]:
 
         firm_pk = f"FIRM#{FIRM}"
         # "ava" begins one client's name in every seeded group of clients (about one bill in
-        # ten matches: every match is read to sort them); "smith" is the second word of the
-        # names of one seeded group of clients (found by their word items, then read by
-        # BatchGetItem); "inv-0012" ten bill numbers.
+        # ten matches: every match is read to sort them); "smith3" is the second word of one
+        # client's name in every group (as many matches, found by their word items, then read
+        # by BatchGetItem); "inv-0012" ten bill numbers.
         cases = [
             (
                 f"Sorted page (sort=-amount) of {PAGE} among {count(n)}",
@@ -99,13 +99,13 @@ def listing(n: int, repeats: int = 15) -> list[Row]:
                 True,
             ),
             (
-                f"Word-start search (q=smith, a later word, sort=due_at) of {PAGE} among "
+                f"Word-start search (q=smith3, a later word, sort=due_at) of {PAGE} among "
                 f"{count(n)}",
-                f"page_size={PAGE}&q=smith&sort=due_at",
+                f"page_size={PAGE}&q=smith3&sort=due_at",
                 raw(
                     None,
                     "pk = :p AND begins_with(sk, :s)",
-                    {":p": firm_pk, ":s": "WORD#awaiting_payment#smith"},
+                    {":p": firm_pk, ":s": "WORD#awaiting_payment#smith3"},
                     True,
                 ),
                 True,

@@ -716,6 +716,28 @@ def test_given_a_running_sync_when_finished_then_the_lock_is_released_and_the_ru
     assert repo.start_run(new_run("sync_2"), done)[1] is True
 
 
+def test_given_a_full_import_done_before_word_items_then_the_next_sync_is_a_full_one(
+    store: Store,
+) -> None:
+    repo = store.sync()
+    run = new_run("sync_1")
+    repo.start_run(run, T0)
+    done = T0 + timedelta(minutes=3)
+    final = SyncCheckpoint(firm_id=FIRM, full_import_done=True, last_synced_at=done)
+    repo.finish_run(final, run.finished(SyncStatus.SUCCEEDED, done))
+    assert store.raw(f"FIRM#{FIRM}", "HEADER")["bills_format"] == {"N": "1"}
+    assert repo.checkpoint(FIRM).full_import_done is True
+
+    # As a version before word items left the header: its bills have no word items.
+    store.client.update_item(
+        TableName=store.table,
+        Key={"pk": {"S": f"FIRM#{FIRM}"}, "sk": {"S": "HEADER"}},
+        UpdateExpression="REMOVE bills_format",
+    )
+
+    assert repo.checkpoint(FIRM).full_import_done is False
+
+
 def test_given_a_lost_lock_when_finishing_then_conflict_but_the_run_outcome_is_recorded(
     store: Store,
 ) -> None:
