@@ -439,7 +439,9 @@ def test_given_a_bill_stored_before_word_items_then_the_next_sync_gives_it_its_w
 
     # The sync's etags read answers none for it, so the sync writes it again.
     assert repo.etags(FIRM, [7]) == {7: ""}
+    writes = repo.write_requests
     assert repo.save_clio_bills(FIRM, [bill], T0, existing_ids={7}) == 1
+    assert repo.write_requests - writes == 1  # the update and its word items, one transaction
 
     assert searched(repo, "smith") == [7]
     assert repo.etags(FIRM, [7]) == {7: bill.etag}
