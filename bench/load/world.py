@@ -190,10 +190,15 @@ class World:
         deadline = time.monotonic() + 60
         last = -1
         while time.monotonic() < deadline:
-            count = len(self.clio_deliveries())
-            if count == last:
+            deliveries = self.clio_deliveries()
+            # A delivery whose last attempt is "retrying" has a retry to come (seconds later).
+            latest: dict[tuple[Any, ...], str] = {}
+            for attempt in deliveries:
+                key = (attempt["webhook_id"], attempt["bill_id"], attempt["body"])
+                latest[key] = attempt["outcome"]
+            if len(deliveries) == last and "retrying" not in latest.values():
                 break
-            last = count
+            last = len(deliveries)
             time.sleep(3)
         for firm in self.firms:
             staff = self.staff(firm)
