@@ -163,7 +163,7 @@ class SavedMethodsMixin:
                 failure_message=str(exc.user_message or exc),
             )
         except stripe.StripeError as exc:
-            raise _error("the installment", exc) from exc
+            raise _error("the payment", exc) from exc
         if intent.status == "succeeded":
             return ChargeResult("succeeded", str(intent.id))
         if intent.status == "processing":
@@ -177,7 +177,12 @@ def _error(what: str, exc: stripe.StripeError) -> PaymentProviderError:
     import stripe
 
     message = str(getattr(exc, "user_message", None) or exc)
-    if isinstance(exc, stripe.APIConnectionError) or (exc.http_status or 500) >= 500:
+    # An idempotency error (the key reused with other parameters, or still in use by a request
+    # Stripe is running) says nothing about the first request: it may well have charged.
+    if (
+        isinstance(exc, (stripe.APIConnectionError, stripe.IdempotencyError))
+        or (exc.http_status or 500) >= 500
+    ):
         return PaymentProviderError(
             f"Stripe did not answer about {what}: {message}", definitive=False
         )
