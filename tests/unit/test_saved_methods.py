@@ -377,3 +377,25 @@ def test_forgetting_a_method_a_plan_on_another_link_of_the_client_charges_is_ref
     plans.cancel(FIRM, plan.plan.id)
     pay.saved.forget(other, card.id)
     assert pay.world.stripe.detached == [card.method.payment_method_id]
+
+
+def test_the_same_attempt_twice_at_the_same_moment_charges_once_and_both_answer_it() -> None:
+    """A request and its retry run together (the retry starts while the first is about to
+    hold the bill): one charge, both answers the same payment."""
+    pay = Saved()
+    pay.deliver(pay.save_by_paying(pay.link("pl_1", pay.client_bill(1, 10_000)), [1]))
+    later = pay.link("pl_2", pay.client_bill(2, 20_000))
+    method_id = pay.method_id(later)
+    answers = []
+
+    def retry_meanwhile(change: object) -> None:
+        pay.world.payments.before_hold = None
+        answers.append(pay.saved.pay(later, method_id, [2], None, "key-1"))
+
+    pay.world.payments.before_hold = retry_meanwhile
+    answers.append(pay.saved.pay(later, method_id, [2], None, "key-1"))
+    assert [[(p.txn_id, p.amount_cents, p.status) for p in a.parts] for a in answers] == [
+        [(answers[0].parts[0].txn_id, 20_000, "succeeded")]
+    ] * 2
+    assert len(_intents(pay, "pl_2")) == 1
+    assert pay.money(2).paid_gl_cents == _charged_by_stripe(pay, "pl_2") == 20_000

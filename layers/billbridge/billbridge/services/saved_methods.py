@@ -270,9 +270,16 @@ class SavedMethods:
         attempt_id = saved_attempt_id(link, attempt)
         kept = self._plans.saved_attempt(link.firm_id, attempt_id)
         if kept is None:
-            kept = self._plans.begin_saved_attempt(
-                self._new_attempt(link, stored_method, bill_ids, amount_cents, attempt)
-            )
+            try:
+                fresh = self._new_attempt(link, stored_method, bill_ids, amount_cents, attempt)
+            except RuleViolation:
+                # The same attempt, running at the same moment, may have paid the bills: then
+                # this one answers what that one sent, not "nothing to pay".
+                kept = self._plans.saved_attempt(link.firm_id, attempt_id)
+                if kept is None:
+                    raise
+            else:
+                kept = self._plans.begin_saved_attempt(fresh)
         if kept.saved_method_id != stored_method.id:
             raise RuleViolation(
                 "This payment was already made with another saved card or bank account: "
