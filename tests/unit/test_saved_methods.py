@@ -399,3 +399,43 @@ def test_the_same_attempt_twice_at_the_same_moment_charges_once_and_both_answer_
     ] * 2
     assert len(_intents(pay, "pl_2")) == 1
     assert pay.money(2).paid_gl_cents == _charged_by_stripe(pay, "pl_2") == 20_000
+
+
+def test_a_card_saved_on_the_trust_and_the_operating_page_of_one_checkout_is_kept_once() -> None:
+    """A checkout of an invoice and a trust request has a Stripe page for each account: the
+    client enters the card twice, Stripe makes two PaymentMethods. One is kept and offered,
+    the other detached, so "Forget" forgets the card for good."""
+    pay = Saved()
+    invoice = pay.client_bill(1, 20_000)
+    trust = pay.client_bill(2, 10_000, kind="trust_request")
+    token = pay.link("pl_1", invoice, trust)
+    events = pay.save_by_paying(token, [invoice, trust])
+    assert pay.deliver(events) == ["applied", "applied"]  # both payments recorded
+    (card,) = pay.saved.for_token(token)[1]
+    spares = [pm for pm in pay.world.stripe.payment_methods if pm != card.method.payment_method_id]
+    assert len(spares) == 1 and pay.world.stripe.detached == spares
+    pay.saved.forget(token, card.id)
+    attached = [pm for pm, v in pay.world.stripe.payment_methods.items() if v["customer"]]
+    assert attached == [] and pay.saved.for_token(token)[1] == []
+
+
+def test_forgetting_a_card_kept_twice_forgets_both() -> None:
+    """Both pages' webhooks kept at the same moment (each before seeing the other): forgetting
+    the card forgets and detaches both."""
+    pay = Saved()
+    invoice = pay.client_bill(1, 20_000)
+    trust = pay.client_bill(2, 10_000, kind="trust_request")
+    token = pay.link("pl_1", invoice, trust)
+    events = pay.save_by_paying(token, [invoice, trust])
+    store = pay.world.plans
+    real_saved_methods = store.saved_methods
+    store.saved_methods = lambda firm_id, client_id: []  # type: ignore[method-assign]
+    for event in events:  # neither sees the other
+        pay.saved.keep_from_session(event["data"]["object"])
+    store.saved_methods = real_saved_methods  # type: ignore[method-assign]
+    first, second = pay.saved.for_token(token)[1]
+    pay.saved.forget(token, second.id)
+    assert pay.saved.for_token(token)[1] == []
+    assert sorted(pay.world.stripe.detached) == sorted(
+        [first.method.payment_method_id, second.method.payment_method_id]
+    )

@@ -83,6 +83,16 @@ def saved_txn_id(link: PaymentLink, attempt: str, account: Account) -> str:
     return f"pay_sv{saved_attempt_id(link, attempt)}_{account.value}"
 
 
+def same_method(a: StoredMethod, b: StoredMethod) -> bool:
+    """The same card or bank account as the client sees it (kind, brand or bank, last four)
+    on the same Customer: Stripe makes a new PaymentMethod each time details are entered."""
+    return (
+        a.customer_id == b.customer_id
+        and a.method.method is b.method.method
+        and a.method.label == b.method.label
+    )
+
+
 # How a recorded payment is answered again to a retried request.
 REPLAYED = {
     TxnStatus.SUCCEEDED: "succeeded",
@@ -240,6 +250,20 @@ class SavedMethods:
             saved_at=self._clock(),
             consent_text=save_consent_text(firm_name, result.method.method),
         )
+        twin = next(
+            (
+                m
+                for m in self._plans.saved_methods(str(firm_id), client_id)
+                if m.id != kept.id and m.live and same_method(m, kept)
+            ),
+            None,
+        )
+        if twin is not None:
+            # The same card (or bank account) entered again on the checkout's other page (a
+            # checkout of trust and operating bills has one page each): one is kept, so that
+            # "Forget" on the pay page forgets it for good, and Stripe holds no spare.
+            self._saved().detach_payment_method(result.method.payment_method_id)
+            return "duplicate"
         return "applied" if self._plans.save_method(kept) else "duplicate"
 
     # -- paying with one --------------------------------------------------------------------------
@@ -489,15 +513,19 @@ class SavedMethods:
 
     def forget(self, token: str, method_id: str) -> StoredMethod:
         """Detach it in Stripe, then forget it here (a tombstone: a late webhook never brings
-        it back). A method an open payment plan of the client charges, on this link or any
-        other of theirs, is kept (422): the client forgets it after giving the plan another."""
+        it back), with any twin of it (the same card saved twice: on the trust and the
+        operating page of one checkout, when both pages were kept at once). A method an open
+        payment plan of the client charges, on this link or any other of theirs, is kept
+        (422): the client forgets it after giving the plan another."""
         link = self._link(token)
         stored_method = self._method(link, method_id)
+        twins = [m for m in self.methods(link) if same_method(m, stored_method)]
+        charged = {m.method.payment_method_id for m in twins}
         for plan in self._plans.for_client(link.firm_id, stored_method.client_id):
             if (
                 plan.status in OPEN_PLAN
                 and plan.method is not None
-                and plan.method.payment_method_id == stored_method.method.payment_method_id
+                and plan.method.payment_method_id in charged
             ):
                 raise RuleViolation(
                     f"The {stored_method.method.label} pays the installments of your payment "
@@ -505,10 +533,9 @@ class SavedMethods:
                     field="method_id",
                     code="method_in_plan",
                 )
-        self._saved().detach_payment_method(stored_method.method.payment_method_id)
-        self._plans.forget_method(
-            link.firm_id, stored_method.client_id, stored_method.id, self._clock()
-        )
+        for twin in twins:
+            self._saved().detach_payment_method(twin.method.payment_method_id)
+            self._plans.forget_method(link.firm_id, twin.client_id, twin.id, self._clock())
         return stored_method
 
     # -- what Stripe says about a payment on a saved method -------------------------------------
