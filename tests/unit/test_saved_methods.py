@@ -439,3 +439,25 @@ def test_forgetting_a_card_kept_twice_forgets_both() -> None:
     assert sorted(pay.world.stripe.detached) == sorted(
         [first.method.payment_method_id, second.method.payment_method_id]
     )
+
+
+def test_stripes_errors_about_a_saved_method_never_name_stripes_ids() -> None:
+    """A refusal's message reaches the client (502): Stripe's ids are left out of it, and an
+    idempotency error is not read as "nothing was charged"."""
+    import stripe
+
+    from billbridge.adapters.stripe_saved import _error
+
+    refused = _error(
+        "forgetting the payment method",
+        stripe.InvalidRequestError(
+            "No such PaymentMethod: 'pm_1NxYz2AbC'; customer cus_Q9 (request req_7Hk)",
+            param="payment_method",
+            http_status=400,
+        ),
+    )
+    assert refused.definitive
+    assert "pm_" not in str(refused) and "cus_" not in str(refused) and "req_" not in str(refused)
+    assert str(refused).startswith("Stripe refused forgetting the payment method: No such")
+    reused = _error("the payment", stripe.IdempotencyError("Keys for idempotent requests ..."))
+    assert reused.definitive is False

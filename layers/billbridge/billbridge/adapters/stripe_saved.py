@@ -10,6 +10,7 @@ not an error of ours. Every POST carries our deterministic idempotency key.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from billbridge.domain.errors import PaymentProviderError
@@ -173,10 +174,15 @@ class SavedMethodsMixin:
         return ChargeResult("failed", str(intent.id), code)
 
 
+# Stripe's object ids in its messages ("No such PaymentMethod: 'pm_1N…'"): never shown to a
+# client (the pay page's answers name our ids only).
+STRIPE_ID = re.compile(r"\b(?:pm|cus|pi|seti|src|card|ba|acct|ch|py|cs|req|mandate)_[A-Za-z0-9_]+")
+
+
 def _error(what: str, exc: stripe.StripeError) -> PaymentProviderError:
     import stripe
 
-    message = str(getattr(exc, "user_message", None) or exc)
+    message = STRIPE_ID.sub("(a Stripe object)", str(getattr(exc, "user_message", None) or exc))
     # An idempotency error (the key reused with other parameters, or still in use by a request
     # Stripe is running) says nothing about the first request: it may well have charged.
     if (
