@@ -371,6 +371,7 @@ def test_forgetting_a_method_a_plan_on_another_link_of_the_client_charges_is_ref
         pay.saved.forget(other, card.id)
     assert refused.value.code == "method_in_plan"
     assert plan.plan.id in refused.value.message
+    assert "open that plan's payment link" in refused.value.message  # not this link's plan
     assert pay.world.stripe.detached == []
     assert pay.saved.for_token(other)[1] == [card]
     # Once the plan ends, the client can forget it.

@@ -527,9 +527,15 @@ class SavedMethods:
                 and plan.method is not None
                 and plan.method.payment_method_id in charged
             ):
+                where = (
+                    "save another card or bank account for the plan first"
+                    if plan.link_id == link.id
+                    else "open that plan's payment link, from its email, to save another card "
+                    "or bank account for the plan first"
+                )
                 raise RuleViolation(
                     f"The {stored_method.method.label} pays the installments of your payment "
-                    f"plan ({plan.id}): save another card or bank account for the plan first.",
+                    f"plan ({plan.id}): {where}.",
                     field="method_id",
                     code="method_in_plan",
                 )
