@@ -462,3 +462,23 @@ def test_stripes_errors_about_a_saved_method_never_name_stripes_ids() -> None:
     assert str(refused).startswith("Stripe refused forgetting the payment method: No such")
     reused = _error("the payment", stripe.IdempotencyError("Keys for idempotent requests ..."))
     assert reused.definitive is False
+
+
+def test_a_retry_after_the_kept_requests_expired_answers_from_the_ledger_and_charges_nothing() -> (
+    None
+):
+    """The attempt's kept requests live two days (TTL), Stripe's idempotency keys one: a
+    retry after both finds the payment in the ledger: the same answer, no charge, no hold."""
+    pay = Saved()
+    pay.deliver(pay.save_by_paying(pay.link("pl_1", pay.client_bill(1, 10_000)), [1]))
+    later = pay.link("pl_2", pay.client_bill(2, 20_000))
+    method_id = pay.method_id(later)
+    first = pay.saved.pay(later, method_id, [2], None, "key-1")
+    pay.world.plans.attempts.clear()  # DynamoDB's TTL removed the kept requests
+    pay.world.stripe.charge_answers.clear()  # and Stripe forgot the key
+    pay.world.stripe.charge_requests.clear()
+    again = pay.saved.pay(later, method_id, [2], None, "key-1")
+    assert again.parts == first.parts
+    assert len(_intents(pay, "pl_2")) == 1
+    assert pay.money(2).paid_gl_cents == _charged_by_stripe(pay, "pl_2") == 20_000
+    assert pay.world.payments.holds(FIRM, [2], pay.world.clock()) == []

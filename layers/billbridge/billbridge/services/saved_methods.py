@@ -294,6 +294,10 @@ class SavedMethods:
         attempt_id = saved_attempt_id(link, attempt)
         kept = self._plans.saved_attempt(link.firm_id, attempt_id)
         if kept is None:
+            # An attempt older than its kept requests (TTL): its payments are in the ledger.
+            replay = self._replay(link, stored_method, attempt)
+            if replay is not None:
+                return replay
             try:
                 fresh = self._new_attempt(link, stored_method, bill_ids, amount_cents, attempt)
             except RuleViolation:
@@ -508,6 +512,37 @@ class SavedMethods:
                 )
             )
         return SavedPayment(stored_method, currency, tuple(answered))
+
+    def _replay(
+        self, link: PaymentLink, stored_method: StoredMethod, attempt: str
+    ) -> SavedPayment | None:
+        found = [
+            t
+            for t in (
+                self._store.get_transaction(
+                    link.firm_id, link.id, saved_txn_id(link, attempt, account)
+                )
+                for account in (Account.TRUST, Account.OPERATING)
+            )
+            if t is not None
+        ]
+        if not found:
+            return None
+        return SavedPayment(
+            stored_method,
+            found[0].currency,
+            tuple(
+                SavedPart(
+                    t.account,
+                    t.id,
+                    t.amount_cents,
+                    tuple(a.bill_id for a in t.allocations),
+                    REPLAYED[t.status],
+                    t.failure_reason,
+                )
+                for t in found
+            ),
+        )
 
     # -- forgetting one -------------------------------------------------------------------------
 
