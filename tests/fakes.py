@@ -1442,7 +1442,10 @@ class FakeWorld:
                 {k: dict(v) for k, v in stripe.intents.items()},
                 dict(stripe.charge_answers),
                 list(stripe.charges),
+                dict(stripe.charge_requests),
             ),
+            # Payments on saved methods as first sent to Stripe (frozen).
+            "attempts": dict(self.plans.attempts),
         }
 
     def restore(self, saved: dict[str, Any]) -> None:
@@ -1462,9 +1465,11 @@ class FakeWorld:
         stripe.expired = list(saved["expired"])
         self.clock.now = saved["now"]
         self.plans.plans = dict(saved["plans"])
-        intents, answers, charges = saved["off_session"]
+        intents, answers, charges, requests = saved["off_session"]
         stripe.intents = {k: dict(v) for k, v in intents.items()}
         stripe.charge_answers, stripe.charges = dict(answers), list(charges)
+        stripe.charge_requests = dict(requests)
+        self.plans.attempts = dict(saved["attempts"])
         self.scratch.clear()  # in place: tests hold on to it
         self.scratch.update(copy.deepcopy(saved["scratch"]))
 

@@ -12,6 +12,7 @@ from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
 
+from billbridge.domain.errors import PaymentProviderError
 from billbridge.domain.payments import Method
 from billbridge.domain.plans import Plan, PlanStatus, SavedMethod
 from billbridge.domain.saved_methods import StoredMethod
@@ -19,6 +20,7 @@ from billbridge.services.ports import (
     ChargeResult,
     CheckoutSession,
     OffSessionCharge,
+    SavedAttempt,
     SetupRequest,
     SetupResult,
     StaleTransaction,
@@ -30,6 +32,7 @@ class FakePlanStore:
         self.plans: dict[tuple[str, str], Plan] = {}
         self.customers: dict[tuple[str, int], str] = {}
         self.methods: dict[tuple[str, int, str], StoredMethod] = {}
+        self.attempts: dict[tuple[str, str], SavedAttempt] = {}
         self.saves = 0
         # Bills a test says an active plan covers, beside those its plans cover.
         self.covered: set[tuple[str, int]] = set()
@@ -98,6 +101,16 @@ class FakePlanStore:
         self.methods[(firm_id, client_id, method_id)] = replace(found, forgotten_at=at)
         return found
 
+    def for_client(self, firm_id: str, client_id: int) -> list[Plan]:
+        found = [p for (f, _), p in self.plans.items() if f == firm_id and p.client_id == client_id]
+        return sorted(found, key=lambda p: p.created_at)
+
+    def saved_attempt(self, firm_id: str, attempt_id: str) -> SavedAttempt | None:
+        return self.attempts.get((firm_id, attempt_id))
+
+    def begin_saved_attempt(self, attempt: SavedAttempt) -> SavedAttempt:
+        return self.attempts.setdefault((attempt.firm_id, attempt.attempt_id), attempt)
+
 
 class FakeSavedMethods:
     """Mixed into FakeStripe. `card_outcome` decides how the next off-session charges end
@@ -111,6 +124,8 @@ class FakeSavedMethods:
         self.intents: dict[str, dict[str, Any]] = {}
         self.charge_answers: dict[str, ChargeResult] = {}
         self.charges: list[OffSessionCharge] = []  # every request, replays included
+        self.charge_requests: dict[str, OffSessionCharge] = {}  # the first request per key
+        self.lose_answers = 0  # how many next charges are made but their answer lost
         self.card_outcome = "succeeded"
         self._saved_ids = itertools.count(1)
         # PaymentMethods saved by a Checkout payment with setup_future_usage: pm id ->
@@ -206,8 +221,19 @@ class FakeSavedMethods:
 
     def charge_off_session(self, charge: OffSessionCharge) -> ChargeResult:
         self.charges.append(charge)
+        first = self.charge_requests.get(charge.idempotency_key)
+        if first is not None and first != charge:
+            # Stripe: an idempotency key reused with other parameters is an
+            # `idempotency_error` (HTTP 400), and the first request may well have charged:
+            # the adapter says so (PaymentProviderError, not definitive).
+            raise PaymentProviderError(
+                "Stripe did not answer about the payment: Keys for idempotent requests "
+                "can only be used with the same parameters they were first used with.",
+                definitive=False,
+            )
         if charge.idempotency_key in self.charge_answers:
             return self.charge_answers[charge.idempotency_key]
+        self.charge_requests[charge.idempotency_key] = charge
         intent_id = self._sid("pi_off_")
         saved = self.payment_methods.get(charge.payment_method_id)
         outcome = self.card_outcome
@@ -232,6 +258,10 @@ class FakeSavedMethods:
         }
         answer = ChargeResult(status, intent_id, code)
         self.charge_answers[charge.idempotency_key] = answer
+        if self.lose_answers:
+            # Stripe charged, but the answer never came back (a timeout, the function died).
+            self.lose_answers -= 1
+            raise PaymentProviderError("Stripe did not answer about the payment", definitive=False)
         return answer
 
     def intent_events(self, intent_id: str) -> list[dict[str, Any]]:

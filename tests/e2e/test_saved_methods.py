@@ -223,17 +223,132 @@ def test_given_a_saved_card_that_needs_authentication_then_checkout_takes_over(
     )
     (card,) = wait_saved(client)
     assert card["label"] == "Visa ending 3184"
-    paid = requests.post(
-        f"{client.pay_url}/saved-methods/{card['id']}/pay", json={"bill_ids": [bill]}, timeout=60
-    )
+    url = f"{client.pay_url}/saved-methods/{card['id']}/pay"
+    key = {"Idempotency-Key": "auth-e2e-1"}
+    paid = requests.post(url, json={"bill_ids": [bill]}, headers=key, timeout=60)
     assert paid.status_code == 201, paid.text
     answer = paid.json()
     assert [p["status"] for p in answer["payments"]] == ["failed"]
     assert "wants you to confirm the payment of $150.00" in answer["message"]
     assert answer["checkout"] == {"bill_ids": [bill], "amount_cents": 15_000, "method": "card"}
+    # The page's request again (a retry): the same answer, Stripe's page offered again.
+    replayed = requests.post(url, json={"bill_ids": [bill]}, headers=key, timeout=60)
+    assert replayed.status_code == 201, replayed.text
+    assert replayed.json() == answer
     again = requests.post(f"{client.pay_url}/checkout", json=answer["checkout"], timeout=60)
     assert again.status_code == 201, again.text  # not held: Stripe's page takes it
     (session,) = again.json()["checkout_sessions"]
     assert session["amount_cents"] == 15_000
     stripe_sandbox.pay(session["id"])
     paid_gl(firm, [bill], {bill: 20_000})
+
+
+def test_given_hostile_input_to_the_saved_method_routes_then_4xx_in_the_error_shape(
+    new_firm, stripe_sandbox
+):
+    """Malformed bodies, unknown or malformed ids, another link's method, a huge amount: each a
+    4xx in the api.md error shape (never a 5xx), nothing charged, the method still saved."""
+    from tests.e2e.test_hostile_input import api_error, post_raw
+
+    firm, clio = new_firm()
+    client, (bill,), _ = send_bills(firm, clio, [{"total_cents": 20_000}])
+    body = {"bill_ids": [bill], "method": "card", "amount_cents": 5_000, "save_method": True}
+    started = requests.post(f"{client.pay_url}/checkout", json=body, timeout=60)
+    assert started.status_code == 201, started.text
+    stripe_sandbox.pay(started.json()["checkout_sessions"][0]["id"])
+    (card,) = wait_saved(client)
+    pay_url = f"{client.pay_url}/saved-methods/{card['id']}/pay"
+    unknown = "sm_" + "0" * 24
+    bad_token = client.pay_url.rsplit("/", 1)[0] + "/not-a-token"
+    cases: list[tuple[str, str, bytes, dict[str, str], set[int]]] = [
+        ("GET", f"{bad_token}/saved-methods", b"", {}, {404}),
+        ("POST", f"{bad_token}/saved-methods/{card['id']}/pay", b'{"bill_ids": ["1"]}', {}, {404}),
+        ("POST", f"{bad_token}/saved-methods/{card['id']}/forget", b"", {}, {404}),
+        (
+            "POST",
+            f"{client.pay_url}/saved-methods/{unknown}/pay",
+            b'{"bill_ids": ["1"]}',
+            {},
+            {404},
+        ),
+        ("POST", f"{client.pay_url}/saved-methods/{unknown}/forget", b"", {}, {404}),
+        (
+            "POST",
+            f"{client.pay_url}/saved-methods/card-123/pay",
+            b'{"bill_ids": ["1"]}',
+            {},
+            {404, 422},
+        ),
+        ("POST", f"{client.pay_url}/saved-methods/card-123/forget", b"", {}, {404, 422}),
+        ("POST", pay_url, b"not json", {}, {400}),
+        ("POST", pay_url, b"", {}, {400, 422}),
+        ("POST", pay_url, b"[]", {}, {400, 422}),
+        ("POST", pay_url, b'{"bill_ids": "1"}', {}, {400, 422}),
+        ("POST", pay_url, b'{"bill_ids": []}', {}, {422}),
+        ("POST", pay_url, b'{"bill_ids": [1]}', {}, {400, 422}),
+        ("POST", pay_url, b'{"bill_ids": ["-1"]}', {}, {422}),
+        ("POST", pay_url, b'{"bill_ids": ["1e3"]}', {}, {422}),
+        (
+            "POST",
+            pay_url,
+            f'{{"bill_ids": ["{bill}"], "amount_cents": "500"}}'.encode(),
+            {},
+            {400, 422},
+        ),
+        (
+            "POST",
+            pay_url,
+            f'{{"bill_ids": ["{bill}"], "amount_cents": 1.5}}'.encode(),
+            {},
+            {400, 422},
+        ),
+        (
+            "POST",
+            pay_url,
+            f'{{"bill_ids": ["{bill}"], "amount_cents": true}}'.encode(),
+            {},
+            {400, 422},
+        ),
+        ("POST", pay_url, f'{{"bill_ids": ["{bill}"], "amount_cents": 0}}'.encode(), {}, {422}),
+        ("POST", pay_url, f'{{"bill_ids": ["{bill}"], "amount_cents": 1}}'.encode(), {}, {422}),
+        (
+            "POST",
+            pay_url,
+            f'{{"bill_ids": ["{bill}"], "amount_cents": {10**30}}}'.encode(),
+            {},
+            {422},
+        ),
+        ("POST", pay_url, f'{{"bill_ids": ["{bill}"], "method": "ach"}}'.encode(), {}, {400, 422}),
+        ("POST", pay_url, b'{"bill_ids": ["999999999999999999"]}', {}, {422}),
+        (
+            "POST",
+            pay_url,
+            f'{{"bill_ids": ["{bill}"]}}'.encode(),
+            {"Idempotency-Key": "k" * 101},
+            {400, 422},
+        ),
+        ("POST", pay_url, b'{"bill_ids": ["caf\xe9"]}', {}, {400, 422}),
+        ("POST", pay_url, b'{"bill_ids": ["1"], "note": "caf\xe9"}', {}, {400, 422}),
+    ]
+    for method, url, raw, headers, statuses in cases:
+        if method == "GET":
+            answer = requests.get(url, timeout=60)
+        else:
+            answer = post_raw(url, raw, headers)
+        assert answer.status_code in statuses, (url, raw, answer.status_code, answer.text)
+        error = api_error(answer)
+        assert "pm_" not in answer.text and "cus_" not in answer.text, answer.text
+        assert "Traceback" not in error["message"], error
+    # Another client's link (same firm) does not know the method: 404, nothing forgotten.
+    other, (other_bill,), _ = send_bills(
+        firm, clio, [{"total_cents": 9_000}], client_name="Another Client"
+    )
+    for path in ("pay", "forget"):
+        answer = post_raw(
+            f"{other.pay_url}/saved-methods/{card['id']}/{path}",
+            f'{{"bill_ids": ["{other_bill}"]}}'.encode(),
+        )
+        assert answer.status_code == 404, answer.text
+        assert api_error(answer)["field"] == "method_id"
+    assert [m["id"] for m in saved_methods(client)] == [card["id"]]
+    paid_gl(firm, [bill], {bill: 5_000})  # only the first checkout's money

@@ -211,3 +211,45 @@ def test_given_saved_methods_on_dynamodb_then_kept_once_per_client_and_forgotten
     assert tombstone.forgotten_at == later and not tombstone.live
     assert store.save_method(card) is False  # a late webhook never brings it back
     assert store.forget_method(FIRM, 12, "sm_none", later) is None
+
+
+def test_given_a_payment_on_a_saved_method_then_its_requests_are_kept_once_as_sent(
+    world: World,
+) -> None:
+    from datetime import timedelta
+
+    from billbridge.services.ports import OffSessionCharge, SavedAttempt
+
+    charge = OffSessionCharge(
+        customer_id="cus_1",
+        payment_method_id="pm_a",
+        method=Method.ACH,
+        amount_cents=12_345,
+        currency="USD",
+        destination_account_id="acct_trust",
+        metadata={"txn_id": "pay_sv1_trust", "allocations": "1:trust:12345"},
+        description="Payment of INV-1 (trust)",
+        idempotency_key="saved-pay_sv1_trust",
+        receipt_email="client@example.com",
+    )
+    attempt = SavedAttempt(FIRM, "a" * 24, "sm_1", (charge,), NOW + timedelta(minutes=15))
+    store = world.store
+    assert store.saved_attempt(FIRM, attempt.attempt_id) is None
+    assert store.begin_saved_attempt(attempt) == attempt
+    other = replace(attempt, charges=(replace(charge, amount_cents=1),))
+    assert store.begin_saved_attempt(other) == attempt  # the first one is kept
+    assert store.saved_attempt(FIRM, attempt.attempt_id) == attempt
+    assert store.saved_attempt("another-firm", attempt.attempt_id) is None
+
+
+def test_given_plans_of_one_client_then_for_client_finds_them_whatever_their_link(
+    world: World,
+) -> None:
+    one = world.plans.create(FIRM, [1], 5_000, Every.WEEK, TODAY)
+    two = world.plans.create(FIRM, [2], 2_000, Every.MONTH, TODAY)
+    assert one.link_id != two.link_id
+    assert sorted(p.id for p in world.store.for_client(FIRM, one.client_id)) == sorted(
+        [one.id, two.id]
+    )
+    assert world.store.for_client(FIRM, one.client_id + 1) == []
+    assert world.store.for_client("another-firm", one.client_id) == []

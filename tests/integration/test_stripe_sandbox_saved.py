@@ -5,6 +5,7 @@ PaymentIntents confirmed off-session that succeed, are declined or need authenti
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -272,3 +273,36 @@ def test_given_the_gateway_saving_at_checkout_then_it_reads_the_method_and_detac
     gateway.detach_payment_method(saved.method.payment_method_id)
     gateway.detach_payment_method(saved.method.payment_method_id)  # already: nothing to undo
     assert client.v1.customers.payment_methods.list(cus).data == []
+
+
+def test_given_a_key_reused_with_other_parameters_then_the_gateway_says_stripe_may_have_charged(
+    client: stripe.StripeClient, sandbox: StripeSandbox
+) -> None:
+    """Stripe answers `idempotency_error` (400) to a key reused with other parameters; the first
+    request may have charged, so the gateway's error is not definitive (a payment on a saved
+    method is then never recorded as failed: the first charge's webhook records it)."""
+    from billbridge.adapters.stripe_gateway import StripeGateway
+    from billbridge.domain.errors import PaymentProviderError
+    from billbridge.domain.payments import Method
+    from billbridge.services.ports import OffSessionCharge
+
+    gateway = StripeGateway(sandbox.api_key, api_base=sandbox.url)
+    cus = customer(client)
+    setup = saved_method(client, sandbox, cus)
+    charge = OffSessionCharge(
+        customer_id=cus,
+        payment_method_id=str(setup.payment_method),
+        method=Method.CARD,
+        amount_cents=20_000,
+        currency="USD",
+        destination_account_id=make_account(client),
+        metadata={"txn_id": "pay_sv1_trust"},
+        description="Payment of INV-1 (trust)",
+        idempotency_key="saved-pay_sv1_trust",
+    )
+    first = gateway.charge_off_session(charge)
+    assert first.status == "succeeded"
+    assert gateway.charge_off_session(charge) == first  # the same request: the same answer
+    with pytest.raises(PaymentProviderError) as refused:
+        gateway.charge_off_session(replace(charge, amount_cents=15_000))
+    assert refused.value.definitive is False

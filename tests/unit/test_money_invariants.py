@@ -748,3 +748,113 @@ def test_every_ordering_after_a_saved_card_payment_and_a_checkout_in_the_same_in
     paid = {t.id[:6] for t in end.world.payments.transactions.values() if t.link_id != "pl_0"}
     assert paid == {winner}
     assert len(end.world.stripe.charges) == (1 if winner == "pay_sv" else 0)
+
+
+# --- a payment on a saved card whose answer from Stripe was lost -----------------------------
+
+
+def lost_answer(pay: Pay) -> Steps:
+    """A client who saved a card pays a bill of 20,000 with it; Stripe charges but its answer
+    never comes back ("first"). Then, in any order: the client pays 5,000 of the bill in a
+    one-off checkout on another link, if it can ("other": the bill changed), the 15 minutes of
+    the hold pass ("late"), the page retries with the same key ("retry"), and Stripe's webhook
+    of the first charge arrives ("intent"; the retry and the webhook also twice)."""
+    from datetime import timedelta
+
+    from billbridge import bootstrap
+    from billbridge.config import PayConfig
+    from billbridge.domain.errors import PaymentProviderError
+    from billbridge.domain.payments import Method
+    from tests.fakes import fake_config
+
+    saved = bootstrap.build_saved_methods(fake_config(PayConfig), pay.world.adapters())
+    earlier = pay.link("pl_0", pay.bill(9, 5_000))
+    ((_, first),) = pay.page.checkout(earlier, [9], None, Method.CARD, save_method=True)
+    pay.pay(first.id)
+    bill = pay.bill(1, 20_000)
+    two = pay.link("pl_2", bill, 9)
+    (card,) = saved.for_token(two)[1]
+    stripe, world = pay.world.stripe, pay.world
+
+    def ours() -> list[str]:
+        return [i for i, v in stripe.intents.items() if v["metadata"].get("link_id") == "pl_2"]
+
+    def money_matches() -> None:
+        """Once the retry and the webhook have both happened: what Stripe took is recorded,
+        exactly, and it took it once."""
+        if {"retry", "intent"} <= set(world.scratch):
+            charged = sum(
+                stripe.intents[i]["amount"]
+                for i in ours()
+                if stripe.intents[i]["status"] == "succeeded"
+            )
+            recorded = sum(
+                t.amount_cents
+                for t in world.payments.transactions.values()
+                if t.link_id == "pl_2" and t.status.value == "succeeded"
+            )
+            assert len(ours()) == 1
+            assert recorded == charged > 0
+
+    def step(name: str, run: Callable[[], object]) -> Callable[[], None]:
+        def go() -> None:
+            run()
+            world.scratch[name] = True
+            money_matches()
+
+        return go
+
+    def pay_first() -> None:
+        stripe.lose_answers = 1
+        try:
+            saved.pay(two, card.id, [bill], None, "key-1")
+        except PaymentProviderError:
+            pass
+        stripe.lose_answers = 0
+
+    one = pay.link("pl_1", bill)
+
+    def other_checkout() -> None:
+        try:
+            ((_, session),) = pay.page.checkout(one, [bill], 5_000, Method.CARD)
+        except RuleViolation as refused:  # the saved payment's hold, or nothing left
+            assert refused.code in ("bill_being_paid", "nothing_payable")
+            return
+        pay.pay(session.id)
+
+    def late() -> None:
+        world.clock.now += timedelta(minutes=16)
+
+    def retry() -> None:
+        try:
+            answer = saved.pay(two, card.id, [bill], None, "key-1")
+        except RuleViolation as refused:  # after the hold, with nothing recorded yet
+            assert refused.code == "payment_attempt_expired"
+            return
+        assert [p.status for p in answer.parts] == ["succeeded"]
+
+    return {
+        "first": step("first", pay_first),
+        "other": step("other", other_checkout),
+        "late": step("late", late),
+        "retry": step("retry", retry),
+        "intent": step(
+            "intent", lambda: pay.deliver([e for i in ours() for e in stripe.intent_events(i)])
+        ),
+    }
+
+
+def test_every_ordering_after_a_lost_answer_records_what_stripe_charged_once() -> None:
+    """However the retry, the bill's change in Clio, the hold's end and the first charge's
+    webhook (also twice) interleave, the money Stripe took is in the ledger once: answered to
+    the retry, or recorded from the webhook, an overpayment flagged and listed to refund."""
+    events = ["first", "other", "late", "retry", "intent"]
+    rules = ["first<retry", "first<intent"]
+    walk = every_ordering(
+        lost_answer, events, twice=["intent", "retry"], after=rules, guarded=False
+    )
+    assert walk.orderings == brute_count(events, ["intent", "retry"], rules)
+    # The bill's Paid (GL): the saved card's 20,000 (or 15,000 after the checkout's 5,000), and
+    # 25,000 when the checkout came after the hold ended and before the webhook: an
+    # overpayment, flagged and listed to refund (check_invariants, unguarded).
+    assert {bills[0][1] for bills, _, _ in walk.ends} == {20_000, 25_000}

@@ -237,3 +237,248 @@ def test_a_bank_plan_does_not_take_a_saved_card_and_a_saved_method_in_a_plan_is_
     assert refused.value.code == "method_in_plan"
     assert card_plan.plan.id in refused.value.message
     assert pay.world.stripe.detached == []
+
+
+def _clio_lowers(pay: Saved, bill_id: int, outstanding: int) -> None:
+    """Clio's balance of the bill falls (a cheque recorded there): the bill changed."""
+    from dataclasses import replace
+
+    stored = pay.money(bill_id)
+    pay.world.bills.items[(FIRM, bill_id)] = replace(
+        stored,
+        bill=replace(stored.bill, outstanding_clio_cents=outstanding),
+        money_version=stored.money_version + 1,
+    )
+
+
+def _intents(pay: Saved, link_id: str) -> list[str]:
+    return [i for i, v in pay.world.stripe.intents.items() if v["metadata"]["link_id"] == link_id]
+
+
+def _charged_by_stripe(pay: Saved, link_id: str) -> int:
+    """What Stripe took on the link's payments (its PaymentIntents that succeeded)."""
+    return sum(
+        v["amount"]
+        for v in pay.world.stripe.intents.values()
+        if v["metadata"].get("link_id") == link_id and v["status"] == "succeeded"
+    )
+
+
+def test_a_retry_after_stripes_answer_was_lost_sends_the_first_request_and_records_it_once() -> (
+    None
+):
+    """The request holds the bill and Stripe charges, but its answer never comes back; the bill
+    then changes (Clio's balance falls) and the client's page retries with the same key. The
+    retry sends the first request unchanged (kept before Stripe was called), so Stripe answers
+    the first charge instead of refusing new parameters: the money is recorded once, and the
+    overpayment it now makes is flagged."""
+    from billbridge.domain.errors import PaymentProviderError
+
+    pay = Saved()
+    pay.deliver(pay.save_by_paying(pay.link("pl_1", pay.client_bill(1, 10_000)), [1]))
+    later = pay.link("pl_2", pay.client_bill(2, 20_000))
+    method_id = pay.method_id(later)
+    pay.world.stripe.lose_answers = 1
+    with pytest.raises(PaymentProviderError):
+        pay.saved.pay(later, method_id, [2], None, "key-1")
+    assert _charged_by_stripe(pay, "pl_2") == 20_000  # Stripe did charge
+    _clio_lowers(pay, 2, 15_000)
+    again = pay.saved.pay(later, method_id, [2], None, "key-1")
+    assert [(p.amount_cents, p.status) for p in again.parts] == [(20_000, "succeeded")]
+    first, retried = [c for c in pay.world.stripe.charges if c.metadata["link_id"] == "pl_2"]
+    assert retried == first  # the same request: Stripe answered the first charge
+    assert pay.money(2).paid_gl_cents == _charged_by_stripe(pay, "pl_2") == 20_000
+    assert "overpaid" in pay.money(2).money.flags()
+    # The first charge's webhook, however often, changes nothing more.
+    (intent,) = _intents(pay, "pl_2")
+    events = pay.world.stripe.intent_events(intent)
+    assert pay.deliver(events) == ["stale"]
+    assert pay.deliver(events) == ["duplicate"]
+    assert pay.money(2).paid_gl_cents == 20_000
+
+
+def test_a_retry_after_the_hold_lapsed_charges_nothing_and_the_webhook_records_the_money() -> None:
+    """The same, but the retry comes after the 15 minutes the bill was held: it is not sent
+    again (no hold keeps the bill: it could take money no longer owed) and says so in a
+    sentence; the first charge's webhook records the money, flagged as an overpayment."""
+    from datetime import timedelta
+
+    from billbridge.domain.errors import PaymentProviderError
+
+    pay = Saved()
+    pay.deliver(pay.save_by_paying(pay.link("pl_1", pay.client_bill(1, 10_000)), [1]))
+    later = pay.link("pl_2", pay.client_bill(2, 20_000))
+    method_id = pay.method_id(later)
+    pay.world.stripe.lose_answers = 1
+    with pytest.raises(PaymentProviderError):
+        pay.saved.pay(later, method_id, [2], None, "key-1")
+    pay.world.clock.now += timedelta(minutes=16)
+    _clio_lowers(pay, 2, 15_000)
+    sent = len(pay.world.stripe.charges)
+    with pytest.raises(RuleViolation) as refused:
+        pay.saved.pay(later, method_id, [2], None, "key-1")
+    assert refused.value.code == "payment_attempt_expired"
+    assert "$200.00" in refused.value.message and "20000" not in refused.value.message
+    assert len(pay.world.stripe.charges) == sent  # nothing sent to Stripe
+    (intent,) = _intents(pay, "pl_2")
+    assert pay.deliver(pay.world.stripe.intent_events(intent)) == ["applied"]
+    assert pay.money(2).paid_gl_cents == _charged_by_stripe(pay, "pl_2") == 20_000
+    assert "overpaid" in pay.money(2).money.flags()
+
+
+def test_a_replayed_answer_offers_stripes_page_again_for_a_card_that_needs_authentication() -> None:
+    pay = Saved()
+    pay.deliver(pay.save_by_paying(pay.link("pl_1", pay.client_bill(1, 10_000)), [1], test="3184"))
+    later = pay.link("pl_2", pay.client_bill(2, 20_000))
+    first = pay.saved.pay(later, pay.method_id(later), [2], None, "a")
+    again = pay.saved.pay(later, pay.method_id(later), [2], None, "a")
+    assert again.needs_checkout is not None and again.needs_checkout == first.needs_checkout
+    assert again.message == first.message
+    assert len([c for c in pay.world.stripe.charges if c.metadata["link_id"] == "pl_2"]) == 1
+
+
+def test_a_replay_after_the_failed_webhook_came_first_still_offers_stripes_page() -> None:
+    """Stripe's `payment_intent.payment_failed` recorded the payment before the retry: the
+    replay still knows why it failed."""
+    pay = Saved()
+    pay.deliver(pay.save_by_paying(pay.link("pl_1", pay.client_bill(1, 10_000)), [1], test="3184"))
+    later = pay.link("pl_2", pay.client_bill(2, 20_000))
+    method_id = pay.method_id(later)
+    pay.world.stripe.lose_answers = 1
+    from billbridge.domain.errors import PaymentProviderError
+
+    with pytest.raises(PaymentProviderError):
+        pay.saved.pay(later, method_id, [2], None, "a")
+    (intent,) = _intents(pay, "pl_2")
+    assert pay.deliver(pay.world.stripe.intent_events(intent)) == ["applied"]
+    again = pay.saved.pay(later, method_id, [2], None, "a")
+    assert again.needs_checkout is not None
+    assert "confirm" in again.message
+
+
+def test_forgetting_a_method_a_plan_on_another_link_of_the_client_charges_is_refused() -> None:
+    from billbridge.domain.plans import Every
+
+    pay = Saved()
+    first = pay.link("pl_1", pay.client_bill(1, 20_000))
+    pay.deliver(pay.save_by_paying(first, [1], 5_000))
+    plans = pay.world.payment_plans()
+    today = pay.world.clock().date()
+    plan = plans.client_create(first, [1], 5_000, Every.MONTH, today, Method.CARD, False)
+    other = pay.link("pl_2", pay.client_bill(2, 30_000))  # another link of the same client
+    (card,) = pay.saved.for_token(other)[1]
+    with pytest.raises(RuleViolation) as refused:
+        pay.saved.forget(other, card.id)
+    assert refused.value.code == "method_in_plan"
+    assert plan.plan.id in refused.value.message
+    assert "open that plan's payment link" in refused.value.message  # not this link's plan
+    assert pay.world.stripe.detached == []
+    assert pay.saved.for_token(other)[1] == [card]
+    # Once the plan ends, the client can forget it.
+    plans.cancel(FIRM, plan.plan.id)
+    pay.saved.forget(other, card.id)
+    assert pay.world.stripe.detached == [card.method.payment_method_id]
+
+
+def test_the_same_attempt_twice_at_the_same_moment_charges_once_and_both_answer_it() -> None:
+    """A request and its retry run together (the retry starts while the first is about to
+    hold the bill): one charge, both answers the same payment."""
+    pay = Saved()
+    pay.deliver(pay.save_by_paying(pay.link("pl_1", pay.client_bill(1, 10_000)), [1]))
+    later = pay.link("pl_2", pay.client_bill(2, 20_000))
+    method_id = pay.method_id(later)
+    answers = []
+
+    def retry_meanwhile(change: object) -> None:
+        pay.world.payments.before_hold = None
+        answers.append(pay.saved.pay(later, method_id, [2], None, "key-1"))
+
+    pay.world.payments.before_hold = retry_meanwhile
+    answers.append(pay.saved.pay(later, method_id, [2], None, "key-1"))
+    assert [[(p.txn_id, p.amount_cents, p.status) for p in a.parts] for a in answers] == [
+        [(answers[0].parts[0].txn_id, 20_000, "succeeded")]
+    ] * 2
+    assert len(_intents(pay, "pl_2")) == 1
+    assert pay.money(2).paid_gl_cents == _charged_by_stripe(pay, "pl_2") == 20_000
+
+
+def test_a_card_saved_on_the_trust_and_the_operating_page_of_one_checkout_is_kept_once() -> None:
+    """A checkout of an invoice and a trust request has a Stripe page for each account: the
+    client enters the card twice, Stripe makes two PaymentMethods. One is kept and offered,
+    the other detached, so "Forget" forgets the card for good."""
+    pay = Saved()
+    invoice = pay.client_bill(1, 20_000)
+    trust = pay.client_bill(2, 10_000, kind="trust_request")
+    token = pay.link("pl_1", invoice, trust)
+    events = pay.save_by_paying(token, [invoice, trust])
+    assert pay.deliver(events) == ["applied", "applied"]  # both payments recorded
+    (card,) = pay.saved.for_token(token)[1]
+    spares = [pm for pm in pay.world.stripe.payment_methods if pm != card.method.payment_method_id]
+    assert len(spares) == 1 and pay.world.stripe.detached == spares
+    pay.saved.forget(token, card.id)
+    attached = [pm for pm, v in pay.world.stripe.payment_methods.items() if v["customer"]]
+    assert attached == [] and pay.saved.for_token(token)[1] == []
+
+
+def test_forgetting_a_card_kept_twice_forgets_both() -> None:
+    """Both pages' webhooks kept at the same moment (each before seeing the other): forgetting
+    the card forgets and detaches both."""
+    pay = Saved()
+    invoice = pay.client_bill(1, 20_000)
+    trust = pay.client_bill(2, 10_000, kind="trust_request")
+    token = pay.link("pl_1", invoice, trust)
+    events = pay.save_by_paying(token, [invoice, trust])
+    store = pay.world.plans
+    real_saved_methods = store.saved_methods
+    store.saved_methods = lambda firm_id, client_id: []  # type: ignore[method-assign]
+    for event in events:  # neither sees the other
+        pay.saved.keep_from_session(event["data"]["object"])
+    store.saved_methods = real_saved_methods  # type: ignore[method-assign]
+    first, second = pay.saved.for_token(token)[1]
+    pay.saved.forget(token, second.id)
+    assert pay.saved.for_token(token)[1] == []
+    assert sorted(pay.world.stripe.detached) == sorted(
+        [first.method.payment_method_id, second.method.payment_method_id]
+    )
+
+
+def test_stripes_errors_about_a_saved_method_never_name_stripes_ids() -> None:
+    """A refusal's message reaches the client (502): Stripe's ids are left out of it, and an
+    idempotency error is not read as "nothing was charged"."""
+    import stripe
+
+    from billbridge.adapters.stripe_saved import _error
+
+    refused = _error(
+        "forgetting the payment method",
+        stripe.InvalidRequestError(
+            "No such PaymentMethod: 'pm_1NxYz2AbC'; customer cus_Q9 (request req_7Hk)",
+            param="payment_method",
+            http_status=400,
+        ),
+    )
+    assert refused.definitive
+    assert "pm_" not in str(refused) and "cus_" not in str(refused) and "req_" not in str(refused)
+    assert str(refused).startswith("Stripe refused forgetting the payment method: No such")
+    reused = _error("the payment", stripe.IdempotencyError("Keys for idempotent requests ..."))
+    assert reused.definitive is False
+
+
+def test_a_retry_after_the_kept_requests_expired_answers_from_the_ledger_and_charges_nothing() -> (
+    None
+):
+    """The attempt's kept requests live two days (TTL), Stripe's idempotency keys one: a
+    retry after both finds the payment in the ledger: the same answer, no charge, no hold."""
+    pay = Saved()
+    pay.deliver(pay.save_by_paying(pay.link("pl_1", pay.client_bill(1, 10_000)), [1]))
+    later = pay.link("pl_2", pay.client_bill(2, 20_000))
+    method_id = pay.method_id(later)
+    first = pay.saved.pay(later, method_id, [2], None, "key-1")
+    pay.world.plans.attempts.clear()  # DynamoDB's TTL removed the kept requests
+    pay.world.stripe.charge_answers.clear()  # and Stripe forgot the key
+    pay.world.stripe.charge_requests.clear()
+    again = pay.saved.pay(later, method_id, [2], None, "key-1")
+    assert again.parts == first.parts
+    assert len(_intents(pay, "pl_2")) == 1
+    assert pay.money(2).paid_gl_cents == _charged_by_stripe(pay, "pl_2") == 20_000
+    assert pay.world.payments.holds(FIRM, [2], pay.world.clock()) == []

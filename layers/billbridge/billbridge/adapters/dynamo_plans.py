@@ -12,14 +12,17 @@ docs/data-model.md, "Payment plans".
 - `FIRM#{firm}` / `CUSTOMER#{client_id}`: the client's Stripe Customer (first one kept).
 - `FIRM#{firm}` / `SAVEDPM#{client_id}#{saved id}`: a card or bank account the client saved on
   the pay page (written once; forgetting it sets `forgotten_at` and keeps the item).
+- `FIRM#{firm}` / `SAVEDPAY#{attempt id}`: a payment on a saved method as first sent to
+  Stripe (`charges` JSON, `held_until`), put once before Stripe is called; TTL 2 days.
 All of a save's items move in one TransactWriteItems.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
-from dataclasses import replace
-from datetime import date, datetime
+from dataclasses import asdict, replace
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -50,7 +53,7 @@ from billbridge.domain.plans import (
     SavedMethod,
 )
 from billbridge.domain.saved_methods import StoredMethod
-from billbridge.services.ports import StaleTransaction
+from billbridge.services.ports import OffSessionCharge, SavedAttempt, StaleTransaction
 
 CONDITION_FAILED = "ConditionalCheckFailed"
 DUE_PK = "PLANDUE"
@@ -433,6 +436,70 @@ class DynamoPlanStore(DynamoRepository):
                 raise
             return None
         return _stored_method(firm_id, from_item(answer["Attributes"]))
+
+    def for_client(self, firm_id: str, client_id: int) -> list[Plan]:
+        # A firm's plans are few beside its bills: one Query of its PLAN# items, filtered.
+        items = self._query_all(
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            FilterExpression="client_id = :client",
+            ExpressionAttributeValues={
+                ":pk": to_attr(firm_pk(firm_id)),
+                ":prefix": to_attr("PLAN#"),
+                ":client": to_attr(client_id),
+            },
+            ConsistentRead=True,
+        )
+        plans = [_plan_from_item(firm_id, i) for i in items]
+        return sorted(plans, key=lambda p: p.created_at)
+
+    def saved_attempt(self, firm_id: str, attempt_id: str) -> SavedAttempt | None:
+        item = self._get_item(firm_pk(firm_id), f"SAVEDPAY#{attempt_id}")
+        return _saved_attempt(firm_id, from_item(item)) if item else None
+
+    def begin_saved_attempt(self, attempt: SavedAttempt) -> SavedAttempt:
+        item = {
+            "pk": firm_pk(attempt.firm_id),
+            "sk": f"SAVEDPAY#{attempt.attempt_id}",
+            "type": "saved_payment_attempt",
+            "attempt_id": attempt.attempt_id,
+            "saved_method_id": attempt.saved_method_id,
+            # The requests exactly as sent to Stripe (JSON: the metadata's keys are free).
+            "charges": json.dumps(
+                [dict(asdict(c), method=c.method.value) for c in attempt.charges],
+                sort_keys=True,
+            ),
+            "held_until": iso_utc(attempt.held_until),
+            # Stripe keeps an idempotency key 24 hours: the attempt is not needed after.
+            "expires_at_epoch": int((attempt.held_until + timedelta(days=2)).timestamp()),
+        }
+        try:
+            self._write(
+                "put_item",
+                TableName=self._table,
+                Item=to_item(item),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            kept = self.saved_attempt(attempt.firm_id, attempt.attempt_id)
+            assert kept is not None
+            return kept
+        return attempt
+
+
+def _saved_attempt(firm_id: str, data: dict[str, Any]) -> SavedAttempt:
+    charges = tuple(
+        OffSessionCharge(**dict(c, method=Method(c["method"])))
+        for c in json.loads(str(data["charges"]))
+    )
+    return SavedAttempt(
+        firm_id=firm_id,
+        attempt_id=str(data["attempt_id"]),
+        saved_method_id=str(data["saved_method_id"]),
+        charges=charges,
+        held_until=require_iso(data["held_until"]),
+    )
 
 
 def _stored_method(firm_id: str, data: dict[str, Any]) -> StoredMethod:

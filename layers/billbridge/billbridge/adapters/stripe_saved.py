@@ -10,6 +10,7 @@ not an error of ours. Every POST carries our deterministic idempotency key.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from billbridge.domain.errors import PaymentProviderError
@@ -163,7 +164,7 @@ class SavedMethodsMixin:
                 failure_message=str(exc.user_message or exc),
             )
         except stripe.StripeError as exc:
-            raise _error("the installment", exc) from exc
+            raise _error("the payment", exc) from exc
         if intent.status == "succeeded":
             return ChargeResult("succeeded", str(intent.id))
         if intent.status == "processing":
@@ -173,11 +174,21 @@ class SavedMethodsMixin:
         return ChargeResult("failed", str(intent.id), code)
 
 
+# Stripe's object ids in its messages ("No such PaymentMethod: 'pm_1N…'"): never shown to a
+# client (the pay page's answers name our ids only).
+STRIPE_ID = re.compile(r"\b(?:pm|cus|pi|seti|src|card|ba|acct|ch|py|cs|req|mandate)_[A-Za-z0-9_]+")
+
+
 def _error(what: str, exc: stripe.StripeError) -> PaymentProviderError:
     import stripe
 
-    message = str(getattr(exc, "user_message", None) or exc)
-    if isinstance(exc, stripe.APIConnectionError) or (exc.http_status or 500) >= 500:
+    message = STRIPE_ID.sub("(a Stripe object)", str(getattr(exc, "user_message", None) or exc))
+    # An idempotency error (the key reused with other parameters, or still in use by a request
+    # Stripe is running) says nothing about the first request: it may well have charged.
+    if (
+        isinstance(exc, (stripe.APIConnectionError, stripe.IdempotencyError))
+        or (exc.http_status or 500) >= 500
+    ):
         return PaymentProviderError(
             f"Stripe did not answer about {what}: {message}", definitive=False
         )

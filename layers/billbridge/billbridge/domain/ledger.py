@@ -189,6 +189,11 @@ def payment_change(
             now,
             status=target,
             payment_intent_id=existing.payment_intent_id or proposed.payment_intent_id,
+            failure_reason=(
+                proposed.failure_reason or existing.failure_reason
+                if target is TxnStatus.FAILED
+                else existing.failure_reason
+            ),
         )
         before = existing.status
     deltas = []

@@ -889,6 +889,7 @@ def record_intent_payment(
     target: TxnStatus,
     payment_intent_id: str | None,
     event_id: str | None,
+    failure_code: str | None = None,
 ) -> str:
     """A PaymentIntent of ours (an installment's part, or a payment on a saved method) moved:
     the payment goes into the ledger as any payment does, from its metadata alone (`firm_id`,
@@ -910,6 +911,7 @@ def record_intent_payment(
         created_at=now,
         updated_at=now,
         payment_intent_id=payment_intent_id,
+        failure_reason=failure_code if target is TxnStatus.FAILED else None,
     )
     for _ in range(MAX_REPLANS):
         existing = store.get_transaction(firm_id, link_id, proposed.id)

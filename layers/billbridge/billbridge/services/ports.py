@@ -729,6 +729,21 @@ class OffSessionCharge:
 
 
 @dataclass(frozen=True)
+class SavedAttempt:
+    """A payment on a saved method exactly as it is sent to Stripe, kept under the client's
+    attempt (its Idempotency-Key) before Stripe is called: a retry of the attempt sends these
+    same requests again, with the same idempotency keys, so Stripe answers the first charge
+    instead of refusing new parameters. `held_until`: the end of its holds; after it, a part
+    Stripe never confirmed is not sent again (no hold keeps its bills)."""
+
+    firm_id: str
+    attempt_id: str
+    saved_method_id: str
+    charges: tuple[OffSessionCharge, ...]
+    held_until: datetime
+
+
+@dataclass(frozen=True)
 class ChargeResult:
     status: str  # succeeded | processing | failed
     payment_intent_id: str | None
@@ -810,4 +825,16 @@ class PlanStore(Protocol):
         self, firm_id: str, client_id: int, method_id: str, at: datetime
     ) -> StoredMethod | None:
         """Mark it forgotten, if it is kept and live; answers it as it was, else None."""
+        ...
+
+    def for_client(self, firm_id: str, client_id: int) -> list[Plan]:
+        """Every plan of the client in the firm, on any of their links, oldest first."""
+        ...
+
+    def saved_attempt(self, firm_id: str, attempt_id: str) -> SavedAttempt | None:
+        """The payment on a saved method kept under this attempt, if any."""
+        ...
+
+    def begin_saved_attempt(self, attempt: SavedAttempt) -> SavedAttempt:
+        """Keep it if no attempt of that id was kept; answers the one kept (the first)."""
         ...

@@ -26,6 +26,7 @@ from billbridge.domain.payments import (
     Hold,
     TxnStatus,
     allocate,
+    decode_allocations,
     encode_allocations,
     not_payable_reason,
     split_by_account,
@@ -47,6 +48,7 @@ from billbridge.services.ports import (
     PaymentLinkRepository,
     PaymentStore,
     PlanStore,
+    SavedAttempt,
     SavedMethodGateway,
     SettingsRepository,
     StaleTransaction,
@@ -70,11 +72,33 @@ def saved_hold_link(link: PaymentLink) -> str:
     return f"saved:{link.id}"
 
 
+def saved_attempt_id(link: PaymentLink, attempt: str) -> str:
+    """The client's attempt (link, Idempotency-Key) as our id: never the key itself."""
+    return hashlib.sha256(f"{link.firm_id}|{link.id}|{attempt}".encode()).hexdigest()[:24]
+
+
 def saved_txn_id(link: PaymentLink, attempt: str, account: Account) -> str:
     """One payment per (link, client's attempt, account): a retried request (same
     Idempotency-Key) finds it and answers it again instead of charging twice."""
-    digest = hashlib.sha256(f"{link.firm_id}|{link.id}|{attempt}".encode()).hexdigest()[:24]
-    return f"pay_sv{digest}_{account.value}"
+    return f"pay_sv{saved_attempt_id(link, attempt)}_{account.value}"
+
+
+def same_method(a: StoredMethod, b: StoredMethod) -> bool:
+    """The same card or bank account as the client sees it (kind, brand or bank, last four)
+    on the same Customer: Stripe makes a new PaymentMethod each time details are entered."""
+    return (
+        a.customer_id == b.customer_id
+        and a.method.method is b.method.method
+        and a.method.label == b.method.label
+    )
+
+
+# How a recorded payment is answered again to a retried request.
+REPLAYED = {
+    TxnStatus.SUCCEEDED: "succeeded",
+    TxnStatus.PENDING: "processing",
+    TxnStatus.FAILED: "failed",
+}
 
 
 @dataclass(frozen=True)
@@ -226,6 +250,20 @@ class SavedMethods:
             saved_at=self._clock(),
             consent_text=save_consent_text(firm_name, result.method.method),
         )
+        twin = next(
+            (
+                m
+                for m in self._plans.saved_methods(str(firm_id), client_id)
+                if m.id != kept.id and m.live and same_method(m, kept)
+            ),
+            None,
+        )
+        if twin is not None:
+            # The same card (or bank account) entered again on the checkout's other page (a
+            # checkout of trust and operating bills has one page each): one is kept, so that
+            # "Forget" on the pay page forgets it for good, and Stripe holds no spare.
+            self._saved().detach_payment_method(result.method.payment_method_id)
+            return "duplicate"
         return "applied" if self._plans.save_method(kept) else "duplicate"
 
     # -- paying with one --------------------------------------------------------------------------
@@ -240,7 +278,10 @@ class SavedMethods:
     ) -> SavedPayment:
         """Pay the chosen bills with a saved method: the same allocation, trust/operating
         split, holds and ledger as a checkout, one off-session PaymentIntent per account. The
-        same `attempt` (the page's Idempotency-Key) answers the first result again."""
+        same `attempt` (the page's Idempotency-Key) answers the first result again: the
+        requests are kept, exactly as sent to Stripe, before Stripe is called, so a retry
+        after a request that died sends them again unchanged (Stripe answers the first
+        charge) whatever the bills have become since."""
         link = self._link(token)
         stored_method = self._method(link, method_id)
         unknown = [i for i in bill_ids if i not in link.bill_ids]
@@ -250,10 +291,42 @@ class SavedMethods:
                 field="bill_ids",
                 code="bill_not_on_link",
             )
+        attempt_id = saved_attempt_id(link, attempt)
+        kept = self._plans.saved_attempt(link.firm_id, attempt_id)
+        if kept is None:
+            # An attempt older than its kept requests (TTL): its payments are in the ledger.
+            replay = self._replay(link, stored_method, attempt)
+            if replay is not None:
+                return replay
+            try:
+                fresh = self._new_attempt(link, stored_method, bill_ids, amount_cents, attempt)
+            except RuleViolation:
+                # The same attempt, running at the same moment, may have paid the bills: then
+                # this one answers what that one sent, not "nothing to pay".
+                kept = self._plans.saved_attempt(link.firm_id, attempt_id)
+                if kept is None:
+                    raise
+            else:
+                kept = self._plans.begin_saved_attempt(fresh)
+        if kept.saved_method_id != stored_method.id:
+            raise RuleViolation(
+                "This payment was already made with another saved card or bank account: "
+                "reload the page to see it.",
+                field="Idempotency-Key",
+                code="idempotency_key_reused",
+            )
+        return self._send(link, stored_method, kept)
+
+    def _new_attempt(
+        self,
+        link: PaymentLink,
+        stored_method: StoredMethod,
+        bill_ids: Sequence[int],
+        amount_cents: int | None,
+        attempt: str,
+    ) -> SavedAttempt:
+        """Allocate and hold the bills (as a checkout does), and the requests to send."""
         chosen_ids = list(dict.fromkeys(bill_ids))
-        replay = self._replay(link, stored_method, attempt)
-        if replay is not None:
-            return replay
         connected = self._store.connected_accounts(link.firm_id)
         accounts = self._store.payment_accounts(link.firm_id)
         gateway = self._gateway()
@@ -275,7 +348,10 @@ class SavedMethods:
             for session_id in dict.fromkeys(h.session_id for h in holds if h.link_id == link.id):
                 if gateway.expire_checkout_session(session_id):
                     closed.extend(h for h in holds if h.session_id == session_id)
-            counted = [h for h in holds if h not in closed]
+            # This attempt's own holds (its request died before it kept its requests) are
+            # not another payment's: they are written again below.
+            own = {saved_txn_id(link, attempt, a) for a in Account}
+            counted = [h for h in holds if h not in closed and h.session_id not in own]
             payable = [payable_now(b, counted) for b in chosen]
             _refuse_if_held(chosen, payable, counted)
             parts = split_by_account(allocate(payable, amount_cents), currency_of(chosen))
@@ -285,6 +361,7 @@ class SavedMethods:
                     "Online payments are not set up for this firm yet.",
                     code="payments_not_set_up",
                 )
+            held_until = now + SAVED_HOLD
             change = CheckoutHolds(
                 firm_id=link.firm_id,
                 guards=tuple(
@@ -299,7 +376,7 @@ class SavedMethods:
                         saved_hold_link(link),
                         saved_txn_id(link, attempt, account),
                         a.amount_cents,
-                        now + SAVED_HOLD,
+                        held_until,
                     )
                     for account, allocations in parts.items()
                     for a in allocations
@@ -311,76 +388,130 @@ class SavedMethods:
             except StaleTransaction:
                 continue  # a checkout or a payment moved a bill: read again
             currency = currency_of(chosen)
-            answered = []
+            charges = []
             for account, allocations in parts.items():
                 txn_id = saved_txn_id(link, attempt, account)
-                metadata = {
-                    "firm_id": link.firm_id,
-                    "link_id": link.id,
-                    "txn_id": txn_id,
-                    "account": account.value,
-                    "method": stored_method.method.method.value,
-                    "allocations": encode_allocations(allocations),
-                    "currency": currency,
-                    "saved_method_id": stored_method.id,
-                    "client_id": str(stored_method.client_id),
-                }
                 amount = sum(a.amount_cents for a in allocations)
                 numbers = ", ".join(stored[a.bill_id].bill.number for a in allocations)
-                try:
-                    result = self._saved().charge_off_session(
-                        OffSessionCharge(
-                            customer_id=stored_method.customer_id,
-                            payment_method_id=stored_method.method.payment_method_id,
-                            method=stored_method.method.method,
-                            amount_cents=amount,
-                            currency=currency,
-                            destination_account_id=accounts.for_account(account),
-                            metadata=metadata,
-                            description=f"Payment of {numbers} ({account.value})",
-                            idempotency_key=f"saved-{txn_id}",
-                            receipt_email=stored[allocations[0].bill_id].bill.client.email,
-                            application_fee_cents=application_fee_cents(
-                                account, stored_method.method.method, amount
-                            ),
-                        )
+                charges.append(
+                    OffSessionCharge(
+                        customer_id=stored_method.customer_id,
+                        payment_method_id=stored_method.method.payment_method_id,
+                        method=stored_method.method.method,
+                        amount_cents=amount,
+                        currency=currency,
+                        destination_account_id=accounts.for_account(account),
+                        metadata={
+                            "firm_id": link.firm_id,
+                            "link_id": link.id,
+                            "txn_id": txn_id,
+                            "account": account.value,
+                            "method": stored_method.method.method.value,
+                            "allocations": encode_allocations(allocations),
+                            "currency": currency,
+                            "saved_method_id": stored_method.id,
+                            "client_id": str(stored_method.client_id),
+                        },
+                        description=f"Payment of {numbers} ({account.value})",
+                        idempotency_key=f"saved-{txn_id}",
+                        receipt_email=stored[allocations[0].bill_id].bill.client.email,
+                        application_fee_cents=application_fee_cents(
+                            account, stored_method.method.method, amount
+                        ),
                     )
-                except PaymentProviderError as exc:
-                    if exc.definitive:  # Stripe made nothing: the hold ends with a failure
-                        record_intent_payment(
-                            self._store, self._clock(), metadata, TxnStatus.FAILED, None, None
-                        )
-                        answered.append(
-                            SavedPart(
-                                account,
-                                txn_id,
-                                amount,
-                                tuple(a.bill_id for a in allocations),
-                                "failed",
-                                "refused",
-                            )
-                        )
-                        continue
-                    raise  # Stripe may have charged: its webhook records it; the hold keeps it
-                target = {
-                    "succeeded": TxnStatus.SUCCEEDED,
-                    "processing": TxnStatus.PENDING,
-                }.get(result.status, TxnStatus.FAILED)
-                record_intent_payment(
-                    self._store, self._clock(), metadata, target, result.payment_intent_id, None
                 )
+            return SavedAttempt(
+                firm_id=link.firm_id,
+                attempt_id=saved_attempt_id(link, attempt),
+                saved_method_id=stored_method.id,
+                charges=tuple(charges),
+                held_until=held_until,
+            )
+        raise RuntimeError("the bills kept changing; try the payment again")
+
+    def _send(
+        self, link: PaymentLink, stored_method: StoredMethod, kept: SavedAttempt
+    ) -> SavedPayment:
+        """Each kept request: answered from the ledger when its payment is recorded, else
+        sent to Stripe as it was kept (the same key and parameters: Stripe charges once)."""
+        answered = []
+        currency = kept.charges[0].currency
+        for charge in kept.charges:
+            metadata = charge.metadata
+            account = Account(metadata["account"])
+            bill_ids = tuple(a.bill_id for a in decode_allocations(metadata["allocations"]))
+            recorded = self._store.get_transaction(link.firm_id, link.id, metadata["txn_id"])
+            if recorded is not None:
                 answered.append(
                     SavedPart(
                         account,
-                        txn_id,
-                        amount,
-                        tuple(a.bill_id for a in allocations),
-                        result.status if result.status in ("succeeded", "processing") else "failed",
-                        result.failure_code,
+                        recorded.id,
+                        recorded.amount_cents,
+                        bill_ids,
+                        REPLAYED[recorded.status],
+                        recorded.failure_reason,
                     )
                 )
-            return SavedPayment(stored_method, currency, tuple(answered))
-        raise RuntimeError("the bills kept changing; try the payment again")
+                continue
+            if self._clock() >= kept.held_until:
+                # No hold keeps the bills any more: sent now, it might take money that is no
+                # longer owed. What Stripe did take is recorded from its webhook.
+                raise RuleViolation(
+                    f"This payment of {money(charge.amount_cents, currency)} was started more "
+                    "than 15 minutes ago and Stripe has not confirmed it: reload the page to "
+                    "see what was paid before paying again.",
+                    field="Idempotency-Key",
+                    code="payment_attempt_expired",
+                )
+            try:
+                result = self._saved().charge_off_session(charge)
+            except PaymentProviderError as exc:
+                if exc.definitive:  # Stripe made nothing: the hold ends with a failure
+                    record_intent_payment(
+                        self._store,
+                        self._clock(),
+                        metadata,
+                        TxnStatus.FAILED,
+                        None,
+                        None,
+                        failure_code="refused",
+                    )
+                    answered.append(
+                        SavedPart(
+                            account,
+                            metadata["txn_id"],
+                            charge.amount_cents,
+                            bill_ids,
+                            "failed",
+                            "refused",
+                        )
+                    )
+                    continue
+                raise  # Stripe may have charged: its webhook records it; the hold keeps it
+            target = {
+                "succeeded": TxnStatus.SUCCEEDED,
+                "processing": TxnStatus.PENDING,
+            }.get(result.status, TxnStatus.FAILED)
+            record_intent_payment(
+                self._store,
+                self._clock(),
+                metadata,
+                target,
+                result.payment_intent_id,
+                None,
+                failure_code=result.failure_code if target is TxnStatus.FAILED else None,
+            )
+            answered.append(
+                SavedPart(
+                    account,
+                    metadata["txn_id"],
+                    charge.amount_cents,
+                    bill_ids,
+                    result.status if result.status in ("succeeded", "processing") else "failed",
+                    result.failure_code,
+                )
+            )
+        return SavedPayment(stored_method, currency, tuple(answered))
 
     def _replay(
         self, link: PaymentLink, stored_method: StoredMethod, attempt: str
@@ -397,11 +528,6 @@ class SavedMethods:
         ]
         if not found:
             return None
-        status = {
-            TxnStatus.SUCCEEDED: "succeeded",
-            TxnStatus.PENDING: "processing",
-            TxnStatus.FAILED: "failed",
-        }
         return SavedPayment(
             stored_method,
             found[0].currency,
@@ -411,7 +537,8 @@ class SavedMethods:
                     t.id,
                     t.amount_cents,
                     tuple(a.bill_id for a in t.allocations),
-                    status[t.status],
+                    REPLAYED[t.status],
+                    t.failure_reason,
                 )
                 for t in found
             ),
@@ -421,25 +548,35 @@ class SavedMethods:
 
     def forget(self, token: str, method_id: str) -> StoredMethod:
         """Detach it in Stripe, then forget it here (a tombstone: a late webhook never brings
-        it back). A method an open payment plan of this link charges is kept (422)."""
+        it back), with any twin of it (the same card saved twice: on the trust and the
+        operating page of one checkout, when both pages were kept at once). A method an open
+        payment plan of the client charges, on this link or any other of theirs, is kept
+        (422): the client forgets it after giving the plan another."""
         link = self._link(token)
         stored_method = self._method(link, method_id)
-        for plan in self._plans.for_link(link.firm_id, link.id):
+        twins = [m for m in self.methods(link) if same_method(m, stored_method)]
+        charged = {m.method.payment_method_id for m in twins}
+        for plan in self._plans.for_client(link.firm_id, stored_method.client_id):
             if (
                 plan.status in OPEN_PLAN
                 and plan.method is not None
-                and plan.method.payment_method_id == stored_method.method.payment_method_id
+                and plan.method.payment_method_id in charged
             ):
+                where = (
+                    "save another card or bank account for the plan first"
+                    if plan.link_id == link.id
+                    else "open that plan's payment link, from its email, to save another card "
+                    "or bank account for the plan first"
+                )
                 raise RuleViolation(
                     f"The {stored_method.method.label} pays the installments of your payment "
-                    f"plan ({plan.id}): save another card or bank account for the plan first.",
+                    f"plan ({plan.id}): {where}.",
                     field="method_id",
                     code="method_in_plan",
                 )
-        self._saved().detach_payment_method(stored_method.method.payment_method_id)
-        self._plans.forget_method(
-            link.firm_id, stored_method.client_id, stored_method.id, self._clock()
-        )
+        for twin in twins:
+            self._saved().detach_payment_method(twin.method.payment_method_id)
+            self._plans.forget_method(link.firm_id, twin.client_id, twin.id, self._clock())
         return stored_method
 
     # -- what Stripe says about a payment on a saved method -------------------------------------
@@ -454,6 +591,7 @@ class SavedMethods:
         keys = ("firm_id", "link_id", "txn_id", "account", "allocations")
         if not all(metadata.get(k) for k in keys):
             return "ignored"
+        error = obj.get("last_payment_error") or {}
         return record_intent_payment(
             self._store,
             self._clock(),
@@ -461,4 +599,7 @@ class SavedMethods:
             target,
             str(obj.get("id") or "") or None,
             event_id,
+            # Kept on the payment: a retried request answers the same (a card that needs
+            # the client's confirmation is offered Stripe's page again).
+            failure_code=str(error.get("code") or "failed") if target is TxnStatus.FAILED else None,
         )
