@@ -105,9 +105,12 @@ PARTS: dict[str, Part] = {
         "Freshness",
         """- The local stack's shape (asynchronous Lambdas on threads, the sandbox posting signed
   webhooks after its own 50 ms delay, Clio's rate limit, the prefetch on). Through webhooks
-  each change is watched on the first page of `GET /invoices`; through the schedule, webhooks
-  off, the store itself is watched (what `GET /invoices` answers from), so no view starts a
-  sync of its own; the changes land at random moments of three minutes.""",
+  each change is watched on the first page of `GET /invoices`, and a view starts a sync of its
+  own when the last is 30 s old: the bill-list requests the row counts are those syncs (two a
+  sync: changed bills and the deleted pass), the only way other than the webhook that a change
+  could reach the page. Through the schedule, webhooks off, the store itself is watched (what
+  `GET /invoices` answers from), so no view starts a sync of its own; the changes land at
+  random moments of three minutes.""",
     ),
     "sending": Part(
         "Sending after a prefetch",
@@ -221,7 +224,9 @@ def stdout_kept_for_the_table() -> Iterator[None]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description=__doc__.split("\n\n")[0].replace("\n", " ")
+    )
     parser.add_argument("--large", action="store_true", help="the 100,000-bill scaling rows")
     parser.add_argument(
         "--only", help=f"comma-separated parts ({', '.join(PARTS)}); rewrites only their rows"
