@@ -54,7 +54,11 @@ PARTS: dict[str, Part] = {
   seeding), so an increment's two-minute overlap re-reads only what changed lately. The sync is
   measured with the PDF prefetch off (its own part below) and Clio's rate limit lifted. A full
   sync's Clio requests are ⌈N/200⌉ pages plus the explicit `state=deleted` pass; its bill
-  writes ⌈N/25⌉ BatchWriteItems (plus one for the deleted pass's own batch): both linear in N.
+  writes are TransactWriteItems of up to 100 actions, each new bill with its word items (one
+  per word of its client's name after the first, W in all): at least ⌈(N + W)/100⌉, a bill
+  never split between two and each page of 200 bills its own (plus the deleted pass's own):
+  both linear in N. Until word-start search they were ⌈N/25⌉ BatchWriteItems, with no
+  condition.
 - The page is asked as a signed-in staff member, as every real user asks it: one consistent
   GetItem of the firm header (settings, sync state, the run), one Query of gsi2 (whose `issued`
   group holds the two default states in id order), and one consistent GetItem of the caller's
@@ -77,9 +81,13 @@ PARTS: dict[str, Part] = {
   bill in ten, some 1,700 matches), so its page reads them all, and moto's slow per-item
   serialisation makes that the costly row; `q=inv-0012` (ten bill numbers) is the selective
   search staff type most. A search matching more than 1,000 bills of one field reads the
-  listing's own order instead, with the search as a filter. moto walks the whole table for
-  every Query (about a second each at 20,000 bills here), so a search's six Queries (three
-  fields, two states) cost six walks there; on DynamoDB each reads only its own matches.
+  listing's own order instead, with the search as a filter. `q=smith3` is word-start search:
+  "Smith3" is the second word of one client's name in every seeded group of clients (as many
+  matches as `q=ava`), found by their word items (one Query of the base table per state) and
+  read by BatchGetItem (100 bills a request); its raw Query is the word items' own range. moto
+  walks the whole table for every Query (about a second each at 20,000 bills here), so a
+  search's eight Queries (three fields and the word items, two states) cost eight walks
+  there; on DynamoDB each reads only its own matches.
 - It asks as the local stage's stand-in user, who has no member record: a signed-in user's
   page reads one GetItem more (the caller's record, as in the scaling part's rows).""",
     ),

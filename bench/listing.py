@@ -1,6 +1,7 @@
 """The searched and sorted invoices page (L5) among N bills (default 20,000): `GET /invoices`
-with `sort`, and with `q` and `sort`, through the API handler, against one raw Query of the
-same page on the index that holds it. Run alone: `python -m bench --only listing`."""
+with `sort`, and with `q` and `sort` (the start of a client's name, a later word of it, a bill
+number), through the API handler, against one raw Query of the same page on the index (or the
+word items) that holds it. Run alone: `python -m bench --only listing`."""
 
 from __future__ import annotations
 
@@ -54,12 +55,12 @@ def listing(n: int, repeats: int = 15) -> list[Row]:
 
             return call
 
-        def raw(index: str, condition: str, values: dict[str, str], forward: bool):
+        def raw(index: str | None, condition: str, values: dict[str, str], forward: bool):
             def call() -> float:
                 began = time.thread_time()
                 ddb.query(
                     TableName=provisioned.table_name,
-                    IndexName=index,
+                    **({"IndexName": index} if index else {}),
                     KeyConditionExpression=condition,
                     ExpressionAttributeValues={k: {"S": v} for k, v in values.items()},
                     ScanIndexForward=forward,
@@ -71,7 +72,9 @@ def listing(n: int, repeats: int = 15) -> list[Row]:
 
         firm_pk = f"FIRM#{FIRM}"
         # "ava" begins one client's name in every seeded group of clients (about one bill in
-        # ten matches: every match is read to sort them); "inv-0012" ten bill numbers.
+        # ten matches: every match is read to sort them); "smith3" is the second word of one
+        # client's name in every group (as many matches, found by their word items, then read
+        # by BatchGetItem); "inv-0012" ten bill numbers.
         cases = [
             (
                 f"Sorted page (sort=-amount) of {PAGE} among {count(n)}",
@@ -91,6 +94,18 @@ def listing(n: int, repeats: int = 15) -> list[Row]:
                     "gsi6",
                     "pk = :p AND begins_with(lsort_client, :s)",
                     {":p": firm_pk, ":s": "awaiting_payment#ava"},
+                    True,
+                ),
+                True,
+            ),
+            (
+                f"Word-start search (q=smith3, a later word, sort=due_at) of {PAGE} among "
+                f"{count(n)}",
+                f"page_size={PAGE}&q=smith3&sort=due_at",
+                raw(
+                    None,
+                    "pk = :p AND begins_with(sk, :s)",
+                    {":p": firm_pk, ":s": "WORD#awaiting_payment#smith3"},
                     True,
                 ),
                 True,

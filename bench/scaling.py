@@ -11,6 +11,7 @@ import json
 import math
 import statistics
 import time
+from typing import Any
 
 import boto3
 import requests
@@ -21,6 +22,19 @@ FIRM = "bench"
 PAGE = 50
 # The page is asked as a signed-in staff member: their record is read, as every user's is.
 CLERK = "bench-clerk"
+
+
+def word_items(state: Any, account: str) -> int:
+    """How many word items the seeded bills of `account` make (each word of a client's name
+    after the first, for every bill not deleted): with the bills themselves, the actions of a
+    full import's TransactWriteItems (docs/data-model.md, "Word-start search")."""
+    from billbridge.domain.listing import client_search_texts
+
+    return sum(
+        len(client_search_texts(state.contacts[b.client_id].name)) - 1
+        for b in state.bills.values()
+        if b.account == account and b.state != "deleted"
+    )
 
 
 def scaling(n: int, *, increments: bool = True, repeats: int = 25) -> list[Row]:
@@ -55,11 +69,13 @@ def scaling(n: int, *, increments: bool = True, repeats: int = 25) -> list[Row]:
         if not made or not counter.bill_writes:
             raise RuntimeError(f"the full sync of {n} bills asked Clio {made} times and wrote none")
         least = math.ceil(n / 200)
+        words = word_items(clio.state, FIRM)
         rows.append(
             (
                 f"Full sync of {count(n)} bills: Clio requests / bill writes / wall",
                 f"{made} / {counter.bill_writes} / {wall:.1f} s",
-                f"⌈N/200⌉ + 1 deleted pass = {least + 1} / ⌈N/25⌉ = {math.ceil(n / 25)} / "
+                f"⌈N/200⌉ + 1 deleted pass = {least + 1} / at least ⌈(N + W)/100⌉ = "
+                f"{math.ceil((n + words) / 100)} (W = {count(words)} word items) / "
                 f"{n / wall:.0f} bills/s",
             )
         )

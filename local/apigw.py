@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import json
 import mimetypes
+import os
 import re
 import socket
 import sys
@@ -32,12 +33,22 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from local.authorizer import DEV_TOKEN, CognitoAuthorizer, dev_claims
 from local.aws_template import load_template
 from local.lambdas import FunctionSpec, LocalLambdas
+from local.pool import THROTTLED
 
 ROOT = Path(__file__).resolve().parent.parent
 WEB_DIR = ROOT / "web"
 STAGE = "local"
 # API Gateway gives up on an integration after 29 s.
 INTEGRATION_TIMEOUT = 29
+# Routes whose callers time out quickly and retry on their own: Clio retries a delivery that
+# fails or is not answered in time (its timeout is "short"; the sandbox's is 5 s). A request on
+# one that finds every worker of its function busy, the pool at its concurrency, waits at most
+# LOCAL_WEBHOOK_QUEUE_SECONDS for one, then is throttled as Lambda throttles an invocation
+# beyond a function's concurrency, and answered at once with the API's THROTTLED gateway
+# response (429): an answer the sender retries, where a longer wait would be none at all.
+# Every other route waits for a worker (docs/local-stack.md, "Where it differs").
+RETRYING_SENDERS = frozenset({"/webhooks/clio"})
+DEFAULT_WEBHOOK_QUEUE_SECONDS = 1.0
 
 LocalRoute = Callable[[str, str, dict[str, str], bytes], tuple[int, dict[str, str], bytes]]
 
@@ -58,8 +69,13 @@ def _compile(path: str) -> re.Pattern[str]:
 
 # API Gateway's status for each gateway response type the local gateway answers, where the
 # template's GatewayResponses entry gives no StatusCode.
-GATEWAY_RESPONSE_STATUS = {"UNAUTHORIZED": 401, "MISSING_AUTHENTICATION_TOKEN": 403}
+GATEWAY_RESPONSE_STATUS = {
+    "UNAUTHORIZED": 401,
+    "MISSING_AUTHENTICATION_TOKEN": 403,
+    "THROTTLED": 429,
+}
 GATEWAY_MESSAGES = {
+    "THROTTLED": "Too Many Requests",
     "UNAUTHORIZED": "Unauthorized",
     "MISSING_AUTHENTICATION_TOKEN": "Missing Authentication Token",
 }
@@ -199,6 +215,10 @@ class LocalApiGateway:
         self.extra_routes = extra_routes or {}
         self.gateway_responses = gateway_responses_from_template()
         self.region = region
+        raw_queue = os.environ.get("LOCAL_WEBHOOK_QUEUE_SECONDS")
+        self.webhook_queue_seconds = (
+            float(raw_queue) if raw_queue else DEFAULT_WEBHOOK_QUEUE_SECONDS
+        )
         # Open connections, so that stop() can end keep-alive ones instead of waiting on them.
         self._connections: set[Any] = set()
         self._connections_lock = threading.Lock()
@@ -240,7 +260,7 @@ class LocalApiGateway:
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
             do_TRACE = do_QUERY = _serve  # answered as API Gateway would, never a 501
 
-        self.server = ThreadingHTTPServer((host, port), Handler)
+        self.server = _Server((host, port), Handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -251,6 +271,15 @@ class LocalApiGateway:
 
     def start(self) -> None:
         self.thread.start()
+
+    def provision_retrying_senders(self) -> list[str]:
+        """Keep the functions behind RETRYING_SENDERS' routes started to their concurrency
+        (Lambda's provisioned concurrency): a local cold start on busy cores takes longer than
+        Clio waits for an answer, so no delivery may wait for one. Answers their names."""
+        functions = {r.function.name: r.function for r in self.routes if r.path in RETRYING_SENDERS}
+        for spec in functions.values():
+            self.lambdas.provision(spec)
+        return sorted(functions)
 
     def stop(self) -> None:
         """Stop accepting, then end the open connections (idle keep-alive ones included)."""
@@ -299,7 +328,14 @@ class LocalApiGateway:
             if claims is None:
                 return render_gateway_response(self.gateway_responses, "UNAUTHORIZED")
         event = proxy_event(route, method, path, query, headers, body, params, claims)
-        outcome = self.lambdas.invoke_api(route.function, event)
+        max_wait = self.webhook_queue_seconds if route.path in RETRYING_SENDERS else None
+        outcome = self.lambdas.invoke_api(route.function, event, max_wait)
+        if outcome.error == THROTTLED:
+            sys.stderr.write(
+                f"[apigw] 429 for {method} {path} ({route.function.name}): throttled, every "
+                f"worker busy for {max_wait:g} s; the sender retries\n"
+            )
+            return render_gateway_response(self.gateway_responses, "THROTTLED")
         result = None if outcome.failed else _proxy_result(outcome.payload)
         if result is None:
             # A function error, crash or timeout, or an answer that is not a proxy response:
@@ -343,6 +379,12 @@ class LocalApiGateway:
                 return _json(404, {"error": {"code": "not_found", "message": path, "field": None}})
         kind = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
         return 200, {"Content-Type": kind, "Cache-Control": "no-cache"}, target.read_bytes()
+
+
+class _Server(ThreadingHTTPServer):
+    # socketserver listens with a backlog of 5: under load (50 clients, both sandboxes'
+    # webhooks, a GIL shared with the emulator) bursts of new connections overflow it.
+    request_queue_size = socket.SOMAXCONN
 
 
 def _proxy_result(payload: str) -> dict[str, Any] | None:

@@ -214,12 +214,13 @@ class LocalLambdas:
         with self._lock:
             self._pending.discard(future)
 
-    def run(self, spec: FunctionSpec, event: Any) -> Outcome:
-        """One synchronous invocation, wherever this mode runs functions."""
+    def run(self, spec: FunctionSpec, event: Any, max_wait: float | None = None) -> Outcome:
+        """One synchronous invocation, wherever this mode runs functions. `max_wait` (process
+        mode): how long it may wait for a busy function's worker before it is throttled."""
         if self.mode == "process":
             assert self.workers is not None, "start_workers() first"
             try:
-                outcome = self.workers.invoke(spec.name, event)
+                outcome = self.workers.invoke(spec.name, event, max_wait)
             except PoolClosed:
                 outcome = Outcome.failure("Runtime.Shutdown", "the local stack is stopping", "-")
             if outcome.failed:
@@ -241,12 +242,14 @@ class LocalLambdas:
             error = {"errorType": type(exc).__name__, "errorMessage": str(exc)}
             return Outcome(json.dumps(error), type(exc).__name__)
 
-    def invoke_api(self, spec: FunctionSpec, event: dict[str, Any]) -> Outcome:
+    def invoke_api(
+        self, spec: FunctionSpec, event: dict[str, Any], max_wait: float | None = None
+    ) -> Outcome:
         """An API Gateway proxy invocation. In-process, one request at a time across functions
         (one Lambda container serves one request at a time, and in this one interpreter every
         function's resolver reads the same current event)."""
         if self.mode == "process":
-            return self.run(spec, event)
+            return self.run(spec, event, max_wait)
         with self._api_lock:
             return self._run_in_process(spec, event)
 
@@ -275,6 +278,13 @@ class LocalLambdas:
             for future in pending:
                 future.exception(timeout=max(0.0, deadline - time.monotonic()))
         raise TimeoutError("asynchronous Lambda invocations still running")
+
+    def provision(self, spec: FunctionSpec, count: int | None = None) -> None:
+        """Process mode: keep `count` workers of the function (default: its concurrency)
+        started and initialized, as Lambda's provisioned concurrency does."""
+        if self.workers is not None:
+            pool = self.workers.pools[spec.name]
+            pool.provision(pool.concurrency if count is None else count)
 
     def describe(self) -> dict[str, Any]:
         """Process mode: each function's workers and counts (GET /_local/stats)."""

@@ -9,7 +9,8 @@ each one "container" serving one invocation at a time.
   function's concurrency: its `ReservedConcurrentExecutions`, else `LOCAL_LAMBDA_CONCURRENCY`.
   Beyond it an invocation waits for a free worker (Lambda would throttle it instead; see
   docs/local-stack.md). Workers start on demand (a cold start) and the warmest idle one is
-  reused first.
+  reused first; a cold start runs beside the invocation that caused it, which takes the first
+  worker free (the new one, or a warm one that finished sooner).
 - **Recycling.** A worker is retired after `LOCAL_LAMBDA_MAX_INVOCATIONS` invocations and
   after `LOCAL_LAMBDA_IDLE_SECONDS` idle. One whose resident memory passes the function's
   MemorySize is killed mid-invocation, which fails as Lambda's `Runtime.OutOfMemory`.
@@ -45,6 +46,8 @@ DEFAULT_IDLE_SECONDS = 300.0
 DEFAULT_INIT_SECONDS = 60.0
 WATCH_INTERVAL = 0.25  # how often a running invocation's deadline and memory are checked
 STOP_GRACE_SECONDS = 1.0
+# Lambda's error for an invocation beyond the function's concurrency.
+THROTTLED = "TooManyRequestsException"
 # What a worker inherits from the stack's environment besides the function's own variables.
 INHERITED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "SYSTEMROOT")
 
@@ -137,6 +140,7 @@ class Worker:
         self._init_seconds = init_seconds
         self._ready = False
         self._init_error: tuple[str, str] | None = None
+        self.init_ms = 0  # how long its cold start took, once it is ready
         ours, theirs = socket.socketpair()
         self._sock = ours
         try:
@@ -173,9 +177,9 @@ class Worker:
         self.invocations += 1
         self.last_used = time.monotonic()
         if not self._ready:
-            failed = self._await_ready(request_id, closed)
+            failed = self.start_up(closed)
             if failed is not None:
-                return failed
+                return Outcome.failure(failed[0], failed[1], request_id)
         deadline = time.time() + self.spec.timeout
         try:
             send_message(self._sock, {"id": request_id, "event": event, "deadline": deadline})
@@ -191,19 +195,24 @@ class Worker:
             return Outcome(json.dumps(error), str(error.get("errorType") or "Unhandled"))
         return Outcome(str(reply["payload"]))
 
-    def _await_ready(self, request_id: str, closed: threading.Event) -> Outcome | None:
+    def start_up(self, closed: threading.Event) -> tuple[str, str] | None:
+        """Wait for the worker's init (its handler imported): None when it is ready, else the
+        failure as Lambda names it (error type, message); a failed worker is killed."""
         reply = self._receive(
-            time.time() + self._init_seconds, request_id, closed, enforce_limits=False
+            time.time() + self._init_seconds, "init", closed, enforce_limits=False
         )
         if isinstance(reply, Outcome):
-            return reply
+            message = json.loads(reply.payload)["errorMessage"].split(" Error: ", 1)[-1]
+            return str(reply.error), message
         if reply.get("type") == "init_error":
             self._init_error = (str(reply["errorType"]), str(reply["errorMessage"]))
             log(f"{self.spec.name}: init failed in worker {self.pid}: {reply['errorMessage']}")
             self.kill()
-            return Outcome.failure(self._init_error[0], self._init_error[1], request_id)
+            return self._init_error
         self._ready = True
         self.rss = reply.get("rss")
+        # From the process's start (the interpreter too, as Lambda's Init Duration counts it).
+        self.init_ms = int((time.monotonic() - self.started_at) * 1000)
         return None
 
     def _receive(
@@ -332,6 +341,21 @@ class PoolStats:
     cold_starts: int = 0
     recycled: int = 0
     by_error: dict[str, int] = field(default_factory=dict)
+    # Cold starts: the longest, in ms from the process's start to its handler imported.
+    cold_start_ms_max: int = 0
+    # Invocations that found no idle worker and waited (for a worker to finish, or for a new
+    # one's init), and the longest wait.
+    waited: int = 0
+    wait_ms_max: int = 0
+    throttles: int = 0  # invocations refused: no worker free within their max_wait
+
+
+class _Start:
+    """One worker being started for an invocation that found none idle."""
+
+    def __init__(self) -> None:
+        self.done = False
+        self.failure: tuple[str, str] | None = None
 
 
 class FunctionPool:
@@ -353,20 +377,57 @@ class FunctionPool:
         self._idle: list[Worker] = []  # most recently used last
         self._busy: set[Worker] = set()
         self._starting = 0
+        self._launching: set[Worker] = set()  # started, their init not done yet
         self._waiting = 0
         self._closed = threading.Event()
+        # Lambda's provisioned concurrency: workers kept started and initialized, whether or
+        # not anything invokes them (provision()).
+        self.provisioned = 0
 
-    def invoke(self, event: Any, request_id: str | None = None) -> Outcome:
+    def invoke(
+        self, event: Any, request_id: str | None = None, *, max_wait: float | None = None
+    ) -> Outcome:
+        """One invocation on a worker of the function. `max_wait`: how long it may wait for a
+        worker when every one is busy and the pool is at its concurrency; past it, it is
+        throttled as Lambda throttles an invocation beyond the function's concurrency
+        (`TooManyRequestsException`), without running."""
         request_id = request_id or str(uuid.uuid4())
-        worker = self._acquire()
-        outcome: Outcome | None = None
-        try:
-            outcome = worker.invoke(event, request_id, self._closed)
+        acquired = self._acquire(max_wait)
+        if acquired is None:
+            outcome = Outcome.failure(THROTTLED, "Rate Exceeded.", request_id)
+            with self._cond:
+                self.stats.throttles += 1
+            log(
+                f"{self.spec.name}: throttled: all {self.concurrency} workers busy for "
+                f"{max_wait:g} s"
+            )
             return outcome
+        if not isinstance(acquired, Worker):  # the worker started for it failed its init
+            outcome = Outcome.failure(acquired[0], acquired[1], request_id)
+            with self._cond:
+                self._count(outcome)
+            return outcome
+        worker = acquired
+        answer: Outcome | None = None
+        try:
+            answer = worker.invoke(event, request_id, self._closed)
+            return answer
         finally:
-            self._release(worker, outcome)
+            self._release(worker, answer)
 
-    def _acquire(self) -> Worker:
+    def _acquire(self, max_wait: float | None = None) -> Worker | tuple[str, str] | None:
+        """An idle worker, the warmest first. With none idle and room below the concurrency, a
+        new worker starts beside the wait (a cold start), and the invocation takes whichever
+        worker is free first: the new one once its init is done, or one that finished its
+        invocation sooner. A local init on two busy cores takes seconds (Lambda's, a second
+        or less): an invocation bound to the new worker would wait all of it, while a warm
+        worker of the same function is free after a few hundred milliseconds. When the worker
+        started for this invocation fails its init, the invocation fails as its init did.
+        None: no worker was free within `max_wait` (throttled)."""
+        began = time.monotonic()
+        mine: _Start | None = None
+        waited = False
+        all_busy_since: float | None = None
         with self._cond:
             while True:
                 if self._closed.is_set():
@@ -374,30 +435,88 @@ class FunctionPool:
                 if self._idle:
                     worker = self._idle.pop()
                     self._busy.add(worker)
+                    if waited:
+                        wait_ms = int((time.monotonic() - began) * 1000)
+                        self.stats.waited += 1
+                        self.stats.wait_ms_max = max(self.stats.wait_ms_max, wait_ms)
                     return worker
-                if len(self._busy) + self._starting < self.concurrency:
+                if mine is not None and mine.done:
+                    if mine.failure is not None:
+                        return mine.failure
+                    mine = None  # ready, but another invocation took it first
+                if mine is None and len(self._busy) + self._starting < self.concurrency:
                     self._starting += 1
-                    break
+                    mine = _Start()
+                    threading.Thread(
+                        target=self._start_worker,
+                        args=(mine,),
+                        name=f"start-{self.spec.logical_id}",
+                        daemon=True,
+                    ).start()
+                waited = True
+                # A throttle is for a pool at its concurrency, every worker busy: a wait for
+                # a worker's cold start is not (Lambda's neither).
+                remaining = None
+                if max_wait is not None and mine is None and len(self._busy) >= self.concurrency:
+                    all_busy_since = all_busy_since or time.monotonic()
+                    remaining = all_busy_since + max_wait - time.monotonic()
+                    if remaining <= 0:
+                        return None
+                else:
+                    all_busy_since = None
                 self._waiting += 1
                 try:
-                    self._cond.wait()
+                    self._cond.wait(remaining)
                 finally:
                     self._waiting -= 1
+
+    def _start_worker(self, start: _Start) -> None:
+        """A cold start: the worker's process, then its init; ready, it joins the idle ones
+        and serves next; failed, the invocation it was started for fails as Lambda reports a
+        failed init."""
+        worker: Worker | None = None
+        failure: tuple[str, str] | None
         try:
             worker = Worker(self.spec, self.env, self.settings.init_seconds)
-        except BaseException:
             with self._cond:
-                self._starting -= 1
-                self._cond.notify()
-            raise
+                self._launching.add(worker)
+            failure = worker.start_up(self._closed)
+        except Exception as exc:  # the process could not start at all
+            log(f"{self.spec.name}: a worker could not start: {exc!r}")
+            failure = ("Runtime.Unknown", f"the worker could not start: {exc}")
         with self._cond:
             self._starting -= 1
-            self.stats.cold_starts += 1
-            if self._closed.is_set():
-                worker.kill()
-                raise PoolClosed(self.spec.name)
-            self._busy.add(worker)
-        return worker
+            if worker is not None:
+                self._launching.discard(worker)
+            if failure is None and worker is not None:
+                if self._closed.is_set():
+                    failure = ("Runtime.Shutdown", "the local stack is stopping")
+                else:
+                    self.stats.cold_starts += 1
+                    self.stats.cold_start_ms_max = max(self.stats.cold_start_ms_max, worker.init_ms)
+                    # Last: the next invocation takes it, as Lambda sends the next request to
+                    # the environment it just started (so a new worker does not sit cold).
+                    self._idle.append(worker)
+            start.failure = failure
+            start.done = True
+            self._cond.notify_all()
+        if failure is not None and worker is not None:
+            worker.kill()
+        elif worker is not None:
+            log(f"{self.spec.name}: cold start, worker {worker.pid} ready in {worker.init_ms} ms")
+
+    def _count(self, outcome: Outcome | None) -> None:
+        """One invocation's outcome in the stats (under the pool's lock)."""
+        self.stats.invocations += 1
+        if outcome is not None and outcome.error is not None:
+            self.stats.errors += 1
+            self.stats.by_error[outcome.error] = self.stats.by_error.get(outcome.error, 0) + 1
+            if outcome.error == "Sandbox.Timedout":
+                self.stats.timeouts += 1
+            elif outcome.error == "Runtime.ExitError":
+                self.stats.crashes += 1
+            elif outcome.error == "Runtime.OutOfMemory":
+                self.stats.out_of_memory += 1
 
     def _release(self, worker: Worker, outcome: Outcome | None) -> None:
         worn = worker.invocations >= self.settings.max_invocations
@@ -410,16 +529,7 @@ class FunctionPool:
         keep = worker.alive and not worn and not too_big and not self._closed.is_set()
         with self._cond:
             self._busy.discard(worker)
-            self.stats.invocations += 1
-            if outcome is not None and outcome.error is not None:
-                self.stats.errors += 1
-                self.stats.by_error[outcome.error] = self.stats.by_error.get(outcome.error, 0) + 1
-                if outcome.error == "Sandbox.Timedout":
-                    self.stats.timeouts += 1
-                elif outcome.error == "Runtime.ExitError":
-                    self.stats.crashes += 1
-                elif outcome.error == "Runtime.OutOfMemory":
-                    self.stats.out_of_memory += 1
+            self._count(outcome)
             if keep:
                 self._idle.append(worker)
             elif worker.alive:
@@ -427,21 +537,49 @@ class FunctionPool:
             self._cond.notify()
         if not keep:
             worker.stop()
+            if self.provisioned:
+                self._top_up()
 
     def reap_idle(self, now: float | None = None) -> None:
-        """Retire workers idle for longer than the idle limit (Lambda reclaims cold containers)."""
+        """Retire workers idle for longer than the idle limit (Lambda reclaims cold containers),
+        but never below the provisioned ones."""
         now = time.monotonic() if now is None else now
         with self._cond:
             stale = [w for w in self._idle if now - w.last_used > self.settings.idle_seconds]
+            spare = len(self._idle) + len(self._busy) + self._starting - self.provisioned
+            stale = stale[: max(0, spare)]
             for worker in stale:
                 self._idle.remove(worker)
                 self.stats.recycled += 1
         for worker in stale:
             worker.stop()
 
+    def provision(self, count: int) -> None:
+        """Keep `count` workers (at most the concurrency) started and initialized, as Lambda's
+        provisioned concurrency keeps execution environments: they start now, in the
+        background, and one retired (recycled, crashed, killed) is replaced at once, so no
+        invocation waits for a cold start while the pool holds fewer."""
+        with self._cond:
+            self.provisioned = min(count, self.concurrency)
+        self._top_up()
+
+    def _top_up(self) -> None:
+        with self._cond:
+            if self._closed.is_set():
+                return
+            missing = self.provisioned - (len(self._idle) + len(self._busy) + self._starting)
+            self._starting += max(0, missing)
+        for _ in range(missing):
+            threading.Thread(
+                target=self._start_worker,
+                args=(_Start(),),
+                name=f"provision-{self.spec.logical_id}",
+                daemon=True,
+            ).start()
+
     def pids(self) -> list[int]:
         with self._cond:
-            return sorted(w.pid for w in (*self._idle, *self._busy))
+            return sorted(w.pid for w in (*self._idle, *self._busy, *self._launching))
 
     def describe(self) -> dict[str, Any]:
         with self._cond:
@@ -453,6 +591,10 @@ class FunctionPool:
                     "rss_bytes": w.rss,
                 }
                 for w in sorted((*self._idle, *self._busy), key=lambda w: w.pid)
+            ]
+            workers += [
+                {"pid": w.pid, "busy": False, "starting": True, "invocations": 0, "rss_bytes": None}
+                for w in sorted(self._launching, key=lambda w: w.pid)
             ]
             stats = self.stats
             return {
@@ -468,6 +610,11 @@ class FunctionPool:
                 "crashes": stats.crashes,
                 "out_of_memory": stats.out_of_memory,
                 "cold_starts": stats.cold_starts,
+                "cold_start_ms_max": stats.cold_start_ms_max,
+                "waited": stats.waited,
+                "wait_ms_max": stats.wait_ms_max,
+                "throttles": stats.throttles,
+                "provisioned": self.provisioned,
                 "recycled": stats.recycled,
                 "errors_by_type": dict(stats.by_error),
             }
@@ -476,7 +623,7 @@ class FunctionPool:
         """No more invocations; every worker is told to end (answers them, to wait on)."""
         self._closed.set()
         with self._cond:
-            idle, busy = list(self._idle), list(self._busy)
+            idle, busy = list(self._idle), [*self._busy, *self._launching]
             self._idle.clear()
             self._cond.notify_all()
         for worker in busy:
@@ -556,8 +703,11 @@ class WorkerPools:
         self._closed = threading.Event()
         threading.Thread(target=self._sweep, name="lambda-reaper", daemon=True).start()
 
-    def invoke(self, function_name: str, event: Any) -> Outcome:
-        return self.pools[function_name].invoke(event)
+    def invoke(self, function_name: str, event: Any, max_wait: float | None = None) -> Outcome:
+        return self.pools[function_name].invoke(event, max_wait=max_wait)
+
+    def provision(self, function_name: str, count: int) -> None:
+        self.pools[function_name].provision(count)
 
     def invoke_async(self, function_name: str, event: Any) -> None:
         if self._closed.is_set():

@@ -61,6 +61,8 @@ from local.stepfunctions import enable_execution_in_server
 from local.stripe_sandbox import StripeSandbox
 
 HOST = "127.0.0.1"
+CLIO_WEBHOOK_TRIES = 5
+CLIO_WEBHOOK_BACKOFF_SECONDS = 1.0
 
 
 @dataclass
@@ -190,6 +192,10 @@ class Stack:
             port=self.ports.clio,
             rate_limit=self.clio_rate_limit,
             clock=self.clock.timestamp,
+            # Clio's schedule (5 attempts, doubling from 2 minutes), from 1 s: a delivery the
+            # API throttled or did not answer in time is retried within 15 s.
+            webhook_tries=CLIO_WEBHOOK_TRIES,
+            webhook_backoff_seconds=CLIO_WEBHOOK_BACKOFF_SECONDS,
         )
         if self.saved is not None:  # [persistence] the Clio sandbox's accounts, bills, tokens
             self.saved.attach_clio(self.clio)
@@ -245,6 +251,7 @@ class Stack:
             web_config=self.web_config,
         )
         self.api.start()
+        self.api.provision_retrying_senders()
         if self.saved is not None:  # [persistence] webhooks a stop cut off
             self.saved.send_owed_webhooks(self.stripe)
         if seeding:

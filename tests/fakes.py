@@ -53,7 +53,7 @@ from billbridge.domain.payment_accounts import (
     parse_stripe_account,
 )
 from billbridge.domain.payment_links import PaymentLink
-from billbridge.domain.payments import Account, Hold, Transaction
+from billbridge.domain.payments import Account, Hold, Method, Transaction
 from billbridge.domain.reconciliation import RecordedNote
 from billbridge.domain.settings import FirmSettings
 from billbridge.domain.sync import LOCK_TTL, SyncCheckpoint, SyncRun
@@ -1111,6 +1111,8 @@ class FakeStripe(FakeSavedMethods):
                 "expires_at": int(request.expires_at.timestamp()),
                 # What the gateway sends Stripe (the real builder, so tests see the wire).
                 "payment_intent_data": checkout_intent_data(request, checkout_metadata(request)),
+                "customer": request.customer_id,
+                "customer_email": None if request.customer_id else request.customer_email,
             }
             session["url"] = f"https://checkout.stripe.test/{session['id']}"
             self.sessions[session["id"]] = session
@@ -1216,14 +1218,19 @@ class FakeStripe(FakeSavedMethods):
         return event
 
     # -- what a client or a bank does, and the events Stripe sends for it --
-    def pay(self, session_id: str) -> list[dict[str, Any]]:
-        """The client pays the session: card paid at once, ACH pending."""
+    def pay(self, session_id: str, test: str = "4242") -> list[dict[str, Any]]:
+        """The client pays the session: card paid at once, ACH pending. A session made to
+        save the method keeps it on the Customer (`test`: the test card's last four)."""
         session = self.sessions[session_id]
         assert session["status"] == "open", f"session {session_id} is {session['status']}"
         session["payment_intent"] = f"pi_{session_id}"
         session["status"] = "complete"
         if session["method"] == "card":
             session["payment_status"] = "paid"
+        future = session["payment_intent_data"].get("setup_future_usage")
+        if future and session.get("customer"):
+            method = Method.CARD if session["method"] == "card" else Method.ACH
+            self.saved_by_checkout(session["payment_intent"], session["customer"], method, test)
         return [self._event("checkout.session.completed", session)]
 
     def settle(self, session_id: str) -> list[dict[str, Any]]:

@@ -14,6 +14,7 @@ from typing import Any
 
 from billbridge.domain.payments import Method
 from billbridge.domain.plans import Plan, PlanStatus, SavedMethod
+from billbridge.domain.saved_methods import StoredMethod
 from billbridge.services.ports import (
     ChargeResult,
     CheckoutSession,
@@ -28,6 +29,7 @@ class FakePlanStore:
     def __init__(self) -> None:
         self.plans: dict[tuple[str, str], Plan] = {}
         self.customers: dict[tuple[str, int], str] = {}
+        self.methods: dict[tuple[str, int, str], StoredMethod] = {}
         self.saves = 0
         # Bills a test says an active plan covers, beside those its plans cover.
         self.covered: set[tuple[str, int]] = set()
@@ -76,6 +78,26 @@ class FakePlanStore:
     def save_customer(self, firm_id: str, client_id: int, customer_id: str) -> str:
         return self.customers.setdefault((firm_id, client_id), customer_id)
 
+    def saved_methods(self, firm_id: str, client_id: int) -> list[StoredMethod]:
+        found = [m for (f, c, _), m in self.methods.items() if (f, c) == (firm_id, client_id)]
+        return sorted(found, key=lambda m: (m.saved_at, m.id))
+
+    def save_method(self, method: StoredMethod) -> bool:
+        key = (method.firm_id, method.client_id, method.id)
+        if key in self.methods:
+            return False
+        self.methods[key] = method
+        return True
+
+    def forget_method(
+        self, firm_id: str, client_id: int, method_id: str, at: datetime
+    ) -> StoredMethod | None:
+        found = self.methods.get((firm_id, client_id, method_id))
+        if found is None or not found.live:
+            return None
+        self.methods[(firm_id, client_id, method_id)] = replace(found, forgotten_at=at)
+        return found
+
 
 class FakeSavedMethods:
     """Mixed into FakeStripe. `card_outcome` decides how the next off-session charges end
@@ -91,6 +113,11 @@ class FakeSavedMethods:
         self.charges: list[OffSessionCharge] = []  # every request, replays included
         self.card_outcome = "succeeded"
         self._saved_ids = itertools.count(1)
+        # PaymentMethods saved by a Checkout payment with setup_future_usage: pm id ->
+        # {"customer", "method", "label", "test"}; detached ones lose their customer.
+        self.payment_methods: dict[str, dict[str, Any]] = {}
+        self.intent_methods: dict[str, str] = {}
+        self.detached: list[str] = []
 
     def _sid(self, prefix: str) -> str:
         return f"{prefix}{next(self._saved_ids)}"
@@ -147,17 +174,54 @@ class FakeSavedMethods:
             method = SavedMethod(setup["payment_method"], setup["method"], label)
         return SetupResult(setup["status"], setup["customer"], method)
 
+    def retrieve_intent_method(self, payment_intent_id: str) -> SetupResult:
+        pm_id = self.intent_methods.get(payment_intent_id)
+        if pm_id is None:
+            return SetupResult("succeeded", None, None)
+        pm = self.payment_methods[pm_id]
+        return SetupResult(
+            "succeeded", pm["customer"], SavedMethod(pm_id, pm["method"], pm["label"])
+        )
+
+    def detach_payment_method(self, payment_method_id: str) -> None:
+        pm = self.payment_methods.get(payment_method_id)
+        if pm is not None:
+            pm["customer"] = None
+        self.detached.append(payment_method_id)
+
+    def saved_by_checkout(self, intent_id: str, customer: str, method: Method, test: str) -> str:
+        """The PaymentMethod a Checkout payment with setup_future_usage attached to the
+        Customer (FakeStripe.pay calls it): `test` "4242" succeeds later, "3184" needs
+        authentication, "0341" is declined."""
+        pm_id = self._sid("pm_saved_")
+        label = f"Visa ending {test}" if method is Method.CARD else "Bank account ending 6789"
+        self.payment_methods[pm_id] = {
+            "customer": customer,
+            "method": method,
+            "label": label,
+            "test": test,
+        }
+        self.intent_methods[intent_id] = pm_id
+        return pm_id
+
     def charge_off_session(self, charge: OffSessionCharge) -> ChargeResult:
         self.charges.append(charge)
         if charge.idempotency_key in self.charge_answers:
             return self.charge_answers[charge.idempotency_key]
         intent_id = self._sid("pi_off_")
+        saved = self.payment_methods.get(charge.payment_method_id)
+        outcome = self.card_outcome
+        if saved is not None:
+            assert saved["customer"] == charge.customer_id, "a detached or another's method"
+            outcome = {"3184": "authentication_required", "0341": "card_declined"}.get(
+                saved["test"], outcome
+            )
         if charge.method is Method.ACH:
             status, code = "processing", None
-        elif self.card_outcome == "succeeded":
+        elif outcome == "succeeded":
             status, code = "succeeded", None
         else:
-            status, code = "failed", self.card_outcome
+            status, code = "failed", outcome
         self.intents[intent_id] = {
             "id": intent_id,
             "object": "payment_intent",

@@ -57,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
             ("no answer", result.unanswered),
             ("answers meant for another request", result.crossed),
             ("money", result.money.problems),
+            ("Clio delivery given up", result.clio_lost),
         ):
             for item in items[:15]:
                 print(f"  {title}: {item}", file=sys.stderr)

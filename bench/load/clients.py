@@ -44,17 +44,16 @@ class Clients:
         self.send_pacer = Pacer(1.5)
         self.sync_pacer = Pacer(2.0)
 
-    def run(self, clients: int, duration: float, on_warm: Callable[[], None] | None) -> float:
+    def run(self, clients: int, duration: float, warm_up: Callable[[float], None] | None) -> float:
         """`clients` threads, each a firm's staff member or one of its clients, acting until
-        `duration` seconds have passed. Answers how long the run took."""
+        `duration` seconds have passed; `warm_up(started)` runs beside them from the start, on
+        a thread of its own. Answers how long the run took."""
         actions = self._actions()
         names = [name for name, _, _ in actions]
         weights = [weight for _, weight, _ in actions]
         table = {name: act for name, _, act in actions}
         started = time.monotonic()
         deadline = started + duration
-        warm_at = started + min(15.0, duration / 4)
-        warmed = threading.Event()
 
         def client(number: int) -> None:
             rng = random.Random(self.seed * 1000 + number)
@@ -65,20 +64,38 @@ class Clients:
                 name = rng.choices(names, weights)[0]
                 table[name](firm, staff, public, rng)
                 time.sleep(rng.uniform(0.02, 0.2))
-                if time.monotonic() >= warm_at and not warmed.is_set():
-                    warmed.set()
-                    if on_warm:
-                        on_warm()
 
         threads = [
             threading.Thread(target=client, args=(n,), name=f"client-{n}", daemon=True)
             for n in range(clients)
         ]
+        if warm_up is not None:
+            threads.append(
+                threading.Thread(target=warm_up, args=(started,), name="warm-up", daemon=True)
+            )
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join(timeout=duration + 4 * TIMEOUT)
         return time.monotonic() - started
+
+    def clio_burst(self) -> int:
+        """Every churn bill of every firm changed in Clio at once: as many webhook deliveries
+        at the same moment, so the Clio webhook function's pool reaches its concurrency."""
+        jobs = [
+            threading.Thread(
+                target=self.change_bill,
+                args=(firm, bill, requests.Session(), random.Random(bill)),
+                daemon=True,
+            )
+            for firm in self.world.firms
+            for bill in firm.churn
+        ]
+        for job in jobs:
+            job.start()
+        for job in jobs:
+            job.join(timeout=TIMEOUT)
+        return len(jobs)
 
     def _actions(self) -> list[tuple[str, int, Callable[..., None]]]:
         return [
@@ -384,7 +401,11 @@ class Clients:
     def change_in_clio(
         self, firm: FirmWorld, staff: Any, public: requests.Session, rng: Any
     ) -> None:
-        bill = rng.choice(firm.churn)
+        self.change_bill(firm, rng.choice(firm.churn), public, rng)
+
+    def change_bill(
+        self, firm: FirmWorld, bill: str, public: requests.Session, rng: random.Random
+    ) -> None:
         with firm.lock:
             firm.changed.add(bill)
         self.recorder.call(

@@ -53,7 +53,8 @@ class Recorder:
         try:
             answer = session.request(method, url, timeout=TIMEOUT, **kwargs)
         except requests.RequestException as exc:
-            self.add(route, 0, (time.monotonic() - started) * 1000, f"{type(exc).__name__}")
+            detail = f"{type(exc).__name__}: {exc}"[:300]
+            self.add(route, 0, (time.monotonic() - started) * 1000, detail)
             return None
         self.add(route, answer.status_code, (time.monotonic() - started) * 1000, answer.text)
         if answer.status_code == 401 and "Authorization" in session.headers:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bench.load.memory import rows as memory_rows
 from bench.load.run import MEMORY_GROWTH_LIMIT_MB, LoadResult
 
 DOCS_HEADING = "## Load test"
@@ -49,6 +50,8 @@ def render(result: LoadResult, check_memory: bool) -> str:
         f"| money: Stripe payments, refunds; ledger entries, of them twice | {money.payments}, "
         f"{money.refunds}; {money.ledger_entries}, {money.duplicates} |",
         f"| money: payments refunded beyond their amount | {money.over_refunded} |",
+        f"| Clio webhook deliveries: delivered (of them after the sandbox's retry), given up | "
+        f"{result.clio_delivered} ({result.clio_retried}), {len(result.clio_lost)} |",
         f"| bills changed in Clio whose last change shows (webhooks only, no sync) | "
         f"{result.clio_bills - len(result.clio_behind)} of {result.clio_bills} |",
     ]
@@ -67,6 +70,31 @@ def render(result: LoadResult, check_memory: bool) -> str:
             f"| stack memory (RSS, whole process tree): after warm-up, after the run, peak | "
             f"{result.memory_before_mb:.0f} MB, {result.memory_after_mb:.0f} MB "
             f"({growth:+.1f} MB{verdict}), {result.memory_peak_mb or 0:.0f} MB |"
+        )
+    if result.before is not None and result.after is not None:
+        warm = result.warm_up
+        if warm is not None:
+            lines += [
+                "",
+                f"Memory part by part (RSS), after a warm-up of {warm.seconds:.0f} s "
+                f"({', '.join(warm.steps)}; "
+                + (
+                    "until no pool had changed and the workers' memory had held still for 10 s)"
+                    if warm.settled
+                    else "it ended at its limit before every pool had held still)"
+                )
+                + " and after the run:",
+            ]
+        lines += [
+            "",
+            "| part | after warm-up | after the run | growth | what the growth is |",
+            "| --- | ---: | ---: | ---: | --- |",
+        ]
+        for part, was, now, what in memory_rows(result.before, result.after):
+            lines.append(f"| {part} | {was:.0f} MB | {now:.0f} MB | {now - was:+.1f} MB | {what} |")
+        lines.append(
+            f"| **whole tree** | {result.before.total_mb:.0f} MB | {result.after.total_mb:.0f} MB "
+            f"| **{result.after.total_mb - result.before.total_mb:+.1f} MB** | |"
         )
     return "\n".join(lines)
 
@@ -87,9 +115,15 @@ def write_docs(path: Path, table: str, command: str) -> None:
         "(`(duplicate)`: a resend of an event already delivered).\n"
         "- 4xx answers are expected: a checkout for more than is left to pay (422), a session a "
         "newer checkout on the same link expired (the sandbox's 409), a refund racing another "
-        "(422).\n"
+        "(422), a Clio delivery throttled while every worker of its function was busy (429, "
+        "retried by the sandbox as Clio retries; docs/local-stack.md).\n"
         "- Latencies are the local stack's on a shared 2-core machine under this load, not "
         "Lambda's; the checks are the point.\n"
+        "- Memory: the limit is on the whole tree's growth after the warm-up. Part by part, "
+        "the stack's own process grows with the data the emulator and the sandboxes hold (as "
+        "DynamoDB and the services would; its kept state grows with it), a pool grows by "
+        "whole workers up to its concurrency (the warm-up brings each to what the run needs), "
+        "and a leak would show as the same workers growing with the invocations they serve.\n"
     )
     # Between its own markers, as make bench's sections are, so neither erases the other.
     begin, end = "<!-- load: begin -->", "<!-- load: end -->"

@@ -4,16 +4,22 @@ settle, and check what the run left (`run_load`)."""
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import requests
+
 from bench.load.clients import Clients
+from bench.load.memory import Snapshot, WarmUp, settle, snapshot
 from bench.load.money import MoneyReport, check_money
-from bench.load.record import summarise
+from bench.load.record import TIMEOUT, summarise
 from bench.load.stack import StackUrls, tree_rss_mb
 from bench.load.world import World
 
 MEMORY_GROWTH_LIMIT_MB = 50.0
+WARM_UP_MIN_SECONDS = 15.0
+WARM_UP_MAX_SECONDS = 60.0
 
 
 @dataclass
@@ -33,6 +39,13 @@ class LoadResult:
     memory_after_mb: float | None
     memory_peak_mb: float | None
     started_at: datetime
+    clio_delivered: int = 0  # Clio webhook deliveries the sandbox ended as delivered
+    clio_retried: int = 0  # of them, delivered at a second or later attempt
+    clio_lost: list[str] = field(default_factory=list)  # deliveries it gave up on
+    # The tree part by part, after the warm-up and after the run (make load only).
+    before: Snapshot | None = None
+    after: Snapshot | None = None
+    warm_up: WarmUp | None = None
 
     @property
     def memory_growth_mb(self) -> float | None:
@@ -48,6 +61,8 @@ class LoadResult:
             found.append(f"{len(self.unanswered)} requests got no answer")
         if self.crossed:
             found.append(f"{len(self.crossed)} answers were meant for another request")
+        if self.clio_lost:
+            found.append(f"{len(self.clio_lost)} Clio webhook deliveries were given up")
         if self.money.problems:
             found.append(f"{len(self.money.problems)} money invariants do not hold")
         growth = self.memory_growth_mb
@@ -67,39 +82,68 @@ def run_load(
     payable: int = 6,
     churn: int = 3,
     seed: int = 1,
+    memory: bool = True,
 ) -> LoadResult:
     """Set up `firms` firms on a running stack, run `clients` clients for `duration` seconds,
-    let the stack settle, and check what the run left."""
+    let the stack settle, and check what the run left. With `memory` (make load, on a stack of
+    its own) the first part of the run is a warm-up that brings every pool to what the run
+    needs (a schedule tick, a burst of Clio changes) and lasts until no pool grows; the
+    stack's memory is measured, part by part, after it and after the run."""
     started_at = datetime.now(UTC)
     world = World(urls)
     world.setup(firms, payable, churn)
-    memory: dict[str, float] = {}
+    measured: dict[str, Snapshot] = {}
+    warm = WarmUp()
     peak = [0.0]
     stop_sampling = threading.Event()
+    measure = memory and urls.pid is not None and urls.admin_token is not None
+    runner = Clients(world, seed)
+
+    def take() -> Snapshot:
+        assert urls.pid is not None and urls.admin_token is not None
+        return snapshot(urls.api, urls.admin_token, urls.pid, urls.state_dir)
 
     def sample_memory() -> None:
         while not stop_sampling.wait(1.0):
             peak[0] = max(peak[0], tree_rss_mb(urls.pid)) if urls.pid else 0.0
 
-    def warmed() -> None:
-        if urls.pid:
-            memory["before"] = tree_rss_mb(urls.pid)
+    def warm_up(started: float) -> None:
+        # The schedules once (the sync fan-out, the reminders, the payment plans: functions
+        # the clients never call, which the stack's own ticker calls every minute), and as
+        # many Clio webhooks at once as there are churn bills.
+        ticked = requests.post(
+            f"{urls.api}/_local/tick",
+            headers={"Authorization": f"Bearer {urls.admin_token}"},
+            timeout=TIMEOUT,
+        )
+        warm.steps.append(f"a schedule tick ({ticked.status_code})")
+        warm.steps.append(f"{runner.clio_burst()} Clio bill changes at once")
+        deadline = started + min(WARM_UP_MAX_SECONDS, duration / 2)
+        before, warm.settled = settle(
+            take,
+            started=started,
+            min_seconds=min(WARM_UP_MIN_SECONDS, duration / 4),
+            max_seconds=min(WARM_UP_MAX_SECONDS, duration / 2),
+            stop=lambda: time.monotonic() > deadline,
+        )
+        warm.seconds = before.at - started
+        measured["before"] = before
 
     sampler = threading.Thread(target=sample_memory, daemon=True)
     sampler.start()
-    runner = Clients(world, seed)
-    took = runner.run(clients, duration, warmed)
+    took = runner.run(clients, duration, warm_up if measure else None)
     # However few requests a loaded machine let the clients make, one delivered Stripe event is
     # resent, so every run checks that a duplicate delivery changes nothing.
     runner.resend_one()
     world.quiesce()
-    if urls.pid:
-        memory["after"] = tree_rss_mb(urls.pid)
+    if measure:
+        measured["after"] = take()
     stop_sampling.set()
     world.webhook_samples()
     money = check_money(world)
     clio_bills, clio_behind = world.clio_changes_reflected()
     recorder = world.recorder
+    before, after = measured.get("before"), measured.get("after")
     return LoadResult(
         clients=clients,
         firms=firms,
@@ -112,8 +156,14 @@ def run_load(
         money=money,
         clio_bills=clio_bills,
         clio_behind=clio_behind,
-        memory_before_mb=memory.get("before"),
-        memory_after_mb=memory.get("after"),
-        memory_peak_mb=peak[0] or None,
+        memory_before_mb=before.total_mb if before else None,
+        memory_after_mb=after.total_mb if after else None,
+        memory_peak_mb=(peak[0] or None) if measure else None,
         started_at=started_at,
+        before=before,
+        after=after,
+        warm_up=warm if measure else None,
+        clio_delivered=world.clio_outcomes["delivered"],
+        clio_retried=world.clio_outcomes["after a retry"],
+        clio_lost=world.clio_lost,
     )

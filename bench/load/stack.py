@@ -29,6 +29,7 @@ class StackUrls:
     aws: str
     pid: int | None = None  # the stack's process, whose tree's memory is measured
     admin_token: str | None = None  # the local controls' token (/_local/...)
+    state_dir: str | None = None  # where the stack keeps its state (the data it holds)
 
 
 def _free_port() -> int:
@@ -76,6 +77,7 @@ def local_stack(log: Path) -> Iterator[StackUrls]:
                 aws=f"http://{HOST}:{ports['AWS']}",
                 pid=process.pid,
                 admin_token=admin_token,
+                state_dir=state,
             )
         finally:
             process.terminate()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -53,6 +54,10 @@ class World:
         self.recorder = Recorder()
         self.firms: list[FirmWorld] = []
         self.events: list[str] = []  # Stripe event ids the clients caused, to resend
+        # Clio's deliveries as its sandbox ended them (delivered, of them after a retry), and
+        # those it gave up on (webhook_samples fills them).
+        self.clio_outcomes: Counter[str] = Counter()
+        self.clio_lost: list[str] = []
         self.events_lock = threading.Lock()
 
     # -- set-up (not timed) -------------------------------------------------------------------
@@ -185,10 +190,15 @@ class World:
         deadline = time.monotonic() + 60
         last = -1
         while time.monotonic() < deadline:
-            count = len(self.clio_deliveries())
-            if count == last:
+            deliveries = self.clio_deliveries()
+            # A delivery whose last attempt is "retrying" has a retry to come (seconds later).
+            latest: dict[tuple[Any, ...], str] = {}
+            for attempt in deliveries:
+                key = (attempt["webhook_id"], attempt["bill_id"], attempt["body"])
+                latest[key] = attempt["outcome"]
+            if len(deliveries) == last and "retrying" not in latest.values():
                 break
-            last = count
+            last = len(deliveries)
             time.sleep(3)
         for firm in self.firms:
             staff = self.staff(firm)
@@ -260,9 +270,20 @@ class World:
         for attempt in self.clio_deliveries():
             if attempt["kind"] == "handshake":
                 continue
+            if attempt["outcome"] in ("delivered", "suspended"):
+                self.clio_outcomes["delivered"] += 1
+                if int(attempt["attempt"]) > 1:
+                    self.clio_outcomes["after a retry"] += 1
+            elif attempt["outcome"] == "gave_up":
+                self.clio_lost.append(
+                    f"bill {attempt['bill_id']} {attempt['event']}: gave up after "
+                    f"{attempt['attempt']} attempts ({attempt.get('status')} "
+                    f"{attempt.get('error') or ''})"
+                )
             self.recorder.add(
                 "POST /webhooks/clio",
                 int(attempt["status"] or 0),
                 float(attempt.get("duration_ms") or 0.0),
-                f"bill {attempt['bill_id']} {attempt['event']} {attempt.get('error') or ''}",
+                f"bill {attempt['bill_id']} {attempt['event']} attempt {attempt['attempt']} at "
+                f"{attempt.get('at')} ({attempt.get('outcome')}) {attempt.get('error') or ''}",
             )

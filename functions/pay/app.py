@@ -32,6 +32,7 @@ from pay_schemas import (
 )
 from plan_routes import router as plans_router
 from plan_section import plan_section
+from saved_routes import router as saved_router
 from surcharge_routes import router as surcharge_router
 
 from billbridge.api_errors import (
@@ -41,7 +42,7 @@ from billbridge.api_errors import (
     refuse_other_methods,
     register_error_handlers,
 )
-from billbridge.bootstrap import pay_page
+from billbridge.bootstrap import pay_page, pay_saved
 from billbridge.domain.errors import NotFound
 from billbridge.domain.payments import Method
 
@@ -57,6 +58,10 @@ refuse_other_methods(app, "/pay/<token>/bills/<bill_file>", ["GET"])
 app.include_router(plans_router)  # payment plans (plan_routes.py)
 refuse_other_methods(app, "/pay/<token>/payment-plans", ["GET", "POST"])
 refuse_other_methods(app, "/pay/<token>/payment-plans/<plan_id>/method", ["POST"])
+app.include_router(saved_router)  # saved cards and bank accounts (saved_routes.py)
+refuse_other_methods(app, "/pay/<token>/saved-methods", ["GET"])
+refuse_other_methods(app, "/pay/<token>/saved-methods/<method_id>/pay", ["POST"])
+refuse_other_methods(app, "/pay/<token>/saved-methods/<method_id>/forget", ["POST"])
 app.include_router(surcharge_router)  # the card surcharge, before paying (surcharge_routes.py)
 refuse_other_methods(app, "/pay/<token>/surcharge", ["GET"])
 
@@ -147,7 +152,12 @@ def show(
         return Response(200, content_types.APPLICATION_JSON, body.model_dump(), PRIVATE_HEADERS)
     today = datetime.now(UTC).date()
     # Issue 12's own section (plan_section.py): the surcharge note and Pay in installments.
-    html = pay_page_html(view, token, locale, today, extra_sections=(plan_section(token),))
+    saved = pay_saved()
+    # The link's client's saved methods (None: its bills are not one client's, nothing saves).
+    methods = saved.methods(view.link) if saved.client_of(view.link) is not None else None
+    html = pay_page_html(
+        view, token, locale, today, extra_sections=(plan_section(token),), saved=methods
+    )
     return Response(200, content_types.TEXT_HTML, html, HTML_HEADERS)
 
 
@@ -261,7 +271,13 @@ def checkout(
 ) -> Response[CheckoutOut]:
     bill_ids = [int(i) for i in request.bill_ids]  # digits, by CheckoutIn's pattern
     sessions = pay_page().checkout(
-        token, bill_ids, request.amount_cents, Method(request.method), idempotency_key
+        token,
+        bill_ids,
+        request.amount_cents,
+        Method(request.method),
+        idempotency_key,
+        save_method=request.save_method,
+        mandate_accepted=request.mandate_accepted,
     )
     body = CheckoutOut(
         checkout_sessions=[

@@ -56,6 +56,12 @@ ul.history { margin:0; padding-left:1.2rem; } ul.history li { margin:.3rem 0; }
 .notice { border-left:4px solid var(--ok); }
 .notice.processing { border-left-color:var(--warn); }
 .notice.failed { border-left-color:var(--bad); }
+.sr-only { position:absolute; width:1px; height:1px; overflow:hidden; clip:rect(0 0 0 0);
+  white-space:nowrap; }
+button.forget { width:auto; background:none; color:var(--brand); padding:.1rem .3rem;
+  text-decoration:underline; font-weight:500; margin-left:auto; }
+.saved-choice { flex-wrap:wrap; }
+#save-box .muted { font-size:.9rem; margin:.2rem 0 .8rem 1.6rem; }
 dl.facts { display:grid; grid-template-columns:max-content 1fr; gap:.3rem 1rem; margin:0; }
 dl.facts dt { color:var(--muted); } dl.facts dd { margin:0; font-weight:600; }
 footer { color:var(--muted); font-size:.95rem; }
@@ -134,7 +140,45 @@ if (form) {
     error.textContent = text;
     if (field) { field.setAttribute('aria-invalid', 'true'); field.focus(); } else error.focus();
   }
+  const saveBox = document.getElementById('save-box');
+  const saveTick = document.getElementById('save-method');
+  const consent = document.getElementById('save-consent');
+  const result = document.getElementById('pay-result');
+  const savedRadio = () => form.querySelector('input[name=method][value=saved]:checked');
+  function showResult(text) {
+    result.replaceChildren();
+    const p = document.createElement('p'); p.textContent = text; result.append(p);
+    result.hidden = false;
+  }
+  for (const forget of form.querySelectorAll('button.forget')) {
+    forget.addEventListener('click', async () => {
+      clearError();
+      forget.disabled = true;
+      try {
+        const answer = await fetch(location.pathname.replace(/\/$/, '') + '/saved-methods/' +
+          forget.dataset.savedId + '/forget', { method: 'POST',
+          headers: { 'Content-Type': 'application/json' }, body: '{}' });
+        const data = await answer.json();
+        if (!answer.ok) {
+          showError((data.error || {}).message || 'It could not be forgotten. Please try again.',
+            null);
+          return;
+        }
+        forget.closest('p').remove();
+        document.getElementById('method-card').checked = true;
+        update();
+        showResult(data.message);
+      } catch (e) {
+        showError('We could not reach the payment service. Check your connection and try again.',
+          null);
+      } finally { forget.disabled = false; }
+    });
+  }
   function update() {
+    if (saveBox) {
+      saveBox.hidden = !!savedRadio();
+      consent.textContent = method() === 'ach' ? consent.dataset.ach : consent.dataset.card;
+    }
     const list = chosen();
     const total = list.reduce((s, b) => s + b.payable, 0);
     document.getElementById('full-total').textContent = fmt(total);
@@ -168,7 +212,9 @@ if (form) {
         summary.append(split);
       }
     }
-    const via = method() === 'ach' ? 'by bank transfer' : 'by card';
+    const picked = savedRadio();
+    const via = picked ? 'with ' + picked.dataset.label :
+      method() === 'ach' ? 'by bank transfer' : 'by card';
     button.textContent = shares.length ? 'Pay ' + fmt(amount) + ' ' + via : 'Pay ' + via;
     return { list, total, amount };
   }
@@ -194,15 +240,43 @@ if (form) {
       }
       if (problem) { showError(problem, amountInput); return; }
     }
-    const request = { bill_ids: list.map((b) => b.id), method: method() };
+    const base = location.pathname.replace(/\/$/, '');
+    const post = (path, request) => fetch(base + path, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'Idempotency-Key': crypto.randomUUID() },
+      body: JSON.stringify(request),
+    });
+    const picked = savedRadio();
+    const request = picked ? { bill_ids: list.map((b) => b.id) } :
+      { bill_ids: list.map((b) => b.id), method: method() };
     if (partial() && amount !== total) request.amount_cents = amount;
+    if (!picked && saveTick && saveTick.checked) {
+      request.save_method = true;
+      if (method() === 'ach') request.mandate_accepted = true;  // the tick accepts the text shown
+    }
     button.disabled = true;
     try {
-      const answer = await fetch(location.pathname.replace(/\/$/, '') + '/checkout', {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json', 'Idempotency-Key': crypto.randomUUID() },
-        body: JSON.stringify(request),
-      });
+      let answer;
+      if (picked) {
+        answer = await post('/saved-methods/' + picked.dataset.savedId + '/pay', request);
+        const paid = await answer.json();
+        if (!answer.ok) {
+          const e = paid.error || {};
+          showError(e.message || 'The payment could not be made. Please try again.',
+            e.field === 'amount_cents' && partial() ? amountInput : null);
+          return;
+        }
+        showResult(paid.message);
+        if (!paid.checkout) {
+          const again = document.createElement('a');
+          again.href = base; again.textContent = 'See your updated bills';
+          result.append(again);
+          return;
+        }
+        answer = await post('/checkout', paid.checkout);  // the bank wants a confirmation
+      } else {
+        answer = await post('/checkout', request);
+      }
       const data = await answer.json();
       if (!answer.ok) {
         const e = data.error || {};

@@ -16,8 +16,9 @@ from html import escape
 from assets import SCRIPT, STYLE
 from formats import date_in, money_in
 
-from billbridge.domain.payments import MINIMUM_CHARGE_CENTS, account_for
+from billbridge.domain.payments import MINIMUM_CHARGE_CENTS, Method, account_for
 from billbridge.domain.receipts import ACCOUNT_LABEL, METHOD_LABEL, reference
+from billbridge.domain.saved_methods import StoredMethod, save_consent_text
 from billbridge.services.payments import Confirmation, FirmContact, LinkBill, LinkView
 
 STATUS_BADGE = {"processing": "Processing", "paid": "Paid", "unavailable": "Not payable online"}
@@ -169,7 +170,45 @@ def payments_section(view: LinkView, fmt: Fmt) -> str:
     )
 
 
-def payment_form(payable: Sequence[LinkBill], fmt: Fmt) -> str:
+def saved_choices(saved: Sequence[StoredMethod]) -> str:
+    """The client's saved cards and bank accounts, first among the ways to pay (the newest
+    chosen), each with its "Forget" button."""
+    rows = []
+    for n, m in enumerate(reversed(saved)):
+        kind = "card" if m.method.method is Method.CARD else "bank account"
+        rows.append(
+            f'<p class="choice saved-choice"><input type="radio" name="method" value="saved" '
+            f'id="method-saved-{n}" data-saved-id="{escape(m.id)}" '
+            f'data-label="{escape(m.method.label)}"{" checked" if n == 0 else ""}>'
+            f'<label for="method-saved-{n}">Pay with <span aria-hidden="true">'
+            f'{escape(m.display)}</span><span class="sr-only">{escape(m.method.label)}</span>'
+            f'</label> <button type="button" class="forget" data-saved-id="{escape(m.id)}" '
+            f'data-label="{escape(m.method.label)}" aria-label="Forget '
+            f'{escape(m.method.label)}">Forget this {kind}</button></p>'
+        )
+    return "".join(rows)
+
+
+def save_box(firm_name: str) -> str:
+    """The tick that saves the card or bank account, with what the client agrees to (the
+    ACH debit authorization when paying by bank)."""
+    card = save_consent_text(firm_name, Method.CARD)
+    ach = save_consent_text(firm_name, Method.ACH)
+    return (
+        '<div id="save-box"><p class="choice"><input type="checkbox" id="save-method" '
+        'aria-describedby="save-consent"><label for="save-method">Save this card or bank '
+        f"account for future payments to {escape(firm_name)}</label></p>"
+        f'<p id="save-consent" class="muted" data-card="{escape(card)}" '
+        f'data-ach="{escape(ach)}">{escape(card)}</p></div>'
+    )
+
+
+def payment_form(
+    payable: Sequence[LinkBill],
+    fmt: Fmt,
+    saved: Sequence[StoredMethod] = (),
+    firm_name: str | None = None,
+) -> str:
     total = sum(b.payable_cents for b in payable)
     return (
         '<form id="pay-form" class="card" aria-labelledby="pay-h" novalidate>'
@@ -188,14 +227,18 @@ def payment_form(payable: Sequence[LinkBill], fmt: Fmt) -> str:
         "</div></fieldset>"
         '<div id="summary" class="summary" role="status" aria-live="polite"></div>'
         "<fieldset><legend>Pay by</legend>"
-        '<p class="choice"><input type="radio" name="method" value="card" id="method-card" '
-        'checked><label for="method-card">Card: the payment counts at once.</label></p>'
+        + saved_choices(saved)
+        + '<p class="choice"><input type="radio" name="method" value="card" id="method-card"'
+        + ("" if saved else " checked")
+        + '><label for="method-card">Card: the payment counts at once.</label></p>'
         '<p class="choice"><input type="radio" name="method" value="ach" id="method-ach" '
         'aria-describedby="ach-timing"><label for="method-ach">Bank account (ACH)</label></p>'
         '<p id="ach-timing" class="muted">A bank payment takes a few business days to clear. '
         "Until then your bill shows it as processing; if your bank returns it, we will email "
         "you and the bill can be paid again.</p></fieldset>"
-        '<p id="pay-error" class="error" role="alert" tabindex="-1"></p>'
+        + (save_box(firm_name) if firm_name is not None else "")
+        + '<p id="pay-error" class="error" role="alert" tabindex="-1"></p>'
+        '<div id="pay-result" class="summary" role="status" aria-live="polite" hidden></div>'
         f'<button type="submit">Pay {money_in(total, fmt.currency, fmt.locale)}</button>'
         "</form>"
     )
@@ -207,7 +250,9 @@ def pay_page_html(
     locale: str,
     today: date,
     extra_sections: Sequence[str] = (),
+    saved: Sequence[StoredMethod] | None = None,
 ) -> str:
+    """`saved`: the client's saved methods (None: this link cannot save one)."""
     fmt = Fmt(locale, view.currency)
     firm = view.firm or FirmContact(view.firm_name, None, None)
     payable = [b for b in view.bills if b.payable_cents > 0]
@@ -225,7 +270,8 @@ def pay_page_html(
     ]
     if payable:
         parts.extend(extra_sections)
-        parts.append(payment_form(payable, fmt))
+        firm_name = firm.name if saved is not None else None
+        parts.append(payment_form(payable, fmt, saved or (), firm_name))
     else:
         parts.append(
             '<p class="card" role="status">Nothing can be paid on these bills now. Each bill '

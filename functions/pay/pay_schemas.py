@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StringConstraints
 
 from billbridge.domain.receipts import reference
 from billbridge.services.payments import Confirmation, FirmContact, LinkView
@@ -100,6 +100,15 @@ class CheckoutIn(BaseModel):
         default=None, gt=0, description="Leave out to pay all that is payable on the chosen bills"
     )
     method: Literal["card", "ach"] = "card"
+    save_method: StrictBool = Field(
+        default=False,
+        description="Save the card or bank account for later payments to the firm (Stripe "
+        "keeps it on the client's Customer)",
+    )
+    mandate_accepted: StrictBool = Field(
+        default=False,
+        description="Saving a bank account: the client accepted the debit authorization shown",
+    )
 
 
 class CheckoutSessionOut(BaseModel):

@@ -104,7 +104,11 @@ class ClientPlansOut(BaseModel):
 
 class ClientPlanOut(BaseModel):
     plan: ClientPlan
-    setup_url: str = Field(description="Stripe's page where the client saves the method")
+    setup_url: str | None = Field(
+        description="Stripe's page where the client saves the method; null when the plan uses "
+        "a card or bank account the client saved before (the plan is active at once)"
+    )
+    message: str | None = Field(default=None, description="What happened, in a sentence")
 
 
 @router.get(
@@ -153,8 +157,13 @@ def choose_plan(
         Method(request.method),
         request.mandate_accepted,
     )
-    assert view.setup_url is not None
-    body = ClientPlanOut(plan=ClientPlan.of(view.plan), setup_url=view.setup_url)
+    message = None
+    if view.setup_url is None and view.plan.method is not None:
+        message = (
+            f"Your payment plan is set up on your saved {view.plan.method.label}: "
+            f"{summary(view.plan)}."
+        )
+    body = ClientPlanOut(plan=ClientPlan.of(view.plan), setup_url=view.setup_url, message=message)
     return Response(201, content_types.APPLICATION_JSON, body, PRIVATE_HEADERS)
 
 

@@ -28,7 +28,7 @@ SECTION = """
 <div id="plan-mandate" hidden><p id="plan-mandate-text"></p>
 <label><input type="checkbox" id="plan-mandate-ok"> I authorize these debits</label></div>
 <button type="submit">Set up payment plan</button>
-<p class="error" role="alert" id="plan-error"></p>
+<p class="error" role="alert" id="plan-error"></p><p role="status" id="plan-done"></p>
 </form>
 </section>
 <script>
@@ -105,7 +105,8 @@ SECTION = """
     fetch(base + "/payment-plans", {method: "POST",
       headers: {"Content-Type": "application/json"}, body: JSON.stringify(payload)})
       .then(json).then(({ok, body}) => {
-        if (ok) { location.assign(body.setup_url); return; }
+        if (ok && body.setup_url) { location.assign(body.setup_url); return; }
+        if (ok) { text(el("plan-done"), body.message); load(0); return; }  // saved method
         text(error, (body.error && body.error.message) || "The plan could not be set up.");
       });
   });

@@ -185,22 +185,35 @@ def show_bill(sb: ClioSandbox, req: Request, match: re.Match[str]) -> Response:
 
 def patch_bill(sb: ClioSandbox, req: Request, match: re.Match[str]) -> Response:
     body = _body(req)
-    unknown = sorted(set(body) - {"state", "balance_cents", "webhooks"})
+    unknown = sorted(set(body) - {"state", "balance_cents", "client_name", "webhooks"})
     if unknown:
-        message = f"unknown field {unknown[0]}: only state and balance_cents can change"
+        message = (
+            f"unknown field {unknown[0]}: only state, balance_cents and client_name can change"
+        )
         raise _bad(message, unknown[0])
     state = _str(body, "state", required=False)
     if state is not None and state not in BILL_STATES:
         raise _bad(f"state must be one of {', '.join(BILL_STATES)}", "state")
     balance = _int(body, "balance_cents", required=False, low=0)
-    if state is None and balance is None:
-        raise _bad("give state and/or balance_cents", "state")
+    client_name = _str(body, "client_name", required=False)
+    if state is None and balance is None and not client_name:
+        raise _bad("give state, balance_cents and/or client_name", "state")
     # `"webhooks": false` makes a change no webhook reports, as when a subscription lapsed:
     # only a sync can bring it.
     notify = body.get("webhooks", True)
     if not isinstance(notify, bool):
         raise _bad("webhooks must be true or false", "webhooks")
-    bill = sb.state.update_bill(_bill_id(match), state=state, balance_cents=balance, notify=notify)
+    changes = None
+    if client_name:
+        # The bill now bills another client (the account's contact of that name, made on
+        # first use): a change of the bill, so a new version and its webhook.
+        current = sb.state.bills.get(_bill_id(match))
+        if current is not None:
+            contact = sb.state.contact(current.account, client_name, None)
+            changes = {"client_id": contact.id}
+    bill = sb.state.update_bill(
+        _bill_id(match), state=state, balance_cents=balance, changes=changes, notify=notify
+    )
     return json_response(200, _bill_answer(sb, bill))
 
 

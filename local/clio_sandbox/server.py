@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import socket
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -511,6 +512,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's backlog of 5 overflows under the load test's bursts of new connections.
+    request_queue_size = socket.SOMAXCONN
     # Keep-alive connections of clients would otherwise hold stop() until they close.
     block_on_close = False
 

@@ -74,6 +74,11 @@ ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
             lambda sb, m, p: sb.state.customer_payment_methods(m[1], p),
         ),
         ("GET", rf"/v1/payment_methods/{_ID}", _retrieve("payment_method", "payment_method")),
+        (
+            "POST",
+            rf"/v1/payment_methods/{_ID}/detach",
+            lambda sb, m, p: sb.state.detach_payment_method(m[1]),
+        ),
         ("GET", rf"/v1/setup_intents/{_ID}", _retrieve("setup_intent", "intent")),
         ("GET", rf"/v1/mandates/{_ID}", _retrieve("mandate", "mandate")),
         ("POST", r"/v1/payment_intents", lambda sb, m, p: sb.state.create_payment_intent(p)),

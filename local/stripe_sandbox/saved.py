@@ -138,6 +138,24 @@ class SavedMethods:
             self._attach(pm, customer)
         return pm
 
+    def detach_payment_method(self, pm_id: str) -> Obj:
+        """POST /v1/payment_methods/{id}/detach: the method leaves its Customer and can never
+        be used again (Stripe refuses a PaymentMethod without a Customer that was used before,
+        as a detached one always was, on any later PaymentIntent)."""
+        pm = self.find("payment_method", pm_id)  # type: ignore[attr-defined]
+        if pm is None:
+            message = f"No such PaymentMethod: '{pm_id}'"
+            raise StripeApiError(404, message, param="payment_method", code="resource_missing")
+        if not pm["customer"]:
+            message = (
+                "The payment method you provided is not attached to a customer so detachment "
+                "is impossible."
+            )
+            raise StripeApiError(400, message, param="payment_method")
+        pm["customer"] = None
+        self._emit("payment_method.detached", pm)  # type: ignore[attr-defined]
+        return copy.deepcopy(pm)
+
     def _attach(self, pm: Obj, customer: Obj) -> None:
         pm["customer"] = customer["id"]
         self._emit("payment_method.attached", pm)  # type: ignore[attr-defined]
@@ -303,6 +321,18 @@ class SavedMethods:
         if pm is None:
             message = f"No such PaymentMethod: '{pm_id}'"
             raise StripeApiError(400, message, param="payment_method", code="resource_missing")
+        used = any(
+            o["object"] in ("payment_intent", "setup_intent") and o.get("payment_method") == pm_id
+            for o in self.objects.values()
+        )
+        if not pm["customer"] and used:  # detached, or used once without a Customer
+            message = (
+                f"The provided PaymentMethod {pm_id} was previously used with a PaymentIntent "
+                "without Customer attachment, shared with a connected account without Customer "
+                "attachment, or was detached from a Customer. It may not be used again. To use "
+                "a PaymentMethod multiple times, you must attach it to a Customer first."
+            )
+            raise StripeApiError(400, message, param="payment_method")
         if pm["customer"] and (customer is None or pm["customer"] != customer["id"]):
             message = (
                 f"The provided PaymentMethod {pm_id} belongs to another Customer; a "

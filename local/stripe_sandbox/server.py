@@ -6,6 +6,7 @@ deliverer.
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -76,6 +77,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's backlog of 5 overflows under the load test's bursts of new connections.
+    request_queue_size = socket.SOMAXCONN
     block_on_close = False
 
 

@@ -4,6 +4,7 @@ api.md error shape."""
 
 from __future__ import annotations
 
+import time
 from datetime import date, timedelta
 
 PEOPLE = [
@@ -110,3 +111,52 @@ def test_bad_sort_search_or_cursor_is_a_4xx_in_the_error_shape(new_firm):
     other = firm.get("/invoices", sort="-amount", cursor=first["next_cursor"])
     assert other.status_code == 404
     assert other.json()["error"]["code"] == "unknown_cursor"
+
+
+def eventually(check, timeout: float = 30.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.2)
+
+
+def test_word_start_search_and_a_renamed_client_over_the_api(new_firm):
+    firm, clio = new_firm()
+    made = {}
+    for number, name in (
+        ("INV-20001", "John Smith"),
+        ("INV-20002", "Acme Ltd"),
+        ("INV-20003", "Zoë Brontë-Hale"),
+        ("INV-20004", "Smithers & Co"),
+    ):
+        made[number] = clio.create_bill(
+            number=number, client={"name": name, "email": "ap@client.example"}
+        )
+    firm.sync_now()
+
+    # The start of any word of the client's name, any case or accent.
+    assert numbers(firm, q="smith") == ["INV-20004", "INV-20001"]
+    assert numbers(firm, q="ltd") == ["INV-20002"]
+    assert numbers(firm, q="acme l") == ["INV-20002"]
+    assert numbers(firm, q="BRONTË") == ["INV-20003"]
+    assert numbers(firm, q="hale") == ["INV-20003"]
+    assert numbers(firm, q="co", sort="client") == ["INV-20004"]
+    assert numbers(firm, q="mith") == []  # inside a word: not a word start
+    assert numbers(firm, q="inv-2000") == ["INV-20004", "INV-20003", "INV-20002", "INV-20001"]
+
+    # John Smith's bill now bills Mary Carter; the sync brings it (no webhook).
+    clio.change_bill(made["INV-20001"]["id"], client_name="Mary Carter", webhooks=False)
+    firm.sync_now()
+    assert numbers(firm, q="carter") == ["INV-20001"]
+    assert numbers(firm, q="smith") == ["INV-20004"]
+    # And then Ann Lee's, through Clio's webhook.
+    clio.change_bill(made["INV-20001"]["id"], client_name="Ann Lee")
+    assert eventually(lambda: numbers(firm, q="lee") == ["INV-20001"])
+    assert numbers(firm, q="carter") == []
+    # Paid in Clio: found among paid bills, by the same word.
+    clio.change_bill(made["INV-20001"]["id"], state="paid", webhooks=False)
+    firm.sync_now()
+    assert numbers(firm, q="lee", states="paid") == ["INV-20001"]
+    assert numbers(firm, q="lee", states="awaiting_payment") == []

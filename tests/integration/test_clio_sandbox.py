@@ -171,6 +171,25 @@ def test_given_changes_in_one_second_then_updated_at_strictly_increases_and_etag
     assert patched["etag"] != made[0]["etag"]
 
 
+def test_given_a_bill_moved_to_another_client_then_it_is_a_new_version_with_that_client(
+    clio_sandbox: ClioSandbox,
+) -> None:
+    made = make_bill(clio_sandbox, "firm")
+    patched = control(
+        clio_sandbox, "PATCH", f"bills/{made['id']}", {"client_name": "Mary Carter"}
+    ).json()
+    session = api_session(clio_sandbox, "firm")
+
+    bill = list_bills(session, clio_sandbox, fields="id,etag,updated_at,client{name}").json()
+    assert bill["data"][0]["client"]["name"] == "Mary Carter"
+    assert patched["etag"] != made["etag"]
+    assert datetime.fromisoformat(patched["updated_at"]) > datetime.fromisoformat(
+        made["updated_at"]
+    )
+    unknown = control(clio_sandbox, "PATCH", f"bills/{made['id']}", {"total_cents": 1})
+    assert unknown.status_code == 400
+
+
 def test_given_mixed_bills_when_filtering_by_state_and_type_then_only_matches_come_back(
     clio_sandbox: ClioSandbox,
 ) -> None:

@@ -175,3 +175,39 @@ def test_given_a_stale_plan_then_its_save_is_refused(world: World) -> None:
     world.plans.cancel(FIRM, plan.id)
     with pytest.raises(StaleTransaction):
         world.store.save(replace(plan, status=PlanStatus.CANCELED), NOW)
+
+
+def test_given_saved_methods_on_dynamodb_then_kept_once_per_client_and_forgotten_for_good(
+    world: World,
+) -> None:
+    from datetime import timedelta
+
+    from billbridge.domain.plans import SavedMethod
+    from billbridge.domain.saved_methods import StoredMethod, saved_method_id
+
+    def kept(client_id: int, pm: str) -> StoredMethod:
+        return StoredMethod(
+            id=saved_method_id(FIRM, client_id, pm),
+            firm_id=FIRM,
+            client_id=client_id,
+            customer_id="cus_1",
+            method=SavedMethod(pm, Method.CARD, "Visa ending 4242"),
+            saved_at=NOW,
+            consent_text="By saving this card you allow Demo Law to charge it.",
+        )
+
+    store = world.store
+    card = kept(12, "pm_a")
+    assert store.save_method(card) is True
+    assert store.save_method(card) is False  # a repeat keeps nothing twice
+    assert store.save_method(kept(123, "pm_b")) is True  # another client, a longer id
+    assert store.saved_methods(FIRM, 12) == [card]
+    assert [m.method.payment_method_id for m in store.saved_methods(FIRM, 123)] == ["pm_b"]
+    assert store.saved_methods("another-firm", 12) == []
+    later = NOW + timedelta(minutes=5)
+    assert store.forget_method(FIRM, 12, card.id, later) == card
+    assert store.forget_method(FIRM, 12, card.id, later) is None  # once
+    (tombstone,) = store.saved_methods(FIRM, 12)
+    assert tombstone.forgotten_at == later and not tombstone.live
+    assert store.save_method(card) is False  # a late webhook never brings it back
+    assert store.forget_method(FIRM, 12, "sm_none", later) is None

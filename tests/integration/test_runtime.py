@@ -24,7 +24,14 @@ from local.apigw import LocalApiGateway
 from local.aws_template import load_template_text
 from local.lambda_specs import FunctionSpec, function_specs
 from local.lambdas import LocalLambdas
-from local.pool import FunctionPool, Outcome, PoolSettings, WorkerPools, worker_environment
+from local.pool import (
+    THROTTLED,
+    FunctionPool,
+    Outcome,
+    PoolSettings,
+    WorkerPools,
+    worker_environment,
+)
 from local.provision import FAKE_AWS_ENV
 
 HANDLERS = Path(__file__).resolve().parent / "runtime_handlers"
@@ -46,10 +53,11 @@ def spec(name: str = "echo", *, handler: str = "app.lambda_handler", **extra: An
 def pools() -> Iterator[Any]:
     made: list[WorkerPools] = []
 
-    def make(*specs: FunctionSpec, settings: PoolSettings = SETTINGS) -> WorkerPools:
-        made.append(
-            WorkerPools({s.logical_id: s for s in specs}, {"MARK": "from-the-template"}, settings)
-        )
+    def make(
+        *specs: FunctionSpec, settings: PoolSettings = SETTINGS, env: dict[str, str] | None = None
+    ) -> WorkerPools:
+        function_env = {"MARK": "from-the-template", **(env or {})}
+        made.append(WorkerPools({s.logical_id: s for s in specs}, function_env, settings))
         return made[-1]
 
     yield make
@@ -104,6 +112,89 @@ def test_given_concurrent_requests_to_one_function_then_each_gets_its_own_answer
     # Concurrency 2: six requests at once were served by two workers, the rest waited.
     assert len({a["pid"] for a in answers}) == 2
     assert all(pid != os.getpid() for pid in {a["pid"] for a in answers})
+
+
+def test_given_a_busy_worker_and_a_slow_cold_start_then_the_request_takes_the_first_free_worker(
+    pools: Any,
+) -> None:
+    # A Clio webhook got no answer within the sandbox's 5 s under make load: its function's
+    # one warm worker was busy, so the delivery started a new worker and waited for that
+    # worker's init (seconds on two busy cores) although the warm one was free again in
+    # a few hundred milliseconds.
+    fn = spec()
+    pool = pools(fn, env={"INIT_SLEEP": "3"})
+    warm = result(pool.invoke(fn.name, {"id": "first"}))["pid"]
+    busy = threading.Thread(
+        target=pool.invoke, args=(fn.name, {"id": "long", "sleep": 0.5}), daemon=True
+    )
+    busy.start()
+    while not any(w["busy"] for w in pool.describe()["TestEcho"]["workers"]):
+        time.sleep(0.01)
+
+    answer = result(pool.invoke(fn.name, {"id": "next"}))
+    busy.join()
+
+    assert answer["echo"] == "next"
+    assert answer["pid"] == warm  # served by the warm worker once free, not the cold one
+    # The new worker still started (the pool grows with demand) and now waits idle.
+    deadline = time.monotonic() + 30
+    while pool.describe()["TestEcho"]["cold_starts"] < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    stats = pool.describe()["TestEcho"]
+    assert stats["cold_starts"] == 2 and len(pool.pids()) == 2
+    assert [w["busy"] for w in stats["workers"]] == [False, False]
+    assert stats["waited"] >= 1
+
+
+def test_given_every_worker_busy_and_a_max_wait_then_the_invocation_is_throttled_unrun(
+    pools: Any,
+) -> None:
+    fn = spec("busy", reserved_concurrency=1)
+    pool = pools(fn)
+    # A cold start is no throttle: the first invocation waits for its worker's init.
+    first = result(pool.invoke(fn.name, {"id": "first"}, max_wait=0.0))
+    busy = threading.Thread(
+        target=pool.invoke, args=(fn.name, {"id": "long", "sleep": 2}), daemon=True
+    )
+    busy.start()
+    while not any(w["busy"] for w in pool.describe()["TestBusy"]["workers"]):
+        time.sleep(0.01)
+
+    throttled = pool.invoke(fn.name, {"id": "next"}, max_wait=0.2)
+    busy.join()
+
+    assert first["echo"] == "first"
+    assert throttled.error == "TooManyRequestsException"
+    stats = pool.describe()["TestBusy"]
+    assert stats["throttles"] == 1
+    assert stats["invocations"] == 2  # the throttled one never ran
+    assert result(pool.invoke(fn.name, {"id": "after"}, max_wait=0.2))["echo"] == "after"
+
+
+def test_given_a_provisioned_function_then_its_workers_wait_ready_and_a_retired_one_is_replaced(
+    pools: Any,
+) -> None:
+    # The Clio webhook function is provisioned to its concurrency: a delivery under load once
+    # waited 9 s for three workers' cold starts and got no answer within Clio's timeout.
+    fn = spec()
+    pool = pools(fn, settings=PoolSettings(concurrency=2, max_invocations=1, idle_seconds=0.5))
+    function = pool.pools[fn.name]
+
+    function.provision(2)
+    deadline = time.monotonic() + 60
+    while function.describe()["cold_starts"] < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    ready = pool.pids()
+
+    assert len(ready) == 2 and function.describe()["invocations"] == 0
+    function.reap_idle(now=time.monotonic() + 10)  # idle past the limit: provisioned, kept
+    assert pool.pids() == ready
+    served = result(pool.invoke(fn.name, {"id": 1}))["pid"]  # no cold start: one is ready
+    assert served in ready
+    # Retired after its one invocation: replaced without waiting for the next invocation.
+    while function.describe()["cold_starts"] < 3 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(pool.pids()) == 2 and served not in pool.pids()
 
 
 def test_given_a_reserved_concurrency_then_it_is_the_functions_concurrency(pools: Any) -> None:
@@ -417,8 +508,48 @@ class _FailingLambdas:
         self.specs = function_specs("runtime-test")
         self.outcome = outcome
 
-    def invoke_api(self, spec: FunctionSpec, event: dict[str, Any]) -> Outcome:
+    def invoke_api(
+        self, spec: FunctionSpec, event: dict[str, Any], max_wait: float | None = None
+    ) -> Outcome:
         return self.outcome
+
+
+class _BusyLambdas:
+    """Stands in for LocalLambdas with every worker of every function busy: an invocation
+    allowed to wait only so long is throttled; one that may wait is served (in time)."""
+
+    def __init__(self) -> None:
+        self.specs = function_specs("runtime-test")
+        self.waits: list[tuple[str, float | None]] = []
+
+    def invoke_api(
+        self, spec: FunctionSpec, event: dict[str, Any], max_wait: float | None = None
+    ) -> Outcome:
+        self.waits.append((event["path"], max_wait))
+        if max_wait is not None:
+            return Outcome.failure(THROTTLED, "Rate Exceeded.", "r")
+        return Outcome(json.dumps({"statusCode": 200, "body": "{}"}))
+
+
+def test_given_a_busy_clio_webhook_function_then_the_delivery_is_throttled_at_once_not_left_hanging(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Under make load a Clio delivery waited for a busy function past the sandbox's 5 s and
+    # got no answer; Clio retries what fails, so a prompt throttle is an answer it acts on.
+    monkeypatch.setenv("LOCAL_WEBHOOK_QUEUE_SECONDS", "0.5")
+    lambdas = _BusyLambdas()
+    gateway = LocalApiGateway(lambdas, port=0)  # type: ignore[arg-type]
+    try:
+        hook = gateway.handle("POST", "/webhooks/clio?firm_id=f", {}, b"{}")
+        page = gateway.handle("GET", "/settings", {"Authorization": "Bearer dev-f"}, b"")
+    finally:
+        gateway.server.server_close()
+
+    assert hook[0] == 429
+    assert json.loads(hook[2])["error"]["code"] == "throttled"
+    # A person's request waits for a worker, as before.
+    assert page[0] == 200
+    assert lambdas.waits == [("/webhooks/clio", 0.5), ("/settings", None)]
 
 
 @pytest.mark.parametrize(

@@ -214,24 +214,14 @@ def make_connection(firm_id: str, token: str = "access-secret-123") -> ClioConne
 
 
 class FlakyWrites:
-    """A client whose next BatchWriteItem calls leave everything unprocessed, and whose next
-    UpdateItem calls fail with the given error codes."""
+    """A client whose next UpdateItem calls fail with the given error codes."""
 
-    def __init__(
-        self, client: Any, *, unprocessed: int = 0, update_errors: list[str] | None = None
-    ) -> None:
+    def __init__(self, client: Any, *, update_errors: list[str] | None = None) -> None:
         self._client = client
-        self._unprocessed = unprocessed
         self._update_errors = update_errors or []
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)
-
-    def batch_write_item(self, **kwargs: Any) -> Any:
-        if self._unprocessed:
-            self._unprocessed -= 1
-            return {"UnprocessedItems": kwargs["RequestItems"]}
-        return self._client.batch_write_item(**kwargs)
 
     def update_item(self, **kwargs: Any) -> Any:
         if self._update_errors:
@@ -380,19 +370,47 @@ def test_given_a_newer_stored_version_when_an_older_one_arrives_alone_then_it_is
     assert stored is not None and stored.bill.total_cents == 200
 
 
-def test_given_250_new_bills_when_saved_then_10_batch_writes_are_made(store: Store) -> None:
+def test_given_250_new_bills_when_saved_then_they_go_in_transactions_of_100_actions(
+    store: Store,
+) -> None:
     repo = store.bills()
 
+    # "Acme Ltd": each bill is its item and one word item ("ltd"), two actions of 100.
     written = repo.save_clio_bills(
         FIRM, [make_bill(i) for i in range(1, 251)], T0, existing_ids=set()
     )
 
     assert written == 250
-    assert repo.write_requests == 10
-    assert (
-        repo.get(FIRM, 250) is not None
-        and repo.get(FIRM, 250).bill.total_cents == make_bill(250).total_cents
-    )  # type: ignore[union-attr]
+    assert repo.write_requests == 5
+    assert repo.read_requests == 0
+    stored = repo.get(FIRM, 250)
+    assert stored is not None and stored.bill.total_cents == make_bill(250).total_cents
+    word = store.raw(f"FIRM#{FIRM}", f"WORD#awaiting_payment#ltd#{250:020d}")
+    assert word["bill_id"] == {"N": "250"}
+
+
+def test_given_a_bill_stored_meanwhile_when_new_bills_are_saved_then_it_is_updated_not_replaced(
+    store: Store,
+) -> None:
+    repo = store.bills()
+    # A webhook stored bill 2 after the sync read its etags, and our fields were set on it.
+    repo.save_clio_bills(FIRM, [make_bill(2)], T0)
+    set_product_fields(store, FIRM, 2)
+    later = T0 + timedelta(minutes=1)
+
+    written = repo.save_clio_bills(
+        FIRM,
+        [make_bill(i, updated=later, total_cents=7) for i in (1, 2, 3)],
+        later,
+        existing_ids=(),
+    )
+
+    assert written == 3
+    for bill_id in (1, 2, 3):
+        stored = repo.get(FIRM, bill_id)
+        assert stored is not None and stored.bill.total_cents == 7
+    stored_2 = repo.get(FIRM, 2)
+    assert stored_2 is not None and stored_2.paid_gl_cents == 2500  # not replaced by a Put
 
 
 def test_given_stored_bills_when_the_same_versions_arrive_again_then_they_are_rewritten(
@@ -420,21 +438,13 @@ def test_given_duplicate_ids_in_one_call_when_saved_then_the_newest_wins(store: 
     assert repo.get(FIRM, 1).bill.total_cents == 2  # type: ignore[union-attr]
 
 
-def test_given_unprocessed_items_when_saving_new_bills_then_they_are_sent_again(
-    store: Store,
-) -> None:
-    repo = store.bills(FlakyWrites(store.client, unprocessed=1))
-
-    assert repo.save_clio_bills(FIRM, [make_bill(1), make_bill(2)], T0, existing_ids=()) == 2
-    assert repo.write_requests == 2
-    assert repo.get(FIRM, 1) is not None and repo.get(FIRM, 2) is not None
-
-
 def test_given_throttling_that_persists_when_saving_then_the_error_bubbles(store: Store) -> None:
+    store.bills().save_clio_bills(FIRM, [make_bill(1), make_bill(2)], T0)
     repo = store.bills(FlakyWrites(store.client, update_errors=["ThrottlingException"] * 10))
+    later = T0 + timedelta(minutes=1)
 
     with pytest.raises(ClientError):
-        repo.save_clio_bills(FIRM, [make_bill(1), make_bill(2)], T0)
+        repo.save_clio_bills(FIRM, [make_bill(1, updated=later), make_bill(2, updated=later)], T0)
     assert repo.write_requests == 5
 
 
@@ -444,12 +454,13 @@ def test_given_stored_bills_when_asking_etags_then_batches_of_100_return_those_t
     repo = store.bills()
     stored_ids = [3, 7, 150, 201, 250]
     repo.save_clio_bills(FIRM, [make_bill(i) for i in stored_ids], T0)
+    reads_before = repo.read_requests
 
     etags = repo.etags(FIRM, [*range(1, 251), 7])
 
     assert set(etags) == set(stored_ids)
     assert etags[201] == make_bill(201).etag
-    assert repo.read_requests == 3
+    assert repo.read_requests - reads_before == 3
 
 
 def test_given_two_firms_when_one_pages_then_it_never_sees_the_other_firms_bills(
@@ -703,6 +714,28 @@ def test_given_a_running_sync_when_finished_then_the_lock_is_released_and_the_ru
     raw_run = store.raw(f"FIRM#{FIRM}", "SYNC#RUN#sync_1")
     assert int(raw_run["expires_at_epoch"]["N"]) == int((T0 + timedelta(days=30)).timestamp())
     assert repo.start_run(new_run("sync_2"), done)[1] is True
+
+
+def test_given_a_full_import_done_before_word_items_then_the_next_sync_is_a_full_one(
+    store: Store,
+) -> None:
+    repo = store.sync()
+    run = new_run("sync_1")
+    repo.start_run(run, T0)
+    done = T0 + timedelta(minutes=3)
+    final = SyncCheckpoint(firm_id=FIRM, full_import_done=True, last_synced_at=done)
+    repo.finish_run(final, run.finished(SyncStatus.SUCCEEDED, done))
+    assert store.raw(f"FIRM#{FIRM}", "HEADER")["bills_format"] == {"N": "1"}
+    assert repo.checkpoint(FIRM).full_import_done is True
+
+    # As a version before word items left the header: its bills have no word items.
+    store.client.update_item(
+        TableName=store.table,
+        Key={"pk": {"S": f"FIRM#{FIRM}"}, "sk": {"S": "HEADER"}},
+        UpdateExpression="REMOVE bills_format",
+    )
+
+    assert repo.checkpoint(FIRM).full_import_done is False
 
 
 def test_given_a_lost_lock_when_finishing_then_conflict_but_the_run_outcome_is_recorded(

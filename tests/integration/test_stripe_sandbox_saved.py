@@ -198,3 +198,77 @@ def test_given_the_clock_control_then_new_objects_are_stamped_with_its_time(
     assert moved.status_code == 200
     made = client.v1.customers.create(params={"email": "c@example.com"})
     assert later <= made.created < later + 60
+
+
+def test_given_a_detached_method_then_it_cannot_be_charged_or_detached_again(
+    client: stripe.StripeClient, sandbox: StripeSandbox, receiver: Receiver
+) -> None:
+    cus = customer(client)
+    setup = saved_method(client, sandbox, cus)
+    pm = str(setup.payment_method)
+    detached = client.v1.payment_methods.detach(pm)
+    assert detached.customer is None
+    assert client.v1.customers.payment_methods.list(cus).data == []
+    with pytest.raises(stripe.InvalidRequestError) as again:
+        client.v1.payment_methods.detach(pm)
+    assert "not attached to a customer" in str(again.value)
+    params: Any = {
+        "amount": 5_000,
+        "currency": "usd",
+        "customer": cus,
+        "payment_method": pm,
+        "off_session": True,
+        "confirm": True,
+    }
+    with pytest.raises(stripe.InvalidRequestError) as charged:
+        client.v1.payment_intents.create(params=params)
+    assert charged.value.param == "payment_method" and "detached" in str(charged.value)
+    wait_idle(sandbox)
+    assert "payment_method.detached" in receiver.types()
+
+
+def test_given_the_gateway_saving_at_checkout_then_it_reads_the_method_and_detaches_it(
+    client: stripe.StripeClient, sandbox: StripeSandbox
+) -> None:
+    """Our StripeGateway on the sandbox's wire: a checkout that saves the method is made for
+    the Customer (no customer_email) with setup_future_usage; what it saved reads back as the
+    client names it; forgetting it twice is not an error."""
+    from datetime import UTC, datetime, timedelta
+
+    from billbridge.adapters.stripe_gateway import StripeGateway
+    from billbridge.domain.payments import Account, Allocation, Method
+    from billbridge.services.ports import CheckoutRequest
+
+    gateway = StripeGateway(sandbox.api_key, api_base=sandbox.url)
+    cus = customer(client)
+    made = gateway.create_checkout_session(
+        CheckoutRequest(
+            firm_id="firm-1",
+            link_id="pl_1",
+            account=Account.TRUST,
+            destination_account_id=make_account(client),
+            method=Method.CARD,
+            currency="USD",
+            allocations=(Allocation(1, Account.TRUST, 5_000),),
+            line_items=(("Trust request 1", 5_000),),
+            success_url=SUCCESS_URL,
+            cancel_url=CANCEL_URL,
+            customer_email="client@example.com",
+            idempotency_key="checkout-save-1",
+            expires_at=datetime.now(UTC) + timedelta(hours=1),
+            save_method=True,
+            customer_id=cus,
+            client_id=7,
+        )
+    )
+    session = client.v1.checkout.sessions.retrieve(made.id)
+    assert session.customer == cus and session.customer_email is None
+    assert session.metadata is not None and session.metadata["save_method"] == "1"
+    paid = control(sandbox, f"checkout_sessions/{made.id}/pay", {"method": "card"})
+    assert paid.status_code == 200, paid.text
+    saved = gateway.retrieve_intent_method(paid.json()["payment_intent"]["id"])
+    assert saved.customer_id == cus and saved.method is not None
+    assert saved.method.label == "Visa ending 4242" and saved.method.method is Method.CARD
+    gateway.detach_payment_method(saved.method.payment_method_id)
+    gateway.detach_payment_method(saved.method.payment_method_id)  # already: nothing to undo
+    assert client.v1.customers.payment_methods.list(cus).data == []

@@ -645,3 +645,106 @@ def test_every_ordering_of_an_installment_and_a_one_off_checkout_never_collects_
     payments = sorted(t.amount_cents for t in end.world.payments.transactions.values())
     assert payments == [5_000, 15_000]  # the checkout took only what the installment left
     assert end.world.payments.holds(FIRM, [1], end.world.clock()) == []
+
+
+# --- a payment on a saved card and a one-off checkout on the same bill ------------------------
+
+
+def saved_and_checkout(pay: Pay) -> Steps:
+    """A bill of 20,000 on two links of one client, who saved a card earlier (paying another
+    bill). "saved": the client pays the whole bill with the saved card from link 2 (off-session,
+    answered at once); "checkout", "pay", "session": a one-off checkout of the whole bill from
+    link 1, the client paying it, its webhook; "intent": the saved payment's webhook."""
+    from billbridge import bootstrap
+    from billbridge.config import PayConfig
+    from billbridge.domain.payments import Method
+    from tests.fakes import fake_config
+
+    saved = bootstrap.build_saved_methods(fake_config(PayConfig), pay.world.adapters())
+    earlier = pay.link("pl_0", pay.bill(9, 5_000))
+    ((_, first),) = pay.page.checkout(earlier, [9], None, Method.CARD, save_method=True)
+    pay.pay(first.id)
+    bill = pay.bill(1, 20_000)
+    one, two = pay.link("pl_1", bill), pay.link("pl_2", bill, 9)  # links differ by their bills
+    (card,) = saved.for_token(two)[1]
+    stripe, scratch = pay.world.stripe, pay.world.scratch
+
+    def pay_saved() -> None:
+        try:
+            saved.pay(two, card.id, [bill], None, "attempt-1")
+        except RuleViolation as refused:  # held by the checkout, or nothing left
+            assert refused.code in ("bill_being_paid", "nothing_payable")
+
+    def checkout() -> None:
+        try:
+            ((_, session),) = pay.page.checkout(one, [bill], None, Method.CARD)
+        except RuleViolation as refused:
+            assert refused.code in ("bill_being_paid", "nothing_payable")
+            return
+        scratch["session"] = session.id
+
+    def client_pays() -> None:
+        if "session" in scratch:
+            scratch["paid"] = stripe.pay(scratch["session"])
+
+    def intent() -> None:
+        ours = [i for i, v in stripe.intents.items() if v["metadata"].get("link_id") == "pl_2"]
+        pay.deliver([e for i in ours for e in stripe.intent_events(i)])
+
+    def saved_then_checkout_between() -> None:  # a checkout between the saved read and write
+        pay.world.payments.before_hold = lambda change: checkout()
+        pay_saved()
+
+    def checkout_then_saved_between() -> None:  # and the other way round
+        pay.world.payments.before_hold = lambda change: pay_saved()
+        checkout()
+
+    return {
+        "saved": pay_saved,
+        "checkout": checkout,
+        "pay": client_pays,
+        "session": lambda: pay.deliver(scratch.get("paid", [])),
+        "intent": intent,
+        "parallel_saved_first": saved_then_checkout_between,
+        "parallel_checkout_first": checkout_then_saved_between,
+    }
+
+
+def test_every_ordering_of_a_saved_card_payment_and_a_one_off_checkout_never_collects_twice() -> (
+    None
+):
+    """A payment on a saved method holds its bills as a checkout does, in the same conditional
+    write: whatever the order of it, a one-off checkout of the same bill on another link, the
+    client paying that and both webhooks (each also twice), the bill is collected once."""
+    events = ["saved", "checkout", "pay", "session", "intent"]
+    rules = ["checkout<pay", "pay<session", "saved<intent"]
+    walk = every_ordering(saved_and_checkout, events, twice=["session", "intent"], after=rules)
+    assert walk.orderings == brute_count(events, ["session", "intent"], rules)
+    collected = {bills[0][1] + bills[0][2] for bills, _, _ in walk.ends}
+    assert collected == {20_000}  # every ordering: the bill once, never more
+    end = final(saved_and_checkout, events)  # the saved card first: the checkout is refused
+    assert sorted(t.id[:6] for t in end.world.payments.transactions.values()) == [
+        "pay_cs",
+        "pay_sv",
+    ]
+    assert end.world.payments.holds(FIRM, [1], end.world.clock()) == []
+
+
+@pytest.mark.parametrize("parallel", ["parallel_saved_first", "parallel_checkout_first"])
+def test_every_ordering_after_a_saved_card_payment_and_a_checkout_in_the_same_instant(
+    parallel: str,
+) -> None:
+    """The two start together: one of them reads the bill, the other writes its hold first.
+    The loser's conditional write fails, it reads again and finds the winner's hold."""
+    events = [parallel, "pay", "session", "intent"]
+    rules = [f"{parallel}<pay", "pay<session", f"{parallel}<intent"]
+    walk = every_ordering(saved_and_checkout, events, twice=["session", "intent"], after=rules)
+    assert walk.orderings == brute_count(events, ["session", "intent"], rules)
+    assert {bills[0][1] + bills[0][2] for bills, _, _ in walk.ends} == {20_000}
+    assert len(walk.ends) == 1
+    # The one that wrote its hold first is the payment; the other was refused, not charged.
+    end = final(saved_and_checkout, events)
+    winner = "pay_cs" if parallel == "parallel_saved_first" else "pay_sv"
+    paid = {t.id[:6] for t in end.world.payments.transactions.values() if t.link_id != "pl_0"}
+    assert paid == {winner}
+    assert len(end.world.stripe.charges) == (1 if winner == "pay_sv" else 0)

@@ -60,8 +60,10 @@ def list_invoices(
         str | None,
         Query(
             max_length=MAX_QUERY_CHARS,
-            description="Search: the start of the client's name, the bill number or the "
-            "matter's display number (case- and accent-insensitive); newest first unless sorted",
+            description="Search (word start): the client's name read from the start of any of "
+            "its words ('smith' and 'john sm' find 'John Smith', 'ltd' finds 'Acme Ltd'), or the "
+            "start of the bill number or of the matter's display number; case- and "
+            "accent-insensitive; newest first unless sorted",
         ),
     ] = None,
     sort: Annotated[

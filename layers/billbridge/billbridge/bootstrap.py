@@ -83,6 +83,7 @@ from billbridge.services.ports import (
 )
 from billbridge.services.receipts import Receipts
 from billbridge.services.reminders import RemindersService
+from billbridge.services.saved_methods import SavedMethods
 from billbridge.services.sending import DeliveryEvents, SendRequests, SendSteps
 from billbridge.services.settings import SettingsService
 from billbridge.services.sync import SyncService
@@ -446,6 +447,20 @@ class _Wiring:
             clock=self.clock,
         )
 
+    def saved_methods(self) -> SavedMethods:
+        """Cards and bank accounts saved on the pay page (services/saved_methods.py)."""
+        stripe = self.stripe()
+        return SavedMethods(
+            plans=self.plans,
+            links=self.links,
+            bills=self.bills,
+            store=self.payments,
+            gateway=stripe,
+            saved=lambda: cast(SavedMethodGateway, stripe()),
+            settings=self.settings,
+            clock=self.clock,
+        )
+
     def stripe(self) -> Callable[[], PaymentGateway]:
         """The gateway, made on first use (the Stripe secret is read then, and cached)."""
         given = self.given.stripe
@@ -662,6 +677,7 @@ def build_pay_page(config: PayConfig, adapters: Adapters = Adapters()) -> PayPag
         clock=w.clock,
         pdfs=w.bill_pdfs(),
         clio_for_firm=clio_for_firm,
+        customer_for=w.saved_methods().customer_for,
     )
 
 
@@ -689,7 +705,13 @@ def build_stripe_webhook(
     # Every change Stripe reports to an account goes in the firm's audit trail.
     accounts = PaymentAccountsService(w.payments, w.stripe(), w.settings, audit=w.audit_log)
     return StripeWebhook(
-        events=StripeEvents(w.payments, clock=w.clock, accounts=accounts, plans=w.payment_plans()),
+        events=StripeEvents(
+            w.payments,
+            clock=w.clock,
+            accounts=accounts,
+            plans=w.payment_plans(),
+            saved=w.saved_methods(),
+        ),
         verify=verify,
         receipts=w.receipts(w.link_url()),
     )
@@ -822,6 +844,15 @@ def pay_page() -> PayPage:
     return build_pay_page(PayConfig())  # type: ignore[call-arg]
 
 
+def build_saved_methods(config: PayConfig, adapters: Adapters = Adapters()) -> SavedMethods:
+    return _Wiring(config, adapters).saved_methods()
+
+
+@cache
+def pay_saved() -> SavedMethods:
+    return build_saved_methods(PayConfig())  # type: ignore[call-arg]
+
+
 @cache
 def api_plans() -> PaymentPlans:
     return build_payment_plans(PaymentsApiConfig())  # type: ignore[call-arg]
@@ -880,3 +911,4 @@ def reset() -> None:
     api_plans.cache_clear()
     pay_plans.cache_clear()
     tick_plans.cache_clear()
+    pay_saved.cache_clear()

@@ -159,7 +159,7 @@ def test_pay_page_at_phone_width_labelled_summary_errors_and_card_confirmation(
     assert audit["unnamed"] == [] and audit["count"] >= 10, audit
     assert not audit["sideways"], "the page scrolls sideways at 375 px"
     assert audit["landmarks"] == ["header", "main", "footer"]
-    page.get_by_label("Card").check()
+    page.get_by_role("radio", name=re.compile(r"^Card")).check()
     amount.fill("1,200.00")
     expect(alert).to_have_text("")
     page.evaluate("window.scrollTo(0, 0)")

@@ -45,7 +45,10 @@ def client_pays(client: Page, pay_url: str, bill: dict, amount: str, method: str
     client.goto(pay_url)
     expect(client.get_by_role("heading", name="Pay your bills")).to_be_visible()
     expect(client.get_by_label(f"Pay Invoice {bill['number']}")).to_be_checked()
-    client.get_by_label("Bank account (ACH)" if method == "ach" else "Card").check()
+    if method == "ach":
+        client.get_by_label("Bank account (ACH)").check()
+    else:  # not the "Save this card" tick
+        client.get_by_role("radio", name=re.compile(r"^Card")).check()
     client.get_by_label("Part of it").check()
     client.get_by_label(re.compile("^Amount to pay")).fill(amount)
     via = "bank transfer" if method == "ach" else "card"

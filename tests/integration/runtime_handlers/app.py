@@ -12,6 +12,8 @@ from typing import Any
 # process serves at once, so only isolation keeps answers apart.
 CURRENT: dict[str, Any] = {}
 HELD: list[bytes] = []
+# A slow init (a cold start on a busy machine): the import takes this long.
+time.sleep(float(os.environ.get("INIT_SLEEP", "0")))
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> Any:

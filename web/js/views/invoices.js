@@ -145,7 +145,7 @@ export async function render({ main, query, signal }) {
         ? emptyBox("Importing your bills from Clio…", "They appear here as soon as the first sync finishes.")
         : narrowed
           ? emptyBox(s.q.trim() ? `No bills match “${s.q.trim()}”.` : "No overdue bills in the chosen Clio states.",
-            "Search by the start of the client's name, the bill number or the matter, or clear the search and the Overdue filter.")
+            "Search by the start of any word of the client's name, or of the bill number or the matter, or clear the search and the Overdue filter.")
           : emptyBox("No bills in the chosen Clio states.", "Choose more states in the Clio Status filter, or press Sync to fetch changes from Clio."));
       updateHeaderBox();
       return;

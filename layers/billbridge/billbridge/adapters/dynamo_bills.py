@@ -1,8 +1,10 @@
 """The bill items of the app table (implements services.ports.BillRepository): it owns how a
 bill is stored, how syncs and webhooks write Clio's part of it without touching ours, the
 state-filtered, id-ordered listing over gsi1 (one state) and gsi2 (a group of states listed
-together, the default filter among them), and the queue of bills whose PDF is wanted (gsi3).
-See docs/data-model.md, "Bill".
+together, the default filter among them), the queue of bills whose PDF is wanted (gsi3), the
+sorted and searched lists (gsi4-gsi8) and the word-start search's word items (`WORD#` items
+beside the bills, written in the same transaction as the bill they index). See
+docs/data-model.md, "Bill" and "Sorted and searched lists".
 """
 
 from __future__ import annotations
@@ -17,12 +19,13 @@ from botocore.exceptions import ClientError
 
 from billbridge.adapters.dynamo_common import (
     BATCH_GET_LIMIT,
-    BATCH_WRITE_LIMIT,
+    CONDITION_FAILED,
+    TRANSACTION_LIMIT,
     DynamoRepository,
     Item,
     StoreUnavailable,
     Update,
-    backoff_delay,
+    cancellation_codes,
     error_code,
     firm_pk,
     from_item,
@@ -51,6 +54,7 @@ from billbridge.domain.listing import (
     SortField,
     after,
     arrange,
+    client_search_texts,
     index_key,
     is_overdue,
     matches,
@@ -84,6 +88,11 @@ LIST_KEY_ATTRIBUTES = (
     "lsearch_matter",
 )
 _DELETED = BillState.DELETED.value
+# Word-start search: the bill's client texts as its word items were made from them (its state,
+# then client_search_texts, one a line); absent when the bill has no word items (deleted, or
+# stored before they existed). Every change of it and of the word items is one write.
+SEARCH_TEXTS = "lsearch_client"
+WORD_PREFIX = "WORD#"
 
 # States listed together, each group one Query of gsi2 in id order. The default filter is one
 # group, so the default page is one Query; any other set of states is covered by whole groups
@@ -148,12 +157,39 @@ def list_keys(bill: Bill) -> list[tuple[str, Any]]:
     return keys
 
 
+def search_texts(bill: Bill) -> str | None:
+    """The bill's `lsearch_client`: its state, then the texts a search by client compares
+    (domain/listing.py, client_search_texts), one a line; none for a deleted bill. Normalised
+    text never holds a newline, so the lines are unambiguous."""
+    if bill.state is BillState.DELETED:
+        return None
+    return "\n".join([bill.state.value, *client_search_texts(bill.client.name)])
+
+
+def word_sk(state: str, text: str, bill_id: int) -> str:
+    return f"{WORD_PREFIX}{state}#{text}#{bill_id:020d}"
+
+
+def word_sks(texts: str | None, bill_id: int) -> list[str]:
+    """The sort keys of the word items a bill with these `lsearch_client` texts has: one per
+    word after the first (the whole name is gsi6's key already)."""
+    if texts is None:
+        return []
+    state, _whole, *later = texts.split("\n")
+    return [word_sk(state, text, bill_id) for text in later]
+
+
+def word_item(firm_id: str, sk: str, bill_id: int) -> Item:
+    return to_item({"pk": firm_pk(firm_id), "sk": sk, "type": "bill_word", "bill_id": bill_id})
+
+
 def clio_attributes(firm_id: str, bill: Bill, synced_at: str) -> list[tuple[str, Any]]:
     """The Clio-owned attributes of a bill item (None means absent). Product-owned attributes
     (paid_gl_cents, payment_link_id, last_sent_at) are never among them."""
     matter = bill.matter
     return [
         *list_keys(bill),
+        (SEARCH_TEXTS, search_texts(bill)),
         ("type", "bill"),
         ("gsi1pk", state_pk(firm_id, bill.state)),
         ("gsi1sk", bill_sk(bill.id)),  # also the sort key of gsi2 and gsi3
@@ -190,13 +226,25 @@ def clio_item(firm_id: str, bill: Bill, synced_at: str) -> Item:
     return to_item(values)
 
 
-def clio_update(table: str, firm_id: str, bill: Bill, synced_at: str) -> Update:
+def texts_condition(update: Update, stored_texts: str | None) -> str:
+    """The bill's `lsearch_client` is still what the writer read: the word items it replaces
+    are those, exactly."""
+    name = update.name(SEARCH_TEXTS)
+    if stored_texts is None:
+        return f"attribute_not_exists({name})"
+    return f"{name} = {update.value(stored_texts)}"
+
+
+def clio_update(
+    table: str, firm_id: str, bill: Bill, synced_at: str, stored_texts: str | None
+) -> Update:
     """The conditional Update that writes a bill's Clio-owned attributes, and only those.
 
     Product-owned attributes are never named, so they survive. The condition keeps a newer
     stored Clio version, and keeps a deleted bill deleted unless this write is itself the
     deletion (a delete is final in Clio, so a write that still says "awaiting payment" is a
-    stale read that raced the delete)."""
+    stale read that raced the delete), and holds only while the stored `lsearch_client` is
+    `stored_texts` (the word items written beside it replace exactly those)."""
     update = Update(table, {"pk": {"S": firm_pk(firm_id)}, "sk": {"S": bill_sk(bill.id)}})
     for attribute, value in clio_attributes(firm_id, bill, synced_at):
         update.set(attribute, value)
@@ -206,7 +254,21 @@ def clio_update(table: str, firm_id: str, bill: Bill, synced_at: str) -> Update:
     if bill.state is not BillState.DELETED:
         state = update.name("state")
         condition += f" AND (attribute_not_exists({state}) OR {state} <> {update.value(_DELETED)})"
+    condition += f" AND {texts_condition(update, stored_texts)}"
     return update.when(condition)
+
+
+def condition_failure(exc: ClientError) -> tuple[bool, Item | None]:
+    """Whether the write failed on its first action's condition, and the item as it was
+    then (ReturnValuesOnConditionCheckFailure=ALL_OLD; none when the item is absent)."""
+    code = error_code(exc)
+    response: dict[str, Any] = dict(exc.response)
+    if code == "ConditionalCheckFailedException":
+        return True, response.get("Item")
+    if code == "TransactionCanceledException" and cancellation_codes(exc)[:1] == [CONDITION_FAILED]:
+        reasons = response.get("CancellationReasons") or [{}]
+        return True, reasons[0].get("Item")
+    return False, None
 
 
 def stored_bill_from_item(item: Item) -> StoredBill:
@@ -271,6 +333,15 @@ def _pending_reminder(data: dict[str, Any]) -> tuple[str, str, datetime] | None:
     return str(batch_id), str(envelope_id), claimed_at
 
 
+def _is_newer_or_deleted(stored: dict[str, Any], bill: Bill) -> bool:
+    """Whether the stored bill keeps `bill` out: a newer Clio version, or deleted while `bill`
+    is not (the two parts of clio_update's condition)."""
+    stamp = stored.get("clio_updated_at")
+    if stamp is not None and str(stamp) > iso_utc(bill.clio_updated_at):
+        return True
+    return stored.get("state") == _DELETED and bill.state is not BillState.DELETED
+
+
 def _newest_per_id(bills: Iterable[Bill]) -> list[Bill]:
     # One transaction may not touch an item twice; of duplicates only the newest can win anyway.
     newest: dict[int, Bill] = {}
@@ -315,13 +386,15 @@ class DynamoBillRepository(DynamoRepository):
                 "#g": "gsi2pk",
                 "#l": "lsort_due",
                 "#s": "state",
+                "#t": SEARCH_TEXTS,
             }
-            for item in self._batch_get(keys, "#b, #e, #g, #l, #s", names):
+            for item in self._batch_get(keys, "#b, #e, #g, #l, #s, #t", names):
                 data = from_item(item)
-                # A bill stored before gsi2 (or the sort keys) existed is missing from some
-                # listings: answering no etag makes the sync write it again, with its keys.
+                # A bill stored before gsi2 (or the sort keys, or its word items) existed is
+                # missing from some listings: answering no etag makes the sync write it again,
+                # with its keys.
                 current = "gsi2pk" in data and (
-                    "lsort_due" in data or data.get("state") == _DELETED
+                    ("lsort_due" in data and SEARCH_TEXTS in data) or data.get("state") == _DELETED
                 )
                 found[int(data["bill_id"])] = str(data.get("etag") or "") if current else ""
         return found
@@ -341,62 +414,178 @@ class DynamoBillRepository(DynamoRepository):
         else:
             new = [b for b in newest if b.id not in existing_ids]
             known = [b for b in newest if b.id in existing_ids]
-        # A bill the store has never held has no product-owned attributes to keep, so whole
-        # items go in batches of 25; a bill it holds gets a conditional update of Clio's part.
-        self._put_new([clio_item(firm_id, b, synced) for b in new])
-        return len(new) + self._save_one_by_one(
-            [clio_update(self._table, firm_id, b, synced) for b in known]
-        )
+        # A bill the store has never held has no product-owned attributes to keep: whole items
+        # with their word items go in transactions of up to 100 actions, each bill conditional
+        # on its absence; a bill it holds gets a conditional update of Clio's part.
+        written, present = self._insert_new(firm_id, new, synced)
+        return written + self._save_known(firm_id, [*known, *present], synced)
 
-    def _put_new(self, items: list[Item]) -> None:
-        for start in range(0, len(items), BATCH_WRITE_LIMIT):
-            pending: dict[str, Any] = {
-                self._table: [
-                    {"PutRequest": {"Item": item}}
-                    for item in items[start : start + BATCH_WRITE_LIMIT]
-                ]
-            }
-            for attempt in range(self._max_attempts * 2):
-                response = self._retrying(
-                    partial(self._write, "batch_write_item", RequestItems=pending)
-                )
-                pending = response.get("UnprocessedItems") or {}
-                if not pending:
-                    break
-                self._sleep(backoff_delay(attempt))
-            else:
-                raise StoreUnavailable("BatchWriteItem left items unprocessed after every retry")
+    def _insert_new(self, firm_id: str, bills: list[Bill], synced: str) -> tuple[int, list[Bill]]:
+        """Write bills new to the store, each with its word items, in as few transactions as
+        fit; answers how many were written and the bills found stored meanwhile (a webhook
+        was first: they take the conditional update instead)."""
+        written, present = 0, list[Bill]()
+        pack: list[tuple[Bill, list[dict[str, Any]]]] = []
+        size = 0
+        for bill in bills:
+            item = clio_item(firm_id, bill, synced)
+            actions: list[dict[str, Any]] = [
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": item,
+                        "ConditionExpression": "attribute_not_exists(#pk)",
+                        "ExpressionAttributeNames": {"#pk": "pk"},
+                    }
+                },
+                *(
+                    {"Put": {"TableName": self._table, "Item": word_item(firm_id, sk, bill.id)}}
+                    for sk in word_sks(search_texts(bill), bill.id)
+                ),
+            ]
+            if pack and size + len(actions) > TRANSACTION_LIMIT:
+                done, found = self._insert_pack(pack)
+                written, present, pack, size = written + done, present + found, [], 0
+            pack.append((bill, actions))
+            size += len(actions)
+        if pack:
+            done, found = self._insert_pack(pack)
+            written, present = written + done, present + found
+        return written, present
 
-    def _save_one_by_one(self, chunk: list[Update]) -> int:
-        written = 0
-        for update in chunk:
+    def _insert_pack(self, pack: list[tuple[Bill, list[dict[str, Any]]]]) -> tuple[int, list[Bill]]:
+        remaining, present = list(pack), list[Bill]()
+        while remaining:
+            actions: list[dict[str, Any]] = []
+            firsts = []
+            for _, bill_actions in remaining:
+                firsts.append(len(actions))
+                actions += bill_actions
             try:
-                self._update(update)
+                self._transact(actions)
+                return len(remaining), present
             except ClientError as exc:
-                if error_code(exc) != "ConditionalCheckFailedException":
+                if error_code(exc) != "TransactionCanceledException":
                     raise
-                continue  # a newer version is stored: this one is stale
-            written += 1
-        return written
+                codes = cancellation_codes(exc)
+                stored = {
+                    n
+                    for n, at in enumerate(firsts)
+                    if at < len(codes) and codes[at] == CONDITION_FAILED
+                }
+                if not stored:
+                    raise
+                present += [remaining[n][0] for n in sorted(stored)]
+                remaining = [r for n, r in enumerate(remaining) if n not in stored]
+        return 0, present
+
+    def _stored_texts(self, firm_id: str, bill_ids: Sequence[int]) -> dict[int, str | None]:
+        """The stored `lsearch_client` of those bills that exist (batched reads)."""
+        found: dict[int, str | None] = {}
+        unique = list(dict.fromkeys(bill_ids))
+        for start in range(0, len(unique), BATCH_GET_LIMIT):
+            keys = [
+                {"pk": {"S": firm_pk(firm_id)}, "sk": {"S": bill_sk(bill_id)}}
+                for bill_id in unique[start : start + BATCH_GET_LIMIT]
+            ]
+            names = {"#b": "bill_id", "#t": SEARCH_TEXTS}
+            for item in self._batch_get(keys, "#b, #t", names):
+                data = from_item(item)
+                found[int(data["bill_id"])] = data.get(SEARCH_TEXTS)
+        return found
+
+    def _save_known(self, firm_id: str, bills: list[Bill], synced: str) -> int:
+        if not bills:
+            return 0
+        stored = self._stored_texts(firm_id, [b.id for b in bills])
+        return sum(self._save_one(firm_id, bill, synced, stored.get(bill.id)) for bill in bills)
+
+    def _save_one(self, firm_id: str, bill: Bill, synced: str, stored_texts: str | None) -> int:
+        """One bill's Clio part, conditional on its version and on its word items being those
+        read: with no word item to change one UpdateItem, else one TransactWriteItems (the
+        update, the new word items, the removal of the old). A condition that failed on
+        another writer's word items (not on a newer version) is tried again on what that
+        writer left, which the failure returns."""
+        for _ in range(self._max_attempts):
+            update = clio_update(self._table, firm_id, bill, synced, stored_texts)
+            words = self._word_changes(firm_id, bill.id, stored_texts, search_texts(bill))
+            try:
+                self._write_checked(update, words)
+                return 1
+            except ClientError as exc:
+                failed, item = condition_failure(exc)
+                if not failed:
+                    raise
+            data = from_item(item) if item else None
+            if data is not None and _is_newer_or_deleted(data, bill):
+                return 0  # a newer version is stored (or the bill was deleted): this one is stale
+            stored_texts = data.get(SEARCH_TEXTS) if data else None
+        raise StoreUnavailable("a bill's word items kept changing under every attempt")
+
+    def _word_changes(
+        self, firm_id: str, bill_id: int, old: str | None, new: str | None
+    ) -> list[dict[str, Any]]:
+        """Put every word item of `new` (idempotent) and delete those of `old` it has not, when
+        the texts change; nothing when they do not."""
+        if old == new:
+            return []
+        keep = word_sks(new, bill_id)
+        gone = [sk for sk in word_sks(old, bill_id) if sk not in set(keep)]
+        return [
+            *(
+                {"Put": {"TableName": self._table, "Item": word_item(firm_id, sk, bill_id)}}
+                for sk in keep
+            ),
+            *(
+                {
+                    "Delete": {
+                        "TableName": self._table,
+                        "Key": {"pk": {"S": firm_pk(firm_id)}, "sk": {"S": sk}},
+                    }
+                }
+                for sk in gone
+            ),
+        ]
+
+    def _write_checked(self, update: Update, words: list[dict[str, Any]]) -> None:
+        """The update alone (UpdateItem) or with its word items (TransactWriteItems, the update
+        first); a failed condition returns the item as it was."""
+        request = {**update.request(), "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
+        if not words:
+            self._retrying(partial(self._write, "update_item", **request))
+        else:
+            self._transact([{"Update": request}, *words])
 
     def mark_deleted(self, firm_id: str, bill_id: int, at: datetime) -> bool:
-        update = Update(self._table, {"pk": {"S": firm_pk(firm_id)}, "sk": {"S": bill_sk(bill_id)}})
-        update.set("state", _DELETED).set("gsi1pk", state_pk(firm_id, BillState.DELETED))
-        update.set("gsi2pk", group_pk(firm_id, BillState.DELETED)).remove("gsi3pk")
-        for attribute in LIST_KEY_ATTRIBUTES:  # sorted and searched lists leave it out
-            update.remove(attribute)
-        update.set("deleted_at", iso_utc(at))
-        # A delete is final in Clio, so it wins over any stored version; only a bill we have and
-        # have not already deleted changes.
-        exists, state = update.name("pk"), update.name("state")
-        update.when(f"attribute_exists({exists}) AND {state} <> {update.value(_DELETED)}")
-        try:
-            self._update(update)
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
+        stored_texts = self._stored_texts(firm_id, [bill_id]).get(bill_id)
+        for _ in range(self._max_attempts):
+            key = {"pk": {"S": firm_pk(firm_id)}, "sk": {"S": bill_sk(bill_id)}}
+            update = Update(self._table, key)
+            update.set("state", _DELETED).set("gsi1pk", state_pk(firm_id, BillState.DELETED))
+            update.set("gsi2pk", group_pk(firm_id, BillState.DELETED)).remove("gsi3pk")
+            for attribute in (*LIST_KEY_ATTRIBUTES, SEARCH_TEXTS):  # searches leave it out
+                update.remove(attribute)
+            update.set("deleted_at", iso_utc(at))
+            # A delete is final in Clio, so it wins over any stored version; only a bill we
+            # have and have not already deleted changes, with its word items as read.
+            exists, state = update.name("pk"), update.name("state")
+            update.when(
+                f"attribute_exists({exists}) AND {state} <> {update.value(_DELETED)}"
+                f" AND {texts_condition(update, stored_texts)}"
+            )
+            words = self._word_changes(firm_id, bill_id, stored_texts, None)
+            try:
+                self._write_checked(update, words)
+                return True
+            except ClientError as exc:
+                failed, item = condition_failure(exc)
+                if not failed:
+                    raise
+            data = from_item(item) if item else None
+            if data is None or data.get("state") == _DELETED:
                 return False
-            raise
-        return True
+            stored_texts = data.get(SEARCH_TEXTS)
+        raise StoreUnavailable("a bill's word items kept changing under every attempt")
 
     def page(
         self,
@@ -483,10 +672,13 @@ class DynamoBillRepository(DynamoRepository):
 
         A sorted page is one Query per state of the sort's index, a range in order. A search
         first asks the search indexes for every match (one Query per state and field, at most
-        MAX_SEARCH_MATCHES each) and sorts them; a search matching more than that (a client
-        with thousands of bills) is dense, so it reads the listing's own order instead (the
-        sort's index, or gsi1 for newest first) with the search as a filter, which then finds
-        a page in the first few reads."""
+        MAX_SEARCH_MATCHES each), and the word items for the bills whose client has a later
+        word starting so (one Query per state, then BatchGetItem of those bills not found
+        yet), and sorts them; every bill is checked against the query again, so a word item
+        left by a change never shows a bill that does not match. A search matching more than
+        that (a client with thousands of bills) is dense, so it reads the listing's own order
+        instead (the sort's index, or gsi1 for newest first) with the search as a filter,
+        which then finds a page in the first few reads."""
         if page_size < 1:
             raise InvalidInput("The page size must be at least 1.", field="page_size")
         wanted_states = [BillState(s) for s in dict.fromkeys(states) if s is not BillState.DELETED]
@@ -503,8 +695,14 @@ class DynamoBillRepository(DynamoRepository):
                     found[stored.bill.id] = stored
 
         dense = False
+        by_word: list[int] = []
         if query is not None:
             for state in wanted_states:
+                ids = self._word_matches(firm_id, state, query, MAX_SEARCH_MATCHES + 1)
+                if len(ids) > MAX_SEARCH_MATCHES:
+                    dense = True
+                    break
+                by_word += ids
                 for index, attribute in SEARCH_INDEXES.values():
                     items = self._range(
                         index,
@@ -520,6 +718,10 @@ class DynamoBillRepository(DynamoRepository):
                     keep(items)
                 if dense:
                     break
+        if query is not None and not dense:
+            # The bills found by a later word of their client's name alone, read as they are
+            # now (consistently): `matches` below checks them against the query again.
+            keep(self._bills_by_id(firm_id, [i for i in by_word if i not in found]))
         if query is None or dense:
             found.clear()
             for state in wanted_states:
@@ -584,11 +786,13 @@ class DynamoBillRepository(DynamoRepository):
             forward = not chosen.descending
         if query is not None:
             values[":q"] = {"S": f"{state.value}#{query}"}
+            # A line of lsearch_client starting with the query: the name from one of its words.
+            values[":nq"] = {"S": f"\n{query}"}
             searched = [a for _, a in SEARCH_INDEXES.values()]
             names.update({f"#s{i}": a for i, a in enumerate(searched)})
-            filters.append(
-                "(" + " OR ".join(f"begins_with(#s{i}, :q)" for i in range(len(searched))) + ")"
-            )
+            names["#w"] = SEARCH_TEXTS
+            clauses = [f"begins_with(#s{i}, :q)" for i in range(len(searched))]
+            filters.append("(" + " OR ".join([*clauses, "contains(#w, :nq)"]) + ")")
         if overdue_on is not None:
             values.update({":zero": {"N": "0"}, ":today": {"S": overdue_on.isoformat()}})
             names.update({"#o": "outstanding_clio_cents", "#d": "due_at"})
@@ -597,6 +801,33 @@ class DynamoBillRepository(DynamoRepository):
         return self._range(
             index, condition, names, values, forward, page_size + 2, " AND ".join(filters) or None
         )
+
+    def _word_matches(self, firm_id: str, state: BillState, query: str, wanted: int) -> list[int]:
+        """Ids of the bills in `state` whose client has a word after the first from which the
+        name starts with `query` (their word items), up to `wanted`; read consistently."""
+        items = self._query_up_to(
+            wanted,
+            KeyConditionExpression="#pk = :p AND begins_with(#sk, :w)",
+            ExpressionAttributeNames={"#pk": "pk", "#sk": "sk", "#b": "bill_id"},
+            ExpressionAttributeValues={
+                ":p": {"S": firm_pk(firm_id)},
+                ":w": {"S": f"{WORD_PREFIX}{state.value}#{query}"},
+            },
+            ProjectionExpression="#b",
+            ConsistentRead=True,
+        )
+        return list(dict.fromkeys(int(from_item(i)["bill_id"]) for i in items))
+
+    def _bills_by_id(self, firm_id: str, bill_ids: Sequence[int]) -> list[Item]:
+        unique = list(dict.fromkeys(bill_ids))
+        items: list[Item] = []
+        for start in range(0, len(unique), BATCH_GET_LIMIT):
+            keys = [
+                {"pk": {"S": firm_pk(firm_id)}, "sk": {"S": bill_sk(bill_id)}}
+                for bill_id in unique[start : start + BATCH_GET_LIMIT]
+            ]
+            items += self._batch_get(keys, consistent=True)
+        return items
 
     def _range(
         self,

@@ -257,11 +257,18 @@ class DynamoRepository:
         return item
 
     def _batch_get(
-        self, keys: list[Item], projection: str | None = None, names: dict[str, str] | None = None
+        self,
+        keys: list[Item],
+        projection: str | None = None,
+        names: dict[str, str] | None = None,
+        *,
+        consistent: bool = False,
     ) -> list[Item]:
         """BatchGetItem of up to 100 keys, retrying UnprocessedKeys."""
         items: list[Item] = []
         spec: dict[str, Any] = {"Keys": keys}
+        if consistent:
+            spec["ConsistentRead"] = True
         if projection:
             spec["ProjectionExpression"] = projection
             spec["ExpressionAttributeNames"] = names or {}

@@ -78,11 +78,18 @@ def run_copy(run: SyncRun) -> dict[str, Any]:
     return {k: v for k, v in run_fields(run).items() if v is not None}
 
 
+# What a firm's full import wrote its bill items with: 1 = with their word items (word-start
+# search). A full import done with an older format counts as not done, so the firm's next sync
+# is a full one, which writes every bill stored before again (docs/data-model.md).
+BILLS_FORMAT = 1
+
+
 def checkpoint_from_data(firm_id: str, data: dict[str, Any]) -> SyncCheckpoint:
     run = data.get("run")
+    current = int(data.get("bills_format") or 0) >= BILLS_FORMAT
     return SyncCheckpoint(
         firm_id=firm_id,
-        full_import_done=bool(data.get("full_import_done", False)),
+        full_import_done=bool(data.get("full_import_done", False)) and current,
         next_page_url=data.get("next_page_url"),
         pass_name=str(data.get("pass_name") or "all"),
         high_water=parse_iso(data.get("high_water")),

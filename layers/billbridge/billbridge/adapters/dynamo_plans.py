@@ -10,6 +10,8 @@ docs/data-model.md, "Payment plans".
 - `PLANDUE` / `{firm}#{plan_id}`: the due index, `due_on` (date) the plan's next action;
   absent when there is none. The tick Queries this one partition.
 - `FIRM#{firm}` / `CUSTOMER#{client_id}`: the client's Stripe Customer (first one kept).
+- `FIRM#{firm}` / `SAVEDPM#{client_id}#{saved id}`: a card or bank account the client saved on
+  the pay page (written once; forgetting it sets `forgotten_at` and keeps the item).
 All of a save's items move in one TransactWriteItems.
 """
 
@@ -47,6 +49,7 @@ from billbridge.domain.plans import (
     PlanStatus,
     SavedMethod,
 )
+from billbridge.domain.saved_methods import StoredMethod
 from billbridge.services.ports import StaleTransaction
 
 CONDITION_FAILED = "ConditionalCheckFailed"
@@ -373,3 +376,75 @@ class DynamoPlanStore(DynamoRepository):
             assert kept is not None
             return kept
         return customer_id
+
+    # -- saved methods (services/saved_methods.py) -------------------------------------------
+
+    def saved_methods(self, firm_id: str, client_id: int) -> list[StoredMethod]:
+        items = self._query_prefix(firm_pk(firm_id), f"SAVEDPM#{client_id}#")
+        found = [_stored_method(firm_id, from_item(i)) for i in items]
+        return sorted(found, key=lambda m: (m.saved_at, m.id))
+
+    def save_method(self, method: StoredMethod) -> bool:
+        item = {
+            "pk": firm_pk(method.firm_id),
+            "sk": f"SAVEDPM#{method.client_id}#{method.id}",
+            "type": "saved_method",
+            "saved_id": method.id,
+            "client_id": method.client_id,
+            "customer_id": method.customer_id,
+            "payment_method_id": method.method.payment_method_id,
+            "method": method.method.method.value,
+            "label": method.method.label,
+            "saved_at": iso_utc(method.saved_at),
+        }
+        if method.consent_text:
+            item["consent_text"] = method.consent_text
+        try:
+            self._write(
+                "put_item",
+                TableName=self._table,
+                Item=to_item(item),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
+
+    def forget_method(
+        self, firm_id: str, client_id: int, method_id: str, at: datetime
+    ) -> StoredMethod | None:
+        try:
+            answer = self._write(
+                "update_item",
+                TableName=self._table,
+                Key={
+                    "pk": {"S": firm_pk(firm_id)},
+                    "sk": {"S": f"SAVEDPM#{client_id}#{method_id}"},
+                },
+                UpdateExpression="SET forgotten_at = :at",
+                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(forgotten_at)",
+                ExpressionAttributeValues={":at": to_attr(iso_utc(at))},
+                ReturnValues="ALL_OLD",
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            return None
+        return _stored_method(firm_id, from_item(answer["Attributes"]))
+
+
+def _stored_method(firm_id: str, data: dict[str, Any]) -> StoredMethod:
+    return StoredMethod(
+        id=str(data["saved_id"]),
+        firm_id=firm_id,
+        client_id=int(data["client_id"]),
+        customer_id=str(data["customer_id"]),
+        method=SavedMethod(
+            str(data["payment_method_id"]), Method(str(data["method"])), str(data["label"])
+        ),
+        saved_at=require_iso(data["saved_at"]),
+        consent_text=str(data["consent_text"]) if data.get("consent_text") else None,
+        forgotten_at=parse_iso(data.get("forgotten_at")),
+    )

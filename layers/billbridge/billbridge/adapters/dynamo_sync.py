@@ -26,6 +26,7 @@ from billbridge.adapters.dynamo_common import (
     to_item,
 )
 from billbridge.adapters.dynamo_header import (
+    BILLS_FORMAT,
     FirmHeaderItem,
     checkpoint_from_data,
     header_update,
@@ -68,6 +69,8 @@ def run_from_item(item: Item) -> SyncRun:
 
 def _checkpoint_fields(update: Update, checkpoint: SyncCheckpoint) -> Update:
     # The lock fields of `checkpoint` are ignored on purpose: only start/finish move the lock.
+    if checkpoint.full_import_done:
+        update.set("bills_format", BILLS_FORMAT)  # the import that is done wrote this format
     return (
         update.set("full_import_done", checkpoint.full_import_done)
         .set("next_page_url", checkpoint.next_page_url)

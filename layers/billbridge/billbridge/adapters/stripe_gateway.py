@@ -44,6 +44,12 @@ def checkout_metadata(request: CheckoutRequest) -> dict[str, str]:
         "method": request.method.value,
         "allocations": encode_allocations(request.allocations),
         **({"surcharge_cents": str(request.surcharge_cents)} if request.surcharge_cents else {}),
+        # The client asked to save the method: the webhook keeps it for this client.
+        **(
+            {"save_method": "1", "client_id": str(request.client_id)}
+            if request.save_method and request.client_id is not None
+            else {}
+        ),
     }
 
 
@@ -57,6 +63,10 @@ def checkout_intent_data(request: CheckoutRequest, metadata: dict[str, str]) -> 
     }
     if request.account is Account.OPERATING and request.application_fee_cents > 0:
         data["application_fee_amount"] = request.application_fee_cents
+    if request.save_method:
+        # Stripe attaches the PaymentMethod to the session's Customer (and, for a bank
+        # account, records the mandate) so later payments can be charged on it.
+        data["setup_future_usage"] = "off_session"
     return data
 
 
@@ -116,7 +126,10 @@ class StripeGateway(SavedMethodsMixin):
             # the fees, refunds and chargebacks (docs/payments.md).
             "payment_intent_data": checkout_intent_data(request, metadata),
         }
-        if request.customer_email:
+        if request.customer_id:
+            # Stripe takes one of the two: the Customer already carries the email.
+            params["customer"] = request.customer_id
+        elif request.customer_email:
             params["customer_email"] = request.customer_email
         import stripe
 

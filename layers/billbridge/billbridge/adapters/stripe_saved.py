@@ -98,6 +98,36 @@ class SavedMethodsMixin:
             method=method_label(pm) if pm is not None else None,
         )
 
+    def retrieve_intent_method(self, payment_intent_id: str) -> SetupResult:
+        import stripe
+
+        try:
+            intent = self._client.v1.payment_intents.retrieve(payment_intent_id)
+            pm: Any = intent.payment_method
+            if isinstance(pm, str):
+                pm = self._client.v1.payment_methods.retrieve(pm)
+        except stripe.StripeError as exc:
+            raise _error("reading the saved payment method", exc) from exc
+        customer = intent.customer if isinstance(intent.customer, str) else None
+        return SetupResult(
+            status=str(intent.status),
+            customer_id=customer,
+            method=method_label(pm) if pm is not None else None,
+        )
+
+    def detach_payment_method(self, payment_method_id: str) -> None:
+        import stripe
+
+        try:
+            self._client.v1.payment_methods.detach(payment_method_id)
+        except stripe.InvalidRequestError as exc:
+            # Detached before (by an earlier try, or in Stripe's dashboard): nothing to undo.
+            if "not attached" in str(exc).lower() or exc.code == "resource_missing":
+                return
+            raise _error("forgetting the payment method", exc) from exc
+        except stripe.StripeError as exc:
+            raise _error("forgetting the payment method", exc) from exc
+
     def charge_off_session(self, charge: OffSessionCharge) -> ChargeResult:
         import stripe
 

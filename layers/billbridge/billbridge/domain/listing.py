@@ -3,8 +3,13 @@ sort and search keys a bill is indexed by (docs/data-model.md, "Sorted and searc
 
 - `sort`: `due_at`, `amount` (Outstanding (Clio)) or `client` (the client's name), ascending,
   or descending with a leading `-`. Ties go by Clio id, so the order is total and stable.
-- `q`: the start of the client's name, of the bill number or of the matter's display number,
-  case- and accent-insensitive, spaces collapsed.
+- `q`: word-start search. It finds a bill when the client's name, read from the start of any
+  of its words, begins with the query ("smith" and "john sm" find "John Smith", "ltd" and
+  "holdings l" find "Acme Holdings Ltd"; "smith j" does not: the query's words are the name's
+  words in their order), or when the bill number or the matter's display number begins with
+  it. Case- and accent-insensitive, spaces collapsed. A word starts at a letter or digit that
+  follows anything else ("O'Brien" has the words "o" and "brien"); the first
+  MAX_NAME_WORDS words of a name are found so.
 - `overdue`: awaiting payment, a balance in Clio, and due before today (the firm's calendar
   date in UTC).
 
@@ -31,6 +36,9 @@ MIN_QUERY_CHARS = 1
 MAX_QUERY_CHARS = 100
 # A search reads every match to sort them: beyond this many, it asks for more letters.
 MAX_SEARCH_MATCHES = 1000
+# Words of a client's name a search finds by their start (each word after the first is one
+# index item of the bill: docs/data-model.md, "Word-start search").
+MAX_NAME_WORDS = 16
 
 
 class SortField(StrEnum):
@@ -98,6 +106,21 @@ def parse_query(raw: str | None) -> str | None:
     return text
 
 
+def word_starts(text: str) -> list[int]:
+    """Where the words of a normalised text begin: a letter or digit at the start or after
+    anything that is neither (a space, a hyphen, an apostrophe, a bracket)."""
+    return [i for i, c in enumerate(text) if c.isalnum() and (i == 0 or not text[i - 1].isalnum())]
+
+
+def client_search_texts(name: str | None) -> list[str]:
+    """What a search by client compares the query's start with: the whole normalised name,
+    then the name read from each later word on, for the first MAX_NAME_WORDS words
+    ("Acme Holdings Ltd" -> ["acme holdings ltd", "holdings ltd", "ltd"])."""
+    whole = normalize_text(name)
+    later = [whole[i:] for i in word_starts(whole)[:MAX_NAME_WORDS] if i > 0]
+    return [whole, *later]
+
+
 def sort_value(stored: StoredBill, field: SortField) -> str:
     """The part of a bill's sort key between its state and its id."""
     bill = stored.bill
@@ -132,8 +155,14 @@ def is_overdue(stored: StoredBill, today: date) -> bool:
 
 
 def matches(stored: StoredBill, query: str) -> bool:
-    """Whether a search finds the bill: a field starts with the query."""
-    return any((search_value(stored, f) or "").startswith(query) for f in SearchField)
+    """Whether a search finds the bill: the client's name from the start of one of its words,
+    the bill number or the matter's display number starts with the query."""
+    if any(text.startswith(query) for text in client_search_texts(stored.bill.client.name)):
+        return True
+    return any(
+        (search_value(stored, f) or "").startswith(query)
+        for f in (SearchField.NUMBER, SearchField.MATTER)
+    )
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
 from billbridge.domain import disputes
-from billbridge.domain.bills import Bill, BillState, StoredBill
+from billbridge.domain.bills import Bill, BillState, Client, StoredBill
 from billbridge.domain.envelopes import money as money_text
 from billbridge.domain.errors import DomainError, NotFound, PaymentProviderError, RuleViolation
 from billbridge.domain.fees import application_fee_cents
@@ -223,7 +223,11 @@ class PayPage:
         clock: Clock = _utcnow,
         pdfs: BillPdfs | None = None,
         clio_for_firm: Callable[[str], ClioGateway] | None = None,
+        customer_for: Callable[[str, Client], str] | None = None,
     ) -> None:
+        # The client's Stripe Customer, found or made (services/saved_methods.py), for a
+        # checkout that saves the method for later.
+        self._customer_for = customer_for
         self._pdfs = pdfs
         self._clio_for_firm = clio_for_firm
         self._clock = clock
@@ -318,6 +322,8 @@ class PayPage:
         amount_cents: int | None,
         method: Method,
         attempt: str | None = None,
+        save_method: bool = False,
+        mandate_accepted: bool = False,
     ) -> list[tuple[Account, CheckoutSession]]:
         """Checkout Sessions for the chosen bills: one per account (P3). Nothing is collected
         beyond what the bills may still pay across all their links: the sessions' amounts are
@@ -333,6 +339,7 @@ class PayPage:
                 code="bill_not_on_link",
             )
         chosen_ids = list(dict.fromkeys(bill_ids))
+        customer = self._saving_customer(link, save_method, method, mandate_accepted)
         accounts = self._store.connected_accounts(link.firm_id)
         attempt = attempt or secrets.token_urlsafe(12)
         gateway = self._gateway()
@@ -362,6 +369,8 @@ class PayPage:
                 needs_ready(accounts, set(parts))
                 closed_ids = sorted({h.session_id for h in closed})
                 fingerprint = f"{attempt}|{session_expires.isoformat()}|{closed_ids}"
+                if customer is not None:  # other parameters: never the same Stripe key
+                    fingerprint += f"|save:{customer[0]}"
                 sessions = [
                     (
                         account,
@@ -377,6 +386,7 @@ class PayPage:
                                 token,
                                 fingerprint,
                                 session_expires,
+                                customer,
                             ),
                         ),
                     )
@@ -438,6 +448,7 @@ class PayPage:
         token: str,
         fingerprint: str,
         expires_at: datetime,
+        customer: tuple[str, int] | None = None,
     ) -> CheckoutRequest:
         by_id = {b.bill.id: b.bill for b in chosen}
         surcharge = card_surcharge(
@@ -472,7 +483,35 @@ class PayPage:
                 account, method, sum(a.amount_cents for a in allocations)
             ),
             surcharge_cents=surcharge,
+            save_method=customer is not None,
+            customer_id=customer[0] if customer else None,
+            client_id=customer[1] if customer else None,
         )
+
+    def _saving_customer(
+        self, link: PaymentLink, save_method: bool, method: Method, mandate_accepted: bool
+    ) -> tuple[str, int] | None:
+        """(the client's Stripe Customer, their Clio contact id) when the client asked to
+        save the method: checked before anything is made. A bank account needs the debit
+        authorization the page shows accepted (422 `mandate_not_accepted`)."""
+        if not save_method:
+            return None
+        if method is Method.ACH and not mandate_accepted:
+            raise RuleViolation(
+                "To save the bank account for later payments, accept the debit authorization "
+                "shown next to the pay button.",
+                field="mandate_accepted",
+                code="mandate_not_accepted",
+            )
+        clients = {b.bill.client for b in link_bills(self._bills, link)}
+        if self._customer_for is None or len({c.id for c in clients}) != 1:
+            raise RuleViolation(
+                "This payment link cannot save a card or bank account: pay without saving it.",
+                field="save_method",
+                code="cannot_save_method",
+            )
+        client = next(iter(clients))
+        return self._customer_for(link.firm_id, client), client.id
 
 
 def _opened(gateway: PaymentGateway, request: CheckoutRequest) -> CheckoutSession:
@@ -571,6 +610,23 @@ class PlanEvents(Protocol):
         ...
 
 
+class SavedEvents(Protocol):
+    def keep_from_session(self, session: dict[str, Any]) -> str | None:
+        """Keep the method a completed checkout saved, once; None if it saved none."""
+        ...
+
+    def handle_event(self, event_id: str, kind: str, obj: dict[str, Any]) -> str | None:
+        """The outcome of an event about a payment on a saved method; None if not one."""
+        ...
+
+
+def _touched_intent(obj: dict[str, Any]) -> tuple[tuple[str, str, str], ...]:
+    metadata = obj.get("metadata") or {}
+    if all(metadata.get(k) for k in ("firm_id", "link_id", "txn_id")):
+        return ((str(metadata["firm_id"]), str(metadata["link_id"]), str(metadata["txn_id"])),)
+    return ()
+
+
 @dataclass(frozen=True)
 class EventOutcome:
     event_id: str
@@ -603,7 +659,9 @@ class StripeEvents:
         clock: Clock = _utcnow,
         accounts: PaymentAccountsService | None = None,
         plans: PlanEvents | None = None,
+        saved: SavedEvents | None = None,
     ) -> None:
+        self._saved = saved
         self._store = store
         self._clock = clock
         self._accounts = accounts
@@ -615,6 +673,13 @@ class StripeEvents:
         if kind == "account.updated" and self._accounts is not None:
             # A Connect event: its own ordering rule (services/payment_accounts.py).
             return EventOutcome(event_id, kind, self._accounts.account_updated(event))
+        if self._saved is not None:  # methods saved at checkout (services/saved_methods.py)
+            if kind == "checkout.session.completed":
+                # Kept first, on its own conditional write: then the payment, as any other.
+                self._saved.keep_from_session(obj)
+            outcome = self._saved.handle_event(event_id, kind, obj)
+            if outcome is not None:
+                return EventOutcome(event_id, kind, outcome, _touched_intent(obj))
         if self._plans is not None:  # saved methods and plan installments (services/plans.py)
             outcome = self._plans.handle_event(event_id, kind, obj)
             if outcome is not None:

@@ -329,10 +329,46 @@ class PaymentPlans:
             limits=settings.payment_plans,
             created_by="client",
         )
+        reused = self._use_saved(plan, method, settings.firm_name)
+        if reused is not None:
+            return PlanView(reused)  # nothing to save: no second SetupIntent
         client_name = self._client_name(plan)
         return self.start_setup(
             plan, method, token, settings.firm_name, client_name, mandate_accepted
         )
+
+    def _use_saved(self, plan: Plan, method: Method, firm_name: str) -> Plan | None:
+        """The client's plan, active at once on the card or bank account (of the method
+        chosen) they saved on the pay page, newest first: its consent covered a payment plan's
+        installments they set up, and a bank account's plan mandate was accepted for this plan
+        (client_create checks it). None when they saved none of that kind."""
+        saved = [
+            m
+            for m in self._plans.saved_methods(plan.firm_id, plan.client_id)
+            if m.live and m.method.method is method
+        ]
+        if not saved:
+            return None
+        chosen = saved[-1]
+        now = self._clock()
+        text = mandate_text(firm_name, summary(plan)) if method is Method.ACH else None
+        for _ in range(MAX_REPLANS):
+            current = self.get(plan.firm_id, plan.id)
+            if current.status is not PlanStatus.AWAITING_METHOD:
+                return current
+            updated = replace(
+                current,
+                method=chosen.method,
+                customer_id=chosen.customer_id,
+                status=PlanStatus.ACTIVE,
+                mandate_text=text or current.mandate_text,
+                mandate_accepted_at=now if text else current.mandate_accepted_at,
+            )
+            try:
+                return self._plans.save(updated, now)
+            except StaleTransaction:
+                continue
+        raise RuntimeError("the plan kept changing; try again")
 
     def client_change_method(
         self, token: str, plan_id: str, method: Method, mandate_accepted: bool
@@ -747,44 +783,9 @@ class PaymentPlans:
         payment_intent_id: str | None,
         event_id: str | None,
     ) -> str:
-        firm_id, link_id = metadata["firm_id"], metadata["link_id"]
-        allocations = decode_allocations(metadata["allocations"])
-        now = self._clock()
-        proposed = Transaction(
-            id=metadata["txn_id"],
-            firm_id=firm_id,
-            link_id=link_id,
-            kind=TxnKind.PAYMENT,
-            method=Method(metadata.get("method") or "card"),
-            account=Account(metadata["account"]),
-            status=target,
-            amount_cents=sum(a.amount_cents for a in allocations),
-            currency=metadata.get("currency") or "USD",
-            allocations=allocations,
-            created_at=now,
-            updated_at=now,
-            payment_intent_id=payment_intent_id,
+        return record_intent_payment(
+            self._store, self._clock(), metadata, target, payment_intent_id, event_id
         )
-        for _ in range(MAX_REPLANS):
-            existing = self._store.get_transaction(firm_id, link_id, proposed.id)
-            change: PaymentChange | None = payment_change(existing, proposed, target, now, event_id)
-            if change is not None:
-                # The part's money is now pending, paid or failed: its hold has done its job.
-                change = replace(change, released_holds=session_holds(proposed.id, allocations))
-            try:
-                if change is None:
-                    if event_id is not None and not self._store.record_event(
-                        firm_id, event_id, now
-                    ):
-                        return "duplicate"
-                    return "stale"
-                self._store.apply(change, now)
-                return "applied"
-            except DuplicateEvent:
-                return "duplicate"
-            except StaleTransaction:
-                continue
-        raise RuntimeError("the installment's payment kept changing")
 
     # -- telling people ------------------------------------------------------------------------
 
@@ -879,3 +880,52 @@ def plan_bills(bills: BillRepository, plan: Plan) -> list[StoredBill]:
 
 def account_label(account: Account) -> str:
     return "trust" if account is Account.TRUST else "operating"
+
+
+def record_intent_payment(
+    store: PaymentStore,
+    now: datetime,
+    metadata: dict[str, str],
+    target: TxnStatus,
+    payment_intent_id: str | None,
+    event_id: str | None,
+) -> str:
+    """A PaymentIntent of ours (an installment's part, or a payment on a saved method) moved:
+    the payment goes into the ledger as any payment does, from its metadata alone (`firm_id`,
+    `link_id`, `txn_id`, `account`, `method`, `allocations`, `currency`), and its holds end.
+    Only forward, once per event: applied | duplicate | stale."""
+    firm_id, link_id = metadata["firm_id"], metadata["link_id"]
+    allocations = decode_allocations(metadata["allocations"])
+    proposed = Transaction(
+        id=metadata["txn_id"],
+        firm_id=firm_id,
+        link_id=link_id,
+        kind=TxnKind.PAYMENT,
+        method=Method(metadata.get("method") or "card"),
+        account=Account(metadata["account"]),
+        status=target,
+        amount_cents=sum(a.amount_cents for a in allocations),
+        currency=metadata.get("currency") or "USD",
+        allocations=allocations,
+        created_at=now,
+        updated_at=now,
+        payment_intent_id=payment_intent_id,
+    )
+    for _ in range(MAX_REPLANS):
+        existing = store.get_transaction(firm_id, link_id, proposed.id)
+        change: PaymentChange | None = payment_change(existing, proposed, target, now, event_id)
+        if change is not None:
+            # The part's money is now pending, paid or failed: its hold has done its job.
+            change = replace(change, released_holds=session_holds(proposed.id, allocations))
+        try:
+            if change is None:
+                if event_id is not None and not store.record_event(firm_id, event_id, now):
+                    return "duplicate"
+                return "stale"
+            store.apply(change, now)
+            return "applied"
+        except DuplicateEvent:
+            return "duplicate"
+        except StaleTransaction:
+            continue
+    raise RuntimeError("the payment kept changing")

@@ -21,6 +21,7 @@ from billbridge.domain.payment_links import PaymentLink
 from billbridge.domain.payments import Account, Allocation, Hold, Method, Transaction
 from billbridge.domain.plans import Plan, SavedMethod
 from billbridge.domain.reconciliation import RecordedNote
+from billbridge.domain.saved_methods import StoredMethod
 from billbridge.domain.settings import FirmSettings
 from billbridge.domain.sync import SyncCheckpoint, SyncRun
 
@@ -498,6 +499,12 @@ class CheckoutRequest:
     application_fee_cents: int = 0
     # A card surcharge on the operating part (domain/surcharge.py), one of the line items.
     surcharge_cents: int = 0
+    # The client ticked "Save this card or bank account": the session is made for their
+    # Stripe Customer (`customer`, not `customer_email`) with
+    # `payment_intent_data[setup_future_usage]=off_session`, and its metadata names the client.
+    save_method: bool = False
+    customer_id: str | None = None
+    client_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -745,6 +752,16 @@ class SavedMethodGateway(Protocol):
         Stripe that did not answer raises PaymentProviderError(definitive=False)."""
         ...
 
+    def retrieve_intent_method(self, payment_intent_id: str) -> SetupResult:
+        """The PaymentIntent's status, Customer and PaymentMethod (as the client would name
+        it): what a Checkout payment with `setup_future_usage` saved."""
+        ...
+
+    def detach_payment_method(self, payment_method_id: str) -> None:
+        """Detach it from its Customer (it can never be charged again); one already detached
+        is not an error."""
+        ...
+
 
 class PlanStore(Protocol):
     def get(self, firm_id: str, plan_id: str) -> Plan | None: ...
@@ -778,4 +795,19 @@ class PlanStore(Protocol):
 
     def covered_bill_ids(self, firm_id: str, bill_ids: Sequence[int]) -> set[int]:
         """PlanCoverage: the bills an active plan covers (reminders leave them alone)."""
+        ...
+
+    def saved_methods(self, firm_id: str, client_id: int) -> list[StoredMethod]:
+        """The client's saved methods, forgotten ones too (their tombstones), oldest first."""
+        ...
+
+    def save_method(self, method: StoredMethod) -> bool:
+        """Keep it if no method of that id was ever kept (a forgotten one stays forgotten);
+        False when one was."""
+        ...
+
+    def forget_method(
+        self, firm_id: str, client_id: int, method_id: str, at: datetime
+    ) -> StoredMethod | None:
+        """Mark it forgotten, if it is kept and live; answers it as it was, else None."""
         ...

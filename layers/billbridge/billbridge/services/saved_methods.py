@@ -1,0 +1,464 @@
+"""Saved cards and bank accounts on the pay page (issue 12): the client ticks "Save this card
+or bank account" next to the pay button, Checkout is made for their Stripe Customer with
+`setup_future_usage=off_session`, the webhook keeps the method for that client of that firm,
+and a later visit to any of that client's pay links pays with it (an off-session
+PaymentIntent per account, through the same holds, trust/operating split and ledger as a
+checkout), or forgets it (detached in Stripe). Rules: domain/saved_methods.py."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from billbridge.domain.bills import Client
+from billbridge.domain.envelopes import money
+from billbridge.domain.errors import NotFound, PaymentProviderError, RuleViolation
+from billbridge.domain.fees import application_fee_cents
+from billbridge.domain.ledger import BillGuard, CheckoutHolds
+from billbridge.domain.payment_accounts import needs_ready
+from billbridge.domain.payment_links import PaymentLink, token_hash
+from billbridge.domain.payments import (
+    Account,
+    Hold,
+    TxnStatus,
+    allocate,
+    encode_allocations,
+    not_payable_reason,
+    split_by_account,
+)
+from billbridge.domain.plans import OPEN_PLAN
+from billbridge.domain.saved_methods import StoredMethod, save_consent_text, saved_method_id
+from billbridge.services.payments import (
+    MAX_REPLANS,
+    _refuse_if_held,
+    currency_of,
+    link_bills,
+    payable_now,
+)
+from billbridge.services.plans import PART_EVENT_TARGETS, record_intent_payment
+from billbridge.services.ports import (
+    BillRepository,
+    OffSessionCharge,
+    PaymentGateway,
+    PaymentLinkRepository,
+    PaymentStore,
+    PlanStore,
+    SavedMethodGateway,
+    SettingsRepository,
+    StaleTransaction,
+)
+
+log = logging.getLogger(__name__)
+
+# How long a payment on a saved method holds its bills while Stripe answers: the client waits
+# for that answer, so a request that died leaves the bill blocked on other links briefly only.
+SAVED_HOLD = timedelta(minutes=15)
+Clock = Callable[[], datetime]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def saved_hold_link(link: PaymentLink) -> str:
+    """The `link_id` the holds of a saved-method payment carry: never the link's own id, so a
+    checkout on the link never tries to expire it as one of its own sessions."""
+    return f"saved:{link.id}"
+
+
+def saved_txn_id(link: PaymentLink, attempt: str, account: Account) -> str:
+    """One payment per (link, client's attempt, account): a retried request (same
+    Idempotency-Key) finds it and answers it again instead of charging twice."""
+    digest = hashlib.sha256(f"{link.firm_id}|{link.id}|{attempt}".encode()).hexdigest()[:24]
+    return f"pay_sv{digest}_{account.value}"
+
+
+@dataclass(frozen=True)
+class SavedPart:
+    account: Account
+    txn_id: str
+    amount_cents: int
+    bill_ids: tuple[int, ...]
+    status: str  # succeeded | processing | failed
+    failure_code: str | None = None
+
+
+@dataclass(frozen=True)
+class SavedPayment:
+    method: StoredMethod
+    currency: str
+    parts: tuple[SavedPart, ...]
+
+    @property
+    def needs_checkout(self) -> SavedPart | None:
+        """A card part whose bank asked for the client's confirmation: paid on Stripe's page."""
+        return next((p for p in self.parts if p.failure_code == "authentication_required"), None)
+
+    @property
+    def message(self) -> str:
+        label = self.method.method.label
+        sentences = []
+        for part in self.parts:
+            amount = money(part.amount_cents, self.currency)
+            if part.status == "succeeded":
+                sentences.append(
+                    f"Paid {amount} with {label}. A receipt is on its way to your email."
+                )
+            elif part.status == "processing":
+                sentences.append(
+                    f"Your bank payment of {amount} from {label} is processing: bank payments "
+                    "take a few business days to clear. We emailed you that it started."
+                )
+            elif part.failure_code == "authentication_required":
+                sentences.append(
+                    f"Your card's bank wants you to confirm the payment of {amount}: nothing was "
+                    "charged yet. Continue on Stripe's secure page to confirm it."
+                )
+            else:
+                sentences.append(
+                    f"The payment of {amount} with {label} was declined: nothing was charged. "
+                    "Please pay with another card or bank account."
+                )
+        return " ".join(sentences)
+
+
+class SavedMethods:
+    def __init__(
+        self,
+        plans: PlanStore,
+        links: PaymentLinkRepository,
+        bills: BillRepository,
+        store: PaymentStore,
+        gateway: Callable[[], PaymentGateway],
+        saved: Callable[[], SavedMethodGateway],
+        settings: SettingsRepository,
+        clock: Clock = _utcnow,
+    ) -> None:
+        self._plans = plans
+        self._links = links
+        self._bills = bills
+        self._store = store
+        self._gateway = gateway
+        self._saved = saved
+        self._settings = settings
+        self._clock = clock
+
+    # -- whose methods --------------------------------------------------------------------------
+
+    def _link(self, token: str) -> PaymentLink:
+        found = self._links.by_token_hash(token_hash(token)) if token else None
+        link = self._links.get(*found) if found else None
+        if link is None:
+            raise NotFound("This payment link does not exist or has expired.")
+        return link
+
+    def client_of(self, link: PaymentLink) -> Client | None:
+        """The link's client (its bills share one; None if they do not, then nothing is
+        saved or offered)."""
+        clients = {b.bill.client.id: b.bill.client for b in link_bills(self._bills, link)}
+        return next(iter(clients.values())) if len(clients) == 1 else None
+
+    def methods(self, link: PaymentLink) -> list[StoredMethod]:
+        """The live methods of this link's client, of this firm only."""
+        client = self.client_of(link)
+        if client is None:
+            return []
+        return [m for m in self._plans.saved_methods(link.firm_id, client.id) if m.live]
+
+    def for_token(self, token: str) -> tuple[PaymentLink, list[StoredMethod], str]:
+        link = self._link(token)
+        return link, self.methods(link), self._settings.get(link.firm_id).firm_name
+
+    def _method(self, link: PaymentLink, method_id: str) -> StoredMethod:
+        found = next((m for m in self.methods(link) if m.id == method_id), None)
+        if found is None:
+            raise NotFound(
+                "This saved card or bank account is not available on this payment link.",
+                field="method_id",
+            )
+        return found
+
+    def customer_for(self, firm_id: str, client: Client) -> str:
+        """The client's Stripe Customer on the platform (made once: the same idempotency key
+        and store record as payment plans use). Every charge is a destination charge made on
+        the platform, so one Customer serves the trust and the operating account."""
+        found = self._plans.customer(firm_id, client.id)
+        if found is not None:
+            return found
+        made = self._saved().create_customer(
+            client.email or "",
+            client.name,
+            {"firm_id": firm_id, "client_id": str(client.id)},
+            key=f"customer-{firm_id}-{client.id}",
+        )
+        return self._plans.save_customer(firm_id, client.id, made)
+
+    # -- keeping what Checkout saved ------------------------------------------------------------
+
+    def keep_from_session(self, session: dict[str, Any]) -> str | None:
+        """`checkout.session.completed` of a session made to save the method: keep the
+        PaymentMethod Stripe attached, for that client of that firm, once (a repeat, or one
+        arriving after the client forgot it, changes nothing). None: not such a session."""
+        metadata = session.get("metadata") or {}
+        if metadata.get("save_method") != "1" or session.get("mode") == "setup":
+            return None
+        firm_id, client_raw = metadata.get("firm_id"), metadata.get("client_id")
+        intent_id = session.get("payment_intent")
+        if not firm_id or not str(client_raw or "").isdigit() or not intent_id:
+            return "ignored"
+        client_id = int(str(client_raw))
+        ours = self._plans.customer(str(firm_id), client_id)
+        result = self._saved().retrieve_intent_method(str(intent_id))
+        if result.method is None or result.customer_id is None or result.customer_id != ours:
+            log.warning("session %s saved no method of our customer", session.get("id"))
+            return "ignored"
+        firm_name = self._settings.get(str(firm_id)).firm_name
+        kept = StoredMethod(
+            id=saved_method_id(str(firm_id), client_id, result.method.payment_method_id),
+            firm_id=str(firm_id),
+            client_id=client_id,
+            customer_id=result.customer_id,
+            method=result.method,
+            saved_at=self._clock(),
+            consent_text=save_consent_text(firm_name, result.method.method),
+        )
+        return "applied" if self._plans.save_method(kept) else "duplicate"
+
+    # -- paying with one --------------------------------------------------------------------------
+
+    def pay(
+        self,
+        token: str,
+        method_id: str,
+        bill_ids: Sequence[int],
+        amount_cents: int | None,
+        attempt: str,
+    ) -> SavedPayment:
+        """Pay the chosen bills with a saved method: the same allocation, trust/operating
+        split, holds and ledger as a checkout, one off-session PaymentIntent per account. The
+        same `attempt` (the page's Idempotency-Key) answers the first result again."""
+        link = self._link(token)
+        stored_method = self._method(link, method_id)
+        unknown = [i for i in bill_ids if i not in link.bill_ids]
+        if unknown:
+            raise RuleViolation(
+                f"Bill {unknown[0]} is not on this payment link.",
+                field="bill_ids",
+                code="bill_not_on_link",
+            )
+        chosen_ids = list(dict.fromkeys(bill_ids))
+        replay = self._replay(link, stored_method, attempt)
+        if replay is not None:
+            return replay
+        connected = self._store.connected_accounts(link.firm_id)
+        accounts = self._store.payment_accounts(link.firm_id)
+        gateway = self._gateway()
+        for _ in range(MAX_REPLANS):
+            now = self._clock()
+            stored = self._bills.get_many(link.firm_id, chosen_ids)
+            chosen = [stored[i] for i in chosen_ids if i in stored]
+            for bill in chosen:
+                if not bill.money.payable_state:
+                    raise RuleViolation(
+                        f"Bill {bill.bill.number} can no longer be paid online: "
+                        f"{not_payable_reason(bill.bill.state)}.",
+                        field="bill_ids",
+                        code="bill_not_payable",
+                    )
+            holds = self._store.holds(link.firm_id, chosen_ids, now)
+            # This link's own open checkout (another tab) is closed, as a new checkout does.
+            closed: list[Hold] = []
+            for session_id in dict.fromkeys(h.session_id for h in holds if h.link_id == link.id):
+                if gateway.expire_checkout_session(session_id):
+                    closed.extend(h for h in holds if h.session_id == session_id)
+            counted = [h for h in holds if h not in closed]
+            payable = [payable_now(b, counted) for b in chosen]
+            _refuse_if_held(chosen, payable, counted)
+            parts = split_by_account(allocate(payable, amount_cents), currency_of(chosen))
+            needs_ready(connected, set(parts))
+            if accounts is None:
+                raise RuleViolation(
+                    "Online payments are not set up for this firm yet.",
+                    code="payments_not_set_up",
+                )
+            change = CheckoutHolds(
+                firm_id=link.firm_id,
+                guards=tuple(
+                    BillGuard(
+                        b.bill.id, b.money_version, b.bill.state, b.bill.outstanding_clio_cents
+                    )
+                    for b in chosen
+                ),
+                holds=tuple(
+                    Hold(
+                        a.bill_id,
+                        saved_hold_link(link),
+                        saved_txn_id(link, attempt, account),
+                        a.amount_cents,
+                        now + SAVED_HOLD,
+                    )
+                    for account, allocations in parts.items()
+                    for a in allocations
+                ),
+                released=tuple(closed),
+            )
+            try:
+                self._store.hold_checkout(change, now)
+            except StaleTransaction:
+                continue  # a checkout or a payment moved a bill: read again
+            currency = currency_of(chosen)
+            answered = []
+            for account, allocations in parts.items():
+                txn_id = saved_txn_id(link, attempt, account)
+                metadata = {
+                    "firm_id": link.firm_id,
+                    "link_id": link.id,
+                    "txn_id": txn_id,
+                    "account": account.value,
+                    "method": stored_method.method.method.value,
+                    "allocations": encode_allocations(allocations),
+                    "currency": currency,
+                    "saved_method_id": stored_method.id,
+                    "client_id": str(stored_method.client_id),
+                }
+                amount = sum(a.amount_cents for a in allocations)
+                numbers = ", ".join(stored[a.bill_id].bill.number for a in allocations)
+                try:
+                    result = self._saved().charge_off_session(
+                        OffSessionCharge(
+                            customer_id=stored_method.customer_id,
+                            payment_method_id=stored_method.method.payment_method_id,
+                            method=stored_method.method.method,
+                            amount_cents=amount,
+                            currency=currency,
+                            destination_account_id=accounts.for_account(account),
+                            metadata=metadata,
+                            description=f"Payment of {numbers} ({account.value})",
+                            idempotency_key=f"saved-{txn_id}",
+                            receipt_email=stored[allocations[0].bill_id].bill.client.email,
+                            application_fee_cents=application_fee_cents(
+                                account, stored_method.method.method, amount
+                            ),
+                        )
+                    )
+                except PaymentProviderError as exc:
+                    if exc.definitive:  # Stripe made nothing: the hold ends with a failure
+                        record_intent_payment(
+                            self._store, self._clock(), metadata, TxnStatus.FAILED, None, None
+                        )
+                        answered.append(
+                            SavedPart(
+                                account,
+                                txn_id,
+                                amount,
+                                tuple(a.bill_id for a in allocations),
+                                "failed",
+                                "refused",
+                            )
+                        )
+                        continue
+                    raise  # Stripe may have charged: its webhook records it; the hold keeps it
+                target = {
+                    "succeeded": TxnStatus.SUCCEEDED,
+                    "processing": TxnStatus.PENDING,
+                }.get(result.status, TxnStatus.FAILED)
+                record_intent_payment(
+                    self._store, self._clock(), metadata, target, result.payment_intent_id, None
+                )
+                answered.append(
+                    SavedPart(
+                        account,
+                        txn_id,
+                        amount,
+                        tuple(a.bill_id for a in allocations),
+                        result.status if result.status in ("succeeded", "processing") else "failed",
+                        result.failure_code,
+                    )
+                )
+            return SavedPayment(stored_method, currency, tuple(answered))
+        raise RuntimeError("the bills kept changing; try the payment again")
+
+    def _replay(
+        self, link: PaymentLink, stored_method: StoredMethod, attempt: str
+    ) -> SavedPayment | None:
+        found = [
+            t
+            for t in (
+                self._store.get_transaction(
+                    link.firm_id, link.id, saved_txn_id(link, attempt, account)
+                )
+                for account in (Account.TRUST, Account.OPERATING)
+            )
+            if t is not None
+        ]
+        if not found:
+            return None
+        status = {
+            TxnStatus.SUCCEEDED: "succeeded",
+            TxnStatus.PENDING: "processing",
+            TxnStatus.FAILED: "failed",
+        }
+        return SavedPayment(
+            stored_method,
+            found[0].currency,
+            tuple(
+                SavedPart(
+                    t.account,
+                    t.id,
+                    t.amount_cents,
+                    tuple(a.bill_id for a in t.allocations),
+                    status[t.status],
+                )
+                for t in found
+            ),
+        )
+
+    # -- forgetting one -------------------------------------------------------------------------
+
+    def forget(self, token: str, method_id: str) -> StoredMethod:
+        """Detach it in Stripe, then forget it here (a tombstone: a late webhook never brings
+        it back). A method an open payment plan of this link charges is kept (422)."""
+        link = self._link(token)
+        stored_method = self._method(link, method_id)
+        for plan in self._plans.for_link(link.firm_id, link.id):
+            if (
+                plan.status in OPEN_PLAN
+                and plan.method is not None
+                and plan.method.payment_method_id == stored_method.method.payment_method_id
+            ):
+                raise RuleViolation(
+                    f"The {stored_method.method.label} pays the installments of your payment "
+                    f"plan ({plan.id}): save another card or bank account for the plan first.",
+                    field="method_id",
+                    code="method_in_plan",
+                )
+        self._saved().detach_payment_method(stored_method.method.payment_method_id)
+        self._plans.forget_method(
+            link.firm_id, stored_method.client_id, stored_method.id, self._clock()
+        )
+        return stored_method
+
+    # -- what Stripe says about a payment on a saved method -------------------------------------
+
+    def handle_event(self, event_id: str, kind: str, obj: dict[str, Any]) -> str | None:
+        """`payment_intent.*` of a payment on a saved method (metadata `saved_method_id`): into
+        the ledger as any payment, in any order, once. None for any other event."""
+        metadata = obj.get("metadata") or {}
+        target = PART_EVENT_TARGETS.get(kind)
+        if target is None or not metadata.get("saved_method_id") or metadata.get("plan_id"):
+            return None
+        keys = ("firm_id", "link_id", "txn_id", "account", "allocations")
+        if not all(metadata.get(k) for k in keys):
+            return "ignored"
+        return record_intent_payment(
+            self._store,
+            self._clock(),
+            {str(k): str(v) for k, v in metadata.items()},
+            target,
+            str(obj.get("id") or "") or None,
+            event_id,
+        )

@@ -1,0 +1,239 @@
+"""Saved cards and bank accounts on the pay page (issue 12), on fakes: saved at checkout for
+that client of that firm, once; paid with later through the same holds, split and ledger as a
+checkout; forgotten (detached) for good; never offered to another client's link."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from billbridge.domain.errors import NotFound, RuleViolation
+from billbridge.domain.payments import Account, Method
+from tests.fakes import stored_bill
+from tests.unit.pay_harness import FIRM, Pay
+
+
+class Saved(Pay):
+    def __init__(self) -> None:
+        super().__init__()
+        from billbridge import bootstrap
+        from billbridge.config import PayConfig
+        from tests.fakes import fake_config
+
+        self.saved = bootstrap.build_saved_methods(fake_config(PayConfig), self.world.adapters())
+
+    def client_bill(
+        self, bill_id: int, total: int, client_id: int = 7, kind: str = "invoice"
+    ) -> int:
+        self.world.bills.items[(FIRM, bill_id)] = stored_bill(
+            bill_id, total=total, client_id=client_id, kind=kind
+        )
+        return bill_id
+
+    def save_by_paying(
+        self,
+        token: str,
+        bill_ids: list[int],
+        amount: int | None = None,
+        test: str = "4242",
+        method: str = "card",
+    ) -> list[dict[str, Any]]:
+        sessions = self.page.checkout(
+            token,
+            bill_ids,
+            amount,
+            Method(method),
+            save_method=True,
+            mandate_accepted=method == "ach",
+        )
+        events = []
+        for _, session in sessions:
+            events.extend(self.world.stripe.pay(session.id, test=test))
+        return events
+
+    def method_id(self, token: str) -> str:
+        _, methods, _ = self.saved.for_token(token)
+        (only,) = methods
+        return only.id
+
+
+def test_ticking_save_makes_checkout_for_the_clients_customer_and_the_webhook_keeps_it_once() -> (
+    None
+):
+    pay = Saved()
+    bill = pay.client_bill(1, 20_000)
+    token = pay.link("pl_1", bill)
+    ((_, session),) = pay.page.checkout(token, [bill], 5_000, Method.CARD, save_method=True)
+    sent = pay.world.stripe.sessions[session.id]
+    # What the gateway sends Stripe: the Customer (not customer_email) and setup_future_usage.
+    assert sent["customer"] == pay.world.plans.customer(FIRM, 7)
+    assert sent["customer_email"] is None
+    assert sent["payment_intent_data"]["setup_future_usage"] == "off_session"
+    assert sent["metadata"]["save_method"] == "1" and sent["metadata"]["client_id"] == "7"
+    events = pay.world.stripe.pay(session.id)
+    assert pay.deliver(events) == ["applied"]
+    assert pay.deliver(events) == ["duplicate"]  # the payment and the method, once
+    _, methods, _ = pay.saved.for_token(token)
+    assert [(m.method.label, m.display) for m in methods] == [
+        ("Visa ending 4242", "Visa \u2022\u2022\u2022\u2022 4242")
+    ]
+    assert len(pay.world.plans.methods) == 1
+    assert pay.money(bill).paid_gl_cents == 5_000
+
+
+def test_without_the_tick_checkout_sends_the_email_and_nothing_is_saved() -> None:
+    pay = Saved()
+    bill = pay.client_bill(1, 20_000)
+    token = pay.link("pl_1", bill)
+    session_id = pay.checkout(token, [bill])
+    sent = pay.world.stripe.sessions[session_id]
+    assert sent["customer"] is None and sent["customer_email"] == "client@example.com"
+    assert "setup_future_usage" not in sent["payment_intent_data"]
+    pay.pay(session_id)
+    assert pay.saved.for_token(token)[1] == []
+
+
+def test_saving_a_bank_account_needs_the_debit_authorization() -> None:
+    pay = Saved()
+    token = pay.link("pl_1", pay.client_bill(1, 20_000))
+    with pytest.raises(RuleViolation) as refused:
+        pay.page.checkout(token, [1], None, Method.ACH, save_method=True)
+    assert refused.value.code == "mandate_not_accepted"
+    assert pay.world.stripe.sessions == {}
+
+
+def test_a_later_link_of_the_client_pays_with_the_saved_card_into_trust_and_operating() -> None:
+    pay = Saved()
+    first = pay.link("pl_1", pay.client_bill(1, 20_000))
+    pay.deliver(pay.save_by_paying(first, [1], 20_000))
+    invoice = pay.client_bill(2, 30_000)
+    trust = pay.client_bill(3, 10_000, kind="trust_request")
+    later = pay.link("pl_2", invoice, trust)
+    paid = pay.saved.pay(later, pay.method_id(later), [invoice, trust], None, "attempt-1")
+    assert sorted((p.account, p.amount_cents, p.status) for p in paid.parts) == [
+        (Account.OPERATING, 30_000, "succeeded"),
+        (Account.TRUST, 10_000, "succeeded"),
+    ]
+    assert paid.message.startswith("Paid $")
+    charges = pay.world.stripe.charges
+    destinations = {c.metadata["account"]: c.destination_account_id for c in charges}
+    assert destinations == {"trust": "acct_trust", "operating": "acct_operating"}
+    fees = {c.metadata["account"]: c.application_fee_cents for c in charges}
+    assert fees["trust"] == 0 and fees["operating"] > 0  # never a fee on trust money
+    assert pay.money(invoice).paid_gl_cents == 30_000 and pay.money(trust).paid_gl_cents == 10_000
+    assert pay.world.payments.holds(FIRM, [invoice, trust], pay.world.clock()) == []
+    # The same attempt again (a retried request) charges nothing more.
+    again = pay.saved.pay(later, pay.method_id(later), [invoice, trust], None, "attempt-1")
+    assert len(pay.world.stripe.charges) == 2
+    assert {p.txn_id for p in again.parts} == {p.txn_id for p in paid.parts}
+    # Stripe's events about those PaymentIntents change nothing more, however often.
+    events = [e for i in list(pay.world.stripe.intents) for e in pay.world.stripe.intent_events(i)]
+    assert pay.deliver(events) == ["stale", "stale"]
+    assert pay.deliver(events) == ["duplicate", "duplicate"]
+    assert pay.money(invoice).paid_gl_cents == 30_000
+
+
+def test_another_clients_link_never_sees_or_uses_the_method() -> None:
+    pay = Saved()
+    mine = pay.link("pl_1", pay.client_bill(1, 20_000))
+    pay.deliver(pay.save_by_paying(mine, [1]))
+    method_id = pay.method_id(mine)
+    other = pay.link("pl_2", pay.client_bill(2, 20_000, client_id=8))
+    assert pay.saved.for_token(other)[1] == []
+    with pytest.raises(NotFound):
+        pay.saved.pay(other, method_id, [2], None, "a")
+    with pytest.raises(NotFound):
+        pay.saved.forget(other, method_id)
+    assert pay.world.stripe.charges == []
+
+
+def test_a_card_that_needs_authentication_charges_nothing_and_falls_back_to_checkout() -> None:
+    pay = Saved()
+    first = pay.link("pl_1", pay.client_bill(1, 10_000))
+    pay.deliver(pay.save_by_paying(first, [1], test="3184"))
+    later = pay.link("pl_2", pay.client_bill(2, 20_000))
+    paid = pay.saved.pay(later, pay.method_id(later), [2], None, "a")
+    assert paid.needs_checkout is not None
+    assert "confirm" in paid.message and "nothing was charged" in paid.message
+    assert pay.money(2).paid_gl_cents == 0
+    assert pay.world.payments.holds(FIRM, [2], pay.world.clock()) == []  # Checkout may take it
+    session_id = pay.checkout(later, [2])
+    pay.pay(session_id)
+    assert pay.money(2).paid_gl_cents == 20_000
+
+
+def test_a_saved_bank_account_debit_is_processing_until_stripe_settles_it() -> None:
+    pay = Saved()
+    first = pay.link("pl_1", pay.client_bill(1, 10_000))
+    pay.deliver(pay.save_by_paying(first, [1], method="ach"))
+    later = pay.link("pl_2", pay.client_bill(2, 20_000))
+    paid = pay.saved.pay(later, pay.method_id(later), [2], None, "a")
+    assert [p.status for p in paid.parts] == ["processing"]
+    assert pay.money(2).pending_cents == 20_000 and pay.money(2).paid_gl_cents == 0
+    (intent,) = [
+        i for i, v in pay.world.stripe.intents.items() if v["metadata"]["link_id"] == "pl_2"
+    ]
+    assert pay.deliver(pay.world.stripe.settle_intent(intent)) == ["applied"]
+    assert pay.money(2).paid_gl_cents == 20_000 and pay.money(2).pending_cents == 0
+
+
+def test_forgetting_detaches_it_and_a_late_webhook_never_brings_it_back() -> None:
+    pay = Saved()
+    token = pay.link("pl_1", pay.client_bill(1, 20_000))
+    events = pay.save_by_paying(token, [1], 5_000)
+    pay.deliver(events)
+    method_id = pay.method_id(token)
+    forgotten = pay.saved.forget(token, method_id)
+    assert pay.world.stripe.detached == [forgotten.method.payment_method_id]
+    assert pay.saved.for_token(token)[1] == []
+    pay.world.stripe.keys.clear()  # so a redelivered event is not a duplicate by its id alone
+    for event in events:
+        event = dict(event, id=event["id"] + "_late")
+        pay.events.handle(event)
+    assert pay.saved.for_token(token)[1] == []
+    with pytest.raises(NotFound):
+        pay.saved.pay(token, method_id, [1], None, "a")
+    with pytest.raises(NotFound):
+        pay.saved.forget(token, method_id)
+
+
+def test_a_clients_plan_uses_the_saved_card_instead_of_a_second_setup() -> None:
+    from billbridge.domain.plans import Every, PlanStatus
+
+    pay = Saved()
+    token = pay.link("pl_1", pay.client_bill(1, 20_000))
+    pay.deliver(pay.save_by_paying(token, [1], 5_000))
+    plans = pay.world.payment_plans()
+    today = pay.world.clock().date()
+    view = plans.client_create(token, [1], 5_000, Every.MONTH, today, Method.CARD, False)
+    assert view.setup_url is None  # no Checkout in mode=setup
+    assert pay.world.stripe.setups == {}
+    assert view.plan.status is PlanStatus.ACTIVE
+    assert view.plan.method is not None and view.plan.method.label == "Visa ending 4242"
+    plans.run_due(today)
+    (charge,) = pay.world.stripe.charges
+    (card,) = pay.saved.for_token(token)[1]
+    assert charge.payment_method_id == card.method.payment_method_id
+    assert charge.customer_id == card.customer_id
+    assert pay.money(1).paid_gl_cents == 10_000  # the checkout's 5,000 and the installment's
+
+
+def test_a_bank_plan_does_not_take_a_saved_card_and_a_saved_method_in_a_plan_is_kept() -> None:
+    from billbridge.domain.plans import Every
+
+    pay = Saved()
+    token = pay.link("pl_1", pay.client_bill(1, 20_000))
+    pay.deliver(pay.save_by_paying(token, [1], 5_000))
+    plans = pay.world.payment_plans()
+    today = pay.world.clock().date()
+    bank = plans.client_create(token, [1], 5_000, Every.MONTH, today, Method.ACH, True)
+    assert bank.setup_url is not None  # no saved bank account: Stripe's setup page
+    plans.cancel(FIRM, bank.plan.id)
+    card_plan = plans.client_create(token, [1], 5_000, Every.MONTH, today, Method.CARD, False)
+    (card,) = pay.saved.for_token(token)[1]
+    with pytest.raises(RuleViolation) as refused:
+        pay.saved.forget(token, card.id)
+    assert refused.value.code == "method_in_plan"
+    assert card_plan.plan.id in refused.value.message
+    assert pay.world.stripe.detached == []
