@@ -171,25 +171,86 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def write_section(name: str, text: str) -> None:
+def write_section(name: str, text: str, doc: Path | None = None) -> None:
     """Replace section `name` of docs/benchmarks.md (between its markers) and keep the rest,
     so `make bench`, `make bench-large` and other benchmarks each own their part."""
+    doc = doc or DOC
     begin, end = f"<!-- {name}: begin -->", f"<!-- {name}: end -->"
     block = f"{begin}\n{text.strip()}\n{end}"
-    current = DOC.read_text(encoding="utf-8") if DOC.exists() else ""
+    current = doc.read_text(encoding="utf-8") if doc.exists() else ""
     pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.DOTALL)
     if pattern.search(current):
         updated = pattern.sub(lambda _: block, current)
     else:
         updated = (current.rstrip() + "\n\n" + block).lstrip() + "\n"
-    DOC.write_text(updated, encoding="utf-8")
+    doc.write_text(updated, encoding="utf-8")
+
+
+def read_parts(section: str, doc: Path | None = None) -> dict[str, str]:
+    """The parts of `section` as the doc holds them (each between `<!-- SECTION PART: begin -->`
+    and its end marker), by name, in the doc's order."""
+    doc = doc or DOC
+    current = doc.read_text(encoding="utf-8") if doc.exists() else ""
+    found = re.search(
+        re.escape(f"<!-- {section}: begin -->") + r"(.*?)" + re.escape(f"<!-- {section}: end -->"),
+        current,
+        re.DOTALL,
+    )
+    if found is None:
+        return {}
+    part = re.compile(
+        re.escape(f"<!-- {section} ")
+        + r"(?P<name>[\w-]+): begin -->\n(?P<text>.*?)\n"
+        + re.escape(f"<!-- {section} ")
+        + r"(?P=name): end -->",
+        re.DOTALL,
+    )
+    return {m["name"]: m["text"].strip() for m in part.finditer(found[1])}
+
+
+def write_parts(
+    section: str, intro: str, texts: dict[str, str], order: list[str], doc: Path | None = None
+) -> None:
+    """Rewrite the parts named in `texts` of `section` and keep every other part as the doc
+    holds it, so a part re-run alone (`python -m bench --only PART`) replaces its own rows and
+    nothing else; the section is laid out in `order` (parts the order does not know last)."""
+    kept = {**read_parts(section, doc), **texts}
+    names = [n for n in order if n in kept] + [n for n in kept if n not in order]
+    blocks = [
+        f"<!-- {section} {n}: begin -->\n{kept[n].strip()}\n<!-- {section} {n}: end -->"
+        for n in names
+    ]
+    write_section(section, "\n\n".join([intro.strip(), *blocks]), doc)
+
+
+def add_member(table_name: str, firm: str, user_id: str) -> None:
+    """A staff member of `firm` in the store, as sign-up or an invitation leaves one: a request
+    signed in as them reads this record (accounts.current), as every real user's does."""
+    from datetime import UTC, datetime
+
+    from billbridge.adapters.dynamo_accounts import DynamoMembers
+    from billbridge.domain.access import Role
+    from billbridge.domain.accounts import Member, MemberStatus
+
+    DynamoMembers(boto3.client("dynamodb"), table_name).add(
+        Member(
+            user_id=user_id,
+            firm_id=firm,
+            email=f"{user_id}@bench.example",
+            role=Role.STAFF,
+            status=MemberStatus.ACTIVE,
+            created_at=datetime.now(UTC),
+        )
+    )
 
 
 def call_invoices(
-    handler: Any, spec: Any, route: Any, firm: str, query: str
+    handler: Any, spec: Any, route: Any, firm: str, query: str, user: str | None = None
 ) -> tuple[dict[str, Any], float]:
     """One `GET /invoices` through the API handler, as the gateway hands it over (a staff user's
-    claims), and the calling thread's CPU seconds it took. Answers (the proxy answer, seconds)."""
+    claims), and the calling thread's CPU seconds it took. Answers (the proxy answer, seconds).
+    `user`: a member's user id (add_member), whose record the request reads as a real user's
+    does; without it, the local stage's stand-in user, who has no record to read."""
     from local.apigw import proxy_event
     from local.lambdas import FakeContext
 
@@ -201,8 +262,7 @@ def call_invoices(
         {"Authorization": f"Bearer dev-{firm}"},
         b"",
         {},
-        # The local stand-in user (no member record; the local stage trusts it), as staff.
-        {"custom:firm_id": firm, "sub": f"dev-user-{firm}", "cognito:groups": "staff"},
+        {"custom:firm_id": firm, "sub": user or f"dev-user-{firm}", "cognito:groups": "staff"},
     )
     began = time.thread_time()
     answer = handler(event, FakeContext(spec, "us-east-1", "123456789012"))

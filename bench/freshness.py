@@ -57,6 +57,9 @@ def freshness(bills: int = 1_000, changes: int = 50, schedule_seconds: float = 6
 
         # -- through webhooks: each change on its own, watched through GET /invoices --------
         through_webhooks: list[float] = []
+        # The views' own syncs (one a view starts when the last is 30 s old) read Clio's bill
+        # list; counted, so the row says whether any change could have come by one of them.
+        clio.state.reset_stats()
         for n in range(changes):
             bill_id = targets[n % len(targets)]
             balance = clio.state.bill_of(FIRM, bill_id).balance_cents - 1
@@ -72,12 +75,14 @@ def freshness(bills: int = 1_000, changes: int = 50, schedule_seconds: float = 6
 
             wait_for(f"bill {bill_id} to show its change", shown, interval=0.02)
             through_webhooks.append(time.monotonic() - began)
+        p50, p95 = percentile(through_webhooks, 0.5), percentile(through_webhooks, 0.95)
+        listed = clio.state.stats(FIRM)["by_path"].get("/api/v4/bills.json", 0)
         rows.append(
             (
                 f"Freshness through webhooks, p50 / p95 ({changes} changes, {count(bills)} bills)",
-                f"{percentile(through_webhooks, 0.5):.2f} s / "
-                f"{percentile(through_webhooks, 0.95):.2f} s",
-                "target <= 2 s / <= 5 s",
+                f"{p50:.2f} s / {p95:.2f} s; Clio bill-list requests meanwhile: {listed}",
+                ("met" if p50 <= 2 and p95 <= 5 else "MISSED")
+                + " (target <= 2 s / <= 5 s); the list requests are the views' own syncs",
             )
         )
 
@@ -145,7 +150,8 @@ def freshness(bills: int = 1_000, changes: int = 50, schedule_seconds: float = 6
             (
                 f"Freshness through the schedule alone, p50 / p95 ({changes} changes)",
                 f"{percentile(seen, 0.5):.1f} s / {percentile(seen, 0.95):.1f} s",
-                f"target p95 <= 70 s (a sync every {schedule_seconds:.0f} s)",
+                ("met" if percentile(seen, 0.95) <= 70 else "MISSED")
+                + f" (target p95 <= 70 s; a sync every {schedule_seconds:.0f} s)",
             )
         )
         api.stop()

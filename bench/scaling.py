@@ -16,10 +16,12 @@ from typing import Any
 import boto3
 import requests
 
-from bench.common import Row, aws, call_invoices, count, seed_spread, start_api
+from bench.common import Row, add_member, aws, call_invoices, count, seed_spread, start_api
 
 FIRM = "bench"
 PAGE = 50
+# The page is asked as a signed-in staff member: their record is read, as every user's is.
+CLERK = "bench-clerk"
 
 
 def word_items(state: Any, account: str) -> int:
@@ -64,6 +66,8 @@ def scaling(n: int, *, increments: bool = True, repeats: int = 25) -> list[Row]:
             return int(clio.state.stats(FIRM)["api_requests"]), time.perf_counter() - began
 
         made, wall = synced()
+        if not made or not counter.bill_writes:
+            raise RuntimeError(f"the full sync of {n} bills asked Clio {made} times and wrote none")
         least = math.ceil(n / 200)
         words = word_items(clio.state, FIRM)
         rows.append(
@@ -110,9 +114,10 @@ def scaling(n: int, *, increments: bool = True, repeats: int = 25) -> list[Row]:
         route = next(r for r in api.routes if r.path == "/invoices")
         # A client of its own session: the counter counts the handler's calls only.
         ddb = boto3.session.Session().client("dynamodb")
+        add_member(provisioned.table_name, FIRM, CLERK)
 
         def handler_call(query: str) -> float:
-            answer, spent = call_invoices(handler, spec, route, FIRM, query)
+            answer, spent = call_invoices(handler, spec, route, FIRM, query, user=CLERK)
             assert len(json.loads(answer["body"])["items"]) == PAGE
             return spent
 
@@ -142,19 +147,26 @@ def scaling(n: int, *, increments: bool = True, repeats: int = 25) -> list[Row]:
         per_page = {op: c / repeats for op, c in counter.calls.items()}
         raw, default = statistics.median(raws), statistics.median(handled)
         items_per_page = counter.items_read / repeats
+        ratio = default / raw
         rows.append(
             (
                 f"Default two-state page of {PAGE} among {count(n)}: handler vs one raw Query",
                 f"{default * 1000:.1f} ms vs {raw * 1000:.1f} ms",
-                f"{default / raw:.2f}x (target <= 1.2x)",
+                f"{ratio:.2f}x: " + ("met" if ratio <= 1.2 else "MISSED") + " (target <= 1.2x)",
             )
+        )
+        within = (
+            per_page.get("Query", 0) <= 1
+            and per_page.get("GetItem", 0) <= 1
+            and set(per_page) <= {"Query", "GetItem"}
         )
         rows.append(
             (
-                f"DynamoDB requests per default page ({count(n)} bills)",
+                f"DynamoDB requests per default page ({count(n)} bills, a signed-in staff member)",
                 ", ".join(f"{op} {c:g}" for op, c in sorted(per_page.items()))
                 + f"; {items_per_page:g} items read",
-                "target: 1 Query + at most 1 GetItem (a signed-in user adds the member record's)",
+                ("met" if within else "MISSED")
+                + " (target: 1 Query + at most 1 GetItem; the member record's read came later)",
             )
         )
         api.stop()

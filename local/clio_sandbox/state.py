@@ -484,6 +484,17 @@ class SandboxState:
                 raise OAuthError(401, "invalid_token", "The access token expired")
             return token
 
+    def access_token_of(self, account: str) -> str | None:
+        """The account's newest access token still good (what its connected app now uses)."""
+        with self.lock:
+            now = self.clock()
+            good = [
+                t.access_token
+                for t in self._tokens.values()
+                if t.account == account and not t.revoked and t.expires_at > now
+            ]
+            return good[-1] if good else None
+
     def token_account(self, authorization: str | None) -> str | None:
         """The account an access token belongs to, valid or not (for request statistics)."""
         if not authorization or not authorization.lower().startswith("bearer "):
