@@ -804,19 +804,34 @@ class DynamoBillRepository(DynamoRepository):
 
     def _word_matches(self, firm_id: str, state: BillState, query: str, wanted: int) -> list[int]:
         """Ids of the bills in `state` whose client has a word after the first from which the
-        name starts with `query` (their word items), up to `wanted`; read consistently."""
-        items = self._query_up_to(
-            wanted,
-            KeyConditionExpression="#pk = :p AND begins_with(#sk, :w)",
-            ExpressionAttributeNames={"#pk": "pk", "#sk": "sk", "#b": "bill_id"},
-            ExpressionAttributeValues={
-                ":p": {"S": firm_pk(firm_id)},
-                ":w": {"S": f"{WORD_PREFIX}{state.value}#{query}"},
-            },
-            ProjectionExpression="#b",
-            ConsistentRead=True,
-        )
-        return list(dict.fromkeys(int(from_item(i)["bill_id"]) for i in items))
+        name starts with `query` (their word items), up to `wanted` bills; read consistently.
+        A bill can own several matching items ("smith" and "John Smith Smithson"), so the
+        Query pages on until it has `wanted` distinct bills or the range ends: counting items
+        would stop short and leave bills out."""
+        ids: dict[int, None] = {}
+        start: Item | None = None
+        while len(ids) < wanted:
+            args: dict[str, Any] = {
+                "TableName": self._table,
+                "KeyConditionExpression": "#pk = :p AND begins_with(#sk, :w)",
+                "ExpressionAttributeNames": {"#pk": "pk", "#sk": "sk", "#b": "bill_id"},
+                "ExpressionAttributeValues": {
+                    ":p": {"S": firm_pk(firm_id)},
+                    ":w": {"S": f"{WORD_PREFIX}{state.value}#{query}"},
+                },
+                "ProjectionExpression": "#b",
+                "ConsistentRead": True,
+                "Limit": wanted - len(ids),
+            }
+            if start:
+                args["ExclusiveStartKey"] = start
+            response = self._retrying(partial(self._read, "query", **args))
+            for item in response.get("Items", []):
+                ids[int(from_item(item)["bill_id"])] = None
+            start = response.get("LastEvaluatedKey")
+            if not start:
+                break
+        return list(ids)
 
     def _bills_by_id(self, firm_id: str, bill_ids: Sequence[int]) -> list[Item]:
         unique = list(dict.fromkeys(bill_ids))
