@@ -389,6 +389,49 @@ def test_given_250_new_bills_when_saved_then_they_go_in_transactions_of_100_acti
     assert word["bill_id"] == {"N": "250"}
 
 
+class TransactionSizes:
+    """A client that notes the size of each TransactWriteItems it sends (its actions as JSON:
+    more than the items' own size, never less). DynamoDB refuses a transaction whose items
+    pass 4 MB in all; moto does not check it."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.sizes: list[int] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def transact_write_items(self, **kwargs: Any) -> Any:
+        self.sizes.append(len(json.dumps(kwargs["TransactItems"]).encode()))
+        return self._client.transact_write_items(**kwargs)
+
+
+def test_given_new_bills_with_long_matter_descriptions_then_no_transaction_passes_4_mb(
+    store: Store,
+) -> None:
+    # Clio's matter descriptions are free text of any length: 15 bills of 300 KB each are
+    # 4.5 MB, which 30 actions (each bill and its "ltd" word item) would send in one.
+    long_text = "Estate of the late J. Smith, probate and trust administration. " * 4800
+    made = [
+        replace(
+            make_bill(i),
+            matter=Matter(id=70, display_number="00070-Acme", description=long_text),
+        )
+        for i in range(1, 16)
+    ]
+    sizes = TransactionSizes(store.client)
+    repo = store.bills(sizes)
+
+    assert repo.save_clio_bills(FIRM, made, T0, existing_ids=set()) == 15
+
+    assert max(sizes.sizes) <= 4 * 1024 * 1024
+    for bill_id in range(1, 16):
+        stored = repo.get(FIRM, bill_id)
+        assert stored is not None and stored.bill.matter is not None
+        assert stored.bill.matter.description == long_text
+        assert store.raw(f"FIRM#{FIRM}", f"WORD#awaiting_payment#ltd#{bill_id:020d}")
+
+
 def test_given_a_bill_stored_meanwhile_when_new_bills_are_saved_then_it_is_updated_not_replaced(
     store: Store,
 ) -> None:
