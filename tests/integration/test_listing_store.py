@@ -593,3 +593,24 @@ def test_given_a_search_then_it_costs_four_queries_a_state_and_reads_of_word_mat
 
     # Per default state: gsi6, gsi7, gsi8 and the word items; then one BatchGetItem.
     assert repo.read_requests == 4 * len(DEFAULT_STATES) + 1
+
+
+def test_given_clients_with_two_words_starting_so_then_the_search_still_finds_every_bill(
+    store: Store,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import billbridge.adapters.dynamo_bills as module
+
+    # Two bills whose client has two later words starting with "smith" (two word items each
+    # match) and one whose client has one: three bills, more than the limit of two, so the
+    # search reads them densely; none may be left out because a bill's items came twice.
+    monkeypatch.setattr(module, "MAX_SEARCH_MATCHES", 2)
+    made = [
+        one_bill("Ann Smith Smithers", bill_id=7),
+        one_bill("Bo Smith Smithson", bill_id=8),
+        one_bill("Cy Smithy", bill_id=9),
+        one_bill("Di Jones", bill_id=10),
+    ]
+    store.bills().save_clio_bills(FIRM, made, T0, existing_ids=())
+
+    assert searched(store.bills(), "smith") == [9, 8, 7]

@@ -389,6 +389,49 @@ def test_given_250_new_bills_when_saved_then_they_go_in_transactions_of_100_acti
     assert word["bill_id"] == {"N": "250"}
 
 
+class TransactionSizes:
+    """A client that notes the size of each TransactWriteItems it sends (its actions as JSON:
+    more than the items' own size, never less). DynamoDB refuses a transaction whose items
+    pass 4 MB in all; moto does not check it."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.sizes: list[int] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def transact_write_items(self, **kwargs: Any) -> Any:
+        self.sizes.append(len(json.dumps(kwargs["TransactItems"]).encode()))
+        return self._client.transact_write_items(**kwargs)
+
+
+def test_given_new_bills_with_long_matter_descriptions_then_no_transaction_passes_4_mb(
+    store: Store,
+) -> None:
+    # Clio's matter descriptions are free text of any length: 15 bills of 300 KB each are
+    # 4.5 MB, which 30 actions (each bill and its "ltd" word item) would send in one.
+    long_text = "Estate of the late J. Smith, probate and trust administration. " * 4800
+    made = [
+        replace(
+            make_bill(i),
+            matter=Matter(id=70, display_number="00070-Acme", description=long_text),
+        )
+        for i in range(1, 16)
+    ]
+    sizes = TransactionSizes(store.client)
+    repo = store.bills(sizes)
+
+    assert repo.save_clio_bills(FIRM, made, T0, existing_ids=set()) == 15
+
+    assert max(sizes.sizes) <= 4 * 1024 * 1024
+    for bill_id in range(1, 16):
+        stored = repo.get(FIRM, bill_id)
+        assert stored is not None and stored.bill.matter is not None
+        assert stored.bill.matter.description == long_text
+        assert store.raw(f"FIRM#{FIRM}", f"WORD#awaiting_payment#ltd#{bill_id:020d}")
+
+
 def test_given_a_bill_stored_meanwhile_when_new_bills_are_saved_then_it_is_updated_not_replaced(
     store: Store,
 ) -> None:
@@ -736,6 +779,70 @@ def test_given_a_full_import_done_before_word_items_then_the_next_sync_is_a_full
     )
 
     assert repo.checkpoint(FIRM).full_import_done is False
+
+
+def as_an_older_version_left_it(store: Store, **attributes: Any) -> None:
+    """The firm header as a version before word items wrote it: no format marks, and these
+    checkpoint attributes."""
+    names = {f"#a{i}": name for i, name in enumerate(attributes)}
+    values = {f":v{i}": value for i, value in enumerate(attributes.values())}
+    sets = ", ".join(f"#a{i} = :v{i}" for i in range(len(attributes)))
+    store.client.update_item(
+        TableName=store.table,
+        Key={"pk": {"S": f"FIRM#{FIRM}"}, "sk": {"S": "HEADER"}},
+        UpdateExpression=f"SET {sets} REMOVE bills_format, position_format",
+        ExpressionAttributeNames=names,
+        ExpressionAttributeValues=values,
+    )
+
+
+def test_given_an_incremental_run_started_before_word_items_when_finished_then_a_full_sync_is_due(
+    store: Store,
+) -> None:
+    repo = store.sync()
+    run = replace(new_run("sync_1"), mode=SyncMode.INCREMENTAL)
+    repo.start_run(run, T0)
+    # An older version did the full import and started this incremental run, then the
+    # deploy: the new version carries the run on and finishes it.
+    as_an_older_version_left_it(store, full_import_done={"BOOL": True})
+    read = repo.checkpoint(FIRM)
+    assert read.full_import_done is False
+    done = T0 + timedelta(minutes=3)
+    # The sync service marks the import done when any run succeeds.
+    final = replace(read, full_import_done=True, last_synced_at=done)
+    repo.finish_run(final, run.finished(SyncStatus.SUCCEEDED, done))
+
+    # The increment read only what changed in Clio: the bills stored before have no word
+    # items yet, so the firm's next sync is still a full one.
+    assert repo.checkpoint(FIRM).full_import_done is False
+
+
+def test_given_a_full_import_under_way_before_word_items_then_it_starts_over_from_its_first_page(
+    store: Store,
+) -> None:
+    repo = store.sync()
+    run = new_run("sync_1")
+    repo.start_run(run, T0)
+    page_2 = "https://app.clio.com/api/v4/bills.json?page_token=2"
+    # An older version stored the first page (bills without word items), then the deploy.
+    as_an_older_version_left_it(
+        store,
+        full_import_done={"BOOL": False},
+        next_page_url={"S": page_2},
+        pass_name={"S": "all"},
+    )
+
+    read = repo.checkpoint(FIRM)
+    assert (read.next_page_url, read.pass_name) == (None, "all")
+
+    # Pages the new version stored are resumed from as before.
+    page_3 = "https://app.clio.com/api/v4/bills.json?page_token=3"
+    repo.save_progress(replace(read, next_page_url=page_3), run, T0 + timedelta(minutes=1))
+    assert repo.checkpoint(FIRM).next_page_url == page_3
+    done = T0 + timedelta(minutes=3)
+    final = replace(repo.checkpoint(FIRM), full_import_done=True, next_page_url=None)
+    repo.finish_run(final, run.finished(SyncStatus.SUCCEEDED, done))
+    assert repo.checkpoint(FIRM).full_import_done is True
 
 
 def test_given_a_lost_lock_when_finishing_then_conflict_but_the_run_outcome_is_recorded(

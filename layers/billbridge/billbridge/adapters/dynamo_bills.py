@@ -20,11 +20,13 @@ from botocore.exceptions import ClientError
 from billbridge.adapters.dynamo_common import (
     BATCH_GET_LIMIT,
     CONDITION_FAILED,
+    TRANSACTION_BYTES,
     TRANSACTION_LIMIT,
     DynamoRepository,
     Item,
     StoreUnavailable,
     Update,
+    action_bytes,
     cancellation_codes,
     error_code,
     firm_pk,
@@ -422,11 +424,12 @@ class DynamoBillRepository(DynamoRepository):
 
     def _insert_new(self, firm_id: str, bills: list[Bill], synced: str) -> tuple[int, list[Bill]]:
         """Write bills new to the store, each with its word items, in as few transactions as
-        fit; answers how many were written and the bills found stored meanwhile (a webhook
-        was first: they take the conditional update instead)."""
+        fit (up to 100 actions and under 4 MB: Clio's texts have no length limit, so 100
+        bill items can pass it); answers how many were written and the bills found stored
+        meanwhile (a webhook was first: they take the conditional update instead)."""
         written, present = 0, list[Bill]()
         pack: list[tuple[Bill, list[dict[str, Any]]]] = []
-        size = 0
+        size = nbytes = 0
         for bill in bills:
             item = clio_item(firm_id, bill, synced)
             actions: list[dict[str, Any]] = [
@@ -443,11 +446,15 @@ class DynamoBillRepository(DynamoRepository):
                     for sk in word_sks(search_texts(bill), bill.id)
                 ),
             ]
-            if pack and size + len(actions) > TRANSACTION_LIMIT:
+            weight = sum(action_bytes(a) for a in actions)
+            if pack and (
+                size + len(actions) > TRANSACTION_LIMIT or nbytes + weight > TRANSACTION_BYTES
+            ):
                 done, found = self._insert_pack(pack)
-                written, present, pack, size = written + done, present + found, [], 0
+                written, present, pack, size, nbytes = written + done, present + found, [], 0, 0
             pack.append((bill, actions))
             size += len(actions)
+            nbytes += weight
         if pack:
             done, found = self._insert_pack(pack)
             written, present = written + done, present + found
@@ -804,19 +811,34 @@ class DynamoBillRepository(DynamoRepository):
 
     def _word_matches(self, firm_id: str, state: BillState, query: str, wanted: int) -> list[int]:
         """Ids of the bills in `state` whose client has a word after the first from which the
-        name starts with `query` (their word items), up to `wanted`; read consistently."""
-        items = self._query_up_to(
-            wanted,
-            KeyConditionExpression="#pk = :p AND begins_with(#sk, :w)",
-            ExpressionAttributeNames={"#pk": "pk", "#sk": "sk", "#b": "bill_id"},
-            ExpressionAttributeValues={
-                ":p": {"S": firm_pk(firm_id)},
-                ":w": {"S": f"{WORD_PREFIX}{state.value}#{query}"},
-            },
-            ProjectionExpression="#b",
-            ConsistentRead=True,
-        )
-        return list(dict.fromkeys(int(from_item(i)["bill_id"]) for i in items))
+        name starts with `query` (their word items), up to `wanted` bills; read consistently.
+        A bill can own several matching items ("smith" and "John Smith Smithson"), so the
+        Query pages on until it has `wanted` distinct bills or the range ends: counting items
+        would stop short and leave bills out."""
+        ids: dict[int, None] = {}
+        start: Item | None = None
+        while len(ids) < wanted:
+            args: dict[str, Any] = {
+                "TableName": self._table,
+                "KeyConditionExpression": "#pk = :p AND begins_with(#sk, :w)",
+                "ExpressionAttributeNames": {"#pk": "pk", "#sk": "sk", "#b": "bill_id"},
+                "ExpressionAttributeValues": {
+                    ":p": {"S": firm_pk(firm_id)},
+                    ":w": {"S": f"{WORD_PREFIX}{state.value}#{query}"},
+                },
+                "ProjectionExpression": "#b",
+                "ConsistentRead": True,
+                "Limit": wanted - len(ids),
+            }
+            if start:
+                args["ExclusiveStartKey"] = start
+            response = self._retrying(partial(self._read, "query", **args))
+            for item in response.get("Items", []):
+                ids[int(from_item(item)["bill_id"])] = None
+            start = response.get("LastEvaluatedKey")
+            if not start:
+                break
+        return list(ids)
 
     def _bills_by_id(self, firm_id: str, bill_ids: Sequence[int]) -> list[Item]:
         unique = list(dict.fromkeys(bill_ids))

@@ -5,6 +5,7 @@ the retry policy. The item design itself is documented in docs/data-model.md.
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -21,6 +22,9 @@ DynamoClient = Any
 Item = dict[str, Any]
 
 TRANSACTION_LIMIT = 100  # actions per TransactWriteItems
+# DynamoDB refuses a TransactWriteItems whose items pass 4 MB in all (moto does not check it);
+# a pack of actions is kept under this many bytes of their JSON (more than the items' size).
+TRANSACTION_BYTES = 4 * 1024 * 1024 - 64 * 1024
 BATCH_WRITE_LIMIT = 25
 BATCH_GET_LIMIT = 100  # keys per BatchGetItem
 
@@ -174,6 +178,11 @@ class Update:
         if self.condition:
             request["ConditionExpression"] = self.condition
         return request
+
+
+def action_bytes(action: Mapping[str, Any]) -> int:
+    """A transaction action's size as JSON: at least what DynamoDB counts of its item."""
+    return len(json.dumps(action, separators=(",", ":")).encode()) + 1
 
 
 def error_code(exc: ClientError) -> str:

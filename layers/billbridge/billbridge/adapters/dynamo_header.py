@@ -80,18 +80,25 @@ def run_copy(run: SyncRun) -> dict[str, Any]:
 
 # What a firm's full import wrote its bill items with: 1 = with their word items (word-start
 # search). A full import done with an older format counts as not done, so the firm's next sync
-# is a full one, which writes every bill stored before again (docs/data-model.md).
+# is a full one, which writes every bill stored before again (docs/data-model.md). Only a full
+# run's finish stamps it (`bills_format`): an incremental run reads only what changed.
 BILLS_FORMAT = 1
+# The same mark for the run's position (`next_page_url`, `pass_name`), stamped by every
+# checkpoint this version writes (`position_format`): a position an older version left (a full
+# import under way at the deploy) has older bills behind it, so the run starts over.
+BILLS_FORMAT_ATTRIBUTE = "bills_format"
+POSITION_FORMAT_ATTRIBUTE = "position_format"
 
 
 def checkpoint_from_data(firm_id: str, data: dict[str, Any]) -> SyncCheckpoint:
     run = data.get("run")
-    current = int(data.get("bills_format") or 0) >= BILLS_FORMAT
+    current = int(data.get(BILLS_FORMAT_ATTRIBUTE) or 0) >= BILLS_FORMAT
+    resumable = int(data.get(POSITION_FORMAT_ATTRIBUTE) or 0) >= BILLS_FORMAT
     return SyncCheckpoint(
         firm_id=firm_id,
         full_import_done=bool(data.get("full_import_done", False)) and current,
-        next_page_url=data.get("next_page_url"),
-        pass_name=str(data.get("pass_name") or "all"),
+        next_page_url=data.get("next_page_url") if resumable else None,
+        pass_name=str(data.get("pass_name") or "all") if resumable else "all",
         high_water=parse_iso(data.get("high_water")),
         last_synced_at=parse_iso(data.get("last_synced_at")),
         lock_run_id=data.get("lock_run_id"),

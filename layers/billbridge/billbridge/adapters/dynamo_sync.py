@@ -27,6 +27,8 @@ from billbridge.adapters.dynamo_common import (
 )
 from billbridge.adapters.dynamo_header import (
     BILLS_FORMAT,
+    BILLS_FORMAT_ATTRIBUTE,
+    POSITION_FORMAT_ATTRIBUTE,
     FirmHeaderItem,
     checkpoint_from_data,
     header_update,
@@ -35,7 +37,7 @@ from billbridge.adapters.dynamo_header import (
     run_from_data,
 )
 from billbridge.domain.errors import Conflict
-from billbridge.domain.sync import LOCK_TTL, SyncCheckpoint, SyncRun
+from billbridge.domain.sync import LOCK_TTL, SyncCheckpoint, SyncMode, SyncRun
 
 log = logging.getLogger(__name__)
 
@@ -67,10 +69,15 @@ def run_from_item(item: Item) -> SyncRun:
     return run_from_data(from_item(item))
 
 
-def _checkpoint_fields(update: Update, checkpoint: SyncCheckpoint) -> Update:
+def _checkpoint_fields(update: Update, checkpoint: SyncCheckpoint, run: SyncRun) -> Update:
     # The lock fields of `checkpoint` are ignored on purpose: only start/finish move the lock.
-    if checkpoint.full_import_done:
-        update.set("bills_format", BILLS_FORMAT)  # the import that is done wrote this format
+    if checkpoint.full_import_done and run.mode is SyncMode.FULL:
+        # The full import that is done wrote this format. An incremental run leaves the mark
+        # as it is: one started before word items (the deploy in between) read only what
+        # changed, so its end does not make the older bills' import done.
+        update.set(BILLS_FORMAT_ATTRIBUTE, BILLS_FORMAT)
+    # This version's position: the pages behind it were written with word items.
+    update.set(POSITION_FORMAT_ATTRIBUTE, BILLS_FORMAT)
     return (
         update.set("full_import_done", checkpoint.full_import_done)
         .set("next_page_url", checkpoint.next_page_url)
@@ -152,7 +159,7 @@ class DynamoSyncRepository(FirmHeaderItem):
     def save_progress(self, checkpoint: SyncCheckpoint, run: SyncRun, now: datetime) -> None:
         _same_firm(checkpoint, run)
         expires = now + LOCK_TTL
-        state = _checkpoint_fields(header_update(self._table, run.firm_id), checkpoint)
+        state = _checkpoint_fields(header_update(self._table, run.firm_id), checkpoint, run)
         state.set("run", run_copy(run))
         state.set("lock_expires_at", iso_utc(expires))
         state.set("lock_expires_epoch", epoch_seconds(expires))
@@ -185,7 +192,7 @@ class DynamoSyncRepository(FirmHeaderItem):
         run has lost the lock, the checkpoint is not stored (it would overwrite the new
         holder's), the run's outcome is still recorded, and Conflict is raised."""
         _same_firm(checkpoint, run)
-        state = _checkpoint_fields(header_update(self._table, run.firm_id), checkpoint)
+        state = _checkpoint_fields(header_update(self._table, run.firm_id), checkpoint, run)
         state.set("last_run_id", run.id).set("run", run_copy(run))
         state.remove("lock_run_id").remove("lock_expires_at").remove("lock_expires_epoch")
         state.when(_held_by(state, run.id))
