@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
@@ -17,20 +17,20 @@ from billbridge.domain.envelopes import money as money_text
 from billbridge.domain.errors import DomainError, NotFound, PaymentProviderError, RuleViolation
 from billbridge.domain.fees import application_fee_cents
 from billbridge.domain.ledger import (
-    BillGuard,
     CheckoutHolds,
     DisputeReport,
     PaymentChange,
     checkout_expired_change,
     dispute_change,
+    guards_of,
     payment_change,
     refund_change,
     refund_request_change,
 )
 from billbridge.domain.money import format_money
 from billbridge.domain.oauth_state import ConnectingUser
-from billbridge.domain.payment_accounts import needs_ready
-from billbridge.domain.payment_links import PaymentLink, token_hash
+from billbridge.domain.payment_accounts import ConnectedAccount, needs_ready
+from billbridge.domain.payment_links import PaymentLink, refuse_off_link, token_hash
 from billbridge.domain.payments import (
     Account,
     Allocation,
@@ -46,6 +46,7 @@ from billbridge.domain.payments import (
     held_cents,
     not_payable_reason,
     payment_id_for_session,
+    payment_of_metadata,
     plan_refund,
     reconciliation_actions,
     split_by_account,
@@ -239,11 +240,7 @@ class PayPage:
         self._pay_base_url = pay_base_url.rstrip("/")
 
     def _link(self, token: str) -> PaymentLink:
-        found = self._links.by_token_hash(token_hash(token)) if token else None
-        link = self._links.get(*found) if found else None
-        if link is None:
-            raise NotFound("This payment link does not exist or has expired.")
-        return link
+        return link_of_token(self._links, token)
 
     def view(self, token: str) -> LinkView:
         link = self._link(token)
@@ -331,13 +328,7 @@ class PayPage:
         a checkout counts every other live hold. This link's own earlier sessions on the same
         bills (another tab, the back button) are closed first."""
         link = self._link(token)
-        unknown = [i for i in bill_ids if i not in link.bill_ids]
-        if unknown:
-            raise RuleViolation(
-                f"Bill {unknown[0]} is not on this payment link.",
-                field="bill_ids",
-                code="bill_not_on_link",
-            )
+        refuse_off_link(link, bill_ids)
         chosen_ids = list(dict.fromkeys(bill_ids))
         customer = self._saving_customer(link, save_method, method, mandate_accepted)
         accounts = self._store.connected_accounts(link.firm_id)
@@ -349,24 +340,10 @@ class PayPage:
         try:
             for _ in range(MAX_REPLANS):
                 now = self._clock()
-                stored = self._bills.get_many(link.firm_id, chosen_ids)
-                chosen = [stored[i] for i in chosen_ids if i in stored]
-                for bill in chosen:
-                    if not bill.money.payable_state:
-                        raise RuleViolation(
-                            f"Bill {bill.bill.number} can no longer be paid online: "
-                            f"{not_payable_reason(bill.bill.state)}.",
-                            field="bill_ids",
-                            code="bill_not_payable",
-                        )
-                holds = self._store.holds(link.firm_id, chosen_ids, now)
-                closed = self._close_own(gateway, link, holds)
-                counted = [h for h in holds if h not in closed]
-                payable = [payable_now(b, counted) for b in chosen]
-                _refuse_if_held(chosen, payable, counted)
-                parts = split_by_account(allocate(payable, amount_cents), currency_of(chosen))
-                # Only into accounts Stripe lets take charges (domain/payment_accounts.py).
-                needs_ready(accounts, set(parts))
+                allotted = allot(
+                    self._bills, self._store, gateway, link, chosen_ids, amount_cents, accounts, now
+                )
+                chosen, closed, parts = allotted.chosen, allotted.closed, allotted.parts
                 closed_ids = sorted({h.session_id for h in closed})
                 fingerprint = f"{attempt}|{session_expires.isoformat()}|{closed_ids}"
                 if customer is not None:  # other parameters: never the same Stripe key
@@ -396,12 +373,7 @@ class PayPage:
                 holds_expire = session_expires + HOLD_GRACE
                 change = CheckoutHolds(
                     firm_id=link.firm_id,
-                    guards=tuple(
-                        BillGuard(
-                            b.bill.id, b.money_version, b.bill.state, b.bill.outstanding_clio_cents
-                        )
-                        for b in chosen
-                    ),
+                    guards=guards_of(chosen),
                     holds=tuple(
                         Hold(a.bill_id, link.id, session.id, a.amount_cents, holds_expire)
                         for account, session in sessions
@@ -420,17 +392,6 @@ class PayPage:
         except (DomainError, RuntimeError):
             self._close(gateway, opened)  # none of them was given to the client
             raise
-
-    def _close_own(
-        self, gateway: PaymentGateway, link: PaymentLink, holds: list[Hold]
-    ) -> list[Hold]:
-        """Close this link's earlier sessions on these bills; the holds of those closed. A
-        session that was completed keeps its hold (its payment is on its way)."""
-        closed: list[Hold] = []
-        for session_id in dict.fromkeys(h.session_id for h in holds if h.link_id == link.id):
-            if gateway.expire_checkout_session(session_id):
-                closed.extend(h for h in holds if h.session_id == session_id)
-        return closed
 
     @staticmethod
     def _close(gateway: PaymentGateway, session_ids: list[str]) -> None:
@@ -514,6 +475,64 @@ class PayPage:
         return self._customer_for(link.firm_id, client), client.id
 
 
+@dataclass(frozen=True)
+class Allotment:
+    """A payment of chosen bills as planned from one read of them and their holds."""
+
+    stored: dict[int, StoredBill]
+    chosen: list[StoredBill]  # the chosen bills the store holds, in the chosen order
+    closed: list[Hold]  # the holds of this link's earlier checkouts, closed
+    parts: dict[Account, tuple[Allocation, ...]]  # what is paid, split by account
+
+
+def allot(
+    bills: BillRepository,
+    store: PaymentStore,
+    gateway: PaymentGateway,
+    link: PaymentLink,
+    chosen_ids: list[int],
+    amount_cents: int | None,
+    accounts: Mapping[Account, ConnectedAccount],
+    now: datetime,
+    own: Collection[str] = (),
+) -> Allotment:
+    """Read the chosen bills and every live hold on them, close this link's own earlier
+    checkouts on them (another tab, the back button), and allocate what the client pays (all
+    of it when `amount_cents` is None) across what the bills may still pay beside the other
+    holds, split by account. Refused when a bill can no longer be paid, when other payments
+    hold all of it, or when an account cannot take charges yet. Holds whose session is in
+    `own` are the caller's own (written again by it) and count for nothing."""
+    stored = bills.get_many(link.firm_id, chosen_ids)
+    chosen = [stored[i] for i in chosen_ids if i in stored]
+    for bill in chosen:
+        if not bill.money.payable_state:
+            raise RuleViolation(
+                f"Bill {bill.bill.number} can no longer be paid online: "
+                f"{not_payable_reason(bill.bill.state)}.",
+                field="bill_ids",
+                code="bill_not_payable",
+            )
+    holds = store.holds(link.firm_id, chosen_ids, now)
+    closed = _close_own(gateway, link, holds)
+    counted = [h for h in holds if h not in closed and h.session_id not in own]
+    payable = [payable_now(b, counted) for b in chosen]
+    _refuse_if_held(chosen, payable, counted)
+    parts = split_by_account(allocate(payable, amount_cents), currency_of(chosen))
+    # Only into accounts Stripe lets take charges (domain/payment_accounts.py).
+    needs_ready(accounts, set(parts))
+    return Allotment(stored, chosen, closed, parts)
+
+
+def _close_own(gateway: PaymentGateway, link: PaymentLink, holds: list[Hold]) -> list[Hold]:
+    """Close this link's earlier sessions on these bills; the holds of those closed. A
+    session that was completed keeps its hold (its payment is on its way)."""
+    closed: list[Hold] = []
+    for session_id in dict.fromkeys(h.session_id for h in holds if h.link_id == link.id):
+        if gateway.expire_checkout_session(session_id):
+            closed.extend(h for h in holds if h.session_id == session_id)
+    return closed
+
+
 def _opened(gateway: PaymentGateway, request: CheckoutRequest) -> CheckoutSession:
     """The session made for `request`, saying the surcharge it includes."""
     made = gateway.create_checkout_session(request)
@@ -560,6 +579,15 @@ def pdf_file_name(number: str, bill_id: int) -> str:
     """A bill's PDF named by its number ("INV-00037"), in characters every file system takes."""
     safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in number).strip("-.")
     return safe[:80] or str(bill_id)
+
+
+def link_of_token(links: PaymentLinkRepository, token: str) -> PaymentLink:
+    """The link of the emailed token (the token is its only credential), else 404."""
+    found = links.by_token_hash(token_hash(token)) if token else None
+    link = links.get(*found) if found else None
+    if link is None:
+        raise NotFound("This payment link does not exist or has expired.")
+    return link
 
 
 def link_bills(bills: BillRepository, link: PaymentLink) -> list[StoredBill]:
@@ -734,21 +762,12 @@ class StripeEvents:
         else:
             return None
         firm_id, link_id = str(metadata["firm_id"]), str(metadata["link_id"])
-        allocations = decode_allocations(str(metadata["allocations"]))
-        now = self._clock()
-        proposed = Transaction(
-            id=payment_id_for_session(str(session["id"])),
-            firm_id=firm_id,
-            link_id=link_id,
-            kind=TxnKind.PAYMENT,
-            method=Method(metadata.get("method") or "card"),
-            account=Account(metadata["account"]),
-            status=target,
-            amount_cents=sum(a.amount_cents for a in allocations),
-            currency=str(session.get("currency") or "usd").upper(),
-            allocations=allocations,
-            created_at=now,
-            updated_at=now,
+        proposed = payment_of_metadata(
+            payment_id_for_session(str(session["id"])),
+            metadata,
+            target,
+            str(session.get("currency") or "usd").upper(),
+            self._clock(),
             checkout_session_id=str(session["id"]),
             payment_intent_id=session.get("payment_intent"),
             surcharge_cents=int(metadata.get("surcharge_cents") or 0),
