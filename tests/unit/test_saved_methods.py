@@ -483,3 +483,31 @@ def test_a_retry_after_the_kept_requests_expired_answers_from_the_ledger_and_cha
     assert len(_intents(pay, "pl_2")) == 1
     assert pay.money(2).paid_gl_cents == _charged_by_stripe(pay, "pl_2") == 20_000
     assert pay.world.payments.holds(FIRM, [2], pay.world.clock()) == []
+
+
+def test_a_charge_stripe_refuses_outright_is_answered_failed_once_and_frees_the_bill() -> None:
+    """Stripe refuses the request itself (made nothing, e.g. HTTP 400): the client is told it
+    was declined and nothing was charged, the payment is recorded failed, its hold ends, and a
+    retry with the same key answers the same from the ledger without calling Stripe again."""
+    from billbridge.domain.errors import PaymentProviderError
+
+    pay = Saved()
+    later = pay.later_link()
+    method_id = pay.method_id(later)
+    calls = []
+
+    def refuse(charge: Any) -> Any:
+        calls.append(charge)
+        raise PaymentProviderError("Stripe refused the payment: This PaymentMethod was detached.")
+
+    pay.world.stripe.charge_off_session = refuse  # type: ignore[method-assign]
+    paid = pay.saved.pay(later, method_id, [2], None, "key-1")
+    assert [(p.amount_cents, p.status, p.failure_code) for p in paid.parts] == [
+        (20_000, "failed", "refused")
+    ]
+    assert "was declined: nothing was charged" in paid.message and "$200.00" in paid.message
+    assert pay.money(2).paid_gl_cents == 0
+    assert pay.world.payments.holds(FIRM, [2], pay.world.clock()) == []
+    again = pay.saved.pay(later, method_id, [2], None, "key-1")
+    assert again.parts == paid.parts
+    assert len(calls) == 1
