@@ -39,6 +39,7 @@ from billbridge.services.payments import (
 from billbridge.services.plans import PART_EVENT_TARGETS, record_intent_payment
 from billbridge.services.ports import (
     BillRepository,
+    ChargeResult,
     OffSessionCharge,
     PaymentGateway,
     PaymentLinkRepository,
@@ -439,28 +440,10 @@ class SavedMethods:
             try:
                 result = self._saved().charge_off_session(charge)
             except PaymentProviderError as exc:
-                if exc.definitive:  # Stripe made nothing: the hold ends with a failure
-                    record_intent_payment(
-                        self._store,
-                        self._clock(),
-                        metadata,
-                        TxnStatus.FAILED,
-                        None,
-                        None,
-                        failure_code="refused",
-                    )
-                    answered.append(
-                        SavedPart(
-                            account,
-                            metadata["txn_id"],
-                            charge.amount_cents,
-                            bill_ids,
-                            "failed",
-                            "refused",
-                        )
-                    )
-                    continue
-                raise  # Stripe may have charged: its webhook records it; the hold keeps it
+                if not exc.definitive:
+                    raise  # Stripe may have charged: its webhook records it; the hold keeps it
+                # Stripe made nothing: the hold ends with a failure.
+                result = ChargeResult("failed", None, "refused")
             target = {
                 "succeeded": TxnStatus.SUCCEEDED,
                 "processing": TxnStatus.PENDING,
