@@ -9,7 +9,7 @@ import logging
 import secrets
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
 from billbridge.domain import disputes
@@ -51,6 +51,7 @@ from billbridge.domain.payments import (
 from billbridge.domain.receipts import ReceiptFacts, facts_of
 from billbridge.domain.settings import FirmSettings
 from billbridge.domain.surcharge import card_surcharge, refund_share, surcharge_items
+from billbridge.domain.sync import utcnow
 from billbridge.services.bill_pdfs import BillPdfs
 from billbridge.services.payment_accounts import PaymentAccountsService
 from billbridge.services.ports import (
@@ -79,10 +80,6 @@ CHECKOUT_SESSION_LIFETIME = timedelta(hours=1)
 HOLD_GRACE = timedelta(minutes=10)
 
 Clock = Callable[[], datetime]
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -211,7 +208,7 @@ class PayPage:
         gateway: Callable[[], PaymentGateway],
         pay_base_url: str,
         settings: SettingsRepository,
-        clock: Clock = _utcnow,
+        clock: Clock = utcnow,
         pdfs: BillPdfs | None = None,
         clio_for_firm: Callable[[str], ClioGateway] | None = None,
         customer_for: Callable[[str, Client], str] | None = None,
@@ -674,7 +671,7 @@ class StripeEvents:
     def __init__(
         self,
         store: PaymentStore,
-        clock: Clock = _utcnow,
+        clock: Clock = utcnow,
         accounts: PaymentAccountsService | None = None,
         plans: PlanEvents | None = None,
         saved: SavedEvents | None = None,
@@ -864,7 +861,7 @@ class PaymentLinks:
         store: PaymentStore,
         gateway: Callable[[], PaymentGateway],
         link_url: Callable[[PaymentLink], str],
-        clock: Clock = _utcnow,
+        clock: Clock = utcnow,
     ) -> None:
         self._links = links
         self._bills = bills

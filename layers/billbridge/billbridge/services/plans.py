@@ -9,7 +9,7 @@ import logging
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from billbridge.domain.bills import StoredBill
@@ -63,6 +63,7 @@ from billbridge.domain.plans import (
 )
 from billbridge.domain.surcharge import SurchargeSettings
 from billbridge.domain.surcharge import applies as surcharge_applies
+from billbridge.domain.sync import utcnow
 from billbridge.services.payments import MAX_REPLANS, link_of_token, payable_now
 from billbridge.services.ports import (
     BillRepository,
@@ -105,10 +106,6 @@ FAILURE_WORDS = {
 }
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 @dataclass(frozen=True)
 class PlanView:
     plan: Plan
@@ -141,7 +138,7 @@ class PaymentPlans:
         pay_link_key: Callable[[], bytes],
         pay_base_url: str,
         firm_notice_address: str | None = None,
-        clock: Clock = _utcnow,
+        clock: Clock = utcnow,
     ) -> None:
         self._plans = plans
         self._bills = bills

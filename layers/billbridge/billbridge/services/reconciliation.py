@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 
 from billbridge.domain.bills import StoredBill
 from billbridge.domain.errors import NotFound, RuleViolation
@@ -20,13 +20,10 @@ from billbridge.domain.reconciliation import (
     line_transactions,
     note_for,
 )
+from billbridge.domain.sync import utcnow
 from billbridge.services.ports import BillRepository, PaymentStore
 
 Clock = Callable[[], datetime]
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -76,7 +73,7 @@ class Reconciliation:
         store: PaymentStore,
         bills: BillRepository,
         last_synced: Callable[[str], datetime | None] = lambda firm_id: None,
-        clock: Clock = _utcnow,
+        clock: Clock = utcnow,
     ) -> None:
         self._store = store
         self._bills = bills

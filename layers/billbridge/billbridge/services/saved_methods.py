@@ -11,7 +11,7 @@ import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from billbridge.domain.bills import Client
@@ -29,6 +29,7 @@ from billbridge.domain.payments import (
 )
 from billbridge.domain.plans import OPEN_PLAN
 from billbridge.domain.saved_methods import StoredMethod, save_consent_text, saved_method_id
+from billbridge.domain.sync import utcnow
 from billbridge.services.payments import (
     MAX_REPLANS,
     allot,
@@ -57,10 +58,6 @@ log = logging.getLogger(__name__)
 # for that answer, so a request that died leaves the bill blocked on other links briefly only.
 SAVED_HOLD = timedelta(minutes=15)
 Clock = Callable[[], datetime]
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def saved_hold_link(link: PaymentLink) -> str:
@@ -157,7 +154,7 @@ class SavedMethods:
         gateway: Callable[[], PaymentGateway],
         saved: Callable[[], SavedMethodGateway],
         settings: SettingsRepository,
-        clock: Clock = _utcnow,
+        clock: Clock = utcnow,
     ) -> None:
         self._plans = plans
         self._links = links
