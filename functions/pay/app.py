@@ -21,6 +21,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from formats import client_locale
 from page import confirmation_html, not_found_page, pay_page_html
+from pay_http import PRIVATE_HEADERS, Token, private_json
 from pay_schemas import (
     CheckoutIn,
     CheckoutOut,
@@ -67,12 +68,6 @@ refuse_other_methods(app, "/pay/<token>/surcharge", ["GET"])
 
 NO_SUCH_LINK = "This payment link does not exist or has expired."
 SESSION_PATTERN = r"^cs_[A-Za-z0-9_]{1,250}$"
-PRIVATE_HEADERS = {
-    "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",
-    "X-Robots-Tag": "noindex",
-    "X-Content-Type-Options": "nosniff",
-}
 HTML_HEADERS = {
     **PRIVATE_HEADERS,
     "Content-Security-Policy": (
@@ -126,7 +121,7 @@ PAGE_OR_JSON = {
     },
 )
 def show(
-    token: Annotated[str, Path(description="The token of the emailed link")],
+    token: Token,
     paid: Annotated[
         str | None,
         Query(
@@ -189,7 +184,7 @@ def locale_of_request() -> str:
     },
 )
 def confirmation(
-    token: Annotated[str, Path(description="The token of the emailed link")],
+    token: Token,
     session_id: Annotated[
         str,
         Query(
@@ -238,7 +233,7 @@ def confirmation(
     },
 )
 def bill_pdf(  # type: ignore[no-untyped-def]
-    token: Annotated[str, Path(description="The token of the emailed link")],
+    token: Token,
     bill_file: Annotated[str, Path(pattern=r"^[0-9]{1,18}\.pdf$", description="<bill_id>.pdf")],
     download: Annotated[
         Literal["1"] | None, Query(description="1: download instead of showing it")
@@ -265,7 +260,7 @@ def bill_pdf(  # type: ignore[no-untyped-def]
     },
 )
 def checkout(
-    token: Annotated[str, Path(description="The token of the emailed link")],
+    token: Token,
     request: Annotated[CheckoutIn, Body()],
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=100)] = None,
 ) -> Response[CheckoutOut]:
@@ -291,7 +286,7 @@ def checkout(
             for account, s in sessions
         ]
     )
-    return Response(201, content_types.APPLICATION_JSON, body, PRIVATE_HEADERS)
+    return private_json(201, body)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

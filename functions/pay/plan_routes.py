@@ -9,9 +9,10 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Literal
 
-from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
+from pay_http import Token, private_json
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StringConstraints
 
 from billbridge.api_errors import error_responses
@@ -21,13 +22,6 @@ from billbridge.domain.plans import Every, Plan, mandate_text
 from billbridge.services.plans import summary
 
 router = Router()
-
-PRIVATE_HEADERS = {
-    "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",
-    "X-Robots-Tag": "noindex",
-    "X-Content-Type-Options": "nosniff",
-}
 
 
 class ClientPlanIn(BaseModel):
@@ -118,7 +112,7 @@ class ClientPlanOut(BaseModel):
     responses={200: {"description": "Options and plans"}, **error_responses(404, 422)},
 )
 def list_plans(
-    token: Annotated[str, Path(description="The token of the emailed link")],
+    token: Token,
 ) -> Response[ClientPlansOut]:
     plans = pay_plans()
     link, limits, found = plans.client_view(token)
@@ -132,7 +126,7 @@ def list_plans(
         ),
         plans=[ClientPlan.of(p) for p in found],
     )
-    return Response(200, content_types.APPLICATION_JSON, body, PRIVATE_HEADERS)
+    return private_json(200, body)
 
 
 @router.post(
@@ -145,7 +139,7 @@ def list_plans(
     },
 )
 def choose_plan(
-    token: Annotated[str, Path(description="The token of the emailed link")],
+    token: Token,
     request: Annotated[ClientPlanIn, Body()],
 ) -> Response[ClientPlanOut]:
     view = pay_plans().client_create(
@@ -164,7 +158,7 @@ def choose_plan(
             f"{summary(view.plan)}."
         )
     body = ClientPlanOut(plan=ClientPlan.of(view.plan), setup_url=view.setup_url, message=message)
-    return Response(201, content_types.APPLICATION_JSON, body, PRIVATE_HEADERS)
+    return private_json(201, body)
 
 
 @router.post(
@@ -177,7 +171,7 @@ def choose_plan(
     },
 )
 def change_method(
-    token: Annotated[str, Path(description="The token of the emailed link")],
+    token: Token,
     plan_id: Annotated[str, Path(pattern=r"^plan_[A-Za-z0-9]{1,40}$")],
     request: Annotated[MethodIn, Body()],
 ) -> Response[ClientPlanOut]:
@@ -186,4 +180,4 @@ def change_method(
     )
     assert view.setup_url is not None
     body = ClientPlanOut(plan=ClientPlan.of(view.plan), setup_url=view.setup_url)
-    return Response(201, content_types.APPLICATION_JSON, body, PRIVATE_HEADERS)
+    return private_json(201, body)

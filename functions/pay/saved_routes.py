@@ -7,9 +7,10 @@ from __future__ import annotations
 import secrets
 from typing import Annotated, Literal
 
-from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path
+from pay_http import Token, private_json
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 
 from billbridge.api_errors import error_responses
@@ -20,12 +21,6 @@ from billbridge.domain.saved_methods import StoredMethod, save_consent_text
 
 router = Router()
 
-PRIVATE_HEADERS = {
-    "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",
-    "X-Robots-Tag": "noindex",
-    "X-Content-Type-Options": "nosniff",
-}
 METHOD_ID = r"^sm_[0-9a-f]{24}$"
 
 
@@ -96,7 +91,7 @@ class ForgottenOut(BaseModel):
     responses={200: {"description": "Saved methods"}, **error_responses(404, 422)},
 )
 def list_saved(
-    token: Annotated[str, Path(description="The token of the emailed link")],
+    token: Token,
 ) -> Response[SavedMethodsOut]:
     _, methods, firm_name = pay_saved().for_token(token)
     body = SavedMethodsOut(
@@ -106,7 +101,7 @@ def list_saved(
             ach=save_consent_text(firm_name, Method.ACH),
         ),
     )
-    return Response(200, content_types.APPLICATION_JSON, body, PRIVATE_HEADERS)
+    return private_json(200, body)
 
 
 @router.post(
@@ -119,7 +114,7 @@ def list_saved(
     },
 )
 def pay_saved_method(
-    token: Annotated[str, Path(description="The token of the emailed link")],
+    token: Token,
     method_id: Annotated[str, Path(pattern=METHOD_ID, description="A saved method's id")],
     request: Annotated[SavedPayIn, Body()],
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=100)] = None,
@@ -153,7 +148,7 @@ def pay_saved_method(
             else None
         ),
     )
-    return Response(201, content_types.APPLICATION_JSON, body, PRIVATE_HEADERS)
+    return private_json(201, body)
 
 
 @router.post(
@@ -163,11 +158,11 @@ def pay_saved_method(
     responses={200: {"description": "Forgotten"}, **error_responses(404, 415, 422, 502)},
 )
 def forget_saved_method(
-    token: Annotated[str, Path(description="The token of the emailed link")],
+    token: Token,
     method_id: Annotated[str, Path(pattern=METHOD_ID, description="A saved method's id")],
 ) -> Response[ForgottenOut]:
     gone = pay_saved().forget(token, method_id)
     body = ForgottenOut(
         message=f"{gone.method.label} is forgotten: it will not be offered or charged again."
     )
-    return Response(200, content_types.APPLICATION_JSON, body, PRIVATE_HEADERS)
+    return private_json(200, body)

@@ -4,11 +4,9 @@ operating session of a card payment; bank payments and trust deposits never carr
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.event_handler.openapi.params import Path
+from pay_http import Token, private_json
 from pydantic import BaseModel, Field
 
 from billbridge.api_errors import error_responses
@@ -16,13 +14,6 @@ from billbridge.bootstrap import pay_plans
 from billbridge.domain.surcharge import percent_text
 
 router = Router()
-
-PRIVATE_HEADERS = {
-    "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",
-    "X-Robots-Tag": "noindex",
-    "X-Content-Type-Options": "nosniff",
-}
 
 
 class SurchargeOut(BaseModel):
@@ -38,7 +29,7 @@ class SurchargeOut(BaseModel):
     responses={200: {"description": "Whether and how much"}, **error_responses(404, 422)},
 )
 def surcharge(
-    token: Annotated[str, Path(description="The token of the emailed link")],
+    token: Token,
 ) -> Response[SurchargeOut]:
     settings, applies = pay_plans().surcharge_of(token)
     if not applies:
@@ -54,4 +45,4 @@ def surcharge(
                 "never carry a surcharge."
             ),
         )
-    return Response(200, content_types.APPLICATION_JSON, body, PRIVATE_HEADERS)
+    return private_json(200, body)

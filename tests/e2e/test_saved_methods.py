@@ -34,6 +34,15 @@ def wait_saved(client: Any, count: int = 1, timeout: float = 60) -> list[dict[st
         time.sleep(0.2)
 
 
+def checkout_saving_card(client: Any, bill: str) -> str:
+    """A card checkout of $50.00 on the bill with "save" ticked: its session's id."""
+    body = {"bill_ids": [bill], "method": "card", "amount_cents": 5_000, "save_method": True}
+    started = requests.post(f"{client.pay_url}/checkout", json=body, timeout=60)
+    assert started.status_code == 201, started.text
+    (session,) = started.json()["checkout_sessions"]
+    return str(session["id"])
+
+
 def paid_gl(firm: Any, ids: list[str], want: dict[str, int], timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while True:
@@ -50,14 +59,7 @@ def test_given_a_saved_card_then_a_later_link_pays_with_it_and_forgetting_detach
 ):
     firm, clio = new_firm()
     first, (bill_a,), _ = send_bills(firm, clio, [{"total_cents": 20_000}])
-    started = requests.post(
-        f"{first.pay_url}/checkout",
-        json={"bill_ids": [bill_a], "method": "card", "amount_cents": 5_000, "save_method": True},
-        timeout=60,
-    )
-    assert started.status_code == 201, started.text
-    (session,) = started.json()["checkout_sessions"]
-    stripe_sandbox.pay(session["id"])
+    stripe_sandbox.pay(checkout_saving_card(first, bill_a))
     (card,) = wait_saved(first)
     assert (
         card["label"] == "Visa ending 4242"
@@ -193,10 +195,7 @@ def test_given_a_saved_card_then_a_plan_chosen_on_the_pay_page_uses_it_at_once(
 
     firm, clio = new_firm()
     client, (bill,), _ = send_bills(firm, clio, [{"total_cents": 30_000}])
-    body = {"bill_ids": [bill], "method": "card", "amount_cents": 5_000, "save_method": True}
-    started = requests.post(f"{client.pay_url}/checkout", json=body, timeout=60)
-    assert started.status_code == 201, started.text
-    stripe_sandbox.pay(started.json()["checkout_sessions"][0]["id"])
+    stripe_sandbox.pay(checkout_saving_card(client, bill))
     wait_saved(client)
     setups_before = [e for e in stripe_sandbox.events() if e["type"] == "setup_intent.created"]
     chosen = choose_plan(client, [bill])
@@ -214,11 +213,8 @@ def test_given_a_saved_card_that_needs_authentication_then_checkout_takes_over(
 ):
     firm, clio = new_firm()
     client, (bill,), _ = send_bills(firm, clio, [{"total_cents": 20_000}])
-    body = {"bill_ids": [bill], "method": "card", "amount_cents": 5_000, "save_method": True}
-    started = requests.post(f"{client.pay_url}/checkout", json=body, timeout=60)
-    assert started.status_code == 201, started.text
     stripe_sandbox.control(
-        f"checkout_sessions/{started.json()['checkout_sessions'][0]['id']}/pay",
+        f"checkout_sessions/{checkout_saving_card(client, bill)}/pay",
         {"method": "card", "test_method": "pm_card_authenticationRequired"},
     )
     (card,) = wait_saved(client)
@@ -252,10 +248,7 @@ def test_given_hostile_input_to_the_saved_method_routes_then_4xx_in_the_error_sh
 
     firm, clio = new_firm()
     client, (bill,), _ = send_bills(firm, clio, [{"total_cents": 20_000}])
-    body = {"bill_ids": [bill], "method": "card", "amount_cents": 5_000, "save_method": True}
-    started = requests.post(f"{client.pay_url}/checkout", json=body, timeout=60)
-    assert started.status_code == 201, started.text
-    stripe_sandbox.pay(started.json()["checkout_sessions"][0]["id"])
+    stripe_sandbox.pay(checkout_saving_card(client, bill))
     (card,) = wait_saved(client)
     pay_url = f"{client.pay_url}/saved-methods/{card['id']}/pay"
     unknown = "sm_" + "0" * 24

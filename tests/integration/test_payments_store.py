@@ -21,8 +21,9 @@ from billbridge.domain.errors import PaymentProviderError, RuleViolation
 from billbridge.domain.ledger import refund_change
 from billbridge.domain.payment_links import PaymentLink
 from billbridge.domain.payments import Account, Allocation, Method, TxnStatus, encode_allocations
-from billbridge.services.payments import PaymentLinks, Reconciliation, StripeEvents
+from billbridge.services.payments import PaymentLinks, StripeEvents
 from billbridge.services.ports import RefundResult, StaleTransaction
+from billbridge.services.reconciliation import Reconciliation
 from local import moto_speedups
 from local.aws_template import create_dynamodb_tables
 from tests.integration.test_store import make_bill, no_sleep, template

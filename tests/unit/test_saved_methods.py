@@ -57,6 +57,20 @@ class Saved(Pay):
         (only,) = methods
         return only.id
 
+    def saved_on_link(self) -> str:
+        """The token of link pl_1 (bill 1, $200.00), on which the client saved a card paying
+        $50.00."""
+        token = self.link("pl_1", self.client_bill(1, 20_000))
+        self.deliver(self.save_by_paying(token, [1], 5_000))
+        return token
+
+    def later_link(self, test: str = "4242", method: str = "card") -> str:
+        """A card (or bank account) saved by paying bill 1 ($100.00) in full on link pl_1; the
+        token of the client's later link pl_2, with bill 2 ($200.00) to pay with it."""
+        first = self.link("pl_1", self.client_bill(1, 10_000))
+        self.deliver(self.save_by_paying(first, [1], test=test, method=method))
+        return self.link("pl_2", self.client_bill(2, 20_000))
+
 
 def test_ticking_save_makes_checkout_for_the_clients_customer_and_the_webhook_keeps_it_once() -> (
     None
@@ -150,9 +164,7 @@ def test_another_clients_link_never_sees_or_uses_the_method() -> None:
 
 def test_a_card_that_needs_authentication_charges_nothing_and_falls_back_to_checkout() -> None:
     pay = Saved()
-    first = pay.link("pl_1", pay.client_bill(1, 10_000))
-    pay.deliver(pay.save_by_paying(first, [1], test="3184"))
-    later = pay.link("pl_2", pay.client_bill(2, 20_000))
+    later = pay.later_link(test="3184")
     paid = pay.saved.pay(later, pay.method_id(later), [2], None, "a")
     assert paid.needs_checkout is not None
     assert "confirm" in paid.message and "nothing was charged" in paid.message
@@ -165,9 +177,7 @@ def test_a_card_that_needs_authentication_charges_nothing_and_falls_back_to_chec
 
 def test_a_saved_bank_account_debit_is_processing_until_stripe_settles_it() -> None:
     pay = Saved()
-    first = pay.link("pl_1", pay.client_bill(1, 10_000))
-    pay.deliver(pay.save_by_paying(first, [1], method="ach"))
-    later = pay.link("pl_2", pay.client_bill(2, 20_000))
+    later = pay.later_link(method="ach")
     paid = pay.saved.pay(later, pay.method_id(later), [2], None, "a")
     assert [p.status for p in paid.parts] == ["processing"]
     assert pay.money(2).pending_cents == 20_000 and pay.money(2).paid_gl_cents == 0
@@ -202,8 +212,7 @@ def test_a_clients_plan_uses_the_saved_card_instead_of_a_second_setup() -> None:
     from billbridge.domain.plans import Every, PlanStatus
 
     pay = Saved()
-    token = pay.link("pl_1", pay.client_bill(1, 20_000))
-    pay.deliver(pay.save_by_paying(token, [1], 5_000))
+    token = pay.saved_on_link()
     plans = pay.world.payment_plans()
     today = pay.world.clock().date()
     view = plans.client_create(token, [1], 5_000, Every.MONTH, today, Method.CARD, False)
@@ -223,8 +232,7 @@ def test_a_bank_plan_does_not_take_a_saved_card_and_a_saved_method_in_a_plan_is_
     from billbridge.domain.plans import Every
 
     pay = Saved()
-    token = pay.link("pl_1", pay.client_bill(1, 20_000))
-    pay.deliver(pay.save_by_paying(token, [1], 5_000))
+    token = pay.saved_on_link()
     plans = pay.world.payment_plans()
     today = pay.world.clock().date()
     bank = plans.client_create(token, [1], 5_000, Every.MONTH, today, Method.ACH, True)
@@ -275,8 +283,7 @@ def test_a_retry_after_stripes_answer_was_lost_sends_the_first_request_and_recor
     from billbridge.domain.errors import PaymentProviderError
 
     pay = Saved()
-    pay.deliver(pay.save_by_paying(pay.link("pl_1", pay.client_bill(1, 10_000)), [1]))
-    later = pay.link("pl_2", pay.client_bill(2, 20_000))
+    later = pay.later_link()
     method_id = pay.method_id(later)
     pay.world.stripe.lose_answers = 1
     with pytest.raises(PaymentProviderError):
@@ -306,8 +313,7 @@ def test_a_retry_after_the_hold_lapsed_charges_nothing_and_the_webhook_records_t
     from billbridge.domain.errors import PaymentProviderError
 
     pay = Saved()
-    pay.deliver(pay.save_by_paying(pay.link("pl_1", pay.client_bill(1, 10_000)), [1]))
-    later = pay.link("pl_2", pay.client_bill(2, 20_000))
+    later = pay.later_link()
     method_id = pay.method_id(later)
     pay.world.stripe.lose_answers = 1
     with pytest.raises(PaymentProviderError):
@@ -328,8 +334,7 @@ def test_a_retry_after_the_hold_lapsed_charges_nothing_and_the_webhook_records_t
 
 def test_a_replayed_answer_offers_stripes_page_again_for_a_card_that_needs_authentication() -> None:
     pay = Saved()
-    pay.deliver(pay.save_by_paying(pay.link("pl_1", pay.client_bill(1, 10_000)), [1], test="3184"))
-    later = pay.link("pl_2", pay.client_bill(2, 20_000))
+    later = pay.later_link(test="3184")
     first = pay.saved.pay(later, pay.method_id(later), [2], None, "a")
     again = pay.saved.pay(later, pay.method_id(later), [2], None, "a")
     assert again.needs_checkout is not None and again.needs_checkout == first.needs_checkout
@@ -341,8 +346,7 @@ def test_a_replay_after_the_failed_webhook_came_first_still_offers_stripes_page(
     """Stripe's `payment_intent.payment_failed` recorded the payment before the retry: the
     replay still knows why it failed."""
     pay = Saved()
-    pay.deliver(pay.save_by_paying(pay.link("pl_1", pay.client_bill(1, 10_000)), [1], test="3184"))
-    later = pay.link("pl_2", pay.client_bill(2, 20_000))
+    later = pay.later_link(test="3184")
     method_id = pay.method_id(later)
     pay.world.stripe.lose_answers = 1
     from billbridge.domain.errors import PaymentProviderError
@@ -360,8 +364,7 @@ def test_forgetting_a_method_a_plan_on_another_link_of_the_client_charges_is_ref
     from billbridge.domain.plans import Every
 
     pay = Saved()
-    first = pay.link("pl_1", pay.client_bill(1, 20_000))
-    pay.deliver(pay.save_by_paying(first, [1], 5_000))
+    first = pay.saved_on_link()
     plans = pay.world.payment_plans()
     today = pay.world.clock().date()
     plan = plans.client_create(first, [1], 5_000, Every.MONTH, today, Method.CARD, False)
@@ -384,8 +387,7 @@ def test_the_same_attempt_twice_at_the_same_moment_charges_once_and_both_answer_
     """A request and its retry run together (the retry starts while the first is about to
     hold the bill): one charge, both answers the same payment."""
     pay = Saved()
-    pay.deliver(pay.save_by_paying(pay.link("pl_1", pay.client_bill(1, 10_000)), [1]))
-    later = pay.link("pl_2", pay.client_bill(2, 20_000))
+    later = pay.later_link()
     method_id = pay.method_id(later)
     answers = []
 
@@ -470,8 +472,7 @@ def test_a_retry_after_the_kept_requests_expired_answers_from_the_ledger_and_cha
     """The attempt's kept requests live two days (TTL), Stripe's idempotency keys one: a
     retry after both finds the payment in the ledger: the same answer, no charge, no hold."""
     pay = Saved()
-    pay.deliver(pay.save_by_paying(pay.link("pl_1", pay.client_bill(1, 10_000)), [1]))
-    later = pay.link("pl_2", pay.client_bill(2, 20_000))
+    later = pay.later_link()
     method_id = pay.method_id(later)
     first = pay.saved.pay(later, method_id, [2], None, "key-1")
     pay.world.plans.attempts.clear()  # DynamoDB's TTL removed the kept requests
@@ -482,3 +483,31 @@ def test_a_retry_after_the_kept_requests_expired_answers_from_the_ledger_and_cha
     assert len(_intents(pay, "pl_2")) == 1
     assert pay.money(2).paid_gl_cents == _charged_by_stripe(pay, "pl_2") == 20_000
     assert pay.world.payments.holds(FIRM, [2], pay.world.clock()) == []
+
+
+def test_a_charge_stripe_refuses_outright_is_answered_failed_once_and_frees_the_bill() -> None:
+    """Stripe refuses the request itself (made nothing, e.g. HTTP 400): the client is told it
+    was declined and nothing was charged, the payment is recorded failed, its hold ends, and a
+    retry with the same key answers the same from the ledger without calling Stripe again."""
+    from billbridge.domain.errors import PaymentProviderError
+
+    pay = Saved()
+    later = pay.later_link()
+    method_id = pay.method_id(later)
+    calls = []
+
+    def refuse(charge: Any) -> Any:
+        calls.append(charge)
+        raise PaymentProviderError("Stripe refused the payment: This PaymentMethod was detached.")
+
+    pay.world.stripe.charge_off_session = refuse  # type: ignore[method-assign]
+    paid = pay.saved.pay(later, method_id, [2], None, "key-1")
+    assert [(p.amount_cents, p.status, p.failure_code) for p in paid.parts] == [
+        (20_000, "failed", "refused")
+    ]
+    assert "was declined: nothing was charged" in paid.message and "$200.00" in paid.message
+    assert pay.money(2).paid_gl_cents == 0
+    assert pay.world.payments.holds(FIRM, [2], pay.world.clock()) == []
+    again = pay.saved.pay(later, method_id, [2], None, "key-1")
+    assert again.parts == paid.parts
+    assert len(calls) == 1

@@ -15,7 +15,8 @@ from billbridge.domain.accounts import AuditAction
 from billbridge.domain.csv_export import write_csv
 from billbridge.domain.errors import SesThrottled
 from billbridge.domain.payments import ReconciliationAction
-from billbridge.services.payments import RECORDED_IN_CLIO, ReconciliationLine, currency_of
+from billbridge.services.payments import currency_of
+from billbridge.services.reconciliation import RECORDED_IN_CLIO, ReconciliationLine
 from routes.accounts import record
 from routes.context import firm_id_of, principal_of, user_of
 from schemas import (

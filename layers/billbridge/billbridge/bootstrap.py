@@ -51,7 +51,7 @@ from billbridge.services.envelopes import EnvelopeService
 from billbridge.services.invoices import InvoicesService
 from billbridge.services.onboarding import OnboardingService
 from billbridge.services.payment_accounts import PaymentAccountsService
-from billbridge.services.payments import PaymentLinks, PayPage, Reconciliation, StripeEvents
+from billbridge.services.payments import PaymentLinks, PayPage, StripeEvents
 from billbridge.services.plans import PaymentPlans
 from billbridge.services.ports import (
     AppSecrets,
@@ -82,6 +82,7 @@ from billbridge.services.ports import (
     UserDirectory,
 )
 from billbridge.services.receipts import Receipts
+from billbridge.services.reconciliation import Reconciliation
 from billbridge.services.reminders import RemindersService
 from billbridge.services.saved_methods import SavedMethods
 from billbridge.services.sending import DeliveryEvents, SendRequests, SendSteps

@@ -356,29 +356,34 @@ class DynamoPlanStore(DynamoRepository):
         item = self._get_item(firm_pk(firm_id), f"CUSTOMER#{client_id}")
         return str(from_item(item)["customer_id"]) if item else None
 
-    def save_customer(self, firm_id: str, client_id: int, customer_id: str) -> str:
+    def _put_new(self, item: dict[str, Any]) -> bool:
+        """Write the item unless its key is taken: False when it was (nothing is written)."""
         try:
             self._write(
                 "put_item",
                 TableName=self._table,
-                Item=to_item(
-                    {
-                        "pk": firm_pk(firm_id),
-                        "sk": f"CUSTOMER#{client_id}",
-                        "type": "stripe_customer",
-                        "client_id": client_id,
-                        "customer_id": customer_id,
-                    }
-                ),
+                Item=to_item(item),
                 ConditionExpression="attribute_not_exists(pk)",
             )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                 raise
-            kept = self.customer(firm_id, client_id)
-            assert kept is not None
-            return kept
-        return customer_id
+            return False
+        return True
+
+    def save_customer(self, firm_id: str, client_id: int, customer_id: str) -> str:
+        item = {
+            "pk": firm_pk(firm_id),
+            "sk": f"CUSTOMER#{client_id}",
+            "type": "stripe_customer",
+            "client_id": client_id,
+            "customer_id": customer_id,
+        }
+        if self._put_new(item):
+            return customer_id
+        kept = self.customer(firm_id, client_id)
+        assert kept is not None
+        return kept
 
     # -- saved methods (services/saved_methods.py) -------------------------------------------
 
@@ -402,18 +407,7 @@ class DynamoPlanStore(DynamoRepository):
         }
         if method.consent_text:
             item["consent_text"] = method.consent_text
-        try:
-            self._write(
-                "put_item",
-                TableName=self._table,
-                Item=to_item(item),
-                ConditionExpression="attribute_not_exists(pk)",
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                raise
-            return False
-        return True
+        return self._put_new(item)
 
     def forget_method(
         self, firm_id: str, client_id: int, method_id: str, at: datetime
@@ -472,20 +466,11 @@ class DynamoPlanStore(DynamoRepository):
             # Stripe keeps an idempotency key 24 hours: the attempt is not needed after.
             "expires_at_epoch": int((attempt.held_until + timedelta(days=2)).timestamp()),
         }
-        try:
-            self._write(
-                "put_item",
-                TableName=self._table,
-                Item=to_item(item),
-                ConditionExpression="attribute_not_exists(pk)",
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                raise
-            kept = self.saved_attempt(attempt.firm_id, attempt.attempt_id)
-            assert kept is not None
-            return kept
-        return attempt
+        if self._put_new(item):
+            return attempt
+        kept = self.saved_attempt(attempt.firm_id, attempt.attempt_id)
+        assert kept is not None
+        return kept
 
 
 def _saved_attempt(firm_id: str, data: dict[str, Any]) -> SavedAttempt:

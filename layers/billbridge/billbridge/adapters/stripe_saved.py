@@ -11,6 +11,7 @@ not an error of ours. Every POST carries our deterministic idempotency key.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from billbridge.domain.errors import PaymentProviderError
@@ -81,29 +82,22 @@ class SavedMethodsMixin:
         return CheckoutSession(id=str(session.id), url=str(session.url), amount_cents=0)
 
     def retrieve_setup_intent(self, setup_intent_id: str) -> SetupResult:
-        import stripe
-
-        try:
-            setup = self._client.v1.setup_intents.retrieve(
+        return self._method_of(
+            lambda: self._client.v1.setup_intents.retrieve(
                 setup_intent_id, params={"expand": ["payment_method"]}
             )
-            pm: Any = setup.payment_method
-            if isinstance(pm, str):
-                pm = self._client.v1.payment_methods.retrieve(pm)
-        except stripe.StripeError as exc:
-            raise _error("reading the saved payment method", exc) from exc
-        customer = setup.customer if isinstance(setup.customer, str) else None
-        return SetupResult(
-            status=str(setup.status),
-            customer_id=customer,
-            method=method_label(pm) if pm is not None else None,
         )
 
     def retrieve_intent_method(self, payment_intent_id: str) -> SetupResult:
+        return self._method_of(lambda: self._client.v1.payment_intents.retrieve(payment_intent_id))
+
+    def _method_of(self, retrieve: Callable[[], Any]) -> SetupResult:
+        """The status, Customer and PaymentMethod of the SetupIntent or PaymentIntent that
+        `retrieve` reads (its PaymentMethod read too when Stripe answered only its id)."""
         import stripe
 
         try:
-            intent = self._client.v1.payment_intents.retrieve(payment_intent_id)
+            intent = retrieve()
             pm: Any = intent.payment_method
             if isinstance(pm, str):
                 pm = self._client.v1.payment_methods.retrieve(pm)

@@ -9,12 +9,13 @@ or None when what Stripe says is old news (a duplicate, or an event overtaken by
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
 from billbridge.domain import disputes
-from billbridge.domain.bills import BillState
+from billbridge.domain.bills import BillState, StoredBill
 from billbridge.domain.disputes import DisputeStage, Funds
 from billbridge.domain.payments import (
     Account,
@@ -123,6 +124,14 @@ class BillGuard:
     money_version: int
     state: BillState
     outstanding_clio_cents: int
+
+
+def guards_of(bills: Iterable[StoredBill]) -> tuple[BillGuard, ...]:
+    """The guards of bills as just read: a write conditional on them fails if any moved."""
+    return tuple(
+        BillGuard(b.bill.id, b.money_version, b.bill.state, b.bill.outstanding_clio_cents)
+        for b in bills
+    )
 
 
 @dataclass(frozen=True)

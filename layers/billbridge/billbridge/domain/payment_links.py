@@ -16,6 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from billbridge.domain.errors import RuleViolation
+
 
 @dataclass(frozen=True)
 class PaymentLink:
@@ -23,6 +25,17 @@ class PaymentLink:
     firm_id: str
     bill_ids: tuple[int, ...]
     created_at: datetime
+
+
+def refuse_off_link(link: PaymentLink, bill_ids: Iterable[int]) -> None:
+    """Refuse bills the client chose that are not on their link (422 `bill_not_on_link`)."""
+    unknown = [i for i in bill_ids if i not in link.bill_ids]
+    if unknown:
+        raise RuleViolation(
+            f"Bill {unknown[0]} is not on this payment link.",
+            field="bill_ids",
+            code="bill_not_on_link",
+        )
 
 
 def new_link_id() -> str:

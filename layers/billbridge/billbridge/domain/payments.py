@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Any
 
 from billbridge.domain.bills import BillKind, BillState
 from billbridge.domain.errors import InvalidInput, RuleViolation
@@ -382,6 +383,41 @@ class Transaction:
         if self.kind is not TxnKind.PAYMENT or self.status is not TxnStatus.SUCCEEDED:
             return 0
         return max(0, self.amount_cents - self.claimed_cents)
+
+
+def payment_of_metadata(
+    txn_id: str,
+    metadata: Mapping[str, Any],
+    status: TxnStatus,
+    currency: str,
+    now: datetime,
+    *,
+    checkout_session_id: str | None = None,
+    payment_intent_id: str | None = None,
+    surcharge_cents: int = 0,
+    failure_reason: str | None = None,
+) -> Transaction:
+    """The payment a Stripe object of ours reports, from the metadata we gave it (`firm_id`,
+    `link_id`, `account`, `method`, `allocations`): its amount is what it allocates."""
+    allocations = decode_allocations(str(metadata["allocations"]))
+    return Transaction(
+        id=txn_id,
+        firm_id=str(metadata["firm_id"]),
+        link_id=str(metadata["link_id"]),
+        kind=TxnKind.PAYMENT,
+        method=Method(metadata.get("method") or "card"),
+        account=Account(metadata["account"]),
+        status=status,
+        amount_cents=sum(a.amount_cents for a in allocations),
+        currency=currency,
+        allocations=allocations,
+        created_at=now,
+        updated_at=now,
+        checkout_session_id=checkout_session_id,
+        payment_intent_id=payment_intent_id,
+        surcharge_cents=surcharge_cents,
+        failure_reason=failure_reason,
+    )
 
 
 def payment_id_for_session(session_id: str) -> str:

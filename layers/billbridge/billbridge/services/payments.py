@@ -1,14 +1,15 @@
 """Payment use cases: the client's pay page and checkout (P2, P3), recording Stripe events
-(P4, P5, X4), a payment link's transactions and refunds (P6, P7), and reconciliation (X2)."""
+(P4, P5, X4), and a payment link's transactions and refunds (P6, P7). Reconciliation (X2) is
+in services/reconciliation.py."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
 from billbridge.domain import disputes
@@ -17,27 +18,24 @@ from billbridge.domain.envelopes import money as money_text
 from billbridge.domain.errors import DomainError, NotFound, PaymentProviderError, RuleViolation
 from billbridge.domain.fees import application_fee_cents
 from billbridge.domain.ledger import (
-    BillGuard,
     CheckoutHolds,
     DisputeReport,
     PaymentChange,
     checkout_expired_change,
     dispute_change,
+    guards_of,
     payment_change,
     refund_change,
     refund_request_change,
 )
-from billbridge.domain.money import format_money
-from billbridge.domain.oauth_state import ConnectingUser
-from billbridge.domain.payment_accounts import needs_ready
-from billbridge.domain.payment_links import PaymentLink, token_hash
+from billbridge.domain.payment_accounts import ConnectedAccount, needs_ready
+from billbridge.domain.payment_links import PaymentLink, refuse_off_link, token_hash
 from billbridge.domain.payments import (
     Account,
     Allocation,
     Hold,
     Method,
     PayableBill,
-    ReconciliationAction,
     Transaction,
     TxnKind,
     TxnStatus,
@@ -46,20 +44,14 @@ from billbridge.domain.payments import (
     held_cents,
     not_payable_reason,
     payment_id_for_session,
+    payment_of_metadata,
     plan_refund,
-    reconciliation_actions,
     split_by_account,
 )
 from billbridge.domain.receipts import ReceiptFacts, facts_of
-from billbridge.domain.reconciliation import (
-    LineTransaction,
-    RecordedNote,
-    RecordedStatus,
-    line_transactions,
-    note_for,
-)
 from billbridge.domain.settings import FirmSettings
 from billbridge.domain.surcharge import card_surcharge, refund_share, surcharge_items
+from billbridge.domain.sync import utcnow
 from billbridge.services.bill_pdfs import BillPdfs
 from billbridge.services.payment_accounts import PaymentAccountsService
 from billbridge.services.ports import (
@@ -88,10 +80,6 @@ CHECKOUT_SESSION_LIFETIME = timedelta(hours=1)
 HOLD_GRACE = timedelta(minutes=10)
 
 Clock = Callable[[], datetime]
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -220,7 +208,7 @@ class PayPage:
         gateway: Callable[[], PaymentGateway],
         pay_base_url: str,
         settings: SettingsRepository,
-        clock: Clock = _utcnow,
+        clock: Clock = utcnow,
         pdfs: BillPdfs | None = None,
         clio_for_firm: Callable[[str], ClioGateway] | None = None,
         customer_for: Callable[[str, Client], str] | None = None,
@@ -239,11 +227,7 @@ class PayPage:
         self._pay_base_url = pay_base_url.rstrip("/")
 
     def _link(self, token: str) -> PaymentLink:
-        found = self._links.by_token_hash(token_hash(token)) if token else None
-        link = self._links.get(*found) if found else None
-        if link is None:
-            raise NotFound("This payment link does not exist or has expired.")
-        return link
+        return link_of_token(self._links, token)
 
     def view(self, token: str) -> LinkView:
         link = self._link(token)
@@ -331,13 +315,7 @@ class PayPage:
         a checkout counts every other live hold. This link's own earlier sessions on the same
         bills (another tab, the back button) are closed first."""
         link = self._link(token)
-        unknown = [i for i in bill_ids if i not in link.bill_ids]
-        if unknown:
-            raise RuleViolation(
-                f"Bill {unknown[0]} is not on this payment link.",
-                field="bill_ids",
-                code="bill_not_on_link",
-            )
+        refuse_off_link(link, bill_ids)
         chosen_ids = list(dict.fromkeys(bill_ids))
         customer = self._saving_customer(link, save_method, method, mandate_accepted)
         accounts = self._store.connected_accounts(link.firm_id)
@@ -349,24 +327,10 @@ class PayPage:
         try:
             for _ in range(MAX_REPLANS):
                 now = self._clock()
-                stored = self._bills.get_many(link.firm_id, chosen_ids)
-                chosen = [stored[i] for i in chosen_ids if i in stored]
-                for bill in chosen:
-                    if not bill.money.payable_state:
-                        raise RuleViolation(
-                            f"Bill {bill.bill.number} can no longer be paid online: "
-                            f"{not_payable_reason(bill.bill.state)}.",
-                            field="bill_ids",
-                            code="bill_not_payable",
-                        )
-                holds = self._store.holds(link.firm_id, chosen_ids, now)
-                closed = self._close_own(gateway, link, holds)
-                counted = [h for h in holds if h not in closed]
-                payable = [payable_now(b, counted) for b in chosen]
-                _refuse_if_held(chosen, payable, counted)
-                parts = split_by_account(allocate(payable, amount_cents), currency_of(chosen))
-                # Only into accounts Stripe lets take charges (domain/payment_accounts.py).
-                needs_ready(accounts, set(parts))
+                allotted = allot(
+                    self._bills, self._store, gateway, link, chosen_ids, amount_cents, accounts, now
+                )
+                chosen, closed, parts = allotted.chosen, allotted.closed, allotted.parts
                 closed_ids = sorted({h.session_id for h in closed})
                 fingerprint = f"{attempt}|{session_expires.isoformat()}|{closed_ids}"
                 if customer is not None:  # other parameters: never the same Stripe key
@@ -396,12 +360,7 @@ class PayPage:
                 holds_expire = session_expires + HOLD_GRACE
                 change = CheckoutHolds(
                     firm_id=link.firm_id,
-                    guards=tuple(
-                        BillGuard(
-                            b.bill.id, b.money_version, b.bill.state, b.bill.outstanding_clio_cents
-                        )
-                        for b in chosen
-                    ),
+                    guards=guards_of(chosen),
                     holds=tuple(
                         Hold(a.bill_id, link.id, session.id, a.amount_cents, holds_expire)
                         for account, session in sessions
@@ -420,17 +379,6 @@ class PayPage:
         except (DomainError, RuntimeError):
             self._close(gateway, opened)  # none of them was given to the client
             raise
-
-    def _close_own(
-        self, gateway: PaymentGateway, link: PaymentLink, holds: list[Hold]
-    ) -> list[Hold]:
-        """Close this link's earlier sessions on these bills; the holds of those closed. A
-        session that was completed keeps its hold (its payment is on its way)."""
-        closed: list[Hold] = []
-        for session_id in dict.fromkeys(h.session_id for h in holds if h.link_id == link.id):
-            if gateway.expire_checkout_session(session_id):
-                closed.extend(h for h in holds if h.session_id == session_id)
-        return closed
 
     @staticmethod
     def _close(gateway: PaymentGateway, session_ids: list[str]) -> None:
@@ -514,6 +462,64 @@ class PayPage:
         return self._customer_for(link.firm_id, client), client.id
 
 
+@dataclass(frozen=True)
+class Allotment:
+    """A payment of chosen bills as planned from one read of them and their holds."""
+
+    stored: dict[int, StoredBill]
+    chosen: list[StoredBill]  # the chosen bills the store holds, in the chosen order
+    closed: list[Hold]  # the holds of this link's earlier checkouts, closed
+    parts: dict[Account, tuple[Allocation, ...]]  # what is paid, split by account
+
+
+def allot(
+    bills: BillRepository,
+    store: PaymentStore,
+    gateway: PaymentGateway,
+    link: PaymentLink,
+    chosen_ids: list[int],
+    amount_cents: int | None,
+    accounts: Mapping[Account, ConnectedAccount],
+    now: datetime,
+    own: Collection[str] = (),
+) -> Allotment:
+    """Read the chosen bills and every live hold on them, close this link's own earlier
+    checkouts on them (another tab, the back button), and allocate what the client pays (all
+    of it when `amount_cents` is None) across what the bills may still pay beside the other
+    holds, split by account. Refused when a bill can no longer be paid, when other payments
+    hold all of it, or when an account cannot take charges yet. Holds whose session is in
+    `own` are the caller's own (written again by it) and count for nothing."""
+    stored = bills.get_many(link.firm_id, chosen_ids)
+    chosen = [stored[i] for i in chosen_ids if i in stored]
+    for bill in chosen:
+        if not bill.money.payable_state:
+            raise RuleViolation(
+                f"Bill {bill.bill.number} can no longer be paid online: "
+                f"{not_payable_reason(bill.bill.state)}.",
+                field="bill_ids",
+                code="bill_not_payable",
+            )
+    holds = store.holds(link.firm_id, chosen_ids, now)
+    closed = _close_own(gateway, link, holds)
+    counted = [h for h in holds if h not in closed and h.session_id not in own]
+    payable = [payable_now(b, counted) for b in chosen]
+    _refuse_if_held(chosen, payable, counted)
+    parts = split_by_account(allocate(payable, amount_cents), currency_of(chosen))
+    # Only into accounts Stripe lets take charges (domain/payment_accounts.py).
+    needs_ready(accounts, set(parts))
+    return Allotment(stored, chosen, closed, parts)
+
+
+def _close_own(gateway: PaymentGateway, link: PaymentLink, holds: list[Hold]) -> list[Hold]:
+    """Close this link's earlier sessions on these bills; the holds of those closed. A
+    session that was completed keeps its hold (its payment is on its way)."""
+    closed: list[Hold] = []
+    for session_id in dict.fromkeys(h.session_id for h in holds if h.link_id == link.id):
+        if gateway.expire_checkout_session(session_id):
+            closed.extend(h for h in holds if h.session_id == session_id)
+    return closed
+
+
 def _opened(gateway: PaymentGateway, request: CheckoutRequest) -> CheckoutSession:
     """The session made for `request`, saying the surcharge it includes."""
     made = gateway.create_checkout_session(request)
@@ -560,6 +566,15 @@ def pdf_file_name(number: str, bill_id: int) -> str:
     """A bill's PDF named by its number ("INV-00037"), in characters every file system takes."""
     safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in number).strip("-.")
     return safe[:80] or str(bill_id)
+
+
+def link_of_token(links: PaymentLinkRepository, token: str) -> PaymentLink:
+    """The link of the emailed token (the token is its only credential), else 404."""
+    found = links.by_token_hash(token_hash(token)) if token else None
+    link = links.get(*found) if found else None
+    if link is None:
+        raise NotFound("This payment link does not exist or has expired.")
+    return link
 
 
 def link_bills(bills: BillRepository, link: PaymentLink) -> list[StoredBill]:
@@ -656,7 +671,7 @@ class StripeEvents:
     def __init__(
         self,
         store: PaymentStore,
-        clock: Clock = _utcnow,
+        clock: Clock = utcnow,
         accounts: PaymentAccountsService | None = None,
         plans: PlanEvents | None = None,
         saved: SavedEvents | None = None,
@@ -734,21 +749,12 @@ class StripeEvents:
         else:
             return None
         firm_id, link_id = str(metadata["firm_id"]), str(metadata["link_id"])
-        allocations = decode_allocations(str(metadata["allocations"]))
-        now = self._clock()
-        proposed = Transaction(
-            id=payment_id_for_session(str(session["id"])),
-            firm_id=firm_id,
-            link_id=link_id,
-            kind=TxnKind.PAYMENT,
-            method=Method(metadata.get("method") or "card"),
-            account=Account(metadata["account"]),
-            status=target,
-            amount_cents=sum(a.amount_cents for a in allocations),
-            currency=str(session.get("currency") or "usd").upper(),
-            allocations=allocations,
-            created_at=now,
-            updated_at=now,
+        proposed = payment_of_metadata(
+            payment_id_for_session(str(session["id"])),
+            metadata,
+            target,
+            str(session.get("currency") or "usd").upper(),
+            self._clock(),
             checkout_session_id=str(session["id"]),
             payment_intent_id=session.get("payment_intent"),
             surcharge_cents=int(metadata.get("surcharge_cents") or 0),
@@ -855,7 +861,7 @@ class PaymentLinks:
         store: PaymentStore,
         gateway: Callable[[], PaymentGateway],
         link_url: Callable[[PaymentLink], str],
-        clock: Clock = _utcnow,
+        clock: Clock = utcnow,
     ) -> None:
         self._links = links
         self._bills = bills
@@ -1006,137 +1012,3 @@ class PaymentLinks:
                 continue
             return change.txns[0].txn
         raise RuntimeError("the refund kept changing")
-
-
-# --- reconciliation ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ReconciliationLine:
-    bill: StoredBill
-    action: ReconciliationAction
-    amount_cents: int  # positive: the amount to record in Clio, or to refund / apply
-    # The payments (or refunds) behind the amount: what the clerk types into Clio.
-    transactions: tuple[LineTransaction, ...] = ()
-    recorded: RecordedNote | None = None  # a clerk said it is recorded in Clio
-    recorded_status: RecordedStatus | None = None
-
-    @property
-    def note(self) -> str:
-        """What staff should do, in a sentence."""
-        bill = self.bill.bill
-        amount = format_money(self.amount_cents, bill.currency)
-        if self.action is ReconciliationAction.RECORD_PAYMENT:
-            return f"Record a payment of {amount} on bill {bill.number} in Clio."
-        if self.action is ReconciliationAction.RECORD_REFUND:
-            return f"Record a refund of {amount} on bill {bill.number} in Clio."
-        if self.action is ReconciliationAction.REFUND_OVERPAYMENT:
-            return (
-                f"Refund {amount} to the client: bill {bill.number} was paid more than it "
-                "owed across its payment links."
-            )
-        state = bill.state.value
-        return (
-            f"Refund {amount} to the client, or apply it to another bill: bill {bill.number} "
-            f"is {state} in Clio and cannot take the payment."
-        )
-
-
-# The actions a clerk records in Clio (the others are refunds to make, not Clio entries).
-RECORDED_IN_CLIO = (ReconciliationAction.RECORD_PAYMENT, ReconciliationAction.RECORD_REFUND)
-
-
-class Reconciliation:
-    """X2: what staff should do about our money that Clio does not show: payments and refunds
-    to record (Clio's API cannot record a payment), overpayments to refund, money on void or
-    deleted bills to refund or apply. Each line names the payments or refunds behind it (date,
-    method, account, reference). A line disappears once Clio or a refund settles it; until then
-    a clerk may note it as recorded in Clio, which it says until a sync shows Clio caught up."""
-
-    def __init__(
-        self,
-        store: PaymentStore,
-        bills: BillRepository,
-        last_synced: Callable[[str], datetime | None] = lambda firm_id: None,
-        clock: Clock = _utcnow,
-    ) -> None:
-        self._store = store
-        self._bills = bills
-        self._last_synced = last_synced
-        self._clock = clock
-
-    def report(self, firm_id: str) -> list[ReconciliationLine]:
-        ids = self._store.reconciliation_bill_ids(firm_id)
-        stored = self._bills.get_many(firm_id, ids)
-        actions = {
-            bill_id: reconciliation_actions(stored[bill_id].money) for bill_id in sorted(stored)
-        }
-        if not any(actions.values()):
-            return []
-        txns = self._store.all_transactions(firm_id)
-        notes = self._store.recorded_notes(firm_id)
-        synced = self._last_synced(firm_id) if notes else None
-        lines = []
-        for bill_id, found in actions.items():
-            for action, cents in found:
-                note = (
-                    note_for(notes, bill_id, action, cents) if action in RECORDED_IN_CLIO else None
-                )
-                lines.append(
-                    ReconciliationLine(
-                        stored[bill_id],
-                        action,
-                        cents,
-                        transactions=line_transactions(bill_id, action, cents, txns),
-                        recorded=note,
-                        recorded_status=note.status(synced) if note else None,
-                    )
-                )
-        return lines
-
-    def mark_recorded(
-        self,
-        firm_id: str,
-        bill_id: int,
-        action: ReconciliationAction,
-        amount_cents: int,
-        user: ConnectingUser,
-    ) -> ReconciliationLine:
-        """A clerk recorded this line in Clio: noted (who, when) on the line as it is now."""
-        if action not in RECORDED_IN_CLIO:
-            raise RuleViolation(
-                "Only payments and refunds to record in Clio can be marked as recorded.",
-                field="action",
-                code="not_a_clio_entry",
-            )
-        for line in self.report(firm_id):
-            if line.bill.bill.id != bill_id or line.action is not action:
-                continue
-            if line.amount_cents != amount_cents:
-                currency = line.bill.bill.currency
-                raise RuleViolation(
-                    f"This line changed: {line.bill.bill.number} now has "
-                    f"{format_money(line.amount_cents, currency)} to record, not "
-                    f"{format_money(amount_cents, currency)}. Reload the report.",
-                    field="amount_cents",
-                    code="line_changed",
-                )
-            note = RecordedNote(
-                bill_id=bill_id,
-                action=action,
-                amount_cents=amount_cents,
-                user_id=user.user_id,
-                email=user.email,
-                at=self._clock(),
-            )
-            self._store.save_recorded_note(firm_id, note)
-            return replace(
-                line,
-                recorded=note,
-                recorded_status=note.status(self._last_synced(firm_id)),
-            )
-        raise NotFound(
-            "This bill has nothing to record in Clio now: Clio may have caught up already.",
-            field="bill_id",
-            code="no_such_line",
-        )

@@ -9,7 +9,7 @@ import logging
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from billbridge.domain.bills import StoredBill
@@ -17,9 +17,9 @@ from billbridge.domain.envelopes import money
 from billbridge.domain.errors import NotFound, PaymentProviderError, RuleViolation
 from billbridge.domain.fees import application_fee_cents
 from billbridge.domain.ledger import (
-    BillGuard,
     CheckoutHolds,
     PaymentChange,
+    guards_of,
     payment_change,
     session_holds,
 )
@@ -28,6 +28,7 @@ from billbridge.domain.payment_links import (
     link_token,
     link_url,
     new_link_id,
+    refuse_off_link,
     token_hash,
 )
 from billbridge.domain.payments import (
@@ -35,12 +36,10 @@ from billbridge.domain.payments import (
     Hold,
     Method,
     PayableBill,
-    Transaction,
-    TxnKind,
     TxnStatus,
-    decode_allocations,
     encode_allocations,
     not_payable_reason,
+    payment_of_metadata,
 )
 from billbridge.domain.plans import (
     OPEN_PLAN,
@@ -64,7 +63,8 @@ from billbridge.domain.plans import (
 )
 from billbridge.domain.surcharge import SurchargeSettings
 from billbridge.domain.surcharge import applies as surcharge_applies
-from billbridge.services.payments import MAX_REPLANS, payable_now
+from billbridge.domain.sync import utcnow
+from billbridge.services.payments import MAX_REPLANS, link_of_token, payable_now
 from billbridge.services.ports import (
     BillRepository,
     DuplicateEvent,
@@ -106,10 +106,6 @@ FAILURE_WORDS = {
 }
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 @dataclass(frozen=True)
 class PlanView:
     plan: Plan
@@ -142,7 +138,7 @@ class PaymentPlans:
         pay_link_key: Callable[[], bytes],
         pay_base_url: str,
         firm_notice_address: str | None = None,
-        clock: Clock = _utcnow,
+        clock: Clock = utcnow,
     ) -> None:
         self._plans = plans
         self._bills = bills
@@ -277,11 +273,7 @@ class PaymentPlans:
     # -- the client's side (the pay page) -------------------------------------------------------
 
     def link_of(self, token: str) -> PaymentLink:
-        found = self._links.by_token_hash(token_hash(token)) if token else None
-        link = self._links.get(*found) if found else None
-        if link is None:
-            raise NotFound("This payment link does not exist or has expired.")
-        return link
+        return link_of_token(self._links, token)
 
     def client_view(self, token: str) -> tuple[PaymentLink, PlanSettings, list[Plan]]:
         """What the pay page shows: the firm's limits and this link's plans."""
@@ -302,13 +294,7 @@ class PaymentPlans:
         """The client chooses a plan within the firm's limits and goes to save its method.
         An earlier plan of theirs on this link still waiting for its method is replaced."""
         link = self.link_of(token)
-        unknown = [i for i in bill_ids if i not in link.bill_ids]
-        if unknown:
-            raise RuleViolation(
-                f"Bill {unknown[0]} is not on this payment link.",
-                field="bill_ids",
-                code="bill_not_on_link",
-            )
+        refuse_off_link(link, bill_ids)
         if method is Method.ACH and not mandate_accepted:
             raise RuleViolation(
                 "To pay the plan from a bank account, accept the debit authorization.",
@@ -592,12 +578,7 @@ class PaymentPlans:
             expires = now + INSTALLMENT_HOLD
             change = CheckoutHolds(
                 firm_id=plan.firm_id,
-                guards=tuple(
-                    BillGuard(
-                        b.bill.id, b.money_version, b.bill.state, b.bill.outstanding_clio_cents
-                    )
-                    for b in (stored[i] for i in bill_ids)
-                ),
+                guards=guards_of(stored[i] for i in bill_ids),
                 holds=tuple(
                     Hold(a.bill_id, plan_hold_link(plan), txn_id, a.amount_cents, expires)
                     for txn_id, a in wanted
@@ -896,20 +877,12 @@ def record_intent_payment(
     `link_id`, `txn_id`, `account`, `method`, `allocations`, `currency`), and its holds end.
     Only forward, once per event: applied | duplicate | stale."""
     firm_id, link_id = metadata["firm_id"], metadata["link_id"]
-    allocations = decode_allocations(metadata["allocations"])
-    proposed = Transaction(
-        id=metadata["txn_id"],
-        firm_id=firm_id,
-        link_id=link_id,
-        kind=TxnKind.PAYMENT,
-        method=Method(metadata.get("method") or "card"),
-        account=Account(metadata["account"]),
-        status=target,
-        amount_cents=sum(a.amount_cents for a in allocations),
-        currency=metadata.get("currency") or "USD",
-        allocations=allocations,
-        created_at=now,
-        updated_at=now,
+    proposed = payment_of_metadata(
+        metadata["txn_id"],
+        metadata,
+        target,
+        metadata.get("currency") or "USD",
+        now,
         payment_intent_id=payment_intent_id,
         failure_reason=failure_code if target is TxnStatus.FAILED else None,
     )
@@ -918,7 +891,9 @@ def record_intent_payment(
         change: PaymentChange | None = payment_change(existing, proposed, target, now, event_id)
         if change is not None:
             # The part's money is now pending, paid or failed: its hold has done its job.
-            change = replace(change, released_holds=session_holds(proposed.id, allocations))
+            change = replace(
+                change, released_holds=session_holds(proposed.id, proposed.allocations)
+            )
         try:
             if change is None:
                 if event_id is not None and not store.record_event(firm_id, event_id, now):

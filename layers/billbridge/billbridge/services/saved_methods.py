@@ -11,38 +11,36 @@ import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from billbridge.domain.bills import Client
 from billbridge.domain.envelopes import money
 from billbridge.domain.errors import NotFound, PaymentProviderError, RuleViolation
 from billbridge.domain.fees import application_fee_cents
-from billbridge.domain.ledger import BillGuard, CheckoutHolds
-from billbridge.domain.payment_accounts import needs_ready
-from billbridge.domain.payment_links import PaymentLink, token_hash
+from billbridge.domain.ledger import CheckoutHolds, guards_of
+from billbridge.domain.payment_links import PaymentLink, refuse_off_link
 from billbridge.domain.payments import (
     Account,
     Hold,
     TxnStatus,
-    allocate,
     decode_allocations,
     encode_allocations,
-    not_payable_reason,
-    split_by_account,
 )
 from billbridge.domain.plans import OPEN_PLAN
 from billbridge.domain.saved_methods import StoredMethod, save_consent_text, saved_method_id
+from billbridge.domain.sync import utcnow
 from billbridge.services.payments import (
     MAX_REPLANS,
-    _refuse_if_held,
+    allot,
     currency_of,
     link_bills,
-    payable_now,
+    link_of_token,
 )
 from billbridge.services.plans import PART_EVENT_TARGETS, record_intent_payment
 from billbridge.services.ports import (
     BillRepository,
+    ChargeResult,
     OffSessionCharge,
     PaymentGateway,
     PaymentLinkRepository,
@@ -60,10 +58,6 @@ log = logging.getLogger(__name__)
 # for that answer, so a request that died leaves the bill blocked on other links briefly only.
 SAVED_HOLD = timedelta(minutes=15)
 Clock = Callable[[], datetime]
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def saved_hold_link(link: PaymentLink) -> str:
@@ -160,7 +154,7 @@ class SavedMethods:
         gateway: Callable[[], PaymentGateway],
         saved: Callable[[], SavedMethodGateway],
         settings: SettingsRepository,
-        clock: Clock = _utcnow,
+        clock: Clock = utcnow,
     ) -> None:
         self._plans = plans
         self._links = links
@@ -174,11 +168,7 @@ class SavedMethods:
     # -- whose methods --------------------------------------------------------------------------
 
     def _link(self, token: str) -> PaymentLink:
-        found = self._links.by_token_hash(token_hash(token)) if token else None
-        link = self._links.get(*found) if found else None
-        if link is None:
-            raise NotFound("This payment link does not exist or has expired.")
-        return link
+        return link_of_token(self._links, token)
 
     def client_of(self, link: PaymentLink) -> Client | None:
         """The link's client (its bills share one; None if they do not, then nothing is
@@ -284,13 +274,7 @@ class SavedMethods:
         charge) whatever the bills have become since."""
         link = self._link(token)
         stored_method = self._method(link, method_id)
-        unknown = [i for i in bill_ids if i not in link.bill_ids]
-        if unknown:
-            raise RuleViolation(
-                f"Bill {unknown[0]} is not on this payment link.",
-                field="bill_ids",
-                code="bill_not_on_link",
-            )
+        refuse_off_link(link, bill_ids)
         attempt_id = saved_attempt_id(link, attempt)
         kept = self._plans.saved_attempt(link.firm_id, attempt_id)
         if kept is None:
@@ -332,30 +316,22 @@ class SavedMethods:
         gateway = self._gateway()
         for _ in range(MAX_REPLANS):
             now = self._clock()
-            stored = self._bills.get_many(link.firm_id, chosen_ids)
-            chosen = [stored[i] for i in chosen_ids if i in stored]
-            for bill in chosen:
-                if not bill.money.payable_state:
-                    raise RuleViolation(
-                        f"Bill {bill.bill.number} can no longer be paid online: "
-                        f"{not_payable_reason(bill.bill.state)}.",
-                        field="bill_ids",
-                        code="bill_not_payable",
-                    )
-            holds = self._store.holds(link.firm_id, chosen_ids, now)
             # This link's own open checkout (another tab) is closed, as a new checkout does.
-            closed: list[Hold] = []
-            for session_id in dict.fromkeys(h.session_id for h in holds if h.link_id == link.id):
-                if gateway.expire_checkout_session(session_id):
-                    closed.extend(h for h in holds if h.session_id == session_id)
             # This attempt's own holds (its request died before it kept its requests) are
             # not another payment's: they are written again below.
             own = {saved_txn_id(link, attempt, a) for a in Account}
-            counted = [h for h in holds if h not in closed and h.session_id not in own]
-            payable = [payable_now(b, counted) for b in chosen]
-            _refuse_if_held(chosen, payable, counted)
-            parts = split_by_account(allocate(payable, amount_cents), currency_of(chosen))
-            needs_ready(connected, set(parts))
+            allotted = allot(
+                self._bills,
+                self._store,
+                gateway,
+                link,
+                chosen_ids,
+                amount_cents,
+                connected,
+                now,
+                own=own,
+            )
+            stored, chosen, parts = allotted.stored, allotted.chosen, allotted.parts
             if accounts is None:
                 raise RuleViolation(
                     "Online payments are not set up for this firm yet.",
@@ -364,12 +340,7 @@ class SavedMethods:
             held_until = now + SAVED_HOLD
             change = CheckoutHolds(
                 firm_id=link.firm_id,
-                guards=tuple(
-                    BillGuard(
-                        b.bill.id, b.money_version, b.bill.state, b.bill.outstanding_clio_cents
-                    )
-                    for b in chosen
-                ),
+                guards=guards_of(chosen),
                 holds=tuple(
                     Hold(
                         a.bill_id,
@@ -381,7 +352,7 @@ class SavedMethods:
                     for account, allocations in parts.items()
                     for a in allocations
                 ),
-                released=tuple(closed),
+                released=tuple(allotted.closed),
             )
             try:
                 self._store.hold_checkout(change, now)
@@ -466,28 +437,10 @@ class SavedMethods:
             try:
                 result = self._saved().charge_off_session(charge)
             except PaymentProviderError as exc:
-                if exc.definitive:  # Stripe made nothing: the hold ends with a failure
-                    record_intent_payment(
-                        self._store,
-                        self._clock(),
-                        metadata,
-                        TxnStatus.FAILED,
-                        None,
-                        None,
-                        failure_code="refused",
-                    )
-                    answered.append(
-                        SavedPart(
-                            account,
-                            metadata["txn_id"],
-                            charge.amount_cents,
-                            bill_ids,
-                            "failed",
-                            "refused",
-                        )
-                    )
-                    continue
-                raise  # Stripe may have charged: its webhook records it; the hold keeps it
+                if not exc.definitive:
+                    raise  # Stripe may have charged: its webhook records it; the hold keeps it
+                # Stripe made nothing: the hold ends with a failure.
+                result = ChargeResult("failed", None, "refused")
             target = {
                 "succeeded": TxnStatus.SUCCEEDED,
                 "processing": TxnStatus.PENDING,
