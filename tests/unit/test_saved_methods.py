@@ -449,7 +449,7 @@ def test_stripes_errors_about_a_saved_method_never_name_stripes_ids() -> None:
     idempotency error is not read as "nothing was charged"."""
     import stripe
 
-    from billbridge.adapters.stripe_saved import _error
+    from billbridge.adapters.stripe_saved import stripe_error as _error
 
     refused = _error(
         "forgetting the payment method",

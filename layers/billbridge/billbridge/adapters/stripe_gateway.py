@@ -13,7 +13,7 @@ import json
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from billbridge.adapters.stripe_saved import SavedMethodsMixin
+from billbridge.adapters.stripe_saved import SavedMethodsMixin, stripe_error
 from billbridge.domain.errors import PaymentProviderError, Unauthenticated
 from billbridge.domain.payment_accounts import StripeAccountState, parse_stripe_account
 from billbridge.domain.payments import Account, Method, encode_allocations
@@ -255,14 +255,11 @@ def _metadata(raw: Any) -> dict[str, str]:
 
 
 def _provider_error(what: str, exc: stripe.StripeError) -> PaymentProviderError:
-    import stripe
-
-    message = str(getattr(exc, "user_message", None) or exc)
-    if isinstance(exc, stripe.APIConnectionError) or (exc.http_status or 500) >= 500:
-        return PaymentProviderError(
-            f"Stripe did not answer about {what}: {message}", definitive=False
-        )
-    return PaymentProviderError(f"Stripe refused {what}: {message}")
+    """One reading of Stripe's errors for every call (checkouts, refunds, accounts, saved
+    methods): Stripe's ids left out of a message a client or clerk may read, and an error that
+    says nothing about whether Stripe acted (no answer, a 5xx, an idempotency error) never read
+    as "nothing was made"."""
+    return stripe_error(what, exc)
 
 
 def verify_event(

@@ -56,7 +56,7 @@ class SavedMethodsMixin:
                 options={"idempotency_key": key},
             )
         except stripe.StripeError as exc:
-            raise _error("saving the client for later payments", exc) from exc
+            raise stripe_error("saving the client for later payments", exc) from exc
         return str(customer.id)
 
     def create_setup_session(self, request: SetupRequest) -> CheckoutSession:
@@ -78,7 +78,7 @@ class SavedMethodsMixin:
                 options={"idempotency_key": request.idempotency_key},
             )
         except stripe.StripeError as exc:
-            raise _error("saving the payment method", exc) from exc
+            raise stripe_error("saving the payment method", exc) from exc
         return CheckoutSession(id=str(session.id), url=str(session.url), amount_cents=0)
 
     def retrieve_setup_intent(self, setup_intent_id: str) -> SetupResult:
@@ -102,7 +102,7 @@ class SavedMethodsMixin:
             if isinstance(pm, str):
                 pm = self._client.v1.payment_methods.retrieve(pm)
         except stripe.StripeError as exc:
-            raise _error("reading the saved payment method", exc) from exc
+            raise stripe_error("reading the saved payment method", exc) from exc
         customer = intent.customer if isinstance(intent.customer, str) else None
         return SetupResult(
             status=str(intent.status),
@@ -119,9 +119,9 @@ class SavedMethodsMixin:
             # Detached before (by an earlier try, or in Stripe's dashboard): nothing to undo.
             if "not attached" in str(exc).lower() or exc.code == "resource_missing":
                 return
-            raise _error("forgetting the payment method", exc) from exc
+            raise stripe_error("forgetting the payment method", exc) from exc
         except stripe.StripeError as exc:
-            raise _error("forgetting the payment method", exc) from exc
+            raise stripe_error("forgetting the payment method", exc) from exc
 
     def charge_off_session(self, charge: OffSessionCharge) -> ChargeResult:
         import stripe
@@ -158,7 +158,7 @@ class SavedMethodsMixin:
                 failure_message=str(exc.user_message or exc),
             )
         except stripe.StripeError as exc:
-            raise _error("the payment", exc) from exc
+            raise stripe_error("the payment", exc) from exc
         if intent.status == "succeeded":
             return ChargeResult("succeeded", str(intent.id))
         if intent.status == "processing":
@@ -170,10 +170,12 @@ class SavedMethodsMixin:
 
 # Stripe's object ids in its messages ("No such PaymentMethod: 'pm_1N…'"): never shown to a
 # client (the pay page's answers name our ids only).
-STRIPE_ID = re.compile(r"\b(?:pm|cus|pi|seti|src|card|ba|acct|ch|py|cs|req|mandate)_[A-Za-z0-9_]+")
+STRIPE_ID = re.compile(
+    r"\b(?:pm|cus|pi|seti|src|card|ba|acct|ch|py|cs|req|mandate|re|txn|tr|evt)_[A-Za-z0-9_]+"
+)
 
 
-def _error(what: str, exc: stripe.StripeError) -> PaymentProviderError:
+def stripe_error(what: str, exc: stripe.StripeError) -> PaymentProviderError:
     import stripe
 
     message = STRIPE_ID.sub("(a Stripe object)", str(getattr(exc, "user_message", None) or exc))
