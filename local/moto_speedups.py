@@ -11,6 +11,11 @@ local stack runs). Semantics are DynamoDB's; moto's own are kept where they alre
   dicts and lists of its own (moto's `DynamoResult` copies every item it answers), so the
   response is serialised outside it: moto's model-driven serializer took as long as the calls
   themselves, and every other DynamoDB call of every function waited for it.
+- **Items serialised directly.** That serializer walks botocore's AttributeValue shape for
+  every attribute of every item, trying each of its ten members through moto's attribute
+  pickers: most of the emulator's time under load. An AttributeValue is already its wire form
+  once moto's `DynamoResult` has made it plain (`{"S": ...}`, `{"M": {...}}`), so it is written
+  as it is, binary values base64-encoded as the serializer does; anything else is moto's.
 - **A Query reads its partition.** moto 5.2's Query sorts every item of the table (`all_items`)
   and then keeps those of the asked partition: each `GET /invoices` compared thousands of items
   under the lock, more as the table grew. A base-table Query here reads only the partition's
@@ -33,6 +38,7 @@ to disk) wraps them after `install()` and runs inside the lock whenever a reques
 
 from __future__ import annotations
 
+import base64
 import copy
 import inspect
 import threading
@@ -41,6 +47,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import moto.core.common_models as common_models
+import moto.core.serialize as moto_serialize
 import moto.dynamodb.models as dynamodb_models
 import moto.dynamodb.models.table as dynamodb_tables
 from moto.dynamodb.responses import DynamoHandler
@@ -285,6 +292,59 @@ def _partition_queries(table_class: Any) -> None:
     table_class.query = query
 
 
+_SCALARS = {"S": str, "N": str, "BOOL": bool, "NULL": bool}
+_SCALAR_SETS = {"SS", "NS"}
+
+
+def attribute_value(value: Any) -> Any:
+    """An AttributeValue as moto's JSON serializer writes it, or None when it is not the plain
+    shape `DynamoResult` makes (then moto's serializer takes it)."""
+    if not isinstance(value, dict) or len(value) != 1:
+        return None
+    ((kind, inner),) = value.items()
+    if kind in _SCALARS:
+        return value if isinstance(inner, _SCALARS[kind]) else None
+    if kind in _SCALAR_SETS:
+        if isinstance(inner, list) and all(isinstance(v, str) for v in inner):
+            return value
+        return None
+    if kind == "B":
+        return {"B": base64.b64encode(inner).decode("utf-8")} if isinstance(inner, bytes) else None
+    if kind == "BS":
+        if isinstance(inner, list) and all(isinstance(v, bytes) for v in inner):
+            return {"BS": [base64.b64encode(v).decode("utf-8") for v in inner]}
+        return None
+    if kind == "M" and isinstance(inner, dict):
+        members = {}
+        for name, member in inner.items():
+            written = attribute_value(member)
+            if written is None or not isinstance(name, str):
+                return None
+            members[name] = written
+        return {"M": members}
+    if kind == "L" and isinstance(inner, list):
+        elements = [attribute_value(element) for element in inner]
+        return None if any(e is None for e in elements) else {"L": elements}
+    return None
+
+
+def _direct_attribute_values(serializer_class: Any) -> None:
+    original = serializer_class._serialize_type_structure
+
+    def _serialize_type_structure(
+        self: Any, serialized: Any, value: Any, shape: Any, key: str
+    ) -> None:
+        if key and shape.name == "AttributeValue":
+            written = attribute_value(value)
+            if written is not None:
+                serialized[key] = written
+                return
+        original(self, serialized, value, shape, key)
+
+    _serialize_type_structure.__wrapped__ = original  # type: ignore[attr-defined]
+    serializer_class._serialize_type_structure = _serialize_type_structure
+
+
 _installed = False
 
 
@@ -305,6 +365,7 @@ def install() -> None:
             if hasattr(backend, name):
                 setattr(backend, name, serialised(getattr(backend, name)))
         _partition_queries(dynamodb_tables.Table)
+        _direct_attribute_values(moto_serialize.BaseJSONSerializer)
         for name in _handler_actions():
             setattr(DynamoHandler, name, serialised(getattr(DynamoHandler, name)))
         _installed = True
