@@ -552,6 +552,35 @@ def test_given_a_busy_clio_webhook_function_then_the_delivery_is_throttled_at_on
     assert lambdas.waits == [("/webhooks/clio", 0.5), ("/settings", None)]
 
 
+class _ProvisioningLambdas(_BusyLambdas):
+    def __init__(self) -> None:
+        super().__init__()
+        self.provisioned: list[tuple[str, int | None]] = []
+
+    def provision(self, spec: FunctionSpec, count: int | None = None) -> None:
+        self.provisioned.append((spec.logical_id, count))
+
+
+@pytest.mark.parametrize(("setting", "count"), [(None, None), ("2", 2)])
+def test_given_the_clio_webhook_then_it_is_provisioned_as_many_workers_as_set(
+    monkeypatch: pytest.MonkeyPatch, setting: str | None, count: int | None
+) -> None:
+    # Four pre-started workers hold ~340 MB on every make run; fewer can be asked for.
+    if setting is None:
+        monkeypatch.delenv("LOCAL_WEBHOOK_PROVISIONED", raising=False)
+    else:
+        monkeypatch.setenv("LOCAL_WEBHOOK_PROVISIONED", setting)
+    lambdas = _ProvisioningLambdas()
+    gateway = LocalApiGateway(lambdas, port=0)  # type: ignore[arg-type]
+    try:
+        gateway.provision_retrying_senders()
+    finally:
+        gateway.server.server_close()
+
+    # None: the function's concurrency.
+    assert lambdas.provisioned == [("ClioWebhookFunction", count)]
+
+
 @pytest.mark.parametrize(
     ("outcome", "status", "body"),
     [
