@@ -142,10 +142,12 @@ def run_load(
         while starting_workers(stats) and time.monotonic() < calm_by:
             time.sleep(0.5)
             stats = local_stats()
+        still_starting = starting_workers(stats)
         count = runner.clio_burst(clio_burst_size(stats))
         warm.steps.append(
             f"{count} Clio bill changes at once (one per pre-started worker), "
             f"{time.monotonic() - started:.0f} s in"
+            + (f" with {still_starting} workers still in their init" if still_starting else "")
         )
         deadline = started + min(WARM_UP_MAX_SECONDS, duration / 2)
         before, warm.settled = settle(
