@@ -47,7 +47,10 @@ DEFAULT_INIT_SECONDS = 60.0
 # How many workers may be in their init at once, across every function: an init is a second
 # or more of one core's CPU, and ten at once on two cores (make load's first half minute) left
 # every warm worker and the stack's own process a small share of the machine.
-DEFAULT_PARALLEL_INITS = max(1, os.cpu_count() or 1)
+DEFAULT_PARALLEL_INITS = max(
+    1,
+    len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1),
+)
 WATCH_INTERVAL = 0.25  # how often a running invocation's deadline and memory are checked
 STOP_GRACE_SECONDS = 1.0
 # Lambda's error for an invocation beyond the function's concurrency.
