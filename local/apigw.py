@@ -273,12 +273,15 @@ class LocalApiGateway:
         self.thread.start()
 
     def provision_retrying_senders(self) -> list[str]:
-        """Keep the functions behind RETRYING_SENDERS' routes started to their concurrency
-        (Lambda's provisioned concurrency): a local cold start on busy cores takes longer than
-        Clio waits for an answer, so no delivery may wait for one. Answers their names."""
+        """Keep the functions behind RETRYING_SENDERS' routes started (Lambda's provisioned
+        concurrency), `LOCAL_WEBHOOK_PROVISIONED` workers each (default: the function's
+        concurrency): a local cold start on busy cores takes longer than Clio waits for an
+        answer, so no delivery may wait for one. Answers their names."""
+        raw = os.environ.get("LOCAL_WEBHOOK_PROVISIONED")
+        count = int(raw) if raw else None
         functions = {r.function.name: r.function for r in self.routes if r.path in RETRYING_SENDERS}
         for spec in functions.values():
-            self.lambdas.provision(spec)
+            self.lambdas.provision(spec, count)
         return sorted(functions)
 
     def stop(self) -> None:

@@ -3,11 +3,24 @@ local stack runs). Semantics are DynamoDB's; moto's own are kept where they alre
 
 - **Linearizable DynamoDB.** moto's DynamoDB is plain dicts shared by every request thread: a
   Query walking a table while a write adds an item breaks with "dictionary changed size during
-  iteration", an answer serialised while an UpdateItem mutates the item is torn, and a
-  transaction's conditions race the writes they guard. Every DynamoDB request is handled
-  (parsed, run and serialised) under one lock, `LOCK`, and so are the backend's methods for
-  callers that reach them without a request (Step Functions' DynamoDB integration). DynamoDB
-  makes each call atomic; here they are also serial, which is stronger and still correct.
+  iteration", an answer built while an UpdateItem mutates the item is torn, and a
+  transaction's conditions race the writes they guard. Every DynamoDB action is run under one
+  lock, `LOCK`, and so are the backend's methods for callers that reach them without a request
+  (Step Functions' DynamoDB integration). DynamoDB makes each call atomic; here they are also
+  serial, which is stronger and still correct. The action's result leaves the lock as plain
+  dicts and lists of its own (moto's `DynamoResult` copies every item it answers), so the
+  response is serialised outside it: moto's model-driven serializer took as long as the calls
+  themselves, and every other DynamoDB call of every function waited for it.
+- **Items serialised directly.** That serializer walks botocore's AttributeValue shape for
+  every attribute of every item, trying each of its ten members through moto's attribute
+  pickers: most of the emulator's time under load. An AttributeValue is already its wire form
+  once moto's `DynamoResult` has made it plain (`{"S": ...}`, `{"M": {...}}`), so it is written
+  as it is, binary values base64-encoded as the serializer does; anything else is moto's.
+- **A Query reads its partition.** moto 5.2's Query sorts every item of the table (`all_items`)
+  and then keeps those of the asked partition: each `GET /invoices` compared thousands of items
+  under the lock, more as the table grew. A base-table Query here reads only the partition's
+  items (moto then sorts and filters them as before); an index Query still walks the table, as
+  moto keeps no index, but no longer sorts all of it first (moto sorts what matches).
 - **Transactions without a table copy.** moto backs up the whole table before a
   TransactWriteItems (for its rollback), seconds on a table of 20,000 bills, and under the lock
   every other call waits for it. Here only the items the transaction names are saved and, when
@@ -25,13 +38,16 @@ to disk) wraps them after `install()` and runs inside the lock whenever a reques
 
 from __future__ import annotations
 
+import base64
 import copy
+import inspect
 import threading
 import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import moto.core.common_models as common_models
+import moto.core.serialize as moto_serialize
 import moto.dynamodb.models as dynamodb_models
 import moto.dynamodb.models.table as dynamodb_tables
 from moto.dynamodb.responses import DynamoHandler
@@ -217,6 +233,118 @@ def _no_phantom_partitions(table_class: Any) -> None:
     table_class.delete_item = delete_item
 
 
+_NOT_ACTIONS = frozenset({"call_action", "get_endpoint_name"})
+
+
+def _handler_actions() -> list[str]:
+    """DynamoHandler's action methods (ListTables ... Query ...: what `call_action` calls by the
+    request's X-Amz-Target), each run under the lock; `call_action` serialises its result after
+    the lock is released."""
+    return sorted(
+        name
+        for name, value in vars(DynamoHandler).items()
+        if inspect.isfunction(value) and not name.startswith("_") and name not in _NOT_ACTIONS
+    )
+
+
+class _QueryScope(threading.local):
+    table: Any = None
+    hash_key: Any = None
+
+
+_query_scope = _QueryScope()
+_EVERY_ITEM = object()  # an index Query: every item of the table, in no particular order
+
+
+def _partition_queries(table_class: Any) -> None:
+    """Inside `Table.query`, `all_items()` answers only what the Query can match: the asked
+    partition's items for a base-table Query, every item unsorted for an index Query (moto sorts
+    the matches itself either way). Elsewhere (Scan, exports) it is moto's, sorted."""
+    original_query, original_all_items = table_class.query, table_class.all_items
+    signature = inspect.signature(original_query)
+
+    def all_items(self: Any) -> list[Any]:
+        if _query_scope.table is not self:
+            return original_all_items(self)
+        hash_key = _query_scope.hash_key
+        if hash_key is _EVERY_ITEM:
+            if not self.range_key_attr:
+                return list(self.items.values())
+            return [item for partition in self.items.values() for item in partition.values()]
+        partition = self.items.get(hash_key)  # .get: no phantom partition
+        if partition is None:
+            return []
+        return list(partition.values()) if self.range_key_attr else [partition]
+
+    def query(self: Any, *args: Any, **kwargs: Any) -> Any:
+        arguments = signature.bind(self, *args, **kwargs).arguments
+        hash_key = _EVERY_ITEM if arguments.get("index_name") else arguments.get("hash_key")
+        if hash_key is None or _query_scope.table is not None:
+            return original_query(self, *args, **kwargs)
+        _query_scope.table, _query_scope.hash_key = self, hash_key
+        try:
+            return original_query(self, *args, **kwargs)
+        finally:
+            _query_scope.table = _query_scope.hash_key = None
+
+    query.__wrapped__ = original_query  # type: ignore[attr-defined]
+    table_class.all_items = all_items
+    table_class.query = query
+
+
+_SCALARS = {"S": str, "N": str, "BOOL": bool, "NULL": bool}
+_SCALAR_SETS = {"SS", "NS"}
+
+
+def attribute_value(value: Any) -> Any:
+    """An AttributeValue as moto's JSON serializer writes it, or None when it is not the plain
+    shape `DynamoResult` makes (then moto's serializer takes it)."""
+    if not isinstance(value, dict) or len(value) != 1:
+        return None
+    ((kind, inner),) = value.items()
+    if kind in _SCALARS:
+        return value if isinstance(inner, _SCALARS[kind]) else None
+    if kind in _SCALAR_SETS:
+        if isinstance(inner, list) and all(isinstance(v, str) for v in inner):
+            return value
+        return None
+    if kind == "B":
+        return {"B": base64.b64encode(inner).decode("utf-8")} if isinstance(inner, bytes) else None
+    if kind == "BS":
+        if isinstance(inner, list) and all(isinstance(v, bytes) for v in inner):
+            return {"BS": [base64.b64encode(v).decode("utf-8") for v in inner]}
+        return None
+    if kind == "M" and isinstance(inner, dict):
+        members = {}
+        for name, member in inner.items():
+            written = attribute_value(member)
+            if written is None or not isinstance(name, str):
+                return None
+            members[name] = written
+        return {"M": members}
+    if kind == "L" and isinstance(inner, list):
+        elements = [attribute_value(element) for element in inner]
+        return None if any(e is None for e in elements) else {"L": elements}
+    return None
+
+
+def _direct_attribute_values(serializer_class: Any) -> None:
+    original = serializer_class._serialize_type_structure
+
+    def _serialize_type_structure(
+        self: Any, serialized: Any, value: Any, shape: Any, key: str
+    ) -> None:
+        if key and shape.name == "AttributeValue":
+            written = attribute_value(value)
+            if written is not None:
+                serialized[key] = written
+                return
+        original(self, serialized, value, shape, key)
+
+    _serialize_type_structure.__wrapped__ = original  # type: ignore[attr-defined]
+    serializer_class._serialize_type_structure = _serialize_type_structure
+
+
 _installed = False
 
 
@@ -236,7 +364,8 @@ def install() -> None:
         for name in SERIALISED:
             if hasattr(backend, name):
                 setattr(backend, name, serialised(getattr(backend, name)))
-        DynamoHandler.call_action = serialised(  # type: ignore[method-assign]
-            DynamoHandler.call_action
-        )
+        _partition_queries(dynamodb_tables.Table)
+        _direct_attribute_values(moto_serialize.BaseJSONSerializer)
+        for name in _handler_actions():
+            setattr(DynamoHandler, name, serialised(getattr(DynamoHandler, name)))
         _installed = True

@@ -44,6 +44,13 @@ DEFAULT_MAX_INVOCATIONS = 1000
 DEFAULT_IDLE_SECONDS = 300.0
 # Lambda allows 10 s for a function's init; a laptop's cold Python on two busy cores needs more.
 DEFAULT_INIT_SECONDS = 60.0
+# How many workers may be in their init at once, across every function: an init is a second
+# or more of one core's CPU, and ten at once on two cores (make load's first half minute) left
+# every warm worker and the stack's own process a small share of the machine.
+DEFAULT_PARALLEL_INITS = max(
+    1,
+    len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1),
+)
 WATCH_INTERVAL = 0.25  # how often a running invocation's deadline and memory are checked
 STOP_GRACE_SECONDS = 1.0
 # Lambda's error for an invocation beyond the function's concurrency.
@@ -63,6 +70,7 @@ class PoolSettings:
     max_invocations: int = DEFAULT_MAX_INVOCATIONS
     idle_seconds: float = DEFAULT_IDLE_SECONDS
     init_seconds: float = DEFAULT_INIT_SECONDS
+    parallel_inits: int = DEFAULT_PARALLEL_INITS
 
     @classmethod
     def from_env(cls) -> PoolSettings:
@@ -73,6 +81,7 @@ class PoolSettings:
             ),
             idle_seconds=_env_number("LOCAL_LAMBDA_IDLE_SECONDS", DEFAULT_IDLE_SECONDS),
             init_seconds=_env_number("LOCAL_LAMBDA_INIT_SECONDS", DEFAULT_INIT_SECONDS),
+            parallel_inits=int(_env_number("LOCAL_LAMBDA_PARALLEL_INITS", DEFAULT_PARALLEL_INITS)),
         )
 
 
@@ -361,10 +370,18 @@ class _Start:
 class FunctionPool:
     """The workers of one function."""
 
-    def __init__(self, spec: FunctionSpec, env: Mapping[str, str], settings: PoolSettings) -> None:
+    def __init__(
+        self,
+        spec: FunctionSpec,
+        env: Mapping[str, str],
+        settings: PoolSettings,
+        inits: threading.Semaphore | None = None,
+    ) -> None:
         self.spec = spec
         self.env = dict(env)
         self.settings = settings
+        # Shared by every pool of the stack: at most `parallel_inits` workers in their init.
+        self._inits = inits or threading.BoundedSemaphore(max(1, settings.parallel_inits))
         self.concurrency = (
             spec.reserved_concurrency
             if spec.reserved_concurrency is not None
@@ -475,15 +492,24 @@ class FunctionPool:
         and serves next; failed, the invocation it was started for fails as Lambda reports a
         failed init."""
         worker: Worker | None = None
-        failure: tuple[str, str] | None
-        try:
-            worker = Worker(self.spec, self.env, self.settings.init_seconds)
-            with self._cond:
-                self._launching.add(worker)
-            failure = worker.start_up(self._closed)
-        except Exception as exc:  # the process could not start at all
-            log(f"{self.spec.name}: a worker could not start: {exc!r}")
-            failure = ("Runtime.Unknown", f"the worker could not start: {exc}")
+        failure: tuple[str, str] | None = None
+        # Its turn among the stack's inits first (the process starts only then, so its init
+        # time and limit are its own).
+        while not self._inits.acquire(timeout=0.25):
+            if self._closed.is_set():
+                failure = ("Runtime.Shutdown", "the local stack is stopping")
+                break
+        if failure is None:
+            try:
+                worker = Worker(self.spec, self.env, self.settings.init_seconds)
+                with self._cond:
+                    self._launching.add(worker)
+                failure = worker.start_up(self._closed)
+            except Exception as exc:  # the process could not start at all
+                log(f"{self.spec.name}: a worker could not start: {exc!r}")
+                failure = ("Runtime.Unknown", f"the worker could not start: {exc}")
+            finally:
+                self._inits.release()
         with self._cond:
             self._starting -= 1
             if worker is not None:
@@ -691,8 +717,9 @@ class WorkerPools:
     ) -> None:
         settings = settings or PoolSettings.from_env()
         self.settings = settings
+        inits = threading.BoundedSemaphore(max(1, settings.parallel_inits))
         self.pools = {
-            spec.name: FunctionPool(spec, worker_environment(spec, function_env), settings)
+            spec.name: FunctionPool(spec, worker_environment(spec, function_env), settings, inits)
             for spec in specs.values()
         }
         self._pending = 0

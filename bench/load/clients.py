@@ -3,6 +3,7 @@ answer proves whose it is."""
 
 from __future__ import annotations
 
+import itertools
 import random
 import threading
 import time
@@ -79,17 +80,22 @@ class Clients:
             thread.join(timeout=duration + 4 * TIMEOUT)
         return time.monotonic() - started
 
-    def clio_burst(self) -> int:
-        """Every churn bill of every firm changed in Clio at once: as many webhook deliveries
-        at the same moment, so the Clio webhook function's pool reaches its concurrency."""
+    def clio_burst(self, count: int) -> int:
+        """`count` churn bills changed in Clio at once (round the firms): as many webhook
+        deliveries at the same moment."""
+        bills = [
+            (firm, bill)
+            for row in itertools.zip_longest(*(firm.churn for firm in self.world.firms))
+            for firm, bill in zip(self.world.firms, row, strict=True)
+            if bill is not None
+        ][:count]
         jobs = [
             threading.Thread(
                 target=self.change_bill,
                 args=(firm, bill, requests.Session(), random.Random(bill)),
                 daemon=True,
             )
-            for firm in self.world.firms
-            for bill in firm.churn
+            for firm, bill in bills
         ]
         for job in jobs:
             job.start()

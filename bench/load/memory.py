@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psutil
 import requests
@@ -127,6 +128,26 @@ def snapshot(api: str, admin_token: str, pid: int, state_dir: str | None) -> Sna
     other = sum(_rss(c.pid) for c in children if c.pid not in listed) / MB
     rows, kept = kept_state(state_dir)
     return Snapshot(time.monotonic(), _rss(pid) / MB, functions, other, rows, kept)
+
+
+CLIO_WEBHOOK = "ClioWebhookFunction"
+
+
+def starting_workers(stats: dict[str, Any]) -> int:
+    """Workers of any function still in their init (`GET /_local/stats`)."""
+    return sum(
+        1 for pool in stats["functions"].values() for w in pool["workers"] if w.get("starting")
+    )
+
+
+def clio_burst_size(stats: dict[str, Any]) -> int:
+    """As many simultaneous Clio deliveries as the webhook function has pre-started workers
+    (its provisioned concurrency; its concurrency if none): each worker serves one, so every
+    one has served before memory is measured, and none waits or is throttled."""
+    pool = stats["functions"].get(CLIO_WEBHOOK)
+    if pool is None:
+        return 0
+    return int(pool.get("provisioned") or pool["concurrency"])
 
 
 @dataclass

@@ -7,11 +7,19 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import requests
 
 from bench.load.clients import Clients
-from bench.load.memory import Snapshot, WarmUp, settle, snapshot
+from bench.load.memory import (
+    Snapshot,
+    WarmUp,
+    clio_burst_size,
+    settle,
+    snapshot,
+    starting_workers,
+)
 from bench.load.money import MoneyReport, check_money
 from bench.load.record import TIMEOUT, summarise
 from bench.load.stack import StackUrls, tree_rss_mb
@@ -99,6 +107,16 @@ def run_load(
     measure = memory and urls.pid is not None and urls.admin_token is not None
     runner = Clients(world, seed)
 
+    def local_stats() -> dict[str, Any]:
+        answer = requests.get(
+            f"{urls.api}/_local/stats",
+            headers={"Authorization": f"Bearer {urls.admin_token}"},
+            timeout=TIMEOUT,
+        )
+        answer.raise_for_status()
+        result: dict[str, Any] = answer.json()
+        return result
+
     def take() -> Snapshot:
         assert urls.pid is not None and urls.admin_token is not None
         return snapshot(urls.api, urls.admin_token, urls.pid, urls.state_dir)
@@ -109,15 +127,28 @@ def run_load(
 
     def warm_up(started: float) -> None:
         # The schedules once (the sync fan-out, the reminders, the payment plans: functions
-        # the clients never call, which the stack's own ticker calls every minute), and as
-        # many Clio webhooks at once as there are churn bills.
+        # the clients never call, which the stack's own ticker calls every minute). Then,
+        # once no worker is in its init, one Clio change per pre-started worker of the Clio
+        # webhook function, at once: its pool starts full (provisioned), but a worker that
+        # has not served yet would grow at its first delivery, after memory is measured.
         ticked = requests.post(
             f"{urls.api}/_local/tick",
             headers={"Authorization": f"Bearer {urls.admin_token}"},
             timeout=TIMEOUT,
         )
         warm.steps.append(f"a schedule tick ({ticked.status_code})")
-        warm.steps.append(f"{runner.clio_burst()} Clio bill changes at once")
+        stats = local_stats()
+        calm_by = time.monotonic() + WARM_UP_MIN_SECONDS
+        while starting_workers(stats) and time.monotonic() < calm_by:
+            time.sleep(0.5)
+            stats = local_stats()
+        still_starting = starting_workers(stats)
+        count = runner.clio_burst(clio_burst_size(stats))
+        warm.steps.append(
+            f"{count} Clio bill changes at once (one per pre-started worker), "
+            f"{time.monotonic() - started:.0f} s in"
+            + (f" with {still_starting} workers still in their init" if still_starting else "")
+        )
         deadline = started + min(WARM_UP_MAX_SECONDS, duration / 2)
         before, warm.settled = settle(
             take,

@@ -16,12 +16,15 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import boto3
+import moto.core.serialize as moto_serialize
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from moto.core.utils import get_service_model
 from moto.dynamodb.models import dynamodb_backends
-from moto.dynamodb.models.dynamo_type import Item
+from moto.dynamodb.models.dynamo_type import DynamoType, Item
 from moto.dynamodb.models.table import Table
+from moto.dynamodb.responses import DynamoHandler, DynamoResult
 from moto.server import ThreadedMotoServer
 
 from local import moto_speedups
@@ -486,3 +489,238 @@ def test_given_reads_and_deletes_of_unknown_keys_then_the_table_does_not_grow(
         dynamodb.delete_item(TableName=table, Key=key)
 
     assert len(stored.items) == partitions
+
+
+# --- what a DynamoDB call costs the emulator (every other call waits under the lock) ------------
+
+
+class _Comparisons:
+    """Counts DynamoType's comparisons (what sorting and matching items costs) in this process,
+    where the emulator's server thread runs."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.lt = 0
+        self.eq = 0
+        lt, eq = DynamoType.__lt__, DynamoType.__eq__
+
+        def counted_lt(this: Any, other: Any) -> Any:
+            self.lt += 1
+            return lt(this, other)
+
+        def counted_eq(this: Any, other: Any) -> Any:
+            self.eq += 1
+            return eq(this, other)
+
+        monkeypatch.setattr(DynamoType, "__lt__", counted_lt)
+        monkeypatch.setattr(DynamoType, "__eq__", counted_eq)
+        monkeypatch.setattr(DynamoType, "__hash__", DynamoType.__hash__)
+
+    def reset(self) -> None:
+        self.lt = self.eq = 0
+
+
+def _many_partitions(dynamodb: Any, table: str, firms: int) -> None:
+    for firm in range(firms):
+        for bill in range(3):
+            dynamodb.put_item(
+                TableName=table,
+                Item={
+                    "pk": {"S": f"firm-{firm:03}"},
+                    "sk": {"S": f"bill-{bill}"},
+                    "gsi1pk": {"S": f"state-{firm % 50}"},
+                    "gsi1sk": {"S": f"firm-{firm:03}-{bill}"},
+                    "cents": {"N": str(100 * firm + bill)},
+                },
+            )
+
+
+def test_given_a_table_of_many_partitions_when_one_is_queried_then_only_its_items_are_compared(
+    dynamodb: Any, table: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _many_partitions(dynamodb, table, 150)
+    query = {
+        "TableName": table,
+        "KeyConditionExpression": "pk = :p",
+        "ExpressionAttributeValues": {":p": {"S": "firm-007"}},
+    }
+    counted = _Comparisons(monkeypatch)
+
+    answer = dynamodb.query(**query)
+
+    assert [i["sk"]["S"] for i in answer["Items"]] == ["bill-0", "bill-1", "bill-2"]
+    # moto sorted all 450 items of the table to find the partition's 3 (thousands of compares).
+    assert counted.lt + counted.eq < 30
+    # The same answers as before: order, paging, conditions, filters.
+    backwards = dynamodb.query(**query, ScanIndexForward=False)
+    assert [i["sk"]["S"] for i in backwards["Items"]] == ["bill-2", "bill-1", "bill-0"]
+    first = dynamodb.query(**query, Limit=2)
+    assert [i["sk"]["S"] for i in first["Items"]] == ["bill-0", "bill-1"]
+    rest = dynamodb.query(**query, Limit=2, ExclusiveStartKey=first["LastEvaluatedKey"])
+    assert [i["sk"]["S"] for i in rest["Items"]] == ["bill-2"]
+    assert "LastEvaluatedKey" not in rest
+    ranged = dynamodb.query(
+        TableName=table,
+        KeyConditionExpression="pk = :p AND sk > :s",
+        FilterExpression="cents <> :c",
+        ExpressionAttributeValues={
+            ":p": {"S": "firm-007"},
+            ":s": {"S": "bill-0"},
+            ":c": {"N": "702"},
+        },
+    )
+    assert [i["sk"]["S"] for i in ranged["Items"]] == ["bill-1"]
+    assert ranged["ScannedCount"] == 2
+    nothing = dynamodb.query(
+        TableName=table,
+        KeyConditionExpression="pk = :p",
+        ExpressionAttributeValues={":p": {"S": "firm-none"}},
+    )
+    assert nothing["Items"] == []
+    assert len(dynamodb_backends[ACCOUNT][REGION].tables[table].items) == 150
+    scanned = dynamodb.scan(TableName=table, Limit=4)  # a Scan is moto's, in key order
+    assert [i["pk"]["S"] + i["sk"]["S"] for i in scanned["Items"]] == [
+        "firm-000bill-0",
+        "firm-000bill-1",
+        "firm-000bill-2",
+        "firm-001bill-0",
+    ]
+
+
+def test_given_a_table_of_many_items_when_an_index_is_queried_then_the_table_is_not_sorted(
+    dynamodb: Any, table: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _many_partitions(dynamodb, table, 150)
+    counted = _Comparisons(monkeypatch)
+
+    answer = dynamodb.query(
+        TableName=table,
+        IndexName="gsi1",
+        KeyConditionExpression="gsi1pk = :s",
+        ExpressionAttributeValues={":s": {"S": "state-7"}},
+    )
+
+    assert [i["gsi1sk"]["S"] for i in answer["Items"]] == [
+        f"firm-{firm:03}-{bill}" for firm in (7, 57, 107) for bill in range(3)
+    ]
+    # moto sorted all 450 items first (thousands of compares); the 9 matches still are.
+    assert counted.lt < 100
+    backwards = dynamodb.query(
+        TableName=table,
+        IndexName="gsi1",
+        KeyConditionExpression="gsi1pk = :s AND begins_with(gsi1sk, :f)",
+        ExpressionAttributeValues={":s": {"S": "state-7"}, ":f": {"S": "firm-057"}},
+        ScanIndexForward=False,
+        Limit=2,
+    )
+    assert [i["gsi1sk"]["S"] for i in backwards["Items"]] == ["firm-057-2", "firm-057-1"]
+
+
+def test_given_a_query_then_its_answer_is_serialised_outside_the_lock(
+    dynamodb: Any, table: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _seed(dynamodb, table, 5)
+    held: dict[str, bool] = {}
+    serialized, query = DynamoHandler.serialized, Table.query
+
+    def watched_serialized(self: Any, result: Any) -> Any:
+        held["serialising"] = moto_speedups.LOCK._is_owned()  # type: ignore[attr-defined]
+        return serialized(self, result)
+
+    def watched_query(self: Any, *args: Any, **kwargs: Any) -> Any:
+        held["querying"] = moto_speedups.LOCK._is_owned()  # type: ignore[attr-defined]
+        return query(self, *args, **kwargs)
+
+    monkeypatch.setattr(DynamoHandler, "serialized", watched_serialized)
+    monkeypatch.setattr(Table, "query", watched_query)
+
+    answer = dynamodb.query(
+        TableName=table,
+        KeyConditionExpression="pk = :p",
+        ExpressionAttributeValues={":p": {"S": "firm"}},
+    )
+
+    assert len(answer["Items"]) == 5
+    # Run under the lock, answered after it: the other calls do not wait for the serializer.
+    assert held == {"querying": True, "serialising": False}
+
+
+RICH_ITEM = {
+    "pk": {"S": "firm"},
+    "sk": {"S": "rich"},
+    "cents": {"N": "1250"},
+    "rate": {"N": "1.50"},
+    "raw": {"B": b"\x00\x01hello"},
+    "raws": {"BS": [b"hi", b"\xffyo"]},
+    "tags": {"SS": ["a", "b"]},
+    "counts": {"NS": ["1", "2"]},
+    "paid": {"BOOL": True},
+    "void": {"BOOL": False},
+    "nothing": {"NULL": True},
+    "empty": {"S": ""},
+    "nested": {
+        "M": {
+            "list": {"L": [{"S": "q"}, {"N": "3"}, {"M": {}}, {"B": b"\x00"}, {"NULL": True}]},
+            "deeper": {"M": {"name": {"S": "Zoë"}}},
+        }
+    },
+    "none": {"L": []},
+}
+
+
+def _moto_body(operation: str, result: dict[str, Any], direct: bool) -> str:
+    serializer_class = moto_serialize.get_serializer_class("dynamodb", "json")
+    structure = moto_serialize.BaseJSONSerializer._serialize_type_structure
+    if not direct:  # moto's own: every AttributeValue through its shape
+        moto_serialize.BaseJSONSerializer._serialize_type_structure = structure.__wrapped__
+    try:
+        serializer = serializer_class(
+            operation_model=get_service_model("dynamodb").operation_model(operation),
+            pretty_print=False,
+            value_picker=moto_serialize.XFormedAttributePicker(),
+        )
+        return str(serializer.serialize(DynamoResult(result).result)["body"])
+    finally:
+        moto_serialize.BaseJSONSerializer._serialize_type_structure = structure
+
+
+def test_given_items_of_every_type_then_their_answer_is_written_as_moto_writes_it(
+    emulator: str,
+) -> None:
+    item = {name: DynamoType(value) for name, value in RICH_ITEM.items()}
+    key = {"pk": DynamoType({"S": "firm"}), "sk": DynamoType({"S": "rich"})}
+    answers = {
+        "Query": {"Count": 2, "ScannedCount": 2, "Items": [item, item], "LastEvaluatedKey": key},
+        "GetItem": {"Item": item},
+        "BatchGetItem": {"Responses": {"bills": [item]}, "UnprocessedKeys": {}},
+    }
+    for operation, result in answers.items():
+        assert _moto_body(operation, result, direct=True) == _moto_body(
+            operation, result, direct=False
+        ), operation
+
+
+def test_given_a_query_of_many_items_then_their_attributes_are_not_picked_one_by_one(
+    dynamodb: Any, table: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for n in range(50):
+        dynamodb.put_item(TableName=table, Item={**RICH_ITEM, "sk": {"S": f"rich-{n:02}"}})
+    picked = [0]
+    pick = moto_serialize.XFormedAttributePicker.__call__
+
+    def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
+        picked[0] += 1
+        return pick(self, *args, **kwargs)
+
+    monkeypatch.setattr(moto_serialize.XFormedAttributePicker, "__call__", counted)
+
+    answer = dynamodb.query(
+        TableName=table,
+        KeyConditionExpression="pk = :p",
+        ExpressionAttributeValues={":p": {"S": "firm"}},
+    )
+
+    assert len(answer["Items"]) == 50
+    assert answer["Items"][7] == {**RICH_ITEM, "sk": {"S": "rich-07"}}
+    # moto's serializer picked each of the ten AttributeValue members of every attribute of
+    # every item (~10,000 picks for this answer); now only the answer's own members are.
+    assert picked[0] < 50

@@ -197,6 +197,32 @@ def test_given_a_provisioned_function_then_its_workers_wait_ready_and_a_retired_
     assert len(pool.pids()) == 2 and served not in pool.pids()
 
 
+def test_given_many_cold_starts_at_once_then_only_so_many_workers_are_in_their_init_together(
+    pools: Any,
+) -> None:
+    # make load's first half minute started ~25 workers, up to ten at once on two cores: each
+    # init took 7-10 s, and every warm worker and the stack's own process got a small share of
+    # the machine (Clio deliveries then went unanswered within 5 s).
+    slow, other = spec("slow"), spec("other")
+    settings = PoolSettings(concurrency=3, max_invocations=1000, idle_seconds=300, parallel_inits=2)
+    pool = pools(slow, other, settings=settings, env={"INIT_SLEEP": "0.5"})
+
+    pool.provision(slow.name, 3)
+    pool.provision(other.name, 2)
+    deadline = time.monotonic() + 60
+    functions = [pool.pools[slow.name], pool.pools[other.name]]
+    while sum(f.describe()["cold_starts"] for f in functions) < 5 and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+    workers = [w for f in functions for w in f._idle]
+    assert len(workers) == 5
+    # Each worker's init, from its process's start to its handler imported: never three at once.
+    spans = [(w.started_at, w.started_at + w.init_ms / 1000) for w in workers]
+    for start, _ in spans:
+        assert sum(1 for s, e in spans if s <= start < e) <= 2
+    assert result(pool.invoke(slow.name, {"id": "after"}))["echo"] == "after"
+
+
 def test_given_a_reserved_concurrency_then_it_is_the_functions_concurrency(pools: Any) -> None:
     fn = spec("reserved", reserved_concurrency=3)
     pool = pools(fn)
@@ -550,6 +576,35 @@ def test_given_a_busy_clio_webhook_function_then_the_delivery_is_throttled_at_on
     # A person's request waits for a worker, as before.
     assert page[0] == 200
     assert lambdas.waits == [("/webhooks/clio", 0.5), ("/settings", None)]
+
+
+class _ProvisioningLambdas(_BusyLambdas):
+    def __init__(self) -> None:
+        super().__init__()
+        self.provisioned: list[tuple[str, int | None]] = []
+
+    def provision(self, spec: FunctionSpec, count: int | None = None) -> None:
+        self.provisioned.append((spec.logical_id, count))
+
+
+@pytest.mark.parametrize(("setting", "count"), [(None, None), ("2", 2)])
+def test_given_the_clio_webhook_then_it_is_provisioned_as_many_workers_as_set(
+    monkeypatch: pytest.MonkeyPatch, setting: str | None, count: int | None
+) -> None:
+    # Four pre-started workers hold ~340 MB on every make run; fewer can be asked for.
+    if setting is None:
+        monkeypatch.delenv("LOCAL_WEBHOOK_PROVISIONED", raising=False)
+    else:
+        monkeypatch.setenv("LOCAL_WEBHOOK_PROVISIONED", setting)
+    lambdas = _ProvisioningLambdas()
+    gateway = LocalApiGateway(lambdas, port=0)  # type: ignore[arg-type]
+    try:
+        gateway.provision_retrying_senders()
+    finally:
+        gateway.server.server_close()
+
+    # None: the function's concurrency.
+    assert lambdas.provisioned == [("ClioWebhookFunction", count)]
 
 
 @pytest.mark.parametrize(

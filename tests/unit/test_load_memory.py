@@ -7,7 +7,21 @@ and one more sync worker (~80-120 MB each), functions the clients never call."""
 
 from __future__ import annotations
 
-from bench.load.memory import STABLE_SECONDS, FunctionMemory, Snapshot, rows, settle
+import threading
+from types import SimpleNamespace
+from typing import Any
+
+from bench.load.clients import Clients
+from bench.load.memory import (
+    STABLE_SECONDS,
+    FunctionMemory,
+    Snapshot,
+    clio_burst_size,
+    rows,
+    settle,
+    starting_workers,
+)
+from bench.load.world import FirmWorld
 
 Workers = dict[int, tuple[int, float]]  # pid -> (invocations served, MB)
 
@@ -131,3 +145,65 @@ def test_given_the_parts_then_the_table_tells_pools_first_calls_warm_workers_and
         "1 started, 0 ended: the pool, bounded by its concurrency"
         in found["ClioWebhookFunction"][2]
     )
+
+
+# --- the warm-up's Clio burst -------------------------------------------------------------------
+# It used to change every churn bill at once (9) at the run's first instant, beside the tick
+# and 50 clients' first calls while their functions' workers were still in their init: 5 of
+# the 9 were throttled (4 workers) and 4 of those served got no answer within Clio's 5 s.
+
+
+def _stats(provisioned: int, concurrency: int = 4, starting: int = 0) -> dict[str, Any]:
+    def pool(workers: list[dict[str, Any]], **more: Any) -> dict[str, Any]:
+        return {"concurrency": concurrency, "provisioned": 0, "workers": workers, **more}
+
+    return {
+        "functions": {
+            "ApiFunction": pool(
+                [{"pid": 10 + n, "invocations": 3} for n in range(2)]
+                + [{"pid": 20 + n, "starting": True, "invocations": 0} for n in range(starting)]
+            ),
+            "ClioWebhookFunction": pool(
+                [{"pid": 30 + n, "invocations": 0} for n in range(provisioned)],
+                provisioned=provisioned,
+            ),
+        }
+    }
+
+
+def test_given_a_provisioned_clio_webhook_then_the_burst_is_one_delivery_per_worker():
+    assert clio_burst_size(_stats(provisioned=4)) == 4
+    assert clio_burst_size(_stats(provisioned=2)) == 2
+    assert clio_burst_size(_stats(provisioned=0, concurrency=3)) == 3
+
+
+def test_given_workers_in_their_init_then_they_are_counted_as_starting():
+    assert starting_workers(_stats(provisioned=4, starting=3)) == 3
+    assert starting_workers(_stats(provisioned=4)) == 0
+
+
+class _Recorder:
+    def __init__(self) -> None:
+        self.changed: list[str] = []
+        self.lock = threading.Lock()
+
+    def call(self, route: str, session: Any, method: str, url: str, **_: Any) -> None:
+        with self.lock:
+            self.changed.append(url.rsplit("/", 1)[1])
+
+
+def test_given_three_firms_of_three_churn_bills_then_a_burst_of_4_changes_4_bills_round_the_firms():
+    world = SimpleNamespace(
+        urls=SimpleNamespace(clio="http://clio"),
+        recorder=_Recorder(),
+        firms=[
+            FirmWorld(id=f"f{n}", name="", domain="", churn=[f"b{n}{m}" for m in range(3)])
+            for n in range(3)
+        ],
+    )
+
+    sent = Clients(world, seed=1).clio_burst(4)  # type: ignore[arg-type]
+
+    assert sent == 4
+    assert sorted(world.recorder.changed) == ["b00", "b01", "b10", "b20"]
+    assert [sorted(f.changed) for f in world.firms] == [["b00", "b01"], ["b10"], ["b20"]]
