@@ -140,3 +140,16 @@ def test_the_card_says_what_the_send_changed_and_an_edited_draft_is_refused_in_w
     assert money(third["after"]) in third_mail["body"]
     assert money(third["before"]) not in third_mail["body"]
     assert mails(second["email"]) == []
+
+    # On Invoices, the bill's "Sent emails" say what that send changed; the refused one was never sent.
+    page.get_by_role("link", name="Back to Invoices").click()
+    row = page.locator(f"tr[data-bill-id='{first['id']}']")
+    row.get_by_role("button", name=f"Sent emails of bill {first['id']}").click()
+    sent = row.get_by_role("list", name=f"Emails that carried bill {first['id']}")
+    expect(sent.get_by_role("listitem")).to_have_count(1)
+    expect(sent.get_by_role("note", name="Amounts changed when sent")).to_have_text(
+        f"Amounts changed when sent: {said}"
+    )
+    row = page.locator(f"tr[data-bill-id='{second['id']}']")
+    expect(row.get_by_text("Not sent yet")).to_be_visible()
+    staff.screenshot(page, "invoices-send-note")
