@@ -141,7 +141,8 @@ def test_the_card_says_what_the_send_changed_and_an_edited_draft_is_refused_in_w
     assert money(third["before"]) not in third_mail["body"]
     assert mails(second["email"]) == []
 
-    # On Invoices, the bill's "Sent emails" say what that send changed; the refused one was never sent.
+    # On Invoices, the bill's "Sent emails" say what that send changed; the refused one was
+    # never sent.
     page.get_by_role("link", name="Back to Invoices").click()
     row = page.locator(f"tr[data-bill-id='{first['id']}']")
     row.get_by_role("button", name=f"Sent emails of bill {first['id']}").click()
@@ -153,3 +154,34 @@ def test_the_card_says_what_the_send_changed_and_an_edited_draft_is_refused_in_w
     row = page.locator(f"tr[data-bill-id='{second['id']}']")
     expect(row.get_by_text("Not sent yet")).to_be_visible()
     staff.screenshot(page, "invoices-send-note")
+
+
+def test_a_draft_whose_bill_was_voided_is_refused_in_words_and_not_offered_again(
+    staff, new_firm, mails
+):
+    firm, clio = new_firm()
+    address = f"{clio.account}@client.example"
+    made = clio.create_bill(total_cents=31_000, client={"name": "Ruth Alvarez", "email": address})
+    firm.sync_now()
+    page = staff.open(firm.firm_id)
+    page.get_by_role("checkbox", name="Select every bill with a balance on this page").check()
+    page.get_by_role("button", name="Review and send selected (1)").click()
+    panel = page.locator(".envelope-panel")
+    panel.get_by_role("button", name="Continue").click()
+    clio.change_bill(int(made["id"]), state="void")
+    firm.sync_now()
+
+    panel.get_by_role("button", name="Send envelope now").click()
+
+    said = (
+        f"{made['number']} cannot be sent: the firm voided it in Clio, so nothing is payable on it."
+    )
+    expect(panel.get_by_role("alert")).to_have_text(f"The envelope could not be sent. {said}")
+    expect(panel.get_by_role("button", name="Send envelope now")).to_have_count(0)
+    panel.get_by_role("button", name="See the summary").click()
+    expect(panel.get_by_role("heading", level=2)).to_have_text("Nothing left to review")
+    expect(panel.locator(".results-list li")).to_have_text(
+        re.compile(re.escape(f"Not sent: {said}"))
+    )
+    expect(panel.get_by_text("still sending")).to_have_count(0)
+    assert mails(address) == []
