@@ -647,6 +647,7 @@ class FakeSending(FakeEnvelopes):
                         to=envelope.to,
                         subject=envelope.subject,
                         sent_at=now,
+                        send_note=envelope.send_note,
                     )
                 )
         self.messages[message_id] = key

@@ -333,6 +333,11 @@ class SentRecordOut(ApiModel):
     subject: str
     sent_at: datetime
     label: str = Field(description="In words: First send, or Reminder 2")
+    send_note: str | None = Field(
+        default=None,
+        description="What that send changed so the email asked for what was payable then "
+        "(the envelope's send_note), in sentences; null when it went out as drafted",
+    )
 
 
 class BillHistoryOut(ApiModel):

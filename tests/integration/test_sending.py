@@ -522,6 +522,11 @@ def test_given_clio_changed_after_drafting_when_the_batch_is_sent_then_emails_as
         "Updated when sent to ask for what was payable then. "
         f"{number} was $100.00 and is now $60.00."
     )
+    # The bill's send history (Invoices, "Sent emails") keeps what that send changed.
+    history = session.get(f"{inproc.api.url}/invoices/{lowered['bill_ids'][0]}/envelopes")
+    assert history.status_code == 200, history.text
+    (record,) = history.json()["items"]
+    assert (record["envelope_id"], record["send_note"]) == (sent["id"], sent["send_note"])
     assert refused["status"] == "failed"
     assert refused["error"] == (
         f"Not sent: {refused['bills'][0]['number']} cannot be sent: the firm voided it in Clio, "

@@ -173,6 +173,7 @@ def bill_history(bill_id: BillId) -> BillHistoryOut:
                     if r.purpose == "reminder"
                     else "First send"
                 ),
+                send_note=r.send_note,
             )
             for r in records
         ],

@@ -2,7 +2,7 @@
 // status, and saving a draft's edits.
 
 import { describe, getBlob, sendJson } from "../api.js";
-import { announce, badge, h, replace, setFieldError } from "../dom.js";
+import { announce, badge, h, newId, replace, setFieldError } from "../dom.js";
 import { ENVELOPE_TONES, envelopeStatusLabel, kindLabel, money } from "../format.js";
 import { attachmentName, envelopeBills } from "./common.js";
 
@@ -10,6 +10,21 @@ export const statusBadge = (status) => badge(envelopeStatusLabel(status), ENVELO
 
 export const isDone = (e) => !["draft", "sending"].includes(e.status);
 export const isSentOk = (e) => ["sent", "delivered"].includes(e.status);
+
+/** What the send changed so the email asked for what was payable then (the API's `send_note`,
+ * a sentence in money format: "INV-7 was $500.00 and is now $300.00."), as a labelled note;
+ * null when the email went out as drafted. Static: where it must be announced, it sits in a
+ * status region (review.js) or its words go to the announcer (send-all.js). */
+export function sendNote(envelope) {
+  if (!envelope.send_note) return null;
+  const labelId = newId("send-note");
+  return h("p", { class: "notice warn send-note", role: "note", "aria-labelledby": labelId, "data-envelope-id": envelope.id },
+    h("strong", { id: labelId }, "Amounts changed when sent"), ": ", envelope.send_note);
+}
+
+/** Why the API refused to send an envelope as it stands (409): its amounts changed and its
+ * text is staff's, or nothing is payable on its bills. Sending it again cannot help. */
+export const REFUSED_AS_IT_STANDS = new Set(["amounts_changed", "nothing_payable"]);
 
 /** The envelope's bills by number, each with its amount line and a "View PDF" button. */
 export function attachments(envelope) {

@@ -3,6 +3,7 @@
 import { describe, getJson, sendJson } from "../api.js";
 import { announce, badge, h, linkIcon, replace } from "../dom.js";
 import { date, dateTime, flagLabel, isPastDue, kindLabel, money, stateLabel } from "../format.js";
+import { sendNote } from "./envelope-parts.js";
 
 const STATE_TONES = {
   awaiting_payment: "info", paid: "good", draft: "neutral",
@@ -153,7 +154,8 @@ function remindersCell(bill) {
         const { items } = await getJson(`/invoices/${encodeURIComponent(bill.id)}/envelopes`);
         replace(list, items.length
           ? h("ol", { class: "plain", "aria-label": `Emails that carried bill ${bill.id}` }, items.map((item) => h("li", { "data-purpose": item.purpose },
-            badge(item.label, item.purpose === "reminder" ? "info" : "neutral"), " ", dateTime(item.sent_at))))
+            badge(item.label, item.purpose === "reminder" ? "info" : "neutral"), " ", dateTime(item.sent_at),
+            sendNote({ id: item.envelope_id, send_note: item.send_note }))))
           : h("p", { class: "muted" }, "No email has carried this bill yet."));
       } catch (err) {
         replace(list, h("p", { class: "warn-text" }, `The sent emails could not be loaded. ${describe(err)}`));

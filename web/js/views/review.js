@@ -4,7 +4,7 @@
 import { describe, getJson, pollUntil, sendJson } from "../api.js";
 import { emptyBox, errorBox, h, loadingBox, pageTitle, replace } from "../dom.js";
 import { dateTime, plural } from "../format.js";
-import { attachments, draftEditor, isDone, isSentOk, statusBadge } from "./envelope-parts.js";
+import { REFUSED_AS_IT_STANDS, attachments, draftEditor, isDone, isSentOk, sendNote, statusBadge } from "./envelope-parts.js";
 import { attachmentName, billNames, envelopeBills } from "./common.js";
 
 export async function render({ main, params, signal }) {
@@ -27,6 +27,10 @@ export async function render({ main, params, signal }) {
   let envelopes = [];
   let current = null; // the envelope on screen
   let editor = null;
+  // Drafts the API refused to send as they stand (409 amounts_changed, nothing_payable): still
+  // drafts, but not offered again as "the next envelope" (the same send would be refused).
+  const refused = new Map(); // envelope id -> the API's sentence
+  const nextDraft = (except) => envelopes.find((e) => e.status === "draft" && e !== except && !refused.has(e.id)) || null;
 
   try {
     envelopes = (await getJson(`/batches/${encodeURIComponent(batchId)}`, { signal })).envelopes;
@@ -134,17 +138,17 @@ export async function render({ main, params, signal }) {
         return;
       }
       if (isSentOk(envelope)) {
-        const note = `Envelope sent to ${envelope.to}.`;
-        replace(notice, h("p", { class: "notice good", role: "status" }, note));
-        showEdit(envelopes.find((e) => e.status === "draft") || null);
+        refused.delete(envelope.id);
+        // The status region holds what the send changed too (amounts re-rendered, bills left
+        // out), so the clerk hears it, not only that it went: the email differs from the draft.
+        replace(notice, h("div", { role: "status" },
+          h("p", { class: "notice good" }, `Envelope sent to ${envelope.to}.`), sendNote(envelope)));
+        showEdit(nextDraft());
         panel.querySelector("h2")?.focus();
       } else {
         refreshFrame();
         replace(status, errorBox(`The envelope to ${envelope.to} was not sent: ${envelope.error || envelope.status}.`));
-        const next = envelopes.find((e) => e.status === "draft");
-        back.disabled = false;
-        replace(back, next ? "Skip to the next envelope" : "See the summary");
-        back.onclick = () => showEdit(next || null);
+        back.replaceWith(onward(envelope));
         if (envelope.status === "failed") {
           // Failed for certain before SES had it: fix what the error names, then send again.
           // A new button, not a new onclick: h() adds listeners, so the old "send" one would
@@ -158,19 +162,39 @@ export async function render({ main, params, signal }) {
     } catch (err) {
       if (err.name === "AbortError") return;
       replace(status, errorBox(`The envelope could not be sent. ${describe(err)}`));
-      send.disabled = back.disabled = false;
+      if (REFUSED_AS_IT_STANDS.has(err.code)) {
+        // The sentence says why and what to do (draft the bills again): the same send would
+        // be refused again, so it is not offered; the envelope stays a draft.
+        refused.set(envelope.id, describe(err));
+        send.remove();
+        back.replaceWith(onward(envelope));
+      } else {
+        send.disabled = back.disabled = false;
+      }
     }
+  }
+
+  /** On past an envelope that was not sent: the next draft, else the summary. A new button:
+   * h() adds listeners, so changing the old one's onclick would run its handler too. */
+  function onward(envelope) {
+    const next = nextDraft(envelope);
+    return h("button", { type: "button", onclick: () => {
+      showEdit(next || null);
+      panel.querySelector("h2")?.focus();
+    } }, next ? "Skip to the next envelope" : "See the summary");
   }
 
   function showDone() {
     const sent = envelopes.filter(isSentOk).length;
-    const waiting = envelopes.filter((e) => !isDone(e)).length;
+    const waiting = envelopes.filter((e) => !isDone(e) && !refused.has(e.id)).length;
     replace(panel,
       h("h2", { tabindex: "-1" }, sent === envelopes.length ? "All envelopes are sent" : "Nothing left to review"),
       h("ul", { class: "results-list" }, envelopes.map((e) => h("li", {},
         h("span", {}, `${e.client.name} (${e.to})`), " ", statusBadge(e.status),
         e.sent_at ? h("span", { class: "sub" }, dateTime(e.sent_at)) : null,
-        e.error ? h("span", { class: "sub warn-text" }, e.error) : null))),
+        e.error ? h("span", { class: "sub warn-text" }, e.error) : null,
+        refused.has(e.id) ? h("span", { class: "sub warn-text" }, `Not sent: ${refused.get(e.id)}`) : null,
+        isSentOk(e) ? sendNote(e) : null))),
       waiting ? h("p", {}, `${plural(waiting, "envelope")} still sending.`) : null,
       h("div", { class: "actions" }, h("a", { href: "#/invoices", class: "button primary" }, "Back to Invoices")));
   }

@@ -5,7 +5,7 @@ import { describe, getJson, pollUntil, sendJson } from "../api.js";
 import { announce, emptyBox, errorBox, h, loadingBox, pageTitle, replace } from "../dom.js";
 import { plural } from "../format.js";
 import { billNames } from "./common.js";
-import { attachments, draftEditor, isDone, isSentOk, statusBadge } from "./envelope-parts.js";
+import { attachments, draftEditor, isDone, isSentOk, sendNote, statusBadge } from "./envelope-parts.js";
 
 export async function render({ main, params, signal }) {
   const batchId = params.batchId;
@@ -41,7 +41,7 @@ export async function render({ main, params, signal }) {
       editors.set(envelope.id, editor);
       replace(body, editor.element, attachments(envelope));
     } else {
-      replace(body, h("p", { class: "muted" }, "Already sent: it is not sent again."), readOnly(envelope));
+      replace(body, h("p", { class: "muted" }, "Already sent: it is not sent again."), sendNote(envelope), readOnly(envelope));
     }
     const card = h("section", { class: "card", "aria-labelledby": headingId },
       h("h2", { id: headingId }, `${i + 1}. ${envelope.client.name}`, " ", status),
@@ -111,21 +111,29 @@ export async function render({ main, params, signal }) {
     const headline = timedOut
       ? `${ok} of ${mine.length} sent so far; the rest are still sending and carry on if you leave.`
       : bad.length ? `${ok} of ${plural(mine.length, "envelope")} sent; ${bad.length} failed.` : `All ${plural(mine.length, "envelope")} sent.`;
-    announce(headline);
+    // The email may differ from the draft on screen (amounts re-rendered at send, a bill left
+    // out): say how many, and each card says what changed.
+    const updated = mine.filter((e) => isSentOk(e) && e.send_note).length;
+    announce(updated ? `${headline} ${updated === 1 ? "One envelope's" : `${updated} envelopes'`} amounts changed when sent: see ${updated === 1 ? "its card" : "their cards"}.` : headline);
     continueButton.remove();
-    // What was sent is history: its subject and message are shown, no longer editable.
+    // What was sent is history: its subject and message are shown, no longer editable. One
+    // that failed says why on its own card, next to the text that was not sent.
     for (const c of cards) {
       const now = latest.find((e) => e.id === c.envelope.id);
       if (now && isSentOk(now)) {
         editors.delete(now.id);
-        replace(c.body, readOnly(now), attachments(now));
+        replace(c.body, sendNote(now), readOnly(now), attachments(now));
+      } else if (now && sending.has(now.id) && now.status === "failed" && now.error) {
+        c.body.querySelector(".card-error")?.remove();
+        c.body.prepend(h("p", { class: "notice warn card-error", role: "note", "aria-label": "Why it was not sent" }, now.error));
       }
     }
     replace(progress,
       h("h2", { tabindex: "-1", class: "result-title" }, headline),
       h("ul", { class: "results-list" }, mine.map((e) => h("li", {},
         h("span", {}, `${e.client.name} (${e.to})`), " ", statusBadge(e.status),
-        e.error ? h("span", { class: "sub warn-text" }, e.error) : null))),
+        e.error ? h("span", { class: "sub warn-text" }, e.error) : null,
+        isSentOk(e) && e.send_note ? h("span", { class: "sub" }, "Amounts changed when sent: see its card.") : null))),
       h("div", { class: "actions" }, h("a", { href: "#/invoices", class: "button primary" }, "Back to Invoices")));
     progress.querySelector("h2").focus();
   }

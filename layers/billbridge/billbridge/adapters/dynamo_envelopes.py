@@ -270,6 +270,7 @@ def send_log_item(envelope: Envelope, bill_id: int, now: datetime) -> Item:
         "to": envelope.to,
         "subject": envelope.subject,
         "sent_at": iso_utc(now),
+        "send_note": envelope.send_note,
     }
     return to_item({k: v for k, v in values.items() if v is not None})
 

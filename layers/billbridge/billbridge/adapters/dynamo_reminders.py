@@ -130,6 +130,7 @@ class DynamoReminderStore(DynamoRepository):
                     to=str(data.get("to") or ""),
                     subject=str(data.get("subject") or ""),
                     sent_at=require_iso(data["sent_at"]),
+                    send_note=data.get("send_note"),
                 )
             )
         return records

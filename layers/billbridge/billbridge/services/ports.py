@@ -578,6 +578,8 @@ class SentRecord:
     to: str
     subject: str
     sent_at: datetime
+    # What the send changed so the email asked for what was payable then (Envelope.send_note).
+    send_note: str | None = None
 
 
 class ReminderStore(Protocol):
