@@ -829,6 +829,9 @@ def build_accounts(config: AccountsConfig, adapters: Adapters = Adapters()) -> A
             w.clock,
             # Only the local stack's stage trusts its `dev-<firm>` stand-in (docs/auth.md).
             trust_local_stand_in=config.stage == "local",
+            # The access check of a route that reads the firm header reads it with the
+            # caller's record, in one request (routes/context.py); made on first use.
+            headers=lambda: w.headers,
         ),
         audit=audit,
     )

@@ -275,6 +275,11 @@ class FirmHeader:
 class FirmHeaders(Protocol):
     def read(self, firm_id: str) -> FirmHeader: ...
 
+    def read_with_member(self, firm_id: str, user_id: str) -> tuple[FirmHeader, Member | None]:
+        """The header and the caller's member record (None: not a member) in one consistent
+        request: the access check of a route that needs the header reads both at once."""
+        ...
+
 
 class SyncLauncher(Protocol):
     def launch(self, firm_id: str, run_id: str) -> None:
