@@ -60,17 +60,18 @@ PARTS: dict[str, Part] = {
   both linear in N. Until word-start search they were ⌈N/25⌉ BatchWriteItems, with no
   condition.
 - The page is asked as a signed-in staff member, as every real user asks it: one consistent
-  GetItem of the firm header (settings, sync state, the run), one Query of gsi2 (whose `issued`
-  group holds the two default states in id order), and one consistent GetItem of the caller's
-  member record, which every signed-in request reads so that a removed or demoted user is
-  refused at once (docs/auth.md). That last read came after issue 14 set its target of one
-  Query and at most one GetItem, and it is the second GetItem in the row.
+  BatchGetItem of the caller's member record (which every signed-in request reads, so that a
+  removed or demoted user is refused at once: docs/auth.md) and the firm header (settings,
+  sync state, the run), made by the access check, and one Query of gsi2 (whose `issued` group
+  holds the two default states in id order). Until issue 14's fix those were two GetItems.
+  The target's "at most 1 GetItem" counts that BatchGetItem as the one read request.
 - The ratio is CPU time of the calling thread (handler and moto both run in it), interleaved
   with the raw Query, so other work on the machine weighs on both alike. moto answers any Query
   by walking and sorting the whole table, and serialises each returned item slowly, so the raw
   Query's own time grows with N; what a page reads (requests, items) does not, and that is what
   carries over to DynamoDB. A view whose firm last synced over 30 seconds ago starts a sync (its
-  TransactWriteItems and the connection's GetItem), averaged into the requests per page.""",
+  TransactWriteItems and the connection's GetItem), averaged into the requests per page and
+  said apart in the "against" column ("besides N sync starts").""",
     ),
     "listing": Part(
         "Searched and sorted pages",
@@ -88,8 +89,9 @@ PARTS: dict[str, Part] = {
   walks the whole table for every Query (about a second each at 20,000 bills here), so a
   search's eight Queries (three fields and the word items, two states) cost eight walks
   there; on DynamoDB each reads only its own matches.
-- It asks as the local stage's stand-in user, who has no member record: a signed-in user's
-  page reads one GetItem more (the caller's record, as in the scaling part's rows).""",
+- It asks as the local stage's stand-in user, who has no member record: its header is one
+  GetItem; a signed-in user's page reads the header with their record in one BatchGetItem
+  instead (as in the scaling part's rows), the same count of read requests.""",
     ),
     "prefetch": Part(
         "The PDF prefetch against Clio's rate limit",
@@ -144,7 +146,14 @@ PARTS: dict[str, Part] = {
         "Cold imports",
         """- The CPU time of importing each handler in a fresh interpreter (best of 7), against a
   baseline that imports boto3 and instantiates the Powertools pieces every handler uses
-  (Logger, Metrics, Tracer, a validating resolver).""",
+  (Logger, Metrics, Tracer, a validating resolver).
+- The composition root (bootstrap.py) imports each service where it builds it, and the
+  ports and services import the domain's types only for annotations, so a handler loads at
+  import only what its routes' signatures need (tests/infra/test_cold_imports.py). What is
+  left is paid on the first request that builds it: the API builds each of its services on
+  first use, so a cold `GET /invoices` imports the invoices and sync services and not the
+  payment, plan, sending or envelope ones; the pay page's function needs its payment
+  services for every request, and its views import them at import.""",
     ),
 }
 

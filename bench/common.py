@@ -86,6 +86,8 @@ class DynamoCounter:
             self.items_read += int(parsed.get("ScannedCount") or 0)
             if "Item" in parsed:
                 self.items_read += 1
+            for items in (parsed.get("Responses") or {}).values():
+                self.items_read += len(items)
 
     def reset(self) -> None:
         self.calls.clear()

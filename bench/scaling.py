@@ -155,10 +155,16 @@ def scaling(n: int, *, increments: bool = True, repeats: int = 25) -> list[Row]:
                 f"{ratio:.2f}x: " + ("met" if ratio <= 1.2 else "MISSED") + " (target <= 1.2x)",
             )
         )
+        # A view whose firm last synced over 30 s ago starts a sync: its TransactWriteItems (the
+        # lock) and the connection's GetItem, one each a start, averaged in. The page's own
+        # reads are the rest: the Query, and one request for the caller's member record with
+        # the firm header (a BatchGetItem of both).
+        starts = per_page.get("TransactWriteItems", 0)
+        reads = per_page.get("GetItem", 0) + per_page.get("BatchGetItem", 0) - starts
         within = (
             per_page.get("Query", 0) <= 1
-            and per_page.get("GetItem", 0) <= 1
-            and set(per_page) <= {"Query", "GetItem"}
+            and reads <= 1 + 1e-9
+            and set(per_page) <= {"Query", "GetItem", "BatchGetItem", "TransactWriteItems"}
         )
         rows.append(
             (
@@ -166,7 +172,9 @@ def scaling(n: int, *, increments: bool = True, repeats: int = 25) -> list[Row]:
                 ", ".join(f"{op} {c:g}" for op, c in sorted(per_page.items()))
                 + f"; {items_per_page:g} items read",
                 ("met" if within else "MISSED")
-                + " (target: 1 Query + at most 1 GetItem; the member record's read came later)",
+                + f" (target: 1 Query + at most 1 GetItem-equivalent read: {reads:g}"
+                + (f", besides {starts:g} sync starts" if starts else "")
+                + ")",
             )
         )
         api.stop()

@@ -20,6 +20,7 @@ from billbridge.adapters.stripe_gateway import (
     checkout_intent_data,
     checkout_metadata,
 )
+from billbridge.domain.accounts import Member
 from billbridge.domain.bills import Bill, BillState, StoredBill, is_sendable
 from billbridge.domain.connection import ClioConnection, Region
 from billbridge.domain.envelopes import (
@@ -318,11 +319,13 @@ class FakeSettings:
 
 
 class FakeHeaders:
-    """The firm header: the fakes' settings and sync state, read together."""
+    """The firm header: the fakes' settings and sync state, read together; with the caller's
+    member record (from `members`, a FakeMembers) in one read too."""
 
-    def __init__(self, settings: FakeSettings, syncs: FakeSyncs) -> None:
+    def __init__(self, settings: FakeSettings, syncs: FakeSyncs, members: Any = None) -> None:
         self._settings = settings
         self._syncs = syncs
+        self.members = members
         self.reads = 0
 
     def read(self, firm_id: str) -> FirmHeader:
@@ -330,6 +333,10 @@ class FakeHeaders:
         return FirmHeader(
             settings=self._settings.get(firm_id), checkpoint=self._syncs.checkpoint(firm_id)
         )
+
+    def read_with_member(self, firm_id: str, user_id: str) -> tuple[FirmHeader, Member | None]:
+        header = self.read(firm_id)  # one read, as the store's one BatchGetItem
+        return header, self.members.get(firm_id, user_id) if self.members is not None else None
 
 
 class FakePdfStore:

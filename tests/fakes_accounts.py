@@ -13,7 +13,7 @@ from billbridge.domain.access import Role
 from billbridge.domain.accounts import AuditEntry, EmailTaken, LastAdmin, Member, MemberStatus
 from billbridge.domain.errors import Conflict, InvalidInput, NotFound
 from billbridge.services.ports import AuditPage
-from tests.fakes import FakeClock, FakeSettings
+from tests.fakes import FakeClock, FakeHeaders, FakeSettings, FakeSyncs
 
 
 @dataclass
@@ -184,12 +184,14 @@ class AccountsWorld:
         self.members = FakeMembers()
         self.audit_log = FakeAuditLog()
         self.settings = FakeSettings()
+        self.headers = FakeHeaders(self.settings, FakeSyncs(), self.members)
 
     def services(self) -> Any:
         from billbridge import bootstrap
 
         adapters = bootstrap.Adapters(
             settings=self.settings,
+            headers=self.headers,
             clock=self.clock,
             directory=self.directory,
             members=self.members,

@@ -6,7 +6,6 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
-from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -50,22 +49,26 @@ OPENAPI_TITLE = "BillBridge firm API"
 OPENAPI_VERSION = "1.0.0"
 
 
-# Every route needs a firm user's Cognito ID token (the API's authorizer), unless it says
-# otherwise (the OAuth callback).
-SECURITY_SCHEMES = {
-    "firmUser": HTTPBearer(
-        bearerFormat="JWT",
-        description="A firm user's Cognito ID token (claim custom:firm_id). The local stack "
-        "also takes dev-<firm_id>, and nowhere else.",
-    )
-}
+def security_schemes() -> dict[str, Any]:
+    """Every route needs a firm user's Cognito ID token (the API's authorizer), unless it says
+    otherwise (the OAuth callback). Powertools' OpenAPI models are imported only here: serving
+    a request never needs them, and they are a good part of a cold import."""
+    from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+
+    return {
+        "firmUser": HTTPBearer(
+            bearerFormat="JWT",
+            description="A firm user's Cognito ID token (claim custom:firm_id). The local "
+            "stack also takes dev-<firm_id>, and nowhere else.",
+        )
+    }
 
 
 def openapi_document() -> str:
     return app.get_openapi_json_schema(
         title=OPENAPI_TITLE,
         version=OPENAPI_VERSION,
-        security_schemes=SECURITY_SCHEMES,  # type: ignore[arg-type]
+        security_schemes=security_schemes(),
         security=[{"firmUser": []}],
     )
 

@@ -189,3 +189,65 @@ def test_given_every_function_when_loaded_then_each_one_with_metrics_uses_the_qu
             with_metrics.append(spec.logical_id)
             assert isinstance(metrics.provider, QuietWhenDisabled), spec.logical_id
     assert len(with_metrics) >= 5
+
+
+def test_given_a_signed_in_staff_member_then_a_default_page_costs_one_query_and_one_read(inproc):
+    """Issue 14's target through the API handler on moto: the default page of a signed-in user
+    is one Query and one consistent BatchGetItem (their member record with the firm header,
+    never two GetItems), and a removed member is still refused at once."""
+    from collections import Counter
+
+    from billbridge import bootstrap
+    from billbridge.adapters.dynamo_accounts import DynamoMembers
+    from billbridge.domain.access import Role
+    from billbridge.domain.accounts import Member, MemberStatus
+    from local.apigw import proxy_event
+    from local.lambdas import FakeContext
+
+    seed_many(inproc.clio.state, "pages", 120, 5)
+    assert inproc.connect("firm-pages", "pages").status_code == 302
+    members = DynamoMembers(boto3.client("dynamodb"), inproc.env["TABLE_NAME"])
+    members.add(
+        Member(
+            user_id="clerk-1",
+            firm_id="firm-pages",
+            email="clerk@pages.example",
+            role=Role.STAFF,
+            status=MemberStatus.ACTIVE,
+            created_at=datetime.now(UTC),
+        )
+    )
+    spec = function_specs()["ApiFunction"]
+    route = next(r for r in inproc.api.routes if r.path == "/invoices")
+    handler = load_handler(spec)
+    calls: Counter[str] = Counter()
+    consistent: list[bool] = []
+
+    def count(model, params, **_):
+        calls[model.name] += 1
+        if model.name == "BatchGetItem":
+            asked = params["RequestItems"].values()
+            consistent.extend(one.get("ConsistentRead") is True for one in asked)
+
+    session = boto3.DEFAULT_SESSION
+    session.events.register("before-parameter-build.dynamodb", count)
+    bootstrap.reset()  # the handler's clients made again, on the counted session
+
+    def page() -> dict:
+        claims = {"custom:firm_id": "firm-pages", "sub": "clerk-1", "cognito:groups": "staff"}
+        event = proxy_event(route, "GET", "/invoices", "page_size=50", {}, b"", {}, claims)
+        return handler(event, FakeContext(spec, "us-east-1", "123456789012"))
+
+    try:
+        answer = page()
+        assert answer["statusCode"] == 200, answer
+        assert len(json.loads(answer["body"])["items"]) == 50
+        assert dict(calls) == {"BatchGetItem": 1, "Query": 1}
+        assert consistent == [True]
+        members.remove("firm-pages", "clerk-1")
+        calls.clear()
+        refused = page()
+        assert refused["statusCode"] == 401
+        assert dict(calls) == {"BatchGetItem": 1}
+    finally:
+        session.events.unregister("before-parameter-build.dynamodb", count)

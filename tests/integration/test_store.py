@@ -23,10 +23,13 @@ from billbridge.adapters.dynamo import (
     DynamoSettingsRepository,
     DynamoSyncRepository,
 )
+from billbridge.adapters.dynamo_accounts import DynamoMembers
 from billbridge.adapters.dynamo_bills import group_pk, state_pk
 from billbridge.adapters.dynamo_common import to_attr
 from billbridge.adapters.dynamo_header import DynamoFirmHeaders
 from billbridge.adapters.kms_cipher import CipherError, KmsCipher
+from billbridge.domain.access import Role
+from billbridge.domain.accounts import Member, MemberStatus
 from billbridge.domain.bills import DEFAULT_STATES, Bill, BillKind, BillState, Client, Matter
 from billbridge.domain.connection import ClioConnection, Region
 from billbridge.domain.errors import Conflict
@@ -947,6 +950,64 @@ def test_given_settings_and_a_sync_when_both_write_the_firm_header_then_neither_
     assert header.checkpoint.full_import_done and header.checkpoint.last_run_id == "sync_1"
     assert header.checkpoint.run is not None
     assert header.checkpoint.run.status is SyncStatus.SUCCEEDED
+
+
+class _FirstBatchHalfDone:
+    """A DynamoDB client whose first BatchGetItem answers only its first key and hands the rest
+    back as UnprocessedKeys, as DynamoDB may under load."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.batches: list[int] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def batch_get_item(self, **kwargs: Any) -> dict[str, Any]:
+        ((table, spec),) = kwargs["RequestItems"].items()
+        self.batches.append(len(spec["Keys"]))
+        if len(self.batches) > 1:
+            return dict(self._client.batch_get_item(**kwargs))
+        first, rest = spec["Keys"][:1], spec["Keys"][1:]
+        answered = self._client.batch_get_item(RequestItems={table: {**spec, "Keys": first}})
+        return {**answered, "UnprocessedKeys": {table: {**spec, "Keys": rest}}}
+
+
+def test_given_a_member_when_read_with_the_header_then_one_consistent_request_gives_both(
+    store: Store,
+) -> None:
+    store.settings().put(FIRM, FirmSettings(firm_name="Smith & Jones LLP"))
+    DynamoMembers(store.client, store.table).add(
+        Member(
+            user_id="u-1",
+            firm_id=FIRM,
+            email="clerk@smith.example",
+            role=Role.STAFF,
+            status=MemberStatus.ACTIVE,
+            created_at=T0,
+        )
+    )
+    headers = DynamoFirmHeaders(store.client, store.table, sleep=no_sleep)
+
+    header, member = headers.read_with_member(FIRM, "u-1")
+    assert headers.read_requests == 1
+    assert header.settings.firm_name == "Smith & Jones LLP"
+    assert member is not None and member.role is Role.STAFF
+    assert member.email == "clerk@smith.example"
+    # Not a member of this firm (or of none): no record, the header all the same.
+    header, member = headers.read_with_member(FIRM, "u-2")
+    assert member is None and header.settings.firm_name == "Smith & Jones LLP"
+    _, member = headers.read_with_member("firm-other", "u-1")
+    assert member is None
+
+    # DynamoDB leaving a key unprocessed: asked again until both are read.
+    halved = _FirstBatchHalfDone(store.client)
+    header, member = DynamoFirmHeaders(halved, store.table, sleep=no_sleep).read_with_member(
+        FIRM, "u-1"
+    )
+    assert halved.batches == [2, 1]
+    assert member is not None and member.user_id == "u-1"
+    assert header.settings.firm_name == "Smith & Jones LLP"
 
 
 def test_given_settings_saved_before_the_firm_header_when_read_then_they_move_in_once(

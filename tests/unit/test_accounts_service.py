@@ -19,6 +19,14 @@ def _signed_up(world: AccountsWorld) -> tuple[object, Principal]:
     return services, admin
 
 
+# The two ways a signed-in request's caller is checked: alone, or with the firm header in the
+# same read (a route that reads the header: the default invoices page). Both refuse alike.
+CHECKS = {
+    "alone": lambda users, principal: users.current(principal),
+    "with the header": lambda users, principal: users.current_with_header(principal)[0],
+}
+
+
 def test_given_a_sign_up_then_the_firm_id_is_new_and_the_person_is_not_yet_admin():
     world = AccountsWorld()
     services = world.services()
@@ -174,42 +182,45 @@ def test_given_an_invited_user_signing_in_then_they_show_as_active():
 # --- the caller as the firm knows them now (every signed-in request) ---------------------------
 
 
-def test_given_a_removed_user_then_their_still_valid_token_is_refused_at_once():
+@pytest.mark.parametrize("check", CHECKS.values(), ids=CHECKS.keys())
+def test_given_a_removed_user_then_their_still_valid_token_is_refused_at_once(check):
     world = AccountsWorld()
     services, admin = _signed_up(world)
     invited = services.users.invite(admin, "staff@smith.example", Role.STAFF)
     staff = Principal(invited.user_id, invited.email, admin.firm_id, Role.STAFF)
-    assert services.users.current(staff) == staff
+    assert check(services.users, staff) == staff
     services.users.remove(admin, invited.user_id)
     with pytest.raises(Unauthenticated) as refused:
-        services.users.current(staff)
+        check(services.users, staff)
     assert "no longer a member of this firm" in refused.value.message
 
 
-def test_given_a_demoted_admin_then_their_admin_token_acts_as_staff_and_a_promotion_waits():
+@pytest.mark.parametrize("check", CHECKS.values(), ids=CHECKS.keys())
+def test_given_a_demoted_admin_then_their_admin_token_acts_as_staff_and_a_promotion_waits(check):
     world = AccountsWorld()
     services, admin = _signed_up(world)
     second = services.users.invite(admin, "second@smith.example", Role.ADMIN)
     token_admin = Principal(second.user_id, second.email, admin.firm_id, Role.ADMIN)
-    assert services.users.current(token_admin).role is Role.ADMIN
+    assert check(services.users, token_admin).role is Role.ADMIN
     services.users.change_role(admin, second.user_id, Role.STAFF)
-    assert services.users.current(token_admin).role is Role.STAFF
+    assert check(services.users, token_admin).role is Role.STAFF
     # Promoted again: the old staff token stays staff until the next sign-in's token.
     services.users.change_role(admin, second.user_id, Role.ADMIN)
     token_staff = Principal(second.user_id, second.email, admin.firm_id, Role.STAFF)
-    assert services.users.current(token_staff).role is Role.STAFF
+    assert check(services.users, token_staff).role is Role.STAFF
 
 
-def test_given_a_token_naming_a_firm_its_user_is_not_a_member_of_then_refused():
+@pytest.mark.parametrize("check", CHECKS.values(), ids=CHECKS.keys())
+def test_given_a_token_naming_a_firm_its_user_is_not_a_member_of_then_refused(check):
     world = AccountsWorld()
     services, admin = _signed_up(world)
     other, _ = _signed_up_as(world, "Other LLP", "other@other.example")
     # The first firm's admin, with a token that names the other firm (a forged claim, or a
     # pool user made with that firm id by anything but our API).
     with pytest.raises(Unauthenticated):
-        services.users.current(Principal(admin.user_id, admin.email, other.firm_id, Role.ADMIN))
+        check(services.users, Principal(admin.user_id, admin.email, other.firm_id, Role.ADMIN))
     with pytest.raises(Unauthenticated):
-        services.users.current(Principal("no-such-sub", None, admin.firm_id, Role.ADMIN))
+        check(services.users, Principal("no-such-sub", None, admin.firm_id, Role.ADMIN))
 
 
 def test_given_the_local_stand_in_then_trusted_only_on_the_local_stage():

@@ -13,7 +13,7 @@ from billbridge.bootstrap import api_services
 from billbridge.domain.bills import BillState, StoredBill
 from billbridge.domain.listing import MAX_QUERY_CHARS, SortField
 from billbridge.services.invoices import MAX_PAGE_SIZE
-from routes.context import firm_id_of
+from routes.context import firm_id_of, header_of
 from schemas import (
     CURSOR_PATTERN,
     BillHistoryOut,
@@ -90,6 +90,8 @@ def list_invoices(
         q=q,
         sort=sort,
         overdue=overdue,
+        # Read by the access check with the caller's member record, in one request.
+        header=header_of(router),
     )
     services = api_services()
     firm_id = firm_id_of(router)

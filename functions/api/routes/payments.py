@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response, content_types
@@ -15,8 +15,6 @@ from billbridge.domain.accounts import AuditAction
 from billbridge.domain.csv_export import write_csv
 from billbridge.domain.errors import SesThrottled
 from billbridge.domain.payments import ReconciliationAction
-from billbridge.services.payments import currency_of
-from billbridge.services.reconciliation import RECORDED_IN_CLIO, ReconciliationLine
 from routes.accounts import record
 from routes.context import firm_id_of, principal_of, user_of
 from schemas import (
@@ -32,6 +30,10 @@ from schemas import (
     TransactionOut,
 )
 
+# The payment services load on the first request that needs them, not with the handler.
+if TYPE_CHECKING:
+    from billbridge.services.reconciliation import ReconciliationLine
+
 router = Router()
 logger = Logger(child=True)
 
@@ -45,6 +47,8 @@ LinkId = Annotated[str, Path(pattern=ID_PATTERN, description="A payment link's i
     responses={200: {"description": "The link"}, **error_responses(401, 404, 422)},
 )
 def get_payment_link(link_id: LinkId) -> PaymentLinkOut:
+    from billbridge.services.payments import currency_of
+
     links = api_services().payment_links
     found = links.get(firm_id_of(router), link_id)
     return PaymentLinkOut(
@@ -136,6 +140,8 @@ def _dollars(cents: int) -> str:
 
 
 def _item(line: ReconciliationLine) -> ReconciliationItem:
+    from billbridge.services.reconciliation import RECORDED_IN_CLIO
+
     bill, money = line.bill.bill, line.bill.money
     recorded = line.action in RECORDED_IN_CLIO
     txns = line.transactions

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache, cached_property
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 from billbridge.config import (
@@ -39,55 +39,59 @@ from billbridge.config import (
     StripeWebhookConfig,
     SyncWorkerConfig,
 )
-from billbridge.domain.connection import ClioConnection, Region
-from billbridge.domain.errors import ClioUnreachable
-from billbridge.domain.payment_links import PaymentLink, link_token, link_url
 from billbridge.domain.sync import utcnow
-from billbridge.services.accounts import AuditTrail, Signup, Users
-from billbridge.services.bill_pdfs import BillPdfs, PrefetchPolicy
-from billbridge.services.clio_webhooks import ClioWebhookService
-from billbridge.services.connect import ConnectService, WebhookSubscriptions
-from billbridge.services.envelopes import EnvelopeService
-from billbridge.services.invoices import InvoicesService
-from billbridge.services.onboarding import OnboardingService
-from billbridge.services.payment_accounts import PaymentAccountsService
-from billbridge.services.payments import PaymentLinks, PayPage, StripeEvents
-from billbridge.services.plans import PaymentPlans
-from billbridge.services.ports import (
-    AppSecrets,
-    AuditLog,
-    BillRepository,
-    ClioClientFactory,
-    ClioGateway,
-    ConnectionRepository,
-    ConnectStateRepository,
-    FirmHeaders,
-    Mailer,
-    MemberRepository,
-    OnboardingRepository,
-    PaymentGateway,
-    PaymentLinkRepository,
-    PaymentStore,
-    PdfStore,
-    PlanStore,
-    ReceiptLog,
-    ReminderStore,
-    SavedMethodGateway,
-    SenderIdentity,
-    SendingRepository,
-    SendStarter,
-    SettingsRepository,
-    SyncLauncher,
-    SyncRepository,
-    UserDirectory,
-)
-from billbridge.services.receipts import Receipts
-from billbridge.services.reconciliation import Reconciliation
-from billbridge.services.reminders import RemindersService
-from billbridge.services.saved_methods import SavedMethods
-from billbridge.services.sending import DeliveryEvents, SendRequests, SendSteps
-from billbridge.services.settings import SettingsService
-from billbridge.services.sync import SyncService
+
+# Each service, port and domain type is imported where a builder uses it, and here only for
+# the annotations (postponed): a handler's cold start loads the services its own function
+# builds, on its first request, and nothing of the others (tests/infra/test_cold_imports.py).
+if TYPE_CHECKING:
+    from billbridge.domain.connection import ClioConnection, Region
+    from billbridge.domain.payment_links import PaymentLink
+    from billbridge.services.accounts import AuditTrail, Signup, Users
+    from billbridge.services.bill_pdfs import BillPdfs, PrefetchPolicy
+    from billbridge.services.clio_webhooks import ClioWebhookService
+    from billbridge.services.connect import ConnectService, WebhookSubscriptions
+    from billbridge.services.envelopes import EnvelopeService
+    from billbridge.services.invoices import InvoicesService
+    from billbridge.services.onboarding import OnboardingService
+    from billbridge.services.payment_accounts import PaymentAccountsService
+    from billbridge.services.payments import PaymentLinks, PayPage, StripeEvents
+    from billbridge.services.plans import PaymentPlans
+    from billbridge.services.ports import (
+        AppSecrets,
+        AuditLog,
+        BillRepository,
+        ClioClientFactory,
+        ClioGateway,
+        ConnectionRepository,
+        ConnectStateRepository,
+        FirmHeaders,
+        Mailer,
+        MemberRepository,
+        OnboardingRepository,
+        PaymentGateway,
+        PaymentLinkRepository,
+        PaymentStore,
+        PdfStore,
+        PlanStore,
+        ReceiptLog,
+        ReminderStore,
+        SavedMethodGateway,
+        SenderIdentity,
+        SendingRepository,
+        SendStarter,
+        SettingsRepository,
+        SyncLauncher,
+        SyncRepository,
+        UserDirectory,
+    )
+    from billbridge.services.receipts import Receipts
+    from billbridge.services.reconciliation import Reconciliation
+    from billbridge.services.reminders import RemindersService
+    from billbridge.services.saved_methods import SavedMethods
+    from billbridge.services.sending import DeliveryEvents, SendRequests, SendSteps
+    from billbridge.services.settings import SettingsService
+    from billbridge.services.sync import SyncService
 
 Clock = Callable[[], datetime]
 
@@ -279,6 +283,8 @@ class _Wiring:
         return S3PdfStore(boto3.client("s3"), self.config.bill_pdf_bucket)
 
     def bill_pdfs(self, policy: PrefetchPolicy | None = None) -> BillPdfs:
+        from billbridge.services.bill_pdfs import BillPdfs
+
         return BillPdfs(bills=self.bills, store=self.pdf_store, policy=policy)
 
     @cached_property
@@ -343,6 +349,8 @@ class _Wiring:
         return DynamoReminderStore(self.dynamodb, self._table)
 
     def reminder_service(self, starter: Callable[[], SendStarter]) -> RemindersService:
+        from billbridge.services.reminders import RemindersService
+
         return RemindersService(
             connections=self.connections,
             settings=self.settings,
@@ -386,6 +394,8 @@ class _Wiring:
         return DynamoReceiptLog(self.dynamodb, self._table)
 
     def receipts(self, link_url: Callable[[PaymentLink], str] | None) -> Receipts:
+        from billbridge.services.receipts import Receipts
+
         return Receipts(
             store=self.payments,
             bills=self.bills,
@@ -402,6 +412,8 @@ class _Wiring:
         assert isinstance(config, PayLinkConfig), "this function has no pay link key"
 
         def url_of(link: PaymentLink) -> str:
+            from billbridge.domain.payment_links import link_token, link_url
+
             key = self.secrets.pay_link_key()
             return link_url(config.public_pay_base_url, link_token(key, link.firm_id, link.id))
 
@@ -429,6 +441,8 @@ class _Wiring:
     def payment_plans(self) -> PaymentPlans:
         """Payment plans (services/plans.py): Stripe and the pay link key on first use; SES
         only in the functions that tell a failed installment (the tick, the webhook)."""
+        from billbridge.services.plans import PaymentPlans
+
         config = self.config
         assert isinstance(config, PayLinkConfig) and isinstance(config, StripeConfig)
         stripe = self.stripe()
@@ -439,7 +453,7 @@ class _Wiring:
             bills=self.bills,
             links=self.links,
             store=self.payments,
-            gateway=lambda: cast(SavedMethodGateway, stripe()),
+            gateway=lambda: cast("SavedMethodGateway", stripe()),
             settings=self.settings,
             mailer=mailer,
             pay_link_key=self.secrets.pay_link_key,
@@ -450,6 +464,8 @@ class _Wiring:
 
     def saved_methods(self) -> SavedMethods:
         """Cards and bank accounts saved on the pay page (services/saved_methods.py)."""
+        from billbridge.services.saved_methods import SavedMethods
+
         stripe = self.stripe()
         return SavedMethods(
             plans=self.plans,
@@ -457,7 +473,7 @@ class _Wiring:
             bills=self.bills,
             store=self.payments,
             gateway=stripe,
-            saved=lambda: cast(SavedMethodGateway, stripe()),
+            saved=lambda: cast("SavedMethodGateway", stripe()),
             settings=self.settings,
             clock=self.clock,
         )
@@ -537,31 +553,9 @@ def _no_mailer() -> Mailer:
 # --- building each function's services --------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ApiServices:
-    invoices: InvoicesService
-    sync: SyncService
-    sync_runs: SyncRepository
-    settings: SettingsService
-    connect: ConnectService
-    envelopes: EnvelopeService
-    sending: SendRequests
-    payment_links: PaymentLinks
-    reconciliation: Reconciliation
-    reminders: RemindersService
-    payment_accounts: PaymentAccountsService
-    onboarding: OnboardingService
-    receipts: Receipts
-    web_base_url: str
-    # The connect cookie (domain/oauth_state.py) goes only to the OAuth callback's path, and
-    # only over https when the callback is https.
-    connect_cookie_path: str
-    connect_cookie_secure: bool
-    # "Now" for what a route stamps itself (a report's time): the services' clock.
-    clock: Clock = utcnow
-
-
 def _webhooks(config: ClioConfig, w: _Wiring) -> WebhookSubscriptions:
+    from billbridge.services.connect import WebhookSubscriptions
+
     return WebhookSubscriptions(
         connections=w.connections, public_api_base_url=config.public_api_base_url, clock=w.clock
     )
@@ -570,6 +564,8 @@ def _webhooks(config: ClioConfig, w: _Wiring) -> WebhookSubscriptions:
 def _sync_service(
     config: ClioConfig, w: _Wiring, function_name: str, pdfs: BillPdfs | None = None
 ) -> SyncService:
+    from billbridge.services.sync import SyncService
+
     return SyncService(
         bills=w.bills,
         syncs=w.syncs,
@@ -587,29 +583,68 @@ def _oauth_client_for(w: _Wiring) -> Callable[[Region], ClioGateway]:
     return lambda region: w.clio.for_region(region)
 
 
-def build_api(config: PaymentsApiConfig, adapters: Adapters = Adapters()) -> ApiServices:
-    w = _Wiring(config, adapters)
-    sync = _sync_service(config, w, config.sync_function_name)
-    url_of = w.link_url()
+class ApiServices:
+    """The firm API's services, each built (and its module imported) on first use: a request
+    builds what its route needs and no more, so a cold start pays for the services of the
+    route it serves, not for all of them. One instance of each, shared (the sync that
+    `invoices` starts on view is `sync`)."""
 
-    accounts = PaymentAccountsService(w.payments, w.stripe(), w.settings)
-    return ApiServices(
-        invoices=InvoicesService(
-            bills=w.bills, headers=w.headers, sync_on_view=sync.sync_on_view, clock=w.clock
-        ),
-        sync=sync,
-        sync_runs=w.syncs,
-        settings=SettingsService(w.settings),
-        connect=ConnectService(
+    def __init__(self, config: PaymentsApiConfig, w: _Wiring) -> None:
+        self._config = config
+        self._w = w
+        self.web_base_url = config.web_base_url
+        # The connect cookie (domain/oauth_state.py) goes only to the OAuth callback's path,
+        # and only over https when the callback is https.
+        callback = urlsplit(config.clio_redirect_uri)
+        self.connect_cookie_path = callback.path or "/clio/callback"
+        self.connect_cookie_secure = callback.scheme == "https"
+        # "Now" for what a route stamps itself (a report's time): the services' clock.
+        self.clock: Clock = w.clock
+
+    @cached_property
+    def sync(self) -> SyncService:
+        return _sync_service(self._config, self._w, self._config.sync_function_name)
+
+    @cached_property
+    def sync_runs(self) -> SyncRepository:
+        return self._w.syncs
+
+    @cached_property
+    def invoices(self) -> InvoicesService:
+        from billbridge.services.invoices import InvoicesService
+
+        w = self._w
+        return InvoicesService(
+            bills=w.bills, headers=w.headers, sync_on_view=self.sync.sync_on_view, clock=w.clock
+        )
+
+    @cached_property
+    def settings(self) -> SettingsService:
+        from billbridge.services.settings import SettingsService
+
+        return SettingsService(self._w.settings)
+
+    @cached_property
+    def connect(self) -> ConnectService:
+        from billbridge.services.connect import ConnectService
+
+        w = self._w
+        return ConnectService(
             connections=w.connections,
             connect_states=w.connect_states,
             state_key=w.secrets.clio_state_key(),
             oauth_client_for=_oauth_client_for(w),
-            request_sync=sync.request_sync,
-            webhooks=_webhooks(config, w),
+            request_sync=self.sync.request_sync,
+            webhooks=_webhooks(self._config, w),
             clock=w.clock,
-        ),
-        envelopes=EnvelopeService(
+        )
+
+    @cached_property
+    def envelopes(self) -> EnvelopeService:
+        from billbridge.services.envelopes import EnvelopeService
+
+        w = self._w
+        return EnvelopeService(
             bills=w.bills,
             envelopes=w.envelopes,
             settings=w.settings,
@@ -617,47 +652,90 @@ def build_api(config: PaymentsApiConfig, adapters: Adapters = Adapters()) -> Api
             clio_for=w.clio.for_connection,
             pdfs=w.bill_pdfs(),
             clock=w.clock,
-        ),
-        sending=SendRequests(
-            envelopes=w.envelopes,
-            starter=w.send_starter(),
-            bills=w.bills,
-            settings=w.settings,
-        ),
-        payment_links=PaymentLinks(
+        )
+
+    @cached_property
+    def sending(self) -> SendRequests:
+        from billbridge.services.sending import SendRequests
+
+        w = self._w
+        return SendRequests(
+            envelopes=w.envelopes, starter=self._starter, bills=w.bills, settings=w.settings
+        )
+
+    @cached_property
+    def _starter(self) -> Callable[[], SendStarter]:
+        return self._w.send_starter()
+
+    @cached_property
+    def _link_url(self) -> Callable[[PaymentLink], str]:
+        return self._w.link_url()
+
+    @cached_property
+    def payment_links(self) -> PaymentLinks:
+        from billbridge.services.payments import PaymentLinks
+
+        w = self._w
+        return PaymentLinks(
             links=w.links,
             bills=w.bills,
             store=w.payments,
             gateway=w.stripe(),
-            link_url=url_of,
+            link_url=self._link_url,
             clock=w.clock,
-        ),
-        reconciliation=Reconciliation(
+        )
+
+    @cached_property
+    def reconciliation(self) -> Reconciliation:
+        from billbridge.services.reconciliation import Reconciliation
+
+        w = self._w
+        return Reconciliation(
             store=w.payments,
             bills=w.bills,
             last_synced=lambda firm_id: w.headers.read(firm_id).checkpoint.last_synced_at,
             clock=w.clock,
-        ),
-        reminders=w.reminder_service(w.send_starter()),
-        payment_accounts=accounts,
-        onboarding=OnboardingService(
+        )
+
+    @cached_property
+    def reminders(self) -> RemindersService:
+        return self._w.reminder_service(self._starter)
+
+    @cached_property
+    def payment_accounts(self) -> PaymentAccountsService:
+        from billbridge.services.payment_accounts import PaymentAccountsService
+
+        w = self._w
+        return PaymentAccountsService(w.payments, w.stripe(), w.settings)
+
+    @cached_property
+    def onboarding(self) -> OnboardingService:
+        from billbridge.services.onboarding import OnboardingService
+
+        w = self._w
+        return OnboardingService(
             marks=w.onboarding,
             connections=w.connections,
-            accounts=accounts,
+            accounts=self.payment_accounts,
             settings=w.settings,
             identity=w.sender_identity(),
-            sender_address=config.sender_address,
+            sender_address=self._config.sender_address,
             clock=w.clock,
-        ),
-        receipts=w.receipts(url_of),
-        web_base_url=config.web_base_url,
-        connect_cookie_path=urlsplit(config.clio_redirect_uri).path or "/clio/callback",
-        connect_cookie_secure=urlsplit(config.clio_redirect_uri).scheme == "https",
-        clock=w.clock,
-    )
+        )
+
+    @cached_property
+    def receipts(self) -> Receipts:
+        return self._w.receipts(self._link_url)
+
+
+def build_api(config: PaymentsApiConfig, adapters: Adapters = Adapters()) -> ApiServices:
+    return ApiServices(config, _Wiring(config, adapters))
 
 
 def build_pay_page(config: PayConfig, adapters: Adapters = Adapters()) -> PayPage:
+    from billbridge.domain.errors import ClioUnreachable
+    from billbridge.services.payments import PayPage
+
     w = _Wiring(config, adapters)
 
     def clio_for_firm(firm_id: str) -> ClioGateway:
@@ -692,6 +770,9 @@ class StripeWebhook:
 def build_stripe_webhook(
     config: StripeWebhookConfig, adapters: Adapters = Adapters()
 ) -> StripeWebhook:
+    from billbridge.services.payment_accounts import PaymentAccountsService
+    from billbridge.services.payments import StripeEvents
+
     w = _Wiring(config, adapters)
 
     def verify(payload: bytes, signature: str | None) -> dict[str, object]:
@@ -735,6 +816,8 @@ class SyncWorkerServices:
 def build_sync_worker(
     config: SyncWorkerConfig, adapters: Adapters = Adapters()
 ) -> SyncWorkerServices:
+    from billbridge.services.bill_pdfs import PrefetchPolicy
+
     w = _Wiring(config, adapters)
     per_run = config.pdf_prefetch_per_run
     pdfs = w.bill_pdfs(PrefetchPolicy(per_run=per_run)) if per_run else None
@@ -749,6 +832,7 @@ def build_clio_webhook(
     config: ClioWebhookConfig, adapters: Adapters = Adapters()
 ) -> ClioWebhookService:
     from billbridge.adapters.clio_wire import verify_webhook_signature
+    from billbridge.services.clio_webhooks import ClioWebhookService
 
     w = _Wiring(config, adapters)
     return ClioWebhookService(
@@ -761,6 +845,8 @@ def build_clio_webhook(
 
 
 def build_send_steps(config: SendConfig, adapters: Adapters = Adapters()) -> SendSteps:
+    from billbridge.services.sending import SendSteps
+
     w = _Wiring(config, adapters)
     return SendSteps(
         envelopes=w.envelopes,
@@ -784,6 +870,8 @@ def build_reminders(config: RemindersConfig, adapters: Adapters = Adapters()) ->
 
 
 def build_delivery_events(config: CommonConfig, adapters: Adapters = Adapters()) -> DeliveryEvents:
+    from billbridge.services.sending import DeliveryEvents
+
     return DeliveryEvents(_Wiring(config, adapters).envelopes)
 
 
@@ -803,6 +891,8 @@ class AccountServices:
 
 
 def build_accounts(config: AccountsConfig, adapters: Adapters = Adapters()) -> AccountServices:
+    from billbridge.services.accounts import AuditTrail, Signup, Users
+
     w = _Wiring(config, adapters)
     audit_log = adapters.audit
     members = adapters.members
@@ -830,6 +920,9 @@ def build_accounts(config: AccountsConfig, adapters: Adapters = Adapters()) -> A
             w.clock,
             # Only the local stack's stage trusts its `dev-<firm>` stand-in (docs/auth.md).
             trust_local_stand_in=config.stage == "local",
+            # The access check of a route that reads the firm header reads it with the
+            # caller's record, in one request (routes/context.py); made on first use.
+            headers=lambda: w.headers,
         ),
         audit=audit,
     )

@@ -199,6 +199,11 @@ class DynamoMembers(DynamoRepository):
         self._transact(actions)
 
 
+def member_from_item(item: dict[str, Any]) -> Member:
+    """A member record as DynamoDB returned it (GetItem, or the header's BatchGetItem)."""
+    return _member(from_item(item))
+
+
 def _member(data: dict[str, Any]) -> Member:
     return Member(
         user_id=str(data["user_id"]),

@@ -14,6 +14,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from billbridge.adapters.dynamo_accounts import member_from_item, member_sk
 from billbridge.adapters.dynamo_common import (
     DynamoRepository,
     Item,
@@ -27,6 +28,7 @@ from billbridge.adapters.dynamo_common import (
     plain_json,
     require_iso,
 )
+from billbridge.domain.accounts import Member
 from billbridge.domain.settings import FirmSettings
 from billbridge.domain.sync import SyncCheckpoint, SyncMode, SyncRun, SyncStatus, SyncTrigger
 from billbridge.services.ports import FirmHeader
@@ -130,7 +132,10 @@ class FirmHeaderItem(DynamoRepository):
 
     def _header(self, firm_id: str) -> dict[str, Any]:
         """The header's attributes (empty when the firm has none yet), read consistently."""
-        item = self._get_item(firm_pk(firm_id), HEADER_SK)
+        return self._header_of(firm_id, self._get_item(firm_pk(firm_id), HEADER_SK))
+
+    def _header_of(self, firm_id: str, item: Item | None) -> dict[str, Any]:
+        """The header's attributes from its item as read (None: the firm has none yet)."""
         data = from_item(item) if item else {}
         if "settings" in data or data.get(MIGRATED):
             return data
@@ -164,7 +169,21 @@ class DynamoFirmHeaders(FirmHeaderItem):
     """FirmHeaders: a firm's settings and sync state from one consistent GetItem."""
 
     def read(self, firm_id: str) -> FirmHeader:
-        data = self._header(firm_id)
+        return self._firm_header(firm_id, self._header(firm_id))
+
+    def read_with_member(self, firm_id: str, user_id: str) -> tuple[FirmHeader, Member | None]:
+        """One consistent BatchGetItem of the header and the member record (UnprocessedKeys
+        asked again until none is left): a signed-in default page's only read besides its
+        Query. A firm whose settings predate the header migrates them first, once."""
+        pk = firm_pk(firm_id)
+        keys = [header_key(firm_id), {"pk": {"S": pk}, "sk": {"S": member_sk(user_id)}}]
+        by_sk = {item["sk"]["S"]: item for item in self._batch_get(keys, consistent=True)}
+        member_item = by_sk.get(member_sk(user_id))
+        header = self._firm_header(firm_id, self._header_of(firm_id, by_sk.get(HEADER_SK)))
+        return header, member_from_item(member_item) if member_item else None
+
+    @staticmethod
+    def _firm_header(firm_id: str, data: dict[str, Any]) -> FirmHeader:
         return FirmHeader(
             settings=settings_from_data(data), checkpoint=checkpoint_from_data(firm_id, data)
         )

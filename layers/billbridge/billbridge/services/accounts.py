@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from billbridge.domain.access import (
     Principal,
@@ -27,13 +27,17 @@ from billbridge.domain.accounts import (
     new_firm_id,
 )
 from billbridge.domain.errors import NotFound, RuleViolation, Unauthenticated
-from billbridge.services.ports import (
-    AuditLog,
-    AuditPage,
-    MemberRepository,
-    SettingsRepository,
-    UserDirectory,
-)
+
+if TYPE_CHECKING:  # the ports only as annotations: none is loaded with this module
+    from billbridge.services.ports import (
+        AuditLog,
+        AuditPage,
+        FirmHeader,
+        FirmHeaders,
+        MemberRepository,
+        SettingsRepository,
+        UserDirectory,
+    )
 
 Clock = Callable[[], datetime]
 
@@ -136,12 +140,14 @@ class Users:
         clock: Clock,
         *,
         trust_local_stand_in: bool = False,
+        headers: Callable[[], FirmHeaders] | None = None,
     ) -> None:
         self._directory = directory
         self._members = members
         self._audit = audit
         self._clock = clock
         self._trust_local_stand_in = trust_local_stand_in
+        self._headers = headers
 
     def current(self, principal: Principal) -> Principal:
         """The caller as the firm knows them now, on every signed-in request: one consistent
@@ -151,7 +157,21 @@ class Users:
         The local stack's `dev-<firm>` stand-in has no record and keeps its token's role."""
         if self._trust_local_stand_in and is_local_stand_in(principal):
             return principal
-        member = self._members.get(principal.firm_id, principal.user_id)
+        return self._as_recorded(principal, self._members.get(principal.firm_id, principal.user_id))
+
+    def current_with_header(self, principal: Principal) -> tuple[Principal, FirmHeader]:
+        """`current`, and the firm header read in the same consistent request (one
+        BatchGetItem): for a route that reads the header anyway (the default invoices page),
+        so the check costs it no request of its own."""
+        assert self._headers is not None, "these services have no firm headers"
+        headers = self._headers()
+        if self._trust_local_stand_in and is_local_stand_in(principal):
+            return principal, headers.read(principal.firm_id)
+        header, member = headers.read_with_member(principal.firm_id, principal.user_id)
+        return self._as_recorded(principal, member), header
+
+    @staticmethod
+    def _as_recorded(principal: Principal, member: Member | None) -> Principal:
         if member is None:
             raise Unauthenticated(
                 "Your account is no longer a member of this firm: it was removed, or never "

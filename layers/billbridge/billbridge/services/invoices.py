@@ -10,13 +10,16 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from billbridge.domain.bills import BillState, StoredBill, parse_states
 from billbridge.domain.errors import InvalidInput, NotFound
 from billbridge.domain.listing import Position, Sort, SortField, parse_query, parse_sort
 from billbridge.domain.settings import FirmSettings
 from billbridge.domain.sync import SyncCheckpoint, SyncRun, utcnow
-from billbridge.services.ports import BillRepository, FirmHeaders
+
+if TYPE_CHECKING:  # the ports only as annotations: none is loaded with this module
+    from billbridge.services.ports import BillRepository, FirmHeader, FirmHeaders
 
 MAX_PAGE_SIZE = 200
 
@@ -143,9 +146,12 @@ class InvoicesService:
         q: str | None = None,
         sort: str | None = None,
         overdue: bool = False,
+        header: FirmHeader | None = None,
     ) -> InvoicesPage:
         """One page: by default newest id first from one Query (L3); searched (`q`), sorted
-        (`sort`) or only overdue bills from the sort and search indexes (L5)."""
+        (`sort`) or only overdue bills from the sort and search indexes (L5). `header`: the
+        firm header when the caller has read it already this request (the access check reads
+        it with the member record), else it is read here."""
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise InvalidInput(
                 f"The page size must be between 1 and {MAX_PAGE_SIZE}.", field="page_size"
@@ -155,7 +161,8 @@ class InvoicesService:
         if overdue and chosen_sort is None and query is None:
             chosen_sort = Sort(SortField.DUE_AT)  # overdue bills, oldest due first
         # One read for the default filter, the sync state and the run: the firm header.
-        header = self._headers.read(firm_id)
+        if header is None:
+            header = self._headers.read(firm_id)
         chosen = (
             parse_states(states) if states is not None else tuple(header.settings.default_states)
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from billbridge.domain.errors import InvalidInput
 from billbridge.domain.onboarding import (
@@ -22,12 +22,14 @@ from billbridge.domain.payment_accounts import AccountStatus
 from billbridge.domain.payments import Account
 from billbridge.domain.sync import utcnow
 from billbridge.services.payment_accounts import PaymentAccountsService
-from billbridge.services.ports import (
-    ConnectionRepository,
-    OnboardingRepository,
-    SenderIdentity,
-    SettingsRepository,
-)
+
+if TYPE_CHECKING:  # the ports only as annotations: none is loaded with this module
+    from billbridge.services.ports import (
+        ConnectionRepository,
+        OnboardingRepository,
+        SenderIdentity,
+        SettingsRepository,
+    )
 
 _IDENTITY_WORDS = {
     "verified": "is verified in SES",

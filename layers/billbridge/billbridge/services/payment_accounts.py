@@ -23,7 +23,7 @@ import hashlib
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from billbridge.domain.accounts import (
     STRIPE_ACTOR,
@@ -38,14 +38,14 @@ from billbridge.domain.payment_accounts import (
     parse_stripe_account,
 )
 from billbridge.domain.payments import Account
-from billbridge.services.ports import (
-    AuditLog,
-    ConnectedAccountRequest,
-    PaymentGateway,
-    PaymentStore,
-    SettingsRepository,
-    StaleTransaction,
-)
+
+if TYPE_CHECKING:  # the ports only as annotations: none is loaded with this module
+    from billbridge.services.ports import (
+        AuditLog,
+        PaymentGateway,
+        PaymentStore,
+        SettingsRepository,
+    )
 
 log = logging.getLogger(__name__)
 MAX_RETRIES = 5
@@ -90,6 +90,8 @@ class PaymentAccountsService:
         return account, url
 
     def _ensure_account(self, firm_id: str, kind: Account) -> ConnectedAccount:
+        from billbridge.services.ports import ConnectedAccountRequest, StaleTransaction
+
         for _ in range(MAX_RETRIES):
             current = self._store.connected_accounts(firm_id).get(kind) or ConnectedAccount(
                 firm_id=firm_id, account=kind
@@ -128,6 +130,8 @@ class PaymentAccountsService:
     def account_updated(self, event: dict[str, Any]) -> str:
         """Follow one `account.updated` event; answers what it did: applied, stale (older than
         what is stored, or nothing new), or ignored (not an account of ours)."""
+        from billbridge.services.ports import StaleTransaction
+
         obj = (event.get("data") or {}).get("object") or {}
         try:
             announced = parse_stripe_account(obj)

@@ -6,24 +6,27 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from billbridge.domain.access import Role
-from billbridge.domain.accounts import AuditEntry, Member, MemberStatus
-from billbridge.domain.bills import Bill, BillState, StoredBill
-from billbridge.domain.connection import ClioConnection, Region
-from billbridge.domain.envelopes import Batch, Envelope, EnvelopeStatus
-from billbridge.domain.ledger import CheckoutHolds, PaymentChange
-from billbridge.domain.listing import Position, Sort
-from billbridge.domain.oauth_state import ConnectingUser, ConnectIntent
-from billbridge.domain.payment_accounts import ConnectedAccount, StripeAccountState
-from billbridge.domain.payment_links import PaymentLink
-from billbridge.domain.payments import Account, Allocation, Hold, Method, Transaction
-from billbridge.domain.plans import Plan, SavedMethod
-from billbridge.domain.reconciliation import RecordedNote
-from billbridge.domain.saved_methods import StoredMethod
-from billbridge.domain.settings import FirmSettings
-from billbridge.domain.sync import SyncCheckpoint, SyncRun
+# The domain types are only annotations here (postponed, PEP 563): importing them when the
+# ports are imported would load most of the domain into every handler's cold start.
+if TYPE_CHECKING:
+    from billbridge.domain.access import Role
+    from billbridge.domain.accounts import AuditEntry, Member, MemberStatus
+    from billbridge.domain.bills import Bill, BillState, StoredBill
+    from billbridge.domain.connection import ClioConnection, Region
+    from billbridge.domain.envelopes import Batch, Envelope, EnvelopeStatus
+    from billbridge.domain.ledger import CheckoutHolds, PaymentChange
+    from billbridge.domain.listing import Position, Sort
+    from billbridge.domain.oauth_state import ConnectingUser, ConnectIntent
+    from billbridge.domain.payment_accounts import ConnectedAccount, StripeAccountState
+    from billbridge.domain.payment_links import PaymentLink
+    from billbridge.domain.payments import Account, Allocation, Hold, Method, Transaction
+    from billbridge.domain.plans import Plan, SavedMethod
+    from billbridge.domain.reconciliation import RecordedNote
+    from billbridge.domain.saved_methods import StoredMethod
+    from billbridge.domain.settings import FirmSettings
+    from billbridge.domain.sync import SyncCheckpoint, SyncRun
 
 
 @dataclass(frozen=True)
@@ -275,6 +278,11 @@ class FirmHeader:
 class FirmHeaders(Protocol):
     def read(self, firm_id: str) -> FirmHeader: ...
 
+    def read_with_member(self, firm_id: str, user_id: str) -> tuple[FirmHeader, Member | None]:
+        """The header and the caller's member record (None: not a member) in one consistent
+        request: the access check of a route that needs the header reads both at once."""
+        ...
+
 
 class SyncLauncher(Protocol):
     def launch(self, firm_id: str, run_id: str) -> None:
@@ -398,6 +406,8 @@ class PaymentAccounts:
     operating_account_id: str
 
     def for_account(self, account: Account) -> str:
+        from billbridge.domain.payments import Account
+
         return self.trust_account_id if account is Account.TRUST else self.operating_account_id
 
 
