@@ -691,7 +691,14 @@ class StripeEvents:
         if self._saved is not None:  # methods saved at checkout (services/saved_methods.py)
             if kind == "checkout.session.completed":
                 # Kept first, on its own conditional write: then the payment, as any other.
-                self._saved.keep_from_session(obj)
+                try:
+                    self._saved.keep_from_session(obj)
+                except PaymentProviderError as exc:
+                    if not exc.definitive:
+                        raise  # Stripe delivers the event again: the method, then the payment
+                    # A refusal is the same on every delivery: saving the method is the
+                    # client's convenience, the payment is money, and it is recorded anyway.
+                    log.warning("session %s: its method was not kept: %s", obj.get("id"), exc)
             outcome = self._saved.handle_event(event_id, kind, obj)
             if outcome is not None:
                 return EventOutcome(event_id, kind, outcome, _touched_intent(obj))
