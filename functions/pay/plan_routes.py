@@ -135,7 +135,7 @@ def list_plans(
     tags=["pay"],
     responses={
         201: {"description": "The plan (waiting for its method) and where to save it"},
-        **error_responses(400, 404, 415, 422, 502),
+        **error_responses(400, 404, 409, 415, 422, 502),
     },
 )
 def choose_plan(
@@ -167,7 +167,7 @@ def choose_plan(
     tags=["pay"],
     responses={
         201: {"description": "The plan and where to save the new method"},
-        **error_responses(400, 404, 415, 422, 502),
+        **error_responses(400, 404, 409, 415, 422, 502),
     },
 )
 def change_method(

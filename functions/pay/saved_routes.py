@@ -110,7 +110,7 @@ def list_saved(
     tags=["pay"],
     responses={
         201: {"description": "The payment (one per account paid into) and what happened"},
-        **error_responses(400, 404, 415, 422, 502),
+        **error_responses(400, 404, 409, 415, 422, 502),
     },
 )
 def pay_saved_method(

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from billbridge.domain.bills import BillState
-from billbridge.domain.errors import RuleViolation
+from billbridge.domain.errors import Contended, RuleViolation
 from billbridge.domain.payments import TxnStatus
-from billbridge.services.ports import RefundResult
+from billbridge.services.ports import RefundResult, StaleTransaction
 from tests.fakes import T0
 from tests.unit.pay_harness import FIRM, Pay
 
@@ -279,3 +279,52 @@ def test_a_hold_lapses_with_its_session(pay: Pay) -> None:
     assert pay.checkout(second, [x])
     (hold,) = pay.world.payments.holds(FIRM, [x], pay.world.clock())
     assert hold.link_id == "pl_2"
+
+
+# --- a race lost every time: a 409 to try again, never a 500, and nothing half done -----------
+
+
+def test_given_the_bills_changing_at_every_try_when_checking_out_then_409_try_again_and_no_session(
+    pay: Pay,
+) -> None:
+    token = pay.link("pl_1", pay.bill(1))
+    store = pay.world.payments
+
+    def always_stale(change: object) -> None:
+        store.before_hold = always_stale  # again at the next try
+        raise StaleTransaction("another checkout moved the bill")
+
+    store.before_hold = always_stale
+    with pytest.raises(Contended) as refused:
+        pay.checkout(token, [1])
+    assert refused.value.code == "try_again"
+    assert refused.value.message == (
+        "The bills changed while this payment was being prepared, so nothing was charged. "
+        "Please try again."
+    )
+    # Every session opened on a try was closed again: none can be paid.
+    assert pay.world.stripe.sessions
+    assert all(s["status"] == "expired" for s in pay.world.stripe.sessions.values())
+    assert pay.money(1).paid_gl_cents == 0
+
+
+def test_given_the_payment_changing_at_every_try_when_refunding_then_409_and_nothing_refunded(
+    pay: Pay,
+) -> None:
+    token = pay.link("pl_1", pay.bill(1, 8_000))
+    session = pay.checkout(token, [1])
+    pay.pay(session)
+    store = pay.world.payments
+
+    def always_stale(change: object) -> None:
+        store.before_apply = always_stale
+        raise StaleTransaction("another refund moved the payment")
+
+    store.before_apply = always_stale
+    with pytest.raises(Contended) as refused:
+        pay.api.payment_links.refund(FIRM, "pl_1", f"pay_{session}", 3_000)
+    store.before_apply = None
+    assert refused.value.code == "try_again"
+    assert "nothing was refunded" in refused.value.message
+    assert pay.world.stripe.refunds == {}
+    assert pay.money(1).paid_gl_cents == 8_000

@@ -511,3 +511,47 @@ def test_a_charge_stripe_refuses_outright_is_answered_failed_once_and_frees_the_
     again = pay.saved.pay(later, method_id, [2], None, "key-1")
     assert again.parts == paid.parts
     assert len(calls) == 1
+
+
+def test_a_payment_whose_saved_method_stripe_will_not_show_is_still_recorded() -> None:
+    """Saving the card is the client's convenience; the payment is money. When Stripe refuses
+    to show the method the checkout saved (a definitive 4xx: every retry of the event would be
+    refused the same way until Stripe gives up on it), the payment is still recorded, once."""
+    from billbridge.domain.errors import PaymentProviderError
+
+    pay = Saved()
+    token = pay.link("pl_1", pay.client_bill(1, 20_000))
+    events = pay.save_by_paying(token, [1], 5_000)
+
+    def refused(_intent_id: str) -> Any:
+        raise PaymentProviderError("Stripe refused reading the saved payment method: no access.")
+
+    pay.world.stripe.retrieve_intent_method = refused  # type: ignore[method-assign]
+
+    assert pay.deliver(events) == ["applied"]
+    assert pay.deliver(events) == ["duplicate"]
+    assert pay.money(1).paid_gl_cents == 5_000
+    assert pay.saved.for_token(token)[1] == []  # nothing saved: the client pays as before
+
+
+def test_a_payment_whose_saved_method_stripe_did_not_answer_about_is_retried_by_stripe() -> None:
+    """No answer from Stripe says nothing about the method: the event fails (Stripe delivers
+    it again), and its next delivery keeps the method and records the payment once."""
+    from billbridge.domain.errors import PaymentProviderError
+
+    pay = Saved()
+    token = pay.link("pl_1", pay.client_bill(1, 20_000))
+    events = pay.save_by_paying(token, [1], 5_000)
+    answer = pay.world.stripe.retrieve_intent_method
+
+    def silent(_intent_id: str) -> Any:
+        raise PaymentProviderError("Stripe did not answer.", definitive=False)
+
+    pay.world.stripe.retrieve_intent_method = silent  # type: ignore[method-assign]
+    with pytest.raises(PaymentProviderError):
+        pay.deliver(events)
+    pay.world.stripe.retrieve_intent_method = answer  # type: ignore[method-assign]
+
+    assert pay.deliver(events) == ["applied"]
+    assert pay.money(1).paid_gl_cents == 5_000
+    assert len(pay.saved.for_token(token)[1]) == 1

@@ -82,3 +82,25 @@ def test_given_a_refund_stripe_refuses_then_the_message_names_no_charge_or_refun
         gateway.create_refund("pi_3Abc", 3000, {"refund_id": "r1"}, idempotency_key="r1")
     assert caught.value.definitive
     assert "ch_" not in str(caught.value) and "re_" not in str(caught.value)
+
+
+def test_given_a_refused_transfer_reversal_then_no_reversal_fee_or_refund_id_shows() -> None:
+    """A refund of an operating payment reverses the destination charge's transfer: Stripe's
+    refusal may name the transfer reversal (trr_), the application fee (fee_) or the bank
+    refund (pyr_), none of which a clerk may be shown."""
+    gateway = gateway_whose(
+        refund=_raising(
+            stripe.InvalidRequestError(
+                "Transfer reversal trr_1Q2w for fee_1Ab9 and pyr_3Cd7 cannot be made: "
+                "insufficient funds in the connected account",
+                param="reverse_transfer",
+                http_status=400,
+            )
+        )
+    )
+    with pytest.raises(PaymentProviderError) as caught:
+        gateway.create_refund("pi_3Abc", 3000, {"refund_id": "r1"}, idempotency_key="r1")
+    message = str(caught.value)
+    assert caught.value.definitive
+    assert not any(prefix in message for prefix in ("trr_", "fee_", "pyr_")), message
+    assert "insufficient funds in the connected account" in message

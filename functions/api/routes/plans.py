@@ -149,7 +149,7 @@ def get_plan(plan_id: PlanId) -> PlanOut:
     tags=["plans"],
     responses={
         200: {"description": "The canceled plan"},
-        **error_responses(401, 404, 422),
+        **error_responses(401, 404, 409, 422),
     },
 )
 def cancel_plan(plan_id: PlanId) -> PlanOut:

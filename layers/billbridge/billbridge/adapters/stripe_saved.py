@@ -169,9 +169,13 @@ class SavedMethodsMixin:
 
 
 # Stripe's object ids in its messages ("No such PaymentMethod: 'pm_1N…'"): never shown to a
-# client (the pay page's answers name our ids only).
+# client (the pay page's answers name our ids only). With those a refund's reversal of the
+# destination charge names (trr_ transfer reversals, pyr_ bank refunds, fee_/fr_ application
+# fees and their refunds, du_/dp_ disputes), and key prefixes (sk_, rk_, whsec_), in case a
+# message ever quotes one.
 STRIPE_ID = re.compile(
-    r"\b(?:pm|cus|pi|seti|src|card|ba|acct|ch|py|cs|req|mandate|re|txn|tr|evt)_[A-Za-z0-9_]+"
+    r"\b(?:pm|cus|pi|seti|setatt|src|card|ba|acct|ch|py|pyr|cs|req|mandate|re|txn|tr|trr"
+    r"|evt|fee|fr|du|dp|po|tok|pmc|sk|rk|whsec)_[A-Za-z0-9_]+"
 )
 
 

@@ -57,6 +57,13 @@ class Conflict(DomainError):
     code = "conflict"
 
 
+class Contended(Conflict):
+    """Every try lost a race with other changes to the same bills or payment (HTTP 409): nothing
+    was done, and the same request is expected to succeed when tried again."""
+
+    code = "try_again"
+
+
 class NotConnected(RuleViolation):
     """The firm has no usable Clio connection; staff must connect (or reconnect) Clio."""
 

@@ -15,7 +15,13 @@ from typing import Any, Protocol
 from billbridge.domain import disputes
 from billbridge.domain.bills import Bill, BillState, Client, StoredBill
 from billbridge.domain.envelopes import money as money_text
-from billbridge.domain.errors import DomainError, NotFound, PaymentProviderError, RuleViolation
+from billbridge.domain.errors import (
+    Contended,
+    DomainError,
+    NotFound,
+    PaymentProviderError,
+    RuleViolation,
+)
 from billbridge.domain.fees import application_fee_cents
 from billbridge.domain.ledger import (
     CheckoutHolds,
@@ -375,7 +381,10 @@ class PayPage:
                 kept = {s.id for _, s in sessions}
                 self._close(gateway, [i for i in opened if i not in kept])
                 return sessions
-            raise RuntimeError("the bills kept changing; try the payment again")
+            raise Contended(
+                "The bills changed while this payment was being prepared, so nothing was charged. "
+                "Please try again."
+            )
         except (DomainError, RuntimeError):
             self._close(gateway, opened)  # none of them was given to the client
             raise
@@ -691,7 +700,14 @@ class StripeEvents:
         if self._saved is not None:  # methods saved at checkout (services/saved_methods.py)
             if kind == "checkout.session.completed":
                 # Kept first, on its own conditional write: then the payment, as any other.
-                self._saved.keep_from_session(obj)
+                try:
+                    self._saved.keep_from_session(obj)
+                except PaymentProviderError as exc:
+                    if not exc.definitive:
+                        raise  # Stripe delivers the event again: the method, then the payment
+                    # A refusal is the same on every delivery: saving the method is the
+                    # client's convenience, the payment is money, and it is recorded anyway.
+                    log.warning("session %s: its method was not kept: %s", obj.get("id"), exc)
             outcome = self._saved.handle_event(event_id, kind, obj)
             if outcome is not None:
                 return EventOutcome(event_id, kind, outcome, _touched_intent(obj))
@@ -938,7 +954,10 @@ class PaymentLinks:
             except StaleTransaction:
                 continue
         else:
-            raise RuntimeError("the payment kept changing; try the refund again")
+            raise Contended(
+                "The payment changed while this refund was being prepared, so nothing was "
+                "refunded. Please try again."
+            )
         assert refund is not None and payment is not None and payment.payment_intent_id
         try:
             result = self._gateway().create_refund(

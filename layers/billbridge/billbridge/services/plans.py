@@ -14,7 +14,7 @@ from typing import Any
 
 from billbridge.domain.bills import StoredBill
 from billbridge.domain.envelopes import money
-from billbridge.domain.errors import NotFound, PaymentProviderError, RuleViolation
+from billbridge.domain.errors import Contended, NotFound, PaymentProviderError, RuleViolation
 from billbridge.domain.fees import application_fee_cents
 from billbridge.domain.ledger import (
     CheckoutHolds,
@@ -264,7 +264,9 @@ class PaymentPlans:
                 return self._plans.save(cancel(plan), self._clock())
             except StaleTransaction:
                 continue
-        raise RuntimeError("the plan kept changing; try again")
+        raise Contended(
+            "The plan changed while this was being saved, so nothing changed. Please try again."
+        )
 
     def covering(self, firm_id: str, bill_ids: Sequence[int]) -> dict[int, str]:
         """Bills an active plan covers: reminders leave them alone."""
@@ -354,7 +356,9 @@ class PaymentPlans:
                 return self._plans.save(updated, now)
             except StaleTransaction:
                 continue
-        raise RuntimeError("the plan kept changing; try again")
+        raise Contended(
+            "The plan changed while this was being saved, so nothing changed. Please try again."
+        )
 
     def client_change_method(
         self, token: str, plan_id: str, method: Method, mandate_accepted: bool
@@ -454,7 +458,9 @@ class PaymentPlans:
                 return PlanView(saved, session.url)
             except StaleTransaction:
                 continue
-        raise RuntimeError("the plan kept changing; try again")
+        raise Contended(
+            "The plan changed while this was being saved, so nothing changed. Please try again."
+        )
 
     def setup_completed(self, session: dict[str, Any]) -> str:
         """Stripe says a `mode=setup` session completed: the saved method is the plan's, and

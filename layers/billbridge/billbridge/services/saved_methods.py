@@ -16,7 +16,7 @@ from typing import Any
 
 from billbridge.domain.bills import Client
 from billbridge.domain.envelopes import money
-from billbridge.domain.errors import NotFound, PaymentProviderError, RuleViolation
+from billbridge.domain.errors import Contended, NotFound, PaymentProviderError, RuleViolation
 from billbridge.domain.fees import application_fee_cents
 from billbridge.domain.ledger import CheckoutHolds, guards_of
 from billbridge.domain.payment_links import PaymentLink, refuse_off_link
@@ -398,7 +398,10 @@ class SavedMethods:
                 charges=tuple(charges),
                 held_until=held_until,
             )
-        raise RuntimeError("the bills kept changing; try the payment again")
+        raise Contended(
+            "The bills changed while this payment was being prepared, so nothing was charged. "
+            "Please try again."
+        )
 
     def _send(
         self, link: PaymentLink, stored_method: StoredMethod, kept: SavedAttempt
