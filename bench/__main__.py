@@ -158,8 +158,9 @@ PARTS: dict[str, Part] = {
 }
 
 LARGE_NOTES = """The same measurements as the 2,000 and 20,000 rows above, at 100,000 bills (fewer
-repeats of the page: moto's index Query still walks the whole table here). Clio requests and writes per
-bill are the same at every size; a page reads the same requests and items at every size."""
+repeats of the page: moto's index Query still walks the whole table here). Clio requests and
+writes per bill are the same at every size; a page reads the same requests and items at every
+size."""
 
 
 def _env_int(name: str, default: int) -> int:
